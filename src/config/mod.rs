@@ -1,0 +1,229 @@
+//! Configuration: one TOML file shared by every node of the cluster.
+//!
+//! Loading is two-phase (as in ripgrep): [`raw`] mirrors the file with every
+//! field optional, [`validate`] checks it as a whole and builds a [`Config`]
+//! in which every value is typed and sane. Each problem carries the key and
+//! the line it was found at ([`locate`]), and all problems are reported
+//! together.
+
+mod locate;
+mod raw;
+mod validate;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use reqwest::Url;
+
+/// A validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub cluster: Cluster,
+    pub nodes: Vec<Node>,
+    pub monitor: Monitor,
+    pub application: Application,
+    pub announce: Announce,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cluster {
+    pub name: String,
+    /// The common IP.
+    pub vip: Ipv4Addr,
+    /// Prefix length the VIP is added with (from `netmask`).
+    pub prefix_len: u8,
+    /// The URL users reach; shown in logs, never probed.
+    pub alias: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Primary,
+    Secondary,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Primary => "primary",
+            Role::Secondary => "secondary",
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub name: String,
+    pub role: Role,
+    /// The interface the VIP goes on when this node holds it.
+    pub nic: String,
+    /// The node's own address; also how a daemon recognises itself.
+    pub address: Ipv4Addr,
+    /// The node's application URL, probed by its peer and by itself.
+    pub url: Url,
+}
+
+#[derive(Debug, Clone)]
+pub struct Monitor {
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Continuous failure needed before a takeover (or a self-release).
+    pub grace: Duration,
+    /// Consecutive successes that end a failing streak.
+    pub rise: u32,
+    pub data: Option<DataService>,
+    /// Extra CA certificate (PEM) trusted by HTTPS probes.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The service the application needs (usually its database).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataService {
+    /// A TCP connect to `host:port` succeeds.
+    Tcp(String),
+    /// An HTTP(S) GET answers with a status below 400.
+    Http(Url),
+}
+
+impl fmt::Display for DataService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DataService::Tcp(addr) => write!(f, "tcp://{addr}"),
+            DataService::Http(url) => write!(f, "{url}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Application {
+    /// Shell command that starts the application and returns.
+    pub start: Option<String>,
+    /// Shell command that stops it.
+    pub stop: Option<String>,
+    /// Limit for one start or stop command.
+    pub timeout: Duration,
+    /// How long a started application may take to answer its URL.
+    pub ready_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Announce {
+    /// Gratuitous ARP rounds (each sends a request and a reply).
+    pub count: u32,
+    pub interval: Duration,
+    /// How long the primary listens for another holder of the VIP at start
+    /// (RFC 5227 probe); zero skips the probe.
+    pub probe: Duration,
+}
+
+impl Config {
+    /// Reads and validates `path`.
+    pub fn load(path: &Path) -> Result<Config, Problems> {
+        let text = std::fs::read_to_string(path).map_err(|e| Problems {
+            file: path.to_owned(),
+            list: vec![Problem::new(None, "", format!("cannot read the file: {e}"))],
+        })?;
+        Config::parse(path, &text)
+    }
+
+    /// Validates `text`, read from `path` (used in messages only).
+    pub fn parse(path: &Path, text: &str) -> Result<Config, Problems> {
+        validate::validate(text).map_err(|list| Problems {
+            file: path.to_owned(),
+            list,
+        })
+    }
+
+    /// Finds the local node: by name when given, else the node whose
+    /// `address` is among `local_addrs`.
+    pub fn identify(&self, name: Option<&str>, local_addrs: &[IpAddr]) -> Result<usize, String> {
+        if let Some(name) = name {
+            return self
+                .nodes
+                .iter()
+                .position(|n| n.name == name)
+                .ok_or_else(|| {
+                    let known: Vec<_> = self.nodes.iter().map(|n| n.name.as_str()).collect();
+                    format!("no node named {name:?} in the configuration (nodes: {})", known.join(", "))
+                });
+        }
+        let found: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| local_addrs.contains(&IpAddr::V4(self.nodes[i].address)))
+            .collect();
+        match found.as_slice() {
+            [one] => Ok(*one),
+            [] => Err("no configured node address is on this machine; pass --node NAME".into()),
+            _ => Err("several configured node addresses are on this machine; pass --node NAME".into()),
+        }
+    }
+
+    /// The single peer of node `me` (the pair has exactly two nodes).
+    pub fn peer_of(&self, me: usize) -> usize {
+        if me == 0 {
+            1
+        } else {
+            0
+        }
+    }
+
+    /// Where the line of a node's key is, for problems found after
+    /// validation (a missing NIC, say).
+    pub fn locate_node_key(text: &str, index: usize, key: &str) -> Option<usize> {
+        locate::Locator::new(text).line(&[
+            locate::Seg::Key("node"),
+            locate::Seg::Index(index),
+            locate::Seg::Key(key),
+        ])
+    }
+}
+
+/// One thing wrong with a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// 1-based line, when the place is known.
+    pub line: Option<usize>,
+    /// The key in readable form (`cluster.vip`, `node "m2".url`).
+    pub key: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(line: Option<usize>, key: impl Into<String>, message: impl Into<String>) -> Self {
+        Problem {
+            line,
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Every problem found in one file.
+#[derive(Debug, Clone)]
+pub struct Problems {
+    pub file: PathBuf,
+    pub list: Vec<Problem>,
+}
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.list.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{}", self.file.display())?;
+            if let Some(line) = p.line {
+                write!(f, ":{line}")?;
+            }
+            if p.key.is_empty() {
+                write!(f, ": {}", p.message)?;
+            } else {
+                write!(f, ": {}: {}", p.key, p.message)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problems {}

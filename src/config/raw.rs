@@ -1,0 +1,70 @@
+//! The configuration exactly as written: every field optional, so that one
+//! pass can report every missing or malformed value instead of stopping at
+//! the first. `validate` turns this into a [`super::Config`].
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub cluster: Option<RawCluster>,
+    pub node: Option<Vec<RawNode>>,
+    pub monitor: Option<RawMonitor>,
+    pub application: Option<RawApplication>,
+    pub announce: Option<RawAnnounce>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    pub name: Option<String>,
+    pub vip: Option<String>,
+    pub netmask: Option<RawNetmask>,
+    pub alias: Option<String>,
+}
+
+/// `netmask = "255.255.255.0"`, `netmask = 24` or `netmask = "24"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawNetmask {
+    Prefix(i64),
+    Text(String),
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNode {
+    pub name: Option<String>,
+    pub role: Option<String>,
+    pub nic: Option<String>,
+    pub address: Option<String>,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMonitor {
+    pub interval: Option<String>,
+    pub timeout: Option<String>,
+    pub grace: Option<String>,
+    pub rise: Option<i64>,
+    pub data: Option<String>,
+    pub ca_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApplication {
+    pub start: Option<String>,
+    pub stop: Option<String>,
+    pub timeout: Option<String>,
+    pub ready_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAnnounce {
+    pub count: Option<i64>,
+    pub interval: Option<String>,
+    pub probe: Option<String>,
+}

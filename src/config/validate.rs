@@ -1,0 +1,451 @@
+//! Raw configuration → [`Config`]: types, defaults and the rules that span
+//! several keys (one primary, unique names, the VIP inside every node's
+//! subnet, timeout < interval ≤ grace). Never panics on any input.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::locate::{Locator, Seg};
+use super::raw::{RawConfig, RawNetmask, RawNode};
+use super::{Announce, Application, Cluster, Config, DataService, Monitor, Node, Problem, Role, Url};
+
+const DEFAULT_PREFIX: u8 = 24;
+const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+/// Three minutes, like the failover modules understudy replaces.
+const DEFAULT_GRACE: Duration = Duration::from_secs(180);
+const DEFAULT_RISE: u32 = 2;
+const DEFAULT_APP_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_ANNOUNCE_COUNT: u32 = 5;
+const DEFAULT_ANNOUNCE_INTERVAL: Duration = Duration::from_millis(500);
+const DEFAULT_PROBE: Duration = Duration::from_millis(300);
+/// Linux limits interface names to 15 bytes (IFNAMSIZ - 1).
+const MAX_NIC_NAME: usize = 15;
+
+/// Collects problems while reading values, each tagged with its place.
+struct Checker {
+    locator: Locator,
+    problems: Vec<Problem>,
+}
+
+impl Checker {
+    fn report(&mut self, path: &[Seg], message: impl Into<String>) {
+        let line = self.locator.line(path);
+        self.problems.push(Problem::new(line, key_name(path), message));
+    }
+
+    fn required<T: Clone>(&mut self, value: &Option<T>, path: &[Seg]) -> Option<T> {
+        if value.is_none() {
+            self.report(path, "is required");
+        }
+        value.clone()
+    }
+
+    fn duration(&mut self, value: &Option<String>, path: &[Seg], default: Duration) -> Duration {
+        let Some(text) = value else { return default };
+        match humantime::parse_duration(text.trim()) {
+            Ok(d) => d,
+            Err(e) => {
+                self.report(path, format!("{text:?} is not a duration ({e}); write e.g. \"200ms\", \"10s\", \"3m\""));
+                default
+            }
+        }
+    }
+
+    fn count(&mut self, value: Option<i64>, path: &[Seg], default: u32, range: (u32, u32)) -> u32 {
+        let Some(n) = value else { return default };
+        if n < i64::from(range.0) || n > i64::from(range.1) {
+            self.report(path, format!("{n} is out of range (allowed {}..={})", range.0, range.1));
+            return default;
+        }
+        n as u32
+    }
+}
+
+/// Readable key for a path: `cluster.vip`, `node #2.url`.
+fn key_name(path: &[Seg]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Seg::Index(i) => out.push_str(&format!(" #{}", i + 1)),
+        }
+    }
+    out
+}
+
+pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
+    let locator = Locator::new(text);
+    let raw: RawConfig = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let line = e.span().map(|s| locator.line_at(s.start));
+            return Err(vec![Problem::new(line, "", e.message().trim().to_owned())]);
+        }
+    };
+    let mut ck = Checker {
+        locator,
+        problems: Vec::new(),
+    };
+
+    let raw_cluster = raw.cluster.unwrap_or_default();
+    let c = |k| [Seg::Key("cluster"), Seg::Key(k)];
+    let name = ck.required(&raw_cluster.name, &c("name")).unwrap_or_default();
+    if raw_cluster.name.as_deref() == Some("") {
+        ck.report(&c("name"), "must not be empty");
+    }
+    let vip = ck
+        .required(&raw_cluster.vip, &c("vip"))
+        .and_then(|v| parse_v4(&mut ck, &v, &c("vip")));
+    let prefix_len = match &raw_cluster.netmask {
+        None => DEFAULT_PREFIX,
+        Some(mask) => parse_netmask(mask).unwrap_or_else(|msg| {
+            ck.report(&c("netmask"), msg);
+            DEFAULT_PREFIX
+        }),
+    };
+    if let Some(alias) = &raw_cluster.alias {
+        if Url::parse(alias).is_err() {
+            ck.report(&c("alias"), format!("{alias:?} is not a URL"));
+        }
+    }
+
+    let nodes = validate_nodes(&mut ck, raw.node.as_deref().unwrap_or(&[]), vip, prefix_len);
+
+    let m = raw.monitor.unwrap_or_default();
+    let mk = |k| [Seg::Key("monitor"), Seg::Key(k)];
+    let interval = ck.duration(&m.interval, &mk("interval"), DEFAULT_INTERVAL);
+    let timeout = ck.duration(&m.timeout, &mk("timeout"), DEFAULT_TIMEOUT);
+    let grace = ck.duration(&m.grace, &mk("grace"), DEFAULT_GRACE);
+    let rise = ck.count(m.rise, &mk("rise"), DEFAULT_RISE, (1, 100));
+    if interval.is_zero() {
+        ck.report(&mk("interval"), "must be greater than zero");
+    }
+    if timeout.is_zero() {
+        ck.report(&mk("timeout"), "must be greater than zero");
+    }
+    if timeout >= interval {
+        ck.report(
+            &mk("timeout"),
+            format!("must be shorter than the interval ({:?} >= {:?})", timeout, interval),
+        );
+    }
+    if grace < interval {
+        ck.report(
+            &mk("grace"),
+            format!("must be at least the interval ({:?} < {:?})", grace, interval),
+        );
+    }
+    let data = m
+        .data
+        .as_deref()
+        .and_then(|d| match parse_data_service(d) {
+            Ok(ds) => Some(ds),
+            Err(msg) => {
+                ck.report(&mk("data"), msg);
+                None
+            }
+        });
+
+    let a = raw.application.unwrap_or_default();
+    let ak = |k| [Seg::Key("application"), Seg::Key(k)];
+    let application = Application {
+        start: a.start.clone().filter(|s| !s.trim().is_empty()),
+        stop: a.stop.clone().filter(|s| !s.trim().is_empty()),
+        timeout: ck.duration(&a.timeout, &ak("timeout"), DEFAULT_APP_TIMEOUT),
+        ready_timeout: ck.duration(&a.ready_timeout, &ak("ready_timeout"), DEFAULT_READY_TIMEOUT),
+    };
+    if application.timeout.is_zero() {
+        ck.report(&ak("timeout"), "must be greater than zero");
+    }
+
+    let n = raw.announce.unwrap_or_default();
+    let nk = |k| [Seg::Key("announce"), Seg::Key(k)];
+    let announce = Announce {
+        count: ck.count(n.count, &nk("count"), DEFAULT_ANNOUNCE_COUNT, (1, 100)),
+        interval: ck.duration(&n.interval, &nk("interval"), DEFAULT_ANNOUNCE_INTERVAL),
+        probe: ck.duration(&n.probe, &nk("probe"), DEFAULT_PROBE),
+    };
+    if announce.probe > Duration::from_secs(10) {
+        ck.report(&nk("probe"), "must be at most 10s (it delays the primary's start)");
+    }
+
+    if !ck.problems.is_empty() {
+        return Err(ck.problems);
+    }
+    let (Some(vip), Some(nodes)) = (vip, nodes) else {
+        return Err(vec![Problem::new(None, "", "incomplete configuration")]);
+    };
+    Ok(Config {
+        cluster: Cluster {
+            name,
+            vip,
+            prefix_len,
+            alias: raw_cluster.alias,
+        },
+        nodes,
+        monitor: Monitor {
+            interval,
+            timeout,
+            grace,
+            rise,
+            data,
+            ca_file: m.ca_file.map(PathBuf::from),
+        },
+        application,
+        announce,
+    })
+}
+
+fn validate_nodes(ck: &mut Checker, raw: &[RawNode], vip: Option<Ipv4Addr>, prefix_len: u8) -> Option<Vec<Node>> {
+    if raw.len() != 2 {
+        ck.report(
+            &[Seg::Key("node")],
+            format!("exactly two [[node]] entries are needed (a primary and a secondary); found {}", raw.len()),
+        );
+    }
+    let mut nodes = Vec::new();
+    let mut names = HashSet::new();
+    let mut addresses = HashSet::new();
+    for (i, r) in raw.iter().enumerate() {
+        let k = |key| [Seg::Key("node"), Seg::Index(i), Seg::Key(key)];
+        let name = ck.required(&r.name, &k("name"));
+        if let Some(name) = &name {
+            if name.is_empty() {
+                ck.report(&k("name"), "must not be empty");
+            } else if !names.insert(name.clone()) {
+                ck.report(&k("name"), format!("{name:?} is used by another node"));
+            }
+        }
+        let role = ck.required(&r.role, &k("role")).and_then(|role| match role.as_str() {
+            "primary" => Some(Role::Primary),
+            "secondary" => Some(Role::Secondary),
+            other => {
+                ck.report(&k("role"), format!("{other:?} is not a role; use \"primary\" or \"secondary\""));
+                None
+            }
+        });
+        let nic = ck.required(&r.nic, &k("nic"));
+        if let Some(nic) = &nic {
+            if nic.is_empty() || nic.len() > MAX_NIC_NAME || nic.contains(['/', ' ']) {
+                ck.report(&k("nic"), format!("{nic:?} is not a valid interface name"));
+            }
+        }
+        let address = ck
+            .required(&r.address, &k("address"))
+            .and_then(|a| parse_v4(ck, &a, &k("address")));
+        if let Some(address) = address {
+            if !addresses.insert(address) {
+                ck.report(&k("address"), format!("{address} is used by another node"));
+            }
+            if let Some(vip) = vip {
+                if address == vip {
+                    ck.report(&k("address"), "must differ from the common IP (cluster.vip)");
+                } else if !same_subnet(address, vip, prefix_len) {
+                    ck.report(
+                        &k("address"),
+                        format!("the common IP {vip}/{prefix_len} is not in this node's subnet ({address}/{prefix_len})"),
+                    );
+                }
+            }
+        }
+        let url = ck.required(&r.url, &k("url")).and_then(|u| match parse_http_url(&u) {
+            Ok(url) => Some(url),
+            Err(msg) => {
+                ck.report(&k("url"), msg);
+                None
+            }
+        });
+        if let (Some(name), Some(role), Some(nic), Some(address), Some(url)) = (name, role, nic, address, url) {
+            nodes.push(Node {
+                name,
+                role,
+                nic,
+                address,
+                url,
+            });
+        }
+    }
+    let primaries = raw.iter().filter(|r| r.role.as_deref() == Some("primary")).count();
+    if !raw.is_empty() && primaries != 1 {
+        ck.report(&[Seg::Key("node")], format!("exactly one node must have role = \"primary\"; found {primaries}"));
+    }
+    (nodes.len() == raw.len() && raw.len() == 2).then_some(nodes)
+}
+
+fn parse_v4(ck: &mut Checker, text: &str, path: &[Seg]) -> Option<Ipv4Addr> {
+    match text.trim().parse::<IpAddr>() {
+        Ok(IpAddr::V4(a)) => Some(a),
+        Ok(IpAddr::V6(_)) => {
+            ck.report(path, format!("{text:?}: IPv6 addresses are not supported yet"));
+            None
+        }
+        Err(_) => {
+            ck.report(path, format!("{text:?} is not an IPv4 address"));
+            None
+        }
+    }
+}
+
+/// Accepts `24`, `"24"`, `"/24"` and `"255.255.255.0"`.
+fn parse_netmask(raw: &RawNetmask) -> Result<u8, String> {
+    let prefix = |n: i64| {
+        if (1..=32).contains(&n) {
+            Ok(n as u8)
+        } else {
+            Err(format!("prefix length {n} is out of range (1..=32)"))
+        }
+    };
+    match raw {
+        RawNetmask::Prefix(n) => prefix(*n),
+        RawNetmask::Text(t) => {
+            let t = t.trim().trim_start_matches('/');
+            if let Ok(n) = t.parse::<i64>() {
+                return prefix(n);
+            }
+            let mask: Ipv4Addr = t
+                .parse()
+                .map_err(|_| format!("{t:?} is neither a netmask (255.255.255.0) nor a prefix length (24)"))?;
+            let bits = u32::from(mask);
+            let len = bits.leading_ones();
+            if bits.checked_shl(len).unwrap_or(0) != 0 || len == 0 {
+                return Err(format!("{t} is not a contiguous netmask"));
+            }
+            Ok(len as u8)
+        }
+    }
+}
+
+fn same_subnet(a: Ipv4Addr, b: Ipv4Addr, prefix_len: u8) -> bool {
+    let mask = u32::MAX.checked_shl(32 - u32::from(prefix_len)).unwrap_or(0);
+    u32::from(a) & mask == u32::from(b) & mask
+}
+
+fn parse_http_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| format!("{text:?} is not a URL ({e})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!("{text:?} must be an http:// or https:// URL with a host"));
+    }
+    Ok(url)
+}
+
+fn parse_data_service(text: &str) -> Result<DataService, String> {
+    if let Some(rest) = text.strip_prefix("tcp://") {
+        let rest = rest.trim_end_matches('/');
+        let ok = rest
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+        if !ok {
+            return Err(format!("{text:?}: write tcp://HOST:PORT"));
+        }
+        return Ok(DataService::Tcp(rest.to_owned()));
+    }
+    if text.starts_with("http://") || text.starts_with("https://") {
+        return parse_http_url(text).map(DataService::Http);
+    }
+    Err(format!("{text:?}: the data service must be tcp://HOST:PORT or an http(s):// URL"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub const GOOD: &str = r#"
+[cluster]
+name = "helpdesk"
+vip = "192.0.2.10"
+
+[[node]]
+name = "m1"
+role = "primary"
+nic = "eth0"
+address = "192.0.2.11"
+url = "http://192.0.2.11/"
+
+[[node]]
+name = "m2"
+role = "secondary"
+nic = "eth0"
+address = "192.0.2.12"
+url = "http://192.0.2.12/"
+"#;
+
+    fn problems(text: &str) -> Vec<Problem> {
+        validate(text).expect_err("should be rejected")
+    }
+
+    #[test]
+    fn good_config_gets_defaults() {
+        let c = validate(GOOD).unwrap();
+        assert_eq!(c.cluster.prefix_len, 24);
+        assert_eq!(c.monitor.grace, Duration::from_secs(180));
+        assert_eq!(c.monitor.rise, 2);
+        assert_eq!(c.nodes[1].role, Role::Secondary);
+    }
+
+    #[test]
+    fn netmask_forms() {
+        assert_eq!(parse_netmask(&RawNetmask::Text("255.255.255.0".into())), Ok(24));
+        assert_eq!(parse_netmask(&RawNetmask::Text("255.255.0.0".into())), Ok(16));
+        assert_eq!(parse_netmask(&RawNetmask::Text("/28".into())), Ok(28));
+        assert_eq!(parse_netmask(&RawNetmask::Prefix(32)), Ok(32));
+        assert!(parse_netmask(&RawNetmask::Text("255.0.255.0".into())).is_err());
+        assert!(parse_netmask(&RawNetmask::Prefix(33)).is_err());
+        assert!(parse_netmask(&RawNetmask::Text("0.0.0.0".into())).is_err());
+    }
+
+    #[test]
+    fn every_problem_has_key_and_line() {
+        let text = GOOD
+            .replace("vip = \"192.0.2.10\"", "vip = \"192.0.2.300\"")
+            .replace("role = \"secondary\"", "role = \"primary\"")
+            .replace("url = \"http://192.0.2.12/\"", "url = \"ftp://x\"")
+            + "[monitor]\ninterval = \"1s\"\ntimeout = \"2s\"\ngrace = \"soon\"\n";
+        let p = problems(&text);
+        let find = |key: &str| p.iter().find(|p| p.key == key).unwrap_or_else(|| panic!("no {key} in {p:?}"));
+        assert_eq!(find("cluster.vip").line, Some(4));
+        assert_eq!(find("node #2.url").line, Some(18));
+        assert!(find("node").message.contains("exactly one"));
+        assert_eq!(find("monitor.timeout").line, Some(21));
+        assert!(find("monitor.grace").message.contains("not a duration"));
+    }
+
+    #[test]
+    fn unknown_keys_and_wrong_types_are_located() {
+        let p = problems(&GOOD.replace("nic = \"eth0\"\naddress = \"192.0.2.12\"", "nic = \"eth0\"\nadress = \"192.0.2.12\""));
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].line, Some(17));
+        assert!(p[0].message.contains("adress"), "{p:?}");
+        let p = problems(&format!("{GOOD}[announce]\ncount = \"five\"\n"));
+        assert_eq!(p[0].line, Some(20));
+    }
+
+    #[test]
+    fn vip_outside_subnet_is_rejected() {
+        let p = problems(&GOOD.replace("address = \"192.0.2.12\"", "address = \"198.51.100.12\""));
+        assert!(p[0].message.contains("not in this node's subnet"), "{p:?}");
+    }
+
+    #[test]
+    fn data_service_forms() {
+        assert_eq!(parse_data_service("tcp://db:5432"), Ok(DataService::Tcp("db:5432".into())));
+        assert!(parse_data_service("tcp://db").is_err());
+        assert!(parse_data_service("https://db/health").is_ok());
+        assert!(parse_data_service("postgres://db").is_err());
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        for text in ["", "[", "node = 3", "[[cluster]]", "[cluster]\nvip = 1", "\u{0}"] {
+            assert!(validate(text).is_err());
+        }
+    }
+}

@@ -1,0 +1,42 @@
+//! What the world tells the core: probe results, completions of the
+//! actions it asked for, and requests from outside.
+
+use std::time::Instant;
+
+/// Something a probe looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// The peer's application URL (watched while Passive).
+    Peer,
+    /// This node's own application URL (watched while Active).
+    Local,
+    /// The data service, as seen from this node.
+    Data,
+}
+
+/// The outcome of an action or probe: `Err` carries a reason for the logs.
+pub type Outcome = Result<(), String>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// The daemon is up; `vip_present` is whether the kernel already has the
+    /// VIP on our NIC (left by an earlier run).
+    Started { vip_present: bool },
+    /// The start-up ARP probe for the VIP finished; `holder` is the MAC of
+    /// another host that answered for it, if any.
+    ArpProbed { holder: Option<String> },
+    VipAdded(Outcome),
+    Announced(Outcome),
+    /// The start command ran and the application answered its URL.
+    AppStarted(Outcome),
+    AppStopped(Outcome),
+    VipRemoved(Outcome),
+    /// A probe that was launched at `started` finished.
+    Probed {
+        target: Target,
+        started: Instant,
+        outcome: Outcome,
+    },
+    /// SIGTERM or SIGINT: stop the application, release the VIP, exit.
+    Shutdown,
+}

@@ -1,0 +1,67 @@
+//! The core's timers: a small table of deadlines, not spawned tasks. The
+//! runtime sleeps until [`Timers::next`] and calls `handle_timeout`.
+
+use std::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// Launch the next probe of the peer's application.
+    ProbePeer,
+    /// Launch the next probe of our own application.
+    ProbeLocal,
+    /// Launch the next probe of the data service.
+    ProbeData,
+    /// The peer will have failed for the whole grace period.
+    Takeover,
+    /// Our own application will have failed for the whole grace period.
+    SelfRelease,
+}
+
+const ALL: [Timer; 5] = [
+    Timer::ProbePeer,
+    Timer::ProbeLocal,
+    Timer::ProbeData,
+    Timer::Takeover,
+    Timer::SelfRelease,
+];
+
+#[derive(Debug, Default, Clone)]
+pub struct Timers {
+    deadlines: [Option<Instant>; 5],
+}
+
+impl Timers {
+    pub fn set(&mut self, timer: Timer, at: Instant) {
+        self.deadlines[timer as usize] = Some(at);
+    }
+
+    pub fn stop(&mut self, timer: Timer) {
+        self.deadlines[timer as usize] = None;
+    }
+
+    pub fn get(&self, timer: Timer) -> Option<Instant> {
+        self.deadlines[timer as usize]
+    }
+
+    pub fn stop_all(&mut self) {
+        self.deadlines = [None; 5];
+    }
+
+    /// The earliest armed deadline.
+    pub fn next(&self) -> Option<Instant> {
+        self.deadlines.iter().flatten().min().copied()
+    }
+
+    /// Disarms and returns every timer due at `now`, in table order.
+    pub fn take_expired(&mut self, now: Instant) -> Vec<Timer> {
+        ALL.into_iter()
+            .filter(|&t| {
+                let due = self.get(t).is_some_and(|at| at <= now);
+                if due {
+                    self.stop(t);
+                }
+                due
+            })
+            .collect()
+    }
+}

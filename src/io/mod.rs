@@ -1,0 +1,9 @@
+//! Effects at the edge: each module turns one kind of action into calls on
+//! the real machine and reports back. Effects are idempotent and return
+//! errors as values; none of them panics the loop.
+
+pub mod app;
+pub mod arp;
+pub mod iflist;
+pub mod netlink;
+pub mod probe;

@@ -1,0 +1,3 @@
+//! Pure wire formats: bytes in, values out, no sockets.
+
+pub mod arp;
