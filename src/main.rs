@@ -8,10 +8,14 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+/// Info for understudy; the netlink crate warns about every attribute a
+/// newer kernel adds, which says nothing to an administrator.
+const DEFAULT_LOG: &str = "info,netlink_packet_route=error";
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("UNDERSTUDY_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(EnvFilter::try_from_env("UNDERSTUDY_LOG").unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG)))
         .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
@@ -21,7 +25,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(cli::dispatch(args)) {
+    let result = runtime.block_on(cli::dispatch(args));
+    // Everything that matters is released by now; do not let a stray
+    // blocking thread (a packet read, a resolver) hold the exit up.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("understudy: {e:#}");

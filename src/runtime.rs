@@ -67,7 +67,7 @@ pub async fn run(config: Config, me: usize) -> Result<(), RuntimeError> {
         ],
     );
     let effects = Effects {
-        netlink,
+        netlink: netlink.clone(),
         nic: node.nic.clone(),
         vip: config.cluster.vip,
         prefix_len: config.cluster.prefix_len,
@@ -83,6 +83,8 @@ pub async fn run(config: Config, me: usize) -> Result<(), RuntimeError> {
         peer: Check::Http(peer.url.clone()),
         local: Check::Http(node.url.clone()),
         data: config.monitor.data.as_ref().map(Check::from),
+        nic: node.nic.clone(),
+        netlink,
     };
     let mut sigterm = signal(SignalKind::terminate()).map_err(RuntimeError::Signal)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(RuntimeError::Signal)?;
@@ -134,22 +136,34 @@ struct Checks {
     peer: Check,
     local: Check,
     data: Option<Check>,
+    /// Our NIC, checked before our own application: an Active node whose
+    /// NIC is down or has lost carrier serves nobody, even if its
+    /// application still answers on the local address.
+    nic: String,
+    netlink: Netlink,
 }
 
 fn spawn_probe(prober: &Prober, checks: &Checks, target: Target, tx: &mpsc::UnboundedSender<Input>) {
-    let check = match target {
-        Target::Peer => checks.peer.clone(),
-        Target::Local => checks.local.clone(),
+    // Which parts a target's probe is made of: our NIC, a check, or both.
+    let (nic_first, check) = match target {
+        Target::Nic => (true, None),
+        Target::Local => (true, Some(checks.local.clone())),
+        Target::Peer => (false, Some(checks.peer.clone())),
         Target::Data => match &checks.data {
-            Some(c) => c.clone(),
+            Some(c) => (false, Some(c.clone())),
             None => return,
         },
     };
-    let prober = prober.clone();
-    let tx = tx.clone();
+    let (prober, netlink, nic, tx) = (prober.clone(), checks.netlink.clone(), checks.nic.clone(), tx.clone());
     tokio::spawn(async move {
         let started = now();
-        let outcome = prober.check(&check).await;
+        let mut outcome = Ok(());
+        if nic_first {
+            outcome = nic_usable(&netlink, &nic).await;
+        }
+        if let (Ok(()), Some(check)) = (&outcome, check) {
+            outcome = prober.check(&check).await;
+        }
         tracing::trace!(?target, ?outcome, "probe done");
         let _ = tx.send(Input::Probed {
             target,
@@ -157,6 +171,16 @@ fn spawn_probe(prober: &Prober, checks: &Checks, target: Target, tx: &mpsc::Unbo
             outcome,
         });
     });
+}
+
+/// Is our NIC administratively up with carrier?
+async fn nic_usable(netlink: &Netlink, nic: &str) -> Result<(), String> {
+    let link = netlink.link(nic).await.map_err(|e| e.to_string())?;
+    match (link.admin_up, link.carrier) {
+        (true, true) => Ok(()),
+        (false, _) => Err(format!("NIC {nic} is down")),
+        (true, false) => Err(format!("NIC {nic} has no carrier")),
+    }
 }
 
 /// Carries out the actions that change the machine, one at a time.

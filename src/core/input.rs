@@ -12,6 +12,8 @@ pub enum Target {
     Local,
     /// The data service, as seen from this node.
     Data,
+    /// This node's NIC: administratively up, with carrier.
+    Nic,
 }
 
 /// The outcome of an action or probe: `Err` carries a reason for the logs.

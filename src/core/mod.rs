@@ -40,6 +40,9 @@ pub struct Settings {
     /// A data service is configured: probe it, and take over only when it
     /// answers from here (failing over would not help otherwise).
     pub watch_data: bool,
+    /// Probe our own NIC, and take over only while it is up with carrier
+    /// (claiming on a dead link would only make the node flap).
+    pub watch_nic: bool,
     /// The primary listens for another VIP holder before claiming at start.
     pub probe_at_start: bool,
 }
@@ -52,6 +55,7 @@ impl Settings {
             grace: config.monitor.grace,
             rise: config.monitor.rise,
             watch_data: config.monitor.data.is_some(),
+            watch_nic: true,
             probe_at_start: !config.announce.probe.is_zero(),
         }
     }
@@ -72,9 +76,9 @@ pub struct Status {
     pub peer_failure: Option<String>,
     /// Time left before a takeover, while counting down.
     pub takeover_in: Option<Duration>,
-    /// The takeover is due but held back (this node cannot reach the data
-    /// service).
-    pub takeover_blocked: bool,
+    /// The takeover is due but held back, and why (this node's NIC is down,
+    /// or it cannot reach the data service).
+    pub takeover_blocked: Option<String>,
 }
 
 pub struct Core {
@@ -88,6 +92,8 @@ pub struct Core {
     local: Health,
     /// The data service as seen from here.
     data: Health,
+    /// Our own NIC (admin up and carrier).
+    nic: Health,
     /// Probe results launched before this instant are about an earlier
     /// watch and are dropped (a stale failure must not start a countdown).
     peer_watch_since: Option<Instant>,
@@ -100,8 +106,8 @@ pub struct Core {
     /// When the current claim or release was decided, to log its duration.
     claim_started: Option<Instant>,
     release_started: Option<Instant>,
-    /// The takeover is due but the data service is unreachable from here.
-    takeover_blocked: bool,
+    /// The takeover is due but held back by this reason.
+    takeover_blocked: Option<String>,
 }
 
 impl Core {
@@ -115,6 +121,7 @@ impl Core {
             peer: Health::new(rise),
             local: Health::new(rise),
             data: Health::new(rise),
+            nic: Health::new(1),
             peer_watch_since: None,
             local_watch_since: None,
             vip_held: false,
@@ -122,7 +129,7 @@ impl Core {
             after: After::Passive,
             claim_started: None,
             release_started: None,
-            takeover_blocked: false,
+            takeover_blocked: None,
         }
     }
 
@@ -139,7 +146,7 @@ impl Core {
                 .then(|| self.peer.failing_since())
                 .flatten()
                 .map(|since| (since + self.settings.grace).saturating_duration_since(now)),
-            takeover_blocked: self.takeover_blocked,
+            takeover_blocked: self.takeover_blocked.clone(),
         }
     }
 
@@ -214,6 +221,9 @@ impl Core {
                 (Timer::ProbeData, state) if state != State::Stopped => {
                     self.probe_and_rearm(now, Target::Data, Timer::ProbeData)
                 }
+                (Timer::ProbeNic, state) if state != State::Stopped => {
+                    self.probe_and_rearm(now, Target::Nic, Timer::ProbeNic)
+                }
                 (Timer::Takeover, State::Passive) => self.try_takeover(now),
                 (Timer::SelfRelease, State::Active) => {
                     let why = self.local.last_error().unwrap_or("unhealthy").to_owned();
@@ -233,6 +243,9 @@ impl Core {
         self.vip_held = vip_present;
         if self.settings.watch_data {
             self.timers.set(Timer::ProbeData, now);
+        }
+        if self.settings.watch_nic {
+            self.timers.set(Timer::ProbeNic, now);
         }
         match self.settings.role {
             Role::Primary if self.settings.probe_at_start => self.change_state(now, State::Probing, Cause::Startup),
@@ -281,6 +294,7 @@ impl Core {
                 self.state == State::Active && self.local_watch_since.is_some_and(|s| started >= s),
             ),
             Target::Data => (&mut self.data, self.state != State::Stopped),
+            Target::Nic => (&mut self.nic, self.state != State::Stopped),
         };
         if !watching {
             debug!(?target, "probe result from an earlier watch; dropped");
@@ -292,34 +306,43 @@ impl Core {
             (_, Change::None) => {}
             (Target::Peer, Change::StartedFailing(since)) => {
                 let left = (since + grace).saturating_duration_since(now);
-                warn!(target = "peer", why = outcome.err().unwrap_or_default(), "{}", countdown::takeover_in(left));
+                warn!(probe = "peer", why = outcome.err().unwrap_or_default(), "{}", countdown::takeover_in(left));
                 self.timers.set(Timer::Takeover, since + grace);
             }
             (Target::Peer, Change::Recovered) => {
-                info!(target = "peer", "peer application healthy");
+                info!(probe = "peer", "peer application healthy");
                 self.timers.stop(Timer::Takeover);
-                self.takeover_blocked = false;
+                self.takeover_blocked = None;
             }
             (Target::Local, Change::StartedFailing(since)) => {
                 let left = (since + grace).saturating_duration_since(now);
                 warn!(
-                    target = "local",
+                    probe = "local",
                     why = outcome.err().unwrap_or_default(),
-                    "local application failing; release in {}",
+                    "this node is failing; release in {}",
                     countdown::humanize(left)
                 );
                 self.timers.set(Timer::SelfRelease, since + grace);
             }
             (Target::Local, Change::Recovered) => {
-                info!(target = "local", "local application healthy");
+                info!(probe = "local", "this node is healthy again");
                 self.timers.stop(Timer::SelfRelease);
             }
             (Target::Data, Change::StartedFailing(_)) => {
-                warn!(target = "data", why = outcome.err().unwrap_or_default(), "data service unreachable from here");
+                warn!(probe = "data", why = outcome.err().unwrap_or_default(), "data service unreachable from here");
             }
             (Target::Data, Change::Recovered) => {
-                info!(target = "data", "data service reachable");
-                if self.takeover_blocked {
+                info!(probe = "data", "data service reachable");
+                if self.takeover_blocked.is_some() {
+                    self.try_takeover(now);
+                }
+            }
+            (Target::Nic, Change::StartedFailing(_)) => {
+                warn!(probe = "nic", why = outcome.err().unwrap_or_default(), "this node's NIC is unusable");
+            }
+            (Target::Nic, Change::Recovered) => {
+                info!(probe = "nic", "this node's NIC is usable");
+                if self.takeover_blocked.is_some() {
                     self.try_takeover(now);
                 }
             }
@@ -333,17 +356,28 @@ impl Core {
         if self.state != State::Passive || now < since + self.settings.grace {
             return;
         }
-        if self.settings.watch_data && self.data.verdict() != Verdict::Healthy {
-            if !self.takeover_blocked {
-                let why = self.data.last_error().unwrap_or("not probed yet");
-                warn!(%why, "takeover due but held back: this node cannot reach the data service");
+        if let Some(blocker) = self.takeover_blocker() {
+            if self.takeover_blocked.is_none() {
+                warn!(why = %blocker, "takeover due but held back");
             }
-            self.takeover_blocked = true;
+            self.takeover_blocked = Some(blocker);
             return;
         }
-        self.takeover_blocked = false;
+        self.takeover_blocked = None;
         let why = self.peer.last_error().unwrap_or("unhealthy").to_owned();
         self.change_state(now, State::Claiming, Cause::PeerFailed(why));
+    }
+
+    /// Why taking over now would not help, if it would not.
+    fn takeover_blocker(&self) -> Option<String> {
+        let reason = |h: &Health| h.last_error().unwrap_or("not probed yet").to_owned();
+        if self.settings.watch_nic && self.nic.verdict() != Verdict::Healthy {
+            return Some(format!("this node's NIC is unusable: {}", reason(&self.nic)));
+        }
+        if self.settings.watch_data && self.data.verdict() != Verdict::Healthy {
+            return Some(format!("this node cannot reach the data service: {}", reason(&self.data)));
+        }
+        None
     }
 
     /// Starts a release: stop the application (when one may run), then
@@ -368,7 +402,7 @@ impl Core {
                 self.timers.stop(Timer::ProbePeer);
                 self.timers.stop(Timer::Takeover);
                 self.peer_watch_since = None;
-                self.takeover_blocked = false;
+                self.takeover_blocked = None;
             }
             State::Active => {
                 self.timers.stop(Timer::ProbeLocal);

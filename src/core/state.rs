@@ -61,7 +61,7 @@ pub enum Cause {
     StaleVip,
     /// The peer failed for the whole grace period.
     PeerFailed(String),
-    /// Our own application failed for the whole grace period.
+    /// Our own application (or our NIC) failed for the whole grace period.
     LocalAppFailed(String),
     ClaimFailed(String),
     AppStartFailed(String),
@@ -79,7 +79,7 @@ impl fmt::Display for Cause {
             Cause::OtherHolder(mac) => write!(f, "another host ({mac}) answers for the common IP"),
             Cause::StaleVip => f.write_str("common IP left on the NIC by an earlier run"),
             Cause::PeerFailed(why) => write!(f, "peer failed for the grace period: {why}"),
-            Cause::LocalAppFailed(why) => write!(f, "local application failed for the grace period: {why}"),
+            Cause::LocalAppFailed(why) => write!(f, "this node failed for the grace period: {why}"),
             Cause::ClaimFailed(why) => write!(f, "could not add the common IP: {why}"),
             Cause::AppStartFailed(why) => write!(f, "application failed to start: {why}"),
             Cause::StepDone => f.write_str("step done"),

@@ -13,6 +13,7 @@ fn settings(role: Role) -> Settings {
         grace: GRACE,
         rise: 2,
         watch_data: false,
+        watch_nic: false,
         probe_at_start: true,
     }
 }
@@ -245,7 +246,7 @@ fn no_takeover_without_the_data_service() {
     peer_fails(&mut core, t0);
     core.handle_timeout(t0 + GRACE);
     assert_eq!(core.state(), State::Passive);
-    assert!(core.status(t0 + GRACE).takeover_blocked);
+    assert!(core.status(t0 + GRACE).takeover_blocked.unwrap().contains("data service"));
     data(&mut core, t0 + GRACE, Ok(()));
     assert_eq!(core.state(), State::Passive, "rise = 2: one success is not enough");
     data(&mut core, t0 + GRACE + INTERVAL, Ok(()));
@@ -283,4 +284,33 @@ fn inputs_out_of_place_are_ignored() {
         assert_eq!(core.state(), State::Init);
     }
     assert_eq!(drain(&mut core), vec![]);
+}
+
+#[test]
+fn no_takeover_while_our_own_nic_is_down() {
+    let t0 = Instant::now();
+    let mut core = Core::new(Settings {
+        watch_nic: true,
+        ..settings(Role::Secondary)
+    });
+    core.handle_input(t0, Input::Started { vip_present: false });
+    core.handle_timeout(t0);
+    assert!(drain(&mut core).contains(&Action::Probe(Target::Nic)));
+    let nic = |core: &mut Core, at, outcome| {
+        core.handle_input(
+            at,
+            Input::Probed {
+                target: Target::Nic,
+                started: at,
+                outcome,
+            },
+        )
+    };
+    nic(&mut core, t0, Err("NIC eth0 is down".into()));
+    peer_fails(&mut core, t0);
+    core.handle_timeout(t0 + GRACE);
+    assert_eq!(core.state(), State::Passive);
+    assert!(core.status(t0 + GRACE).takeover_blocked.unwrap().contains("NIC eth0 is down"));
+    nic(&mut core, t0 + GRACE, Ok(()));
+    assert_eq!(core.state(), State::Claiming, "the NIC is back and the peer still failing");
 }

@@ -11,23 +11,26 @@ pub enum Timer {
     ProbeLocal,
     /// Launch the next probe of the data service.
     ProbeData,
+    /// Launch the next check of our own NIC.
+    ProbeNic,
     /// The peer will have failed for the whole grace period.
     Takeover,
     /// Our own application will have failed for the whole grace period.
     SelfRelease,
 }
 
-const ALL: [Timer; 5] = [
+const ALL: [Timer; 6] = [
     Timer::ProbePeer,
     Timer::ProbeLocal,
     Timer::ProbeData,
+    Timer::ProbeNic,
     Timer::Takeover,
     Timer::SelfRelease,
 ];
 
 #[derive(Debug, Default, Clone)]
 pub struct Timers {
-    deadlines: [Option<Instant>; 5],
+    deadlines: [Option<Instant>; ALL.len()],
 }
 
 impl Timers {
@@ -44,7 +47,7 @@ impl Timers {
     }
 
     pub fn stop_all(&mut self) {
-        self.deadlines = [None; 5];
+        self.deadlines = [None; ALL.len()];
     }
 
     /// The earliest armed deadline.

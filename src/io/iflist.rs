@@ -18,11 +18,18 @@ pub struct InterfaceView {
     pub carrier: bool,
     pub mac: Option<String>,
     pub mtu: Option<u32>,
-    /// "ADDRESS/PREFIX" strings.
-    pub addresses: Vec<String>,
+    pub addresses: Vec<AddressView>,
     /// Present with `--for IP`: whether this NIC's subnet holds that IP.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub holds_for: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AddressView {
+    /// "inet" or "inet6".
+    pub family: &'static str,
+    pub address: IpAddr,
+    pub prefix: u8,
 }
 
 #[derive(Debug, Serialize)]
@@ -80,7 +87,15 @@ pub fn build(links: &[Link], for_ip: Option<IpAddr>) -> IfList {
                 carrier: l.carrier,
                 mac: l.mac.map(|m| m.to_string()),
                 mtu: l.mtu,
-                addresses: l.addresses.iter().map(|(a, p)| format!("{a}/{p}")).collect(),
+                addresses: l
+                    .addresses
+                    .iter()
+                    .map(|&(address, prefix)| AddressView {
+                        family: if address.is_ipv4() { "inet" } else { "inet6" },
+                        address,
+                        prefix,
+                    })
+                    .collect(),
                 holds_for: for_ip.map(|_| chosen == Some(l.index)),
             })
             .collect(),
@@ -106,7 +121,12 @@ pub fn render_table(list: &IfList) -> String {
                 if i.carrier { "yes".into() } else { "no".into() },
                 i.mac.clone().unwrap_or_else(|| "-".into()),
                 i.mtu.map_or("-".into(), |m| m.to_string()),
-                if i.addresses.is_empty() { "-".into() } else { i.addresses.join(", ") },
+                if i.addresses.is_empty() {
+                    "-".into()
+                } else {
+                    let shown: Vec<String> = i.addresses.iter().map(|a| format!("{}/{}", a.address, a.prefix)).collect();
+                    shown.join(", ")
+                },
             ]
         })
         .collect();

@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""A tiny application for tests and the demo: answers GET with its node name.
+
+usage: nodeapp.py NAME PORT PIDFILE
+Writes its PID to PIDFILE, serves until SIGTERM, then removes PIDFILE.
+"""
+import http.server
+import os
+import signal
+import sys
+
+name, port, pidfile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = (name + "\n").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def stop(*_):
+    try:
+        os.unlink(pidfile)
+    except FileNotFoundError:
+        pass
+    os._exit(0)
+
+
+signal.signal(signal.SIGTERM, stop)
+server = http.server.ThreadingHTTPServer(("", port), Handler)
+with open(pidfile + ".tmp", "w") as f:
+    f.write(str(os.getpid()))
+os.rename(pidfile + ".tmp", pidfile)
+server.serve_forever()
