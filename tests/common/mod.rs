@@ -1,0 +1,361 @@
+//! Test harness for the real binary in network namespaces.
+//!
+//! Each test builds its own topology with `tests/support/topology.sh`: a
+//! bridge namespace and three hosts (m1, m2 and a client, cl) on
+//! 192.0.2.0/24, named after this process and the test so that runs never
+//! collide. Everything is torn down on drop: daemons and applications are
+//! ended by their own PIDs, then the namespaces are deleted. Namespaces left
+//! by a run that died are removed when the next run starts.
+//!
+//! These tests need root. Without it they fail (they never skip): CI runs
+//! as root and must exercise them.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::{Mutex, MutexGuard, Once};
+use std::time::{Duration, Instant};
+
+pub const VIP: &str = "192.0.2.10";
+pub const INTERVAL_MS: u64 = 100;
+pub const GRACE: Duration = Duration::from_secs(1);
+const POLL: Duration = Duration::from_millis(20);
+
+/// One topology at a time: the cases measure timings, and two sets of
+/// daemons on two cores would disturb each other.
+static SERIAL: Mutex<()> = Mutex::new(());
+static CLEAN_STALE: Once = Once::new();
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_understudy")
+}
+
+fn support(file: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support").join(file)
+}
+
+/// Runs a command and returns its output; panics with the command line and
+/// its stderr if it cannot be run.
+pub fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    out
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = run(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Polls `f` every 20 ms until it returns `Some`, or panics after `limit`.
+pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Checks `f` every 20 ms for `period`; panics the first time it fails.
+pub fn holds_for(what: &str, period: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while start.elapsed() < period {
+        assert!(f(), "{what} stopped holding after {:?}", start.elapsed());
+        std::thread::sleep(POLL);
+    }
+}
+
+fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "the network-namespace tests need root (CI runs them as root); run `sudo cargo test`"
+    );
+}
+
+/// Deletes namespaces of earlier runs whose process is gone.
+fn clean_stale() {
+    let list = run_ok(Command::new("ip").args(["netns", "list"]));
+    let mut prefixes: Vec<String> = list
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter_map(|name| {
+            let rest = name.strip_prefix("ust")?;
+            let (pid, _) = rest.split_once('-')?;
+            let pid: u32 = pid.parse().ok()?;
+            let alive = Path::new(&format!("/proc/{pid}")).exists();
+            let (prefix, _) = name.rsplit_once('-')?;
+            (!alive).then(|| prefix.to_owned())
+        })
+        .collect();
+    prefixes.dedup();
+    for prefix in prefixes {
+        let _ = run(Command::new(support("topology.sh")).args(["down", &prefix]));
+    }
+}
+
+/// A running daemon, killed on drop if the test has not stopped it.
+pub struct Daemon {
+    pub child: Child,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        run_ok(Command::new("kill").args([&format!("-{sig}"), &self.pid().to_string()]));
+    }
+
+    /// Waits for the daemon to exit; panics after `limit`.
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        wait_for("the daemon to exit", limit, || self.child.try_wait().ok().flatten())
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub struct Topology {
+    pub prefix: String,
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub daemons: Vec<(String, Daemon)>,
+    _serial: MutexGuard<'static, ()>,
+}
+
+impl Topology {
+    /// Builds the namespaces for test `case` and writes its configuration.
+    pub fn up(case: &str) -> Topology {
+        let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        require_root();
+        CLEAN_STALE.call_once(clean_stale);
+        let prefix = format!("ust{}-{case}", std::process::id());
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(&prefix);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create the test directory");
+        run_ok(Command::new(support("topology.sh")).args(["up", &prefix]));
+        let config = dir.join("pair.toml");
+        std::fs::write(&config, pair_config(&dir)).expect("write the configuration");
+        Topology {
+            prefix,
+            dir,
+            config,
+            daemons: Vec::new(),
+            _serial: serial,
+        }
+    }
+
+    pub fn ns(&self, host: &str) -> String {
+        format!("{}-{host}", self.prefix)
+    }
+
+    /// Runs a command inside a host's namespace.
+    pub fn exec(&self, host: &str, args: &[&str]) -> Output {
+        run(Command::new("ip").args(["netns", "exec", &self.ns(host)]).args(args))
+    }
+
+    /// Starts `understudy run` for `node` in its namespace, logging to a file.
+    pub fn start(&mut self, node: &str) {
+        let log = self.dir.join(format!("{node}.log"));
+        let file = std::fs::File::create(&log).expect("create the daemon log");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns(node), bin(), "run", "--config"])
+            .arg(&self.config)
+            .env("UNDERSTUDY_LOG", "info,understudy=debug,netlink_packet_route=error")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("clone the log handle"))
+            .stderr(file)
+            .spawn()
+            .expect("start the daemon");
+        self.daemons.push((node.to_owned(), Daemon { child, log }));
+    }
+
+    pub fn daemon(&mut self, node: &str) -> &mut Daemon {
+        &mut self
+            .daemons
+            .iter_mut()
+            .find(|(n, _)| n == node)
+            .unwrap_or_else(|| panic!("no daemon {node}"))
+            .1
+    }
+
+    /// The body of GET http://VIP/ from the client, if it answered.
+    pub fn get_vip(&self) -> Option<String> {
+        let out = self.exec(
+            "cl",
+            &["curl", "-s", "--max-time", "0.3", &format!("http://{VIP}/")],
+        );
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// The nodes whose eth0 holds the VIP.
+    pub fn vip_holders(&self) -> Vec<String> {
+        ["m1", "m2"]
+            .into_iter()
+            .filter(|h| self.addresses(h).iter().any(|a| a == VIP))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The IPv4 addresses on a host's eth0.
+    pub fn addresses(&self, host: &str) -> Vec<String> {
+        let out = self.exec(host, &["ip", "-j", "-4", "addr", "show", "dev", "eth0"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v[0]["addr_info"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|i| i["local"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn mac(&self, host: &str) -> String {
+        let out = self.exec(host, &["ip", "-j", "link", "show", "dev", "eth0"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j link");
+        v[0]["address"].as_str().expect("a MAC").to_owned()
+    }
+
+    /// The MAC in the client's neighbour entry for the VIP.
+    pub fn client_neighbour(&self) -> Option<String> {
+        let out = self.exec("cl", &["ip", "-j", "neigh", "show", VIP]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        v[0]["lladdr"].as_str().map(str::to_owned)
+    }
+
+    /// PID of `node`'s application, from the file it writes.
+    pub fn app_pid(&self, node: &str) -> Option<u32> {
+        std::fs::read_to_string(self.dir.join(format!("{node}.pid")))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// The stop command appends a line to this file each time it runs.
+    pub fn stop_count(&self, node: &str) -> usize {
+        std::fs::read_to_string(self.dir.join(format!("{node}.stops")))
+            .map(|t| t.lines().count())
+            .unwrap_or(0)
+    }
+
+    /// Starts m1, waits until the client gets "m1" through the VIP, then
+    /// starts m2: the steady state every failover case begins from.
+    pub fn steady_pair(&mut self) {
+        self.start("m1");
+        wait_for("m1 to answer on the VIP", Duration::from_secs(10), || {
+            (self.get_vip().as_deref() == Some("m1")).then_some(())
+        });
+        self.start("m2");
+        wait_for("m2 to see m1 healthy", Duration::from_secs(10), || {
+            self.daemon("m2").log_text().contains("peer application healthy").then_some(())
+        });
+    }
+
+    /// Waits for the client to get `node` through the VIP; returns how long
+    /// it took from `since`.
+    pub fn wait_answer(&self, node: &str, since: Instant, limit: Duration) -> Duration {
+        wait_for(&format!("{node} to answer on the VIP"), limit, || {
+            (self.get_vip().as_deref() == Some(node)).then(|| since.elapsed())
+        })
+    }
+
+    pub fn dump_logs(&self) -> String {
+        self.daemons
+            .iter()
+            .map(|(n, d)| format!("--- {n} ---\n{}", d.log_text()))
+            .collect()
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", self.dump_logs());
+        }
+        self.daemons.clear();
+        for node in ["m1", "m2"] {
+            if let Some(pid) = self.app_pid(node) {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
+        }
+        let _ = Command::new(support("topology.sh"))
+            .args(["down", &self.prefix])
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The pair's configuration with test timings (interval 100 ms, grace 1 s)
+/// and an application that answers its node name on port 80.
+fn pair_config(dir: &Path) -> String {
+    let app = support("nodeapp.py");
+    let dir = dir.display();
+    format!(
+        r#"# Written by the namespace tests.
+[cluster]
+name = "test"
+vip = "{VIP}"
+netmask = "255.255.255.0"
+
+[[node]]
+name = "m1"
+role = "primary"
+nic = "eth0"
+address = "192.0.2.11"
+url = "http://192.0.2.11/"
+
+[[node]]
+name = "m2"
+role = "secondary"
+nic = "eth0"
+address = "192.0.2.12"
+url = "http://192.0.2.12/"
+
+[monitor]
+interval = "{INTERVAL_MS}ms"
+timeout = "80ms"
+grace = "{grace}ms"
+rise = 2
+
+[application]
+start = "python3 {app} $UNDERSTUDY_NODE 80 {dir}/$UNDERSTUDY_NODE.pid >/dev/null 2>&1 &"
+stop = "kill $(cat {dir}/$UNDERSTUDY_NODE.pid 2>/dev/null) 2>/dev/null; echo stopped >> {dir}/$UNDERSTUDY_NODE.stops"
+timeout = "5s"
+ready_timeout = "5s"
+
+[announce]
+count = 3
+interval = "200ms"
+probe = "300ms"
+"#,
+        app = app.display(),
+        grace = GRACE.as_millis(),
+    )
+}
