@@ -12,7 +12,11 @@ use understudy::io::iflist;
 use understudy::io::netlink::{Netlink, NetlinkError};
 
 #[derive(Parser)]
-#[command(name = "understudy", version, about = "Keeps an application reachable at one common IP when its machine fails")]
+#[command(
+    name = "understudy",
+    version,
+    about = "Keeps an application reachable at one common IP when its machine fails"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -63,8 +67,13 @@ async fn run(path: PathBuf, node: Option<String>) -> anyhow::Result<ExitCode> {
         }
     };
     let netlink = Netlink::open().context("opening netlink")?;
-    let addrs = netlink.local_addresses().await.context("listing local addresses")?;
-    let me = config.identify(node.as_deref(), &addrs).map_err(anyhow::Error::msg)?;
+    let addrs = netlink
+        .local_addresses()
+        .await
+        .context("listing local addresses")?;
+    let me = config
+        .identify(node.as_deref(), &addrs)
+        .map_err(anyhow::Error::msg)?;
     understudy::runtime::run(config, me).await?;
     Ok(ExitCode::SUCCESS)
 }
@@ -142,5 +151,9 @@ async fn iflist_cmd(json: bool, for_ip: Option<IpAddr>) -> anyhow::Result<ExitCo
         print!("{}", iflist::render_table(&list));
     }
     let missing = for_ip.is_some() && list.r#for.as_ref().and_then(|f| f.nic.as_ref()).is_none();
-    Ok(if missing { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    Ok(if missing {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -3,6 +3,7 @@
 
 mod cli;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -15,10 +16,17 @@ const DEFAULT_LOG: &str = "info,netlink_packet_route=error";
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("UNDERSTUDY_LOG").unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG)))
+        .with_env_filter(
+            EnvFilter::try_from_env("UNDERSTUDY_LOG")
+                .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG)),
+        )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("understudy: cannot start the async runtime: {e}");

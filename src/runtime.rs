@@ -143,7 +143,12 @@ struct Checks {
     netlink: Netlink,
 }
 
-fn spawn_probe(prober: &Prober, checks: &Checks, target: Target, tx: &mpsc::UnboundedSender<Input>) {
+fn spawn_probe(
+    prober: &Prober,
+    checks: &Checks,
+    target: Target,
+    tx: &mpsc::UnboundedSender<Input>,
+) {
     // Which parts a target's probe is made of: our NIC, a check, or both.
     let (nic_first, check) = match target {
         Target::Nic => (true, None),
@@ -154,7 +159,12 @@ fn spawn_probe(prober: &Prober, checks: &Checks, target: Target, tx: &mpsc::Unbo
             None => return,
         },
     };
-    let (prober, netlink, nic, tx) = (prober.clone(), checks.netlink.clone(), checks.nic.clone(), tx.clone());
+    let (prober, netlink, nic, tx) = (
+        prober.clone(),
+        checks.netlink.clone(),
+        checks.nic.clone(),
+        tx.clone(),
+    );
     tokio::spawn(async move {
         let started = now();
         let mut outcome = Ok(());
@@ -198,7 +208,11 @@ struct Effects {
 }
 
 impl Effects {
-    async fn serve(mut self, mut actions: mpsc::UnboundedReceiver<Action>, inputs: mpsc::UnboundedSender<Input>) {
+    async fn serve(
+        mut self,
+        mut actions: mpsc::UnboundedReceiver<Action>,
+        inputs: mpsc::UnboundedSender<Input>,
+    ) {
         while let Some(action) = actions.recv().await {
             if let Some(input) = self.execute(action).await {
                 let _ = inputs.send(input);
@@ -209,7 +223,7 @@ impl Effects {
 
     async fn execute(&mut self, action: Action) -> Option<Input> {
         let began = Instant::now();
-        let ms = || began.elapsed().as_secs_f64() * 1000.0;
+        let ms = || crate::core::millis(began.elapsed());
         let input = match action {
             Action::ProbeArp => {
                 let holder = match arp::probe(&self.nic, self.vip, self.probe_window).await {
@@ -219,7 +233,11 @@ impl Effects {
                         None
                     }
                 };
-                info!(ms = ms(), holder = holder.as_deref().unwrap_or("none"), "ARP probe for the common IP done");
+                info!(
+                    ms = ms(),
+                    holder = holder.as_deref().unwrap_or("none"),
+                    "ARP probe for the common IP done"
+                );
                 Input::ArpProbed { holder }
             }
             Action::AddVip => {
@@ -229,7 +247,14 @@ impl Effects {
             }
             Action::Announce => {
                 self.stop_repeats();
-                let outcome = match arp::announce(&self.nic, self.vip, self.announce_count, self.announce_interval).await {
+                let outcome = match arp::announce(
+                    &self.nic,
+                    self.vip,
+                    self.announce_count,
+                    self.announce_interval,
+                )
+                .await
+                {
                     Ok(repeats) => {
                         self.repeats = repeats;
                         Ok(())
@@ -269,7 +294,9 @@ impl Effects {
 
     async fn remove_vip(&self) -> Result<(), NetlinkError> {
         let link = self.netlink.link(&self.nic).await?;
-        self.netlink.remove_address(link.index, IpAddr::V4(self.vip)).await
+        self.netlink
+            .remove_address(link.index, IpAddr::V4(self.vip))
+            .await
     }
 
     fn stop_repeats(&mut self) {

@@ -19,21 +19,32 @@ fn a_steady_state_vip_on_the_primary_only() {
     let mut t = Topology::up("steady");
     t.steady_pair();
     // Past a whole grace period with both daemons up, nothing moves.
-    holds_for("VIP on m1 only, client gets m1", GRACE + Duration::from_millis(500), || {
-        t.vip_holders() == ["m1"] && t.get_vip().as_deref() == Some("m1")
-    });
+    holds_for(
+        "VIP on m1 only, client gets m1",
+        GRACE + Duration::from_millis(500),
+        || t.vip_holders() == ["m1"] && t.get_vip().as_deref() == Some("m1"),
+    );
     assert_eq!(t.client_neighbour(), Some(t.mac("m1")));
 }
 
 /// Checks the end state of a takeover by m2 and reports its time.
 fn assert_taken_over_by_m2(t: &Topology, fault: Instant, case: &str) {
     let answered = t.wait_answer("m2", fault, TAKEOVER_LIMIT);
-    wait_for("the VIP on m2 only", TAKEOVER_LIMIT.saturating_sub(fault.elapsed()), || {
-        (t.vip_holders() == ["m2"]).then_some(())
-    });
-    assert_eq!(t.client_neighbour(), Some(t.mac("m2")), "client's neighbour entry for {VIP}");
+    wait_for(
+        "the VIP on m2 only",
+        TAKEOVER_LIMIT.saturating_sub(fault.elapsed()),
+        || (t.vip_holders() == ["m2"]).then_some(()),
+    );
+    assert_eq!(
+        t.client_neighbour(),
+        Some(t.mac("m2")),
+        "client's neighbour entry for {VIP}"
+    );
     assert_eq!(t.get_vip().as_deref(), Some("m2"));
-    eprintln!("TAKEOVER {case}: fault -> first answer from m2 at the client: {} ms", answered.as_millis());
+    eprintln!(
+        "TAKEOVER {case}: fault -> first answer from m2 at the client: {} ms",
+        answered.as_millis()
+    );
 }
 
 #[test]
@@ -44,7 +55,10 @@ fn b_primary_application_stops_secondary_takes_over() {
     let fault = Instant::now();
     common::run(std::process::Command::new("kill").arg(pid.to_string()));
     assert_taken_over_by_m2(&t, fault, "application stopped");
-    assert!(t.daemon("m1").log_text().contains("this node failed for the grace period"));
+    assert!(t
+        .daemon("m1")
+        .log_text()
+        .contains("this node failed for the grace period"));
 }
 
 #[test]
@@ -66,35 +80,60 @@ fn d_sigterm_stops_the_application_and_removes_the_vip() {
     let status = t.daemon("m1").wait_exit(Duration::from_secs(10));
     assert!(status.success(), "exit status {status}");
     assert_eq!(t.stop_count("m1"), 1, "the stop command ran once");
-    assert!(!t.addresses("m1").iter().any(|a| a == VIP), "VIP gone from m1's NIC");
-    assert!(t.app_pid("m1").is_none(), "the application removed its PID file on exit");
+    assert!(
+        !t.addresses("m1").iter().any(|a| a == VIP),
+        "VIP gone from m1's NIC"
+    );
+    assert!(
+        t.app_pid("m1").is_none(),
+        "the application removed its PID file on exit"
+    );
 }
 
 #[test]
 fn f_restarted_secondary_removes_a_stale_vip() {
     let mut t = Topology::up("stale");
     // As if an earlier run of m2 had died holding the VIP.
-    let out = t.exec("m2", &["ip", "addr", "add", &format!("{VIP}/24"), "dev", "eth0"]);
+    let out = t.exec(
+        "m2",
+        &["ip", "addr", "add", &format!("{VIP}/24"), "dev", "eth0"],
+    );
     assert!(out.status.success());
     t.start("m2");
     wait_for("m2 to drop the stale VIP", Duration::from_secs(5), || {
         t.vip_holders().is_empty().then_some(())
     });
-    assert!(t.daemon("m2").log_text().contains("left on the NIC by an earlier run"));
+    assert!(t
+        .daemon("m2")
+        .log_text()
+        .contains("left on the NIC by an earlier run"));
 }
 
 #[test]
 fn g_primary_keeps_out_while_another_host_holds_the_vip() {
     let mut t = Topology::up("holder");
     // Some other host answers for the VIP (here the client).
-    let out = t.exec("cl", &["ip", "addr", "add", &format!("{VIP}/24"), "dev", "eth0"]);
+    let out = t.exec(
+        "cl",
+        &["ip", "addr", "add", &format!("{VIP}/24"), "dev", "eth0"],
+    );
     assert!(out.status.success());
     t.start("m1");
-    wait_for("m1 to report the other holder", Duration::from_secs(5), || {
-        t.daemon("m1").log_text().contains("answers for the common IP").then_some(())
-    });
+    wait_for(
+        "m1 to report the other holder",
+        Duration::from_secs(5),
+        || {
+            t.daemon("m1")
+                .log_text()
+                .contains("answers for the common IP")
+                .then_some(())
+        },
+    );
     let mac = t.mac("cl");
-    assert!(t.daemon("m1").log_text().contains(&mac), "names the holder's MAC");
+    assert!(
+        t.daemon("m1").log_text().contains(&mac),
+        "names the holder's MAC"
+    );
     assert!(t.vip_holders().is_empty(), "m1 did not claim");
 }
 
@@ -132,5 +171,6 @@ fn e_iflist_in_a_namespace() {
 
     let out = t.exec("m1", &[common::bin(), "iflist", "--for", "203.0.113.5"]);
     assert!(!out.status.success(), "no NIC holds it: non-zero exit");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("no interface has a subnet that holds 203.0.113.5"));
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("no interface has a subnet that holds 203.0.113.5"));
 }

@@ -62,7 +62,11 @@ impl Locator {
     /// The 1-based line that holds byte `offset`.
     pub fn line_at(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count() + 1
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
     }
 }
 
@@ -79,7 +83,9 @@ impl<'a> Cursor<'a> {
         match item {
             Item::Table(t) => Cursor::Table(t),
             Item::ArrayOfTables(a) => Cursor::Array(a),
-            Item::Value(v) => v.as_inline_table().map_or(Cursor::Leaf, |t| Cursor::Table(t)),
+            Item::Value(v) => v
+                .as_inline_table()
+                .map_or(Cursor::Leaf, |t| Cursor::Table(t)),
             Item::None => Cursor::Leaf,
         }
     }

@@ -146,7 +146,10 @@ impl Config {
                 .position(|n| n.name == name)
                 .ok_or_else(|| {
                     let known: Vec<_> = self.nodes.iter().map(|n| n.name.as_str()).collect();
-                    format!("no node named {name:?} in the configuration (nodes: {})", known.join(", "))
+                    format!(
+                        "no node named {name:?} in the configuration (nodes: {})",
+                        known.join(", ")
+                    )
                 });
         }
         let found: Vec<usize> = (0..self.nodes.len())
@@ -155,7 +158,9 @@ impl Config {
         match found.as_slice() {
             [one] => Ok(*one),
             [] => Err("no configured node address is on this machine; pass --node NAME".into()),
-            _ => Err("several configured node addresses are on this machine; pass --node NAME".into()),
+            _ => Err(
+                "several configured node addresses are on this machine; pass --node NAME".into(),
+            ),
         }
     }
 

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use super::locate::{Locator, Seg};
 use super::raw::{RawConfig, RawNetmask, RawNode};
-use super::{Announce, Application, Cluster, Config, DataService, Monitor, Node, Problem, Role, Url};
+use super::{
+    Announce, Application, Cluster, Config, DataService, Monitor, Node, Problem, Role, Url,
+};
 
 const DEFAULT_PREFIX: u8 = 24;
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);
@@ -34,7 +36,8 @@ struct Checker {
 impl Checker {
     fn report(&mut self, path: &[Seg], message: impl Into<String>) {
         let line = self.locator.line(path);
-        self.problems.push(Problem::new(line, key_name(path), message));
+        self.problems
+            .push(Problem::new(line, key_name(path), message));
     }
 
     fn required<T: Clone>(&mut self, value: &Option<T>, path: &[Seg]) -> Option<T> {
@@ -49,7 +52,12 @@ impl Checker {
         match humantime::parse_duration(text.trim()) {
             Ok(d) => d,
             Err(e) => {
-                self.report(path, format!("{text:?} is not a duration ({e}); write e.g. \"200ms\", \"10s\", \"3m\""));
+                self.report(
+                    path,
+                    format!(
+                        "{text:?} is not a duration ({e}); write e.g. \"200ms\", \"10s\", \"3m\""
+                    ),
+                );
                 default
             }
         }
@@ -58,7 +66,10 @@ impl Checker {
     fn count(&mut self, value: Option<i64>, path: &[Seg], default: u32, range: (u32, u32)) -> u32 {
         let Some(n) = value else { return default };
         if n < i64::from(range.0) || n > i64::from(range.1) {
-            self.report(path, format!("{n} is out of range (allowed {}..={})", range.0, range.1));
+            self.report(
+                path,
+                format!("{n} is out of range (allowed {}..={})", range.0, range.1),
+            );
             return default;
         }
         n as u32
@@ -98,7 +109,9 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
 
     let raw_cluster = raw.cluster.unwrap_or_default();
     let c = |k| [Seg::Key("cluster"), Seg::Key(k)];
-    let name = ck.required(&raw_cluster.name, &c("name")).unwrap_or_default();
+    let name = ck
+        .required(&raw_cluster.name, &c("name"))
+        .unwrap_or_default();
     if raw_cluster.name.as_deref() == Some("") {
         ck.report(&c("name"), "must not be empty");
     }
@@ -135,25 +148,28 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
     if timeout >= interval {
         ck.report(
             &mk("timeout"),
-            format!("must be shorter than the interval ({:?} >= {:?})", timeout, interval),
+            format!(
+                "must be shorter than the interval ({:?} >= {:?})",
+                timeout, interval
+            ),
         );
     }
     if grace < interval {
         ck.report(
             &mk("grace"),
-            format!("must be at least the interval ({:?} < {:?})", grace, interval),
+            format!(
+                "must be at least the interval ({:?} < {:?})",
+                grace, interval
+            ),
         );
     }
-    let data = m
-        .data
-        .as_deref()
-        .and_then(|d| match parse_data_service(d) {
-            Ok(ds) => Some(ds),
-            Err(msg) => {
-                ck.report(&mk("data"), msg);
-                None
-            }
-        });
+    let data = m.data.as_deref().and_then(|d| match parse_data_service(d) {
+        Ok(ds) => Some(ds),
+        Err(msg) => {
+            ck.report(&mk("data"), msg);
+            None
+        }
+    });
 
     let a = raw.application.unwrap_or_default();
     let ak = |k| [Seg::Key("application"), Seg::Key(k)];
@@ -161,7 +177,11 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
         start: a.start.clone().filter(|s| !s.trim().is_empty()),
         stop: a.stop.clone().filter(|s| !s.trim().is_empty()),
         timeout: ck.duration(&a.timeout, &ak("timeout"), DEFAULT_APP_TIMEOUT),
-        ready_timeout: ck.duration(&a.ready_timeout, &ak("ready_timeout"), DEFAULT_READY_TIMEOUT),
+        ready_timeout: ck.duration(
+            &a.ready_timeout,
+            &ak("ready_timeout"),
+            DEFAULT_READY_TIMEOUT,
+        ),
     };
     if application.timeout.is_zero() {
         ck.report(&ak("timeout"), "must be greater than zero");
@@ -175,7 +195,10 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
         probe: ck.duration(&n.probe, &nk("probe"), DEFAULT_PROBE),
     };
     if announce.probe > Duration::from_secs(10) {
-        ck.report(&nk("probe"), "must be at most 10s (it delays the primary's start)");
+        ck.report(
+            &nk("probe"),
+            "must be at most 10s (it delays the primary's start)",
+        );
     }
 
     if !ck.problems.is_empty() {
@@ -205,11 +228,19 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
     })
 }
 
-fn validate_nodes(ck: &mut Checker, raw: &[RawNode], vip: Option<Ipv4Addr>, prefix_len: u8) -> Option<Vec<Node>> {
+fn validate_nodes(
+    ck: &mut Checker,
+    raw: &[RawNode],
+    vip: Option<Ipv4Addr>,
+    prefix_len: u8,
+) -> Option<Vec<Node>> {
     if raw.len() != 2 {
         ck.report(
             &[Seg::Key("node")],
-            format!("exactly two [[node]] entries are needed (a primary and a secondary); found {}", raw.len()),
+            format!(
+                "exactly two [[node]] entries are needed (a primary and a secondary); found {}",
+                raw.len()
+            ),
         );
     }
     let mut nodes = Vec::new();
@@ -225,14 +256,19 @@ fn validate_nodes(ck: &mut Checker, raw: &[RawNode], vip: Option<Ipv4Addr>, pref
                 ck.report(&k("name"), format!("{name:?} is used by another node"));
             }
         }
-        let role = ck.required(&r.role, &k("role")).and_then(|role| match role.as_str() {
-            "primary" => Some(Role::Primary),
-            "secondary" => Some(Role::Secondary),
-            other => {
-                ck.report(&k("role"), format!("{other:?} is not a role; use \"primary\" or \"secondary\""));
-                None
-            }
-        });
+        let role = ck
+            .required(&r.role, &k("role"))
+            .and_then(|role| match role.as_str() {
+                "primary" => Some(Role::Primary),
+                "secondary" => Some(Role::Secondary),
+                other => {
+                    ck.report(
+                        &k("role"),
+                        format!("{other:?} is not a role; use \"primary\" or \"secondary\""),
+                    );
+                    None
+                }
+            });
         let nic = ck.required(&r.nic, &k("nic"));
         if let Some(nic) = &nic {
             if nic.is_empty() || nic.len() > MAX_NIC_NAME || nic.contains(['/', ' ']) {
@@ -248,7 +284,10 @@ fn validate_nodes(ck: &mut Checker, raw: &[RawNode], vip: Option<Ipv4Addr>, pref
             }
             if let Some(vip) = vip {
                 if address == vip {
-                    ck.report(&k("address"), "must differ from the common IP (cluster.vip)");
+                    ck.report(
+                        &k("address"),
+                        "must differ from the common IP (cluster.vip)",
+                    );
                 } else if !same_subnet(address, vip, prefix_len) {
                     ck.report(
                         &k("address"),
@@ -257,14 +296,18 @@ fn validate_nodes(ck: &mut Checker, raw: &[RawNode], vip: Option<Ipv4Addr>, pref
                 }
             }
         }
-        let url = ck.required(&r.url, &k("url")).and_then(|u| match parse_http_url(&u) {
-            Ok(url) => Some(url),
-            Err(msg) => {
-                ck.report(&k("url"), msg);
-                None
-            }
-        });
-        if let (Some(name), Some(role), Some(nic), Some(address), Some(url)) = (name, role, nic, address, url) {
+        let url = ck
+            .required(&r.url, &k("url"))
+            .and_then(|u| match parse_http_url(&u) {
+                Ok(url) => Some(url),
+                Err(msg) => {
+                    ck.report(&k("url"), msg);
+                    None
+                }
+            });
+        if let (Some(name), Some(role), Some(nic), Some(address), Some(url)) =
+            (name, role, nic, address, url)
+        {
             nodes.push(Node {
                 name,
                 role,
@@ -274,9 +317,15 @@ fn validate_nodes(ck: &mut Checker, raw: &[RawNode], vip: Option<Ipv4Addr>, pref
             });
         }
     }
-    let primaries = raw.iter().filter(|r| r.role.as_deref() == Some("primary")).count();
+    let primaries = raw
+        .iter()
+        .filter(|r| r.role.as_deref() == Some("primary"))
+        .count();
     if !raw.is_empty() && primaries != 1 {
-        ck.report(&[Seg::Key("node")], format!("exactly one node must have role = \"primary\"; found {primaries}"));
+        ck.report(
+            &[Seg::Key("node")],
+            format!("exactly one node must have role = \"primary\"; found {primaries}"),
+        );
     }
     (nodes.len() == raw.len() && raw.len() == 2).then_some(nodes)
 }
@@ -285,7 +334,10 @@ fn parse_v4(ck: &mut Checker, text: &str, path: &[Seg]) -> Option<Ipv4Addr> {
     match text.trim().parse::<IpAddr>() {
         Ok(IpAddr::V4(a)) => Some(a),
         Ok(IpAddr::V6(_)) => {
-            ck.report(path, format!("{text:?}: IPv6 addresses are not supported yet"));
+            ck.report(
+                path,
+                format!("{text:?}: IPv6 addresses are not supported yet"),
+            );
             None
         }
         Err(_) => {
@@ -311,9 +363,9 @@ fn parse_netmask(raw: &RawNetmask) -> Result<u8, String> {
             if let Ok(n) = t.parse::<i64>() {
                 return prefix(n);
             }
-            let mask: Ipv4Addr = t
-                .parse()
-                .map_err(|_| format!("{t:?} is neither a netmask (255.255.255.0) nor a prefix length (24)"))?;
+            let mask: Ipv4Addr = t.parse().map_err(|_| {
+                format!("{t:?} is neither a netmask (255.255.255.0) nor a prefix length (24)")
+            })?;
             let bits = u32::from(mask);
             let len = bits.leading_ones();
             if bits.checked_shl(len).unwrap_or(0) != 0 || len == 0 {
@@ -325,14 +377,18 @@ fn parse_netmask(raw: &RawNetmask) -> Result<u8, String> {
 }
 
 fn same_subnet(a: Ipv4Addr, b: Ipv4Addr, prefix_len: u8) -> bool {
-    let mask = u32::MAX.checked_shl(32 - u32::from(prefix_len)).unwrap_or(0);
+    let mask = u32::MAX
+        .checked_shl(32 - u32::from(prefix_len))
+        .unwrap_or(0);
     u32::from(a) & mask == u32::from(b) & mask
 }
 
 fn parse_http_url(text: &str) -> Result<Url, String> {
     let url = Url::parse(text).map_err(|e| format!("{text:?} is not a URL ({e})"))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(format!("{text:?} must be an http:// or https:// URL with a host"));
+        return Err(format!(
+            "{text:?} must be an http:// or https:// URL with a host"
+        ));
     }
     Ok(url)
 }
@@ -340,9 +396,9 @@ fn parse_http_url(text: &str) -> Result<Url, String> {
 fn parse_data_service(text: &str) -> Result<DataService, String> {
     if let Some(rest) = text.strip_prefix("tcp://") {
         let rest = rest.trim_end_matches('/');
-        let ok = rest
-            .rsplit_once(':')
-            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+        let ok = rest.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+        });
         if !ok {
             return Err(format!("{text:?}: write tcp://HOST:PORT"));
         }
@@ -351,7 +407,9 @@ fn parse_data_service(text: &str) -> Result<DataService, String> {
     if text.starts_with("http://") || text.starts_with("https://") {
         return parse_http_url(text).map(DataService::Http);
     }
-    Err(format!("{text:?}: the data service must be tcp://HOST:PORT or an http(s):// URL"))
+    Err(format!(
+        "{text:?}: the data service must be tcp://HOST:PORT or an http(s):// URL"
+    ))
 }
 
 #[cfg(test)]
@@ -393,8 +451,14 @@ url = "http://192.0.2.12/"
 
     #[test]
     fn netmask_forms() {
-        assert_eq!(parse_netmask(&RawNetmask::Text("255.255.255.0".into())), Ok(24));
-        assert_eq!(parse_netmask(&RawNetmask::Text("255.255.0.0".into())), Ok(16));
+        assert_eq!(
+            parse_netmask(&RawNetmask::Text("255.255.255.0".into())),
+            Ok(24)
+        );
+        assert_eq!(
+            parse_netmask(&RawNetmask::Text("255.255.0.0".into())),
+            Ok(16)
+        );
         assert_eq!(parse_netmask(&RawNetmask::Text("/28".into())), Ok(28));
         assert_eq!(parse_netmask(&RawNetmask::Prefix(32)), Ok(32));
         assert!(parse_netmask(&RawNetmask::Text("255.0.255.0".into())).is_err());
@@ -410,7 +474,11 @@ url = "http://192.0.2.12/"
             .replace("url = \"http://192.0.2.12/\"", "url = \"ftp://x\"")
             + "[monitor]\ninterval = \"1s\"\ntimeout = \"2s\"\ngrace = \"soon\"\n";
         let p = problems(&text);
-        let find = |key: &str| p.iter().find(|p| p.key == key).unwrap_or_else(|| panic!("no {key} in {p:?}"));
+        let find = |key: &str| {
+            p.iter()
+                .find(|p| p.key == key)
+                .unwrap_or_else(|| panic!("no {key} in {p:?}"))
+        };
         assert_eq!(find("cluster.vip").line, Some(4));
         assert_eq!(find("node #2.url").line, Some(18));
         assert!(find("node").message.contains("exactly one"));
@@ -420,7 +488,10 @@ url = "http://192.0.2.12/"
 
     #[test]
     fn unknown_keys_and_wrong_types_are_located() {
-        let p = problems(&GOOD.replace("nic = \"eth0\"\naddress = \"192.0.2.12\"", "nic = \"eth0\"\nadress = \"192.0.2.12\""));
+        let p = problems(&GOOD.replace(
+            "nic = \"eth0\"\naddress = \"192.0.2.12\"",
+            "nic = \"eth0\"\nadress = \"192.0.2.12\"",
+        ));
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].line, Some(17));
         assert!(p[0].message.contains("adress"), "{p:?}");
@@ -436,7 +507,10 @@ url = "http://192.0.2.12/"
 
     #[test]
     fn data_service_forms() {
-        assert_eq!(parse_data_service("tcp://db:5432"), Ok(DataService::Tcp("db:5432".into())));
+        assert_eq!(
+            parse_data_service("tcp://db:5432"),
+            Ok(DataService::Tcp("db:5432".into()))
+        );
         assert!(parse_data_service("tcp://db").is_err());
         assert!(parse_data_service("https://db/health").is_ok());
         assert!(parse_data_service("postgres://db").is_err());
@@ -444,7 +518,14 @@ url = "http://192.0.2.12/"
 
     #[test]
     fn garbage_never_panics() {
-        for text in ["", "[", "node = 3", "[[cluster]]", "[cluster]\nvip = 1", "\u{0}"] {
+        for text in [
+            "",
+            "[",
+            "node = 3",
+            "[[cluster]]",
+            "[cluster]\nvip = 1",
+            "\u{0}",
+        ] {
             assert!(validate(text).is_err());
         }
     }

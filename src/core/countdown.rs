@@ -21,7 +21,11 @@ pub fn humanize(left: Duration) -> String {
     if left < Duration::from_secs(1) {
         "less than a second".to_owned()
     } else if secs < MINUTE {
-        let up = if left.subsec_nanos() > 0 { secs + 1 } else { secs };
+        let up = if left.subsec_nanos() > 0 {
+            secs + 1
+        } else {
+            secs
+        };
         plural(up, "second")
     } else if secs < HOUR {
         plural(secs / MINUTE, "minute")

@@ -77,7 +77,11 @@ impl Health {
                 if self.failing_since.is_none() {
                     let first = self.verdict != Verdict::Healthy;
                     self.verdict = Verdict::Healthy;
-                    return if first { Change::Recovered } else { Change::None };
+                    return if first {
+                        Change::Recovered
+                    } else {
+                        Change::None
+                    };
                 }
                 self.successes += 1;
                 if self.successes >= self.rise {
@@ -102,10 +106,17 @@ mod tests {
         let t0 = Instant::now();
         let at = |ms| t0 + Duration::from_millis(ms);
         let mut h = Health::new(2);
-        assert_eq!(h.record(at(0), &Err("refused".into())), Change::StartedFailing(at(0)));
+        assert_eq!(
+            h.record(at(0), &Err("refused".into())),
+            Change::StartedFailing(at(0))
+        );
         assert_eq!(h.record(at(100), &Err("refused".into())), Change::None);
         assert_eq!(h.record(at(200), &Ok(())), Change::None);
-        assert_eq!(h.failing_since(), Some(at(0)), "one success does not end the streak");
+        assert_eq!(
+            h.failing_since(),
+            Some(at(0)),
+            "one success does not end the streak"
+        );
         assert_eq!(h.record(at(300), &Err("timeout".into())), Change::None);
         assert_eq!(h.failing_since(), Some(at(0)));
         assert_eq!(h.record(at(400), &Ok(())), Change::None);

@@ -23,10 +23,14 @@ pub type Outcome = Result<(), String>;
 pub enum Input {
     /// The daemon is up; `vip_present` is whether the kernel already has the
     /// VIP on our NIC (left by an earlier run).
-    Started { vip_present: bool },
+    Started {
+        vip_present: bool,
+    },
     /// The start-up ARP probe for the VIP finished; `holder` is the MAC of
     /// another host that answered for it, if any.
-    ArpProbed { holder: Option<String> },
+    ArpProbed {
+        holder: Option<String>,
+    },
     VipAdded(Outcome),
     Announced(Outcome),
     /// The start command ran and the application answered its URL.

@@ -141,7 +141,9 @@ impl Core {
         let countdown = self.state == State::Passive;
         Status {
             state: self.state,
-            peer_failure: countdown.then(|| self.peer.last_error().map(str::to_owned)).flatten(),
+            peer_failure: countdown
+                .then(|| self.peer.last_error().map(str::to_owned))
+                .flatten(),
             takeover_in: countdown
                 .then(|| self.peer.failing_since())
                 .flatten()
@@ -167,7 +169,9 @@ impl Core {
             (State::Claiming, Input::VipAdded(outcome)) => {
                 self.vip_held = true;
                 match outcome {
-                    Ok(()) if self.shutdown => self.release(now, Cause::Shutdown, After::Exit, false),
+                    Ok(()) if self.shutdown => {
+                        self.release(now, Cause::Shutdown, After::Exit, false)
+                    }
                     Ok(()) => self.change_state(now, State::Announcing, Cause::StepDone),
                     Err(why) => self.release(now, Cause::ClaimFailed(why), After::Passive, false),
                 }
@@ -207,17 +211,32 @@ impl Core {
                 };
                 self.change_state(now, next, Cause::StepDone);
             }
-            (_, Input::Probed { target, started, outcome }) => self.on_probe(now, target, started, outcome),
+            (
+                _,
+                Input::Probed {
+                    target,
+                    started,
+                    outcome,
+                },
+            ) => self.on_probe(now, target, started, outcome),
             (_, Input::Shutdown) => self.on_shutdown(now),
-            (state, input) => debug!(?state, ?input, "input does not apply in this state; ignored"),
+            (state, input) => debug!(
+                ?state,
+                ?input,
+                "input does not apply in this state; ignored"
+            ),
         }
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
         for timer in self.timers.take_expired(now) {
             match (timer, self.state) {
-                (Timer::ProbePeer, State::Passive) => self.probe_and_rearm(now, Target::Peer, Timer::ProbePeer),
-                (Timer::ProbeLocal, State::Active) => self.probe_and_rearm(now, Target::Local, Timer::ProbeLocal),
+                (Timer::ProbePeer, State::Passive) => {
+                    self.probe_and_rearm(now, Target::Peer, Timer::ProbePeer)
+                }
+                (Timer::ProbeLocal, State::Active) => {
+                    self.probe_and_rearm(now, Target::Local, Timer::ProbeLocal)
+                }
                 (Timer::ProbeData, state) if state != State::Stopped => {
                     self.probe_and_rearm(now, Target::Data, Timer::ProbeData)
                 }
@@ -248,9 +267,13 @@ impl Core {
             self.timers.set(Timer::ProbeNic, now);
         }
         match self.settings.role {
-            Role::Primary if self.settings.probe_at_start => self.change_state(now, State::Probing, Cause::Startup),
+            Role::Primary if self.settings.probe_at_start => {
+                self.change_state(now, State::Probing, Cause::Startup)
+            }
             Role::Primary => self.change_state(now, State::Claiming, Cause::Startup),
-            Role::Secondary if vip_present => self.release(now, Cause::StaleVip, After::Passive, true),
+            Role::Secondary if vip_present => {
+                self.release(now, Cause::StaleVip, After::Passive, true)
+            }
             Role::Secondary => self.change_state(now, State::Passive, Cause::Startup),
         }
     }
@@ -260,7 +283,9 @@ impl Core {
             (_, true) if self.vip_held => self.release(now, Cause::Shutdown, After::Exit, true),
             (_, true) => self.change_state(now, State::Stopped, Cause::Shutdown),
             (None, false) => self.change_state(now, State::Claiming, Cause::VipFree),
-            (Some(mac), false) if self.vip_held => self.release(now, Cause::OtherHolder(mac), After::Passive, true),
+            (Some(mac), false) if self.vip_held => {
+                self.release(now, Cause::OtherHolder(mac), After::Passive, true)
+            }
             (Some(mac), false) => self.change_state(now, State::Passive, Cause::OtherHolder(mac)),
         }
     }
@@ -269,7 +294,9 @@ impl Core {
         self.shutdown = true;
         self.after = After::Exit;
         match self.state {
-            State::Init | State::Passive if self.vip_held => self.release(now, Cause::Shutdown, After::Exit, true),
+            State::Init | State::Passive if self.vip_held => {
+                self.release(now, Cause::Shutdown, After::Exit, true)
+            }
             State::Init | State::Passive => self.change_state(now, State::Stopped, Cause::Shutdown),
             State::Active => self.release(now, Cause::Shutdown, After::Exit, true),
             // A step is in flight; its completion routes to the release.
@@ -306,7 +333,12 @@ impl Core {
             (_, Change::None) => {}
             (Target::Peer, Change::StartedFailing(since)) => {
                 let left = (since + grace).saturating_duration_since(now);
-                warn!(probe = "peer", why = outcome.err().unwrap_or_default(), "{}", countdown::takeover_in(left));
+                warn!(
+                    probe = "peer",
+                    why = outcome.err().unwrap_or_default(),
+                    "{}",
+                    countdown::takeover_in(left)
+                );
                 self.timers.set(Timer::Takeover, since + grace);
             }
             (Target::Peer, Change::Recovered) => {
@@ -325,11 +357,15 @@ impl Core {
                 self.timers.set(Timer::SelfRelease, since + grace);
             }
             (Target::Local, Change::Recovered) => {
-                info!(probe = "local", "this node is healthy again");
+                info!(probe = "local", "this node is healthy");
                 self.timers.stop(Timer::SelfRelease);
             }
             (Target::Data, Change::StartedFailing(_)) => {
-                warn!(probe = "data", why = outcome.err().unwrap_or_default(), "data service unreachable from here");
+                warn!(
+                    probe = "data",
+                    why = outcome.err().unwrap_or_default(),
+                    "data service unreachable from here"
+                );
             }
             (Target::Data, Change::Recovered) => {
                 info!(probe = "data", "data service reachable");
@@ -338,7 +374,11 @@ impl Core {
                 }
             }
             (Target::Nic, Change::StartedFailing(_)) => {
-                warn!(probe = "nic", why = outcome.err().unwrap_or_default(), "this node's NIC is unusable");
+                warn!(
+                    probe = "nic",
+                    why = outcome.err().unwrap_or_default(),
+                    "this node's NIC is unusable"
+                );
             }
             (Target::Nic, Change::Recovered) => {
                 info!(probe = "nic", "this node's NIC is usable");
@@ -352,7 +392,9 @@ impl Core {
     /// The grace period is over (or the data service came back while a
     /// takeover was due): claim unless failing over would not help.
     fn try_takeover(&mut self, now: Instant) {
-        let Some(since) = self.peer.failing_since() else { return };
+        let Some(since) = self.peer.failing_since() else {
+            return;
+        };
         if self.state != State::Passive || now < since + self.settings.grace {
             return;
         }
@@ -372,10 +414,16 @@ impl Core {
     fn takeover_blocker(&self) -> Option<String> {
         let reason = |h: &Health| h.last_error().unwrap_or("not probed yet").to_owned();
         if self.settings.watch_nic && self.nic.verdict() != Verdict::Healthy {
-            return Some(format!("this node's NIC is unusable: {}", reason(&self.nic)));
+            return Some(format!(
+                "this node's NIC is unusable: {}",
+                reason(&self.nic)
+            ));
         }
         if self.settings.watch_data && self.data.verdict() != Verdict::Healthy {
-            return Some(format!("this node cannot reach the data service: {}", reason(&self.data)));
+            return Some(format!(
+                "this node cannot reach the data service: {}",
+                reason(&self.data)
+            ));
         }
         None
     }
@@ -384,7 +432,11 @@ impl Core {
     /// remove the VIP, then go to `after`.
     fn release(&mut self, now: Instant, cause: Cause, after: After, stop_app: bool) {
         self.after = if self.shutdown { After::Exit } else { after };
-        let first = if stop_app { State::StoppingApp } else { State::Releasing };
+        let first = if stop_app {
+            State::StoppingApp
+        } else {
+            State::Releasing
+        };
         self.change_state(now, first, cause);
     }
 
@@ -411,7 +463,7 @@ impl Core {
             }
             State::Releasing => {
                 if let Some(t) = self.release_started.take() {
-                    info!(ms = ms(now - t), "released the common IP");
+                    info!(ms = millis(now - t), "released the common IP");
                 }
             }
             _ => {}
@@ -434,11 +486,15 @@ impl Core {
             State::StartingApp => self.actions.push_back(Action::StartApp),
             State::Active => {
                 if let Some(t) = self.claim_started.take() {
-                    info!(ms = ms(now - t), "claimed the common IP; application healthy");
+                    info!(
+                        ms = millis(now - t),
+                        "claimed the common IP; application healthy"
+                    );
                 }
                 self.local = Health::new(self.settings.rise);
                 self.local_watch_since = Some(now);
-                self.timers.set(Timer::ProbeLocal, now + self.settings.interval);
+                self.timers
+                    .set(Timer::ProbeLocal, now + self.settings.interval);
             }
             State::StoppingApp => {
                 self.claim_started = None;
@@ -458,8 +514,9 @@ impl Core {
     }
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
+/// A duration in milliseconds rounded to 0.1 ms, for logs.
+pub fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 10_000.0).round() / 10.0
 }
 
 #[cfg(test)]

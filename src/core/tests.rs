@@ -27,7 +27,9 @@ fn drain(core: &mut Core) -> Vec<Action> {
 fn complete_all(core: &mut Core, now: Instant) -> Vec<Action> {
     let mut done = Vec::new();
     for _ in 0..32 {
-        let Some(action) = core.poll_action() else { break };
+        let Some(action) = core.poll_action() else {
+            break;
+        };
         if !matches!(action, Action::Probe(_)) {
             done.push(action.clone());
         }
@@ -81,7 +83,10 @@ fn no_takeover_one_nanosecond_before_grace() {
     core.handle_timeout(almost);
     assert!(!drain(&mut core).contains(&Action::AddVip));
     assert_eq!(core.state(), State::Passive);
-    assert_eq!(core.status(almost).takeover_in, Some(Duration::from_nanos(1)));
+    assert_eq!(
+        core.status(almost).takeover_in,
+        Some(Duration::from_nanos(1))
+    );
 }
 
 #[test]
@@ -120,7 +125,10 @@ fn takeover_order_is_claim_announce_start() {
     let mut core = failing_secondary(t0);
     core.handle_timeout(t0 + GRACE);
     let done = complete_all(&mut core, t0 + GRACE);
-    assert_eq!(done, vec![Action::AddVip, Action::Announce, Action::StartApp]);
+    assert_eq!(
+        done,
+        vec![Action::AddVip, Action::Announce, Action::StartApp]
+    );
     assert_eq!(core.state(), State::Active);
 }
 
@@ -130,7 +138,15 @@ fn shutdown_order_is_stop_then_release_then_exit() {
     let mut core = Core::new(settings(Role::Primary));
     core.handle_input(t0, Input::Started { vip_present: false });
     let done = complete_all(&mut core, t0);
-    assert_eq!(done, vec![Action::ProbeArp, Action::AddVip, Action::Announce, Action::StartApp]);
+    assert_eq!(
+        done,
+        vec![
+            Action::ProbeArp,
+            Action::AddVip,
+            Action::Announce,
+            Action::StartApp
+        ]
+    );
     core.handle_input(t0, Input::Shutdown);
     let done = complete_all(&mut core, t0);
     assert_eq!(done, vec![Action::StopApp, Action::RemoveVip, Action::Exit]);
@@ -146,7 +162,11 @@ fn shutdown_during_claim_finishes_the_step_then_releases() {
     core.handle_input(t0, Input::ArpProbed { holder: None });
     assert_eq!(drain(&mut core), vec![Action::ProbeArp, Action::AddVip]);
     core.handle_input(t0, Input::Shutdown);
-    assert_eq!(drain(&mut core), vec![], "nothing new while AddVip is in flight");
+    assert_eq!(
+        drain(&mut core),
+        vec![],
+        "nothing new while AddVip is in flight"
+    );
     core.handle_input(t0, Input::VipAdded(Ok(())));
     let done = complete_all(&mut core, t0);
     assert_eq!(done, vec![Action::RemoveVip, Action::Exit]);
@@ -191,7 +211,11 @@ fn failed_application_start_releases_the_vip() {
     let done = complete_all(&mut core, t0 + GRACE);
     assert_eq!(done, vec![Action::StopApp, Action::RemoveVip]);
     assert_eq!(core.state(), State::Passive);
-    assert_eq!(core.status(t0 + GRACE).takeover_in, None, "a fresh watch starts");
+    assert_eq!(
+        core.status(t0 + GRACE).takeover_in,
+        None,
+        "a fresh watch starts"
+    );
 }
 
 #[test]
@@ -246,9 +270,17 @@ fn no_takeover_without_the_data_service() {
     peer_fails(&mut core, t0);
     core.handle_timeout(t0 + GRACE);
     assert_eq!(core.state(), State::Passive);
-    assert!(core.status(t0 + GRACE).takeover_blocked.unwrap().contains("data service"));
+    assert!(core
+        .status(t0 + GRACE)
+        .takeover_blocked
+        .unwrap()
+        .contains("data service"));
     data(&mut core, t0 + GRACE, Ok(()));
-    assert_eq!(core.state(), State::Passive, "rise = 2: one success is not enough");
+    assert_eq!(
+        core.state(),
+        State::Passive,
+        "rise = 2: one success is not enough"
+    );
     data(&mut core, t0 + GRACE + INTERVAL, Ok(()));
     assert_eq!(core.state(), State::Claiming);
 }
@@ -310,7 +342,15 @@ fn no_takeover_while_our_own_nic_is_down() {
     peer_fails(&mut core, t0);
     core.handle_timeout(t0 + GRACE);
     assert_eq!(core.state(), State::Passive);
-    assert!(core.status(t0 + GRACE).takeover_blocked.unwrap().contains("NIC eth0 is down"));
+    assert!(core
+        .status(t0 + GRACE)
+        .takeover_blocked
+        .unwrap()
+        .contains("NIC eth0 is down"));
     nic(&mut core, t0 + GRACE, Ok(()));
-    assert_eq!(core.state(), State::Claiming, "the NIC is back and the peer still failing");
+    assert_eq!(
+        core.state(),
+        State::Claiming,
+        "the NIC is back and the peer still failing"
+    );
 }

@@ -67,7 +67,9 @@ impl Supervisor {
     /// Runs the stop command; if it hangs past its limit, kills its process
     /// group and the start command's.
     pub async fn stop(&mut self) -> Outcome {
-        let Some(cmd) = self.stop.clone() else { return Ok(()) };
+        let Some(cmd) = self.stop.clone() else {
+            return Ok(());
+        };
         let result = self.run("stop", &cmd).await;
         if result.is_err() {
             if let Some(group) = self.started_group.take() {
@@ -107,7 +109,11 @@ impl Supervisor {
         let group = child.id().map_or(0, |id| id as i32);
         match tokio::time::timeout(self.timeout, child.wait()).await {
             Ok(Ok(status)) if status.success() => {
-                info!(what, ms = began.elapsed().as_millis() as u64, "command done");
+                info!(
+                    what,
+                    ms = began.elapsed().as_millis() as u64,
+                    "command done"
+                );
                 Ok(group)
             }
             Ok(Ok(status)) => Err(format!("{what} command failed: {status}")),

@@ -50,11 +50,15 @@ pub struct ForView {
 pub fn subnet_contains(address: IpAddr, prefix_len: u8, ip: IpAddr) -> bool {
     match (address, ip) {
         (IpAddr::V4(a), IpAddr::V4(b)) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(prefix_len.min(32))).unwrap_or(0);
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(prefix_len.min(32)))
+                .unwrap_or(0);
             u32::from(a) & mask == u32::from(b) & mask
         }
         (IpAddr::V6(a), IpAddr::V6(b)) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(prefix_len.min(128))).unwrap_or(0);
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(prefix_len.min(128)))
+                .unwrap_or(0);
             u128::from(a) & mask == u128::from(b) & mask
         }
         _ => false,
@@ -101,20 +105,35 @@ pub fn build(links: &[Link], for_ip: Option<IpAddr>) -> IfList {
             .collect(),
         r#for: for_ip.map(|ip| ForView {
             ip,
-            nic: chosen.and_then(|i| links.iter().find(|l| l.index == i)).map(|l| l.name.clone()),
+            nic: chosen
+                .and_then(|i| links.iter().find(|l| l.index == i))
+                .map(|l| l.name.clone()),
         }),
     }
 }
 
 /// The aligned table for people.
 pub fn render_table(list: &IfList) -> String {
-    let header = ["", "INDEX", "NAME", "ADMIN", "CARRIER", "MAC", "MTU", "ADDRESSES"];
+    let header = [
+        "",
+        "INDEX",
+        "NAME",
+        "ADMIN",
+        "CARRIER",
+        "MAC",
+        "MTU",
+        "ADDRESSES",
+    ];
     let rows: Vec<[String; 8]> = list
         .interfaces
         .iter()
         .map(|i| {
             [
-                if i.holds_for == Some(true) { "*".into() } else { String::new() },
+                if i.holds_for == Some(true) {
+                    "*".into()
+                } else {
+                    String::new()
+                },
                 i.index.to_string(),
                 i.name.clone(),
                 i.admin.to_owned(),
@@ -124,7 +143,11 @@ pub fn render_table(list: &IfList) -> String {
                 if i.addresses.is_empty() {
                     "-".into()
                 } else {
-                    let shown: Vec<String> = i.addresses.iter().map(|a| format!("{}/{}", a.address, a.prefix)).collect();
+                    let shown: Vec<String> = i
+                        .addresses
+                        .iter()
+                        .map(|a| format!("{}/{}", a.address, a.prefix))
+                        .collect();
                     shown.join(", ")
                 },
             ]
@@ -189,7 +212,10 @@ mod tests {
                 carrier: true,
                 mac: Some(Mac([2, 0, 0, 0, 0, 1])),
                 mtu: Some(1500),
-                addresses: vec![("192.0.2.11".parse().unwrap(), 24), ("2001:db8::1".parse().unwrap(), 64)],
+                addresses: vec![
+                    ("192.0.2.11".parse().unwrap(), 24),
+                    ("2001:db8::1".parse().unwrap(), 64),
+                ],
             },
         ]
     }
@@ -197,8 +223,14 @@ mod tests {
     #[test]
     fn picks_the_nic_whose_subnet_holds_the_ip() {
         let l = links();
-        assert_eq!(nic_for(&l, "192.0.2.10".parse().unwrap()).map(|l| l.index), Some(2));
-        assert_eq!(nic_for(&l, "2001:db8::99".parse().unwrap()).map(|l| l.index), Some(2));
+        assert_eq!(
+            nic_for(&l, "192.0.2.10".parse().unwrap()).map(|l| l.index),
+            Some(2)
+        );
+        assert_eq!(
+            nic_for(&l, "2001:db8::99".parse().unwrap()).map(|l| l.index),
+            Some(2)
+        );
         assert_eq!(nic_for(&l, "198.51.100.1".parse().unwrap()), None);
         assert_eq!(nic_for(&l, "127.0.0.5".parse().unwrap()), None);
     }

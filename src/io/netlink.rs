@@ -63,7 +63,8 @@ impl Netlink {
                 .map_ok(link_from_message)
                 .try_collect()
                 .await?;
-            let addrs: Vec<AddressMessage> = self.handle.address().get().execute().try_collect().await?;
+            let addrs: Vec<AddressMessage> =
+                self.handle.address().get().execute().try_collect().await?;
             for msg in addrs {
                 if let (Some(link), Some(ip)) = (
                     links.iter_mut().find(|l| l.index == msg.header.index),
@@ -114,8 +115,19 @@ impl Netlink {
     }
 
     /// Adds `ip/prefix_len` to the link; an address already there is success.
-    pub async fn add_address(&self, index: u32, ip: IpAddr, prefix_len: u8) -> Result<(), NetlinkError> {
-        match self.handle.address().add(index, ip, prefix_len).execute().await {
+    pub async fn add_address(
+        &self,
+        index: u32,
+        ip: IpAddr,
+        prefix_len: u8,
+    ) -> Result<(), NetlinkError> {
+        match self
+            .handle
+            .address()
+            .add(index, ip, prefix_len)
+            .execute()
+            .await
+        {
             Err(e) if errno(&e) == Some(EEXIST) => Ok(()),
             other => Ok(other?),
         }

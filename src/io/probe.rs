@@ -12,9 +12,15 @@ use crate::core::Outcome;
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeSetupError {
     #[error("cannot read the CA file {path}: {source}")]
-    CaFile { path: String, source: std::io::Error },
+    CaFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the CA file {path} holds no usable PEM certificate: {source}")]
-    CaPem { path: String, source: reqwest::Error },
+    CaPem {
+        path: String,
+        source: reqwest::Error,
+    },
     #[error("cannot build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
 }
@@ -59,10 +65,11 @@ impl Prober {
                 path: path.display().to_string(),
                 source,
             })?;
-            let cert = reqwest::Certificate::from_pem(&pem).map_err(|source| ProbeSetupError::CaPem {
-                path: path.display().to_string(),
-                source,
-            })?;
+            let cert =
+                reqwest::Certificate::from_pem(&pem).map_err(|source| ProbeSetupError::CaPem {
+                    path: path.display().to_string(),
+                    source,
+                })?;
             builder = builder.add_root_certificate(cert);
         }
         Ok(Prober {
@@ -79,7 +86,12 @@ impl Prober {
     }
 
     async fn http(&self, url: &Url) -> Outcome {
-        let response = self.client.get(url.clone()).send().await.map_err(describe)?;
+        let response = self
+            .client
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(describe)?;
         let status = response.status();
         if status.as_u16() < 400 {
             Ok(())
@@ -92,7 +104,10 @@ impl Prober {
         match tokio::time::timeout(self.timeout, tokio::net::TcpStream::connect(addr)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(format!("connect to {addr}: {e}")),
-            Err(_) => Err(format!("connect to {addr}: timed out after {:?}", self.timeout)),
+            Err(_) => Err(format!(
+                "connect to {addr}: timed out after {:?}",
+                self.timeout
+            )),
         }
     }
 }

@@ -32,13 +32,17 @@ pub fn bin() -> &'static str {
 }
 
 fn support(file: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support").join(file)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/support")
+        .join(file)
 }
 
 /// Runs a command and returns its output; panics with the command line and
 /// its stderr if it cannot be run.
 pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     out
 }
 
@@ -60,7 +64,10 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>
         if let Some(v) = f() {
             return v;
         }
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(POLL);
     }
 }
@@ -121,7 +128,9 @@ impl Daemon {
 
     /// Waits for the daemon to exit; panics after `limit`.
     pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
-        wait_for("the daemon to exit", limit, || self.child.try_wait().ok().flatten())
+        wait_for("the daemon to exit", limit, || {
+            self.child.try_wait().ok().flatten()
+        })
     }
 
     pub fn log_text(&self) -> String {
@@ -174,7 +183,9 @@ impl Topology {
 
     /// Runs a command inside a host's namespace.
     pub fn exec(&self, host: &str, args: &[&str]) -> Output {
-        run(Command::new("ip").args(["netns", "exec", &self.ns(host)]).args(args))
+        run(Command::new("ip")
+            .args(["netns", "exec", &self.ns(host)])
+            .args(args))
     }
 
     /// Starts `understudy run` for `node` in its namespace, logging to a file.
@@ -184,7 +195,10 @@ impl Topology {
         let child = Command::new("ip")
             .args(["netns", "exec", &self.ns(node), bin(), "run", "--config"])
             .arg(&self.config)
-            .env("UNDERSTUDY_LOG", "info,understudy=debug,netlink_packet_route=error")
+            .env(
+                "UNDERSTUDY_LOG",
+                "info,understudy=debug,netlink_packet_route=error",
+            )
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("clone the log handle"))
             .stderr(file)
@@ -274,7 +288,10 @@ impl Topology {
         });
         self.start("m2");
         wait_for("m2 to see m1 healthy", Duration::from_secs(10), || {
-            self.daemon("m2").log_text().contains("peer application healthy").then_some(())
+            self.daemon("m2")
+                .log_text()
+                .contains("peer application healthy")
+                .then_some(())
         });
     }
 

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# understudy demo: a primary/secondary pair in network namespaces, a fault
+# on the primary, and a timeline of the takeover as the client saw it.
+#
+#   sudo examples/demo.sh            # the primary's application dies
+#   sudo examples/demo.sh link       # the primary's link goes down
+#
+# It builds the binary, creates four namespaces (a bridge, m1, m2, a client)
+# on 192.0.2.0/24, runs understudy and a small web application on m1 and m2
+# (interval 100 ms, grace 1 s), injects the fault, prints the timeline and
+# removes everything it made. Nothing outside those namespaces is touched.
+set -euo pipefail
+
+fault=${1:-app}
+case $fault in app|link) ;; *) echo "usage: $0 [app|link]" >&2; exit 2 ;; esac
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+if [[ $EUID -ne 0 ]]; then
+    (cd "$root" && cargo build --quiet)
+    exec sudo "$0" "$@"
+fi
+if command -v cargo >/dev/null; then
+    (cd "$root" && cargo build --quiet)
+fi
+bin=$root/target/debug/understudy
+[[ -x $bin ]] || { echo "no $bin: run 'cargo build' first" >&2; exit 1; }
+for tool in ip curl python3; do
+    command -v $tool >/dev/null || { echo "demo needs $tool (apt-get install iproute2 curl python3)" >&2; exit 1; }
+done
+
+prefix=usdemo
+work=$(mktemp -d /tmp/understudy-demo.XXXXXX)
+daemons=()
+cleanup() {
+    for pid in "${daemons[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${daemons[@]}"; do wait "$pid" 2>/dev/null || true; done
+    for node in m1 m2; do
+        [[ -f $work/$node.pid ]] && kill "$(cat "$work/$node.pid")" 2>/dev/null || true
+    done
+    "$root/tests/support/topology.sh" down $prefix
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+say() { printf '\n== %s\n' "$*"; }
+get_vip() { ip netns exec $prefix-cl curl -s --max-time 0.3 http://192.0.2.10/ || true; }
+# Polls a condition every 50 ms, at most $1 times.
+wait_until() {
+    local tries=$1; shift
+    for ((i = 0; i < tries; i++)); do "$@" && return 0; sleep 0.05; done
+    echo "gave up waiting for: $*" >&2; return 1
+}
+answers() { [[ $(get_vip) == "$1" ]]; }
+
+say "building the topology (namespaces $prefix-{sw,m1,m2,cl})"
+"$root/tests/support/topology.sh" up $prefix
+cat > "$work/pair.toml" <<TOML
+[cluster]
+name = "demo"
+vip = "192.0.2.10"
+netmask = "255.255.255.0"
+
+[[node]]
+name = "m1"
+role = "primary"
+nic = "eth0"
+address = "192.0.2.11"
+url = "http://192.0.2.11/"
+
+[[node]]
+name = "m2"
+role = "secondary"
+nic = "eth0"
+address = "192.0.2.12"
+url = "http://192.0.2.12/"
+
+[monitor]
+interval = "100ms"
+timeout = "80ms"
+grace = "1s"
+
+[application]
+start = "python3 $root/tests/support/nodeapp.py \$UNDERSTUDY_NODE 80 $work/\$UNDERSTUDY_NODE.pid >/dev/null 2>&1 &"
+stop = "kill \$(cat $work/\$UNDERSTUDY_NODE.pid 2>/dev/null) 2>/dev/null || true"
+timeout = "5s"
+ready_timeout = "5s"
+
+[announce]
+count = 3
+interval = "200ms"
+TOML
+"$bin" check-config "$work/pair.toml"
+
+say "starting understudy on m1 (primary), then on m2 (secondary)"
+ip netns exec $prefix-m1 "$bin" run --config "$work/pair.toml" 2>"$work/m1.log" &
+daemons+=($!)
+wait_until 200 answers m1
+ip netns exec $prefix-m2 "$bin" run --config "$work/pair.toml" 2>"$work/m2.log" &
+daemons+=($!)
+wait_until 200 grep -q "peer application healthy" "$work/m2.log"
+
+say "steady state"
+for node in m1 m2; do
+    printf '%s eth0: %s\n' $node "$(ip -n $prefix-$node -br -4 addr show dev eth0 | awk '{$1=$2=""; print}')"
+done
+echo "client: GET http://192.0.2.10/ -> $(get_vip)"
+echo "client: $(ip -n $prefix-cl neigh show 192.0.2.10)"
+
+fault_ms=$(now_ms)
+if [[ $fault == app ]]; then
+    say "fault: killing m1's application (its daemon stays up)"
+    kill "$(cat "$work/m1.pid")"
+else
+    say "fault: m1's link goes down"
+    ip -n $prefix-m1 link set eth0 down
+fi
+
+# The client asks every 50 ms (at most 100 times) and records each change.
+last=m1
+: > "$work/client.events"
+for ((i = 0; i < 100; i++)); do
+    got=$(get_vip)
+    [[ -n $got ]] || got="(no answer)"
+    if [[ $got != "$last" ]]; then
+        echo "$(now_ms) client: GET http://192.0.2.10/ -> $got" >> "$work/client.events"
+        last=$got
+    fi
+    [[ $got == m2 ]] && break
+    sleep 0.05
+done
+sleep 0.3
+
+say "timeline (ms after the fault)"
+python3 - "$fault_ms" "$work" <<'PY'
+import datetime, re, sys
+fault, work = int(sys.argv[1]), sys.argv[2]
+events = []
+for node in ("m1", "m2"):
+    for line in open(f"{work}/{node}.log"):
+        m = re.match(r"(\S+Z)\s+(\w+)\s+\S+: (.*)", line)
+        if not m:
+            continue
+        t = datetime.datetime.strptime(m[1][:26], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=datetime.timezone.utc)
+        us = int(t.timestamp() * 1_000_000)
+        if us >= (fault - 5) * 1000 and m[2] in ("INFO", "WARN", "ERROR"):
+            events.append((us, f"{node}: {m[3]}"))
+for line in open(f"{work}/client.events"):
+    ms, text = line.split(" ", 1)
+    events.append((int(ms) * 1000, text.strip()))
+for us, text in sorted(events, key=lambda e: e[0]):
+    print(f"{(us - fault * 1000) / 1000:>+8.1f} ms  {text}")
+PY
+
+say "after the takeover"
+for node in m1 m2; do
+    printf '%s eth0: %s\n' $node "$(ip -n $prefix-$node -br -4 addr show dev eth0 | awk '{$1=$2=""; print}')"
+done
+echo "client: $(ip -n $prefix-cl neigh show 192.0.2.10)"
+echo "m2's MAC: $(ip -n $prefix-m2 -br link show dev eth0 | awk '{print $3}')"
+say "cleaning up"

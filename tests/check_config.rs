@@ -1,0 +1,135 @@
+//! `understudy check-config` on good and bad files: every problem with its
+//! file, line and key, a non-zero exit, and never a panic.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_understudy")
+}
+
+fn write(name: &str, text: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("check-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn check(path: &PathBuf) -> (i32, String, String) {
+    let out = Command::new(bin())
+        .arg("check-config")
+        .arg(path)
+        .output()
+        .unwrap();
+    (
+        out.status.code().expect("exited, not killed"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_shipped_example_is_valid() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/pair.toml");
+    let (code, stdout, stderr) = check(&path);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("OK"), "{stdout}");
+}
+
+#[test]
+fn every_problem_is_reported_with_line_and_key() {
+    let path = write(
+        "bad.toml",
+        r#"[cluster]
+name = "helpdesk"
+vip = "192.0.2.10"
+netmask = "255.0.255.0"
+
+[[node]]
+name = "m1"
+role = "primary"
+nic = "eth0"
+address = "192.0.2.11"
+url = "http://192.0.2.11/"
+
+[[node]]
+name = "m1"
+role = "master"
+nic = "eth0"
+address = "198.51.100.12"
+url = "not a url"
+
+[monitor]
+interval = "1s"
+timeout = "1s"
+grace = "500ms"
+data = "postgres://db"
+"#,
+    );
+    let (code, _, stderr) = check(&path);
+    assert_ne!(code, 0);
+    let file = path.display().to_string();
+    for expected in [
+        format!("{file}:4: cluster.netmask: 255.0.255.0 is not a contiguous netmask"),
+        format!("{file}:14: node #2.name: \"m1\" is used by another node"),
+        format!("{file}:15: node #2.role: \"master\" is not a role"),
+        format!(
+            "{file}:17: node #2.address: the common IP 192.0.2.10/24 is not in this node's subnet"
+        ),
+        format!("{file}:18: node #2.url: \"not a url\" is not a URL"),
+        format!("{file}:22: monitor.timeout: must be shorter than the interval"),
+        format!("{file}:23: monitor.grace: must be at least the interval"),
+        format!("{file}:24: monitor.data: \"postgres://db\": the data service must be"),
+    ] {
+        assert!(
+            stderr.contains(&expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("8 problem(s) found"), "{stderr}");
+}
+
+#[test]
+fn unknown_keys_and_wrong_types_are_located() {
+    let path = write(
+        "typo.toml",
+        "[cluster]\nname = \"x\"\nvipp = \"192.0.2.10\"\n",
+    );
+    let (code, _, stderr) = check(&path);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains(":3:") && stderr.contains("unknown field `vipp`"),
+        "{stderr}"
+    );
+
+    let path = write("type.toml", "[cluster]\nname = 5\n");
+    let (code, _, stderr) = check(&path);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains(":2:") && stderr.contains("invalid type"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn garbage_and_missing_files_get_messages_not_panics() {
+    for (name, text) in [
+        ("empty.toml", ""),
+        ("binary.toml", "\u{0}\u{1}\u{2}"),
+        ("half.toml", "[cluster\nname="),
+        ("array.toml", "cluster = [1, 2]"),
+    ] {
+        let (code, _, stderr) = check(&write(name, text));
+        assert_eq!(code, 1, "{name}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+        assert!(
+            stderr.contains(name),
+            "{name}: the message names the file: {stderr}"
+        );
+    }
+    let (code, _, stderr) = check(&PathBuf::from("/nonexistent/understudy.toml"));
+    assert_eq!(code, 1);
+    assert!(stderr.contains("cannot read the file"), "{stderr}");
+}
