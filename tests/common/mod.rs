@@ -279,10 +279,15 @@ impl Topology {
             .unwrap_or(0)
     }
 
-    /// Starts m1, waits until the client gets "m1" through the VIP, then
-    /// starts m2: the steady state every failover case begins from.
+    /// Starts m1, waits until it is Active (its application confirmed
+    /// healthy) and the client gets "m1" through the VIP, then starts m2 and
+    /// waits until it sees m1 healthy: the steady state every failover case
+    /// begins from.
     pub fn steady_pair(&mut self) {
         self.start("m1");
+        wait_for("m1 to be Active", Duration::from_secs(10), || {
+            self.daemon("m1").log_text().contains("claimed the common IP").then_some(())
+        });
         wait_for("m1 to answer on the VIP", Duration::from_secs(10), || {
             (self.get_vip().as_deref() == Some("m1")).then_some(())
         });
