@@ -89,7 +89,13 @@ ready_timeout = "5s"
 [announce]
 count = 3
 interval = "200ms"
+
+[heartbeat]
+interval = "100ms"
+peer_timeout = "300ms"
+secret_file = "$work/secret"
 TOML
+"$bin" keygen "$work/secret" >/dev/null
 "$bin" check-config "$work/pair.toml"
 
 say "starting understudy on m1 (primary), then on m2 (secondary)"
@@ -98,6 +104,7 @@ daemons+=($!)
 wait_until 200 answers m1
 ip netns exec $prefix-m2 "$bin" run --config "$work/pair.toml" 2>"$work/m2.log" &
 daemons+=($!)
+wait_until 200 grep -q "peer available" "$work/m2.log"
 wait_until 200 grep -q "peer application healthy" "$work/m2.log"
 
 say "steady state"

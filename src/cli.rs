@@ -39,6 +39,14 @@ pub enum Command {
         #[arg(long)]
         node: Option<String>,
     },
+    /// Write a new random heartbeat key (32 bytes, hex) readable by root only.
+    Keygen {
+        /// Where to write it (the path in `heartbeat.secret_file`).
+        file: PathBuf,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+    },
     /// List network interfaces with their state and addresses.
     Iflist {
         /// Machine-readable output.
@@ -55,7 +63,36 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run { config, node } => run(config, node).await,
         Command::CheckConfig { file, node } => check_config(file, node).await,
         Command::Iflist { json, for_ip } => iflist_cmd(json, for_ip).await,
+        Command::Keygen { file, force } => keygen(&file, force),
     }
+}
+
+fn keygen(path: &std::path::Path, force: bool) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut key = [0u8; 32];
+    getrandom::getrandom(&mut key).map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).mode(0o600);
+    if force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    let mut file = options.open(path).with_context(|| {
+        format!(
+            "cannot create {} (use --force to replace it)",
+            path.display()
+        )
+    })?;
+    // An existing file keeps its mode when truncated; make sure of 0600.
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    writeln!(file, "{}", hex::encode(key))?;
+    println!(
+        "wrote a new heartbeat key to {} (mode 0600); copy it to the other node",
+        path.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn run(path: PathBuf, node: Option<String>) -> anyhow::Result<ExitCode> {
@@ -107,6 +144,10 @@ async fn check_config(path: PathBuf, node: Option<String>) -> anyhow::Result<Exi
         }
     };
     let local = &config.nodes[me];
+    if let Err(why) = understudy::config::read_secret(&config.heartbeat.secret_file) {
+        eprintln!("{}: heartbeat.secret_file: {why}", path.display());
+        return Ok(ExitCode::FAILURE);
+    }
     match netlink.link(&local.nic).await {
         Ok(_) => {
             println!(

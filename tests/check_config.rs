@@ -88,7 +88,11 @@ data = "postgres://db"
             "missing {expected:?} in:\n{stderr}"
         );
     }
-    assert!(stderr.contains("8 problem(s) found"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{file}: heartbeat.secret_file: is required")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("9 problem(s) found"), "{stderr}");
 }
 
 #[test]

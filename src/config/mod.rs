@@ -25,6 +25,11 @@ pub struct Config {
     pub monitor: Monitor,
     pub application: Application,
     pub announce: Announce,
+    pub heartbeat: HeartbeatConfig,
+    pub failback: Failback,
+    /// Checksum of the file's text, announced to the peer so that a node
+    /// running a different configuration is noticed.
+    pub checksum: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -116,6 +121,32 @@ pub struct Announce {
     /// How long the primary listens for another holder of the VIP at start
     /// (RFC 5227 probe); zero skips the probe.
     pub probe: Duration,
+    /// Re-announce periodically while Active; `None` (the default) sends
+    /// gratuitous ARP only when the VIP moves.
+    pub refresh: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HeartbeatConfig {
+    /// UDP port the nodes send heartbeats to and listen on.
+    pub port: u16,
+    pub interval: Duration,
+    /// A peer without a valid heartbeat for this long is Unavailable.
+    pub peer_timeout: Duration,
+    /// How long a starting node listens for its peer before claiming.
+    pub startup: Duration,
+    /// File holding the shared HMAC key (`understudy keygen` writes one).
+    pub secret_file: PathBuf,
+}
+
+/// What happens when the primary is healthy again while the secondary
+/// holds the VIP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failback {
+    /// The administrator decides (as in the products understudy replaces).
+    Manual,
+    /// The secondary hands over once the primary has been ready this long.
+    Automatic { hold: Duration },
 }
 
 impl Config {
@@ -182,6 +213,26 @@ impl Config {
             locate::Seg::Key(key),
         ])
     }
+}
+
+/// Reads a key file written by `understudy keygen`: hex, at least 16 bytes.
+pub fn read_secret(path: &Path) -> Result<Vec<u8>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read the secret file {}: {e}", path.display()))?;
+    let key = hex::decode(text.trim()).map_err(|e| {
+        format!(
+            "the secret file {} is not hex ({e}); write one with `understudy keygen`",
+            path.display()
+        )
+    })?;
+    if key.len() < 16 {
+        return Err(format!(
+            "the secret file {} holds {} bytes; at least 16 are needed",
+            path.display(),
+            key.len()
+        ));
+    }
+    Ok(key)
 }
 
 /// One thing wrong with a configuration.

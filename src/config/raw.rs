@@ -12,6 +12,8 @@ pub struct RawConfig {
     pub monitor: Option<RawMonitor>,
     pub application: Option<RawApplication>,
     pub announce: Option<RawAnnounce>,
+    pub heartbeat: Option<RawHeartbeat>,
+    pub failback: Option<RawFailback>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -67,4 +69,22 @@ pub struct RawAnnounce {
     pub count: Option<i64>,
     pub interval: Option<String>,
     pub probe: Option<String>,
+    pub refresh: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHeartbeat {
+    pub port: Option<i64>,
+    pub interval: Option<String>,
+    pub peer_timeout: Option<String>,
+    pub startup: Option<String>,
+    pub secret_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFailback {
+    pub mode: Option<String>,
+    pub hold: Option<String>,
 }

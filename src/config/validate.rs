@@ -10,7 +10,8 @@ use std::time::Duration;
 use super::locate::{Locator, Seg};
 use super::raw::{RawConfig, RawNetmask, RawNode};
 use super::{
-    Announce, Application, Cluster, Config, DataService, Monitor, Node, Problem, Role, Url,
+    Announce, Application, Cluster, Config, DataService, Failback, HeartbeatConfig, Monitor, Node,
+    Problem, Role, Url,
 };
 
 const DEFAULT_PREFIX: u8 = 24;
@@ -24,6 +25,9 @@ const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_ANNOUNCE_COUNT: u32 = 5;
 const DEFAULT_ANNOUNCE_INTERVAL: Duration = Duration::from_millis(500);
 const DEFAULT_PROBE: Duration = Duration::from_millis(300);
+const DEFAULT_HEARTBEAT_PORT: u16 = 7046;
+const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+const DEFAULT_FAILBACK_HOLD: Duration = Duration::from_secs(300);
 /// Linux limits interface names to 15 bytes (IFNAMSIZ - 1).
 const MAX_NIC_NAME: usize = 15;
 
@@ -193,6 +197,7 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
         count: ck.count(n.count, &nk("count"), DEFAULT_ANNOUNCE_COUNT, (1, 100)),
         interval: ck.duration(&n.interval, &nk("interval"), DEFAULT_ANNOUNCE_INTERVAL),
         probe: ck.duration(&n.probe, &nk("probe"), DEFAULT_PROBE),
+        refresh: None,
     };
     if announce.probe > Duration::from_secs(10) {
         ck.report(
@@ -200,6 +205,51 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
             "must be at most 10s (it delays the primary's start)",
         );
     }
+
+    let refresh = ck.duration(&n.refresh, &nk("refresh"), Duration::ZERO);
+    let announce = Announce {
+        refresh: (!refresh.is_zero()).then_some(refresh),
+        ..announce
+    };
+
+    let h = raw.heartbeat.unwrap_or_default();
+    let hk = |k| [Seg::Key("heartbeat"), Seg::Key(k)];
+    let port = ck.count(
+        h.port,
+        &hk("port"),
+        u32::from(DEFAULT_HEARTBEAT_PORT),
+        (1, 65535),
+    ) as u16;
+    let hb_interval = ck.duration(&h.interval, &hk("interval"), DEFAULT_HEARTBEAT_INTERVAL);
+    let peer_timeout = ck.duration(&h.peer_timeout, &hk("peer_timeout"), hb_interval * 3);
+    let startup = ck.duration(&h.startup, &hk("startup"), peer_timeout);
+    if hb_interval.is_zero() {
+        ck.report(&hk("interval"), "must be greater than zero");
+    }
+    if peer_timeout < hb_interval * 2 {
+        ck.report(
+            &hk("peer_timeout"),
+            format!("must be at least twice the heartbeat interval ({peer_timeout:?} < 2 x {hb_interval:?})"),
+        );
+    }
+    let secret_file = ck
+        .required(&h.secret_file, &hk("secret_file"))
+        .unwrap_or_default();
+
+    let f = raw.failback.unwrap_or_default();
+    let fk = |k| [Seg::Key("failback"), Seg::Key(k)];
+    let hold = ck.duration(&f.hold, &fk("hold"), DEFAULT_FAILBACK_HOLD);
+    let failback = match f.mode.as_deref() {
+        None | Some("manual") => Failback::Manual,
+        Some("automatic") => Failback::Automatic { hold },
+        Some(other) => {
+            ck.report(
+                &fk("mode"),
+                format!("{other:?} is not a failback mode; use \"manual\" or \"automatic\""),
+            );
+            Failback::Manual
+        }
+    };
 
     if !ck.problems.is_empty() {
         return Err(ck.problems);
@@ -225,6 +275,15 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
         },
         application,
         announce,
+        heartbeat: HeartbeatConfig {
+            port,
+            interval: hb_interval,
+            peer_timeout,
+            startup,
+            secret_file: PathBuf::from(secret_file),
+        },
+        failback,
+        checksum: crate::proto::heartbeat::config_checksum(text),
     })
 }
 
@@ -434,6 +493,9 @@ role = "secondary"
 nic = "eth0"
 address = "192.0.2.12"
 url = "http://192.0.2.12/"
+
+[heartbeat]
+secret_file = "/etc/understudy/secret"
 "#;
 
     fn problems(text: &str) -> Vec<Problem> {
@@ -473,6 +535,10 @@ url = "http://192.0.2.12/"
             .replace("role = \"secondary\"", "role = \"primary\"")
             .replace("url = \"http://192.0.2.12/\"", "url = \"ftp://x\"")
             + "[monitor]\ninterval = \"1s\"\ntimeout = \"2s\"\ngrace = \"soon\"\n";
+        let text = text.replace(
+            "[heartbeat]\nsecret_file",
+            "[heartbeat]\npeer_timeout = \"1s\"\nsecret_file",
+        );
         let p = problems(&text);
         let find = |key: &str| {
             p.iter()
@@ -482,7 +548,8 @@ url = "http://192.0.2.12/"
         assert_eq!(find("cluster.vip").line, Some(4));
         assert_eq!(find("node #2.url").line, Some(18));
         assert!(find("node").message.contains("exactly one"));
-        assert_eq!(find("monitor.timeout").line, Some(21));
+        assert_eq!(find("monitor.timeout").line, Some(25));
+        assert_eq!(find("heartbeat.peer_timeout").line, Some(21));
         assert!(find("monitor.grace").message.contains("not a duration"));
     }
 
@@ -496,7 +563,7 @@ url = "http://192.0.2.12/"
         assert_eq!(p[0].line, Some(17));
         assert!(p[0].message.contains("adress"), "{p:?}");
         let p = problems(&format!("{GOOD}[announce]\ncount = \"five\"\n"));
-        assert_eq!(p[0].line, Some(20));
+        assert_eq!(p[0].line, Some(23));
     }
 
     #[test]

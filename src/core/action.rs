@@ -5,17 +5,20 @@
 //! start and stop → release is kept.
 
 use super::input::Target;
+use crate::proto::heartbeat::Heartbeat;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub enum Action {
-    /// Listen for another holder of the VIP (RFC 5227 probe) →
-    /// [`super::Input::ArpProbed`].
-    ProbeArp,
+    /// Look at the VIP: ARP probe (RFC 5227) and the application through
+    /// it → [`super::Input::VipChecked`].
+    CheckVip,
     /// Add the VIP to our NIC (idempotent) → `VipAdded`.
     AddVip,
     /// Send gratuitous ARP for the VIP → `Announced` after the first round;
     /// the remaining rounds go on in the background until `RemoveVip`.
+    /// Also sent while Active (split brain won, refresh); its completion is
+    /// then ignored.
     Announce,
     /// Run the start command and wait for the application URL → `AppStarted`.
     StartApp,
@@ -25,6 +28,8 @@ pub enum Action {
     RemoveVip,
     /// Probe a target → `Probed`. Probes run concurrently with the above.
     Probe(Target),
+    /// Send this heartbeat to the peer now (not queued behind other actions).
+    SendHeartbeat(Heartbeat),
     /// Everything is released; the daemon may exit.
     Exit,
 }

@@ -1,12 +1,14 @@
-//! What the world tells the core: probe results, completions of the
-//! actions it asked for, and requests from outside.
+//! What the world tells the core: probe results, heartbeats, completions of
+//! the actions it asked for, and requests from outside.
 
 use std::time::Instant;
+
+use crate::proto::heartbeat::Heartbeat;
 
 /// Something a probe looks at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Target {
-    /// The peer's application URL (watched while Passive).
+    /// The peer's application URL.
     Peer,
     /// This node's own application URL (watched while Active).
     Local,
@@ -26,10 +28,12 @@ pub enum Input {
     Started {
         vip_present: bool,
     },
-    /// The start-up ARP probe for the VIP finished; `holder` is the MAC of
-    /// another host that answered for it, if any.
-    ArpProbed {
+    /// The look at the VIP finished: `holder` is the MAC of another host
+    /// that answers ARP for it; `via_vip` is the application URL probed
+    /// with the VIP as host.
+    VipChecked {
         holder: Option<String>,
+        via_vip: Outcome,
     },
     VipAdded(Outcome),
     Announced(Outcome),
@@ -43,6 +47,11 @@ pub enum Input {
         started: Instant,
         outcome: Outcome,
     },
+    /// A heartbeat from the peer that passed the MAC, cluster, node and
+    /// replay checks.
+    Heartbeat(Heartbeat),
+    /// The address watch saw our VIP disappear from our NIC.
+    VipMissing,
     /// SIGTERM or SIGINT: stop the application, release the VIP, exit.
     Shutdown,
 }

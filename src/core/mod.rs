@@ -1,22 +1,29 @@
 //! The sans-IO decision core (in the style of quinn-proto).
 //!
-//! No sockets, no tokio, no clock: the caller passes `now` in. Call order:
+//! No sockets, no tokio, no clock, no randomness: the caller passes `now`
+//! in and gives the boot epoch in [`Settings`]. Call order:
 //!
 //! 1. [`Core::handle_input`] for every report from the world, and
 //!    [`Core::handle_timeout`] when [`Core::poll_timeout`] is reached;
 //! 2. then drain [`Core::poll_action`] and carry each action out; actions
 //!    that change the machine report back with exactly one completion input.
 //!
-//! Every state's entry and exit actions live in [`Core::change_state`]. The
-//! transition function is total: an input that does not apply to the
-//! current state is logged and ignored.
+//! Every state's entry and exit actions live in [`Core::change_state`];
+//! what to do next from Passive and Active is decided in [`decide`] after
+//! every input. The transition function is total: an input that does not
+//! apply to the current state is logged and ignored.
 
 mod action;
 pub mod countdown;
+mod decide;
 mod health;
 mod input;
+mod peer;
 mod state;
 mod timer;
+
+#[cfg(test)]
+mod tests;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -24,16 +31,21 @@ use std::time::{Duration, Instant};
 pub use action::Action;
 pub use health::{Change, Health, Verdict};
 pub use input::{Input, Outcome, Target};
+pub use peer::{FailureCause, PeerView};
 pub use state::{Cause, State};
 use timer::{Timer, Timers};
 use tracing::{debug, error, info, warn};
 
-use crate::config::{Config, Role};
+use crate::config::{Config, Failback, Role};
+use crate::proto::heartbeat::{self, Flags, Heartbeat};
 
 /// The part of the configuration the core decides with.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    pub name: String,
     pub role: Role,
+    pub node_id: u16,
+    pub peer_name: String,
     pub interval: Duration,
     pub grace: Duration,
     pub rise: u32,
@@ -43,20 +55,38 @@ pub struct Settings {
     /// Probe our own NIC, and take over only while it is up with carrier
     /// (claiming on a dead link would only make the node flap).
     pub watch_nic: bool,
-    /// The primary listens for another VIP holder before claiming at start.
-    pub probe_at_start: bool,
+    pub heartbeat_interval: Duration,
+    pub peer_timeout: Duration,
+    pub startup: Duration,
+    pub failback: Failback,
+    pub refresh: Option<Duration>,
+    pub cluster_id: u64,
+    pub config_checksum: u64,
+    /// This run's boot epoch (see [`heartbeat::boot_epoch`]).
+    pub epoch: u64,
 }
 
 impl Settings {
-    pub fn from_config(config: &Config, me: usize) -> Self {
+    pub fn from_config(config: &Config, me: usize, epoch: u64) -> Self {
+        let peer = config.peer_of(me);
         Settings {
+            name: config.nodes[me].name.clone(),
             role: config.nodes[me].role,
+            node_id: me as u16,
+            peer_name: config.nodes[peer].name.clone(),
             interval: config.monitor.interval,
             grace: config.monitor.grace,
             rise: config.monitor.rise,
             watch_data: config.monitor.data.is_some(),
             watch_nic: true,
-            probe_at_start: !config.announce.probe.is_zero(),
+            heartbeat_interval: config.heartbeat.interval,
+            peer_timeout: config.heartbeat.peer_timeout,
+            startup: config.heartbeat.startup,
+            failback: config.failback,
+            refresh: config.announce.refresh,
+            cluster_id: heartbeat::cluster_id(&config.cluster.name),
+            config_checksum: config.checksum,
+            epoch,
         }
     }
 }
@@ -72,13 +102,20 @@ enum After {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Status {
     pub state: State,
-    /// Why the watched peer is failing, while it is.
-    pub peer_failure: Option<String>,
+    pub term: u64,
+    /// Is a valid heartbeat from the peer recent?
+    pub peer_available: bool,
+    pub peer_state: Option<heartbeat::WireState>,
+    pub peer_last_seen: Option<Instant>,
+    /// Why the peer counts as failing, while it does.
+    pub failure: Option<FailureCause>,
     /// Time left before a takeover, while counting down.
     pub takeover_in: Option<Duration>,
     /// The takeover is due but held back, and why (this node's NIC is down,
     /// or it cannot reach the data service).
     pub takeover_blocked: Option<String>,
+    /// The peer announced a different configuration checksum.
+    pub config_mismatch: bool,
 }
 
 pub struct Core {
@@ -86,8 +123,8 @@ pub struct Core {
     state: State,
     timers: Timers,
     actions: VecDeque<Action>,
-    /// The peer's application, watched while Passive.
-    peer: Health,
+    /// The peer's application, probed by URL while we are not Active.
+    peer_app: Health,
     /// Our own application, watched while Active.
     local: Health,
     /// The data service as seen from here.
@@ -98,6 +135,33 @@ pub struct Core {
     /// watch and are dropped (a stale failure must not start a countdown).
     peer_watch_since: Option<Instant>,
     local_watch_since: Option<Instant>,
+    peer: PeerView,
+    /// Since when the holding peer has reported its application or data
+    /// service down, and which.
+    peer_reported_down: Option<(Instant, FailureCause)>,
+    /// Our term: raised above every term we know at each claim.
+    term: u64,
+    seq: u64,
+    /// We asked the holding peer to release (flag in our heartbeats).
+    requesting_release: bool,
+    /// Since when the peer has reported that nobody holds the VIP.
+    no_holder_since: Option<Instant>,
+    /// Automatic failback: since when the primary has been ready.
+    primary_ready_since: Option<Instant>,
+    /// After releasing because of our own failure (or on request), wait
+    /// before claiming again so that the peer gets its turn.
+    holddown_until: Option<Instant>,
+    /// Pace of the VIP check while the service answers through the VIP.
+    vip_check_not_before: Option<Instant>,
+    last_reannounce: Option<Instant>,
+    /// The peer let go of the VIP while we held it (a split brain ended):
+    /// announce again once Active, so that clients that the peer's kernel
+    /// answered come back to us.
+    reannounce_pending: bool,
+    /// The takeover instant last announced in the log.
+    countdown_logged: Option<Instant>,
+    peer_was_available: bool,
+    config_mismatch: bool,
     /// The kernel may hold the VIP on our NIC (we added it, or found it).
     vip_held: bool,
     /// SIGTERM arrived: finish the step in flight, then release and exit.
@@ -118,12 +182,26 @@ impl Core {
             state: State::Init,
             timers: Timers::default(),
             actions: VecDeque::new(),
-            peer: Health::new(rise),
+            peer_app: Health::new(rise),
             local: Health::new(rise),
             data: Health::new(rise),
             nic: Health::new(1),
             peer_watch_since: None,
             local_watch_since: None,
+            peer: PeerView::default(),
+            peer_reported_down: None,
+            term: 0,
+            seq: 0,
+            requesting_release: false,
+            no_holder_since: None,
+            primary_ready_since: None,
+            holddown_until: None,
+            vip_check_not_before: None,
+            last_reannounce: None,
+            reannounce_pending: false,
+            countdown_logged: None,
+            peer_was_available: false,
+            config_mismatch: false,
             vip_held: false,
             shutdown: false,
             after: After::Passive,
@@ -138,17 +216,18 @@ impl Core {
     }
 
     pub fn status(&self, now: Instant) -> Status {
-        let countdown = self.state == State::Passive;
+        let watching = matches!(self.state, State::Passive | State::Starting);
+        let due = watching.then(|| self.takeover_due_at(now)).flatten();
         Status {
             state: self.state,
-            peer_failure: countdown
-                .then(|| self.peer.last_error().map(str::to_owned))
-                .flatten(),
-            takeover_in: countdown
-                .then(|| self.peer.failing_since())
-                .flatten()
-                .map(|since| (since + self.settings.grace).saturating_duration_since(now)),
+            term: self.term,
+            peer_available: self.peer.available(now, self.settings.peer_timeout),
+            peer_state: self.peer.state(),
+            peer_last_seen: self.peer.last_seen,
+            failure: watching.then(|| self.failure_cause(now)).flatten(),
+            takeover_in: due.map(|at| at.saturating_duration_since(now)),
             takeover_blocked: self.takeover_blocked.clone(),
+            config_mismatch: self.config_mismatch,
         }
     }
 
@@ -165,7 +244,9 @@ impl Core {
     pub fn handle_input(&mut self, now: Instant, input: Input) {
         match (self.state, input) {
             (State::Init, Input::Started { vip_present }) => self.on_started(now, vip_present),
-            (State::Probing, Input::ArpProbed { holder }) => self.on_arp_probed(now, holder),
+            (State::Checking, Input::VipChecked { holder, via_vip }) => {
+                self.on_vip_checked(now, holder, via_vip)
+            }
             (State::Claiming, Input::VipAdded(outcome)) => {
                 self.vip_held = true;
                 match outcome {
@@ -175,6 +256,13 @@ impl Core {
                     Ok(()) => self.change_state(now, State::Announcing, Cause::StepDone),
                     Err(why) => self.release(now, Cause::ClaimFailed(why), After::Passive, false),
                 }
+            }
+            (State::Restoring, Input::VipAdded(outcome)) => {
+                if let Err(why) = &outcome {
+                    error!(%why, "could not restore the common IP");
+                }
+                self.change_state(now, State::Active, Cause::StepDone);
+                self.actions.push_back(Action::Announce);
             }
             (State::Announcing, Input::Announced(outcome)) => {
                 if let Err(why) = outcome {
@@ -191,6 +279,7 @@ impl Core {
                 Ok(()) => self.change_state(now, State::Active, Cause::StepDone),
                 Err(why) => {
                     error!(%why, "application failed to start; releasing the common IP");
+                    self.holddown(now);
                     self.release(now, Cause::AppStartFailed(why), After::Passive, true)
                 }
             },
@@ -211,6 +300,10 @@ impl Core {
                 };
                 self.change_state(now, next, Cause::StepDone);
             }
+            (State::Active, Input::VipMissing) => {
+                warn!("the common IP was removed from the NIC by something else; restoring it");
+                self.change_state(now, State::Restoring, Cause::VipRemoved);
+            }
             (
                 _,
                 Input::Probed {
@@ -219,6 +312,7 @@ impl Core {
                     outcome,
                 },
             ) => self.on_probe(now, target, started, outcome),
+            (_, Input::Heartbeat(hb)) => self.on_heartbeat(now, hb),
             (_, Input::Shutdown) => self.on_shutdown(now),
             (state, input) => debug!(
                 ?state,
@@ -226,36 +320,88 @@ impl Core {
                 "input does not apply in this state; ignored"
             ),
         }
+        self.decide(now);
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
         for timer in self.timers.take_expired(now) {
+            let watching = matches!(
+                self.state,
+                State::Starting | State::Checking | State::Passive
+            );
             match (timer, self.state) {
-                (Timer::ProbePeer, State::Passive) => {
+                (_, State::Stopped) => {}
+                (Timer::ProbePeer, _) if watching => {
                     self.probe_and_rearm(now, Target::Peer, Timer::ProbePeer)
                 }
                 (Timer::ProbeLocal, State::Active) => {
                     self.probe_and_rearm(now, Target::Local, Timer::ProbeLocal)
                 }
-                (Timer::ProbeData, state) if state != State::Stopped => {
-                    self.probe_and_rearm(now, Target::Data, Timer::ProbeData)
-                }
-                (Timer::ProbeNic, state) if state != State::Stopped => {
-                    self.probe_and_rearm(now, Target::Nic, Timer::ProbeNic)
-                }
-                (Timer::Takeover, State::Passive) => self.try_takeover(now),
+                (Timer::ProbeData, _) => self.probe_and_rearm(now, Target::Data, Timer::ProbeData),
+                (Timer::ProbeNic, _) => self.probe_and_rearm(now, Target::Nic, Timer::ProbeNic),
+                (Timer::Heartbeat, _) => self.send_heartbeat(now),
+                (Timer::Startup, State::Starting) => self.end_startup(now),
                 (Timer::SelfRelease, State::Active) => {
                     let why = self.local.last_error().unwrap_or("unhealthy").to_owned();
+                    self.holddown(now);
                     self.release(now, Cause::LocalAppFailed(why), After::Passive, true);
                 }
+                (Timer::Refresh, State::Active) => {
+                    self.actions.push_back(Action::Announce);
+                    if let Some(every) = self.settings.refresh {
+                        self.timers.set(Timer::Refresh, now + every);
+                    }
+                }
+                // Decide runs below after every timeout anyway.
+                (Timer::Decide, _) => {}
                 (timer, state) => debug!(?timer, ?state, "timer does not apply in this state"),
             }
         }
+        self.decide(now);
     }
 
     fn probe_and_rearm(&mut self, now: Instant, target: Target, timer: Timer) {
         self.actions.push_back(Action::Probe(target));
         self.timers.set(timer, now + self.settings.interval);
+    }
+
+    /// Builds and queues a heartbeat now, and schedules the next one.
+    fn send_heartbeat(&mut self, now: Instant) {
+        self.seq += 1;
+        let hb = Heartbeat {
+            cluster_id: self.settings.cluster_id,
+            node_id: self.settings.node_id,
+            epoch: self.settings.epoch,
+            seq: self.seq,
+            term: self.term,
+            state: self.state.wire(),
+            flags: Flags {
+                app_ok: self.state.wire() == heartbeat::WireState::Active
+                    && self.local.failing_since().is_none(),
+                data_ok: self.data_ok(),
+                nic_ok: self.nic_ok(),
+                maintenance: false,
+                release_request: self.requesting_release,
+            },
+            config_checksum: self.settings.config_checksum,
+        };
+        self.actions.push_back(Action::SendHeartbeat(hb));
+        if self.state != State::Stopped {
+            self.timers
+                .set(Timer::Heartbeat, now + self.settings.heartbeat_interval);
+        }
+    }
+
+    fn data_ok(&self) -> bool {
+        !self.settings.watch_data || self.data.verdict() == Verdict::Healthy
+    }
+
+    fn nic_ok(&self) -> bool {
+        !self.settings.watch_nic || self.nic.verdict() == Verdict::Healthy
+    }
+
+    fn holddown(&mut self, now: Instant) {
+        self.holddown_until = Some(now + self.settings.grace * 2);
     }
 
     fn on_started(&mut self, now: Instant, vip_present: bool) {
@@ -266,27 +412,54 @@ impl Core {
         if self.settings.watch_nic {
             self.timers.set(Timer::ProbeNic, now);
         }
-        match self.settings.role {
-            Role::Primary if self.settings.probe_at_start => {
-                self.change_state(now, State::Probing, Cause::Startup)
-            }
-            Role::Primary => self.change_state(now, State::Claiming, Cause::Startup),
-            Role::Secondary if vip_present => {
-                self.release(now, Cause::StaleVip, After::Passive, true)
-            }
-            Role::Secondary => self.change_state(now, State::Passive, Cause::Startup),
+        self.change_state(now, State::Starting, Cause::Startup);
+        if self.settings.startup.is_zero() {
+            self.end_startup(now);
+        } else {
+            self.timers.set(Timer::Startup, now + self.settings.startup);
         }
     }
 
-    fn on_arp_probed(&mut self, now: Instant, holder: Option<String>) {
-        match (holder, self.shutdown) {
-            (_, true) if self.vip_held => self.release(now, Cause::Shutdown, After::Exit, true),
-            (_, true) => self.change_state(now, State::Stopped, Cause::Shutdown),
-            (None, false) => self.change_state(now, State::Claiming, Cause::VipFree),
-            (Some(mac), false) if self.vip_held => {
+    /// The start-up window passed without a heartbeat. A VIP we found on our
+    /// NIC is kept only if no other host answers for it; otherwise the
+    /// primary looks at the VIP and claims, and the secondary watches.
+    fn end_startup(&mut self, now: Instant) {
+        if self.state != State::Starting {
+            return;
+        }
+        if self.vip_held || self.settings.role == Role::Primary {
+            self.change_state(now, State::Checking, Cause::PeerSilent);
+        } else {
+            self.change_state(now, State::Passive, Cause::PeerSilent);
+        }
+    }
+
+    fn on_vip_checked(&mut self, now: Instant, holder: Option<String>, via_vip: Outcome) {
+        if self.shutdown {
+            if self.vip_held {
+                self.release(now, Cause::Shutdown, After::Exit, true);
+            } else {
+                self.change_state(now, State::Stopped, Cause::Shutdown);
+            }
+            return;
+        }
+        // With the VIP on our own NIC, a GET through it reaches ourselves,
+        // so only the ARP answer of another host tells anything.
+        match (holder, via_vip, self.vip_held) {
+            (Some(mac), _, true) => {
                 self.release(now, Cause::OtherHolder(mac), After::Passive, true)
             }
-            (Some(mac), false) => self.change_state(now, State::Passive, Cause::OtherHolder(mac)),
+            (None, _, true) => self.change_state(now, State::Claiming, Cause::Resume),
+            (_, Ok(()), false) => {
+                warn!("the application answers through the common IP; not claiming, watching on");
+                self.vip_check_not_before = Some(now + self.settings.interval);
+                self.change_state(now, State::Passive, Cause::ServiceUpViaVip);
+            }
+            (Some(mac), Err(why), false) => {
+                warn!(%mac, %why, "another host answers for the common IP but the application does not; claiming it");
+                self.change_state(now, State::Claiming, Cause::Conflict(mac));
+            }
+            (None, Err(_), false) => self.change_state(now, State::Claiming, Cause::VipFree),
         }
     }
 
@@ -294,16 +467,19 @@ impl Core {
         self.shutdown = true;
         self.after = After::Exit;
         match self.state {
-            State::Init | State::Passive if self.vip_held => {
+            State::Init | State::Starting | State::Passive if self.vip_held => {
                 self.release(now, Cause::Shutdown, After::Exit, true)
             }
-            State::Init | State::Passive => self.change_state(now, State::Stopped, Cause::Shutdown),
+            State::Init | State::Starting | State::Passive => {
+                self.change_state(now, State::Stopped, Cause::Shutdown)
+            }
             State::Active => self.release(now, Cause::Shutdown, After::Exit, true),
             // A step is in flight; its completion routes to the release.
-            State::Probing
+            State::Checking
             | State::Claiming
             | State::Announcing
             | State::StartingApp
+            | State::Restoring
             | State::StoppingApp
             | State::Releasing
             | State::Stopped => {}
@@ -313,8 +489,8 @@ impl Core {
     fn on_probe(&mut self, now: Instant, target: Target, started: Instant, outcome: Outcome) {
         let (health, watching) = match target {
             Target::Peer => (
-                &mut self.peer,
-                self.state == State::Passive && self.peer_watch_since.is_some_and(|s| started >= s),
+                &mut self.peer_app,
+                self.peer_watch_since.is_some_and(|s| started >= s),
             ),
             Target::Local => (
                 &mut self.local,
@@ -329,31 +505,16 @@ impl Core {
         }
         let change = health.record(started, &outcome);
         let grace = self.settings.grace;
+        let why = outcome.err().unwrap_or_default();
         match (target, change) {
             (_, Change::None) => {}
-            (Target::Peer, Change::StartedFailing(since)) => {
-                let left = (since + grace).saturating_duration_since(now);
-                warn!(
-                    probe = "peer",
-                    why = outcome.err().unwrap_or_default(),
-                    "{}",
-                    countdown::takeover_in(left)
-                );
-                self.timers.set(Timer::Takeover, since + grace);
+            (Target::Peer, Change::StartedFailing(_)) => {
+                warn!(probe = "peer", %why, "peer application not answering")
             }
-            (Target::Peer, Change::Recovered) => {
-                info!(probe = "peer", "peer application healthy");
-                self.timers.stop(Timer::Takeover);
-                self.takeover_blocked = None;
-            }
+            (Target::Peer, Change::Recovered) => info!(probe = "peer", "peer application healthy"),
             (Target::Local, Change::StartedFailing(since)) => {
                 let left = (since + grace).saturating_duration_since(now);
-                warn!(
-                    probe = "local",
-                    why = outcome.err().unwrap_or_default(),
-                    "this node is failing; release in {}",
-                    countdown::humanize(left)
-                );
+                warn!(probe = "local", %why, "this node is failing; release in {}", countdown::humanize(left));
                 self.timers.set(Timer::SelfRelease, since + grace);
             }
             (Target::Local, Change::Recovered) => {
@@ -361,71 +522,67 @@ impl Core {
                 self.timers.stop(Timer::SelfRelease);
             }
             (Target::Data, Change::StartedFailing(_)) => {
-                warn!(
-                    probe = "data",
-                    why = outcome.err().unwrap_or_default(),
-                    "data service unreachable from here"
-                );
+                warn!(probe = "data", %why, "data service unreachable from here")
             }
-            (Target::Data, Change::Recovered) => {
-                info!(probe = "data", "data service reachable");
-                if self.takeover_blocked.is_some() {
-                    self.try_takeover(now);
-                }
-            }
+            (Target::Data, Change::Recovered) => info!(probe = "data", "data service reachable"),
             (Target::Nic, Change::StartedFailing(_)) => {
-                warn!(
-                    probe = "nic",
-                    why = outcome.err().unwrap_or_default(),
-                    "this node's NIC is unusable"
-                );
-            }
-            (Target::Nic, Change::Recovered) => {
-                info!(probe = "nic", "this node's NIC is usable");
-                if self.takeover_blocked.is_some() {
-                    self.try_takeover(now);
+                warn!(probe = "nic", %why, "this node's NIC is unusable");
+                // A VIP on a dead link serves nobody: hand it over at once.
+                if self.state == State::Active {
+                    self.holddown(now);
+                    self.release(now, Cause::NicDown(why), After::Passive, true);
                 }
             }
+            (Target::Nic, Change::Recovered) => info!(probe = "nic", "this node's NIC is usable"),
         }
     }
 
-    /// The grace period is over (or the data service came back while a
-    /// takeover was due): claim unless failing over would not help.
-    fn try_takeover(&mut self, now: Instant) {
-        let Some(since) = self.peer.failing_since() else {
-            return;
+    fn on_heartbeat(&mut self, now: Instant, hb: Heartbeat) {
+        let before = self.peer.state();
+        if before != Some(hb.state) {
+            info!(peer = %self.settings.peer_name, from = ?before, to = ?hb.state, term = hb.term, "peer state");
+        }
+        if hb.config_checksum != self.settings.config_checksum && !self.config_mismatch {
+            warn!(
+                peer = %self.settings.peer_name,
+                ours = format!("{:016x}", self.settings.config_checksum),
+                theirs = format!("{:016x}", hb.config_checksum),
+                "the peer runs a different configuration"
+            );
+        }
+        self.config_mismatch = hb.config_checksum != self.settings.config_checksum;
+        let down = match (hb.state, hb.flags) {
+            (_, f) if f.maintenance => Some(FailureCause::Maintenance),
+            (heartbeat::WireState::Active, f) if !f.app_ok => Some(FailureCause::WebService),
+            (heartbeat::WireState::Active, f) if !f.data_ok => Some(FailureCause::DataService),
+            _ => None,
         };
-        if self.state != State::Passive || now < since + self.settings.grace {
-            return;
+        self.peer_reported_down = match (self.peer_reported_down, down) {
+            (Some((since, old)), Some(cause)) if old == cause => Some((since, cause)),
+            (_, Some(cause)) => Some((now, cause)),
+            (_, None) => None,
+        };
+        if hb.state == heartbeat::WireState::Active
+            && before != Some(hb.state)
+            && self.peer_watch_since.is_some()
+        {
+            // The peer just finished claiming: judge its application from
+            // now on, not by failures seen while it was starting.
+            self.peer_app = Health::new(self.settings.rise);
+            self.peer_watch_since = Some(now);
         }
-        if let Some(blocker) = self.takeover_blocker() {
-            if self.takeover_blocked.is_none() {
-                warn!(why = %blocker, "takeover due but held back");
-            }
-            self.takeover_blocked = Some(blocker);
-            return;
+        let we_hold = matches!(
+            self.state.wire(),
+            heartbeat::WireState::Claiming | heartbeat::WireState::Active
+        );
+        if we_hold && self.peer.holding() && !hb.state.holding() {
+            self.reannounce_pending = true;
         }
-        self.takeover_blocked = None;
-        let why = self.peer.last_error().unwrap_or("unhealthy").to_owned();
-        self.change_state(now, State::Claiming, Cause::PeerFailed(why));
-    }
-
-    /// Why taking over now would not help, if it would not.
-    fn takeover_blocker(&self) -> Option<String> {
-        let reason = |h: &Health| h.last_error().unwrap_or("not probed yet").to_owned();
-        if self.settings.watch_nic && self.nic.verdict() != Verdict::Healthy {
-            return Some(format!(
-                "this node's NIC is unusable: {}",
-                reason(&self.nic)
-            ));
+        self.peer.last_seen = Some(now);
+        self.peer.last = Some(hb);
+        if self.state == State::Starting {
+            self.change_state(now, State::Passive, Cause::PeerHeard);
         }
-        if self.settings.watch_data && self.data.verdict() != Verdict::Healthy {
-            return Some(format!(
-                "this node cannot reach the data service: {}",
-                reason(&self.data)
-            ));
-        }
-        None
     }
 
     /// Starts a release: stop the application (when one may run), then
@@ -446,19 +603,14 @@ impl Core {
         if cause == Cause::StepDone {
             debug!(%from, %to, "state change");
         } else {
-            info!(%from, %to, %cause, "state change");
+            info!(%from, %to, %cause, term = self.term, "state change");
         }
         // Exit actions.
         match from {
-            State::Passive => {
-                self.timers.stop(Timer::ProbePeer);
-                self.timers.stop(Timer::Takeover);
-                self.peer_watch_since = None;
-                self.takeover_blocked = None;
-            }
             State::Active => {
                 self.timers.stop(Timer::ProbeLocal);
                 self.timers.stop(Timer::SelfRelease);
+                self.timers.stop(Timer::Refresh);
                 self.local_watch_since = None;
             }
             State::Releasing => {
@@ -468,17 +620,28 @@ impl Core {
             }
             _ => {}
         }
+        let watching = |s: State| matches!(s, State::Starting | State::Checking | State::Passive);
+        if watching(from) && !watching(to) {
+            self.timers.stop(Timer::ProbePeer);
+            self.peer_watch_since = None;
+            self.takeover_blocked = None;
+            self.requesting_release = false;
+        }
+        if !watching(from) && watching(to) {
+            // A fresh watch of the peer's application: a failure seen
+            // while we were Active must not count towards a new takeover.
+            self.peer_app = Health::new(self.settings.rise);
+            self.peer_watch_since = Some(now);
+            self.timers.set(Timer::ProbePeer, now);
+            self.no_holder_since = None;
+        }
         self.state = to;
         // Entry actions.
         match to {
-            State::Init => {}
-            State::Probing => self.actions.push_back(Action::ProbeArp),
-            State::Passive => {
-                self.peer = Health::new(self.settings.rise);
-                self.peer_watch_since = Some(now);
-                self.timers.set(Timer::ProbePeer, now);
-            }
+            State::Init | State::Starting | State::Passive => {}
+            State::Checking => self.actions.push_back(Action::CheckVip),
             State::Claiming => {
+                self.term = self.term.max(self.peer.term()) + 1;
                 self.claim_started = Some(now);
                 self.actions.push_back(Action::AddVip);
             }
@@ -488,6 +651,7 @@ impl Core {
                 if let Some(t) = self.claim_started.take() {
                     info!(
                         ms = millis(now - t),
+                        term = self.term,
                         "claimed the common IP; application healthy"
                     );
                 }
@@ -495,7 +659,11 @@ impl Core {
                 self.local_watch_since = Some(now);
                 self.timers
                     .set(Timer::ProbeLocal, now + self.settings.interval);
+                if let Some(every) = self.settings.refresh {
+                    self.timers.set(Timer::Refresh, now + every);
+                }
             }
+            State::Restoring => self.actions.push_back(Action::AddVip),
             State::StoppingApp => {
                 self.claim_started = None;
                 self.release_started.get_or_insert(now);
@@ -507,9 +675,16 @@ impl Core {
                 self.actions.push_back(Action::RemoveVip);
             }
             State::Stopped => {
+                self.send_heartbeat(now);
                 self.timers.stop_all();
                 self.actions.push_back(Action::Exit);
+                return;
             }
+        }
+        // Tell the peer at once; it should not learn of a release or a
+        // claim one heartbeat interval late.
+        if to != State::Init {
+            self.send_heartbeat(now);
         }
     }
 }
@@ -518,6 +693,3 @@ impl Core {
 pub fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 10_000.0).round() / 10.0
 }
-
-#[cfg(test)]
-mod tests;

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::proto::heartbeat::WireState;
+
 /// Where the node stands. The states between `Passive` and `Active` each
 /// wait for exactly one action to complete, which keeps the order
 /// claim → announce → start and stop → release.
@@ -9,8 +11,11 @@ use std::fmt;
 pub enum State {
     /// Waiting for the runtime's `Started` report.
     Init,
-    /// Primary at start: listening for another holder of the VIP.
-    Probing,
+    /// The start-up window: listening for the peer before claiming anything.
+    Starting,
+    /// About to claim without the peer's word: looking at the VIP itself
+    /// (ARP, and the application through it).
+    Checking,
     /// Standby: watching the peer, ready to take over.
     Passive,
     /// The VIP is being added.
@@ -21,6 +26,8 @@ pub enum State {
     StartingApp,
     /// Holds the VIP and runs the application.
     Active,
+    /// Active, re-adding a VIP that something else removed.
+    Restoring,
     /// The application is being stopped (first step of a release).
     StoppingApp,
     /// The VIP is being removed.
@@ -33,11 +40,23 @@ impl State {
     /// The runtime status word administrators know.
     pub fn status_word(self) -> &'static str {
         match self {
-            State::Init | State::Probing | State::Passive => "Passive",
+            State::Init | State::Starting | State::Checking | State::Passive => "Passive",
             State::Claiming | State::Announcing | State::StartingApp => "Active (claiming)",
-            State::Active => "Active",
+            State::Active | State::Restoring => "Active",
             State::StoppingApp | State::Releasing => "Active (releasing)",
             State::Stopped => "Stopped",
+        }
+    }
+
+    /// What the peer is told.
+    pub fn wire(self) -> WireState {
+        match self {
+            State::Init | State::Starting => WireState::Starting,
+            State::Checking | State::Passive => WireState::Passive,
+            State::Claiming | State::Announcing | State::StartingApp => WireState::Claiming,
+            State::Active | State::Restoring => WireState::Active,
+            State::StoppingApp | State::Releasing => WireState::Releasing,
+            State::Stopped => WireState::Stopped,
         }
     }
 }
@@ -53,20 +72,49 @@ impl fmt::Display for State {
 pub enum Cause {
     /// The daemon started.
     Startup,
-    /// Primary at start: no other host answers for the VIP.
+    /// The start-up window passed without a word from the peer.
+    PeerSilent,
+    /// The peer reported in.
+    PeerHeard,
+    /// No other host answers for the VIP.
     VipFree,
-    /// Another host (this MAC) answers ARP for the VIP.
+    /// Another host (this MAC) answers for the VIP.
     OtherHolder(String),
+    /// Another host answers ARP for the VIP but the application does not
+    /// answer through it (a crashed holder kept the address).
+    Conflict(String),
+    /// The application answers through the VIP: the service is up, only
+    /// the peer's daemon is silent.
+    ServiceUpViaVip,
     /// The VIP was on our NIC from an earlier run, and we should not hold it.
     StaleVip,
+    /// The VIP was on our NIC from an earlier run and nobody else holds it.
+    Resume,
     /// The peer failed for the whole grace period.
     PeerFailed(String),
+    /// Nobody holds the VIP and it is our turn.
+    NoHolder,
+    /// The peer released at our request.
+    PeerReleased,
     /// Our own application (or our NIC) failed for the whole grace period.
     LocalAppFailed(String),
+    /// Our NIC lost carrier or went down.
+    NicDown(String),
     ClaimFailed(String),
     AppStartFailed(String),
+    /// Both nodes held the VIP and the peer outranks us.
+    SplitBrain {
+        ours: u64,
+        theirs: u64,
+    },
+    /// The peer asked us to release and can serve.
+    PeerAsked,
+    /// Automatic failback: the primary is ready again.
+    Failback,
     /// A step of a claim or release completed.
     StepDone,
+    /// Something else removed the VIP from our NIC.
+    VipRemoved,
     /// SIGTERM or SIGINT.
     Shutdown,
 }
@@ -75,14 +123,33 @@ impl fmt::Display for Cause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Cause::Startup => f.write_str("daemon started"),
+            Cause::PeerSilent => f.write_str("start-up window passed without a heartbeat from the peer"),
+            Cause::PeerHeard => f.write_str("heard from the peer"),
             Cause::VipFree => f.write_str("no other host holds the common IP"),
             Cause::OtherHolder(mac) => write!(f, "another host ({mac}) answers for the common IP"),
+            Cause::Conflict(mac) => write!(
+                f,
+                "conflict: {mac} answers ARP for the common IP but the application does not answer through it"
+            ),
+            Cause::ServiceUpViaVip => {
+                f.write_str("the application answers through the common IP; only the peer's daemon is silent")
+            }
             Cause::StaleVip => f.write_str("common IP left on the NIC by an earlier run"),
+            Cause::Resume => f.write_str("resuming the common IP left on the NIC by an earlier run"),
             Cause::PeerFailed(why) => write!(f, "peer failed for the grace period: {why}"),
+            Cause::NoHolder => f.write_str("nobody holds the common IP"),
+            Cause::PeerReleased => f.write_str("the peer released the common IP at our request"),
             Cause::LocalAppFailed(why) => write!(f, "this node failed for the grace period: {why}"),
+            Cause::NicDown(why) => write!(f, "this node's NIC failed: {why}"),
             Cause::ClaimFailed(why) => write!(f, "could not add the common IP: {why}"),
             Cause::AppStartFailed(why) => write!(f, "application failed to start: {why}"),
+            Cause::SplitBrain { ours, theirs } => {
+                write!(f, "split brain: both hold the common IP and the peer outranks us (terms {ours} vs {theirs})")
+            }
+            Cause::PeerAsked => f.write_str("the peer asked for the common IP and can serve"),
+            Cause::Failback => f.write_str("automatic failback: the primary is ready"),
             Cause::StepDone => f.write_str("step done"),
+            Cause::VipRemoved => f.write_str("the common IP was removed by something else"),
             Cause::Shutdown => f.write_str("shutdown requested"),
         }
     }

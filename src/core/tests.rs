@@ -1,71 +1,146 @@
 //! Unit tests of the core with a virtual clock: the grace boundary to the
-//! nanosecond, and the order of actions on every path.
+//! nanosecond, the order of actions on every path, and the decisions that
+//! heartbeats drive (release requests, split brain, failback, the VIP check).
 
 use super::*;
+use crate::proto::heartbeat::{Flags, WireState};
 
 const INTERVAL: Duration = Duration::from_millis(100);
 const GRACE: Duration = Duration::from_secs(1);
+const HB: Duration = Duration::from_millis(100);
+const PEER_TIMEOUT: Duration = Duration::from_millis(300);
 
 fn settings(role: Role) -> Settings {
+    let (name, peer_name, node_id) = match role {
+        Role::Primary => ("m1", "m2", 0),
+        Role::Secondary => ("m2", "m1", 1),
+    };
     Settings {
+        name: name.into(),
         role,
+        node_id,
+        peer_name: peer_name.into(),
         interval: INTERVAL,
         grace: GRACE,
         rise: 2,
         watch_data: false,
         watch_nic: false,
-        probe_at_start: true,
+        heartbeat_interval: HB,
+        peer_timeout: PEER_TIMEOUT,
+        startup: Duration::ZERO,
+        failback: Failback::Manual,
+        refresh: None,
+        cluster_id: 7,
+        config_checksum: 99,
+        epoch: 1,
     }
 }
 
+/// The machine-changing actions queued, without probes and heartbeats.
 fn drain(core: &mut Core) -> Vec<Action> {
-    std::iter::from_fn(|| core.poll_action()).collect()
+    std::iter::from_fn(|| core.poll_action())
+        .filter(|a| !matches!(a, Action::Probe(_) | Action::SendHeartbeat(_)))
+        .collect()
 }
 
-/// Drives a core through every pending action, answering each with
-/// success, until it settles; returns what it did in order.
+fn drain_heartbeats(core: &mut Core) -> Vec<Heartbeat> {
+    std::iter::from_fn(|| core.poll_action())
+        .filter_map(|a| match a {
+            Action::SendHeartbeat(hb) => Some(hb),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Answers every pending machine action with success until the core
+/// settles; returns what it did in order.
 fn complete_all(core: &mut Core, now: Instant) -> Vec<Action> {
     let mut done = Vec::new();
     for _ in 0..32 {
         let Some(action) = core.poll_action() else {
             break;
         };
-        if !matches!(action, Action::Probe(_)) {
-            done.push(action.clone());
-        }
-        let reply = match action {
-            Action::ProbeArp => Input::ArpProbed { holder: None },
+        let reply = match &action {
+            Action::CheckVip => Input::VipChecked {
+                holder: None,
+                via_vip: Err("refused".into()),
+            },
             Action::AddVip => Input::VipAdded(Ok(())),
             Action::Announce => Input::Announced(Ok(())),
             Action::StartApp => Input::AppStarted(Ok(())),
             Action::StopApp => Input::AppStopped(Ok(())),
             Action::RemoveVip => Input::VipRemoved(Ok(())),
-            Action::Probe(_) | Action::Exit => continue,
+            Action::Exit => {
+                done.push(action);
+                continue;
+            }
+            Action::Probe(_) | Action::SendHeartbeat(_) => continue,
         };
+        done.push(action);
         core.handle_input(now, reply);
     }
     done
 }
 
-fn peer_fails(core: &mut Core, at: Instant) {
+fn probe(core: &mut Core, target: Target, at: Instant, outcome: Outcome) {
     core.handle_input(
         at,
         Input::Probed {
-            target: Target::Peer,
+            target,
             started: at,
-            outcome: Err("connection refused".into()),
+            outcome,
         },
     );
 }
 
-/// A secondary that started at `t0` and has just seen the peer fail at `t0`.
+fn peer_fails(core: &mut Core, at: Instant) {
+    probe(core, Target::Peer, at, Err("connection refused".into()));
+}
+
+fn hb(state: WireState, term: u64, seq: u64) -> Heartbeat {
+    Heartbeat {
+        cluster_id: 7,
+        node_id: 0,
+        epoch: 1,
+        seq,
+        term,
+        state,
+        flags: Flags {
+            app_ok: state == WireState::Active,
+            data_ok: true,
+            nic_ok: true,
+            maintenance: false,
+            release_request: false,
+        },
+        config_checksum: 99,
+    }
+}
+
+/// A secondary that started at `t0`, never heard its peer, and has just
+/// seen the peer's application fail at `t0`.
 fn failing_secondary(t0: Instant) -> Core {
     let mut core = Core::new(settings(Role::Secondary));
     core.handle_input(t0, Input::Started { vip_present: false });
     assert_eq!(core.state(), State::Passive);
-    core.handle_timeout(t0);
-    assert_eq!(drain(&mut core), vec![Action::Probe(Target::Peer)]);
     peer_fails(&mut core, t0);
+    core
+}
+
+/// A primary that started and claimed (peer silent, VIP free).
+fn active_primary(t0: Instant) -> Core {
+    let mut core = Core::new(settings(Role::Primary));
+    core.handle_input(t0, Input::Started { vip_present: false });
+    let done = complete_all(&mut core, t0);
+    assert_eq!(
+        done,
+        [
+            Action::CheckVip,
+            Action::AddVip,
+            Action::Announce,
+            Action::StartApp
+        ]
+    );
+    assert_eq!(core.state(), State::Active);
     core
 }
 
@@ -73,30 +148,28 @@ fn failing_secondary(t0: Instant) -> Core {
 fn no_takeover_one_nanosecond_before_grace() {
     let t0 = Instant::now();
     let mut core = failing_secondary(t0);
-    let almost = t0 + GRACE - Duration::from_nanos(1);
     for i in 1..10 {
         let at = t0 + INTERVAL * i;
         core.handle_timeout(at);
-        let _ = drain(&mut core);
         peer_fails(&mut core, at);
     }
+    let almost = t0 + GRACE - Duration::from_nanos(1);
     core.handle_timeout(almost);
-    assert!(!drain(&mut core).contains(&Action::AddVip));
+    assert!(!drain(&mut core).contains(&Action::CheckVip));
     assert_eq!(core.state(), State::Passive);
-    assert_eq!(
-        core.status(almost).takeover_in,
-        Some(Duration::from_nanos(1))
-    );
+    let status = core.status(almost);
+    assert_eq!(status.takeover_in, Some(Duration::from_nanos(1)));
+    assert_eq!(status.failure, Some(FailureCause::HostOrNetwork));
 }
 
 #[test]
 fn takeover_exactly_at_grace() {
     let t0 = Instant::now();
     let mut core = failing_secondary(t0);
-    assert_eq!(core.poll_timeout(), Some(t0 + INTERVAL));
+    let _ = drain(&mut core);
     core.handle_timeout(t0 + GRACE);
-    assert_eq!(core.state(), State::Claiming);
-    assert!(drain(&mut core).contains(&Action::AddVip));
+    assert_eq!(core.state(), State::Checking);
+    assert_eq!(drain(&mut core), [Action::CheckVip]);
 }
 
 #[test]
@@ -104,15 +177,7 @@ fn recovery_per_rise_cancels_the_countdown() {
     let t0 = Instant::now();
     let mut core = failing_secondary(t0);
     for i in 1..=2 {
-        let at = t0 + INTERVAL * i;
-        core.handle_input(
-            at,
-            Input::Probed {
-                target: Target::Peer,
-                started: at,
-                outcome: Ok(()),
-            },
-        );
+        probe(&mut core, Target::Peer, t0 + INTERVAL * i, Ok(()));
     }
     assert_eq!(core.status(t0).takeover_in, None);
     core.handle_timeout(t0 + GRACE * 2);
@@ -120,38 +185,62 @@ fn recovery_per_rise_cancels_the_countdown() {
 }
 
 #[test]
-fn takeover_order_is_claim_announce_start() {
+fn takeover_order_is_check_claim_announce_start() {
     let t0 = Instant::now();
     let mut core = failing_secondary(t0);
+    let _ = drain(&mut core);
     core.handle_timeout(t0 + GRACE);
     let done = complete_all(&mut core, t0 + GRACE);
     assert_eq!(
         done,
-        vec![Action::AddVip, Action::Announce, Action::StartApp]
-    );
-    assert_eq!(core.state(), State::Active);
-}
-
-#[test]
-fn shutdown_order_is_stop_then_release_then_exit() {
-    let t0 = Instant::now();
-    let mut core = Core::new(settings(Role::Primary));
-    core.handle_input(t0, Input::Started { vip_present: false });
-    let done = complete_all(&mut core, t0);
-    assert_eq!(
-        done,
-        vec![
-            Action::ProbeArp,
+        [
+            Action::CheckVip,
             Action::AddVip,
             Action::Announce,
             Action::StartApp
         ]
     );
+    assert_eq!(core.state(), State::Active);
+    assert_eq!(core.status(t0).term, 1, "a claim raises the term");
+}
+
+#[test]
+fn shutdown_order_is_stop_then_release_then_exit() {
+    let t0 = Instant::now();
+    let mut core = active_primary(t0);
     core.handle_input(t0, Input::Shutdown);
     let done = complete_all(&mut core, t0);
-    assert_eq!(done, vec![Action::StopApp, Action::RemoveVip, Action::Exit]);
+    assert_eq!(done, [Action::StopApp, Action::RemoveVip, Action::Exit]);
     assert_eq!(core.state(), State::Stopped);
     assert_eq!(core.poll_timeout(), None);
+}
+
+#[test]
+fn the_last_heartbeat_says_stopped() {
+    let t0 = Instant::now();
+    let mut core = active_primary(t0);
+    let _ = drain(&mut core);
+    core.handle_input(t0, Input::Shutdown);
+    let mut sent = Vec::new();
+    for _ in 0..16 {
+        let Some(action) = core.poll_action() else {
+            break;
+        };
+        match action {
+            Action::SendHeartbeat(h) => sent.push(h.state),
+            Action::StopApp => core.handle_input(t0, Input::AppStopped(Ok(()))),
+            Action::RemoveVip => core.handle_input(t0, Input::VipRemoved(Ok(()))),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        sent,
+        [
+            WireState::Releasing,
+            WireState::Releasing,
+            WireState::Stopped
+        ]
+    );
 }
 
 #[test]
@@ -159,17 +248,23 @@ fn shutdown_during_claim_finishes_the_step_then_releases() {
     let t0 = Instant::now();
     let mut core = Core::new(settings(Role::Primary));
     core.handle_input(t0, Input::Started { vip_present: false });
-    core.handle_input(t0, Input::ArpProbed { holder: None });
-    assert_eq!(drain(&mut core), vec![Action::ProbeArp, Action::AddVip]);
+    core.handle_input(
+        t0,
+        Input::VipChecked {
+            holder: None,
+            via_vip: Err("refused".into()),
+        },
+    );
+    assert_eq!(drain(&mut core), [Action::CheckVip, Action::AddVip]);
     core.handle_input(t0, Input::Shutdown);
     assert_eq!(
         drain(&mut core),
-        vec![],
+        [],
         "nothing new while AddVip is in flight"
     );
     core.handle_input(t0, Input::VipAdded(Ok(())));
     let done = complete_all(&mut core, t0);
-    assert_eq!(done, vec![Action::RemoveVip, Action::Exit]);
+    assert_eq!(done, [Action::RemoveVip, Action::Exit]);
 }
 
 #[test]
@@ -177,26 +272,47 @@ fn primary_yields_to_another_holder_and_drops_its_stale_vip() {
     let t0 = Instant::now();
     let mut core = Core::new(settings(Role::Primary));
     core.handle_input(t0, Input::Started { vip_present: true });
-    assert_eq!(drain(&mut core), vec![Action::ProbeArp]);
+    assert_eq!(drain(&mut core), [Action::CheckVip]);
     core.handle_input(
         t0,
-        Input::ArpProbed {
+        Input::VipChecked {
             holder: Some("02:00:00:00:00:02".into()),
+            via_vip: Ok(()),
         },
     );
     let done = complete_all(&mut core, t0);
-    assert_eq!(done, vec![Action::StopApp, Action::RemoveVip]);
+    assert_eq!(done, [Action::StopApp, Action::RemoveVip]);
     assert_eq!(core.state(), State::Passive);
 }
 
 #[test]
-fn secondary_removes_a_vip_left_by_an_earlier_run() {
+fn restarted_node_drops_its_vip_when_the_peer_holds_one() {
     let t0 = Instant::now();
-    let mut core = Core::new(settings(Role::Secondary));
+    let mut core = Core::new(Settings {
+        startup: PEER_TIMEOUT,
+        ..settings(Role::Secondary)
+    });
     core.handle_input(t0, Input::Started { vip_present: true });
+    assert_eq!(core.state(), State::Starting);
+    core.handle_input(t0, Input::Heartbeat(hb(WireState::Active, 4, 1)));
     let done = complete_all(&mut core, t0);
-    assert_eq!(done, vec![Action::StopApp, Action::RemoveVip]);
+    assert_eq!(done, [Action::StopApp, Action::RemoveVip]);
     assert_eq!(core.state(), State::Passive);
+}
+
+#[test]
+fn restarted_node_resumes_its_vip_when_nobody_else_holds_it() {
+    let t0 = Instant::now();
+    let mut core = Core::new(Settings {
+        startup: PEER_TIMEOUT,
+        ..settings(Role::Secondary)
+    });
+    core.handle_input(t0, Input::Started { vip_present: true });
+    core.handle_input(t0, Input::Heartbeat(hb(WireState::Passive, 4, 1)));
+    let done = complete_all(&mut core, t0);
+    assert_eq!(done, [Action::AddVip, Action::Announce, Action::StartApp]);
+    assert_eq!(core.state(), State::Active);
+    assert_eq!(core.status(t0).term, 5, "above the peer's term");
 }
 
 #[test]
@@ -204,12 +320,19 @@ fn failed_application_start_releases_the_vip() {
     let t0 = Instant::now();
     let mut core = failing_secondary(t0);
     core.handle_timeout(t0 + GRACE);
+    core.handle_input(
+        t0 + GRACE,
+        Input::VipChecked {
+            holder: None,
+            via_vip: Err("x".into()),
+        },
+    );
     core.handle_input(t0 + GRACE, Input::VipAdded(Ok(())));
     core.handle_input(t0 + GRACE, Input::Announced(Ok(())));
     let _ = drain(&mut core);
     core.handle_input(t0 + GRACE, Input::AppStarted(Err("exit status 1".into())));
     let done = complete_all(&mut core, t0 + GRACE);
-    assert_eq!(done, vec![Action::StopApp, Action::RemoveVip]);
+    assert_eq!(done, [Action::StopApp, Action::RemoveVip]);
     assert_eq!(core.state(), State::Passive);
     assert_eq!(
         core.status(t0 + GRACE).takeover_in,
@@ -221,28 +344,40 @@ fn failed_application_start_releases_the_vip() {
 #[test]
 fn active_node_releases_after_its_own_app_fails_for_grace() {
     let t0 = Instant::now();
-    let mut core = Core::new(settings(Role::Primary));
-    core.handle_input(t0, Input::Started { vip_present: false });
-    let _ = complete_all(&mut core, t0);
-    assert_eq!(core.state(), State::Active);
+    let mut core = active_primary(t0);
     let t1 = t0 + INTERVAL;
     core.handle_timeout(t1);
-    assert_eq!(drain(&mut core), vec![Action::Probe(Target::Local)]);
-    core.handle_input(
-        t1,
-        Input::Probed {
-            target: Target::Local,
-            started: t1,
-            outcome: Err("refused".into()),
-        },
-    );
+    assert!(std::iter::from_fn(|| core.poll_action()).any(|a| a == Action::Probe(Target::Local)));
+    probe(&mut core, Target::Local, t1, Err("refused".into()));
     core.handle_timeout(t1 + GRACE - Duration::from_nanos(1));
     assert_eq!(core.state(), State::Active);
     let _ = drain(&mut core);
     core.handle_timeout(t1 + GRACE);
     let done = complete_all(&mut core, t1 + GRACE);
-    assert_eq!(done, vec![Action::StopApp, Action::RemoveVip]);
+    assert_eq!(done, [Action::StopApp, Action::RemoveVip]);
     assert_eq!(core.state(), State::Passive);
+}
+
+#[test]
+fn active_node_releases_at_once_when_its_nic_dies() {
+    let t0 = Instant::now();
+    let mut core = Core::new(Settings {
+        watch_nic: true,
+        ..settings(Role::Primary)
+    });
+    probe(&mut core, Target::Nic, t0, Ok(()));
+    core.handle_input(t0, Input::Started { vip_present: false });
+    probe(&mut core, Target::Nic, t0, Ok(()));
+    let _ = complete_all(&mut core, t0);
+    assert_eq!(core.state(), State::Active);
+    probe(
+        &mut core,
+        Target::Nic,
+        t0,
+        Err("NIC eth0 has no carrier".into()),
+    );
+    let done = complete_all(&mut core, t0);
+    assert_eq!(done, [Action::StopApp, Action::RemoveVip]);
 }
 
 #[test]
@@ -254,19 +389,8 @@ fn no_takeover_without_the_data_service() {
     });
     core.handle_input(t0, Input::Started { vip_present: false });
     core.handle_timeout(t0);
-    let probes = drain(&mut core);
-    assert!(probes.contains(&Action::Probe(Target::Data)));
-    let data = |core: &mut Core, at, outcome| {
-        core.handle_input(
-            at,
-            Input::Probed {
-                target: Target::Data,
-                started: at,
-                outcome,
-            },
-        )
-    };
-    data(&mut core, t0, Err("refused".into()));
+    assert!(std::iter::from_fn(|| core.poll_action()).any(|a| a == Action::Probe(Target::Data)));
+    probe(&mut core, Target::Data, t0, Err("refused".into()));
     peer_fails(&mut core, t0);
     core.handle_timeout(t0 + GRACE);
     assert_eq!(core.state(), State::Passive);
@@ -275,14 +399,39 @@ fn no_takeover_without_the_data_service() {
         .takeover_blocked
         .unwrap()
         .contains("data service"));
-    data(&mut core, t0 + GRACE, Ok(()));
+    probe(&mut core, Target::Data, t0 + GRACE, Ok(()));
     assert_eq!(
         core.state(),
         State::Passive,
         "rise = 2: one success is not enough"
     );
-    data(&mut core, t0 + GRACE + INTERVAL, Ok(()));
-    assert_eq!(core.state(), State::Claiming);
+    probe(&mut core, Target::Data, t0 + GRACE + INTERVAL, Ok(()));
+    assert_eq!(core.state(), State::Checking);
+}
+
+#[test]
+fn no_takeover_while_our_own_nic_is_down() {
+    let t0 = Instant::now();
+    let mut core = Core::new(Settings {
+        watch_nic: true,
+        ..settings(Role::Secondary)
+    });
+    core.handle_input(t0, Input::Started { vip_present: false });
+    probe(&mut core, Target::Nic, t0, Err("NIC eth0 is down".into()));
+    peer_fails(&mut core, t0);
+    core.handle_timeout(t0 + GRACE);
+    assert_eq!(core.state(), State::Passive);
+    assert!(core
+        .status(t0 + GRACE)
+        .takeover_blocked
+        .unwrap()
+        .contains("NIC eth0 is down"));
+    probe(&mut core, Target::Nic, t0 + GRACE, Ok(()));
+    assert_eq!(
+        core.state(),
+        State::Checking,
+        "the NIC is back and the peer still failing"
+    );
 }
 
 #[test]
@@ -290,12 +439,11 @@ fn stale_probe_results_do_not_start_a_countdown() {
     let t0 = Instant::now();
     let mut core = Core::new(settings(Role::Secondary));
     core.handle_input(t0, Input::Started { vip_present: false });
-    let before = t0 - Duration::from_millis(1);
     core.handle_input(
         t0,
         Input::Probed {
             target: Target::Peer,
-            started: before,
+            started: t0 - Duration::from_millis(1),
             outcome: Err("old".into()),
         },
     );
@@ -309,48 +457,282 @@ fn inputs_out_of_place_are_ignored() {
     for input in [
         Input::VipAdded(Ok(())),
         Input::AppStopped(Ok(())),
-        Input::ArpProbed { holder: None },
+        Input::VipChecked {
+            holder: None,
+            via_vip: Ok(()),
+        },
         Input::VipRemoved(Err("x".into())),
+        Input::VipMissing,
     ] {
         core.handle_input(t0, input);
         assert_eq!(core.state(), State::Init);
     }
-    assert_eq!(drain(&mut core), vec![]);
+    assert_eq!(drain(&mut core), []);
+}
+
+// --- heartbeats -----------------------------------------------------------
+
+/// A Passive secondary that hears an Active primary.
+fn secondary_watching_active_primary(t0: Instant) -> Core {
+    let mut core = Core::new(settings(Role::Secondary));
+    core.handle_input(t0, Input::Started { vip_present: false });
+    core.handle_input(t0, Input::Heartbeat(hb(WireState::Active, 1, 1)));
+    assert_eq!(core.state(), State::Passive);
+    core
 }
 
 #[test]
-fn no_takeover_while_our_own_nic_is_down() {
+fn a_live_holding_peer_is_asked_to_release_never_claimed_over() {
     let t0 = Instant::now();
-    let mut core = Core::new(Settings {
-        watch_nic: true,
-        ..settings(Role::Secondary)
-    });
-    core.handle_input(t0, Input::Started { vip_present: false });
-    core.handle_timeout(t0);
-    assert!(drain(&mut core).contains(&Action::Probe(Target::Nic)));
-    let nic = |core: &mut Core, at, outcome| {
-        core.handle_input(
-            at,
-            Input::Probed {
-                target: Target::Nic,
-                started: at,
-                outcome,
-            },
-        )
-    };
-    nic(&mut core, t0, Err("NIC eth0 is down".into()));
+    let mut core = secondary_watching_active_primary(t0);
     peer_fails(&mut core, t0);
-    core.handle_timeout(t0 + GRACE);
-    assert_eq!(core.state(), State::Passive);
-    assert!(core
-        .status(t0 + GRACE)
-        .takeover_blocked
-        .unwrap()
-        .contains("NIC eth0 is down"));
-    nic(&mut core, t0 + GRACE, Ok(()));
+    let mut seq = 2;
+    let mut t = t0;
+    while t < t0 + GRACE {
+        t += HB;
+        core.handle_input(t, Input::Heartbeat(hb(WireState::Active, 1, seq)));
+        seq += 1;
+        core.handle_timeout(t);
+    }
+    assert_eq!(
+        core.state(),
+        State::Passive,
+        "never claims while the peer holds"
+    );
+    let sent = drain_heartbeats(&mut core);
+    assert!(
+        sent.last().unwrap().flags.release_request,
+        "asks for the VIP"
+    );
+    assert_eq!(core.status(t).failure, Some(FailureCause::WebService));
+    core.handle_input(t, Input::Heartbeat(hb(WireState::Releasing, 1, seq)));
+    assert_eq!(
+        core.state(),
+        State::Passive,
+        "still holding while releasing"
+    );
+    core.handle_input(t, Input::Heartbeat(hb(WireState::Passive, 1, seq + 1)));
     assert_eq!(
         core.state(),
         State::Claiming,
-        "the NIC is back and the peer still failing"
+        "claims on the peer's word, without a VIP check"
     );
+    assert_eq!(core.status(t).term, 2);
+}
+
+#[test]
+fn causes_from_the_peers_own_report() {
+    let t0 = Instant::now();
+    let mut core = secondary_watching_active_primary(t0);
+    let mut down = hb(WireState::Active, 1, 2);
+    down.flags.app_ok = false;
+    core.handle_input(t0, Input::Heartbeat(down));
+    assert_eq!(core.status(t0).failure, Some(FailureCause::WebService));
+    let mut data = hb(WireState::Active, 1, 3);
+    data.flags.data_ok = false;
+    core.handle_input(t0, Input::Heartbeat(data));
+    assert_eq!(core.status(t0).failure, Some(FailureCause::DataService));
+    assert_eq!(core.status(t0).takeover_in, Some(GRACE));
+    let mut maint = hb(WireState::Active, 1, 4);
+    maint.flags.maintenance = true;
+    core.handle_input(t0, Input::Heartbeat(maint));
+    assert_eq!(core.status(t0).failure, Some(FailureCause::Maintenance));
+    assert!(
+        drain_heartbeats(&mut core)
+            .last()
+            .unwrap()
+            .flags
+            .release_request,
+        "maintenance: at once"
+    );
+}
+
+#[test]
+fn the_active_node_releases_when_asked_by_a_peer_that_can_serve() {
+    let t0 = Instant::now();
+    let mut core = active_primary(t0);
+    let mut ask = hb(WireState::Passive, 1, 1);
+    ask.node_id = 1;
+    ask.flags.release_request = true;
+    ask.flags.data_ok = false;
+    core.handle_input(t0, Input::Heartbeat(ask));
+    assert_eq!(
+        core.state(),
+        State::Active,
+        "a peer that cannot serve is not obeyed"
+    );
+    ask.flags.data_ok = true;
+    ask.seq = 2;
+    core.handle_input(t0, Input::Heartbeat(ask));
+    let done = complete_all(&mut core, t0);
+    assert_eq!(done, [Action::StopApp, Action::RemoveVip]);
+    assert_eq!(core.state(), State::Passive);
+    core.handle_timeout(t0 + HB);
+    assert_eq!(
+        core.state(),
+        State::Passive,
+        "held down: does not grab the VIP back"
+    );
+}
+
+#[test]
+fn split_brain_the_lower_rank_releases_the_higher_announces() {
+    let t0 = Instant::now();
+    // Primary at term 1 meets a secondary that claimed at term 2.
+    let mut primary = active_primary(t0);
+    let mut other = hb(WireState::Active, 2, 1);
+    other.node_id = 1;
+    primary.handle_input(t0, Input::Heartbeat(other));
+    let done = complete_all(&mut primary, t0);
+    assert_eq!(done, [Action::StopApp, Action::RemoveVip]);
+
+    // The same meeting seen from a primary with the higher term.
+    let mut winner = active_primary(t0);
+    let mut low = hb(WireState::Active, 0, 1);
+    low.node_id = 1;
+    winner.handle_input(t0, Input::Heartbeat(low));
+    assert_eq!(winner.state(), State::Active);
+    assert_eq!(
+        drain(&mut winner),
+        [Action::Announce],
+        "announces again so clients converge"
+    );
+    low.seq = 2;
+    winner.handle_input(t0 + HB / 2, Input::Heartbeat(low));
+    assert_eq!(
+        drain(&mut winner),
+        [],
+        "at most once per heartbeat interval"
+    );
+    low.seq = 3;
+    low.state = WireState::Passive;
+    winner.handle_input(t0 + HB, Input::Heartbeat(low));
+    assert_eq!(
+        drain(&mut winner),
+        [Action::Announce],
+        "and once more when the loser lets go"
+    );
+}
+
+#[test]
+fn a_restarted_primary_stays_passive_under_manual_failback() {
+    let t0 = Instant::now();
+    let mut core = Core::new(Settings {
+        startup: PEER_TIMEOUT,
+        ..settings(Role::Primary)
+    });
+    core.handle_input(t0, Input::Started { vip_present: false });
+    let mut active = hb(WireState::Active, 3, 1);
+    active.node_id = 1;
+    core.handle_input(t0, Input::Heartbeat(active));
+    core.handle_timeout(t0 + PEER_TIMEOUT * 10);
+    assert_eq!(core.state(), State::Passive);
+}
+
+#[test]
+fn automatic_failback_hands_over_after_the_hold() {
+    let t0 = Instant::now();
+    let hold = Duration::from_secs(5);
+    let mut core = Core::new(Settings {
+        failback: Failback::Automatic { hold },
+        ..settings(Role::Secondary)
+    });
+    core.handle_input(t0, Input::Started { vip_present: false });
+    // Nobody holds; the secondary waits grace for the primary, which
+    // does not claim here (say it is held down), then claims itself.
+    let mut seq = 1;
+    let mut t = t0;
+    while t < t0 + GRACE {
+        core.handle_input(t, Input::Heartbeat(hb(WireState::Passive, 1, seq)));
+        seq += 1;
+        t += HB;
+    }
+    core.handle_timeout(t0 + GRACE);
+    let _ = complete_all(&mut core, t0 + GRACE);
+    assert_eq!(core.state(), State::Active);
+    let mut t = t0 + GRACE;
+    while t < t0 + GRACE + hold - HB {
+        t += HB;
+        core.handle_input(t, Input::Heartbeat(hb(WireState::Passive, 1, seq)));
+        seq += 1;
+        assert_eq!(
+            core.state(),
+            State::Active,
+            "still within the hold at {:?}",
+            t - t0
+        );
+    }
+    t += HB * 2;
+    core.handle_input(t, Input::Heartbeat(hb(WireState::Passive, 1, seq)));
+    assert_eq!(core.state(), State::StoppingApp);
+}
+
+#[test]
+fn a_silent_peer_whose_service_answers_through_the_vip_is_left_alone() {
+    let t0 = Instant::now();
+    let mut core = failing_secondary(t0);
+    core.handle_timeout(t0 + GRACE);
+    core.handle_input(
+        t0 + GRACE,
+        Input::VipChecked {
+            holder: Some("02:00:00:00:00:01".into()),
+            via_vip: Ok(()),
+        },
+    );
+    assert_eq!(core.state(), State::Passive);
+    let _ = drain(&mut core);
+    core.handle_timeout(t0 + GRACE + INTERVAL / 2);
+    assert_eq!(
+        drain(&mut core),
+        [],
+        "re-checks are paced by the probe interval"
+    );
+    core.handle_timeout(t0 + GRACE + INTERVAL);
+    assert_eq!(drain(&mut core), [Action::CheckVip]);
+    core.handle_input(
+        t0 + GRACE + INTERVAL,
+        Input::VipChecked {
+            holder: Some("02:00:00:00:00:01".into()),
+            via_vip: Err("refused".into()),
+        },
+    );
+    assert_eq!(
+        core.state(),
+        State::Claiming,
+        "a holder whose application is dead is a conflict to end"
+    );
+}
+
+#[test]
+fn a_removed_vip_is_restored_and_announced() {
+    let t0 = Instant::now();
+    let mut core = active_primary(t0);
+    core.handle_input(t0, Input::VipMissing);
+    assert_eq!(core.state(), State::Restoring);
+    let done = complete_all(&mut core, t0);
+    assert_eq!(done, [Action::AddVip, Action::Announce]);
+    assert_eq!(core.state(), State::Active);
+}
+
+#[test]
+fn the_peer_becomes_unavailable_after_the_timeout() {
+    let t0 = Instant::now();
+    let core = secondary_watching_active_primary(t0);
+    assert!(
+        core.status(t0 + PEER_TIMEOUT - Duration::from_nanos(1))
+            .peer_available
+    );
+    assert!(core.poll_timeout().unwrap() <= t0 + PEER_TIMEOUT);
+    assert!(!core.status(t0 + PEER_TIMEOUT).peer_available);
+}
+
+#[test]
+fn config_mismatch_is_noticed() {
+    let t0 = Instant::now();
+    let mut core = Core::new(settings(Role::Secondary));
+    core.handle_input(t0, Input::Started { vip_present: false });
+    let mut other = hb(WireState::Active, 1, 1);
+    other.config_checksum = 1234;
+    core.handle_input(t0, Input::Heartbeat(other));
+    assert!(core.status(t0).config_mismatch);
 }

@@ -13,19 +13,29 @@ pub enum Timer {
     ProbeData,
     /// Launch the next check of our own NIC.
     ProbeNic,
-    /// The peer will have failed for the whole grace period.
-    Takeover,
+    /// Send the next heartbeat.
+    Heartbeat,
+    /// The start-up window ends.
+    Startup,
+    /// A decision may change then (a grace period ends, the peer times
+    /// out, a failback hold is over).
+    Decide,
     /// Our own application will have failed for the whole grace period.
     SelfRelease,
+    /// Periodic gratuitous ARP while Active.
+    Refresh,
 }
 
-const ALL: [Timer; 6] = [
+const ALL: [Timer; 9] = [
     Timer::ProbePeer,
     Timer::ProbeLocal,
     Timer::ProbeData,
     Timer::ProbeNic,
-    Timer::Takeover,
+    Timer::Heartbeat,
+    Timer::Startup,
+    Timer::Decide,
     Timer::SelfRelease,
+    Timer::Refresh,
 ];
 
 #[derive(Debug, Default, Clone)]

@@ -1,3 +1,4 @@
 //! Pure wire formats: bytes in, values out, no sockets.
 
 pub mod arp;
+pub mod heartbeat;

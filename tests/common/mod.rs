@@ -111,6 +111,16 @@ fn clean_stale() {
     }
 }
 
+/// A child process killed (by its PID) on drop.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A running daemon, killed on drop if the test has not stopped it.
 pub struct Daemon {
     pub child: Child,
@@ -167,7 +177,9 @@ impl Topology {
         std::fs::create_dir_all(&dir).expect("create the test directory");
         run_ok(Command::new(support("topology.sh")).args(["up", &prefix]));
         let config = dir.join("pair.toml");
-        std::fs::write(&config, pair_config(&dir)).expect("write the configuration");
+        std::fs::write(&config, pair_config(&dir, &dir.join("secret")))
+            .expect("write the configuration");
+        run_ok(Command::new(bin()).arg("keygen").arg(dir.join("secret")));
         Topology {
             prefix,
             dir,
@@ -190,11 +202,38 @@ impl Topology {
 
     /// Starts `understudy run` for `node` in its namespace, logging to a file.
     pub fn start(&mut self, node: &str) {
+        let config = self.config.clone();
+        self.start_with(node, &config);
+    }
+
+    /// Writes a copy of the configuration that reads another heartbeat key
+    /// (a node configured with the wrong key); returns its path.
+    pub fn config_with_other_key(&self) -> PathBuf {
+        let key = self.dir.join("other-secret");
+        run_ok(Command::new(bin()).arg("keygen").arg(&key));
+        let path = self.dir.join("other-key.toml");
+        std::fs::write(&path, pair_config(&self.dir, &key)).expect("write the configuration");
+        path
+    }
+
+    /// The heartbeat key the test configuration uses.
+    pub fn key(&self) -> Vec<u8> {
+        understudy::config::read_secret(&self.dir.join("secret")).expect("the test key")
+    }
+
+    /// Starts `understudy run --config CONFIG` for `node`.
+    pub fn start_with(&mut self, node: &str, config: &Path) {
         let log = self.dir.join(format!("{node}.log"));
-        let file = std::fs::File::create(&log).expect("create the daemon log");
+        // Append: a restarted daemon's log follows its predecessor's.
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("create the daemon log");
+        self.daemons.retain(|(n, _)| n != node);
         let child = Command::new("ip")
             .args(["netns", "exec", &self.ns(node), bin(), "run", "--config"])
-            .arg(&self.config)
+            .arg(config)
             .env(
                 "UNDERSTUDY_LOG",
                 "info,understudy=debug,netlink_packet_route=error",
@@ -286,16 +325,28 @@ impl Topology {
     pub fn steady_pair(&mut self) {
         self.start("m1");
         wait_for("m1 to be Active", Duration::from_secs(10), || {
-            self.daemon("m1").log_text().contains("claimed the common IP").then_some(())
+            self.daemon("m1")
+                .log_text()
+                .contains("claimed the common IP")
+                .then_some(())
         });
         wait_for("m1 to answer on the VIP", Duration::from_secs(10), || {
             (self.get_vip().as_deref() == Some("m1")).then_some(())
         });
         self.start("m2");
-        wait_for("m2 to see m1 healthy", Duration::from_secs(10), || {
-            self.daemon("m2")
+        wait_for(
+            "m2 to hear m1 and see it healthy",
+            Duration::from_secs(10),
+            || {
+                let log = self.daemon("m2").log_text();
+                (log.contains("peer application healthy") && log.contains("peer available"))
+                    .then_some(())
+            },
+        );
+        wait_for("m1 to hear m2", Duration::from_secs(10), || {
+            self.daemon("m1")
                 .log_text()
-                .contains("peer application healthy")
+                .contains("peer available")
                 .then_some(())
         });
     }
@@ -306,6 +357,42 @@ impl Topology {
         wait_for(&format!("{node} to answer on the VIP"), limit, || {
             (self.get_vip().as_deref() == Some(node)).then(|| since.elapsed())
         })
+    }
+
+    /// Runs the test application as `host` in its namespace (outside any
+    /// daemon); it is killed when the returned child is dropped.
+    pub fn spawn_app(&self, host: &str) -> ChildGuard {
+        let pidfile = self.dir.join(format!("{host}.pid"));
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns(host), "python3"])
+            .arg(support("nodeapp.py"))
+            .args([host, "80"])
+            .arg(&pidfile)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the test application");
+        wait_for("the application's PID file", Duration::from_secs(5), || {
+            pidfile.exists().then_some(())
+        });
+        ChildGuard(child)
+    }
+
+    /// Sends a UDP datagram from the client namespace to `to`.
+    pub fn send_from_client(&self, bytes: &[u8], to: &str, port: u16) {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let script = "import socket,sys; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); \
+                      s.sendto(bytes.fromhex(sys.argv[1]),(sys.argv[2],int(sys.argv[3])))";
+        let out = self.exec(
+            "cl",
+            &["python3", "-c", script, &hex, to, &port.to_string()],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     pub fn dump_logs(&self) -> String {
@@ -334,9 +421,15 @@ impl Drop for Topology {
     }
 }
 
-/// The pair's configuration with test timings (interval 100 ms, grace 1 s)
-/// and an application that answers its node name on port 80.
-fn pair_config(dir: &Path) -> String {
+/// The heartbeat port of the test configuration.
+pub const HEARTBEAT_PORT: u16 = 7046;
+pub const HEARTBEAT_MS: u64 = 100;
+pub const PEER_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// The pair's configuration with test timings (probe and heartbeat interval
+/// 100 ms, peer timeout 300 ms, grace 1 s) and an application that answers
+/// its node name on port 80.
+fn pair_config(dir: &Path, secret: &Path) -> String {
     let app = support("nodeapp.py");
     let dir = dir.display();
     format!(
@@ -376,8 +469,17 @@ ready_timeout = "5s"
 count = 3
 interval = "200ms"
 probe = "300ms"
+
+[heartbeat]
+port = {HEARTBEAT_PORT}
+interval = "{HEARTBEAT_MS}ms"
+peer_timeout = "{peer_timeout}ms"
+startup = "{peer_timeout}ms"
+secret_file = "{secret}"
 "#,
         app = app.display(),
         grace = GRACE.as_millis(),
+        peer_timeout = PEER_TIMEOUT.as_millis(),
+        secret = secret.display(),
     )
 }

@@ -1,24 +1,33 @@
 //! The event loop: the only place that owns tokio. It feeds the core with
-//! inputs (probe results, action completions, signals, timer expiries) and
-//! hands the core's actions to one sequential effects worker, so that the
-//! order the core encodes (claim → announce → start; stop → release) holds
-//! on the machine. Probes run concurrently in their own tasks.
+//! inputs (probe results, heartbeats, address events, action completions,
+//! signals, timer expiries) and hands the core's actions out: heartbeats go
+//! straight to the socket, probes run concurrently in their own tasks, and
+//! everything that changes the machine goes to one sequential effects
+//! worker, so that the order the core encodes (claim → announce → start;
+//! stop → release) holds on the machine.
 
-use std::net::IpAddr;
-use std::time::Duration;
+mod effects;
+mod watch;
+mod wire;
 
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use tokio::net::UdpSocket;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::info;
 
-use crate::config::Config;
+use crate::config::{read_secret, Config};
 use crate::core::{Action, Core, Input, Settings, Target};
 use crate::io::app::Supervisor;
-use crate::io::arp;
 use crate::io::netlink::{Netlink, NetlinkError};
 use crate::io::probe::{Check, ProbeSetupError, Prober};
+use crate::proto::heartbeat;
+use effects::Effects;
+pub use wire::accept;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -26,12 +35,32 @@ pub enum RuntimeError {
     Netlink(#[from] NetlinkError),
     #[error(transparent)]
     Probe(#[from] ProbeSetupError),
+    #[error("{0}")]
+    Secret(String),
+    #[error("cannot open the heartbeat socket on {addr}: {source}")]
+    Socket {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot install a signal handler: {0}")]
     Signal(std::io::Error),
 }
 
-fn now() -> std::time::Instant {
+/// The current instant, read through tokio so that paused test time works.
+pub(crate) fn now() -> std::time::Instant {
     Instant::now().into_std()
+}
+
+/// This run's boot epoch: start time in ms and 16 random bits.
+fn boot_epoch() -> u64 {
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let mut random = [0u8; 2];
+    // Without randomness two starts in the same millisecond could share an
+    // epoch; the time part still orders them, so a failure is harmless.
+    let _ = getrandom::getrandom(&mut random);
+    heartbeat::boot_epoch(millis, u16::from_be_bytes(random))
 }
 
 /// Runs the daemon for node `me` until SIGTERM/SIGINT has released
@@ -40,32 +69,32 @@ pub async fn run(config: Config, me: usize) -> Result<(), RuntimeError> {
     let node = config.nodes[me].clone();
     let peer = config.nodes[config.peer_of(me)].clone();
     let vip = IpAddr::V4(config.cluster.vip);
+    let key = Arc::new(read_secret(&config.heartbeat.secret_file).map_err(RuntimeError::Secret)?);
     let netlink = Netlink::open()?;
     let link = netlink.link(&node.nic).await?;
     let vip_present = netlink.has_address(link.index, vip).await?;
     let prober = Prober::new(config.monitor.timeout, config.monitor.ca_file.as_deref())?;
+    let listen = SocketAddr::new(IpAddr::V4(node.address), config.heartbeat.port);
+    let socket =
+        Arc::new(
+            UdpSocket::bind(listen)
+                .await
+                .map_err(|source| RuntimeError::Socket {
+                    addr: listen,
+                    source,
+                })?,
+        );
+    let settings = Settings::from_config(&config, me, boot_epoch());
     info!(
-        node = %node.name, role = %node.role, nic = %node.nic, %vip,
-        peer = %peer.name, grace = ?config.monitor.grace, interval = ?config.monitor.interval,
+        node = %node.name, role = %node.role, nic = %node.nic, %vip, peer = %peer.name,
+        grace = ?config.monitor.grace, interval = ?config.monitor.interval,
+        heartbeat = ?config.heartbeat.interval, peer_timeout = ?config.heartbeat.peer_timeout,
+        epoch = settings.epoch, config = format!("{:016x}", config.checksum),
         vip_present, "understudy starting"
     );
 
     let (input_tx, mut inputs) = mpsc::unbounded_channel::<Input>();
     let (effect_tx, effect_rx) = mpsc::unbounded_channel::<Action>();
-    let supervisor = Supervisor::new(
-        config.application.start.clone(),
-        config.application.stop.clone(),
-        config.application.timeout,
-        config.application.ready_timeout,
-        Check::Http(node.url.clone()),
-        prober.clone(),
-        vec![
-            ("UNDERSTUDY_CLUSTER".into(), config.cluster.name.clone()),
-            ("UNDERSTUDY_NODE".into(), node.name.clone()),
-            ("UNDERSTUDY_ROLE".into(), node.role.to_string()),
-            ("UNDERSTUDY_VIP".into(), config.cluster.vip.to_string()),
-        ],
-    );
     let effects = Effects {
         netlink: netlink.clone(),
         nic: node.nic.clone(),
@@ -74,10 +103,41 @@ pub async fn run(config: Config, me: usize) -> Result<(), RuntimeError> {
         announce_count: config.announce.count,
         announce_interval: config.announce.interval,
         probe_window: config.announce.probe,
-        supervisor,
+        supervisor: Supervisor::new(
+            config.application.start.clone(),
+            config.application.stop.clone(),
+            config.application.timeout,
+            config.application.ready_timeout,
+            Check::Http(node.url.clone()),
+            prober.clone(),
+            vec![
+                ("UNDERSTUDY_CLUSTER".into(), config.cluster.name.clone()),
+                ("UNDERSTUDY_NODE".into(), node.name.clone()),
+                ("UNDERSTUDY_ROLE".into(), node.role.to_string()),
+                ("UNDERSTUDY_VIP".into(), config.cluster.vip.to_string()),
+            ],
+        ),
+        prober: prober.clone(),
+        via_vip: Check::Http(effects::url_via(&node.url, config.cluster.vip)),
         repeats: None,
     };
     let worker = tokio::spawn(effects.serve(effect_rx, input_tx.clone()));
+    let wire = wire::Wire {
+        socket: socket.clone(),
+        peer: SocketAddr::new(IpAddr::V4(peer.address), config.heartbeat.port),
+        key: key.clone(),
+    };
+    let expect = wire::Expect {
+        cluster_id: settings.cluster_id,
+        peer_id: config.peer_of(me) as u16,
+        key,
+    };
+    let receiver = tokio::spawn(wire::receive(socket, expect, input_tx.clone()));
+    let watcher = tokio::spawn(watch::watch(
+        node.nic.clone(),
+        config.cluster.vip,
+        input_tx.clone(),
+    ));
 
     let checks = Checks {
         peer: Check::Http(peer.url.clone()),
@@ -88,7 +148,7 @@ pub async fn run(config: Config, me: usize) -> Result<(), RuntimeError> {
     };
     let mut sigterm = signal(SignalKind::terminate()).map_err(RuntimeError::Signal)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(RuntimeError::Signal)?;
-    let mut core = Core::new(Settings::from_config(&config, me));
+    let mut core = Core::new(settings);
     core.handle_input(now(), Input::Started { vip_present });
 
     loop {
@@ -97,9 +157,12 @@ pub async fn run(config: Config, me: usize) -> Result<(), RuntimeError> {
                 Action::Exit => {
                     drop(effect_tx);
                     let _ = worker.await;
+                    receiver.abort();
+                    watcher.abort();
                     info!("released everything; exiting");
                     return Ok(());
                 }
+                Action::SendHeartbeat(hb) => wire.send(&hb),
                 Action::Probe(target) => spawn_probe(&prober, &checks, target, &input_tx),
                 other => {
                     // The worker lives as long as `effect_tx`; a send can
@@ -190,118 +253,5 @@ async fn nic_usable(netlink: &Netlink, nic: &str) -> Result<(), String> {
         (true, true) => Ok(()),
         (false, _) => Err(format!("NIC {nic} is down")),
         (true, false) => Err(format!("NIC {nic} has no carrier")),
-    }
-}
-
-/// Carries out the actions that change the machine, one at a time.
-struct Effects {
-    netlink: Netlink,
-    nic: String,
-    vip: std::net::Ipv4Addr,
-    prefix_len: u8,
-    announce_count: u32,
-    announce_interval: Duration,
-    probe_window: Duration,
-    supervisor: Supervisor,
-    /// The background gratuitous ARP repeats of the current claim.
-    repeats: Option<JoinHandle<()>>,
-}
-
-impl Effects {
-    async fn serve(
-        mut self,
-        mut actions: mpsc::UnboundedReceiver<Action>,
-        inputs: mpsc::UnboundedSender<Input>,
-    ) {
-        while let Some(action) = actions.recv().await {
-            if let Some(input) = self.execute(action).await {
-                let _ = inputs.send(input);
-            }
-        }
-        self.stop_repeats();
-    }
-
-    async fn execute(&mut self, action: Action) -> Option<Input> {
-        let began = Instant::now();
-        let ms = || crate::core::millis(began.elapsed());
-        let input = match action {
-            Action::ProbeArp => {
-                let holder = match arp::probe(&self.nic, self.vip, self.probe_window).await {
-                    Ok(holder) => holder.map(|m| m.to_string()),
-                    Err(e) => {
-                        warn!(error = %e, "ARP probe failed; assuming no other holder");
-                        None
-                    }
-                };
-                info!(
-                    ms = ms(),
-                    holder = holder.as_deref().unwrap_or("none"),
-                    "ARP probe for the common IP done"
-                );
-                Input::ArpProbed { holder }
-            }
-            Action::AddVip => {
-                let outcome = self.add_vip().await.map_err(|e| e.to_string());
-                info!(ms = ms(), ok = outcome.is_ok(), vip = %self.vip, nic = %self.nic, "common IP added");
-                Input::VipAdded(outcome)
-            }
-            Action::Announce => {
-                self.stop_repeats();
-                let outcome = match arp::announce(
-                    &self.nic,
-                    self.vip,
-                    self.announce_count,
-                    self.announce_interval,
-                )
-                .await
-                {
-                    Ok(repeats) => {
-                        self.repeats = repeats;
-                        Ok(())
-                    }
-                    Err(e) => Err(e.to_string()),
-                };
-                info!(ms = ms(), ok = outcome.is_ok(), "first gratuitous ARP sent");
-                Input::Announced(outcome)
-            }
-            Action::StartApp => {
-                let outcome = self.supervisor.start().await;
-                info!(ms = ms(), ok = outcome.is_ok(), "application start");
-                Input::AppStarted(outcome)
-            }
-            Action::StopApp => {
-                let outcome = self.supervisor.stop().await;
-                info!(ms = ms(), ok = outcome.is_ok(), "application stop");
-                Input::AppStopped(outcome)
-            }
-            Action::RemoveVip => {
-                self.stop_repeats();
-                let outcome = self.remove_vip().await.map_err(|e| e.to_string());
-                info!(ms = ms(), ok = outcome.is_ok(), vip = %self.vip, nic = %self.nic, "common IP removed");
-                Input::VipRemoved(outcome)
-            }
-            Action::Probe(_) | Action::Exit => return None,
-        };
-        Some(input)
-    }
-
-    async fn add_vip(&self) -> Result<(), NetlinkError> {
-        let link = self.netlink.link(&self.nic).await?;
-        self.netlink
-            .add_address(link.index, IpAddr::V4(self.vip), self.prefix_len)
-            .await
-    }
-
-    async fn remove_vip(&self) -> Result<(), NetlinkError> {
-        let link = self.netlink.link(&self.nic).await?;
-        self.netlink
-            .remove_address(link.index, IpAddr::V4(self.vip))
-            .await
-    }
-
-    fn stop_repeats(&mut self) {
-        if let Some(task) = self.repeats.take() {
-            task.abort();
-        }
     }
 }

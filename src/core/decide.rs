@@ -1,0 +1,300 @@
+//! The decisions: from Passive, when to ask the holding peer to release,
+//! when to claim, and when to look at the VIP first; from Active, when to
+//! give way (split brain lost, peer's request, failback). Runs after every
+//! input and timeout, and arms [`Timer::Decide`] for the next instant at
+//! which its answer could change.
+
+use std::time::Instant;
+
+use tracing::{info, warn};
+
+use super::peer::{outranks, rank, FailureCause};
+use super::timer::Timer;
+use super::{countdown, After, Cause, Core, State};
+use crate::config::{Failback, Role};
+use crate::proto::heartbeat::WireState;
+
+/// What a Passive node will do once the takeover is due.
+enum Want {
+    /// Ask the holding peer to release (it is alive; we never claim over it).
+    RequestRelease,
+    /// Claim on the peer's word that nobody holds the VIP.
+    Claim(Cause),
+    /// The peer is silent: look at the VIP, then claim or not.
+    Check,
+}
+
+impl Core {
+    pub(super) fn decide(&mut self, now: Instant) {
+        self.timers.stop(Timer::Decide);
+        self.note_peer_availability(now);
+        match self.state {
+            State::Passive => self.decide_passive(now),
+            State::Active => self.decide_active(now),
+            _ => {}
+        }
+        if let Some(at) = self.peer.expires(self.settings.peer_timeout) {
+            if at > now {
+                self.wake(at);
+            }
+        }
+    }
+
+    fn wake(&mut self, at: Instant) {
+        if self.timers.get(Timer::Decide).is_none_or(|cur| at < cur) {
+            self.timers.set(Timer::Decide, at);
+        }
+    }
+
+    fn peer_available(&self, now: Instant) -> bool {
+        self.peer.available(now, self.settings.peer_timeout)
+    }
+
+    fn peer_role(&self) -> Role {
+        match self.settings.role {
+            Role::Primary => Role::Secondary,
+            Role::Secondary => Role::Primary,
+        }
+    }
+
+    fn note_peer_availability(&mut self, now: Instant) {
+        let available = self.peer_available(now);
+        if available == self.peer_was_available {
+            return;
+        }
+        self.peer_was_available = available;
+        let peer = &self.settings.peer_name;
+        if available {
+            info!(%peer, state = ?self.peer.state(), term = self.peer.term(), "peer available");
+        } else {
+            warn!(%peer, timeout = ?self.settings.peer_timeout, "peer unavailable: no valid heartbeat");
+            self.peer_reported_down = None;
+        }
+    }
+
+    /// When the watched peer's failure began, by our probe or its report.
+    fn peer_failing_since(&self) -> Option<Instant> {
+        let report = self.peer_reported_down.map(|(since, _)| since);
+        match (self.peer_app.failing_since(), report) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Why the peer counts as failing, in the four causes users know.
+    pub(super) fn failure_cause(&self, now: Instant) -> Option<FailureCause> {
+        if self.peer_available(now) {
+            if let Some((_, cause)) = self.peer_reported_down {
+                return Some(cause);
+            }
+            let watched = self.peer.state() == Some(WireState::Active);
+            (watched && self.peer_app.failing_since().is_some()).then_some(FailureCause::WebService)
+        } else {
+            self.peer_app
+                .failing_since()
+                .map(|_| FailureCause::HostOrNetwork)
+        }
+    }
+
+    /// When a takeover (or a release request) becomes due, and what it
+    /// will be; `None` while nothing is failing.
+    fn plan(&self, now: Instant) -> Option<(Instant, Want)> {
+        let grace = self.settings.grace;
+        if self.peer_available(now) {
+            if self.peer.holding() {
+                // Only a peer that finished claiming is judged: one that is
+                // still starting its application has its own ready timeout.
+                if self.peer.state() != Some(WireState::Active) {
+                    return None;
+                }
+                let since = self.peer_failing_since()?;
+                let maintenance = matches!(
+                    self.peer_reported_down,
+                    Some((_, FailureCause::Maintenance))
+                );
+                let due = if maintenance { since } else { since + grace };
+                return Some((due, Want::RequestRelease));
+            }
+            // Nobody holds the VIP, by the peer's word.
+            let nobody = self.no_holder_since?;
+            let held_down = self.holddown_until.is_some_and(|t| now < t);
+            let immediate = self.requesting_release
+                || self.peer.state() == Some(WireState::Stopped)
+                || (self.settings.role == Role::Primary && !held_down);
+            let cause = if self.requesting_release {
+                Cause::PeerReleased
+            } else {
+                Cause::NoHolder
+            };
+            if immediate {
+                return Some((nobody, Want::Claim(cause)));
+            }
+            let since = self
+                .peer_app
+                .failing_since()
+                .map_or(nobody, |f| f.min(nobody));
+            let due = (since + grace).max(self.holddown_until.unwrap_or(since));
+            return Some((due, Want::Claim(cause)));
+        }
+        let since = self.peer_app.failing_since()?;
+        let due = (since + grace).max(self.vip_check_not_before.unwrap_or(since));
+        Some((due, Want::Check))
+    }
+
+    pub(super) fn takeover_due_at(&self, now: Instant) -> Option<Instant> {
+        self.plan(now).map(|(due, _)| due)
+    }
+
+    /// Why taking over now would not help, if it would not.
+    fn takeover_blocker(&self) -> Option<String> {
+        let reason = |h: &super::Health| h.last_error().unwrap_or("not probed yet").to_owned();
+        if !self.nic_ok() {
+            return Some(format!(
+                "this node's NIC is unusable: {}",
+                reason(&self.nic)
+            ));
+        }
+        if !self.data_ok() {
+            return Some(format!(
+                "this node cannot reach the data service: {}",
+                reason(&self.data)
+            ));
+        }
+        None
+    }
+
+    fn decide_passive(&mut self, now: Instant) {
+        let available = self.peer_available(now);
+        if self.vip_held && available {
+            // A VIP found on our NIC at start: keep it only if the peer
+            // does not hold one.
+            if self.peer.holding() {
+                self.release(now, Cause::StaleVip, After::Passive, true);
+            } else {
+                self.change_state(now, State::Claiming, Cause::Resume);
+            }
+            return;
+        }
+        if available && !self.peer.holding() {
+            self.no_holder_since.get_or_insert(now);
+        } else {
+            self.no_holder_since = None;
+        }
+        let Some((due, want)) = self.plan(now) else {
+            self.countdown_logged = None;
+            // A peer that is releasing (or still claiming) is not healthy
+            // again; only an Active peer that no longer fails is.
+            if self.requesting_release && self.peer.state() == Some(WireState::Active) {
+                info!("the peer is healthy again; withdrawing the release request");
+                self.requesting_release = false;
+                self.send_heartbeat(now);
+            }
+            self.takeover_blocked = None;
+            return;
+        };
+        if now < due {
+            if self.countdown_logged != Some(due) {
+                self.countdown_logged = Some(due);
+                let reason = match &want {
+                    Want::Claim(_) => "nobody holds the common IP".to_owned(),
+                    _ => self
+                        .failure_cause(now)
+                        .map_or("failing".to_owned(), |c| c.to_string()),
+                };
+                warn!(cause = %reason, "{}", countdown::takeover_in(due.saturating_duration_since(now)));
+            }
+            self.wake(due);
+            return;
+        }
+        if let Some(blocker) = self.takeover_blocker() {
+            if self.takeover_blocked.as_ref() != Some(&blocker) {
+                warn!(why = %blocker, "takeover due but held back");
+            }
+            self.takeover_blocked = Some(blocker);
+            return;
+        }
+        self.takeover_blocked = None;
+        let why = || {
+            let cause = self
+                .failure_cause(now)
+                .map_or("failing".to_owned(), |c| c.to_string());
+            match self.peer_app.last_error() {
+                Some(detail) if self.peer_app.failing_since().is_some() => {
+                    format!("{cause}: {detail}")
+                }
+                _ => cause,
+            }
+        };
+        match want {
+            Want::RequestRelease => {
+                if !self.requesting_release {
+                    info!(why = %why(), "peer failed for the grace period; asking it to release the common IP");
+                    self.requesting_release = true;
+                    self.send_heartbeat(now);
+                }
+            }
+            Want::Claim(cause) => self.change_state(now, State::Claiming, cause),
+            Want::Check => {
+                let why = why();
+                self.change_state(now, State::Checking, Cause::PeerFailed(why));
+            }
+        }
+    }
+
+    fn decide_active(&mut self, now: Instant) {
+        if std::mem::take(&mut self.reannounce_pending) {
+            info!("the peer let go of the common IP; announcing again so that clients follow");
+            self.last_reannounce = Some(now);
+            self.actions.push_back(super::Action::Announce);
+        }
+        if !self.peer_available(now) {
+            self.primary_ready_since = None;
+            return;
+        }
+        let Some(hb) = self.peer.last else { return };
+        if matches!(hb.state, WireState::Claiming | WireState::Active) {
+            let ours = rank(self.term, self.settings.role, &self.settings.name);
+            let theirs = rank(hb.term, self.peer_role(), &self.settings.peer_name);
+            if !outranks(ours, theirs) {
+                self.holddown(now);
+                let cause = Cause::SplitBrain {
+                    ours: self.term,
+                    theirs: hb.term,
+                };
+                self.release(now, cause, After::Passive, true);
+            } else if self
+                .last_reannounce
+                .is_none_or(|t| now >= t + self.settings.heartbeat_interval)
+            {
+                warn!(
+                    ours = self.term,
+                    theirs = hb.term,
+                    "split brain: the peer holds the common IP too; we outrank it and announce again"
+                );
+                self.last_reannounce = Some(now);
+                self.actions.push_back(super::Action::Announce);
+            }
+            return;
+        }
+        if hb.flags.release_request && hb.flags.nic_ok && hb.flags.data_ok {
+            self.holddown(now);
+            self.release(now, Cause::PeerAsked, After::Passive, true);
+            return;
+        }
+        let primary_ready = hb.state == WireState::Passive
+            && hb.flags.nic_ok
+            && hb.flags.data_ok
+            && !hb.flags.maintenance;
+        match (self.settings.role, self.settings.failback) {
+            (Role::Secondary, Failback::Automatic { hold }) if primary_ready => {
+                let since = *self.primary_ready_since.get_or_insert(now);
+                if now >= since + hold {
+                    self.release(now, Cause::Failback, After::Passive, true);
+                } else {
+                    self.wake(since + hold);
+                }
+            }
+            _ => self.primary_ready_since = None,
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! What this node knows of its peer: its last valid heartbeat and when it
+//! arrived, and the order that settles who keeps the VIP when both hold it.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::config::Role;
+use crate::proto::heartbeat::{Heartbeat, WireState};
+
+#[derive(Debug, Clone, Default)]
+pub struct PeerView {
+    /// When the last valid heartbeat arrived.
+    pub last_seen: Option<Instant>,
+    /// The last valid heartbeat.
+    pub last: Option<Heartbeat>,
+}
+
+impl PeerView {
+    /// Has a valid heartbeat arrived within `timeout`?
+    pub fn available(&self, now: Instant, timeout: Duration) -> bool {
+        self.last_seen.is_some_and(|t| now < t + timeout)
+    }
+
+    /// The instant the peer becomes Unavailable if nothing more arrives.
+    pub fn expires(&self, timeout: Duration) -> Option<Instant> {
+        self.last_seen.map(|t| t + timeout)
+    }
+
+    /// The peer's last reported state, if it ever reported one.
+    pub fn state(&self) -> Option<WireState> {
+        self.last.map(|h| h.state)
+    }
+
+    pub fn holding(&self) -> bool {
+        self.state().is_some_and(WireState::holding)
+    }
+
+    pub fn term(&self) -> u64 {
+        self.last.map_or(0, |h| h.term)
+    }
+}
+
+/// Why the watched peer counts as failing, in the four causes the
+/// products understudy replaces tell apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureCause {
+    /// No heartbeat and no answer from its application.
+    HostOrNetwork,
+    /// Its application is down (it says so, or it does not answer us).
+    WebService,
+    /// Its application is up but it cannot reach the data service.
+    DataService,
+    /// Its administrator put it in maintenance mode.
+    Maintenance,
+}
+
+impl fmt::Display for FailureCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FailureCause::HostOrNetwork => "network or host failure",
+            FailureCause::WebService => "web service down",
+            FailureCause::DataService => "data service down",
+            FailureCause::Maintenance => "maintenance mode",
+        })
+    }
+}
+
+/// A node's rank when both hold the VIP: higher term first, then the
+/// primary, then the greater name. The lower one releases.
+pub fn rank(term: u64, role: Role, name: &str) -> (u64, u8, &str) {
+    (term, u8::from(role == Role::Primary), name)
+}
+
+/// Do we (`ours`) outrank the peer (`theirs`)?
+pub fn outranks(ours: (u64, u8, &str), theirs: (u64, u8, &str)) -> bool {
+    ours.cmp(&theirs) == Ordering::Greater
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn higher_term_then_primary_then_name() {
+        assert!(outranks(
+            rank(3, Role::Secondary, "m2"),
+            rank(2, Role::Primary, "m1")
+        ));
+        assert!(outranks(
+            rank(3, Role::Primary, "m1"),
+            rank(3, Role::Secondary, "m2")
+        ));
+        assert!(!outranks(
+            rank(3, Role::Secondary, "m2"),
+            rank(3, Role::Primary, "m1")
+        ));
+        assert!(outranks(
+            rank(1, Role::Secondary, "b"),
+            rank(1, Role::Secondary, "a")
+        ));
+    }
+}

@@ -1,0 +1,376 @@
+//! The heartbeat: a fixed-size UDP datagram each node sends to its peer
+//! every `heartbeat.interval`, authenticated with HMAC-SHA256.
+//!
+//! ```text
+//!  0       1       2                               10              12
+//!  +-------+-------+-------------------------------+---------------+
+//!  |version| kind  |        cluster id (8)         |  node id (2)  |
+//!  +-------+-------+-------------------------------+---------------+
+//!  12                      20                      28                      36
+//!  +-----------------------+-----------------------+-----------------------+
+//!  |    boot epoch (8)     |     sequence (8)      |       term (8)        |
+//!  +-----------------------+-----------------------+-----------------------+
+//!  36      37      38                      46
+//!  +-------+-------+-----------------------+
+//!  | state | flags | config checksum (8)   |
+//!  +-------+-------+-----------------------+
+//!  46                                                              78
+//!  +---------------------------------------------------------------+
+//!  |              HMAC-SHA256(key, bytes 0..46) (32)               |
+//!  +---------------------------------------------------------------+
+//! ```
+//!
+//! All integers are big-endian. `flags`: bit 0 application serving, bit 1
+//! data service reachable, bit 2 NIC usable, bit 3 maintenance, bit 4
+//! release request (the sender asks the receiver to release the VIP).
+//!
+//! The boot epoch is the sender's start time in milliseconds shifted left 16
+//! bits, plus 16 random bits: it grows across restarts, so [`ReplayGuard`]
+//! can refuse both an old sequence number within an epoch and any packet
+//! of an earlier epoch.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use hmac::{Hmac, Mac as _};
+use sha2::{Digest, Sha256};
+
+pub const VERSION: u8 = 1;
+pub const KIND_HEARTBEAT: u8 = 1;
+pub const LEN: usize = 78;
+const BODY: usize = 46;
+
+/// What a node is doing, as its peer needs to know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WireState {
+    /// In its start-up window, holding nothing yet.
+    Starting = 0,
+    /// Standby, not holding the VIP.
+    Passive = 1,
+    /// Adding the VIP, announcing, starting the application.
+    Claiming = 2,
+    /// Holding the VIP with the application serving.
+    Active = 3,
+    /// Stopping the application and removing the VIP.
+    Releasing = 4,
+    /// Released everything and leaving (graceful shutdown).
+    Stopped = 5,
+}
+
+impl WireState {
+    fn from_u8(b: u8) -> Option<Self> {
+        Some(match b {
+            0 => WireState::Starting,
+            1 => WireState::Passive,
+            2 => WireState::Claiming,
+            3 => WireState::Active,
+            4 => WireState::Releasing,
+            5 => WireState::Stopped,
+            _ => return None,
+        })
+    }
+
+    /// May a node in this state have the VIP on its NIC?
+    pub fn holding(self) -> bool {
+        matches!(
+            self,
+            WireState::Claiming | WireState::Active | WireState::Releasing
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Flags {
+    /// The sender's application is serving (only meaningful when Active).
+    pub app_ok: bool,
+    /// The sender reaches the data service (or none is configured).
+    pub data_ok: bool,
+    /// The sender's NIC is up with carrier.
+    pub nic_ok: bool,
+    pub maintenance: bool,
+    /// The sender asks the receiver to release the VIP.
+    pub release_request: bool,
+}
+
+impl Flags {
+    fn to_u8(self) -> u8 {
+        u8::from(self.app_ok)
+            | u8::from(self.data_ok) << 1
+            | u8::from(self.nic_ok) << 2
+            | u8::from(self.maintenance) << 3
+            | u8::from(self.release_request) << 4
+    }
+
+    fn from_u8(b: u8) -> Self {
+        Flags {
+            app_ok: b & 1 != 0,
+            data_ok: b & 2 != 0,
+            nic_ok: b & 4 != 0,
+            maintenance: b & 8 != 0,
+            release_request: b & 16 != 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Heartbeat {
+    pub cluster_id: u64,
+    pub node_id: u16,
+    pub epoch: u64,
+    pub seq: u64,
+    pub term: u64,
+    pub state: WireState,
+    pub flags: Flags,
+    pub config_checksum: u64,
+}
+
+/// Why a datagram was dropped; each reason is counted separately.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reject {
+    /// Wrong length or an impossible field value.
+    Malformed,
+    /// A version this build does not speak.
+    Version,
+    /// The HMAC does not match (wrong key, or forged or damaged).
+    Mac,
+    /// Authenticated, but for another cluster.
+    Cluster,
+    /// Authenticated, but from a node id that is not our peer.
+    UnknownNode,
+    /// An old sequence number, or an earlier boot epoch.
+    Replay,
+}
+
+impl Reject {
+    pub const ALL: [Reject; 6] = [
+        Reject::Malformed,
+        Reject::Version,
+        Reject::Mac,
+        Reject::Cluster,
+        Reject::UnknownNode,
+        Reject::Replay,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Reject::Malformed => "malformed",
+            Reject::Version => "version",
+            Reject::Mac => "bad_mac",
+            Reject::Cluster => "wrong_cluster",
+            Reject::UnknownNode => "unknown_node",
+            Reject::Replay => "replay",
+        }
+    }
+}
+
+impl fmt::Display for Reject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn mac(key: &[u8], body: &[u8]) -> HmacSha256 {
+    let mut m = HmacSha256::new_from_slice(key).expect("HMAC accepts keys of any length");
+    m.update(body);
+    m
+}
+
+impl Heartbeat {
+    pub fn encode(&self, key: &[u8]) -> [u8; LEN] {
+        let mut b = [0u8; LEN];
+        b[0] = VERSION;
+        b[1] = KIND_HEARTBEAT;
+        b[2..10].copy_from_slice(&self.cluster_id.to_be_bytes());
+        b[10..12].copy_from_slice(&self.node_id.to_be_bytes());
+        b[12..20].copy_from_slice(&self.epoch.to_be_bytes());
+        b[20..28].copy_from_slice(&self.seq.to_be_bytes());
+        b[28..36].copy_from_slice(&self.term.to_be_bytes());
+        b[36] = self.state as u8;
+        b[37] = self.flags.to_u8();
+        b[38..46].copy_from_slice(&self.config_checksum.to_be_bytes());
+        let tag = mac(key, &b[..BODY]).finalize().into_bytes();
+        b[BODY..].copy_from_slice(&tag);
+        b
+    }
+
+    /// Checks length, version and MAC (in constant time), then the fields.
+    /// Never panics, whatever the bytes.
+    pub fn decode(b: &[u8], key: &[u8]) -> Result<Heartbeat, Reject> {
+        if b.len() != LEN {
+            return Err(Reject::Malformed);
+        }
+        if b[0] != VERSION {
+            return Err(Reject::Version);
+        }
+        mac(key, &b[..BODY])
+            .verify_slice(&b[BODY..])
+            .map_err(|_| Reject::Mac)?;
+        if b[1] != KIND_HEARTBEAT {
+            return Err(Reject::Malformed);
+        }
+        let u64_at = |at: usize| u64::from_be_bytes(b[at..at + 8].try_into().expect("8 bytes"));
+        Ok(Heartbeat {
+            cluster_id: u64_at(2),
+            node_id: u16::from_be_bytes([b[10], b[11]]),
+            epoch: u64_at(12),
+            seq: u64_at(20),
+            term: u64_at(28),
+            state: WireState::from_u8(b[36]).ok_or(Reject::Malformed)?,
+            flags: Flags::from_u8(b[37]),
+            config_checksum: u64_at(38),
+        })
+    }
+}
+
+/// First 8 bytes of SHA-256 over `parts`, as a number.
+fn digest64(parts: &[&[u8]]) -> u64 {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p);
+    }
+    u64::from_be_bytes(h.finalize()[..8].try_into().expect("8 bytes"))
+}
+
+/// The cluster id carried in every heartbeat, derived from its name.
+pub fn cluster_id(name: &str) -> u64 {
+    digest64(&[b"understudy cluster\0", name.as_bytes()])
+}
+
+/// The checksum of a configuration file's text, announced to the peer.
+pub fn config_checksum(text: &str) -> u64 {
+    digest64(&[text.as_bytes()])
+}
+
+/// A boot epoch from the start time and 16 random bits.
+pub fn boot_epoch(unix_millis: u64, random: u16) -> u64 {
+    unix_millis << 16 | u64::from(random)
+}
+
+/// Remembers the newest (epoch, sequence) seen from each node.
+#[derive(Debug, Default)]
+pub struct ReplayGuard {
+    newest: HashMap<u16, (u64, u64)>,
+}
+
+impl ReplayGuard {
+    /// Accepts a heartbeat only if it is newer than every one seen from its
+    /// sender: a later epoch, or the same epoch with a higher sequence.
+    pub fn check(&mut self, hb: &Heartbeat) -> Result<(), Reject> {
+        let fresh = self
+            .newest
+            .get(&hb.node_id)
+            .is_none_or(|&last| (hb.epoch, hb.seq) > last);
+        if !fresh {
+            return Err(Reject::Replay);
+        }
+        self.newest.insert(hb.node_id, (hb.epoch, hb.seq));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn sample() -> Heartbeat {
+        Heartbeat {
+            cluster_id: cluster_id("helpdesk"),
+            node_id: 1,
+            epoch: boot_epoch(1_700_000_000_000, 7),
+            seq: 42,
+            term: 3,
+            state: WireState::Active,
+            flags: Flags {
+                app_ok: true,
+                data_ok: true,
+                nic_ok: true,
+                maintenance: false,
+                release_request: true,
+            },
+            config_checksum: config_checksum("x"),
+        }
+    }
+
+    #[test]
+    fn round_trip_and_layout() {
+        let hb = sample();
+        let b = hb.encode(KEY);
+        assert_eq!(b.len(), LEN);
+        assert_eq!(b[0], VERSION);
+        assert_eq!(&b[10..12], &[0, 1]);
+        assert_eq!(&b[20..28], &42u64.to_be_bytes());
+        assert_eq!(b[36], WireState::Active as u8);
+        assert_eq!(b[37], 0b10111);
+        assert_eq!(Heartbeat::decode(&b, KEY), Ok(hb));
+    }
+
+    #[test]
+    fn wrong_key_and_tampering_fail_the_mac() {
+        let b = sample().encode(KEY);
+        assert_eq!(Heartbeat::decode(&b, b"another key"), Err(Reject::Mac));
+        for i in 2..LEN {
+            let mut t = b;
+            t[i] ^= 0x01;
+            assert_eq!(Heartbeat::decode(&t, KEY), Err(Reject::Mac), "byte {i}");
+        }
+        let mut v = b;
+        v[0] = 9;
+        assert_eq!(Heartbeat::decode(&v, KEY), Err(Reject::Version));
+        assert_eq!(
+            Heartbeat::decode(&b[..LEN - 1], KEY),
+            Err(Reject::Malformed)
+        );
+    }
+
+    #[test]
+    fn replay_guard_orders_by_epoch_then_sequence() {
+        let mut g = ReplayGuard::default();
+        let hb = sample();
+        assert_eq!(g.check(&hb), Ok(()));
+        assert_eq!(g.check(&hb), Err(Reject::Replay), "same packet twice");
+        assert_eq!(g.check(&Heartbeat { seq: 41, ..hb }), Err(Reject::Replay));
+        assert_eq!(g.check(&Heartbeat { seq: 43, ..hb }), Ok(()));
+        let restarted = Heartbeat {
+            epoch: hb.epoch + (1 << 16),
+            seq: 1,
+            ..hb
+        };
+        assert_eq!(
+            g.check(&restarted),
+            Ok(()),
+            "a restart starts a later epoch"
+        );
+        assert_eq!(
+            g.check(&Heartbeat { seq: 99, ..hb }),
+            Err(Reject::Replay),
+            "old epoch"
+        );
+        assert_eq!(g.check(&Heartbeat { node_id: 0, ..hb }), Ok(()), "per node");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 20_000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..120)) {
+            let _ = Heartbeat::decode(&bytes, KEY);
+        }
+
+        #[test]
+        fn mutated_packets_are_rejected(pos in 0..LEN, bit in 0u8..8, extra in proptest::collection::vec(any::<u8>(), 0..4)) {
+            let mut b = sample().encode(KEY).to_vec();
+            b[pos] ^= 1 << bit;
+            prop_assert!(Heartbeat::decode(&b, KEY).is_err());
+            let mut longer = sample().encode(KEY).to_vec();
+            longer.extend(extra.iter());
+            if !extra.is_empty() {
+                prop_assert_eq!(Heartbeat::decode(&longer, KEY), Err(Reject::Malformed));
+            }
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! The effects worker: carries out the actions that change the machine
+//! (and the VIP check) one at a time, in the order the core queued them,
+//! and reports each completion back as an input.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::config::Url;
+use crate::core::{millis, Action, Input};
+use crate::io::app::Supervisor;
+use crate::io::arp;
+use crate::io::netlink::{Netlink, NetlinkError};
+use crate::io::probe::{Check, Prober};
+
+/// The smallest ARP listening window of a VIP check, even when the
+/// start-up probe is configured off: a claim without the peer's word must
+/// look first.
+const MIN_CHECK_WINDOW: Duration = Duration::from_millis(100);
+
+pub struct Effects {
+    pub netlink: Netlink,
+    pub nic: String,
+    pub vip: Ipv4Addr,
+    pub prefix_len: u8,
+    pub announce_count: u32,
+    pub announce_interval: Duration,
+    pub probe_window: Duration,
+    pub supervisor: Supervisor,
+    pub prober: Prober,
+    /// Our application URL with the VIP as host: does the service answer
+    /// through the common IP?
+    pub via_vip: Check,
+    /// The background gratuitous ARP repeats of the current claim.
+    pub repeats: Option<JoinHandle<()>>,
+}
+
+/// `url` with its host replaced by the VIP.
+pub fn url_via(url: &Url, vip: Ipv4Addr) -> Url {
+    let mut u = url.clone();
+    // A URL that has a host (validated) accepts an IP host.
+    let _ = u.set_ip_host(IpAddr::V4(vip));
+    u
+}
+
+impl Effects {
+    pub async fn serve(
+        mut self,
+        mut actions: mpsc::UnboundedReceiver<Action>,
+        inputs: mpsc::UnboundedSender<Input>,
+    ) {
+        while let Some(action) = actions.recv().await {
+            if let Some(input) = self.execute(action).await {
+                let _ = inputs.send(input);
+            }
+        }
+        self.stop_repeats();
+    }
+
+    async fn execute(&mut self, action: Action) -> Option<Input> {
+        let began = Instant::now();
+        let ms = || millis(began.elapsed());
+        let input = match action {
+            Action::CheckVip => {
+                let window = self.probe_window.max(MIN_CHECK_WINDOW);
+                let (arp, via) = tokio::join!(
+                    arp::probe(&self.nic, self.vip, window),
+                    self.prober.check(&self.via_vip)
+                );
+                let holder = match arp {
+                    Ok(holder) => holder.map(|m| m.to_string()),
+                    Err(e) => {
+                        warn!(error = %e, "ARP probe failed; assuming no other holder");
+                        None
+                    }
+                };
+                info!(
+                    ms = ms(),
+                    holder = holder.as_deref().unwrap_or("none"),
+                    via_vip = ?via,
+                    "looked at the common IP"
+                );
+                Input::VipChecked {
+                    holder,
+                    via_vip: via,
+                }
+            }
+            Action::AddVip => {
+                let outcome = self.add_vip().await.map_err(|e| e.to_string());
+                info!(ms = ms(), ok = outcome.is_ok(), vip = %self.vip, nic = %self.nic, "common IP added");
+                Input::VipAdded(outcome)
+            }
+            Action::Announce => {
+                self.stop_repeats();
+                let outcome = match arp::announce(
+                    &self.nic,
+                    self.vip,
+                    self.announce_count,
+                    self.announce_interval,
+                )
+                .await
+                {
+                    Ok(repeats) => {
+                        self.repeats = repeats;
+                        Ok(())
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                info!(ms = ms(), ok = outcome.is_ok(), "first gratuitous ARP sent");
+                Input::Announced(outcome)
+            }
+            Action::StartApp => {
+                let outcome = self.supervisor.start().await;
+                info!(ms = ms(), ok = outcome.is_ok(), "application start");
+                Input::AppStarted(outcome)
+            }
+            Action::StopApp => {
+                let outcome = self.supervisor.stop().await;
+                info!(ms = ms(), ok = outcome.is_ok(), "application stop");
+                Input::AppStopped(outcome)
+            }
+            Action::RemoveVip => {
+                self.stop_repeats();
+                let outcome = self.remove_vip().await.map_err(|e| e.to_string());
+                info!(ms = ms(), ok = outcome.is_ok(), vip = %self.vip, nic = %self.nic, "common IP removed");
+                Input::VipRemoved(outcome)
+            }
+            Action::Probe(_) | Action::SendHeartbeat(_) | Action::Exit => return None,
+        };
+        Some(input)
+    }
+
+    async fn add_vip(&self) -> Result<(), NetlinkError> {
+        let link = self.netlink.link(&self.nic).await?;
+        self.netlink
+            .add_address(link.index, IpAddr::V4(self.vip), self.prefix_len)
+            .await
+    }
+
+    async fn remove_vip(&self) -> Result<(), NetlinkError> {
+        let link = self.netlink.link(&self.nic).await?;
+        self.netlink
+            .remove_address(link.index, IpAddr::V4(self.vip))
+            .await
+    }
+
+    fn stop_repeats(&mut self) {
+        if let Some(task) = self.repeats.take() {
+            task.abort();
+        }
+    }
+}
