@@ -185,6 +185,7 @@ fn l_forged_and_replayed_heartbeats_are_rejected() {
             nic_ok: true,
             maintenance: false,
             release_request: true,
+            deferring: false,
         },
         config_checksum: 0,
     };

@@ -22,6 +22,10 @@ enum Want {
     Claim(Cause),
     /// The peer is silent: look at the VIP, then claim or not.
     Check,
+    /// Nobody holds the VIP and we are the secondary: ask for it, and
+    /// claim once the primary answers that it defers (so that the two
+    /// never claim at the same moment).
+    AskToClaim,
 }
 
 impl Core {
@@ -117,24 +121,38 @@ impl Core {
             }
             // Nobody holds the VIP, by the peer's word.
             let nobody = self.no_holder_since?;
-            let held_down = self.holddown_until.is_some_and(|t| now < t);
-            let immediate = self.requesting_release
-                || self.peer.state() == Some(WireState::Stopped)
-                || (self.settings.role == Role::Primary && !held_down);
-            let cause = if self.requesting_release {
-                Cause::PeerReleased
-            } else {
-                Cause::NoHolder
-            };
-            if immediate {
-                return Some((nobody, Want::Claim(cause)));
+            if self.peer.state() == Some(WireState::Stopped) {
+                // It left for good: nobody to race with.
+                return Some((nobody, Want::Claim(Cause::NoHolder)));
             }
-            let since = self
-                .peer_app
-                .failing_since()
-                .map_or(nobody, |f| f.min(nobody));
-            let due = (since + grace).max(self.holddown_until.unwrap_or(since));
-            return Some((due, Want::Claim(cause)));
+            let held_down = self.holddown_until.filter(|&t| now < t);
+            return match self.settings.role {
+                // The preferred node claims at once, unless it was just
+                // held down, or the secondary asks (then it defers).
+                Role::Primary => {
+                    let asked = self.peer.last.is_some_and(|h| h.flags.release_request);
+                    let cause = if self.requesting_release {
+                        Cause::PeerReleased
+                    } else {
+                        Cause::NoHolder
+                    };
+                    (!asked).then(|| (held_down.unwrap_or(nobody), Want::Claim(cause)))
+                }
+                // The secondary gives the primary the grace period first,
+                // unless it already asked the holder to release.
+                Role::Secondary => {
+                    let due = if self.requesting_release {
+                        nobody
+                    } else {
+                        let since = self
+                            .peer_app
+                            .failing_since()
+                            .map_or(nobody, |f| f.min(nobody));
+                        (since + grace).max(held_down.unwrap_or(since))
+                    };
+                    Some((due, Want::AskToClaim))
+                }
+            };
         }
         let since = self.peer_app.failing_since()?;
         let due = (since + grace).max(self.vip_check_not_before.unwrap_or(since));
@@ -180,6 +198,17 @@ impl Core {
         } else {
             self.no_holder_since = None;
         }
+        let asked = available
+            && !self.peer.holding()
+            && self.peer.last.is_some_and(|h| h.flags.release_request);
+        let defer = self.settings.role == Role::Primary && asked;
+        if defer != self.deferring {
+            if defer {
+                info!("the secondary asks for the common IP; letting it claim");
+            }
+            self.deferring = defer;
+            self.send_heartbeat(now);
+        }
         let Some((due, want)) = self.plan(now) else {
             self.countdown_logged = None;
             // A peer that is releasing (or still claiming) is not healthy
@@ -196,7 +225,7 @@ impl Core {
             if self.countdown_logged != Some(due) {
                 self.countdown_logged = Some(due);
                 let reason = match &want {
-                    Want::Claim(_) => "nobody holds the common IP".to_owned(),
+                    Want::Claim(_) | Want::AskToClaim => "nobody holds the common IP".to_owned(),
                     _ => self
                         .failure_cause(now)
                         .map_or("failing".to_owned(), |c| c.to_string()),
@@ -211,6 +240,9 @@ impl Core {
                 warn!(why = %blocker, "takeover due but held back");
             }
             self.takeover_blocked = Some(blocker);
+            if std::mem::take(&mut self.requesting_release) {
+                self.send_heartbeat(now);
+            }
             return;
         }
         self.takeover_blocked = None;
@@ -234,6 +266,16 @@ impl Core {
                 }
             }
             Want::Claim(cause) => self.change_state(now, State::Claiming, cause),
+            Want::AskToClaim => {
+                if !self.requesting_release {
+                    info!("nobody holds the common IP; asking the primary to let us claim it");
+                    self.requesting_release = true;
+                    self.send_heartbeat(now);
+                }
+                if self.peer.last.is_some_and(|h| h.flags.deferring) {
+                    self.change_state(now, State::Claiming, Cause::NoHolder);
+                }
+            }
             Want::Check => {
                 let why = why();
                 self.change_state(now, State::Checking, Cause::PeerFailed(why));

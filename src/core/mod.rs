@@ -142,8 +142,11 @@ pub struct Core {
     /// Our term: raised above every term we know at each claim.
     term: u64,
     seq: u64,
-    /// We asked the holding peer to release (flag in our heartbeats).
+    /// We ask for the VIP (flag in our heartbeats): the holding peer should
+    /// release, or the idle primary should let us claim.
     requesting_release: bool,
+    /// We are the primary, hold nothing, and let the asking secondary claim.
+    deferring: bool,
     /// Since when the peer has reported that nobody holds the VIP.
     no_holder_since: Option<Instant>,
     /// Automatic failback: since when the primary has been ready.
@@ -193,6 +196,7 @@ impl Core {
             term: 0,
             seq: 0,
             requesting_release: false,
+            deferring: false,
             no_holder_since: None,
             primary_ready_since: None,
             holddown_until: None,
@@ -374,7 +378,7 @@ impl Core {
             epoch: self.settings.epoch,
             seq: self.seq,
             term: self.term,
-            state: self.state.wire(),
+            state: self.wire_state(),
             flags: Flags {
                 app_ok: self.state.wire() == heartbeat::WireState::Active
                     && self.local.failing_since().is_none(),
@@ -382,6 +386,7 @@ impl Core {
                 nic_ok: self.nic_ok(),
                 maintenance: false,
                 release_request: self.requesting_release,
+                deferring: self.deferring,
             },
             config_checksum: self.settings.config_checksum,
         };
@@ -389,6 +394,18 @@ impl Core {
         if self.state != State::Stopped {
             self.timers
                 .set(Timer::Heartbeat, now + self.settings.heartbeat_interval);
+        }
+    }
+
+    /// What the peer is told we are doing. A node that found the VIP on
+    /// its NIC at start says it is claiming until it has decided, so that
+    /// the peer does not claim over an address that is still in use.
+    fn wire_state(&self) -> heartbeat::WireState {
+        match self.state {
+            State::Starting | State::Checking | State::Passive if self.vip_held => {
+                heartbeat::WireState::Claiming
+            }
+            state => state.wire(),
         }
     }
 
@@ -626,6 +643,7 @@ impl Core {
             self.peer_watch_since = None;
             self.takeover_blocked = None;
             self.requesting_release = false;
+            self.deferring = false;
         }
         if !watching(from) && watching(to) {
             // A fresh watch of the peer's application: a failure seen

@@ -111,6 +111,7 @@ fn hb(state: WireState, term: u64, seq: u64) -> Heartbeat {
             nic_ok: true,
             maintenance: false,
             release_request: false,
+            deferring: false,
         },
         config_checksum: 99,
     }
@@ -514,6 +515,14 @@ fn a_live_holding_peer_is_asked_to_release_never_claimed_over() {
     core.handle_input(t, Input::Heartbeat(hb(WireState::Passive, 1, seq + 1)));
     assert_eq!(
         core.state(),
+        State::Passive,
+        "waits for the primary to defer"
+    );
+    let mut defer = hb(WireState::Passive, 1, seq + 2);
+    defer.flags.deferring = true;
+    core.handle_input(t, Input::Heartbeat(defer));
+    assert_eq!(
+        core.state(),
         State::Claiming,
         "claims on the peer's word, without a VIP check"
     );
@@ -648,6 +657,18 @@ fn automatic_failback_hands_over_after_the_hold() {
         t += HB;
     }
     core.handle_timeout(t0 + GRACE);
+    assert!(
+        drain_heartbeats(&mut core)
+            .last()
+            .unwrap()
+            .flags
+            .release_request,
+        "asks the primary"
+    );
+    let mut defer = hb(WireState::Passive, 1, seq);
+    seq += 1;
+    defer.flags.deferring = true;
+    core.handle_input(t0 + GRACE, Input::Heartbeat(defer));
     let _ = complete_all(&mut core, t0 + GRACE);
     assert_eq!(core.state(), State::Active);
     let mut t = t0 + GRACE;
@@ -724,6 +745,44 @@ fn the_peer_becomes_unavailable_after_the_timeout() {
     );
     assert!(core.poll_timeout().unwrap() <= t0 + PEER_TIMEOUT);
     assert!(!core.status(t0 + PEER_TIMEOUT).peer_available);
+}
+
+#[test]
+fn an_idle_primary_defers_to_an_asking_secondary() {
+    let t0 = Instant::now();
+    let mut core = Core::new(Settings {
+        startup: PEER_TIMEOUT,
+        ..settings(Role::Primary)
+    });
+    core.handle_input(t0, Input::Started { vip_present: false });
+    let mut ask = hb(WireState::Passive, 1, 1);
+    ask.node_id = 1;
+    ask.flags.release_request = true;
+    core.handle_input(t0, Input::Heartbeat(ask));
+    assert_eq!(
+        core.state(),
+        State::Passive,
+        "does not claim while the secondary asks"
+    );
+    assert!(drain_heartbeats(&mut core).last().unwrap().flags.deferring);
+    ask.flags.release_request = false;
+    ask.seq = 2;
+    core.handle_input(t0, Input::Heartbeat(ask));
+    assert_eq!(core.state(), State::Claiming, "claims once nobody asks");
+}
+
+#[test]
+fn a_restarting_node_with_a_vip_says_it_holds_one() {
+    let t0 = Instant::now();
+    let mut core = Core::new(Settings {
+        startup: PEER_TIMEOUT,
+        ..settings(Role::Secondary)
+    });
+    core.handle_input(t0, Input::Started { vip_present: true });
+    assert_eq!(
+        drain_heartbeats(&mut core).last().unwrap().state,
+        WireState::Claiming
+    );
 }
 
 #[test]

@@ -22,7 +22,8 @@
 //!
 //! All integers are big-endian. `flags`: bit 0 application serving, bit 1
 //! data service reachable, bit 2 NIC usable, bit 3 maintenance, bit 4
-//! release request (the sender asks the receiver to release the VIP).
+//! release request (the sender asks for the VIP), bit 5 deferring (the
+//! sender holds nothing and will not claim while the receiver asks).
 //!
 //! The boot epoch is the sender's start time in milliseconds shifted left 16
 //! bits, plus 16 random bits: it grows across restarts, so [`ReplayGuard`]
@@ -88,8 +89,12 @@ pub struct Flags {
     /// The sender's NIC is up with carrier.
     pub nic_ok: bool,
     pub maintenance: bool,
-    /// The sender asks the receiver to release the VIP.
+    /// The sender asks for the VIP: the receiver should release it, or,
+    /// when nobody holds it, let the sender claim.
     pub release_request: bool,
+    /// The sender (holding nothing) will not claim while the receiver
+    /// asks: the answer that lets a secondary claim with no race.
+    pub deferring: bool,
 }
 
 impl Flags {
@@ -99,6 +104,7 @@ impl Flags {
             | u8::from(self.nic_ok) << 2
             | u8::from(self.maintenance) << 3
             | u8::from(self.release_request) << 4
+            | u8::from(self.deferring) << 5
     }
 
     fn from_u8(b: u8) -> Self {
@@ -108,6 +114,7 @@ impl Flags {
             nic_ok: b & 4 != 0,
             maintenance: b & 8 != 0,
             release_request: b & 16 != 0,
+            deferring: b & 32 != 0,
         }
     }
 }
@@ -291,6 +298,7 @@ mod tests {
                 nic_ok: true,
                 maintenance: false,
                 release_request: true,
+                deferring: false,
             },
             config_checksum: config_checksum("x"),
         }

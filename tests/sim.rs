@@ -1,0 +1,557 @@
+//! The core in a simulated world: two nodes, a virtual clock, a wire with
+//! latency, loss and partitions, applications that go up and down, daemons
+//! that crash and restart. No tokio and no sockets: thousands of random
+//! fault schedules run in seconds. After every step it checks:
+//!
+//! - never two VIP holders while heartbeats flow (both daemons up, no
+//!   partition, no loss, and the last disturbance at least `SETTLE` ago);
+//!   so a double holding after a partition heals ends within `SETTLE`
+//!   (one heartbeat interval + latency + the loser's stop and remove);
+//! - claim → announce → start and stop → release, always in that order;
+//! - liveness: a primary whose application is down (or whose host died)
+//!   is replaced within `LIVENESS` of the moment the secondary is up,
+//!   connected and able to run its application (twice grace, for the
+//!   hold-down after a release, plus start-up window, peer timeout and one
+//!   second);
+//! - and, implicitly, no panic for any input.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use proptest::prelude::*;
+use understudy::config::{Failback, Role};
+use understudy::core::{Action, Core, Input, Settings, State, Target};
+use understudy::proto::heartbeat::Heartbeat;
+
+const MS: Duration = Duration::from_millis(1);
+const INTERVAL: Duration = Duration::from_millis(100);
+const GRACE: Duration = Duration::from_millis(1000);
+const HEARTBEAT: Duration = Duration::from_millis(100);
+const PEER_TIMEOUT: Duration = Duration::from_millis(300);
+const STARTUP: Duration = Duration::from_millis(300);
+const LATENCY: Duration = Duration::from_millis(2);
+/// Durations of the effects in the simulated machine.
+const START_APP: Duration = Duration::from_millis(50);
+const STOP_APP: Duration = Duration::from_millis(10);
+const NETLINK: Duration = Duration::from_millis(1);
+const CHECK_VIP: Duration = Duration::from_millis(100);
+/// A double holding must end this soon after heartbeats flow again: one
+/// heartbeat interval and the latency to hear it, the loser finishing a
+/// step in flight (at most an application start), then stop and remove.
+const SETTLE: Duration = Duration::from_millis(100 + 2 + 50 + 10 + 1 + 5);
+const LIVENESS: Duration = Duration::from_millis(2 * 1000 + 300 + 300 + 1000);
+
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    AppDown(usize),
+    AppUp(usize),
+    Partition,
+    Heal,
+    LossOn,
+    LossOff,
+    /// kill -9 of the daemon only: the VIP and the application stay.
+    CrashDaemon(usize),
+    /// The host dies: daemon and application gone, the VIP left in the kernel.
+    CrashHost(usize),
+    Restart(usize),
+}
+
+fn fault() -> impl Strategy<Value = Fault> {
+    let node = 0..2usize;
+    prop_oneof![
+        node.clone().prop_map(Fault::AppDown),
+        node.clone().prop_map(Fault::AppUp),
+        Just(Fault::Partition),
+        Just(Fault::Heal),
+        Just(Fault::LossOn),
+        Just(Fault::LossOff),
+        node.clone().prop_map(Fault::CrashDaemon),
+        node.clone().prop_map(Fault::CrashHost),
+        node.prop_map(Fault::Restart),
+    ]
+}
+
+struct Node {
+    role: Role,
+    core: Option<Core>,
+    /// The kernel has the VIP on the NIC.
+    vip: bool,
+    app_running: bool,
+    /// The application can run (false after AppDown).
+    app_can_run: bool,
+    /// Effects in flight: when they complete, and the input they give.
+    pending: VecDeque<(Instant, Input)>,
+    /// For the order check: an announcement followed the last AddVip.
+    announced: bool,
+    epoch: u64,
+    up_since: Instant,
+}
+
+struct World {
+    start: Instant,
+    now: Instant,
+    nodes: [Node; 2],
+    wire: VecDeque<(Instant, usize, Heartbeat)>,
+    partitioned: bool,
+    loss: bool,
+    /// A counter for deterministic loss (every other packet).
+    loss_tick: u64,
+    /// When heartbeats last started flowing again (heal, loss off, restart).
+    disturbed_until: Instant,
+    /// Since when the primary's service has been down, if it is.
+    primary_down_since: Option<Instant>,
+    /// Since when the secondary has been up, connected, with an
+    /// application that can run.
+    secondary_able_since: Option<Instant>,
+    /// The last line printed with SIM_TRACE set.
+    last_trace: String,
+}
+
+fn settings(role: Role, epoch: u64) -> Settings {
+    let (name, peer_name, node_id) = match role {
+        Role::Primary => ("m1", "m2", 0),
+        Role::Secondary => ("m2", "m1", 1),
+    };
+    Settings {
+        name: name.into(),
+        role,
+        node_id,
+        peer_name: peer_name.into(),
+        interval: INTERVAL,
+        grace: GRACE,
+        rise: 2,
+        watch_data: false,
+        watch_nic: false,
+        heartbeat_interval: HEARTBEAT,
+        peer_timeout: PEER_TIMEOUT,
+        startup: STARTUP,
+        failback: Failback::Manual,
+        refresh: None,
+        cluster_id: 1,
+        config_checksum: 1,
+        epoch,
+    }
+}
+
+impl World {
+    fn new() -> World {
+        let start = Instant::now();
+        let node = |role| Node {
+            role,
+            core: None,
+            vip: false,
+            app_running: false,
+            app_can_run: true,
+            pending: VecDeque::new(),
+            announced: false,
+            epoch: 0,
+            up_since: start,
+        };
+        let mut w = World {
+            start,
+            now: start,
+            nodes: [node(Role::Primary), node(Role::Secondary)],
+            wire: VecDeque::new(),
+            partitioned: false,
+            loss: false,
+            loss_tick: 0,
+            disturbed_until: start,
+            primary_down_since: None,
+            secondary_able_since: None,
+            last_trace: String::new(),
+        };
+        w.boot(0);
+        w.boot(1);
+        w
+    }
+
+    fn t(&self) -> Duration {
+        self.now - self.start
+    }
+
+    fn boot(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        n.epoch += 1;
+        let mut core = Core::new(settings(n.role, n.epoch));
+        core.handle_input(self.now, Input::Started { vip_present: n.vip });
+        n.core = Some(core);
+        n.pending.clear();
+        n.up_since = self.now;
+        self.disturbed_until = self.now;
+        self.pump(i);
+    }
+
+    fn connected(&self) -> bool {
+        !self.partitioned
+    }
+
+    /// Takes every action the node's core queued and carries it out.
+    fn pump(&mut self, i: usize) {
+        let now = self.now;
+        loop {
+            let Some(core) = self.nodes[i].core.as_mut() else {
+                return;
+            };
+            let Some(action) = core.poll_action() else {
+                return;
+            };
+            let other = 1 - i;
+            let input = match action {
+                Action::SendHeartbeat(hb) => {
+                    self.loss_tick += 1;
+                    let lost = self.loss && self.loss_tick % 2 == 0;
+                    if self.connected() && !lost {
+                        self.wire.push_back((now + LATENCY, other, hb));
+                    }
+                    continue;
+                }
+                Action::Exit => {
+                    self.nodes[i].core = None;
+                    return;
+                }
+                Action::Probe(target) => {
+                    let ok = match target {
+                        Target::Peer => self.connected() && self.nodes[other].app_running,
+                        Target::Local => self.nodes[i].app_running,
+                        Target::Data | Target::Nic => true,
+                    };
+                    let outcome = if ok { Ok(()) } else { Err("down".into()) };
+                    (
+                        now + MS,
+                        Input::Probed {
+                            target,
+                            started: now,
+                            outcome,
+                        },
+                    )
+                }
+                Action::CheckVip => {
+                    let o = &self.nodes[other];
+                    let visible = self.connected() && o.vip;
+                    let holder =
+                        visible.then(|| "02:00:00:00:00:0".to_owned() + &other.to_string());
+                    let via = if visible && o.app_running {
+                        Ok(())
+                    } else {
+                        Err("no answer".into())
+                    };
+                    (
+                        now + CHECK_VIP,
+                        Input::VipChecked {
+                            holder,
+                            via_vip: via,
+                        },
+                    )
+                }
+                Action::AddVip => {
+                    self.nodes[i].announced = false;
+                    (now + NETLINK, Input::VipAdded(Ok(())))
+                }
+                Action::Announce => {
+                    assert!(
+                        self.nodes[i].vip || self.pending_add(i),
+                        "{:?}: announce without the VIP",
+                        self.t()
+                    );
+                    (now + NETLINK, Input::Announced(Ok(())))
+                }
+                Action::StartApp => {
+                    let n = &self.nodes[i];
+                    assert!(
+                        n.vip && n.announced,
+                        "{:?}: node {i} starts its app before claim+announce",
+                        self.t()
+                    );
+                    (now + START_APP, Input::AppStarted(Ok(())))
+                }
+                Action::StopApp => (now + STOP_APP, Input::AppStopped(Ok(()))),
+                Action::RemoveVip => {
+                    assert!(
+                        !self.nodes[i].app_running,
+                        "{:?}: node {i} removes the VIP under a running app",
+                        self.t()
+                    );
+                    (now + NETLINK, Input::VipRemoved(Ok(())))
+                }
+            };
+            self.nodes[i].pending.push_back(input);
+        }
+    }
+
+    fn pending_add(&self, i: usize) -> bool {
+        self.nodes[i]
+            .pending
+            .iter()
+            .any(|(_, inp)| matches!(inp, Input::VipAdded(_)))
+    }
+
+    /// Applies an effect's result to the machine, then gives the input.
+    fn complete(&mut self, i: usize, input: Input) {
+        let n = &mut self.nodes[i];
+        let input = match input {
+            Input::VipAdded(o) => {
+                n.vip = true;
+                Input::VipAdded(o)
+            }
+            Input::Announced(o) => {
+                n.announced = true;
+                Input::Announced(o)
+            }
+            Input::AppStarted(_) => {
+                if n.app_can_run {
+                    n.app_running = true;
+                    Input::AppStarted(Ok(()))
+                } else {
+                    Input::AppStarted(Err("cannot start".into()))
+                }
+            }
+            Input::AppStopped(o) => {
+                n.app_running = false;
+                Input::AppStopped(o)
+            }
+            Input::VipRemoved(o) => {
+                n.vip = false;
+                n.announced = false;
+                Input::VipRemoved(o)
+            }
+            other => other,
+        };
+        if let Some(core) = self.nodes[i].core.as_mut() {
+            core.handle_input(self.now, input);
+        }
+        self.pump(i);
+    }
+
+    fn apply(&mut self, fault: Fault) {
+        match fault {
+            Fault::AppDown(i) => {
+                self.nodes[i].app_can_run = false;
+                self.nodes[i].app_running = false;
+            }
+            Fault::AppUp(i) => self.nodes[i].app_can_run = true,
+            Fault::Partition => self.partitioned = true,
+            Fault::Heal => {
+                if self.partitioned {
+                    self.disturbed_until = self.now;
+                }
+                self.partitioned = false;
+            }
+            Fault::LossOn => self.loss = true,
+            Fault::LossOff => {
+                if self.loss {
+                    self.disturbed_until = self.now;
+                }
+                self.loss = false;
+            }
+            Fault::CrashDaemon(i) => {
+                self.nodes[i].core = None;
+                self.nodes[i].pending.clear();
+            }
+            Fault::CrashHost(i) => {
+                self.nodes[i].core = None;
+                self.nodes[i].pending.clear();
+                self.nodes[i].app_running = false;
+            }
+            Fault::Restart(i) => {
+                if self.nodes[i].core.is_none() {
+                    self.boot(i);
+                }
+            }
+        }
+    }
+
+    /// The next instant anything happens, and advances to it.
+    fn step(&mut self, until: Instant) -> bool {
+        let mut next = until;
+        for n in &self.nodes {
+            if let Some(core) = &n.core {
+                if let Some(t) = core.poll_timeout() {
+                    next = next.min(t);
+                }
+                if let Some((t, _)) = n.pending.front() {
+                    next = next.min(*t);
+                }
+            }
+        }
+        if let Some((t, _, _)) = self.wire.front() {
+            next = next.min(*t);
+        }
+        if next >= until {
+            self.now = until;
+            return false;
+        }
+        self.now = next.max(self.now);
+        while let Some(&(t, to, hb)) = self.wire.front() {
+            if t > self.now {
+                break;
+            }
+            self.wire.pop_front();
+            if let Some(core) = self.nodes[to].core.as_mut() {
+                core.handle_input(self.now, Input::Heartbeat(hb));
+                self.pump(to);
+            }
+        }
+        for i in 0..2 {
+            while let Some(&(t, _)) = self.nodes[i].pending.front() {
+                if t > self.now {
+                    break;
+                }
+                let (_, input) = self.nodes[i].pending.pop_front().unwrap();
+                self.complete(i, input);
+            }
+            if let Some(core) = self.nodes[i].core.as_mut() {
+                if core.poll_timeout().is_some_and(|t| t <= self.now) {
+                    core.handle_timeout(self.now);
+                    self.pump(i);
+                }
+            }
+        }
+        true
+    }
+
+    fn trace(&mut self) {
+        if std::env::var_os("SIM_TRACE").is_none() {
+            return;
+        }
+        let view: Vec<String> = (0..2)
+            .map(|i| {
+                format!(
+                    "{:?}/vip={}/app={}",
+                    self.state(i),
+                    self.nodes[i].vip,
+                    self.nodes[i].app_running
+                )
+            })
+            .collect();
+        let line = view.join("  ");
+        if self.last_trace != line {
+            eprintln!(
+                "{:>8.3}s  {line}  part={} loss={}",
+                self.t().as_secs_f64(),
+                self.partitioned,
+                self.loss
+            );
+            self.last_trace = line;
+        }
+    }
+
+    fn check(&mut self) {
+        self.trace();
+        let both_up = self.nodes.iter().all(|n| n.core.is_some());
+        let flowing = both_up && !self.partitioned && !self.loss;
+        let settled = self.now
+            >= self
+                .disturbed_until
+                .max(self.nodes[0].up_since)
+                .max(self.nodes[1].up_since)
+                + SETTLE;
+        assert!(
+            !(self.nodes[0].vip && self.nodes[1].vip && flowing && settled),
+            "{:?}: two VIP holders while heartbeats flow",
+            self.t()
+        );
+
+        // Liveness: the primary's service is down, the secondary is up,
+        // connected and able to serve.
+        let p = &self.nodes[0];
+        let primary_down = !p.app_can_run || (p.core.is_none() && !p.app_running);
+        match (primary_down, self.primary_down_since) {
+            (true, None) => self.primary_down_since = Some(self.now),
+            (false, _) => self.primary_down_since = None,
+            _ => {}
+        }
+        let s = &self.nodes[1];
+        let able = s.core.is_some() && s.app_can_run && !self.partitioned && !self.loss;
+        match (able, self.secondary_able_since) {
+            (true, None) => self.secondary_able_since = Some(self.now.max(self.disturbed_until)),
+            (false, _) => self.secondary_able_since = None,
+            _ => {}
+        }
+        if let (Some(down), Some(able)) = (self.primary_down_since, self.secondary_able_since) {
+            if self.now >= down.max(able) + LIVENESS {
+                assert!(
+                    s.vip && s.app_running,
+                    "{:?}: the primary is down since {:?}, the secondary able since {:?}, and it does not serve",
+                    self.t(),
+                    down - self.start,
+                    able - self.start
+                );
+            }
+        }
+    }
+
+    fn state(&self, i: usize) -> Option<State> {
+        self.nodes[i].core.as_ref().map(Core::state)
+    }
+}
+
+fn run(schedule: &[(u64, Fault)]) {
+    let mut w = World::new();
+    // Let the pair settle first.
+    let settle_until = w.now + Duration::from_secs(2);
+    while w.step(settle_until) {
+        w.check();
+    }
+    assert_eq!(
+        w.state(0),
+        Some(State::Active),
+        "the primary holds the VIP after start"
+    );
+    assert!(w.nodes[0].vip && !w.nodes[1].vip);
+    for &(delay_ms, fault) in schedule {
+        let at = w.now + Duration::from_millis(delay_ms);
+        while w.step(at) {
+            w.check();
+        }
+        if std::env::var_os("SIM_TRACE").is_some() {
+            eprintln!("{:>8.3}s  fault {fault:?}", w.t().as_secs_f64());
+        }
+        w.apply(fault);
+        w.check();
+    }
+    // Then let it run long enough for every bound to bite.
+    let end = w.now + LIVENESS + Duration::from_secs(1);
+    while w.step(end) {
+        w.check();
+    }
+}
+
+proptest! {
+    // SIM_CASES=20000 runs a longer search.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("SIM_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(5000),
+        max_shrink_iters: 2000,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn invariants_hold_under_random_faults(schedule in proptest::collection::vec((0u64..2500, fault()), 0..10)) {
+        run(&schedule);
+    }
+}
+
+#[test]
+fn a_healed_partition_settles_on_one_holder() {
+    run(&[(100, Fault::Partition), (3000, Fault::Heal)]);
+}
+
+#[test]
+fn the_secondary_replaces_a_dead_primary_host() {
+    run(&[(100, Fault::CrashHost(0))]);
+}
+
+#[test]
+fn found_loss_crash_restart() {
+    use Fault::*;
+    run(&[
+        (1108, LossOn),
+        (1387, AppUp(0)),
+        (1126, CrashDaemon(1)),
+        (1710, AppDown(0)),
+        (1812, Restart(1)),
+        (2303, Heal),
+        (1839, LossOff),
+        (1194, CrashDaemon(1)),
+        (1448, Restart(1)),
+    ]);
+}
