@@ -117,6 +117,17 @@ fn hb(state: WireState, term: u64, seq: u64) -> Heartbeat {
     }
 }
 
+/// A node in its start-up window (300 ms) since `t0`.
+fn starting(role: Role, t0: Instant, vip_present: bool) -> Core {
+    let mut core = Core::new(Settings {
+        startup: PEER_TIMEOUT,
+        ..settings(role)
+    });
+    core.handle_input(t0, Input::Started { vip_present });
+    assert_eq!(core.state(), State::Starting);
+    core
+}
+
 /// A secondary that started at `t0`, never heard its peer, and has just
 /// seen the peer's application fail at `t0`.
 fn failing_secondary(t0: Instant) -> Core {
@@ -289,11 +300,7 @@ fn primary_yields_to_another_holder_and_drops_its_stale_vip() {
 #[test]
 fn restarted_node_drops_its_vip_when_the_peer_holds_one() {
     let t0 = Instant::now();
-    let mut core = Core::new(Settings {
-        startup: PEER_TIMEOUT,
-        ..settings(Role::Secondary)
-    });
-    core.handle_input(t0, Input::Started { vip_present: true });
+    let mut core = starting(Role::Secondary, t0, true);
     assert_eq!(core.state(), State::Starting);
     core.handle_input(t0, Input::Heartbeat(hb(WireState::Active, 4, 1)));
     let done = complete_all(&mut core, t0);
@@ -304,11 +311,7 @@ fn restarted_node_drops_its_vip_when_the_peer_holds_one() {
 #[test]
 fn restarted_node_resumes_its_vip_when_nobody_else_holds_it() {
     let t0 = Instant::now();
-    let mut core = Core::new(Settings {
-        startup: PEER_TIMEOUT,
-        ..settings(Role::Secondary)
-    });
-    core.handle_input(t0, Input::Started { vip_present: true });
+    let mut core = starting(Role::Secondary, t0, true);
     core.handle_input(t0, Input::Heartbeat(hb(WireState::Passive, 4, 1)));
     let done = complete_all(&mut core, t0);
     assert_eq!(done, [Action::AddVip, Action::Announce, Action::StartApp]);
@@ -626,11 +629,7 @@ fn split_brain_the_lower_rank_releases_the_higher_announces() {
 #[test]
 fn a_restarted_primary_stays_passive_under_manual_failback() {
     let t0 = Instant::now();
-    let mut core = Core::new(Settings {
-        startup: PEER_TIMEOUT,
-        ..settings(Role::Primary)
-    });
-    core.handle_input(t0, Input::Started { vip_present: false });
+    let mut core = starting(Role::Primary, t0, false);
     let mut active = hb(WireState::Active, 3, 1);
     active.node_id = 1;
     core.handle_input(t0, Input::Heartbeat(active));
@@ -750,11 +749,7 @@ fn the_peer_becomes_unavailable_after_the_timeout() {
 #[test]
 fn an_idle_primary_defers_to_an_asking_secondary() {
     let t0 = Instant::now();
-    let mut core = Core::new(Settings {
-        startup: PEER_TIMEOUT,
-        ..settings(Role::Primary)
-    });
-    core.handle_input(t0, Input::Started { vip_present: false });
+    let mut core = starting(Role::Primary, t0, false);
     let mut ask = hb(WireState::Passive, 1, 1);
     ask.node_id = 1;
     ask.flags.release_request = true;
@@ -774,11 +769,7 @@ fn an_idle_primary_defers_to_an_asking_secondary() {
 #[test]
 fn a_restarting_node_with_a_vip_says_it_holds_one() {
     let t0 = Instant::now();
-    let mut core = Core::new(Settings {
-        startup: PEER_TIMEOUT,
-        ..settings(Role::Secondary)
-    });
-    core.handle_input(t0, Input::Started { vip_present: true });
+    let mut core = starting(Role::Secondary, t0, true);
     assert_eq!(
         drain_heartbeats(&mut core).last().unwrap().state,
         WireState::Claiming

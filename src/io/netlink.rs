@@ -101,16 +101,21 @@ impl Netlink {
         }
     }
 
-    /// Is `ip` on the link with this index?
-    pub async fn has_address(&self, index: u32, ip: IpAddr) -> Result<bool, NetlinkError> {
-        let msgs: Vec<AddressMessage> = self
+    /// The address messages of the link with this index.
+    async fn addresses_on(&self, index: u32) -> Result<Vec<AddressMessage>, NetlinkError> {
+        Ok(self
             .handle
             .address()
             .get()
             .set_link_index_filter(index)
             .execute()
             .try_collect()
-            .await?;
+            .await?)
+    }
+
+    /// Is `ip` on the link with this index?
+    pub async fn has_address(&self, index: u32, ip: IpAddr) -> Result<bool, NetlinkError> {
+        let msgs = self.addresses_on(index).await?;
         Ok(msgs.iter().any(|m| address_of(m) == Some(ip)))
     }
 
@@ -136,14 +141,7 @@ impl Netlink {
     /// Removes every instance of `ip` from the link (whatever its prefix);
     /// an address already gone is success.
     pub async fn remove_address(&self, index: u32, ip: IpAddr) -> Result<(), NetlinkError> {
-        let msgs: Vec<AddressMessage> = self
-            .handle
-            .address()
-            .get()
-            .set_link_index_filter(index)
-            .execute()
-            .try_collect()
-            .await?;
+        let msgs = self.addresses_on(index).await?;
         for msg in msgs.into_iter().filter(|m| address_of(m) == Some(ip)) {
             match self.handle.address().del(msg).execute().await {
                 Err(e) if errno(&e) == Some(EADDRNOTAVAIL) => {}
