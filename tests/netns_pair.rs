@@ -186,6 +186,7 @@ fn l_forged_and_replayed_heartbeats_are_rejected() {
             maintenance: false,
             release_request: true,
             deferring: false,
+            disabled: false,
         },
         config_checksum: 0,
     };

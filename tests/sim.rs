@@ -130,6 +130,8 @@ fn settings(role: Role, epoch: u64) -> Settings {
         cluster_id: 1,
         config_checksum: 1,
         epoch,
+        disabled: false,
+        maintenance: false,
     }
 }
 

@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use super::peer::{outranks, rank, FailureCause};
 use super::timer::Timer;
-use super::{countdown, After, Cause, Core, State};
+use super::{countdown, After, Cause, Core, Holder, State};
 use crate::config::{Failback, Role};
 use crate::proto::heartbeat::WireState;
 
@@ -42,6 +42,28 @@ impl Core {
                 self.wake(at);
             }
         }
+        self.note_holder(now);
+    }
+
+    /// Tracks who holds the VIP (for status) and counts the peer's failing
+    /// streaks by cause (for metrics).
+    fn note_holder(&mut self, now: Instant) {
+        let holder = if matches!(self.state, State::Active | State::Restoring) {
+            Holder::Local
+        } else if self.peer_available(now) && self.peer.holding() {
+            Holder::Peer
+        } else {
+            Holder::Nobody
+        };
+        if holder != self.holder || self.holder_since.is_none() {
+            self.holder = holder;
+            self.holder_since = Some(now);
+        }
+        let failure = self.failure_cause(now);
+        if let Some(cause) = failure.filter(|c| Some(*c) != self.last_failure) {
+            self.counters.count_failure(cause);
+        }
+        self.last_failure = failure;
     }
 
     fn wake(&mut self, at: Instant) {
@@ -104,6 +126,23 @@ impl Core {
     /// will be; `None` while nothing is failing.
     fn plan(&self, now: Instant) -> Option<(Instant, Want)> {
         let grace = self.settings.grace;
+        if self.disabled || self.maintenance {
+            return None;
+        }
+        if let Some(forced) = self.promote {
+            let want = match (
+                self.peer_available(now),
+                self.peer.holding(),
+                self.settings.role,
+            ) {
+                (true, true, _) => Want::RequestRelease,
+                (true, false, Role::Primary) => Want::Claim(Cause::Promoted),
+                (true, false, Role::Secondary) => Want::AskToClaim,
+                (false, _, _) if forced => Want::Claim(Cause::Promoted),
+                (false, _, _) => Want::Check,
+            };
+            return Some((now, want));
+        }
         if self.peer_available(now) {
             if self.peer.holding() {
                 // Only a peer that finished claiming is judged: one that is
@@ -141,7 +180,8 @@ impl Core {
                 // The secondary gives the primary the grace period first,
                 // unless it already asked the holder to release.
                 Role::Secondary => {
-                    let due = if self.requesting_release {
+                    let peer_defers = self.peer.last.is_some_and(|h| h.flags.deferring);
+                    let due = if self.requesting_release || peer_defers {
                         nobody
                     } else {
                         let since = self
@@ -164,7 +204,7 @@ impl Core {
     }
 
     /// Why taking over now would not help, if it would not.
-    fn takeover_blocker(&self) -> Option<String> {
+    pub(super) fn takeover_blocker(&self) -> Option<String> {
         let reason = |h: &super::Health| h.last_error().unwrap_or("not probed yet").to_owned();
         if !self.nic_ok() {
             return Some(format!(
@@ -185,8 +225,8 @@ impl Core {
         let available = self.peer_available(now);
         if self.vip_held && available {
             // A VIP found on our NIC at start: keep it only if the peer
-            // does not hold one.
-            if self.peer.holding() {
+            // does not hold one (and we may hold it).
+            if self.peer.holding() || self.disabled || self.maintenance {
                 self.release(now, Cause::StaleVip, After::Passive, true);
             } else {
                 self.change_state(now, State::Claiming, Cause::Resume);
@@ -201,10 +241,16 @@ impl Core {
         let asked = available
             && !self.peer.holding()
             && self.peer.last.is_some_and(|h| h.flags.release_request);
-        let defer = self.settings.role == Role::Primary && asked;
+        if available && self.peer.holding() {
+            self.handover_pending = false;
+        }
+        let defer = (self.settings.role == Role::Primary && asked)
+            || self.handover_pending
+            || self.disabled
+            || self.maintenance;
         if defer != self.deferring {
-            if defer {
-                info!("the secondary asks for the common IP; letting it claim");
+            if defer && asked {
+                info!("the peer asks for the common IP; letting it claim");
             }
             self.deferring = defer;
             self.send_heartbeat(now);
@@ -235,7 +281,10 @@ impl Core {
             self.wake(due);
             return;
         }
-        if let Some(blocker) = self.takeover_blocker() {
+        if let Some(blocker) = self
+            .takeover_blocker()
+            .filter(|_| self.promote != Some(true))
+        {
             if self.takeover_blocked.as_ref() != Some(&blocker) {
                 warn!(why = %blocker, "takeover due but held back");
             }

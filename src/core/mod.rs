@@ -14,6 +14,7 @@
 //! apply to the current state is logged and ignored.
 
 mod action;
+mod admin;
 pub mod countdown;
 mod decide;
 mod health;
@@ -29,6 +30,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 pub use action::Action;
+pub use admin::{AdminCommand, AdminReply};
 pub use health::{Change, Health, Verdict};
 pub use input::{Input, Outcome, Target};
 pub use peer::{FailureCause, PeerView};
@@ -64,6 +66,9 @@ pub struct Settings {
     pub config_checksum: u64,
     /// This run's boot epoch (see [`heartbeat::boot_epoch`]).
     pub epoch: u64,
+    /// Administrator settings kept across restarts (the state file).
+    pub disabled: bool,
+    pub maintenance: bool,
 }
 
 impl Settings {
@@ -87,6 +92,8 @@ impl Settings {
             cluster_id: heartbeat::cluster_id(&config.cluster.name),
             config_checksum: config.checksum,
             epoch,
+            disabled: false,
+            maintenance: false,
         }
     }
 }
@@ -116,6 +123,78 @@ pub struct Status {
     pub takeover_blocked: Option<String>,
     /// The peer announced a different configuration checksum.
     pub config_mismatch: bool,
+    pub disabled: bool,
+    pub maintenance: bool,
+    /// The last heartbeat's term and flags from the peer, if any.
+    pub peer_heartbeat: Option<Heartbeat>,
+    /// Who holds the VIP as far as this node knows, and since when.
+    pub holder: Holder,
+    pub holder_since: Option<Instant>,
+    pub last_takeover: Option<Takeover>,
+    pub counters: Counters,
+}
+
+impl Status {
+    /// This node's status word: Active, Passive, Disabled, Maintenance.
+    pub fn word(&self) -> &'static str {
+        match self.state.status_word() {
+            "Active" => "Active",
+            _ if self.maintenance => "Maintenance",
+            _ if self.disabled => "Disabled",
+            word => word,
+        }
+    }
+
+    /// The peer's status word, from its last heartbeat.
+    pub fn peer_word(&self) -> &'static str {
+        match self.peer_heartbeat {
+            Some(hb) if self.peer_available => match hb.state {
+                heartbeat::WireState::Active => "Active",
+                heartbeat::WireState::Claiming => "Active (claiming)",
+                heartbeat::WireState::Releasing => "Active (releasing)",
+                heartbeat::WireState::Stopped => "Unavailable",
+                _ if hb.flags.maintenance => "Maintenance",
+                _ if hb.flags.disabled => "Disabled",
+                _ => "Passive",
+            },
+            _ => "Unavailable",
+        }
+    }
+}
+
+/// Who holds the VIP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    Local,
+    Peer,
+    Nobody,
+}
+
+/// The last takeover by this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Takeover {
+    pub at: Instant,
+    pub cause: String,
+    /// From the decision to the application confirmed healthy.
+    pub duration: Duration,
+}
+
+/// Running totals since start, for status and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub takeovers: u64,
+    pub releases: u64,
+    /// Failing streaks of the watched peer, by cause.
+    pub failures: Vec<(FailureCause, u64)>,
+}
+
+impl Counters {
+    fn count_failure(&mut self, cause: FailureCause) {
+        match self.failures.iter_mut().find(|(c, _)| *c == cause) {
+            Some((_, n)) => *n += 1,
+            None => self.failures.push((cause, 1)),
+        }
+    }
 }
 
 pub struct Core {
@@ -175,11 +254,26 @@ pub struct Core {
     release_started: Option<Instant>,
     /// The takeover is due but held back by this reason.
     takeover_blocked: Option<String>,
+    /// Administrator settings.
+    disabled: bool,
+    maintenance: bool,
+    /// A promotion is under way (`Some(force)`).
+    promote: Option<bool>,
+    /// We handed the VIP over on purpose; tell the peer to claim at once
+    /// until it holds it.
+    handover_pending: bool,
+    holder: Holder,
+    holder_since: Option<Instant>,
+    claim_cause: Option<String>,
+    last_takeover: Option<Takeover>,
+    last_failure: Option<FailureCause>,
+    counters: Counters,
 }
 
 impl Core {
     pub fn new(settings: Settings) -> Self {
         let rise = settings.rise;
+        let (settings_disabled, settings_maintenance) = (settings.disabled, settings.maintenance);
         Core {
             settings,
             state: State::Init,
@@ -212,6 +306,16 @@ impl Core {
             claim_started: None,
             release_started: None,
             takeover_blocked: None,
+            disabled: settings_disabled,
+            maintenance: settings_maintenance,
+            promote: None,
+            handover_pending: false,
+            holder: Holder::Nobody,
+            holder_since: None,
+            claim_cause: None,
+            last_takeover: None,
+            last_failure: None,
+            counters: Counters::default(),
         }
     }
 
@@ -232,6 +336,13 @@ impl Core {
             takeover_in: due.map(|at| at.saturating_duration_since(now)),
             takeover_blocked: self.takeover_blocked.clone(),
             config_mismatch: self.config_mismatch,
+            disabled: self.disabled,
+            maintenance: self.maintenance,
+            peer_heartbeat: self.peer.last,
+            holder: self.holder,
+            holder_since: self.holder_since,
+            last_takeover: self.last_takeover.clone(),
+            counters: self.counters.clone(),
         }
     }
 
@@ -384,9 +495,10 @@ impl Core {
                     && self.local.failing_since().is_none(),
                 data_ok: self.data_ok(),
                 nic_ok: self.nic_ok(),
-                maintenance: false,
+                maintenance: self.maintenance,
                 release_request: self.requesting_release,
                 deferring: self.deferring,
+                disabled: self.disabled,
             },
             config_checksum: self.settings.config_checksum,
         };
@@ -444,7 +556,12 @@ impl Core {
         if self.state != State::Starting {
             return;
         }
-        if self.vip_held || self.settings.role == Role::Primary {
+        let stand_by = self.disabled || self.maintenance;
+        if self.vip_held && stand_by {
+            self.release(now, Cause::StaleVip, After::Passive, true);
+        } else if stand_by {
+            self.change_state(now, State::Passive, Cause::PeerSilent);
+        } else if self.vip_held || self.settings.role == Role::Primary {
             self.change_state(now, State::Checking, Cause::PeerSilent);
         } else {
             self.change_state(now, State::Passive, Cause::PeerSilent);
@@ -631,6 +748,7 @@ impl Core {
                 self.local_watch_since = None;
             }
             State::Releasing => {
+                self.counters.releases += 1;
                 if let Some(t) = self.release_started.take() {
                     info!(ms = millis(now - t), "released the common IP");
                 }
@@ -659,6 +777,7 @@ impl Core {
             State::Init | State::Starting | State::Passive => {}
             State::Checking => self.actions.push_back(Action::CheckVip),
             State::Claiming => {
+                self.claim_cause = Some(cause.to_string());
                 self.term = self.term.max(self.peer.term()) + 1;
                 self.claim_started = Some(now);
                 self.actions.push_back(Action::AddVip);
@@ -666,12 +785,19 @@ impl Core {
             State::Announcing => self.actions.push_back(Action::Announce),
             State::StartingApp => self.actions.push_back(Action::StartApp),
             State::Active => {
+                self.promote = None;
                 if let Some(t) = self.claim_started.take() {
                     info!(
                         ms = millis(now - t),
                         term = self.term,
                         "claimed the common IP; application healthy"
                     );
+                    self.counters.takeovers += 1;
+                    self.last_takeover = Some(Takeover {
+                        at: now,
+                        cause: self.claim_cause.take().unwrap_or_default(),
+                        duration: now - t,
+                    });
                 }
                 self.local = Health::new(self.settings.rise);
                 self.local_watch_since = Some(now);

@@ -111,6 +111,14 @@ pub enum Cause {
     PeerAsked,
     /// Automatic failback: the primary is ready again.
     Failback,
+    /// The administrator disabled this node while it held the VIP.
+    Disabled,
+    /// The administrator demoted this node.
+    Demoted,
+    /// The administrator put this node in maintenance.
+    Maintenance,
+    /// The administrator promoted this node.
+    Promoted,
     /// A step of a claim or release completed.
     StepDone,
     /// Something else removed the VIP from our NIC.
@@ -148,6 +156,10 @@ impl fmt::Display for Cause {
             }
             Cause::PeerAsked => f.write_str("the peer asked for the common IP and can serve"),
             Cause::Failback => f.write_str("automatic failback: the primary is ready"),
+            Cause::Disabled => f.write_str("disabled by the administrator"),
+            Cause::Demoted => f.write_str("demoted by the administrator"),
+            Cause::Maintenance => f.write_str("maintenance mode on"),
+            Cause::Promoted => f.write_str("promoted by the administrator"),
             Cause::StepDone => f.write_str("step done"),
             Cause::VipRemoved => f.write_str("the common IP was removed by something else"),
             Cause::Shutdown => f.write_str("shutdown requested"),

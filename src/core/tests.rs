@@ -33,6 +33,8 @@ fn settings(role: Role) -> Settings {
         cluster_id: 7,
         config_checksum: 99,
         epoch: 1,
+        disabled: false,
+        maintenance: false,
     }
 }
 
@@ -112,6 +114,7 @@ fn hb(state: WireState, term: u64, seq: u64) -> Heartbeat {
             maintenance: false,
             release_request: false,
             deferring: false,
+            disabled: false,
         },
         config_checksum: 99,
     }
@@ -785,4 +788,119 @@ fn config_mismatch_is_noticed() {
     other.config_checksum = 1234;
     core.handle_input(t0, Input::Heartbeat(other));
     assert!(core.status(t0).config_mismatch);
+}
+
+// --- admin commands ---------------------------------------------------------
+
+#[test]
+fn a_disabled_secondary_never_takes_over() {
+    let t0 = Instant::now();
+    let mut core = failing_secondary(t0);
+    assert_eq!(
+        core.handle_admin(t0, AdminCommand::Disable, false)
+            .map(|_| ()),
+        Ok(())
+    );
+    core.handle_timeout(t0 + GRACE * 3);
+    assert_eq!(core.state(), State::Passive);
+    let status = core.status(t0 + GRACE * 3);
+    assert_eq!(status.word(), "Disabled");
+    assert_eq!(status.takeover_in, None);
+    assert!(core
+        .handle_admin(t0 + GRACE * 3, AdminCommand::Enable, false)
+        .is_ok());
+    assert_eq!(
+        core.state(),
+        State::Checking,
+        "enabled again: the overdue takeover goes ahead"
+    );
+}
+
+#[test]
+fn unsafe_commands_are_refused_unless_forced() {
+    let t0 = Instant::now();
+    let mut core = active_primary(t0);
+    assert!(core
+        .handle_admin(t0, AdminCommand::Demote, false)
+        .unwrap_err()
+        .contains("peer is not available"));
+    assert!(core
+        .handle_admin(t0, AdminCommand::Disable, false)
+        .unwrap_err()
+        .contains("demote it first"));
+    assert!(core
+        .handle_admin(t0, AdminCommand::Forget { node: "m1".into() }, false)
+        .is_err());
+    assert_eq!(core.state(), State::Active, "nothing happened");
+    assert!(core.handle_admin(t0, AdminCommand::Demote, true).is_ok());
+    assert_eq!(core.state(), State::StoppingApp);
+}
+
+#[test]
+fn demote_hands_over_and_tells_the_peer_to_claim() {
+    let t0 = Instant::now();
+    let mut core = active_primary(t0);
+    let mut peer = hb(WireState::Passive, 1, 1);
+    peer.node_id = 1;
+    core.handle_input(t0, Input::Heartbeat(peer));
+    assert!(core.handle_admin(t0, AdminCommand::Demote, false).is_ok());
+    let _ = complete_all(&mut core, t0);
+    assert_eq!(core.state(), State::Passive);
+    let last = core_heartbeat(&mut core, t0);
+    assert!(last.flags.deferring, "the peer may claim at once");
+    core.handle_timeout(t0 + GRACE * 5);
+    assert_eq!(core.state(), State::Passive, "does not take the VIP back");
+}
+
+#[test]
+fn maintenance_hands_over_and_keeps_out_until_off() {
+    let t0 = Instant::now();
+    let mut core = active_primary(t0);
+    let mut peer = hb(WireState::Passive, 1, 1);
+    peer.node_id = 1;
+    core.handle_input(t0, Input::Heartbeat(peer));
+    assert!(core
+        .handle_admin(t0, AdminCommand::MaintenanceOn, false)
+        .is_ok());
+    let _ = complete_all(&mut core, t0);
+    let last = core_heartbeat(&mut core, t0);
+    assert!(last.flags.maintenance && last.flags.deferring);
+    assert_eq!(core.status(t0).word(), "Maintenance");
+    // The peer took over and then went silent: still no claim.
+    core.handle_timeout(t0 + GRACE * 10);
+    assert_eq!(core.state(), State::Passive);
+    assert!(core
+        .handle_admin(t0, AdminCommand::MaintenanceOff, false)
+        .is_ok());
+    assert_eq!(core.status(t0).word(), "Passive");
+}
+
+#[test]
+fn promote_asks_the_holder_then_claims() {
+    let t0 = Instant::now();
+    let mut core = secondary_watching_active_primary(t0);
+    assert!(core.handle_admin(t0, AdminCommand::Promote, false).is_ok());
+    assert!(core_heartbeat(&mut core, t0).flags.release_request);
+    core.handle_input(t0, Input::Heartbeat(hb(WireState::Releasing, 1, 2)));
+    let mut defer = hb(WireState::Passive, 1, 3);
+    defer.flags.deferring = true;
+    core.handle_input(t0, Input::Heartbeat(defer));
+    let done = complete_all(&mut core, t0);
+    assert_eq!(done, [Action::AddVip, Action::Announce, Action::StartApp]);
+    let status = core.status(t0);
+    assert_eq!(status.holder, Holder::Local);
+    assert_eq!(status.counters.takeovers, 1);
+    assert!(status.last_takeover.unwrap().cause.contains("nobody holds"));
+}
+
+/// The last heartbeat the core queued (sending one now if none is queued).
+fn core_heartbeat(core: &mut Core, now: Instant) -> Heartbeat {
+    let queued = drain_heartbeats(core);
+    match queued.last() {
+        Some(h) => *h,
+        None => {
+            core.handle_timeout(now + HB);
+            *drain_heartbeats(core).last().expect("a heartbeat")
+        }
+    }
 }

@@ -23,7 +23,8 @@
 //! All integers are big-endian. `flags`: bit 0 application serving, bit 1
 //! data service reachable, bit 2 NIC usable, bit 3 maintenance, bit 4
 //! release request (the sender asks for the VIP), bit 5 deferring (the
-//! sender holds nothing and will not claim while the receiver asks).
+//! sender holds nothing and will not claim: the receiver may), bit 6
+//! disabled (the sender never takes over).
 //!
 //! The boot epoch is the sender's start time in milliseconds shifted left 16
 //! bits, plus 16 random bits: it grows across restarts, so [`ReplayGuard`]
@@ -92,9 +93,11 @@ pub struct Flags {
     /// The sender asks for the VIP: the receiver should release it, or,
     /// when nobody holds it, let the sender claim.
     pub release_request: bool,
-    /// The sender (holding nothing) will not claim while the receiver
-    /// asks: the answer that lets a secondary claim with no race.
+    /// The sender holds nothing and will not claim: the receiver may
+    /// (the answer to a secondary's request, a handover, maintenance).
     pub deferring: bool,
+    /// The sender's administrator disabled it: it never takes over.
+    pub disabled: bool,
 }
 
 impl Flags {
@@ -105,6 +108,7 @@ impl Flags {
             | u8::from(self.maintenance) << 3
             | u8::from(self.release_request) << 4
             | u8::from(self.deferring) << 5
+            | u8::from(self.disabled) << 6
     }
 
     fn from_u8(b: u8) -> Self {
@@ -115,6 +119,7 @@ impl Flags {
             maintenance: b & 8 != 0,
             release_request: b & 16 != 0,
             deferring: b & 32 != 0,
+            disabled: b & 64 != 0,
         }
     }
 }
@@ -299,6 +304,7 @@ mod tests {
                 maintenance: false,
                 release_request: true,
                 deferring: false,
+                disabled: false,
             },
             config_checksum: config_checksum("x"),
         }
