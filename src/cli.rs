@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use understudy::config::{Config, Problem, Problems};
 use understudy::io::iflist;
 use understudy::io::netlink::{Netlink, NetlinkError};
+use understudy::runtime::Overrides;
 
 #[derive(Parser)]
 #[command(
@@ -31,6 +32,74 @@ pub enum Command {
         /// This node's name; by default the node whose address is local.
         #[arg(long)]
         node: Option<String>,
+        /// Control socket (overrides control.socket).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// State file (overrides control.state_file).
+        #[arg(long)]
+        state_file: Option<PathBuf>,
+    },
+    /// Show every node: role, status, last heartbeat, failing cause, time
+    /// left before takeover, term, configuration match; and the VIP's holder.
+    Status {
+        #[command(flatten)]
+        to: Target,
+        /// Machine-readable output (the shape is documented in the README).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Allow this node to take over again.
+    Enable {
+        #[command(flatten)]
+        to: Target,
+    },
+    /// Never take over (kept across restarts).
+    Disable {
+        #[command(flatten)]
+        to: Target,
+        /// Also when this node is Active: hand over first.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Make this node Active through a coordinated handover.
+    Promote {
+        #[command(flatten)]
+        to: Target,
+        /// Skip the safety checks (this node unhealthy, peer silent).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Hand the common IP over to the peer.
+    Demote {
+        #[command(flatten)]
+        to: Target,
+        /// Release even if the peer cannot take over.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Maintenance mode: `on` hands over and keeps this node Passive until `off`.
+    Maintenance {
+        #[arg(value_parser = ["on", "off"])]
+        mode: String,
+        #[command(flatten)]
+        to: Target,
+        /// Hand over even if the peer cannot take over.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Probe everything now; announce the common IP again if Active.
+    Refresh {
+        #[command(flatten)]
+        to: Target,
+    },
+    /// Drop a departed node's record from the status table.
+    Forget {
+        node: String,
+        #[command(flatten)]
+        to: Target,
+        /// Even if it still sends heartbeats.
+        #[arg(long)]
+        force: bool,
     },
     /// Validate a configuration file without changing anything.
     CheckConfig {
@@ -58,9 +127,56 @@ pub enum Command {
     },
 }
 
+/// Which daemon to talk to.
+#[derive(clap::Args)]
+pub struct Target {
+    /// Control socket [default: control.socket from --config, else /run/understudy/understudy.sock]
+    #[arg(long)]
+    socket: Option<PathBuf>,
+    /// Read the socket path from this configuration.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+}
+
+impl Target {
+    fn socket(&self) -> anyhow::Result<PathBuf> {
+        if let Some(s) = &self.socket {
+            return Ok(s.clone());
+        }
+        match &self.config {
+            Some(path) => Ok(Config::load(path)
+                .map_err(|p| anyhow::anyhow!("{p}"))?
+                .control
+                .socket),
+            None => Ok(PathBuf::from(understudy::config::DEFAULT_SOCKET)),
+        }
+    }
+}
+
 pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    use understudy::control::Request as R;
     match cli.command {
-        Command::Run { config, node } => run(config, node).await,
+        Command::Run {
+            config,
+            node,
+            socket,
+            state_file,
+        } => run(config, node, Overrides { socket, state_file }).await,
+        Command::Status { to, json } => control(&to, R::Status, json).await,
+        Command::Enable { to } => control(&to, R::Enable, false).await,
+        Command::Disable { to, force } => control(&to, R::Disable { force }, false).await,
+        Command::Promote { to, force } => control(&to, R::Promote { force }, false).await,
+        Command::Demote { to, force } => control(&to, R::Demote { force }, false).await,
+        Command::Maintenance { mode, to, force } => {
+            let request = if mode == "on" {
+                R::MaintenanceOn { force }
+            } else {
+                R::MaintenanceOff
+            };
+            control(&to, request, false).await
+        }
+        Command::Refresh { to } => control(&to, R::Refresh, false).await,
+        Command::Forget { node, to, force } => control(&to, R::Forget { node, force }, false).await,
         Command::CheckConfig { file, node } => check_config(file, node).await,
         Command::Iflist { json, for_ip } => iflist_cmd(json, for_ip).await,
         Command::Keygen { file, force } => keygen(&file, force),
@@ -95,7 +211,42 @@ fn keygen(path: &std::path::Path, force: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn run(path: PathBuf, node: Option<String>) -> anyhow::Result<ExitCode> {
+/// Sends one request to the daemon and prints its answer: the message and
+/// the status table (or the whole answer as JSON).
+async fn control(
+    to: &Target,
+    request: understudy::control::Request,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let response = understudy::control::client::call(&to.socket()?, &request)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&response.status)?);
+    } else {
+        if !response.message.is_empty() {
+            let prefix = if response.ok { "" } else { "refused: " };
+            println!("{prefix}{}", response.message);
+        }
+        if let Some(status) = &response.status {
+            if !response.message.is_empty() {
+                println!();
+            }
+            print!("{}", understudy::control::report::render(status));
+        }
+    }
+    Ok(if response.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn run(
+    path: PathBuf,
+    node: Option<String>,
+    overrides: Overrides,
+) -> anyhow::Result<ExitCode> {
     let config = match Config::load(&path) {
         Ok(c) => c,
         Err(problems) => {
@@ -111,7 +262,7 @@ async fn run(path: PathBuf, node: Option<String>) -> anyhow::Result<ExitCode> {
     let me = config
         .identify(node.as_deref(), &addrs)
         .map_err(anyhow::Error::msg)?;
-    understudy::runtime::run(config, me).await?;
+    understudy::runtime::run(config, me, overrides).await?;
     Ok(ExitCode::SUCCESS)
 }
 

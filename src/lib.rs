@@ -10,8 +10,11 @@
 //! - [`io`]: the effects: rtnetlink, AF_PACKET, probes, the application.
 //! - [`runtime`]: the only place that owns tokio; feeds the core and runs
 //!   its actions in order.
+//! - [`control`]: the admin requests, their JSON answers and the status
+//!   report, over the Unix control socket (and the HTTP API).
 
 pub mod config;
+pub mod control;
 pub mod core;
 pub mod io;
 pub mod proto;

@@ -27,6 +27,7 @@ pub struct Config {
     pub announce: Announce,
     pub heartbeat: HeartbeatConfig,
     pub failback: Failback,
+    pub control: Control,
     /// Checksum of the file's text, announced to the peer so that a node
     /// running a different configuration is noticed.
     pub checksum: u64,
@@ -138,6 +139,19 @@ pub struct HeartbeatConfig {
     /// File holding the shared HMAC key (`understudy keygen` writes one).
     pub secret_file: PathBuf,
 }
+
+/// Where the daemon listens for the CLI and keeps the administrator's
+/// settings.
+#[derive(Debug, Clone)]
+pub struct Control {
+    /// Unix socket, mode 0600.
+    pub socket: PathBuf,
+    /// Disabled / maintenance, kept across restarts.
+    pub state_file: PathBuf,
+}
+
+pub const DEFAULT_SOCKET: &str = "/run/understudy/understudy.sock";
+pub const DEFAULT_STATE_FILE: &str = "/var/lib/understudy/state.json";
 
 /// What happens when the primary is healthy again while the secondary
 /// holds the VIP.

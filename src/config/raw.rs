@@ -14,6 +14,7 @@ pub struct RawConfig {
     pub announce: Option<RawAnnounce>,
     pub heartbeat: Option<RawHeartbeat>,
     pub failback: Option<RawFailback>,
+    pub control: Option<RawControl>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -87,4 +88,11 @@ pub struct RawHeartbeat {
 pub struct RawFailback {
     pub mode: Option<String>,
     pub hold: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawControl {
+    pub socket: Option<String>,
+    pub state_file: Option<String>,
 }

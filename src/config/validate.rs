@@ -10,8 +10,8 @@ use std::time::Duration;
 use super::locate::{Locator, Seg};
 use super::raw::{RawConfig, RawNetmask, RawNode};
 use super::{
-    Announce, Application, Cluster, Config, DataService, Failback, HeartbeatConfig, Monitor, Node,
-    Problem, Role, Url,
+    Announce, Application, Cluster, Config, Control, DataService, Failback, HeartbeatConfig,
+    Monitor, Node, Problem, Role, Url, DEFAULT_SOCKET, DEFAULT_STATE_FILE,
 };
 
 const DEFAULT_PREFIX: u8 = 24;
@@ -251,6 +251,8 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
         }
     };
 
+    let control = raw.control.unwrap_or_default();
+
     if !ck.problems.is_empty() {
         return Err(ck.problems);
     }
@@ -283,6 +285,14 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
             secret_file: PathBuf::from(secret_file),
         },
         failback,
+        control: Control {
+            socket: PathBuf::from(control.socket.unwrap_or_else(|| DEFAULT_SOCKET.into())),
+            state_file: PathBuf::from(
+                control
+                    .state_file
+                    .unwrap_or_else(|| DEFAULT_STATE_FILE.into()),
+            ),
+        },
         checksum: crate::proto::heartbeat::config_checksum(text),
     })
 }

@@ -67,6 +67,9 @@ impl Core {
                 | AdminCommand::MaintenanceOn
         );
         let settled = matches!(self.state, State::Active | State::Passive | State::Starting);
+        if *cmd == AdminCommand::Promote && self.state.wire() == WireState::Claiming {
+            return Ok("this node is already taking over".into());
+        }
         if changes_hands && !settled {
             return Err(format!(
                 "this node is busy ({}); try again in a moment",

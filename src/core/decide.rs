@@ -175,7 +175,14 @@ impl Core {
                     } else {
                         Cause::NoHolder
                     };
-                    (!asked).then(|| (held_down.unwrap_or(nobody), Want::Claim(cause)))
+                    // A peer that hands over on purpose needs no hold-down.
+                    let peer_defers = self.peer.last.is_some_and(|h| h.flags.deferring);
+                    let due = if peer_defers {
+                        nobody
+                    } else {
+                        held_down.unwrap_or(nobody)
+                    };
+                    (!asked).then_some((due, Want::Claim(cause)))
                 }
                 // The secondary gives the primary the grace period first,
                 // unless it already asked the holder to release.

@@ -21,6 +21,8 @@ use tokio::time::Instant;
 use tracing::info;
 
 use crate::config::{read_secret, Config};
+use crate::control::server::{self as control_server, ControlRequest};
+use crate::control::{report, state_file, Request, Response};
 use crate::core::{Action, Core, Input, Settings, Target};
 use crate::io::app::Supervisor;
 use crate::io::netlink::{Netlink, NetlinkError};
@@ -44,6 +46,20 @@ pub enum RuntimeError {
     },
     #[error("cannot install a signal handler: {0}")]
     Signal(std::io::Error),
+    #[error("cannot open the control socket {path}: {source}")]
+    Control {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    State(String),
+}
+
+/// Paths the command line may override (two daemons on one machine).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub socket: Option<std::path::PathBuf>,
+    pub state_file: Option<std::path::PathBuf>,
 }
 
 /// The current instant, read through tokio so that paused test time works.
@@ -65,7 +81,7 @@ fn boot_epoch() -> u64 {
 
 /// Runs the daemon for node `me` until SIGTERM/SIGINT has released
 /// everything.
-pub async fn run(config: Config, me: usize) -> Result<(), RuntimeError> {
+pub async fn run(config: Config, me: usize, overrides: Overrides) -> Result<(), RuntimeError> {
     let node = config.nodes[me].clone();
     let peer = config.nodes[config.peer_of(me)].clone();
     let vip = IpAddr::V4(config.cluster.vip);
@@ -84,14 +100,37 @@ pub async fn run(config: Config, me: usize) -> Result<(), RuntimeError> {
                     source,
                 })?,
         );
-    let settings = Settings::from_config(&config, me, boot_epoch());
+    let socket_path = overrides
+        .socket
+        .unwrap_or_else(|| config.control.socket.clone());
+    let state_path = overrides
+        .state_file
+        .unwrap_or_else(|| config.control.state_file.clone());
+    let persisted = state_file::load(&state_path).map_err(RuntimeError::State)?;
+    let control_listener =
+        control_server::bind(&socket_path)
+            .await
+            .map_err(|source| RuntimeError::Control {
+                path: socket_path.clone(),
+                source,
+            })?;
+    let mut settings = Settings::from_config(&config, me, boot_epoch());
+    settings.disabled = persisted.disabled;
+    settings.maintenance = persisted.maintenance;
     info!(
         node = %node.name, role = %node.role, nic = %node.nic, %vip, peer = %peer.name,
         grace = ?config.monitor.grace, interval = ?config.monitor.interval,
         heartbeat = ?config.heartbeat.interval, peer_timeout = ?config.heartbeat.peer_timeout,
         epoch = settings.epoch, config = format!("{:016x}", config.checksum),
-        vip_present, "understudy starting"
+        vip_present, disabled = persisted.disabled, maintenance = persisted.maintenance,
+        socket = %socket_path.display(), "understudy starting"
     );
+    let (control_tx, mut control_rx) = mpsc::channel::<ControlRequest>(16);
+    let control = tokio::spawn(control_server::serve(
+        control_listener,
+        socket_path.clone(),
+        control_tx,
+    ));
 
     let (input_tx, mut inputs) = mpsc::unbounded_channel::<Input>();
     let (effect_tx, effect_rx) = mpsc::unbounded_channel::<Action>();
@@ -159,6 +198,8 @@ pub async fn run(config: Config, me: usize) -> Result<(), RuntimeError> {
                     let _ = worker.await;
                     receiver.abort();
                     watcher.abort();
+                    control.abort();
+                    let _ = std::fs::remove_file(&socket_path);
                     info!("released everything; exiting");
                     return Ok(());
                 }
@@ -174,6 +215,10 @@ pub async fn run(config: Config, me: usize) -> Result<(), RuntimeError> {
         let deadline = core.poll_timeout().map(Instant::from_std);
         tokio::select! {
             Some(input) = inputs.recv() => core.handle_input(now(), input),
+            Some(req) = control_rx.recv() => {
+                let response = answer(&mut core, &config, me, &state_path, req.request, &req.who);
+                let _ = req.reply.send(response);
+            }
             () = sleep_until(deadline) => core.handle_timeout(now()),
             _ = sigterm.recv() => {
                 info!("SIGTERM: stopping the application and releasing the common IP");
@@ -184,6 +229,45 @@ pub async fn run(config: Config, me: usize) -> Result<(), RuntimeError> {
                 core.handle_input(now(), Input::Shutdown);
             }
         }
+    }
+}
+
+/// Answers a control request from the core itself; an admin command is an
+/// input to the core, and a change to Disabled or maintenance is saved.
+fn answer(
+    core: &mut Core,
+    config: &Config,
+    me: usize,
+    state_path: &std::path::Path,
+    request: Request,
+    who: &str,
+) -> Response {
+    let at = now();
+    let (ok, mut message) = match request.admin() {
+        None => (true, String::new()),
+        Some((cmd, force)) => {
+            info!(%who, ?cmd, force, "admin request");
+            match core.handle_admin(at, cmd, force) {
+                Ok(done) => (true, done),
+                Err(why) => (false, why),
+            }
+        }
+    };
+    let status = core.status(at);
+    if ok && request.admin().is_some() {
+        let persisted = state_file::Persisted {
+            disabled: status.disabled,
+            maintenance: status.maintenance,
+        };
+        if let Err(e) = state_file::save(state_path, persisted) {
+            tracing::error!(error = %e, "cannot save the administrator's settings");
+            message.push_str(&format!(" (warning: not saved: {e})"));
+        }
+    }
+    Response {
+        ok,
+        message,
+        status: Some(report::build(config, me, &status, at)),
     }
 }
 

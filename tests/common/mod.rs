@@ -216,6 +216,33 @@ impl Topology {
         path
     }
 
+    /// The control socket of `node`'s daemon.
+    pub fn socket(&self, node: &str) -> PathBuf {
+        self.dir.join(format!("{node}.sock"))
+    }
+
+    /// Runs an admin subcommand against `node`'s daemon, e.g.
+    /// `ctl("m2", &["disable"])`; returns (success, stdout + stderr).
+    pub fn ctl(&self, node: &str, args: &[&str]) -> (bool, String) {
+        let out = run(Command::new(bin())
+            .args(args)
+            .arg("--socket")
+            .arg(self.socket(node)));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
+    /// `status --json` of `node`'s daemon.
+    pub fn status(&self, node: &str) -> serde_json::Value {
+        let (ok, text) = self.ctl(node, &["status", "--json"]);
+        assert!(ok, "status failed: {text}");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("status JSON: {e}: {text}"))
+    }
+
     /// The heartbeat key the test configuration uses.
     pub fn key(&self) -> Vec<u8> {
         understudy::config::read_secret(&self.dir.join("secret")).expect("the test key")
@@ -234,6 +261,10 @@ impl Topology {
         let child = Command::new("ip")
             .args(["netns", "exec", &self.ns(node), bin(), "run", "--config"])
             .arg(config)
+            .arg("--socket")
+            .arg(self.socket(node))
+            .arg("--state-file")
+            .arg(self.dir.join(format!("{node}.state.json")))
             .env(
                 "UNDERSTUDY_LOG",
                 "info,understudy=debug,netlink_packet_route=error",

@@ -1,0 +1,130 @@
+//! The control socket: a Unix stream socket, mode 0600, that takes one JSON
+//! request per connection and answers with one JSON line. Requests are
+//! handed to the event loop, which answers from the core itself.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, warn};
+
+use super::{Request, Response};
+
+/// Longest request accepted, in bytes.
+const MAX_REQUEST: u64 = 64 * 1024;
+/// How long a connection may take to send its request, or the loop to answer.
+const DEADLINE: Duration = Duration::from_secs(5);
+
+/// A request on its way to the event loop, with who asked.
+pub struct ControlRequest {
+    pub request: Request,
+    /// "uid 0" for the socket, "token NAME" for the HTTP API.
+    pub who: String,
+    pub reply: oneshot::Sender<Response>,
+}
+
+/// Binds the socket (replacing a stale one, refusing one still in use)
+/// and makes it readable and writable by its owner only.
+pub async fn bind(path: &Path) -> std::io::Result<UnixListener> {
+    if path.exists() {
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!("{} is in use by a running daemon", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+pub async fn serve(listener: UnixListener, path: PathBuf, to_loop: mpsc::Sender<ControlRequest>) {
+    // SAFETY: geteuid has no preconditions.
+    let own_uid = unsafe { libc::geteuid() };
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                warn!(error = %e, socket = %path.display(), "control socket accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let to_loop = to_loop.clone();
+        tokio::spawn(async move {
+            if let Err(e) = handle(stream, own_uid, to_loop).await {
+                debug!(error = %e, "control connection ended");
+            }
+        });
+    }
+}
+
+async fn handle(
+    stream: UnixStream,
+    own_uid: u32,
+    to_loop: mpsc::Sender<ControlRequest>,
+) -> std::io::Result<()> {
+    let uid = stream.peer_cred()?.uid();
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    let read = tokio::time::timeout(
+        DEADLINE,
+        BufReader::new(read.take(MAX_REQUEST)).read_line(&mut line),
+    )
+    .await;
+    let response = match read {
+        Err(_) => refuse("no request within 5 s"),
+        Ok(Err(e)) => refuse(&format!("cannot read the request: {e}")),
+        Ok(Ok(_)) if uid != 0 && uid != own_uid => {
+            refuse(&format!("uid {uid} may not control understudy"))
+        }
+        Ok(Ok(_)) => match serde_json::from_str::<Request>(line.trim()) {
+            Err(e) => refuse(&format!("bad request: {e}")),
+            Ok(request) => ask_loop(&to_loop, request, format!("uid {uid}")).await,
+        },
+    };
+    let mut text = serde_json::to_string(&response).unwrap_or_else(|_| "{}".into());
+    text.push('\n');
+    write.write_all(text.as_bytes()).await?;
+    write.shutdown().await
+}
+
+/// Hands a request to the event loop and waits for its answer.
+pub async fn ask_loop(
+    to_loop: &mpsc::Sender<ControlRequest>,
+    request: Request,
+    who: String,
+) -> Response {
+    let (reply, answer) = oneshot::channel();
+    if to_loop
+        .send(ControlRequest {
+            request,
+            who,
+            reply,
+        })
+        .await
+        .is_err()
+    {
+        return refuse("the daemon is shutting down");
+    }
+    match tokio::time::timeout(DEADLINE, answer).await {
+        Ok(Ok(response)) => response,
+        _ => refuse("the daemon did not answer in time"),
+    }
+}
+
+pub fn refuse(message: &str) -> Response {
+    Response {
+        ok: false,
+        message: message.to_owned(),
+        status: None,
+    }
+}

@@ -1,0 +1,157 @@
+//! Operating the pair from the command line, against real daemons in
+//! network namespaces (needs root; see tests/common): the status table,
+//! disable, promote, demote, maintenance, and settings kept across a
+//! restart.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{holds_for, wait_for, Topology, GRACE, PEER_TIMEOUT};
+
+fn node_status(status: &serde_json::Value, name: &str) -> String {
+    status["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == name)
+        .map(|n| n["status"].as_str().unwrap().to_owned())
+        .unwrap()
+}
+
+#[test]
+fn n_status_shows_both_nodes() {
+    let mut t = Topology::up("status");
+    t.steady_pair();
+    let s = t.status("m2");
+    assert_eq!(s["local"], "m2");
+    assert_eq!(node_status(&s, "m1"), "Active");
+    assert_eq!(node_status(&s, "m2"), "Passive");
+    assert_eq!(s["holder"]["node"], "m1");
+    let m1 = &s["nodes"][0];
+    assert_eq!(m1["name"], "m1");
+    assert_eq!(m1["role"], "primary");
+    assert_eq!(m1["config_match"], true);
+    assert!(m1["last_heartbeat"]["age_ms"].as_u64().unwrap() < 1000);
+    assert_eq!(s["nodes"][1]["local"], true);
+    let (ok, table) = t.ctl("m1", &["status"]);
+    assert!(ok, "{table}");
+    let first = table.lines().next().unwrap();
+    for column in [
+        "NODE",
+        "ADDRESS",
+        "ROLE",
+        "STATUS",
+        "LAST HEARTBEAT",
+        "FAILING",
+        "TAKEOVER",
+        "TERM",
+        "CONFIG",
+    ] {
+        assert!(first.contains(column), "{column} missing: {table}");
+    }
+    assert!(table.contains("VIP 192.0.2.10/24 held by m1"), "{table}");
+    assert!(table.contains("Last takeover: m1"), "{table}");
+}
+
+#[test]
+fn o_a_disabled_secondary_does_not_take_over_and_stays_disabled_after_restart() {
+    let mut t = Topology::up("disable");
+    t.steady_pair();
+    let (ok, text) = t.ctl("m2", &["disable"]);
+    assert!(ok, "{text}");
+    assert_eq!(node_status(&t.status("m2"), "m2"), "Disabled");
+    wait_for("m1 to see m2 Disabled", Duration::from_secs(2), || {
+        (node_status(&t.status("m1"), "m2") == "Disabled").then_some(())
+    });
+    let pid = t.app_pid("m1").unwrap();
+    common::run(std::process::Command::new("kill").arg(pid.to_string()));
+    holds_for(
+        "no takeover by the disabled m2",
+        GRACE * 2 + PEER_TIMEOUT,
+        || !t.vip_holders().contains(&"m2".to_owned()),
+    );
+    // The setting survives a restart of m2's daemon.
+    t.daemon("m2").signal("TERM");
+    let _ = t.daemon("m2").wait_exit(Duration::from_secs(5));
+    t.start("m2");
+    wait_for("m2 back", Duration::from_secs(5), || {
+        t.socket("m2").exists().then_some(())
+    });
+    wait_for("m2's status", Duration::from_secs(5), || {
+        (t.ctl("m2", &["status", "--json"]).0).then_some(())
+    });
+    assert_eq!(node_status(&t.status("m2"), "m2"), "Disabled");
+    holds_for("still no takeover", GRACE * 2, || {
+        !t.vip_holders().contains(&"m2".to_owned())
+    });
+    let (ok, text) = t.ctl("m2", &["enable"]);
+    assert!(ok, "{text}");
+    assert_eq!(node_status(&t.status("m2"), "m2"), "Passive");
+}
+
+#[test]
+fn p_promote_and_demote_hand_over() {
+    let mut t = Topology::up("promote");
+    t.steady_pair();
+    let began = Instant::now();
+    let (ok, text) = t.ctl("m2", &["promote"]);
+    assert!(ok, "{text}");
+    t.wait_answer("m2", began, Duration::from_secs(3));
+    wait_for("m2 the only holder", Duration::from_secs(2), || {
+        (t.vip_holders() == ["m2"]).then_some(())
+    });
+    eprintln!(
+        "PROMOTE: command -> first answer from m2: {} ms",
+        began.elapsed().as_millis()
+    );
+    wait_for("m2 Active", Duration::from_secs(3), || {
+        (node_status(&t.status("m2"), "m2") == "Active").then_some(())
+    });
+    let (ok, text) = t.ctl("m2", &["promote"]);
+    assert!(ok && text.contains("already holds"), "{text}");
+    let began = Instant::now();
+    let (ok, text) = t.ctl("m2", &["demote"]);
+    assert!(ok, "{text}");
+    t.wait_answer("m1", began, Duration::from_secs(3));
+    wait_for("m1 the only holder", Duration::from_secs(2), || {
+        (t.vip_holders() == ["m1"]).then_some(())
+    });
+    eprintln!(
+        "DEMOTE: command -> first answer from m1: {} ms",
+        began.elapsed().as_millis()
+    );
+    // Unsafe: demote m1 while m2 is disabled.
+    assert!(t.ctl("m2", &["disable"]).0);
+    wait_for("m1 to see m2 Disabled", Duration::from_secs(2), || {
+        (node_status(&t.status("m1"), "m2") == "Disabled").then_some(())
+    });
+    let (ok, text) = t.ctl("m1", &["demote"]);
+    assert!(!ok && text.contains("refused"), "{text}");
+    assert_eq!(t.vip_holders(), ["m1"], "nothing happened");
+}
+
+#[test]
+fn q_maintenance_hands_over_and_keeps_out() {
+    let mut t = Topology::up("maint");
+    t.steady_pair();
+    let (ok, text) = t.ctl("m1", &["maintenance", "on"]);
+    assert!(ok, "{text}");
+    wait_for("m2 to take over", Duration::from_secs(3), || {
+        (t.vip_holders() == ["m2"]).then_some(())
+    });
+    assert_eq!(node_status(&t.status("m1"), "m1"), "Maintenance");
+    // m2 fails: m1 in maintenance must not take the VIP back.
+    let pid = wait_for("m2's application", Duration::from_secs(3), || {
+        t.app_pid("m2")
+    });
+    common::run(std::process::Command::new("kill").arg(pid.to_string()));
+    holds_for("m1 keeps out", GRACE * 2 + PEER_TIMEOUT, || {
+        !t.vip_holders().contains(&"m1".to_owned())
+    });
+    let (ok, text) = t.ctl("m1", &["maintenance", "off"]);
+    assert!(ok, "{text}");
+    assert_eq!(node_status(&t.status("m1"), "m1"), "Passive");
+    // Failback is manual: m2 (which restarted its application) keeps the VIP.
+    holds_for("m2 keeps the VIP", GRACE, || t.vip_holders() == ["m2"]);
+}
