@@ -28,6 +28,8 @@ pub struct Config {
     pub heartbeat: HeartbeatConfig,
     pub failback: Failback,
     pub control: Control,
+    /// The optional HTTP API.
+    pub api: Option<Api>,
     /// Checksum of the file's text, announced to the peer so that a node
     /// running a different configuration is noticed.
     pub checksum: u64,
@@ -148,6 +150,16 @@ pub struct Control {
     pub socket: PathBuf,
     /// Disabled / maintenance, kept across restarts.
     pub state_file: PathBuf,
+}
+
+/// The HTTP API: where it listens, who may call it, and TLS.
+#[derive(Debug, Clone)]
+pub struct Api {
+    pub listen: std::net::SocketAddr,
+    /// `NAME TOKEN` lines; callers send `Authorization: Bearer TOKEN`.
+    pub tokens_file: PathBuf,
+    /// PEM certificate chain and key; both or neither.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 pub const DEFAULT_SOCKET: &str = "/run/understudy/understudy.sock";

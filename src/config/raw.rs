@@ -15,6 +15,7 @@ pub struct RawConfig {
     pub heartbeat: Option<RawHeartbeat>,
     pub failback: Option<RawFailback>,
     pub control: Option<RawControl>,
+    pub api: Option<RawApi>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -95,4 +96,13 @@ pub struct RawFailback {
 pub struct RawControl {
     pub socket: Option<String>,
     pub state_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    pub listen: Option<String>,
+    pub tokens_file: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::locate::{Locator, Seg};
 use super::raw::{RawConfig, RawNetmask, RawNode};
 use super::{
-    Announce, Application, Cluster, Config, Control, DataService, Failback, HeartbeatConfig,
+    Announce, Api, Application, Cluster, Config, Control, DataService, Failback, HeartbeatConfig,
     Monitor, Node, Problem, Role, Url, DEFAULT_SOCKET, DEFAULT_STATE_FILE,
 };
 
@@ -252,6 +252,35 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
     };
 
     let control = raw.control.unwrap_or_default();
+    let api = raw.api.and_then(|a| {
+        let k = |key| [Seg::Key("api"), Seg::Key(key)];
+        let listen = ck.required(&a.listen, &k("listen"))?;
+        let listen = match listen.parse() {
+            Ok(addr) => addr,
+            Err(_) => {
+                ck.report(&k("listen"), format!("{listen:?} is not ADDRESS:PORT"));
+                return None;
+            }
+        };
+        let tokens_file = PathBuf::from(ck.required(&a.tokens_file, &k("tokens_file"))?);
+        let tls = match (a.tls_cert, a.tls_key) {
+            (Some(cert), Some(key)) => Some((PathBuf::from(cert), PathBuf::from(key))),
+            (None, None) => None,
+            (Some(_), None) => {
+                ck.report(&k("tls_key"), "is required with tls_cert");
+                None
+            }
+            (None, Some(_)) => {
+                ck.report(&k("tls_cert"), "is required with tls_key");
+                None
+            }
+        };
+        Some(Api {
+            listen,
+            tokens_file,
+            tls,
+        })
+    });
 
     if !ck.problems.is_empty() {
         return Err(ck.problems);
@@ -293,6 +322,7 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
                     .unwrap_or_else(|| DEFAULT_STATE_FILE.into()),
             ),
         },
+        api,
         checksum: crate::proto::heartbeat::config_checksum(text),
     })
 }

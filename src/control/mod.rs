@@ -3,6 +3,8 @@
 //! report. The shapes here are the documented, stable JSON contract.
 
 pub mod client;
+pub mod http;
+pub mod metrics;
 pub mod report;
 pub mod server;
 pub mod state_file;

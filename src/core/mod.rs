@@ -132,6 +132,8 @@ pub struct Status {
     pub holder_since: Option<Instant>,
     pub last_takeover: Option<Takeover>,
     pub counters: Counters,
+    /// Each probe target's current verdict.
+    pub probes: Vec<(Target, Verdict)>,
 }
 
 impl Status {
@@ -343,6 +345,12 @@ impl Core {
             holder_since: self.holder_since,
             last_takeover: self.last_takeover.clone(),
             counters: self.counters.clone(),
+            probes: vec![
+                (Target::Peer, self.peer_app.verdict()),
+                (Target::Local, self.local.verdict()),
+                (Target::Data, self.data.verdict()),
+                (Target::Nic, self.nic.verdict()),
+            ],
         }
     }
 

@@ -21,8 +21,9 @@ use tokio::time::Instant;
 use tracing::info;
 
 use crate::config::{read_secret, Config};
+use crate::control::metrics::Metrics;
 use crate::control::server::{self as control_server, ControlRequest};
-use crate::control::{report, state_file, Request, Response};
+use crate::control::{http, report, state_file, Request, Response};
 use crate::core::{Action, Core, Input, Settings, Target};
 use crate::io::app::Supervisor;
 use crate::io::netlink::{Netlink, NetlinkError};
@@ -53,6 +54,8 @@ pub enum RuntimeError {
     },
     #[error("{0}")]
     State(String),
+    #[error("HTTP API: {0}")]
+    Api(String),
 }
 
 /// Paths the command line may override (two daemons on one machine).
@@ -126,6 +129,30 @@ pub async fn run(config: Config, me: usize, overrides: Overrides) -> Result<(), 
         socket = %socket_path.display(), "understudy starting"
     );
     let (control_tx, mut control_rx) = mpsc::channel::<ControlRequest>(16);
+    let metrics = Arc::new(Metrics::new(&node.name, &config.cluster.name));
+    let api = match &config.api {
+        Some(api) => {
+            let tokens = http::Tokens::load(&api.tokens_file).map_err(RuntimeError::Api)?;
+            let tls = match &api.tls {
+                Some((cert, key)) => {
+                    Some(http::tls_acceptor(cert, key).map_err(RuntimeError::Api)?)
+                }
+                None => None,
+            };
+            let listener = tokio::net::TcpListener::bind(api.listen)
+                .await
+                .map_err(|e| RuntimeError::Api(format!("cannot listen on {}: {e}", api.listen)))?;
+            info!(listen = %api.listen, tls = tls.is_some(), "HTTP API listening");
+            Some(tokio::spawn(http::serve(
+                listener,
+                tls,
+                tokens,
+                control_tx.clone(),
+                metrics.clone(),
+            )))
+        }
+        None => None,
+    };
     let control = tokio::spawn(control_server::serve(
         control_listener,
         socket_path.clone(),
@@ -171,7 +198,12 @@ pub async fn run(config: Config, me: usize, overrides: Overrides) -> Result<(), 
         peer_id: config.peer_of(me) as u16,
         key,
     };
-    let receiver = tokio::spawn(wire::receive(socket, expect, input_tx.clone()));
+    let receiver = tokio::spawn(wire::receive(
+        socket,
+        expect,
+        input_tx.clone(),
+        metrics.clone(),
+    ));
     let watcher = tokio::spawn(watch::watch(
         node.nic.clone(),
         config.cluster.vip,
@@ -199,12 +231,15 @@ pub async fn run(config: Config, me: usize, overrides: Overrides) -> Result<(), 
                     receiver.abort();
                     watcher.abort();
                     control.abort();
+                    if let Some(api) = &api {
+                        api.abort();
+                    }
                     let _ = std::fs::remove_file(&socket_path);
                     info!("released everything; exiting");
                     return Ok(());
                 }
                 Action::SendHeartbeat(hb) => wire.send(&hb),
-                Action::Probe(target) => spawn_probe(&prober, &checks, target, &input_tx),
+                Action::Probe(target) => spawn_probe(&prober, &checks, target, &input_tx, &metrics),
                 other => {
                     // The worker lives as long as `effect_tx`; a send can
                     // only fail if it panicked, which it does not.
@@ -212,6 +247,7 @@ pub async fn run(config: Config, me: usize, overrides: Overrides) -> Result<(), 
                 }
             }
         }
+        metrics.update(&core.status(now()), &node.name, &peer.name);
         let deadline = core.poll_timeout().map(Instant::from_std);
         tokio::select! {
             Some(input) = inputs.recv() => core.handle_input(now(), input),
@@ -295,6 +331,7 @@ fn spawn_probe(
     checks: &Checks,
     target: Target,
     tx: &mpsc::UnboundedSender<Input>,
+    metrics: &Arc<Metrics>,
 ) {
     // Which parts a target's probe is made of: our NIC, a check, or both.
     let (nic_first, check) = match target {
@@ -312,6 +349,7 @@ fn spawn_probe(
         checks.nic.clone(),
         tx.clone(),
     );
+    let metrics = metrics.clone();
     tokio::spawn(async move {
         let started = now();
         let mut outcome = Ok(());
@@ -321,6 +359,7 @@ fn spawn_probe(
         if let (Ok(()), Some(check)) = (&outcome, check) {
             outcome = prober.check(&check).await;
         }
+        metrics.probe_took(target, now().saturating_duration_since(started));
         tracing::trace!(?target, ?outcome, "probe done");
         let _ = tx.send(Input::Probed {
             target,

@@ -92,7 +92,12 @@ pub fn accept(bytes: &[u8], expect: &Expect, guard: &mut ReplayGuard) -> Result<
 }
 
 /// Receives until the input channel closes.
-pub async fn receive(socket: Arc<UdpSocket>, expect: Expect, inputs: mpsc::UnboundedSender<Input>) {
+pub async fn receive(
+    socket: Arc<UdpSocket>,
+    expect: Expect,
+    inputs: mpsc::UnboundedSender<Input>,
+    metrics: Arc<crate::control::metrics::Metrics>,
+) {
     let mut guard = ReplayGuard::default();
     let mut rejections = Rejections::default();
     // One byte more than a heartbeat, so that a longer datagram is seen as
@@ -109,12 +114,16 @@ pub async fn receive(socket: Arc<UdpSocket>, expect: Expect, inputs: mpsc::Unbou
         };
         match accept(&buf[..n], &expect, &mut guard) {
             Ok(hb) => {
+                metrics.heartbeat_accepted();
                 trace!(?hb, %from, "heartbeat");
                 if inputs.send(Input::Heartbeat(hb)).is_err() {
                     return;
                 }
             }
-            Err(reason) => rejections.count(reason, from),
+            Err(reason) => {
+                metrics.heartbeat_rejected(reason.name());
+                rejections.count(reason, from);
+            }
         }
     }
 }

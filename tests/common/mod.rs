@@ -180,6 +180,11 @@ impl Topology {
         std::fs::write(&config, pair_config(&dir, &dir.join("secret")))
             .expect("write the configuration");
         run_ok(Command::new(bin()).arg("keygen").arg(dir.join("secret")));
+        std::fs::write(
+            dir.join("tokens"),
+            format!("# name token\nops {API_TOKEN}\n"),
+        )
+        .expect("write the tokens file");
         Topology {
             prefix,
             dir,
@@ -426,6 +431,37 @@ impl Topology {
         );
     }
 
+    /// An HTTP request from the client namespace: (status code, body).
+    pub fn api(
+        &self,
+        method: &str,
+        url: &str,
+        token: Option<&str>,
+        extra: &[&str],
+    ) -> (u16, String) {
+        let mut args = vec![
+            "curl",
+            "-s",
+            "--max-time",
+            "3",
+            "-X",
+            method,
+            "-w",
+            "\n%{http_code}",
+        ];
+        let header;
+        if let Some(token) = token {
+            header = format!("Authorization: Bearer {token}");
+            args.extend(["-H", header.as_str()]);
+        }
+        args.extend(extra);
+        args.push(url);
+        let out = self.exec("cl", &args);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (code.trim().parse().unwrap_or(0), body.to_owned())
+    }
+
     pub fn dump_logs(&self) -> String {
         self.daemons
             .iter()
@@ -454,6 +490,9 @@ impl Drop for Topology {
 
 /// The heartbeat port of the test configuration.
 pub const HEARTBEAT_PORT: u16 = 7046;
+pub const API_PORT: u16 = 7047;
+/// The bearer token the test configuration's API accepts (name "ops").
+pub const API_TOKEN: &str = "test-token-0123456789abcdef";
 pub const HEARTBEAT_MS: u64 = 100;
 pub const PEER_TIMEOUT: Duration = Duration::from_millis(300);
 
@@ -507,10 +546,15 @@ interval = "{HEARTBEAT_MS}ms"
 peer_timeout = "{peer_timeout}ms"
 startup = "{peer_timeout}ms"
 secret_file = "{secret}"
+
+[api]
+listen = "0.0.0.0:{API_PORT}"
+tokens_file = "{tokens}"
 "#,
         app = app.display(),
         grace = GRACE.as_millis(),
         peer_timeout = PEER_TIMEOUT.as_millis(),
         secret = secret.display(),
+        tokens = format_args!("{dir}/tokens"),
     )
 }

@@ -1,0 +1,258 @@
+//! Prometheus metrics (prometheus-client). Gauges and totals that the core
+//! owns are copied from its status after every event, so they never
+//! disagree with `understudy status`; probe latencies and heartbeat
+//! counts are recorded by the runtime as they happen.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::core::{Holder, State, Status, Target, Verdict};
+
+type Labels = Vec<(String, String)>;
+
+fn label(key: &str, value: &str) -> Labels {
+    vec![(key.to_owned(), value.to_owned())]
+}
+
+const STATES: [State; 12] = [
+    State::Init,
+    State::Starting,
+    State::Checking,
+    State::Passive,
+    State::Claiming,
+    State::Announcing,
+    State::StartingApp,
+    State::Active,
+    State::Restoring,
+    State::StoppingApp,
+    State::Releasing,
+    State::Stopped,
+];
+
+pub struct Metrics {
+    registry: Registry,
+    state: Family<Labels, Gauge>,
+    term: Gauge,
+    holder: Family<Labels, Gauge>,
+    peer_available: Gauge,
+    config_match: Gauge,
+    probe_up: Family<Labels, Gauge>,
+    probe_seconds: Family<Labels, Histogram>,
+    failures: Family<Labels, Counter>,
+    takeovers: Counter,
+    releases: Counter,
+    last_takeover_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    takeover_pending: Gauge,
+    takeover_in_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    heartbeats_accepted: Counter,
+    heartbeats_rejected: Family<Labels, Counter>,
+}
+
+impl Metrics {
+    pub fn new(node: &str, cluster: &str) -> Self {
+        let mut registry = Registry::with_prefix_and_labels(
+            "understudy",
+            [
+                ("cluster".into(), cluster.to_owned().into()),
+                ("node".into(), node.to_owned().into()),
+            ]
+            .into_iter(),
+        );
+        let m = Metrics {
+            state: Family::default(),
+            term: Gauge::default(),
+            holder: Family::default(),
+            peer_available: Gauge::default(),
+            config_match: Gauge::default(),
+            probe_up: Family::default(),
+            probe_seconds: Family::new_with_constructor(|| {
+                Histogram::new(
+                    [
+                        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    ]
+                    .into_iter(),
+                )
+            }),
+            failures: Family::default(),
+            takeovers: Counter::default(),
+            releases: Counter::default(),
+            last_takeover_seconds: Gauge::default(),
+            takeover_pending: Gauge::default(),
+            takeover_in_seconds: Gauge::default(),
+            heartbeats_accepted: Counter::default(),
+            heartbeats_rejected: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register("state", "1 for the node's current state", m.state.clone());
+        registry.register("term", "The node's term", m.term.clone());
+        registry.register(
+            "vip_holder",
+            "1 for the node holding the VIP, as this node knows",
+            m.holder.clone(),
+        );
+        registry.register(
+            "peer_available",
+            "1 while valid heartbeats arrive from the peer",
+            m.peer_available.clone(),
+        );
+        registry.register(
+            "config_match",
+            "1 if the peer announces the same configuration",
+            m.config_match.clone(),
+        );
+        registry.register(
+            "probe_up",
+            "1 healthy, 0 failing, -1 not known yet",
+            m.probe_up.clone(),
+        );
+        registry.register(
+            "probe_duration_seconds",
+            "Time one probe took",
+            m.probe_seconds.clone(),
+        );
+        registry.register(
+            "peer_failures",
+            "Failing streaks of the peer by cause",
+            m.failures.clone(),
+        );
+        registry.register("takeovers", "Takeovers by this node", m.takeovers.clone());
+        registry.register("releases", "Releases by this node", m.releases.clone());
+        registry.register(
+            "last_takeover_duration_seconds",
+            "Decision to application healthy, last takeover",
+            m.last_takeover_seconds.clone(),
+        );
+        registry.register(
+            "takeover_pending",
+            "1 while counting down to a takeover",
+            m.takeover_pending.clone(),
+        );
+        registry.register(
+            "takeover_in_seconds",
+            "Time left before the takeover",
+            m.takeover_in_seconds.clone(),
+        );
+        registry.register(
+            "heartbeats_accepted",
+            "Valid heartbeats received",
+            m.heartbeats_accepted.clone(),
+        );
+        registry.register(
+            "heartbeats_rejected",
+            "Datagrams dropped, by reason",
+            m.heartbeats_rejected.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// Copies the core's view in.
+    pub fn update(&self, status: &Status, local: &str, peer: &str) {
+        for state in STATES {
+            let on = i64::from(state == status.state);
+            self.state
+                .get_or_create(&label("state", &state.to_string()))
+                .set(on);
+        }
+        self.term.set(status.term as i64);
+        let holder = match status.holder {
+            Holder::Local => Some(local),
+            Holder::Peer => Some(peer),
+            Holder::Nobody => None,
+        };
+        for node in [local, peer] {
+            self.holder
+                .get_or_create(&label("holder", node))
+                .set(i64::from(holder == Some(node)));
+        }
+        self.peer_available.set(i64::from(status.peer_available));
+        self.config_match.set(i64::from(!status.config_mismatch));
+        for (target, verdict) in &status.probes {
+            let value = match verdict {
+                Verdict::Healthy => 1,
+                Verdict::Failing => 0,
+                Verdict::Unknown => -1,
+            };
+            self.probe_up
+                .get_or_create(&label("target", target_name(*target)))
+                .set(value);
+        }
+        for (cause, n) in &status.counters.failures {
+            let c = self
+                .failures
+                .get_or_create(&label("cause", &cause.to_string()));
+            c.inner().store(*n, Ordering::Relaxed);
+        }
+        self.takeovers
+            .inner()
+            .store(status.counters.takeovers, Ordering::Relaxed);
+        self.releases
+            .inner()
+            .store(status.counters.releases, Ordering::Relaxed);
+        if let Some(t) = &status.last_takeover {
+            self.last_takeover_seconds.set(t.duration.as_secs_f64());
+        }
+        self.takeover_pending
+            .set(i64::from(status.takeover_in.is_some()));
+        self.takeover_in_seconds
+            .set(status.takeover_in.map_or(0.0, |d| d.as_secs_f64()));
+    }
+
+    pub fn probe_took(&self, target: Target, took: Duration) {
+        self.probe_seconds
+            .get_or_create(&label("target", target_name(target)))
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn heartbeat_accepted(&self) {
+        self.heartbeats_accepted.inc();
+    }
+
+    pub fn heartbeat_rejected(&self, reason: &str) {
+        self.heartbeats_rejected
+            .get_or_create(&label("reason", reason))
+            .inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+fn target_name(t: Target) -> &'static str {
+    match t {
+        Target::Peer => "peer",
+        Target::Local => "local",
+        Target::Data => "data",
+        Target::Nic => "nic",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_registered_metrics_with_labels() {
+        let m = Metrics::new("m1", "helpdesk");
+        m.heartbeat_rejected("bad_mac");
+        m.probe_took(Target::Peer, Duration::from_millis(3));
+        let text = m.encode();
+        assert!(text.contains(r#"understudy_heartbeats_rejected_total{cluster="helpdesk",node="m1",reason="bad_mac"} 1"#), "{text}");
+        assert!(
+            text.contains("understudy_probe_duration_seconds_bucket"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
