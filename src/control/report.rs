@@ -84,7 +84,7 @@ pub struct CountersView {
     pub takeovers: u64,
     pub releases: u64,
     /// Failing streaks of the peer, by cause.
-    pub failures: Vec<(String, u64)>,
+    pub failures: std::collections::BTreeMap<String, u64>,
 }
 
 /// An instant of the core's clock as wall-clock time and age.

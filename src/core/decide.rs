@@ -48,7 +48,8 @@ impl Core {
     /// Tracks who holds the VIP (for status) and counts the peer's failing
     /// streaks by cause (for metrics).
     fn note_holder(&mut self, now: Instant) {
-        let holder = if matches!(self.state, State::Active | State::Restoring) {
+        // Claiming to releasing, the VIP may be on our NIC.
+        let holder = if self.state.wire().holding() {
             Holder::Local
         } else if self.peer_available(now) && self.peer.holding() {
             Holder::Peer
