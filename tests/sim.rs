@@ -211,6 +211,7 @@ impl World {
                     self.nodes[i].core = None;
                     return;
                 }
+                Action::Notify(_) => continue,
                 Action::Probe(target) => {
                     let ok = match target {
                         Target::Peer => self.connected() && self.nodes[other].app_running,

@@ -4,6 +4,7 @@
 //! names the one it waits for, which is how the order claim → announce →
 //! start and stop → release is kept.
 
+use super::event::Event;
 use super::input::Target;
 use crate::proto::heartbeat::Heartbeat;
 
@@ -30,6 +31,8 @@ pub enum Action {
     Probe(Target),
     /// Send this heartbeat to the peer now (not queued behind other actions).
     SendHeartbeat(Heartbeat),
+    /// Tell people (mail, webhook, hooks); never waits for delivery.
+    Notify(Event),
     /// Everything is released; the daemon may exit.
     Exit,
 }

@@ -63,6 +63,15 @@ impl Core {
         let failure = self.failure_cause(now);
         if let Some(cause) = failure.filter(|c| Some(*c) != self.last_failure) {
             self.counters.count_failure(cause);
+            let detail = self
+                .peer_app
+                .last_error()
+                .filter(|_| self.peer_app.failing_since().is_some());
+            let text = match detail {
+                Some(d) => format!("{cause}: {d}"),
+                None => cause.to_string(),
+            };
+            self.notify(super::EventKind::PeerDown, text, None);
         }
         self.last_failure = failure;
     }
@@ -352,6 +361,16 @@ impl Core {
         }
         let Some(hb) = self.peer.last else { return };
         if matches!(hb.state, WireState::Claiming | WireState::Active) {
+            let text = format!(
+                "both nodes hold the common IP (terms {} and {})",
+                self.term, hb.term
+            );
+            if self
+                .last_reannounce
+                .is_none_or(|t| now >= t + self.settings.heartbeat_interval)
+            {
+                self.notify(super::EventKind::SplitBrain, text, None);
+            }
             let ours = rank(self.term, self.settings.role, &self.settings.name);
             let theirs = rank(hb.term, self.peer_role(), &self.settings.peer_name);
             if !outranks(ours, theirs) {

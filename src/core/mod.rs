@@ -17,6 +17,7 @@ mod action;
 mod admin;
 pub mod countdown;
 mod decide;
+mod event;
 mod health;
 mod input;
 mod peer;
@@ -31,6 +32,7 @@ use std::time::{Duration, Instant};
 
 pub use action::Action;
 pub use admin::{AdminCommand, AdminReply};
+pub use event::{Event, EventKind};
 pub use health::{Change, Health, Verdict};
 pub use input::{Input, Outcome, Target};
 pub use peer::{FailureCause, PeerView};
@@ -267,6 +269,8 @@ pub struct Core {
     holder: Holder,
     holder_since: Option<Instant>,
     claim_cause: Option<String>,
+    /// Why the current release began, for its event.
+    release_cause: Option<Cause>,
     last_takeover: Option<Takeover>,
     last_failure: Option<FailureCause>,
     counters: Counters,
@@ -315,6 +319,7 @@ impl Core {
             holder: Holder::Nobody,
             holder_since: None,
             claim_cause: None,
+            release_cause: None,
             last_takeover: None,
             last_failure: None,
             counters: Counters::default(),
@@ -381,8 +386,13 @@ impl Core {
                 }
             }
             (State::Restoring, Input::VipAdded(outcome)) => {
-                if let Err(why) = &outcome {
-                    error!(%why, "could not restore the common IP");
+                match &outcome {
+                    Err(why) => error!(%why, "could not restore the common IP"),
+                    Ok(()) => self.notify(
+                        EventKind::VipRestored,
+                        "the common IP was removed by something else",
+                        None,
+                    ),
                 }
                 self.change_state(now, State::Active, Cause::StepDone);
                 self.actions.push_back(Action::Announce);
@@ -402,6 +412,11 @@ impl Core {
                 Ok(()) => self.change_state(now, State::Active, Cause::StepDone),
                 Err(why) => {
                     error!(%why, "application failed to start; releasing the common IP");
+                    self.notify(
+                        EventKind::ApplicationFailed,
+                        format!("failed to start: {why}"),
+                        None,
+                    );
                     self.holddown(now);
                     self.release(now, Cause::AppStartFailed(why), After::Passive, true)
                 }
@@ -466,6 +481,11 @@ impl Core {
                 (Timer::Startup, State::Starting) => self.end_startup(now),
                 (Timer::SelfRelease, State::Active) => {
                     let why = self.local.last_error().unwrap_or("unhealthy").to_owned();
+                    self.notify(
+                        EventKind::ApplicationFailed,
+                        format!("failed for the grace period: {why}"),
+                        None,
+                    );
                     self.holddown(now);
                     self.release(now, Cause::LocalAppFailed(why), After::Passive, true);
                 }
@@ -537,6 +557,16 @@ impl Core {
         !self.settings.watch_nic || self.nic.verdict() == Verdict::Healthy
     }
 
+    /// Queues an event for the notifier.
+    fn notify(&mut self, kind: EventKind, cause: impl Into<String>, duration: Option<Duration>) {
+        self.actions.push_back(Action::Notify(Event {
+            kind,
+            cause: cause.into(),
+            term: self.term,
+            duration,
+        }));
+    }
+
     fn holddown(&mut self, now: Instant) {
         self.holddown_until = Some(now + self.settings.grace * 2);
     }
@@ -599,6 +629,11 @@ impl Core {
             }
             (Some(mac), Err(why), false) => {
                 warn!(%mac, %why, "another host answers for the common IP but the application does not; claiming it");
+                self.notify(
+                    EventKind::Conflict,
+                    Cause::Conflict(mac.clone()).to_string(),
+                    None,
+                );
                 self.change_state(now, State::Claiming, Cause::Conflict(mac));
             }
             (None, Err(_), false) => self.change_state(now, State::Claiming, Cause::VipFree),
@@ -691,6 +726,11 @@ impl Core {
                 theirs = format!("{:016x}", hb.config_checksum),
                 "the peer runs a different configuration"
             );
+            let text = format!(
+                "{} announces configuration {:016x}, this node runs {:016x}",
+                self.settings.peer_name, hb.config_checksum, self.settings.config_checksum
+            );
+            self.notify(EventKind::ConfigDrift, text, None);
         }
         self.config_mismatch = hb.config_checksum != self.settings.config_checksum;
         let down = match (hb.state, hb.flags) {
@@ -757,9 +797,20 @@ impl Core {
             }
             State::Releasing => {
                 self.counters.releases += 1;
-                if let Some(t) = self.release_started.take() {
-                    info!(ms = millis(now - t), "released the common IP");
+                let took = self.release_started.take().map(|t| now - t);
+                if let Some(took) = took {
+                    info!(ms = millis(took), "released the common IP");
                 }
+                let cause = self.release_cause.take();
+                let kind = match cause {
+                    Some(Cause::Failback) => EventKind::Failback,
+                    Some(
+                        Cause::Demoted | Cause::Maintenance | Cause::PeerAsked | Cause::Disabled,
+                    ) => EventKind::Handover,
+                    _ => EventKind::Release,
+                };
+                let text = cause.map_or_else(String::new, |c| c.to_string());
+                self.notify(kind, text, took);
             }
             _ => {}
         }
@@ -782,12 +833,27 @@ impl Core {
         self.state = to;
         // Entry actions.
         match to {
-            State::Init | State::Starting | State::Passive => {}
-            State::Checking => self.actions.push_back(Action::CheckVip),
-            State::Claiming => {
+            State::Init | State::Starting => {}
+            State::Passive => {
+                self.claim_started = None;
+                self.claim_cause = None;
+            }
+            State::Checking => {
+                // The decision to take over is made here; the claim follows
+                // the look at the VIP.
                 self.claim_cause = Some(cause.to_string());
-                self.term = self.term.max(self.peer.term()) + 1;
                 self.claim_started = Some(now);
+                self.actions.push_back(Action::CheckVip);
+            }
+            State::Claiming => {
+                self.claim_cause = match (from, self.claim_cause.take()) {
+                    (State::Checking, Some(why)) => Some(format!("{why}; {cause}")),
+                    _ => {
+                        self.claim_started = Some(now);
+                        Some(cause.to_string())
+                    }
+                };
+                self.term = self.term.max(self.peer.term()) + 1;
                 self.actions.push_back(Action::AddVip);
             }
             State::Announcing => self.actions.push_back(Action::Announce),
@@ -801,9 +867,11 @@ impl Core {
                         "claimed the common IP; application healthy"
                     );
                     self.counters.takeovers += 1;
+                    let cause = self.claim_cause.take().unwrap_or_default();
+                    self.notify(EventKind::Takeover, cause.clone(), Some(now - t));
                     self.last_takeover = Some(Takeover {
                         at: now,
-                        cause: self.claim_cause.take().unwrap_or_default(),
+                        cause,
                         duration: now - t,
                     });
                 }

@@ -41,7 +41,12 @@ fn settings(role: Role) -> Settings {
 /// The machine-changing actions queued, without probes and heartbeats.
 fn drain(core: &mut Core) -> Vec<Action> {
     std::iter::from_fn(|| core.poll_action())
-        .filter(|a| !matches!(a, Action::Probe(_) | Action::SendHeartbeat(_)))
+        .filter(|a| {
+            !matches!(
+                a,
+                Action::Probe(_) | Action::SendHeartbeat(_) | Action::Notify(_)
+            )
+        })
         .collect()
 }
 
@@ -76,7 +81,7 @@ fn complete_all(core: &mut Core, now: Instant) -> Vec<Action> {
                 done.push(action);
                 continue;
             }
-            Action::Probe(_) | Action::SendHeartbeat(_) => continue,
+            Action::Probe(_) | Action::SendHeartbeat(_) | Action::Notify(_) => continue,
         };
         done.push(action);
         core.handle_input(now, reply);
@@ -903,4 +908,49 @@ fn core_heartbeat(core: &mut Core, now: Instant) -> Heartbeat {
             *drain_heartbeats(core).last().expect("a heartbeat")
         }
     }
+}
+
+#[test]
+fn a_takeover_is_told_with_its_cause_and_duration() {
+    let t0 = Instant::now();
+    let mut core = failing_secondary(t0);
+    let mut events = Vec::new();
+    core.handle_timeout(t0 + GRACE);
+    for _ in 0..16 {
+        let Some(action) = core.poll_action() else {
+            break;
+        };
+        let at = t0 + GRACE + Duration::from_millis(10);
+        match action {
+            Action::Notify(e) => events.push(e),
+            Action::CheckVip => core.handle_input(
+                at,
+                Input::VipChecked {
+                    holder: None,
+                    via_vip: Err("x".into()),
+                },
+            ),
+            Action::AddVip => core.handle_input(at, Input::VipAdded(Ok(()))),
+            Action::Announce => core.handle_input(at, Input::Announced(Ok(()))),
+            Action::StartApp => core.handle_input(at, Input::AppStarted(Ok(()))),
+            _ => {}
+        }
+    }
+    let kinds: Vec<EventKind> = events.iter().map(|e| e.kind).collect();
+    assert!(kinds.contains(&EventKind::PeerDown), "{kinds:?}");
+    let takeover = events
+        .iter()
+        .find(|e| e.kind == EventKind::Takeover)
+        .expect("a takeover event");
+    assert!(
+        takeover.cause.contains("network or host failure"),
+        "{}",
+        takeover.cause
+    );
+    assert_eq!(
+        takeover.duration,
+        Some(Duration::from_millis(10)),
+        "from the decision to the application healthy"
+    );
+    assert_eq!(takeover.term, 1);
 }

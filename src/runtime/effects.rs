@@ -129,7 +129,9 @@ impl Effects {
                 info!(ms = ms(), ok = outcome.is_ok(), vip = %self.vip, nic = %self.nic, "common IP removed");
                 Input::VipRemoved(outcome)
             }
-            Action::Probe(_) | Action::SendHeartbeat(_) | Action::Exit => return None,
+            Action::Probe(_) | Action::SendHeartbeat(_) | Action::Notify(_) | Action::Exit => {
+                return None
+            }
         };
         Some(input)
     }

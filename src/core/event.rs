@@ -1,0 +1,113 @@
+//! Events worth telling a person about: the core emits them as
+//! [`super::Action::Notify`]; the runtime adds the cluster, node, VIP, time
+//! and the status table, and the notifier delivers them off the core's path.
+
+use std::fmt;
+use std::time::Duration;
+
+/// Each kind has a stable name (used in configuration, hook environment,
+/// webhook JSON and mail subjects).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// The watched peer started failing (any of the four causes).
+    PeerDown,
+    /// This node took the VIP over.
+    Takeover,
+    /// This node released the VIP (own failure, shutdown, split brain lost).
+    Release,
+    /// This node handed the VIP back to the primary (automatic failback).
+    Failback,
+    /// This node handed the VIP over on purpose (demote, maintenance, the
+    /// peer's request).
+    Handover,
+    /// Both nodes held the VIP.
+    SplitBrain,
+    /// Another host answered ARP for the VIP.
+    Conflict,
+    /// The peer runs a different configuration.
+    ConfigDrift,
+    /// The application failed to start, or failed while Active.
+    ApplicationFailed,
+    /// The peer's application stopped answering / answers again (optional).
+    ProbeFailing,
+    ProbeRecovered,
+    /// The VIP had been removed under us and was put back.
+    VipRestored,
+}
+
+impl EventKind {
+    pub const ALL: [EventKind; 12] = [
+        EventKind::PeerDown,
+        EventKind::Takeover,
+        EventKind::Release,
+        EventKind::Failback,
+        EventKind::Handover,
+        EventKind::SplitBrain,
+        EventKind::Conflict,
+        EventKind::ConfigDrift,
+        EventKind::ApplicationFailed,
+        EventKind::ProbeFailing,
+        EventKind::ProbeRecovered,
+        EventKind::VipRestored,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            EventKind::PeerDown => "peer_down",
+            EventKind::Takeover => "takeover",
+            EventKind::Release => "release",
+            EventKind::Failback => "failback",
+            EventKind::Handover => "handover",
+            EventKind::SplitBrain => "split_brain",
+            EventKind::Conflict => "conflict",
+            EventKind::ConfigDrift => "config_drift",
+            EventKind::ApplicationFailed => "application_failed",
+            EventKind::ProbeFailing => "probe_failing",
+            EventKind::ProbeRecovered => "probe_recovered",
+            EventKind::VipRestored => "vip_restored",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<EventKind> {
+        EventKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// "critical", "warning" or "info".
+    pub fn severity(self) -> &'static str {
+        match self {
+            EventKind::PeerDown
+            | EventKind::Takeover
+            | EventKind::SplitBrain
+            | EventKind::ApplicationFailed => "critical",
+            EventKind::Release
+            | EventKind::Conflict
+            | EventKind::ConfigDrift
+            | EventKind::ProbeFailing => "warning",
+            EventKind::Failback
+            | EventKind::Handover
+            | EventKind::ProbeRecovered
+            | EventKind::VipRestored => "info",
+        }
+    }
+
+    /// Off unless listed in `notify.events`.
+    pub fn on_by_default(self) -> bool {
+        !matches!(self, EventKind::ProbeFailing | EventKind::ProbeRecovered)
+    }
+}
+
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub kind: EventKind,
+    /// Why, in words ("web service down: connection refused").
+    pub cause: String,
+    pub term: u64,
+    /// How long it took, where that applies (takeover, release).
+    pub duration: Option<Duration>,
+}
