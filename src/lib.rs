@@ -10,6 +10,7 @@
 //! - [`io`]: the effects: rtnetlink, AF_PACKET, probes, the application.
 //! - [`runtime`]: the only place that owns tokio; feeds the core and runs
 //!   its actions in order.
+//! - [`notify`]: mail, webhook and hook commands, off the core's path.
 //! - [`control`]: the admin requests, their JSON answers and the status
 //!   report, over the Unix control socket (and the HTTP API).
 
@@ -17,5 +18,6 @@ pub mod config;
 pub mod control;
 pub mod core;
 pub mod io;
+pub mod notify;
 pub mod proto;
 pub mod runtime;

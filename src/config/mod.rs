@@ -30,6 +30,8 @@ pub struct Config {
     pub control: Control,
     /// The optional HTTP API.
     pub api: Option<Api>,
+    /// Who is told about failovers, and how.
+    pub notify: Notify,
     /// Checksum of the file's text, announced to the peer so that a node
     /// running a different configuration is noticed.
     pub checksum: u64,
@@ -160,6 +162,54 @@ pub struct Api {
     pub tokens_file: PathBuf,
     /// PEM certificate chain and key; both or neither.
     pub tls: Option<(PathBuf, PathBuf)>,
+}
+
+/// Notifications: which events, and the channels.
+#[derive(Debug, Clone, Default)]
+pub struct Notify {
+    pub events: Vec<crate::core::EventKind>,
+    /// The same event for the same cause is not resent within this window.
+    pub dedup_window: Duration,
+    /// Events waiting per channel; beyond it they are dropped and counted.
+    pub queue: usize,
+    pub email: Option<Email>,
+    pub webhook: Option<Webhook>,
+    pub hook: Option<Hook>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpSecurity {
+    StartTls,
+    Tls,
+    Plain,
+}
+
+#[derive(Debug, Clone)]
+pub struct Email {
+    pub server: String,
+    pub port: u16,
+    pub security: SmtpSecurity,
+    pub user: Option<String>,
+    pub password_file: Option<PathBuf>,
+    pub from: String,
+    pub to: Vec<String>,
+    pub timeout: Duration,
+    pub retries: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    pub urls: Vec<Url>,
+    pub timeout: Duration,
+    pub retries: u32,
+    /// Shared secret for the `X-Understudy-Signature` HMAC header.
+    pub secret_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Hook {
+    pub commands: Vec<String>,
+    pub timeout: Duration,
 }
 
 pub const DEFAULT_SOCKET: &str = "/run/understudy/understudy.sock";

@@ -16,6 +16,7 @@ pub struct RawConfig {
     pub failback: Option<RawFailback>,
     pub control: Option<RawControl>,
     pub api: Option<RawApi>,
+    pub notify: Option<RawNotify>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -105,4 +106,46 @@ pub struct RawApi {
     pub tokens_file: Option<String>,
     pub tls_cert: Option<String>,
     pub tls_key: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNotify {
+    pub events: Option<Vec<String>>,
+    pub dedup_window: Option<String>,
+    pub queue: Option<i64>,
+    pub email: Option<RawEmail>,
+    pub webhook: Option<RawWebhook>,
+    pub hook: Option<RawHook>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmail {
+    pub server: Option<String>,
+    pub port: Option<i64>,
+    pub security: Option<String>,
+    pub allow_plain: Option<bool>,
+    pub user: Option<String>,
+    pub password_file: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<Vec<String>>,
+    pub timeout: Option<String>,
+    pub retries: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    pub urls: Option<Vec<String>>,
+    pub timeout: Option<String>,
+    pub retries: Option<i64>,
+    pub secret_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHook {
+    pub commands: Option<Vec<String>>,
+    pub timeout: Option<String>,
 }

@@ -10,8 +10,9 @@ use std::time::Duration;
 use super::locate::{Locator, Seg};
 use super::raw::{RawConfig, RawNetmask, RawNode};
 use super::{
-    Announce, Api, Application, Cluster, Config, Control, DataService, Failback, HeartbeatConfig,
-    Monitor, Node, Problem, Role, Url, DEFAULT_SOCKET, DEFAULT_STATE_FILE,
+    Announce, Api, Application, Cluster, Config, Control, DataService, Email, Failback,
+    HeartbeatConfig, Hook, Monitor, Node, Notify, Problem, Role, SmtpSecurity, Url, Webhook,
+    DEFAULT_SOCKET, DEFAULT_STATE_FILE,
 };
 
 const DEFAULT_PREFIX: u8 = 24;
@@ -252,6 +253,7 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
     };
 
     let control = raw.control.unwrap_or_default();
+    let notify = validate_notify(&mut ck, raw.notify.unwrap_or_default());
     let api = raw.api.and_then(|a| {
         let k = |key| [Seg::Key("api"), Seg::Key(key)];
         let listen = ck.required(&a.listen, &k("listen"))?;
@@ -323,6 +325,7 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
             ),
         },
         api,
+        notify,
         checksum: crate::proto::heartbeat::config_checksum(text),
     })
 }
@@ -427,6 +430,122 @@ fn validate_nodes(
         );
     }
     (nodes.len() == raw.len() && raw.len() == 2).then_some(nodes)
+}
+
+fn validate_notify(ck: &mut Checker, n: super::raw::RawNotify) -> Notify {
+    use crate::core::EventKind;
+    let k = |key| [Seg::Key("notify"), Seg::Key(key)];
+    let events = match &n.events {
+        None => EventKind::ALL
+            .into_iter()
+            .filter(|e| e.on_by_default())
+            .collect(),
+        Some(names) => names
+            .iter()
+            .filter_map(|name| {
+                let kind = EventKind::from_name(name);
+                if kind.is_none() {
+                    let known: Vec<&str> = EventKind::ALL.iter().map(|e| e.name()).collect();
+                    ck.report(
+                        &k("events"),
+                        format!("{name:?} is not an event; known: {}", known.join(", ")),
+                    );
+                }
+                kind
+            })
+            .collect(),
+    };
+    let dedup_window = ck.duration(
+        &n.dedup_window,
+        &k("dedup_window"),
+        Duration::from_secs(600),
+    );
+    let queue = ck.count(n.queue, &k("queue"), 64, (1, 10_000)) as usize;
+    let email = n.email.and_then(|e| {
+        let ek = |key| [Seg::Key("notify"), Seg::Key("email"), Seg::Key(key)];
+        let server = ck.required(&e.server, &ek("server"))?;
+        let security = match e.security.as_deref().unwrap_or("starttls") {
+            "starttls" => SmtpSecurity::StartTls,
+            "tls" => SmtpSecurity::Tls,
+            "plain" => SmtpSecurity::Plain,
+            other => {
+                ck.report(&ek("security"), format!("{other:?}: use \"starttls\", \"tls\" or \"plain\""));
+                SmtpSecurity::StartTls
+            }
+        };
+        let loopback = server == "localhost" || server.parse::<IpAddr>().is_ok_and(|a| a.is_loopback());
+        if security == SmtpSecurity::Plain && !loopback && e.allow_plain != Some(true) {
+            ck.report(
+                &ek("security"),
+                "plain SMTP sends mail (and any password) in clear; it is allowed only to a loopback server unless allow_plain = true",
+            );
+        }
+        let default_port = match security {
+            SmtpSecurity::StartTls => 587,
+            SmtpSecurity::Tls => 465,
+            SmtpSecurity::Plain => 25,
+        };
+        let port = ck.count(e.port, &ek("port"), default_port, (1, 65535)) as u16;
+        let from = ck.required(&e.from, &ek("from"))?;
+        let to = ck.required(&e.to, &ek("to"))?;
+        for addr in std::iter::once(&from).chain(&to) {
+            if addr.parse::<lettre::message::Mailbox>().is_err() {
+                ck.report(&ek(if *addr == from { "from" } else { "to" }), format!("{addr:?} is not a mail address"));
+            }
+        }
+        if to.is_empty() {
+            ck.report(&ek("to"), "needs at least one recipient");
+        }
+        if e.user.is_some() != e.password_file.is_some() {
+            ck.report(&ek("password_file"), "user and password_file go together");
+        }
+        Some(Email {
+            server,
+            port,
+            security,
+            user: e.user,
+            password_file: e.password_file.map(PathBuf::from),
+            from,
+            to,
+            timeout: ck.duration(&e.timeout, &ek("timeout"), Duration::from_secs(10)),
+            retries: ck.count(e.retries, &ek("retries"), 2, (0, 10)),
+        })
+    });
+    let webhook = n.webhook.and_then(|w| {
+        let wk = |key| [Seg::Key("notify"), Seg::Key("webhook"), Seg::Key(key)];
+        let urls: Vec<Url> = ck
+            .required(&w.urls, &wk("urls"))?
+            .iter()
+            .filter_map(|u| match parse_http_url(u) {
+                Ok(url) => Some(url),
+                Err(msg) => {
+                    ck.report(&wk("urls"), msg);
+                    None
+                }
+            })
+            .collect();
+        Some(Webhook {
+            urls,
+            timeout: ck.duration(&w.timeout, &wk("timeout"), Duration::from_secs(5)),
+            retries: ck.count(w.retries, &wk("retries"), 3, (0, 10)),
+            secret_file: w.secret_file.map(PathBuf::from),
+        })
+    });
+    let hook = n.hook.and_then(|h| {
+        let hk = |key| [Seg::Key("notify"), Seg::Key("hook"), Seg::Key(key)];
+        Some(Hook {
+            commands: ck.required(&h.commands, &hk("commands"))?,
+            timeout: ck.duration(&h.timeout, &hk("timeout"), Duration::from_secs(10)),
+        })
+    });
+    Notify {
+        events,
+        dedup_window,
+        queue,
+        email,
+        webhook,
+        hook,
+    }
 }
 
 fn parse_v4(ck: &mut Checker, text: &str, path: &[Seg]) -> Option<Ipv4Addr> {

@@ -53,6 +53,7 @@ pub struct Metrics {
     takeover_in_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     heartbeats_accepted: Counter,
     heartbeats_rejected: Family<Labels, Counter>,
+    notifications: Family<Labels, Counter>,
 }
 
 impl Metrics {
@@ -88,6 +89,7 @@ impl Metrics {
             takeover_in_seconds: Gauge::default(),
             heartbeats_accepted: Counter::default(),
             heartbeats_rejected: Family::default(),
+            notifications: Family::default(),
             registry: Registry::default(),
         };
         registry.register("state", "1 for the node's current state", m.state.clone());
@@ -148,6 +150,11 @@ impl Metrics {
             "heartbeats_rejected",
             "Datagrams dropped, by reason",
             m.heartbeats_rejected.clone(),
+        );
+        registry.register(
+            "notifications",
+            "Notifications by channel and outcome (sent, failed, dropped, deduplicated)",
+            m.notifications.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -218,6 +225,14 @@ impl Metrics {
         self.heartbeats_rejected
             .get_or_create(&label("reason", reason))
             .inc();
+    }
+
+    pub fn notification(&self, channel: &str, outcome: &str) {
+        let labels = vec![
+            ("channel".to_owned(), channel.to_owned()),
+            ("outcome".to_owned(), outcome.to_owned()),
+        ];
+        self.notifications.get_or_create(&labels).inc();
     }
 
     /// The Prometheus text exposition.

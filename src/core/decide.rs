@@ -71,7 +71,12 @@ impl Core {
                 Some(d) => format!("{cause}: {d}"),
                 None => cause.to_string(),
             };
+            self.failure_text = Some(text.clone());
             self.notify(super::EventKind::PeerDown, text, None);
+        }
+        let peer_serving = self.peer_available(now) && self.peer.state() == Some(WireState::Active);
+        if failure.is_none() && peer_serving {
+            self.failure_text = None;
         }
         self.last_failure = failure;
     }
@@ -220,6 +225,17 @@ impl Core {
         self.plan(now).map(|(due, _)| due)
     }
 
+    /// A claim on the peer's word after it failed is a takeover for that
+    /// failure; say so (in logs, status and notifications).
+    fn because_peer_failed(&self, cause: Cause) -> Cause {
+        match (&cause, &self.failure_text) {
+            (Cause::NoHolder | Cause::PeerReleased, Some(why)) => {
+                Cause::PeerFailed(format!("{why}; the peer released the common IP"))
+            }
+            _ => cause,
+        }
+    }
+
     /// Why taking over now would not help, if it would not.
     pub(super) fn takeover_blocker(&self) -> Option<String> {
         let reason = |h: &super::Health| h.last_error().unwrap_or("not probed yet").to_owned();
@@ -331,7 +347,10 @@ impl Core {
                     self.send_heartbeat(now);
                 }
             }
-            Want::Claim(cause) => self.change_state(now, State::Claiming, cause),
+            Want::Claim(cause) => {
+                let cause = self.because_peer_failed(cause);
+                self.change_state(now, State::Claiming, cause)
+            }
             Want::AskToClaim => {
                 if !self.requesting_release {
                     info!("nobody holds the common IP; asking the primary to let us claim it");
@@ -339,7 +358,8 @@ impl Core {
                     self.send_heartbeat(now);
                 }
                 if self.peer.last.is_some_and(|h| h.flags.deferring) {
-                    self.change_state(now, State::Claiming, Cause::NoHolder);
+                    let cause = self.because_peer_failed(Cause::NoHolder);
+                    self.change_state(now, State::Claiming, cause);
                 }
             }
             Want::Check => {

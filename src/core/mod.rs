@@ -273,6 +273,9 @@ pub struct Core {
     release_cause: Option<Cause>,
     last_takeover: Option<Takeover>,
     last_failure: Option<FailureCause>,
+    /// The peer's failure in words, kept until a takeover that it caused
+    /// (the claim itself may be made on the peer's word that it released).
+    failure_text: Option<String>,
     counters: Counters,
 }
 
@@ -322,6 +325,7 @@ impl Core {
             release_cause: None,
             last_takeover: None,
             last_failure: None,
+            failure_text: None,
             counters: Counters::default(),
         }
     }
@@ -860,6 +864,7 @@ impl Core {
             State::StartingApp => self.actions.push_back(Action::StartApp),
             State::Active => {
                 self.promote = None;
+                self.failure_text = None;
                 if let Some(t) = self.claim_started.take() {
                     info!(
                         ms = millis(now - t),

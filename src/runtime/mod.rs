@@ -56,6 +56,8 @@ pub enum RuntimeError {
     State(String),
     #[error("HTTP API: {0}")]
     Api(String),
+    #[error("notifications: {0}")]
+    Notify(String),
 }
 
 /// Paths the command line may override (two daemons on one machine).
@@ -210,6 +212,8 @@ pub async fn run(config: Config, me: usize, overrides: Overrides) -> Result<(), 
         input_tx.clone(),
     ));
 
+    let mut notifier = crate::notify::Notifier::start(&config.notify, metrics.clone())
+        .map_err(RuntimeError::Notify)?;
     let checks = Checks {
         peer: Check::Http(peer.url.clone()),
         local: Check::Http(node.url.clone()),
@@ -239,6 +243,17 @@ pub async fn run(config: Config, me: usize, overrides: Overrides) -> Result<(), 
                     return Ok(());
                 }
                 Action::SendHeartbeat(hb) => wire.send(&hb),
+                Action::Notify(event) => {
+                    if notifier.wants(event.kind) {
+                        let at = now();
+                        let report = report::build(&config, me, &core.status(at), at);
+                        let table = report::render(&report);
+                        let envelope = crate::notify::Envelope::new(
+                            &event, &node.name, &peer.name, report, table,
+                        );
+                        notifier.send(event.kind, &event.cause, envelope);
+                    }
+                }
                 Action::Probe(target) => spawn_probe(&prober, &checks, target, &input_tx, &metrics),
                 other => {
                     // The worker lives as long as `effect_tx`; a send can
