@@ -743,6 +743,33 @@ secret_file = "/etc/understudy/secret"
     }
 
     #[test]
+    fn notification_settings_are_checked() {
+        let text = format!(
+            "{GOOD}[notify]\nevents = [\"takeover\", \"tea_time\"]\n[notify.email]\nserver = \"198.51.100.25\"\nsecurity = \"plain\"\nfrom = \"a@example.com\"\nto = [\"not an address\"]\n"
+        );
+        let p = problems(&text);
+        let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+        assert!(keys.contains(&"notify.events"), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|p| p.key == "notify.email.security" && p.message.contains("loopback")),
+            "{p:?}"
+        );
+        assert!(keys.contains(&"notify.email.to"), "{p:?}");
+        let ok = format!(
+            "{GOOD}[notify.email]\nserver = \"127.0.0.1\"\nsecurity = \"plain\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n"
+        );
+        let c = validate(&ok).unwrap();
+        assert_eq!(c.notify.email.unwrap().port, 25);
+        assert!(
+            !c.notify
+                .events
+                .contains(&crate::core::EventKind::ProbeFailing),
+            "off by default"
+        );
+    }
+
+    #[test]
     fn garbage_never_panics() {
         for text in [
             "",
