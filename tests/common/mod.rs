@@ -538,7 +538,7 @@ ready_timeout = "5s"
 [announce]
 count = 3
 interval = "200ms"
-probe = "300ms"
+probe = "100ms"
 
 [heartbeat]
 port = {HEARTBEAT_PORT}
