@@ -86,6 +86,32 @@ pub struct Monitor {
     pub data: Option<DataService>,
     /// Extra CA certificate (PEM) trusted by HTTPS probes.
     pub ca_file: Option<PathBuf>,
+    /// What an application URL must answer to count as healthy.
+    pub expect: Expect,
+}
+
+/// Expectations on an application URL's answer.
+#[derive(Debug, Clone)]
+pub struct Expect {
+    /// Accepted status codes, inclusive (default 200-399).
+    pub status: (u16, u16),
+    /// A substring the body must contain.
+    pub body: Option<String>,
+    /// A regular expression the body must match.
+    pub body_regex: Option<regex::Regex>,
+    /// A header that must be present, and its value if given.
+    pub header: Option<(String, Option<String>)>,
+}
+
+impl Default for Expect {
+    fn default() -> Self {
+        Expect {
+            status: (200, 399),
+            body: None,
+            body_regex: None,
+            header: None,
+        }
+    }
 }
 
 /// The service the application needs (usually its database).
@@ -95,6 +121,8 @@ pub enum DataService {
     Tcp(String),
     /// An HTTP(S) GET answers with a status below 400.
     Http(Url),
+    /// A command (`sh -c`) exits with status 0 within the probe timeout.
+    Command(String),
 }
 
 impl fmt::Display for DataService {
@@ -102,6 +130,7 @@ impl fmt::Display for DataService {
         match self {
             DataService::Tcp(addr) => write!(f, "tcp://{addr}"),
             DataService::Http(url) => write!(f, "{url}"),
+            DataService::Command(cmd) => write!(f, "exec:{cmd}"),
         }
     }
 }

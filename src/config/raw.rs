@@ -55,6 +55,18 @@ pub struct RawMonitor {
     pub rise: Option<i64>,
     pub data: Option<String>,
     pub ca_file: Option<String>,
+    pub expect_status: Option<RawStatus>,
+    pub expect_body: Option<String>,
+    pub expect_body_regex: Option<String>,
+    pub expect_header: Option<String>,
+}
+
+/// `expect_status = 200` or `expect_status = "200-299"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawStatus {
+    Code(i64),
+    Text(String),
 }
 
 #[derive(Debug, Default, Deserialize)]

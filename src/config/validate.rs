@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::locate::{Locator, Seg};
 use super::raw::{RawConfig, RawNetmask, RawNode};
 use super::{
-    Announce, Api, Application, Cluster, Config, Control, DataService, Email, Failback,
+    Announce, Api, Application, Cluster, Config, Control, DataService, Email, Expect, Failback,
     HeartbeatConfig, Hook, Monitor, Node, Notify, Problem, Role, SmtpSecurity, Url, Webhook,
     DEFAULT_SOCKET, DEFAULT_STATE_FILE,
 };
@@ -176,6 +176,37 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
         }
     });
 
+    let mut expect = Expect::default();
+    if let Some(raw_status) = &m.expect_status {
+        match parse_status_range(raw_status) {
+            Ok(range) => expect.status = range,
+            Err(msg) => ck.report(&mk("expect_status"), msg),
+        }
+    }
+    expect.body = m.expect_body.clone();
+    if let Some(re) = &m.expect_body_regex {
+        match regex::Regex::new(re) {
+            Ok(r) => expect.body_regex = Some(r),
+            Err(e) => ck.report(
+                &mk("expect_body_regex"),
+                format!("not a regular expression: {e}"),
+            ),
+        }
+    }
+    if let Some(h) = &m.expect_header {
+        let (name, value) = match h.split_once(':') {
+            Some((n, v)) => (n.trim(), Some(v.trim().to_owned())),
+            None => (h.trim(), None),
+        };
+        if name.is_empty() || reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            ck.report(
+                &mk("expect_header"),
+                format!("{h:?}: write \"Name\" or \"Name: value\""),
+            );
+        } else {
+            expect.header = Some((name.to_owned(), value));
+        }
+    }
     let a = raw.application.unwrap_or_default();
     let ak = |k| [Seg::Key("application"), Seg::Key(k)];
     let application = Application {
@@ -305,6 +336,7 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
             rise,
             data,
             ca_file: m.ca_file.map(PathBuf::from),
+            expect,
         },
         application,
         announce,
@@ -611,7 +643,44 @@ fn parse_http_url(text: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// `200`, `"200"` or `"200-299"`.
+fn parse_status_range(raw: &super::raw::RawStatus) -> Result<(u16, u16), String> {
+    let code = |n: i64| {
+        if (100..=599).contains(&n) {
+            Ok(n as u16)
+        } else {
+            Err(format!("{n} is not an HTTP status (100..=599)"))
+        }
+    };
+    match raw {
+        super::raw::RawStatus::Code(n) => code(*n).map(|c| (c, c)),
+        super::raw::RawStatus::Text(t) => {
+            let parse = |s: &str| {
+                s.trim()
+                    .parse::<i64>()
+                    .map_err(|_| format!("{t:?}: write 200 or \"200-299\""))
+            };
+            match t.split_once('-') {
+                Some((lo, hi)) => {
+                    let (lo, hi) = (code(parse(lo)?)?, code(parse(hi)?)?);
+                    if lo > hi {
+                        return Err(format!("{t:?}: the range is empty"));
+                    }
+                    Ok((lo, hi))
+                }
+                None => code(parse(t)?).map(|c| (c, c)),
+            }
+        }
+    }
+}
+
 fn parse_data_service(text: &str) -> Result<DataService, String> {
+    if let Some(cmd) = text.strip_prefix("exec:") {
+        if cmd.trim().is_empty() {
+            return Err(format!("{text:?}: write exec:COMMAND"));
+        }
+        return Ok(DataService::Command(cmd.trim().to_owned()));
+    }
     if let Some(rest) = text.strip_prefix("tcp://") {
         let rest = rest.trim_end_matches('/');
         let ok = rest.rsplit_once(':').is_some_and(|(host, port)| {
@@ -740,6 +809,11 @@ secret_file = "/etc/understudy/secret"
         assert!(parse_data_service("tcp://db").is_err());
         assert!(parse_data_service("https://db/health").is_ok());
         assert!(parse_data_service("postgres://db").is_err());
+        assert_eq!(
+            parse_data_service("exec:pg_isready -q"),
+            Ok(DataService::Command("pg_isready -q".into()))
+        );
+        assert!(parse_data_service("exec: ").is_err());
     }
 
     #[test]

@@ -1,12 +1,17 @@
 //! Health probes: an HTTP(S) GET of an application URL (rustls, certificates
-//! verified against the system roots plus an optional CA file) and a TCP
-//! connect for a data service. A probe that cannot connect, times out or
-//! gets an error status fails with the reason kept.
+//! verified against the system roots plus an optional CA file) checked
+//! against the expected status, body and header; a TCP connect or a
+//! command for a data service. A probe that cannot connect, times out, gets
+//! the wrong answer, or cannot even be run fails with the reason kept (a
+//! command that cannot be run is a failure, not a success as in keepalived).
 
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::{DataService, Url};
+use std::process::Stdio;
+use std::sync::Arc;
+
+use crate::config::{DataService, Expect, Url};
 use crate::core::Outcome;
 
 #[derive(Debug, thiserror::Error)]
@@ -28,8 +33,12 @@ pub enum ProbeSetupError {
 /// Something that can be probed.
 #[derive(Debug, Clone)]
 pub enum Check {
+    /// An application URL, judged by the configured expectations.
+    App(Url),
+    /// A data service URL: any status below 400.
     Http(Url),
     Tcp(String),
+    Command(String),
 }
 
 impl From<&DataService> for Check {
@@ -37,6 +46,7 @@ impl From<&DataService> for Check {
         match d {
             DataService::Tcp(addr) => Check::Tcp(addr.clone()),
             DataService::Http(url) => Check::Http(url.clone()),
+            DataService::Command(cmd) => Check::Command(cmd.clone()),
         }
     }
 }
@@ -46,10 +56,15 @@ impl From<&DataService> for Check {
 pub struct Prober {
     client: reqwest::Client,
     timeout: Duration,
+    expect: Arc<Expect>,
 }
 
 impl Prober {
-    pub fn new(timeout: Duration, ca_file: Option<&Path>) -> Result<Self, ProbeSetupError> {
+    pub fn new(
+        timeout: Duration,
+        ca_file: Option<&Path>,
+        expect: Expect,
+    ) -> Result<Self, ProbeSetupError> {
         let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -75,13 +90,16 @@ impl Prober {
         Ok(Prober {
             client: builder.build()?,
             timeout,
+            expect: Arc::new(expect),
         })
     }
 
     pub async fn check(&self, check: &Check) -> Outcome {
         match check {
+            Check::App(url) => self.app(url).await,
             Check::Http(url) => self.http(url).await,
             Check::Tcp(addr) => self.tcp(addr).await,
+            Check::Command(cmd) => self.command(cmd).await,
         }
     }
 
@@ -97,6 +115,70 @@ impl Prober {
             Ok(())
         } else {
             Err(format!("HTTP status {status}"))
+        }
+    }
+
+    /// GET the application URL and hold the answer to the expectations.
+    async fn app(&self, url: &Url) -> Outcome {
+        let e = &self.expect;
+        let response = self
+            .client
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(describe)?;
+        let status = response.status().as_u16();
+        if status < e.status.0 || status > e.status.1 {
+            return Err(format!(
+                "HTTP status {status}, expected {}-{}",
+                e.status.0, e.status.1
+            ));
+        }
+        if let Some((name, want)) = &e.header {
+            match (response.headers().get(name.as_str()), want) {
+                (None, _) => return Err(format!("no {name} header")),
+                (Some(v), Some(want)) if v.to_str().ok().map(str::trim) != Some(want.as_str()) => {
+                    return Err(format!(
+                        "header {name}: {:?}, expected {want:?}",
+                        v.to_str().unwrap_or("?")
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if e.body.is_none() && e.body_regex.is_none() {
+            return Ok(());
+        }
+        let body = response.text().await.map_err(describe)?;
+        if let Some(want) = &e.body {
+            if !body.contains(want.as_str()) {
+                return Err(format!("body does not contain {want:?}"));
+            }
+        }
+        if let Some(re) = &e.body_regex {
+            if !re.is_match(&body) {
+                return Err(format!("body does not match /{re}/"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs `sh -c CMD`: exit status 0 within the timeout is healthy.
+    async fn command(&self, cmd: &str) -> Outcome {
+        let child = tokio::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(cmd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+        match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
+            Err(_) => Err(format!("{cmd:?} timed out after {:?}", self.timeout)),
+            Ok(Err(e)) => Err(format!("{cmd:?}: {e}")),
+            Ok(Ok(out)) if out.status.success() => Ok(()),
+            Ok(Ok(out)) => Err(format!("{cmd:?} failed: {}", out.status)),
         }
     }
 
@@ -127,4 +209,100 @@ fn describe(e: reqwest::Error) -> String {
         root = next;
     }
     format!("{kind}: {root}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A one-shot HTTP server on loopback answering `response` verbatim.
+    async fn serve_once(response: &'static str) -> Url {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            for _ in 0..4 {
+                let Ok((mut s, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(response.as_bytes()).await;
+            }
+        });
+        Url::parse(&format!("http://{addr}/health")).unwrap()
+    }
+
+    fn prober(expect: Expect) -> Prober {
+        Prober::new(Duration::from_secs(2), None, expect).unwrap()
+    }
+
+    const OK: &str = "HTTP/1.1 200 OK\r\nX-Health: ok\r\nContent-Length: 11\r\nConnection: close\r\n\r\nall good v2";
+    const MAINT: &str =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+    #[tokio::test]
+    async fn status_body_and_header_expectations() {
+        let url = serve_once(OK).await;
+        assert_eq!(
+            prober(Expect::default())
+                .check(&Check::App(url.clone()))
+                .await,
+            Ok(())
+        );
+        let strict = Expect {
+            status: (200, 200),
+            body: Some("good".into()),
+            body_regex: Some(regex::Regex::new(r"v\d").unwrap()),
+            header: Some(("x-health".into(), Some("ok".into()))),
+        };
+        assert_eq!(prober(strict).check(&Check::App(url.clone())).await, Ok(()));
+        let wrong_body = Expect {
+            body: Some("bad".into()),
+            ..Expect::default()
+        };
+        let err = prober(wrong_body)
+            .check(&Check::App(url.clone()))
+            .await
+            .unwrap_err();
+        assert!(err.contains("does not contain"), "{err}");
+        let wrong_header = Expect {
+            header: Some(("x-health".into(), Some("degraded".into()))),
+            ..Expect::default()
+        };
+        let err = prober(wrong_header)
+            .check(&Check::App(url))
+            .await
+            .unwrap_err();
+        assert!(err.contains("expected \"degraded\""), "{err}");
+        let url = serve_once(MAINT).await;
+        let err = prober(Expect::default())
+            .check(&Check::App(url))
+            .await
+            .unwrap_err();
+        assert!(err.contains("503"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn commands_healthy_failing_hung_and_missing() {
+        let p = prober(Expect::default());
+        assert_eq!(p.check(&Check::Command("true".into())).await, Ok(()));
+        assert!(p
+            .check(&Check::Command("exit 3".into()))
+            .await
+            .unwrap_err()
+            .contains("exit status: 3"));
+        assert!(p
+            .check(&Check::Command("sleep 5".into()))
+            .await
+            .unwrap_err()
+            .contains("timed out"));
+        let missing = p
+            .check(&Check::Command("/nonexistent/check-db".into()))
+            .await;
+        assert!(
+            missing.is_err(),
+            "a command that cannot be run is a failure"
+        );
+    }
 }

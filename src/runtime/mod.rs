@@ -94,7 +94,11 @@ pub async fn run(config: Config, me: usize, overrides: Overrides) -> Result<(), 
     let netlink = Netlink::open()?;
     let link = netlink.link(&node.nic).await?;
     let vip_present = netlink.has_address(link.index, vip).await?;
-    let prober = Prober::new(config.monitor.timeout, config.monitor.ca_file.as_deref())?;
+    let prober = Prober::new(
+        config.monitor.timeout,
+        config.monitor.ca_file.as_deref(),
+        config.monitor.expect.clone(),
+    )?;
     let listen = SocketAddr::new(IpAddr::V4(node.address), config.heartbeat.port);
     let socket =
         Arc::new(
@@ -176,7 +180,7 @@ pub async fn run(config: Config, me: usize, overrides: Overrides) -> Result<(), 
             config.application.stop.clone(),
             config.application.timeout,
             config.application.ready_timeout,
-            Check::Http(node.url.clone()),
+            Check::App(node.url.clone()),
             prober.clone(),
             vec![
                 ("UNDERSTUDY_CLUSTER".into(), config.cluster.name.clone()),
@@ -186,7 +190,7 @@ pub async fn run(config: Config, me: usize, overrides: Overrides) -> Result<(), 
             ],
         ),
         prober: prober.clone(),
-        via_vip: Check::Http(effects::url_via(&node.url, config.cluster.vip)),
+        via_vip: Check::App(effects::url_via(&node.url, config.cluster.vip)),
         repeats: None,
     };
     let worker = tokio::spawn(effects.serve(effect_rx, input_tx.clone()));
@@ -215,8 +219,8 @@ pub async fn run(config: Config, me: usize, overrides: Overrides) -> Result<(), 
     let mut notifier = crate::notify::Notifier::start(&config.notify, metrics.clone())
         .map_err(RuntimeError::Notify)?;
     let checks = Checks {
-        peer: Check::Http(peer.url.clone()),
-        local: Check::Http(node.url.clone()),
+        peer: Check::App(peer.url.clone()),
+        local: Check::App(node.url.clone()),
         data: config.monitor.data.as_ref().map(Check::from),
         nic: node.nic.clone(),
         netlink,
