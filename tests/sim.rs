@@ -127,6 +127,7 @@ fn settings(role: Role, epoch: u64) -> Settings {
         startup: STARTUP,
         failback: Failback::Manual,
         refresh: None,
+        dwell: Duration::ZERO,
         cluster_id: 1,
         config_checksum: 1,
         epoch,

@@ -88,6 +88,10 @@ pub struct Monitor {
     pub ca_file: Option<PathBuf>,
     /// What an application URL must answer to count as healthy.
     pub expect: Expect,
+    /// After the VIP moves, a voluntary move back (automatic failback) waits
+    /// at least this long, so that a flapping primary does not bounce it.
+    /// A failing holder is always replaced; admin commands are not held.
+    pub dwell: Duration,
 }
 
 /// Expectations on an application URL's answer.

@@ -59,6 +59,7 @@ pub struct RawMonitor {
     pub expect_body: Option<String>,
     pub expect_body_regex: Option<String>,
     pub expect_header: Option<String>,
+    pub dwell: Option<String>,
 }
 
 /// `expect_status = 200` or `expect_status = "200-299"`.

@@ -337,6 +337,7 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
             data,
             ca_file: m.ca_file.map(PathBuf::from),
             expect,
+            dwell: ck.duration(&m.dwell, &mk("dwell"), Duration::ZERO),
         },
         application,
         announce,

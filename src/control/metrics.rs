@@ -54,6 +54,7 @@ pub struct Metrics {
     heartbeats_accepted: Counter,
     heartbeats_rejected: Family<Labels, Counter>,
     notifications: Family<Labels, Counter>,
+    dwell_delays: Counter,
 }
 
 impl Metrics {
@@ -90,6 +91,7 @@ impl Metrics {
             heartbeats_accepted: Counter::default(),
             heartbeats_rejected: Family::default(),
             notifications: Family::default(),
+            dwell_delays: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("state", "1 for the node's current state", m.state.clone());
@@ -155,6 +157,11 @@ impl Metrics {
             "notifications",
             "Notifications by channel and outcome (sent, failed, dropped, deduplicated)",
             m.notifications.clone(),
+        );
+        registry.register(
+            "failbacks_delayed",
+            "Automatic failbacks held back by the dwell time (flapping)",
+            m.dwell_delays.clone(),
         );
         Metrics { registry, ..m }
     }

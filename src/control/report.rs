@@ -85,6 +85,8 @@ pub struct CountersView {
     pub releases: u64,
     /// Failing streaks of the peer, by cause.
     pub failures: std::collections::BTreeMap<String, u64>,
+    /// Automatic failbacks held back by the dwell time.
+    pub failbacks_delayed: u64,
 }
 
 /// An instant of the core's clock as wall-clock time and age.
@@ -160,6 +162,7 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
                 .iter()
                 .map(|(c, n)| (c.to_string(), *n))
                 .collect(),
+            failbacks_delayed: status.counters.dwell_delays,
         },
     }
 }

@@ -184,7 +184,7 @@ impl Core {
     }
 
     /// Releases on purpose (from Active), telling the peer to claim at once.
-    fn hand_over(&mut self, now: Instant, cause: Cause) {
+    pub(super) fn hand_over(&mut self, now: Instant, cause: Cause) {
         self.handover_pending = true;
         self.holddown(now);
         self.release(now, cause, After::Passive, true);

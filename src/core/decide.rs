@@ -419,6 +419,25 @@ impl Core {
             self.release(now, Cause::PeerAsked, After::Passive, true);
             return;
         }
+        // Lost the data service while the peer still reaches it: hand over.
+        if let Some(since) = self
+            .data
+            .failing_since()
+            .filter(|_| self.settings.watch_data)
+        {
+            let peer_can = hb.state == WireState::Passive
+                && hb.flags.data_ok
+                && hb.flags.nic_ok
+                && !hb.flags.disabled
+                && !hb.flags.maintenance;
+            if peer_can && now >= since + self.settings.grace {
+                let why = self.data.last_error().unwrap_or("unreachable").to_owned();
+                self.hand_over(now, Cause::DataLost(why));
+                return;
+            } else if peer_can {
+                self.wake(since + self.settings.grace);
+            }
+        }
         let primary_ready = hb.state == WireState::Passive
             && hb.flags.nic_ok
             && hb.flags.data_ok
@@ -426,10 +445,20 @@ impl Core {
         match (self.settings.role, self.settings.failback) {
             (Role::Secondary, Failback::Automatic { hold }) if primary_ready => {
                 let since = *self.primary_ready_since.get_or_insert(now);
-                if now >= since + hold {
+                let ready = since + hold;
+                // A voluntary move waits for the dwell time after the last one.
+                let due = self
+                    .last_move
+                    .map_or(ready, |m| ready.max(m + self.settings.dwell));
+                if due > ready && now >= ready && self.dwell_counted != Some(due) {
+                    self.dwell_counted = Some(due);
+                    self.counters.dwell_delays += 1;
+                    info!(wait = ?due.saturating_duration_since(now), "failback held back: the common IP moved recently");
+                }
+                if now >= due {
                     self.release(now, Cause::Failback, After::Passive, true);
                 } else {
-                    self.wake(since + hold);
+                    self.wake(due);
                 }
             }
             _ => self.primary_ready_since = None,

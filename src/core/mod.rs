@@ -64,6 +64,8 @@ pub struct Settings {
     pub startup: Duration,
     pub failback: Failback,
     pub refresh: Option<Duration>,
+    /// Minimum time between two moves of the VIP (flapping protection).
+    pub dwell: Duration,
     pub cluster_id: u64,
     pub config_checksum: u64,
     /// This run's boot epoch (see [`heartbeat::boot_epoch`]).
@@ -91,6 +93,7 @@ impl Settings {
             startup: config.heartbeat.startup,
             failback: config.failback,
             refresh: config.announce.refresh,
+            dwell: config.monitor.dwell,
             cluster_id: heartbeat::cluster_id(&config.cluster.name),
             config_checksum: config.checksum,
             epoch,
@@ -190,6 +193,8 @@ pub struct Counters {
     pub releases: u64,
     /// Failing streaks of the watched peer, by cause.
     pub failures: Vec<(FailureCause, u64)>,
+    /// Takeovers or failbacks held back by the dwell time.
+    pub dwell_delays: u64,
 }
 
 impl Counters {
@@ -276,6 +281,10 @@ pub struct Core {
     /// The peer's failure in words, kept until a takeover that it caused
     /// (the claim itself may be made on the peer's word that it released).
     failure_text: Option<String>,
+    /// When the VIP last moved to or from this node.
+    last_move: Option<Instant>,
+    /// The due instant already counted as held back by the dwell time.
+    dwell_counted: Option<Instant>,
     counters: Counters,
 }
 
@@ -326,6 +335,8 @@ impl Core {
             last_takeover: None,
             last_failure: None,
             failure_text: None,
+            last_move: None,
+            dwell_counted: None,
             counters: Counters::default(),
         }
     }
@@ -801,6 +812,7 @@ impl Core {
             }
             State::Releasing => {
                 self.counters.releases += 1;
+                self.last_move = Some(now);
                 let took = self.release_started.take().map(|t| now - t);
                 if let Some(took) = took {
                     info!(ms = millis(took), "released the common IP");
@@ -865,6 +877,9 @@ impl Core {
             State::Active => {
                 self.promote = None;
                 self.failure_text = None;
+                if self.claim_started.is_some() {
+                    self.last_move = Some(now);
+                }
                 if let Some(t) = self.claim_started.take() {
                     info!(
                         ms = millis(now - t),

@@ -100,6 +100,8 @@ pub enum Cause {
     LocalAppFailed(String),
     /// Our NIC lost carrier or went down.
     NicDown(String),
+    /// We lost the data service for the grace period; the peer reaches it.
+    DataLost(String),
     ClaimFailed(String),
     AppStartFailed(String),
     /// Both nodes held the VIP and the peer outranks us.
@@ -149,6 +151,7 @@ impl fmt::Display for Cause {
             Cause::PeerReleased => f.write_str("the peer released the common IP at our request"),
             Cause::LocalAppFailed(why) => write!(f, "this node failed for the grace period: {why}"),
             Cause::NicDown(why) => write!(f, "this node's NIC failed: {why}"),
+            Cause::DataLost(why) => write!(f, "this node lost the data service for the grace period ({why}); the peer reaches it"),
             Cause::ClaimFailed(why) => write!(f, "could not add the common IP: {why}"),
             Cause::AppStartFailed(why) => write!(f, "application failed to start: {why}"),
             Cause::SplitBrain { ours, theirs } => {

@@ -30,6 +30,7 @@ fn settings(role: Role) -> Settings {
         startup: Duration::ZERO,
         failback: Failback::Manual,
         refresh: None,
+        dwell: Duration::ZERO,
         cluster_id: 7,
         config_checksum: 99,
         epoch: 1,
@@ -953,4 +954,75 @@ fn a_takeover_is_told_with_its_cause_and_duration() {
         "from the decision to the application healthy"
     );
     assert_eq!(takeover.term, 1);
+}
+
+#[test]
+fn the_active_node_hands_over_when_it_loses_the_data_service_and_the_peer_has_it() {
+    let t0 = Instant::now();
+    let mut core = Core::new(Settings {
+        watch_data: true,
+        ..settings(Role::Primary)
+    });
+    core.handle_input(t0, Input::Started { vip_present: false });
+    probe(&mut core, Target::Data, t0, Ok(()));
+    let _ = complete_all(&mut core, t0);
+    assert_eq!(core.state(), State::Active);
+    let mut peer = hb(WireState::Passive, 0, 1);
+    peer.node_id = 1;
+    core.handle_input(t0, Input::Heartbeat(peer));
+    probe(
+        &mut core,
+        Target::Data,
+        t0,
+        Err("connection refused".into()),
+    );
+    peer.seq = 2;
+    core.handle_input(t0 + GRACE - Duration::from_nanos(1), Input::Heartbeat(peer));
+    assert_eq!(core.state(), State::Active, "not before grace");
+    peer.seq = 3;
+    core.handle_input(t0 + GRACE, Input::Heartbeat(peer));
+    let done = complete_all(&mut core, t0 + GRACE);
+    assert_eq!(done, [Action::StopApp, Action::RemoveVip]);
+    assert!(
+        core_heartbeat(&mut core, t0 + GRACE).flags.deferring,
+        "tells the peer to claim"
+    );
+}
+
+#[test]
+fn automatic_failback_waits_for_the_dwell_time() {
+    let t0 = Instant::now();
+    let dwell = Duration::from_secs(30);
+    let mut core = Core::new(Settings {
+        failback: Failback::Automatic { hold: GRACE },
+        dwell,
+        ..settings(Role::Secondary)
+    });
+    core.handle_input(t0, Input::Started { vip_present: false });
+    let mut defer = hb(WireState::Passive, 1, 1);
+    defer.flags.deferring = true;
+    core.handle_input(t0, Input::Heartbeat(defer));
+    let _ = complete_all(&mut core, t0);
+    assert_eq!(core.state(), State::Active, "took over at t0");
+    let mut seq = 2;
+    let mut t = t0;
+    while t < t0 + dwell - HB {
+        t += HB;
+        core.handle_input(t, Input::Heartbeat(hb(WireState::Passive, 1, seq)));
+        seq += 1;
+        assert_eq!(
+            core.state(),
+            State::Active,
+            "hold passed but dwell not at {:?}",
+            t - t0
+        );
+    }
+    assert_eq!(core.status(t).counters.dwell_delays, 1);
+    t += HB * 2;
+    core.handle_input(t, Input::Heartbeat(hb(WireState::Passive, 1, seq)));
+    assert_eq!(
+        core.state(),
+        State::StoppingApp,
+        "fails back after the dwell time"
+    );
 }
