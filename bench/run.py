@@ -194,7 +194,9 @@ class Pair:
             log.write_bytes(b"")
             self.logs[node] = log
             if daemon == "understudy":
-                args = [UNDERSTUDY, "run", "--config", understudy_config(work, setting), "--node", node]
+                # Both daemons share this machine: a socket and state file each.
+                args = [UNDERSTUDY, "run", "--config", understudy_config(work, setting), "--node", node,
+                        "--socket", work / f"{prefix}-{node}.sock", "--state-file", work / f"{prefix}-{node}.state"]
             else:
                 conf = keepalived_config(work, setting, node)
                 args = ["keepalived", "-n", "-l", "-D", "--vrrp", "-f", conf,

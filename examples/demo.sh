@@ -99,10 +99,16 @@ TOML
 "$bin" check-config "$work/pair.toml"
 
 say "starting understudy on m1 (primary), then on m2 (secondary)"
-ip netns exec $prefix-m1 "$bin" run --config "$work/pair.toml" 2>"$work/m1.log" &
+# Both daemons run on this one machine, so each gets its own control
+# socket and state file.
+run_node() {
+    ip netns exec $prefix-$1 "$bin" run --config "$work/pair.toml" \
+        --socket "$work/$1.sock" --state-file "$work/$1.state" 2>"$work/$1.log" &
+}
+run_node m1
 daemons+=($!)
 wait_until 200 answers m1
-ip netns exec $prefix-m2 "$bin" run --config "$work/pair.toml" 2>"$work/m2.log" &
+run_node m2
 daemons+=($!)
 wait_until 200 grep -q "peer available" "$work/m2.log"
 wait_until 200 grep -q "peer application healthy" "$work/m2.log"
@@ -165,4 +171,7 @@ for node in m1 m2; do
 done
 echo "client: $(ip -n $prefix-cl neigh show 192.0.2.10)"
 echo "m2's MAC: $(ip -n $prefix-m2 -br link show dev eth0 | awk '{print $3}')"
+
+say "understudy status (as m2 sees it)"
+"$bin" status --socket "$work/m2.sock"
 say "cleaning up"
