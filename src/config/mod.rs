@@ -149,6 +149,9 @@ pub struct Application {
     pub timeout: Duration,
     /// How long a started application may take to answer its URL.
     pub ready_timeout: Duration,
+    /// A file the application can read to know this node's role:
+    /// `active` or `passive` (written on every change).
+    pub role_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]

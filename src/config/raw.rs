@@ -77,6 +77,8 @@ pub struct RawApplication {
     pub stop: Option<String>,
     pub timeout: Option<String>,
     pub ready_timeout: Option<String>,
+    pub unit: Option<String>,
+    pub role_file: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

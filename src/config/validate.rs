@@ -209,9 +209,35 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
     }
     let a = raw.application.unwrap_or_default();
     let ak = |k| [Seg::Key("application"), Seg::Key(k)];
+    // A systemd unit stands for its start and stop commands.
+    let unit = a.unit.as_deref().map(str::trim).filter(|u| !u.is_empty());
+    if let Some(u) = unit {
+        if a.start.is_some() || a.stop.is_some() {
+            ck.report(
+                &ak("unit"),
+                "give either unit or start/stop commands, not both",
+            );
+        }
+        if !u
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "@._-:\\".contains(c))
+        {
+            ck.report(&ak("unit"), format!("{u:?} is not a systemd unit name"));
+        }
+    }
+    let unit_cmd = |verb: &str| unit.map(|u| format!("systemctl {verb} '{u}'"));
     let application = Application {
-        start: a.start.clone().filter(|s| !s.trim().is_empty()),
-        stop: a.stop.clone().filter(|s| !s.trim().is_empty()),
+        start: a
+            .start
+            .clone()
+            .filter(|s| !s.trim().is_empty())
+            .or_else(|| unit_cmd("start")),
+        stop: a
+            .stop
+            .clone()
+            .filter(|s| !s.trim().is_empty())
+            .or_else(|| unit_cmd("stop")),
+        role_file: a.role_file.clone().map(PathBuf::from),
         timeout: ck.duration(&a.timeout, &ak("timeout"), DEFAULT_APP_TIMEOUT),
         ready_timeout: ck.duration(
             &a.ready_timeout,

@@ -7,6 +7,7 @@
 //! stop → release) holds on the machine.
 
 mod effects;
+mod role_file;
 mod watch;
 mod wire;
 
@@ -218,6 +219,7 @@ pub async fn run(config: Config, me: usize, overrides: Overrides) -> Result<(), 
 
     let mut notifier = crate::notify::Notifier::start(&config.notify, metrics.clone())
         .map_err(RuntimeError::Notify)?;
+    let mut role = role_file::RoleFile::new(config.application.role_file.clone());
     let checks = Checks {
         peer: Check::App(peer.url.clone()),
         local: Check::App(node.url.clone()),
@@ -266,7 +268,9 @@ pub async fn run(config: Config, me: usize, overrides: Overrides) -> Result<(), 
                 }
             }
         }
-        metrics.update(&core.status(now()), &node.name, &peer.name);
+        let status = core.status(now());
+        metrics.update(&status, &node.name, &peer.name);
+        role.update(status.state.wire().holding());
         let deadline = core.poll_timeout().map(Instant::from_std);
         tokio::select! {
             Some(input) = inputs.recv() => core.handle_input(now(), input),
