@@ -155,3 +155,27 @@ fn q_maintenance_hands_over_and_keeps_out() {
     // Failback is manual: m2 (which restarted its application) keeps the VIP.
     holds_for("m2 keeps the VIP", GRACE, || t.vip_holders() == ["m2"]);
 }
+
+#[test]
+fn w_the_applications_maintenance_signal_hands_over() {
+    let mut t = Topology::up("maintsig");
+    t.steady_pair();
+    let began = Instant::now();
+    std::fs::write(t.dir.join("m1.maint"), "").unwrap();
+    wait_for("m2 to take over", Duration::from_secs(3), || {
+        (t.vip_holders() == ["m2"]).then_some(())
+    });
+    eprintln!(
+        "MAINTENANCE SIGNAL: 503 from m1's application -> VIP on m2: {} ms",
+        began.elapsed().as_millis()
+    );
+    let log = t.daemon("m1").log_text();
+    assert!(
+        log.contains("the application answers its maintenance signal"),
+        "m1 says why it handed over"
+    );
+    assert!(
+        began.elapsed() < GRACE * 2,
+        "a handover, not a failure waiting out grace"
+    );
+}

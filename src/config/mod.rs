@@ -105,6 +105,19 @@ pub struct Expect {
     pub body_regex: Option<regex::Regex>,
     /// A header that must be present, and its value if given.
     pub header: Option<(String, Option<String>)>,
+    /// The application's way of saying "maintenance": the node then hands
+    /// over at once, as with `understudy maintenance on`.
+    pub maintenance: Option<MaintenanceSignal>,
+}
+
+/// Any of these in the answer means maintenance.
+#[derive(Debug, Clone, Default)]
+pub struct MaintenanceSignal {
+    pub status: Option<u16>,
+    /// A header whose presence says maintenance.
+    pub header: Option<String>,
+    /// Text in the body that says maintenance.
+    pub body: Option<String>,
 }
 
 impl Default for Expect {
@@ -114,6 +127,7 @@ impl Default for Expect {
             body: None,
             body_regex: None,
             header: None,
+            maintenance: None,
         }
     }
 }

@@ -60,6 +60,9 @@ pub struct RawMonitor {
     pub expect_body_regex: Option<String>,
     pub expect_header: Option<String>,
     pub dwell: Option<String>,
+    pub maintenance_status: Option<i64>,
+    pub maintenance_header: Option<String>,
+    pub maintenance_body: Option<String>,
 }
 
 /// `expect_status = 200` or `expect_status = "200-299"`.

@@ -207,6 +207,23 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
             expect.header = Some((name.to_owned(), value));
         }
     }
+    let signal = super::MaintenanceSignal {
+        status: m.maintenance_status.and_then(|n| match u16::try_from(n) {
+            Ok(code) if (100..=599).contains(&code) => Some(code),
+            _ => {
+                ck.report(
+                    &mk("maintenance_status"),
+                    format!("{n} is not an HTTP status"),
+                );
+                None
+            }
+        }),
+        header: m.maintenance_header.clone(),
+        body: m.maintenance_body.clone(),
+    };
+    if signal.status.is_some() || signal.header.is_some() || signal.body.is_some() {
+        expect.maintenance = Some(signal);
+    }
     let a = raw.application.unwrap_or_default();
     let ak = |k| [Seg::Key("application"), Seg::Key(k)];
     // A systemd unit stands for its start and stop commands.

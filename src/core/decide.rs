@@ -141,7 +141,7 @@ impl Core {
     /// will be; `None` while nothing is failing.
     fn plan(&self, now: Instant) -> Option<(Instant, Want)> {
         let grace = self.settings.grace;
-        if self.disabled || self.maintenance {
+        if self.disabled || self.in_maintenance() {
             return None;
         }
         if let Some(forced) = self.promote {
@@ -259,7 +259,7 @@ impl Core {
         if self.vip_held && available {
             // A VIP found on our NIC at start: keep it only if the peer
             // does not hold one (and we may hold it).
-            if self.peer.holding() || self.disabled || self.maintenance {
+            if self.peer.holding() || self.disabled || self.in_maintenance() {
                 self.release(now, Cause::StaleVip, After::Passive, true);
             } else {
                 self.change_state(now, State::Claiming, Cause::Resume);
@@ -280,7 +280,7 @@ impl Core {
         let defer = (self.settings.role == Role::Primary && asked)
             || self.handover_pending
             || self.disabled
-            || self.maintenance;
+            || self.in_maintenance();
         if defer != self.deferring {
             if defer && asked {
                 info!("the peer asks for the common IP; letting it claim");

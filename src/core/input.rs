@@ -52,6 +52,9 @@ pub enum Input {
     Heartbeat(Heartbeat),
     /// The address watch saw our VIP disappear from our NIC.
     VipMissing,
+    /// Our own application's URL answers (or stopped answering) the
+    /// configured maintenance signal.
+    MaintenanceSignal(bool),
     /// SIGTERM or SIGINT: stop the application, release the VIP, exit.
     Shutdown,
 }

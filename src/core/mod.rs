@@ -129,7 +129,10 @@ pub struct Status {
     /// The peer announced a different configuration checksum.
     pub config_mismatch: bool,
     pub disabled: bool,
+    /// Maintenance by the administrator (kept across restarts).
     pub maintenance: bool,
+    /// Maintenance by the application's own signal.
+    pub maintenance_signal: bool,
     /// The last heartbeat's term and flags from the peer, if any.
     pub peer_heartbeat: Option<Heartbeat>,
     /// Who holds the VIP as far as this node knows, and since when.
@@ -146,7 +149,7 @@ impl Status {
     pub fn word(&self) -> &'static str {
         match self.state.status_word() {
             "Active" => "Active",
-            _ if self.maintenance => "Maintenance",
+            _ if self.maintenance || self.maintenance_signal => "Maintenance",
             _ if self.disabled => "Disabled",
             word => word,
         }
@@ -266,6 +269,8 @@ pub struct Core {
     /// Administrator settings.
     disabled: bool,
     maintenance: bool,
+    /// The application's URL answers the configured maintenance signal.
+    maintenance_signal: bool,
     /// A promotion is under way (`Some(force)`).
     promote: Option<bool>,
     /// We handed the VIP over on purpose; tell the peer to claim at once
@@ -327,6 +332,7 @@ impl Core {
             disabled: settings_disabled,
             maintenance: settings_maintenance,
             promote: None,
+            maintenance_signal: false,
             handover_pending: false,
             holder: Holder::Nobody,
             holder_since: None,
@@ -360,6 +366,7 @@ impl Core {
             config_mismatch: self.config_mismatch,
             disabled: self.disabled,
             maintenance: self.maintenance,
+            maintenance_signal: self.maintenance_signal,
             peer_heartbeat: self.peer.last,
             holder: self.holder,
             holder_since: self.holder_since,
@@ -453,6 +460,15 @@ impl Core {
                 };
                 self.change_state(now, next, Cause::StepDone);
             }
+            (state, Input::MaintenanceSignal(on)) => {
+                if on != self.maintenance_signal {
+                    info!(on, "the application's maintenance signal changed");
+                }
+                self.maintenance_signal = on;
+                if on && state == State::Active {
+                    self.hand_over(now, Cause::MaintenanceSignal);
+                }
+            }
             (State::Active, Input::VipMissing) => {
                 warn!("the common IP was removed from the NIC by something else; restoring it");
                 self.change_state(now, State::Restoring, Cause::VipRemoved);
@@ -538,7 +554,7 @@ impl Core {
                     && self.local.failing_since().is_none(),
                 data_ok: self.data_ok(),
                 nic_ok: self.nic_ok(),
-                maintenance: self.maintenance,
+                maintenance: self.in_maintenance(),
                 release_request: self.requesting_release,
                 deferring: self.deferring,
                 disabled: self.disabled,
@@ -562,6 +578,11 @@ impl Core {
             }
             state => state.wire(),
         }
+    }
+
+    /// In maintenance by the administrator's word or the application's.
+    fn in_maintenance(&self) -> bool {
+        self.maintenance || self.maintenance_signal
     }
 
     fn data_ok(&self) -> bool {
@@ -609,7 +630,7 @@ impl Core {
         if self.state != State::Starting {
             return;
         }
-        let stand_by = self.disabled || self.maintenance;
+        let stand_by = self.disabled || self.in_maintenance();
         if self.vip_held && stand_by {
             self.release(now, Cause::StaleVip, After::Passive, true);
         } else if stand_by {
@@ -805,6 +826,9 @@ impl Core {
         // Exit actions.
         match from {
             State::Active => {
+                // Only the Active node probes its own application, so a
+                // maintenance signal it saw is not known any longer.
+                self.maintenance_signal = false;
                 self.timers.stop(Timer::ProbeLocal);
                 self.timers.stop(Timer::SelfRelease);
                 self.timers.stop(Timer::Refresh);

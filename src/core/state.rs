@@ -119,6 +119,8 @@ pub enum Cause {
     Demoted,
     /// The administrator put this node in maintenance.
     Maintenance,
+    /// The application's URL answers the maintenance signal.
+    MaintenanceSignal,
     /// The administrator promoted this node.
     Promoted,
     /// A step of a claim or release completed.
@@ -162,6 +164,7 @@ impl fmt::Display for Cause {
             Cause::Disabled => f.write_str("disabled by the administrator"),
             Cause::Demoted => f.write_str("demoted by the administrator"),
             Cause::Maintenance => f.write_str("maintenance mode on"),
+            Cause::MaintenanceSignal => f.write_str("the application answers its maintenance signal"),
             Cause::Promoted => f.write_str("promoted by the administrator"),
             Cause::StepDone => f.write_str("step done"),
             Cause::VipRemoved => f.write_str("the common IP was removed by something else"),

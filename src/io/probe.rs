@@ -51,6 +51,12 @@ impl From<&DataService> for Check {
     }
 }
 
+/// What an application said, when it answered.
+enum Answer {
+    Healthy,
+    Maintenance(String),
+}
+
 /// Runs checks with one shared HTTP client.
 #[derive(Clone)]
 pub struct Prober {
@@ -120,6 +126,20 @@ impl Prober {
 
     /// GET the application URL and hold the answer to the expectations.
     async fn app(&self, url: &Url) -> Outcome {
+        self.app_with_signal(url).await.0
+    }
+
+    /// The application probe, and whether the answer carried the
+    /// configured maintenance signal (then the probe fails, saying so).
+    pub async fn app_with_signal(&self, url: &Url) -> (Outcome, bool) {
+        match self.app_answer(url).await {
+            Ok(Answer::Healthy) => (Ok(()), false),
+            Ok(Answer::Maintenance(why)) => (Err(format!("maintenance signal: {why}")), true),
+            Err(why) => (Err(why), false),
+        }
+    }
+
+    async fn app_answer(&self, url: &Url) -> Result<Answer, String> {
         let e = &self.expect;
         let response = self
             .client
@@ -128,6 +148,15 @@ impl Prober {
             .await
             .map_err(describe)?;
         let status = response.status().as_u16();
+        let signal = e.maintenance.as_ref();
+        if let Some(code) = signal.and_then(|m| m.status).filter(|c| *c == status) {
+            return Ok(Answer::Maintenance(format!("HTTP status {code}")));
+        }
+        if let Some(name) = signal.and_then(|m| m.header.as_ref()) {
+            if response.headers().contains_key(name.as_str()) {
+                return Ok(Answer::Maintenance(format!("header {name}")));
+            }
+        }
         if status < e.status.0 || status > e.status.1 {
             return Err(format!(
                 "HTTP status {status}, expected {}-{}",
@@ -146,10 +175,14 @@ impl Prober {
                 _ => {}
             }
         }
-        if e.body.is_none() && e.body_regex.is_none() {
-            return Ok(());
+        let signal_body = signal.and_then(|m| m.body.as_ref());
+        if e.body.is_none() && e.body_regex.is_none() && signal_body.is_none() {
+            return Ok(Answer::Healthy);
         }
         let body = response.text().await.map_err(describe)?;
+        if let Some(text) = signal_body.filter(|t| body.contains(t.as_str())) {
+            return Ok(Answer::Maintenance(format!("body says {text:?}")));
+        }
         if let Some(want) = &e.body {
             if !body.contains(want.as_str()) {
                 return Err(format!("body does not contain {want:?}"));
@@ -160,7 +193,7 @@ impl Prober {
                 return Err(format!("body does not match /{re}/"));
             }
         }
-        Ok(())
+        Ok(Answer::Healthy)
     }
 
     /// Runs `sh -c CMD`: exit status 0 within the timeout is healthy.
@@ -255,6 +288,7 @@ mod tests {
             body: Some("good".into()),
             body_regex: Some(regex::Regex::new(r"v\d").unwrap()),
             header: Some(("x-health".into(), Some("ok".into()))),
+            maintenance: None,
         };
         assert_eq!(prober(strict).check(&Check::App(url.clone())).await, Ok(()));
         let wrong_body = Expect {

@@ -380,7 +380,15 @@ fn spawn_probe(
             outcome = nic_usable(&netlink, &nic).await;
         }
         if let (Ok(()), Some(check)) = (&outcome, check) {
-            outcome = prober.check(&check).await;
+            outcome = match (target, &check) {
+                // Our own application may also say "maintenance".
+                (Target::Local, Check::App(url)) => {
+                    let (outcome, maintenance) = prober.app_with_signal(url).await;
+                    let _ = tx.send(Input::MaintenanceSignal(maintenance));
+                    outcome
+                }
+                _ => prober.check(&check).await,
+            };
         }
         metrics.probe_took(target, now().saturating_duration_since(started));
         tracing::trace!(?target, ?outcome, "probe done");

@@ -528,9 +528,10 @@ interval = "{INTERVAL_MS}ms"
 timeout = "80ms"
 grace = "{grace}ms"
 rise = 2
+maintenance_status = 503
 
 [application]
-start = "python3 {app} $UNDERSTUDY_NODE 80 {dir}/$UNDERSTUDY_NODE.pid >/dev/null 2>&1 &"
+start = "python3 {app} $UNDERSTUDY_NODE 80 {dir}/$UNDERSTUDY_NODE.pid {dir}/$UNDERSTUDY_NODE.maint >/dev/null 2>&1 &"
 stop = "kill $(cat {dir}/$UNDERSTUDY_NODE.pid 2>/dev/null) 2>/dev/null; echo stopped >> {dir}/$UNDERSTUDY_NODE.stops"
 timeout = "5s"
 ready_timeout = "5s"

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A tiny application for tests and the demo: answers GET with its node name.
 
-usage: nodeapp.py NAME PORT PIDFILE
+usage: nodeapp.py NAME PORT PIDFILE [MAINTFILE]
 Writes its PID to PIDFILE, serves until SIGTERM, then removes PIDFILE.
+While MAINTFILE exists it answers 503 (its maintenance signal).
 """
 import http.server
 import os
@@ -10,12 +11,13 @@ import signal
 import sys
 
 name, port, pidfile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+maintfile = sys.argv[4] if len(sys.argv) > 4 else None
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         body = (name + "\n").encode()
-        self.send_response(200)
+        self.send_response(503 if maintfile and os.path.exists(maintfile) else 200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Connection", "close")
