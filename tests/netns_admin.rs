@@ -179,3 +179,85 @@ fn w_the_applications_maintenance_signal_hands_over() {
         "a handover, not a failure waiting out grace"
     );
 }
+
+#[test]
+fn x_automatic_failback_drains_connections_then_hands_back_with_one_holder() {
+    let mut t = Topology::up("failback");
+    let text = std::fs::read_to_string(&t.config).unwrap()
+        + "\n[failback]\nmode = \"automatic\"\nhold = \"1s\"\ndrain_timeout = \"5s\"\n";
+    let config = t.dir.join("failback.toml");
+    std::fs::write(&config, text).unwrap();
+    t.start_with("m1", &config);
+    wait_for("m1 Active", Duration::from_secs(10), || {
+        t.daemon("m1")
+            .log_text()
+            .contains("claimed the common IP")
+            .then_some(())
+    });
+    t.start_with("m2", &config);
+    wait_for("m2 to hear m1", Duration::from_secs(10), || {
+        t.daemon("m2")
+            .log_text()
+            .contains("peer available")
+            .then_some(())
+    });
+    let pid = t.app_pid("m1").unwrap();
+    let fault = Instant::now();
+    common::run(std::process::Command::new("kill").arg(pid.to_string()));
+    t.wait_answer("m2", fault, Duration::from_secs(3));
+    // A user keeps a connection open on m2 for 2 s.
+    let script = "import socket,time; s=socket.create_connection(('192.0.2.10',80)); time.sleep(2.0); s.close()";
+    let user = std::process::Command::new("ip")
+        .args(["netns", "exec", &t.ns("cl"), "python3", "-c", script])
+        .spawn()
+        .expect("the user's connection");
+    let _user = common::ChildGuard(user);
+    let opened = Instant::now();
+    // From now until m1 serves again, there is never more than one holder.
+    let mut gap_started: Option<Instant> = None;
+    let mut gap = Duration::ZERO;
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let holders = t.vip_holders();
+        assert!(
+            holders.len() <= 1,
+            "two holders during a planned handover: {holders:?}"
+        );
+        match (holders.as_slice(), gap_started) {
+            ([], None) => gap_started = Some(Instant::now()),
+            ([h], Some(g)) if h == "m1" => {
+                gap = g.elapsed();
+                break;
+            }
+            ([h], _) if h == "m1" => break,
+            _ => {}
+        }
+        assert!(Instant::now() < deadline, "no failback within 8 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let waited = opened.elapsed();
+    let log = t.daemon("m2").log_text();
+    assert!(log.contains("drain done"), "m2 drained before handing back");
+    assert!(
+        waited >= Duration::from_millis(1800),
+        "handed back before the user's connection closed ({waited:?})"
+    );
+    t.wait_answer("m1", Instant::now(), Duration::from_secs(3));
+    // The gap, from the daemons' own logs: m2's VIP removed -> m1's added.
+    let stamp = |log: &str, what: &str| {
+        let line = log.lines().rev().find(|l| l.contains(what)).expect(what);
+        humantime::parse_rfc3339(line.split_whitespace().next().unwrap()).expect("a timestamp")
+    };
+    let removed = stamp(&log, "common IP removed");
+    let added = stamp(&t.daemon("m1").log_text(), "common IP added");
+    let logged_gap = added
+        .duration_since(removed)
+        .expect("m1 adds after m2 removes");
+    eprintln!(
+        "FAILBACK: user's connection closed at ~2000 ms; VIP back on m1 {} ms after it opened; \
+         gap with no holder {:.1} ms (logs), {} ms (10 ms polling)",
+        waited.as_millis(),
+        logged_gap.as_secs_f64() * 1000.0,
+        gap.as_millis()
+    );
+}

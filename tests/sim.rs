@@ -269,6 +269,7 @@ impl World {
                     (now + START_APP, Input::AppStarted(Ok(())))
                 }
                 Action::StopApp => (now + STOP_APP, Input::AppStopped(Ok(()))),
+                Action::Drain => (now + NETLINK, Input::Drained { remaining: 0 }),
                 Action::RemoveVip => {
                     assert!(
                         !self.nodes[i].app_running,

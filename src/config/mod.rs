@@ -271,8 +271,12 @@ pub const DEFAULT_STATE_FILE: &str = "/var/lib/understudy/state.json";
 pub enum Failback {
     /// The administrator decides (as in the products understudy replaces).
     Manual,
-    /// The secondary hands over once the primary has been ready this long.
-    Automatic { hold: Duration },
+    /// The secondary hands over once the primary has been ready this long,
+    /// after the application's open connections drain (or `drain_timeout`).
+    Automatic {
+        hold: Duration,
+        drain_timeout: Duration,
+    },
 }
 
 impl Config {

@@ -108,6 +108,7 @@ pub struct RawHeartbeat {
 pub struct RawFailback {
     pub mode: Option<String>,
     pub hold: Option<String>,
+    pub drain_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

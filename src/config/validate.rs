@@ -316,7 +316,14 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
     let hold = ck.duration(&f.hold, &fk("hold"), DEFAULT_FAILBACK_HOLD);
     let failback = match f.mode.as_deref() {
         None | Some("manual") => Failback::Manual,
-        Some("automatic") => Failback::Automatic { hold },
+        Some("automatic") => Failback::Automatic {
+            hold,
+            drain_timeout: ck.duration(
+                &f.drain_timeout,
+                &fk("drain_timeout"),
+                Duration::from_secs(30),
+            ),
+        },
         Some(other) => {
             ck.report(
                 &fk("mode"),

@@ -21,7 +21,7 @@ fn label(key: &str, value: &str) -> Labels {
     vec![(key.to_owned(), value.to_owned())]
 }
 
-const STATES: [State; 12] = [
+const STATES: [State; 13] = [
     State::Init,
     State::Starting,
     State::Checking,
@@ -30,6 +30,7 @@ const STATES: [State; 12] = [
     State::Announcing,
     State::StartingApp,
     State::Active,
+    State::Draining,
     State::Restoring,
     State::StoppingApp,
     State::Releasing,

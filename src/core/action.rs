@@ -27,6 +27,9 @@ pub enum Action {
     StopApp,
     /// Remove the VIP from our NIC (idempotent) → `VipRemoved`.
     RemoveVip,
+    /// Wait until the application's established connections reach zero or
+    /// the drain timeout passes → `Drained`.
+    Drain,
     /// Probe a target → `Probed`. Probes run concurrently with the above.
     Probe(Target),
     /// Send this heartbeat to the peer now (not queued behind other actions).

@@ -443,7 +443,7 @@ impl Core {
             && hb.flags.data_ok
             && !hb.flags.maintenance;
         match (self.settings.role, self.settings.failback) {
-            (Role::Secondary, Failback::Automatic { hold }) if primary_ready => {
+            (Role::Secondary, Failback::Automatic { hold, .. }) if primary_ready => {
                 let since = *self.primary_ready_since.get_or_insert(now);
                 let ready = since + hold;
                 // A voluntary move waits for the dwell time after the last one.
@@ -456,7 +456,8 @@ impl Core {
                     info!(wait = ?due.saturating_duration_since(now), "failback held back: the common IP moved recently");
                 }
                 if now >= due {
-                    self.release(now, Cause::Failback, After::Passive, true);
+                    // Let the users' open connections finish first.
+                    self.change_state(now, State::Draining, Cause::Failback);
                 } else {
                     self.wake(due);
                 }

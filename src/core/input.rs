@@ -50,6 +50,11 @@ pub enum Input {
     /// A heartbeat from the peer that passed the MAC, cluster, node and
     /// replay checks.
     Heartbeat(Heartbeat),
+    /// The connections drained (or the drain timeout passed with
+    /// `remaining` still open).
+    Drained {
+        remaining: usize,
+    },
     /// The address watch saw our VIP disappear from our NIC.
     VipMissing,
     /// Our own application's URL answers (or stopped answering) the

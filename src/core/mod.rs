@@ -469,6 +469,19 @@ impl Core {
                     self.hand_over(now, Cause::MaintenanceSignal);
                 }
             }
+            (State::Draining, Input::Drained { remaining }) => {
+                info!(remaining, "connections drained; handing the common IP back");
+                let primary_ready = self.peer.available(now, self.settings.peer_timeout)
+                    && self.peer.state() == Some(heartbeat::WireState::Passive);
+                if self.shutdown {
+                    self.release(now, Cause::Shutdown, After::Exit, true);
+                } else if primary_ready {
+                    self.hand_over(now, Cause::Failback);
+                } else {
+                    info!("the primary is no longer ready; staying Active");
+                    self.change_state(now, State::Active, Cause::StepDone);
+                }
+            }
             (State::Active, Input::VipMissing) => {
                 warn!("the common IP was removed from the NIC by something else; restoring it");
                 self.change_state(now, State::Restoring, Cause::VipRemoved);
@@ -693,6 +706,7 @@ impl Core {
             | State::Announcing
             | State::StartingApp
             | State::Restoring
+            | State::Draining
             | State::StoppingApp
             | State::Releasing
             | State::Stopped => {}
@@ -928,6 +942,7 @@ impl Core {
                 }
             }
             State::Restoring => self.actions.push_back(Action::AddVip),
+            State::Draining => self.actions.push_back(Action::Drain),
             State::StoppingApp => {
                 self.claim_started = None;
                 self.release_started.get_or_insert(now);

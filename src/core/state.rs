@@ -26,6 +26,9 @@ pub enum State {
     StartingApp,
     /// Holds the VIP and runs the application.
     Active,
+    /// Active, waiting for the application's connections to drain before a
+    /// planned failback.
+    Draining,
     /// Active, re-adding a VIP that something else removed.
     Restoring,
     /// The application is being stopped (first step of a release).
@@ -43,6 +46,7 @@ impl State {
             State::Init | State::Starting | State::Checking | State::Passive => "Passive",
             State::Claiming | State::Announcing | State::StartingApp => "Active (claiming)",
             State::Active | State::Restoring => "Active",
+            State::Draining => "Active (draining)",
             State::StoppingApp | State::Releasing => "Active (releasing)",
             State::Stopped => "Stopped",
         }
@@ -54,7 +58,7 @@ impl State {
             State::Init | State::Starting => WireState::Starting,
             State::Checking | State::Passive => WireState::Passive,
             State::Claiming | State::Announcing | State::StartingApp => WireState::Claiming,
-            State::Active | State::Restoring => WireState::Active,
+            State::Active | State::Restoring | State::Draining => WireState::Active,
             State::StoppingApp | State::Releasing => WireState::Releasing,
             State::Stopped => WireState::Stopped,
         }

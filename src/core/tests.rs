@@ -78,6 +78,7 @@ fn complete_all(core: &mut Core, now: Instant) -> Vec<Action> {
             Action::StartApp => Input::AppStarted(Ok(())),
             Action::StopApp => Input::AppStopped(Ok(())),
             Action::RemoveVip => Input::VipRemoved(Ok(())),
+            Action::Drain => Input::Drained { remaining: 0 },
             Action::Exit => {
                 done.push(action);
                 continue;
@@ -651,7 +652,10 @@ fn automatic_failback_hands_over_after_the_hold() {
     let t0 = Instant::now();
     let hold = Duration::from_secs(5);
     let mut core = Core::new(Settings {
-        failback: Failback::Automatic { hold },
+        failback: Failback::Automatic {
+            hold,
+            drain_timeout: Duration::from_secs(1),
+        },
         ..settings(Role::Secondary)
     });
     core.handle_input(t0, Input::Started { vip_present: false });
@@ -693,7 +697,13 @@ fn automatic_failback_hands_over_after_the_hold() {
     }
     t += HB * 2;
     core.handle_input(t, Input::Heartbeat(hb(WireState::Passive, 1, seq)));
-    assert_eq!(core.state(), State::StoppingApp);
+    assert_eq!(core.state(), State::Draining, "drains before handing back");
+    let done = complete_all(&mut core, t);
+    assert_eq!(done, [Action::Drain, Action::StopApp, Action::RemoveVip]);
+    assert!(
+        core_heartbeat(&mut core, t).flags.deferring,
+        "tells the primary to claim at once"
+    );
 }
 
 #[test]
@@ -994,7 +1004,10 @@ fn automatic_failback_waits_for_the_dwell_time() {
     let t0 = Instant::now();
     let dwell = Duration::from_secs(30);
     let mut core = Core::new(Settings {
-        failback: Failback::Automatic { hold: GRACE },
+        failback: Failback::Automatic {
+            hold: GRACE,
+            drain_timeout: Duration::from_secs(1),
+        },
         dwell,
         ..settings(Role::Secondary)
     });
@@ -1022,7 +1035,7 @@ fn automatic_failback_waits_for_the_dwell_time() {
     core.handle_input(t, Input::Heartbeat(hb(WireState::Passive, 1, seq)));
     assert_eq!(
         core.state(),
-        State::StoppingApp,
+        State::Draining,
         "fails back after the dwell time"
     );
 }

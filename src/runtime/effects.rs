@@ -37,6 +37,33 @@ pub struct Effects {
     pub via_vip: Check,
     /// The background gratuitous ARP repeats of the current claim.
     pub repeats: Option<JoinHandle<()>>,
+    /// The application's port, whose connections a failback drains.
+    pub app_port: u16,
+    pub drain_timeout: Duration,
+}
+
+/// How often open connections are counted while draining.
+const DRAIN_POLL: Duration = Duration::from_millis(100);
+
+/// Established TCP connections whose local port is `port`, in this
+/// network namespace (/proc/net/tcp and tcp6; state 01 is ESTABLISHED).
+pub fn established(port: u16) -> usize {
+    let hex = format!(":{port:04X}");
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .map(|text| {
+            text.lines()
+                .skip(1)
+                .filter(|l| {
+                    let mut cols = l.split_whitespace();
+                    let local = cols.nth(1).unwrap_or("");
+                    let state = cols.nth(1).unwrap_or("");
+                    local.ends_with(&hex) && state == "01"
+                })
+                .count()
+        })
+        .sum::<usize>()
 }
 
 /// `url` with its host replaced by the VIP.
@@ -128,6 +155,16 @@ impl Effects {
                 let outcome = self.remove_vip().await.map_err(|e| e.to_string());
                 info!(ms = ms(), ok = outcome.is_ok(), vip = %self.vip, nic = %self.nic, "common IP removed");
                 Input::VipRemoved(outcome)
+            }
+            Action::Drain => {
+                let deadline = Instant::now() + self.drain_timeout;
+                let mut open = established(self.app_port);
+                while open > 0 && Instant::now() < deadline {
+                    tokio::time::sleep(DRAIN_POLL).await;
+                    open = established(self.app_port);
+                }
+                info!(ms = ms(), open, port = self.app_port, "drain done");
+                Input::Drained { remaining: open }
             }
             Action::Probe(_) | Action::SendHeartbeat(_) | Action::Notify(_) | Action::Exit => {
                 return None

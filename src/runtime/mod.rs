@@ -193,6 +193,11 @@ pub async fn run(config: Config, me: usize, overrides: Overrides) -> Result<(), 
         prober: prober.clone(),
         via_vip: Check::App(effects::url_via(&node.url, config.cluster.vip)),
         repeats: None,
+        app_port: node.url.port_or_known_default().unwrap_or(80),
+        drain_timeout: match config.failback {
+            crate::config::Failback::Automatic { drain_timeout, .. } => drain_timeout,
+            crate::config::Failback::Manual => std::time::Duration::ZERO,
+        },
     };
     let worker = tokio::spawn(effects.serve(effect_rx, input_tx.clone()));
     let wire = wire::Wire {
