@@ -141,6 +141,8 @@ pub enum DataService {
     Http(Url),
     /// A command (`sh -c`) exits with status 0 within the probe timeout.
     Command(String),
+    /// A PostgreSQL connection (URL or key=value string) runs the query.
+    Postgres { conn: String, query: String },
 }
 
 impl fmt::Display for DataService {
@@ -149,6 +151,7 @@ impl fmt::Display for DataService {
             DataService::Tcp(addr) => write!(f, "tcp://{addr}"),
             DataService::Http(url) => write!(f, "{url}"),
             DataService::Command(cmd) => write!(f, "exec:{cmd}"),
+            DataService::Postgres { conn, .. } => write!(f, "{}", redact_password(conn)),
         }
     }
 }
@@ -342,6 +345,17 @@ impl Config {
             locate::Seg::Index(index),
             locate::Seg::Key(key),
         ])
+    }
+}
+
+/// A connection string with any password replaced by `***`, for logs.
+pub fn redact_password(conn: &str) -> String {
+    match Url::parse(conn) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => conn.to_owned(),
     }
 }
 

@@ -54,6 +54,7 @@ pub struct RawMonitor {
     pub grace: Option<String>,
     pub rise: Option<i64>,
     pub data: Option<String>,
+    pub data_query: Option<String>,
     pub ca_file: Option<String>,
     pub expect_status: Option<RawStatus>,
     pub expect_body: Option<String>,

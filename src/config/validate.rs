@@ -168,7 +168,12 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
             ),
         );
     }
+    let data_query = m.data_query.clone().unwrap_or_else(|| "SELECT 1".into());
     let data = m.data.as_deref().and_then(|d| match parse_data_service(d) {
+        Ok(DataService::Postgres { conn, .. }) => Some(DataService::Postgres {
+            conn,
+            query: data_query.clone(),
+        }),
         Ok(ds) => Some(ds),
         Err(msg) => {
             ck.report(&mk("data"), msg);
@@ -726,6 +731,19 @@ fn parse_status_range(raw: &super::raw::RawStatus) -> Result<(u16, u16), String>
 }
 
 fn parse_data_service(text: &str) -> Result<DataService, String> {
+    if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        let url =
+            Url::parse(text).map_err(|e| format!("{text:?} is not a PostgreSQL URL ({e})"))?;
+        if url.host().is_none() {
+            return Err(format!(
+                "{text:?}: write postgres://USER@HOST[:PORT]/DATABASE"
+            ));
+        }
+        return Ok(DataService::Postgres {
+            conn: text.to_owned(),
+            query: String::new(),
+        });
+    }
     if let Some(cmd) = text.strip_prefix("exec:") {
         if cmd.trim().is_empty() {
             return Err(format!("{text:?}: write exec:COMMAND"));
@@ -859,7 +877,8 @@ secret_file = "/etc/understudy/secret"
         );
         assert!(parse_data_service("tcp://db").is_err());
         assert!(parse_data_service("https://db/health").is_ok());
-        assert!(parse_data_service("postgres://db").is_err());
+        assert!(parse_data_service("postgres://understudy@db/helpdesk").is_ok());
+        assert!(parse_data_service("mysql://db").is_err());
         assert_eq!(
             parse_data_service("exec:pg_isready -q"),
             Ok(DataService::Command("pg_isready -q".into()))

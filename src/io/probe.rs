@@ -39,6 +39,10 @@ pub enum Check {
     Http(Url),
     Tcp(String),
     Command(String),
+    Postgres {
+        conn: String,
+        query: String,
+    },
 }
 
 impl From<&DataService> for Check {
@@ -47,6 +51,10 @@ impl From<&DataService> for Check {
             DataService::Tcp(addr) => Check::Tcp(addr.clone()),
             DataService::Http(url) => Check::Http(url.clone()),
             DataService::Command(cmd) => Check::Command(cmd.clone()),
+            DataService::Postgres { conn, query } => Check::Postgres {
+                conn: conn.clone(),
+                query: query.clone(),
+            },
         }
     }
 }
@@ -106,6 +114,31 @@ impl Prober {
             Check::Http(url) => self.http(url).await,
             Check::Tcp(addr) => self.tcp(addr).await,
             Check::Command(cmd) => self.command(cmd).await,
+            Check::Postgres { conn, query } => self.postgres(conn, query).await,
+        }
+    }
+
+    /// Connects to PostgreSQL (without TLS) and runs the query; both must
+    /// finish within the probe timeout.
+    async fn postgres(&self, conn: &str, query: &str) -> Outcome {
+        let shown = crate::config::redact_password(conn);
+        let attempt = async {
+            let (client, connection) = tokio_postgres::connect(conn, tokio_postgres::NoTls)
+                .await
+                .map_err(|e| format!("cannot connect to {shown}: {e}"))?;
+            let driver = tokio::spawn(connection);
+            let result = client
+                .simple_query(query)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("{query:?} on {shown}: {e}"));
+            drop(client);
+            driver.abort();
+            result
+        };
+        match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(result) => result,
+            Err(_) => Err(format!("{shown}: no answer within {:?}", self.timeout)),
         }
     }
 
