@@ -83,6 +83,10 @@ pub struct Monitor {
     pub grace: Duration,
     /// Consecutive successes that end a failing streak.
     pub rise: u32,
+    /// Consecutive failures that start one (dated from the first).
+    pub fall: u32,
+    /// The data service probe's own period, limit and counts.
+    pub data_probe: ProbeTiming,
     pub data: Option<DataService>,
     /// Extra CA certificate (PEM) trusted by HTTPS probes.
     pub ca_file: Option<PathBuf>,
@@ -130,6 +134,15 @@ impl Default for Expect {
             maintenance: None,
         }
     }
+}
+
+/// One probe's period, time limit and counts.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeTiming {
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub rise: u32,
+    pub fall: u32,
 }
 
 /// The service the application needs (usually its database).

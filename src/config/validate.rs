@@ -168,6 +168,16 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
             ),
         );
     }
+    let fall = ck.count(m.fall, &mk("fall"), 1, (1, 100));
+    let data_probe = super::ProbeTiming {
+        interval: ck.duration(&m.data_interval, &mk("data_interval"), interval),
+        timeout: ck.duration(&m.data_timeout, &mk("data_timeout"), timeout),
+        rise: ck.count(m.data_rise, &mk("data_rise"), rise, (1, 100)),
+        fall: ck.count(m.data_fall, &mk("data_fall"), fall, (1, 100)),
+    };
+    if data_probe.timeout >= data_probe.interval {
+        ck.report(&mk("data_timeout"), "must be shorter than data_interval");
+    }
     let data_query = m.data_query.clone().unwrap_or_else(|| "SELECT 1".into());
     let data = m.data.as_deref().and_then(|d| match parse_data_service(d) {
         Ok(DataService::Postgres { conn, .. }) => Some(DataService::Postgres {
@@ -392,6 +402,8 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
             data,
             ca_file: m.ca_file.map(PathBuf::from),
             expect,
+            fall,
+            data_probe,
             dwell: ck.duration(&m.dwell, &mk("dwell"), Duration::ZERO),
         },
         application,

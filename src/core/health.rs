@@ -1,10 +1,12 @@
 //! One target's health as a streak counter: when its failing streak began,
 //! and how many successes in a row it has had since.
 //!
-//! A streak starts at the first failure (stamped with the time the failing
-//! probe was launched, the earliest moment we know it was failing) and ends
-//! only after `rise` consecutive successes; a single success in the middle
-//! of an outage does not restart the grace period.
+//! A streak is confirmed after `fall` consecutive failures and dates from
+//! the first of them (stamped with the time that probe was launched, the
+//! earliest moment we know it was failing); it ends only after `rise`
+//! consecutive successes, so a single success in the middle of an outage
+//! does not restart the grace period, and a single failed probe
+//! (fall > 1) does not start one.
 
 use std::time::Instant;
 
@@ -31,6 +33,10 @@ pub enum Change {
 #[derive(Debug, Clone)]
 pub struct Health {
     rise: u32,
+    fall: u32,
+    /// Failures in a row while not yet failing, and when the first began.
+    failures: u32,
+    first_failure: Option<Instant>,
     verdict: Verdict,
     successes: u32,
     failing_since: Option<Instant>,
@@ -38,9 +44,12 @@ pub struct Health {
 }
 
 impl Health {
-    pub fn new(rise: u32) -> Self {
+    pub fn new(rise: u32, fall: u32) -> Self {
         Health {
             rise: rise.max(1),
+            fall: fall.max(1),
+            failures: 0,
+            first_failure: None,
             verdict: Verdict::Unknown,
             successes: 0,
             failing_since: None,
@@ -66,14 +75,21 @@ impl Health {
             Err(reason) => {
                 self.successes = 0;
                 self.last_error = Some(reason.clone());
-                if self.failing_since.is_none() {
-                    self.failing_since = Some(started);
-                    self.verdict = Verdict::Failing;
-                    return Change::StartedFailing(started);
+                if self.failing_since.is_some() {
+                    return Change::None;
                 }
-                Change::None
+                self.failures += 1;
+                let first = *self.first_failure.get_or_insert(started);
+                if self.failures < self.fall {
+                    return Change::None;
+                }
+                self.failing_since = Some(first);
+                self.verdict = Verdict::Failing;
+                Change::StartedFailing(first)
             }
             Ok(()) => {
+                self.failures = 0;
+                self.first_failure = None;
                 if self.failing_since.is_none() {
                     let first = self.verdict != Verdict::Healthy;
                     self.verdict = Verdict::Healthy;
@@ -105,7 +121,7 @@ mod tests {
     fn streak_needs_rise_successes_to_end() {
         let t0 = Instant::now();
         let at = |ms| t0 + Duration::from_millis(ms);
-        let mut h = Health::new(2);
+        let mut h = Health::new(2, 1);
         assert_eq!(
             h.record(at(0), &Err("refused".into())),
             Change::StartedFailing(at(0))
@@ -126,8 +142,29 @@ mod tests {
     }
 
     #[test]
+    fn fall_needs_that_many_failures_and_dates_from_the_first() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut h = Health::new(1, 3);
+        assert_eq!(h.record(at(0), &Err("x".into())), Change::None);
+        assert_eq!(h.record(at(100), &Err("x".into())), Change::None);
+        assert_eq!(
+            h.record(at(200), &Ok(())),
+            Change::Recovered,
+            "a blip is forgotten"
+        );
+        assert_eq!(h.record(at(300), &Err("x".into())), Change::None);
+        assert_eq!(h.record(at(400), &Err("x".into())), Change::None);
+        assert_eq!(
+            h.record(at(500), &Err("x".into())),
+            Change::StartedFailing(at(300))
+        );
+        assert_eq!(h.failing_since(), Some(at(300)));
+    }
+
+    #[test]
     fn first_success_is_a_recovery_from_unknown() {
-        let mut h = Health::new(3);
+        let mut h = Health::new(3, 1);
         assert_eq!(h.record(Instant::now(), &Ok(())), Change::Recovered);
         assert_eq!(h.verdict(), Verdict::Healthy);
         assert_eq!(h.record(Instant::now(), &Ok(())), Change::None);

@@ -53,6 +53,12 @@ pub struct Settings {
     pub interval: Duration,
     pub grace: Duration,
     pub rise: u32,
+    /// Consecutive failures before a target counts as failing.
+    pub fall: u32,
+    /// The data service's own probe period and counts.
+    pub data_interval: Duration,
+    pub data_rise: u32,
+    pub data_fall: u32,
     /// A data service is configured: probe it, and take over only when it
     /// answers from here (failing over would not help otherwise).
     pub watch_data: bool,
@@ -86,6 +92,10 @@ impl Settings {
             interval: config.monitor.interval,
             grace: config.monitor.grace,
             rise: config.monitor.rise,
+            fall: config.monitor.fall,
+            data_interval: config.monitor.data_probe.interval,
+            data_rise: config.monitor.data_probe.rise,
+            data_fall: config.monitor.data_probe.fall,
             watch_data: config.monitor.data.is_some(),
             watch_nic: true,
             heartbeat_interval: config.heartbeat.interval,
@@ -295,17 +305,18 @@ pub struct Core {
 
 impl Core {
     pub fn new(settings: Settings) -> Self {
-        let rise = settings.rise;
+        let (rise, fall) = (settings.rise, settings.fall);
+        let (data_rise, data_fall) = (settings.data_rise, settings.data_fall);
         let (settings_disabled, settings_maintenance) = (settings.disabled, settings.maintenance);
         Core {
             settings,
             state: State::Init,
             timers: Timers::default(),
             actions: VecDeque::new(),
-            peer_app: Health::new(rise),
-            local: Health::new(rise),
-            data: Health::new(rise),
-            nic: Health::new(1),
+            peer_app: Health::new(rise, fall),
+            local: Health::new(rise, fall),
+            data: Health::new(data_rise, data_fall),
+            nic: Health::new(1, 1),
             peer_watch_since: None,
             local_watch_since: None,
             peer: PeerView::default(),
@@ -519,7 +530,11 @@ impl Core {
                 (Timer::ProbeLocal, State::Active) => {
                     self.probe_and_rearm(now, Target::Local, Timer::ProbeLocal)
                 }
-                (Timer::ProbeData, _) => self.probe_and_rearm(now, Target::Data, Timer::ProbeData),
+                (Timer::ProbeData, _) => {
+                    self.actions.push_back(Action::Probe(Target::Data));
+                    self.timers
+                        .set(Timer::ProbeData, now + self.settings.data_interval);
+                }
                 (Timer::ProbeNic, _) => self.probe_and_rearm(now, Target::Nic, Timer::ProbeNic),
                 (Timer::Heartbeat, _) => self.send_heartbeat(now),
                 (Timer::Startup, State::Starting) => self.end_startup(now),
@@ -800,7 +815,7 @@ impl Core {
         {
             // The peer just finished claiming: judge its application from
             // now on, not by failures seen while it was starting.
-            self.peer_app = Health::new(self.settings.rise);
+            self.peer_app = Health::new(self.settings.rise, self.settings.fall);
             self.peer_watch_since = Some(now);
         }
         let we_hold = matches!(
@@ -879,7 +894,7 @@ impl Core {
         if !watching(from) && watching(to) {
             // A fresh watch of the peer's application: a failure seen
             // while we were Active must not count towards a new takeover.
-            self.peer_app = Health::new(self.settings.rise);
+            self.peer_app = Health::new(self.settings.rise, self.settings.fall);
             self.peer_watch_since = Some(now);
             self.timers.set(Timer::ProbePeer, now);
             self.no_holder_since = None;
@@ -933,7 +948,7 @@ impl Core {
                         duration: now - t,
                     });
                 }
-                self.local = Health::new(self.settings.rise);
+                self.local = Health::new(self.settings.rise, self.settings.fall);
                 self.local_watch_since = Some(now);
                 self.timers
                     .set(Timer::ProbeLocal, now + self.settings.interval);

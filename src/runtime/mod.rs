@@ -231,6 +231,11 @@ pub async fn run(config: Config, me: usize, overrides: Overrides) -> Result<(), 
         data: config.monitor.data.as_ref().map(Check::from),
         nic: node.nic.clone(),
         netlink,
+        data_prober: Prober::new(
+            config.monitor.data_probe.timeout,
+            config.monitor.ca_file.as_deref(),
+            config.monitor.expect.clone(),
+        )?,
     };
     let mut sigterm = signal(SignalKind::terminate()).map_err(RuntimeError::Signal)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(RuntimeError::Signal)?;
@@ -352,6 +357,8 @@ struct Checks {
     /// application still answers on the local address.
     nic: String,
     netlink: Netlink,
+    /// The data service has its own time limit.
+    data_prober: Prober,
 }
 
 fn spawn_probe(
@@ -370,6 +377,11 @@ fn spawn_probe(
             Some(c) => (false, Some(c.clone())),
             None => return,
         },
+    };
+    let prober = if target == Target::Data {
+        &checks.data_prober
+    } else {
+        prober
     };
     let (prober, netlink, nic, tx) = (
         prober.clone(),
