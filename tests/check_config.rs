@@ -65,7 +65,7 @@ url = "not a url"
 interval = "1s"
 timeout = "1s"
 grace = "500ms"
-data = "postgres://db"
+data = "mysql://db"
 "#,
     );
     let (code, _, stderr) = check(&path);
@@ -81,7 +81,7 @@ data = "postgres://db"
         format!("{file}:18: node #2.url: \"not a url\" is not a URL"),
         format!("{file}:22: monitor.timeout: must be shorter than the interval"),
         format!("{file}:23: monitor.grace: must be at least the interval"),
-        format!("{file}:24: monitor.data: \"postgres://db\": the data service must be"),
+        format!("{file}:24: monitor.data: \"mysql://db\": the data service must be"),
     ] {
         assert!(
             stderr.contains(&expected),

@@ -175,7 +175,8 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
         rise: ck.count(m.data_rise, &mk("data_rise"), rise, (1, 100)),
         fall: ck.count(m.data_fall, &mk("data_fall"), fall, (1, 100)),
     };
-    if data_probe.timeout >= data_probe.interval {
+    let own_data_timing = m.data_interval.is_some() || m.data_timeout.is_some();
+    if own_data_timing && data_probe.timeout >= data_probe.interval {
         ck.report(&mk("data_timeout"), "must be shorter than data_interval");
     }
     let data_query = m.data_query.clone().unwrap_or_else(|| "SELECT 1".into());
