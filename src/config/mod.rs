@@ -90,6 +90,8 @@ pub struct Monitor {
     pub data: Option<DataService>,
     /// Extra CA certificate (PEM) trusted by HTTPS probes.
     pub ca_file: Option<PathBuf>,
+    /// Client certificate and key (one PEM file) HTTPS probes present.
+    pub client_cert: Option<PathBuf>,
     /// What an application URL must answer to count as healthy.
     pub expect: Expect,
     /// After the VIP moves, a voluntary move back (automatic failback) waits

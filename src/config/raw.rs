@@ -61,6 +61,7 @@ pub struct RawMonitor {
     pub data_fall: Option<i64>,
     pub data_query: Option<String>,
     pub ca_file: Option<String>,
+    pub client_cert: Option<String>,
     pub expect_status: Option<RawStatus>,
     pub expect_body: Option<String>,
     pub expect_body_regex: Option<String>,

@@ -402,6 +402,7 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
             rise,
             data,
             ca_file: m.ca_file.map(PathBuf::from),
+            client_cert: m.client_cert.map(PathBuf::from),
             expect,
             fall,
             data_probe,

@@ -26,6 +26,11 @@ pub enum ProbeSetupError {
         path: String,
         source: reqwest::Error,
     },
+    #[error("the client certificate {path} is not a PEM certificate and key: {source}")]
+    ClientCert {
+        path: String,
+        source: reqwest::Error,
+    },
     #[error("cannot build the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
 }
@@ -79,6 +84,17 @@ impl Prober {
         ca_file: Option<&Path>,
         expect: Expect,
     ) -> Result<Self, ProbeSetupError> {
+        Self::with_identity(timeout, ca_file, None, expect)
+    }
+
+    /// As [`Prober::new`], presenting a client certificate (certificate and
+    /// key in one PEM file) to HTTPS servers that ask for one.
+    pub fn with_identity(
+        timeout: Duration,
+        ca_file: Option<&Path>,
+        client_cert: Option<&Path>,
+        expect: Expect,
+    ) -> Result<Self, ProbeSetupError> {
         let mut builder = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -89,6 +105,19 @@ impl Prober {
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(0)
             .user_agent(concat!("understudy/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = client_cert {
+            let pem = std::fs::read(path).map_err(|source| ProbeSetupError::CaFile {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let identity = reqwest::Identity::from_pem(&pem).map_err(|source| {
+                ProbeSetupError::ClientCert {
+                    path: path.display().to_string(),
+                    source,
+                }
+            })?;
+            builder = builder.identity(identity);
+        }
         if let Some(path) = ca_file {
             let pem = std::fs::read(path).map_err(|source| ProbeSetupError::CaFile {
                 path: path.display().to_string(),

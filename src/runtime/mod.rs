@@ -95,9 +95,10 @@ pub async fn run(config: Config, me: usize, overrides: Overrides) -> Result<(), 
     let netlink = Netlink::open()?;
     let link = netlink.link(&node.nic).await?;
     let vip_present = netlink.has_address(link.index, vip).await?;
-    let prober = Prober::new(
+    let prober = Prober::with_identity(
         config.monitor.timeout,
         config.monitor.ca_file.as_deref(),
+        config.monitor.client_cert.as_deref(),
         config.monitor.expect.clone(),
     )?;
     let listen = SocketAddr::new(IpAddr::V4(node.address), config.heartbeat.port);
@@ -231,9 +232,10 @@ pub async fn run(config: Config, me: usize, overrides: Overrides) -> Result<(), 
         data: config.monitor.data.as_ref().map(Check::from),
         nic: node.nic.clone(),
         netlink,
-        data_prober: Prober::new(
+        data_prober: Prober::with_identity(
             config.monitor.data_probe.timeout,
             config.monitor.ca_file.as_deref(),
+            config.monitor.client_cert.as_deref(),
             config.monitor.expect.clone(),
         )?,
     };
