@@ -64,6 +64,18 @@ impl From<&DataService> for Check {
     }
 }
 
+/// Connects and drives the connection in the background (it ends when the
+/// client is dropped).
+async fn pg_connect<T>(conn: &str, tls: T) -> Result<tokio_postgres::Client, tokio_postgres::Error>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, connection) = tokio_postgres::connect(conn, tls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
 /// What an application said, when it answered.
 enum Answer {
     Healthy,
@@ -76,6 +88,44 @@ pub struct Prober {
     client: reqwest::Client,
     timeout: Duration,
     expect: Arc<Expect>,
+    /// TLS for PostgreSQL connection strings that ask for it
+    /// (`sslmode=require`): system roots plus the CA file.
+    pg_tls: tokio_postgres_rustls::MakeRustlsConnect,
+}
+
+/// The rustls client configuration for PostgreSQL: the system's roots and
+/// the configured CA file.
+fn pg_tls(
+    ca_file: Option<&Path>,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, ProbeSetupError> {
+    use rustls_pki_types::pem::PemObject;
+    use tokio_rustls::rustls;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = ca_file {
+        let certs = rustls_pki_types::CertificateDer::pem_file_iter(path).map_err(|e| {
+            ProbeSetupError::CaFile {
+                path: path.display().to_string(),
+                source: std::io::Error::other(e.to_string()),
+            }
+        })?;
+        for cert in certs.flatten() {
+            let _ = roots.add(cert);
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| ProbeSetupError::CaFile {
+        path: String::new(),
+        source: std::io::Error::other(e.to_string()),
+    })?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 impl Prober {
@@ -134,6 +184,7 @@ impl Prober {
             client: builder.build()?,
             timeout,
             expect: Arc::new(expect),
+            pg_tls: pg_tls(ca_file)?,
         })
     }
 
@@ -147,23 +198,23 @@ impl Prober {
         }
     }
 
-    /// Connects to PostgreSQL (without TLS) and runs the query; both must
-    /// finish within the probe timeout.
+    /// Connects to PostgreSQL and runs the query; both must finish within
+    /// the probe timeout. TLS (rustls) when the connection string asks for
+    /// it with `sslmode=require`, plain otherwise.
     async fn postgres(&self, conn: &str, query: &str) -> Outcome {
         let shown = crate::config::redact_password(conn);
         let attempt = async {
-            let (client, connection) = tokio_postgres::connect(conn, tokio_postgres::NoTls)
-                .await
-                .map_err(|e| format!("cannot connect to {shown}: {e}"))?;
-            let driver = tokio::spawn(connection);
-            let result = client
+            let client = if conn.contains("sslmode=require") {
+                pg_connect(conn, self.pg_tls.clone()).await
+            } else {
+                pg_connect(conn, tokio_postgres::NoTls).await
+            }
+            .map_err(|e| format!("cannot connect to {shown}: {e}"))?;
+            client
                 .simple_query(query)
                 .await
                 .map(|_| ())
-                .map_err(|e| format!("{query:?} on {shown}: {e}"));
-            drop(client);
-            driver.abort();
-            result
+                .map_err(|e| format!("{query:?} on {shown}: {e}"))
         };
         match tokio::time::timeout(self.timeout, attempt).await {
             Ok(result) => result,
