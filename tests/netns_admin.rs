@@ -95,8 +95,7 @@ fn p_promote_and_demote_hand_over() {
     let mut t = Topology::up("promote");
     t.steady_pair();
     let began = Instant::now();
-    let (ok, text) = t.ctl("m2", &["promote"]);
-    assert!(ok, "{text}");
+    t.ctl_until_ok("m2", &["promote"]);
     t.wait_answer("m2", began, Duration::from_secs(3));
     wait_for("m2 the only holder", Duration::from_secs(2), || {
         (t.vip_holders() == ["m2"]).then_some(())
@@ -111,8 +110,7 @@ fn p_promote_and_demote_hand_over() {
     let (ok, text) = t.ctl("m2", &["promote"]);
     assert!(ok && text.contains("already holds"), "{text}");
     let began = Instant::now();
-    let (ok, text) = t.ctl("m2", &["demote"]);
-    assert!(ok, "{text}");
+    t.ctl_until_ok("m2", &["demote"]);
     t.wait_answer("m1", began, Duration::from_secs(3));
     wait_for("m1 the only holder", Duration::from_secs(2), || {
         (t.vip_holders() == ["m1"]).then_some(())
@@ -135,8 +133,7 @@ fn p_promote_and_demote_hand_over() {
 fn q_maintenance_hands_over_and_keeps_out() {
     let mut t = Topology::up("maint");
     t.steady_pair();
-    let (ok, text) = t.ctl("m1", &["maintenance", "on"]);
-    assert!(ok, "{text}");
+    t.ctl_until_ok("m1", &["maintenance", "on"]);
     wait_for("m2 to take over", Duration::from_secs(3), || {
         (t.vip_holders() == ["m2"]).then_some(())
     });

@@ -241,6 +241,20 @@ impl Topology {
         (out.status.success(), text)
     }
 
+    /// Like [`Topology::ctl`], retrying for up to 3 s while the command is
+    /// refused: right after start a node's first heartbeats say its NIC and
+    /// data service are not yet known, and a refused command changes nothing.
+    pub fn ctl_until_ok(&self, node: &str, args: &[&str]) -> String {
+        wait_for(
+            &format!("{args:?} on {node} to be accepted"),
+            Duration::from_secs(3),
+            || {
+                let (ok, text) = self.ctl(node, args);
+                ok.then_some(text)
+            },
+        )
+    }
+
     /// `status --json` of `node`'s daemon.
     pub fn status(&self, node: &str) -> serde_json::Value {
         let (ok, text) = self.ctl(node, &["status", "--json"]);
