@@ -1043,3 +1043,31 @@ fn automatic_failback_waits_for_the_dwell_time() {
         "fails back after the dwell time"
     );
 }
+
+#[test]
+fn the_applications_maintenance_signal_hands_over_and_is_forgotten_once_passive() {
+    let t0 = Instant::now();
+    let mut core = active_primary(t0);
+    core.handle_input(t0, Input::MaintenanceSignal(true));
+    assert_eq!(
+        core.state(),
+        State::StoppingApp,
+        "hands over at once, no grace"
+    );
+    assert_eq!(core.status(t0).word(), "Active (releasing)");
+    let _ = complete_all(&mut core, t0);
+    assert_eq!(core.state(), State::Passive);
+    let status = core.status(t0);
+    assert!(
+        !status.maintenance_signal,
+        "only the Active node probes its application"
+    );
+    assert!(
+        !status.maintenance,
+        "the administrator's setting is untouched"
+    );
+    assert!(
+        core_heartbeat(&mut core, t0).flags.deferring,
+        "the peer may claim at once"
+    );
+}
