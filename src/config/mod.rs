@@ -363,6 +363,25 @@ impl Config {
     }
 }
 
+/// Does the network of `address/prefix_len` contain `ip`?
+pub fn subnet_contains(address: IpAddr, prefix_len: u8, ip: IpAddr) -> bool {
+    match (address, ip) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(prefix_len.min(32)))
+                .unwrap_or(0);
+            u32::from(a) & mask == u32::from(b) & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(prefix_len.min(128)))
+                .unwrap_or(0);
+            u128::from(a) & mask == u128::from(b) & mask
+        }
+        _ => false,
+    }
+}
+
 /// A connection string with any password replaced by `***`, for logs.
 pub fn redact_password(conn: &str) -> String {
     match Url::parse(conn) {

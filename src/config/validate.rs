@@ -492,7 +492,8 @@ fn validate_nodes(
                         &k("address"),
                         "must differ from the common IP (cluster.vip)",
                     );
-                } else if !same_subnet(address, vip, prefix_len) {
+                } else if !super::subnet_contains(IpAddr::V4(address), prefix_len, IpAddr::V4(vip))
+                {
                     ck.report(
                         &k("address"),
                         format!("the common IP {vip}/{prefix_len} is not in this node's subnet ({address}/{prefix_len})"),
@@ -694,13 +695,6 @@ fn parse_netmask(raw: &RawNetmask) -> Result<u8, String> {
             Ok(len as u8)
         }
     }
-}
-
-fn same_subnet(a: Ipv4Addr, b: Ipv4Addr, prefix_len: u8) -> bool {
-    let mask = u32::MAX
-        .checked_shl(32 - u32::from(prefix_len))
-        .unwrap_or(0);
-    u32::from(a) & mask == u32::from(b) & mask
 }
 
 fn parse_http_url(text: &str) -> Result<Url, String> {

@@ -97,7 +97,7 @@ impl Core {
                 }
                 if !force {
                     self.can_serve()?;
-                    if !self.peer_available_now(now) {
+                    if !self.peer_available(now) {
                         return Err("the peer is silent; promoting would claim without its word (use --force)".into());
                     }
                 }
@@ -148,7 +148,7 @@ impl Core {
                 if *node != self.settings.peer_name {
                     return Err(format!("no node named {node:?} in the configuration"));
                 }
-                if self.peer_available_now(now) && !force {
+                if self.peer_available(now) && !force {
                     return Err(format!("{node} is still sending heartbeats (use --force)"));
                 }
                 self.peer = super::PeerView::default();
@@ -156,10 +156,6 @@ impl Core {
                 Ok(format!("forgot {node}"))
             }
         }
-    }
-
-    fn peer_available_now(&self, now: Instant) -> bool {
-        self.peer.available(now, self.settings.peer_timeout)
     }
 
     /// Can this node serve if it takes over?
@@ -172,7 +168,7 @@ impl Core {
 
     /// Can the peer take over from us?
     fn peer_can_serve(&self, now: Instant) -> Result<(), String> {
-        let Some(hb) = self.peer.last.filter(|_| self.peer_available_now(now)) else {
+        let Some(hb) = self.peer.last.filter(|_| self.peer_available(now)) else {
             return Err("the peer is not available to take over (use --force)".into());
         };
         let f = hb.flags;

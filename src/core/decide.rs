@@ -87,7 +87,7 @@ impl Core {
         }
     }
 
-    fn peer_available(&self, now: Instant) -> bool {
+    pub(super) fn peer_available(&self, now: Instant) -> bool {
         self.peer.available(now, self.settings.peer_timeout)
     }
 

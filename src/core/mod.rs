@@ -368,7 +368,7 @@ impl Core {
         Status {
             state: self.state,
             term: self.term,
-            peer_available: self.peer.available(now, self.settings.peer_timeout),
+            peer_available: self.peer_available(now),
             peer_state: self.peer.state(),
             peer_last_seen: self.peer.last_seen,
             failure: watching.then(|| self.failure_cause(now)).flatten(),
@@ -482,7 +482,7 @@ impl Core {
             }
             (State::Draining, Input::Drained { remaining }) => {
                 info!(remaining, "connections drained; handing the common IP back");
-                let primary_ready = self.peer.available(now, self.settings.peer_timeout)
+                let primary_ready = self.peer_available(now)
                     && self.peer.state() == Some(heartbeat::WireState::Passive);
                 if self.shutdown {
                     self.release(now, Cause::Shutdown, After::Exit, true);

@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 use super::netlink::Link;
+use crate::config::subnet_contains;
 
 /// One interface in the JSON output (the shape is documented in the README).
 #[derive(Debug, Serialize)]
@@ -44,25 +45,6 @@ pub struct IfList {
 pub struct ForView {
     pub ip: IpAddr,
     pub nic: Option<String>,
-}
-
-/// Does `subnet_of`'s network (address/prefix) contain `ip`?
-pub fn subnet_contains(address: IpAddr, prefix_len: u8, ip: IpAddr) -> bool {
-    match (address, ip) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => {
-            let mask = u32::MAX
-                .checked_shl(32 - u32::from(prefix_len.min(32)))
-                .unwrap_or(0);
-            u32::from(a) & mask == u32::from(b) & mask
-        }
-        (IpAddr::V6(a), IpAddr::V6(b)) => {
-            let mask = u128::MAX
-                .checked_shl(128 - u32::from(prefix_len.min(128)))
-                .unwrap_or(0);
-            u128::from(a) & mask == u128::from(b) & mask
-        }
-        _ => false,
-    }
 }
 
 /// The first NIC that is up and has an address whose subnet holds `ip`

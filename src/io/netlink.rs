@@ -152,6 +152,16 @@ impl Netlink {
     }
 }
 
+/// Whether a NIC can carry traffic, with the reason when it cannot: up
+/// administratively, with carrier.
+pub fn nic_usable(nic: &str, admin_up: bool, carrier: bool) -> Result<(), String> {
+    match (admin_up, carrier) {
+        (true, true) => Ok(()),
+        (false, _) => Err(format!("NIC {nic} is down")),
+        (true, false) => Err(format!("NIC {nic} has no carrier")),
+    }
+}
+
 /// The positive errno of a netlink error reply, if it is one.
 fn errno(e: &rtnetlink::Error) -> Option<i32> {
     match e {

@@ -422,9 +422,5 @@ fn spawn_probe(
 /// Is our NIC administratively up with carrier?
 async fn nic_usable(netlink: &Netlink, nic: &str) -> Result<(), String> {
     let link = netlink.link(nic).await.map_err(|e| e.to_string())?;
-    match (link.admin_up, link.carrier) {
-        (true, true) => Ok(()),
-        (false, _) => Err(format!("NIC {nic} is down")),
-        (true, false) => Err(format!("NIC {nic} has no carrier")),
-    }
+    crate::io::netlink::nic_usable(nic, link.admin_up, link.carrier)
 }

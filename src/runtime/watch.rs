@@ -59,11 +59,7 @@ pub async fn watch(nic: String, vip: Ipv4Addr, inputs: mpsc::UnboundedSender<Inp
                 let up = l.header.flags.contains(LinkFlags::Up);
                 let carrier = l.header.flags.contains(LinkFlags::LowerUp);
                 debug!(%nic, up, carrier, "link event");
-                let outcome = match (up, carrier) {
-                    (true, true) => Ok(()),
-                    (false, _) => Err(format!("NIC {nic} is down")),
-                    (true, false) => Err(format!("NIC {nic} has no carrier")),
-                };
+                let outcome = crate::io::netlink::nic_usable(&nic, up, carrier);
                 Some(Input::Probed {
                     target: Target::Nic,
                     started: super::now(),

@@ -58,24 +58,17 @@ impl Rejections {
     fn count(&mut self, reason: Reject, from: SocketAddr) {
         let n = self.counts.entry(reason).or_default();
         *n += 1;
-        if n.is_power_of_ten() {
+        if is_power_of_ten(*n) {
             warn!(reason = %reason, %from, total = *n, "rejected heartbeat");
         }
     }
 }
 
-trait PowerOfTen {
-    fn is_power_of_ten(&self) -> bool;
-}
-
-impl PowerOfTen for u64 {
-    fn is_power_of_ten(&self) -> bool {
-        let mut n = *self;
-        while n >= 10 && n % 10 == 0 {
-            n /= 10;
-        }
-        n == 1
+fn is_power_of_ten(mut n: u64) -> bool {
+    while n >= 10 && n % 10 == 0 {
+        n /= 10;
     }
+    n == 1
 }
 
 /// Checks one datagram; `Ok` is a heartbeat the core may trust.
@@ -134,7 +127,7 @@ mod tests {
 
     #[test]
     fn logs_at_powers_of_ten() {
-        let logged: Vec<u64> = (1..=1000u64).filter(|n| n.is_power_of_ten()).collect();
+        let logged: Vec<u64> = (1..=1000u64).filter(|&n| is_power_of_ten(n)).collect();
         assert_eq!(logged, [1, 10, 100, 1000]);
     }
 }
