@@ -168,12 +168,10 @@ impl Core {
 
     /// Can the peer take over from us?
     fn peer_can_serve(&self, now: Instant) -> Result<(), String> {
-        let Some(hb) = self.peer.last.filter(|_| self.peer_available(now)) else {
+        if !self.peer_available(now) {
             return Err("the peer is not available to take over (use --force)".into());
-        };
-        let f = hb.flags;
-        if f.disabled || f.maintenance || !f.nic_ok || !f.data_ok || hb.state == WireState::Stopped
-        {
+        }
+        if !self.peer_ready_to_take_over(now) {
             return Err("the peer cannot take over now (disabled, in maintenance, or unhealthy; use --force)".into());
         }
         Ok(())

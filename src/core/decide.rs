@@ -91,6 +91,11 @@ impl Core {
         self.peer.available(now, self.settings.peer_timeout)
     }
 
+    pub(super) fn peer_ready_to_take_over(&self, now: Instant) -> bool {
+        self.peer
+            .ready_to_take_over(now, self.settings.peer_timeout)
+    }
+
     fn peer_role(&self) -> Role {
         match self.settings.role {
             Role::Primary => Role::Secondary,
@@ -414,7 +419,8 @@ impl Core {
             }
             return;
         }
-        if hb.flags.release_request && hb.flags.nic_ok && hb.flags.data_ok {
+        let peer_ready = self.peer_ready_to_take_over(now);
+        if hb.flags.release_request && peer_ready {
             self.holddown(now);
             self.release(now, Cause::PeerAsked, After::Passive, true);
             return;
@@ -425,25 +431,16 @@ impl Core {
             .failing_since()
             .filter(|_| self.settings.watch_data)
         {
-            let peer_can = hb.state == WireState::Passive
-                && hb.flags.data_ok
-                && hb.flags.nic_ok
-                && !hb.flags.disabled
-                && !hb.flags.maintenance;
-            if peer_can && now >= since + self.settings.grace {
+            if peer_ready && now >= since + self.settings.grace {
                 let why = self.data.last_error().unwrap_or("unreachable").to_owned();
                 self.hand_over(now, Cause::DataLost(why));
                 return;
-            } else if peer_can {
+            } else if peer_ready {
                 self.wake(since + self.settings.grace);
             }
         }
-        let primary_ready = hb.state == WireState::Passive
-            && hb.flags.nic_ok
-            && hb.flags.data_ok
-            && !hb.flags.maintenance;
         match (self.settings.role, self.settings.failback) {
-            (Role::Secondary, Failback::Automatic { hold, .. }) if primary_ready => {
+            (Role::Secondary, Failback::Automatic { hold, .. }) if peer_ready => {
                 let since = *self.primary_ready_since.get_or_insert(now);
                 let ready = since + hold;
                 // A voluntary move waits for the dwell time after the last one.

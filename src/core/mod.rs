@@ -482,11 +482,9 @@ impl Core {
             }
             (State::Draining, Input::Drained { remaining }) => {
                 info!(remaining, "connections drained; handing the common IP back");
-                let primary_ready = self.peer_available(now)
-                    && self.peer.state() == Some(heartbeat::WireState::Passive);
                 if self.shutdown {
                     self.release(now, Cause::Shutdown, After::Exit, true);
-                } else if primary_ready {
+                } else if self.peer_ready_to_take_over(now) {
                     self.hand_over(now, Cause::Failback);
                 } else {
                     info!("the primary is no longer ready; staying Active");

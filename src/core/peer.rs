@@ -39,6 +39,17 @@ impl PeerView {
     pub fn term(&self) -> u64 {
         self.last.map_or(0, |h| h.term)
     }
+
+    /// Could the peer take the VIP over from us right now? Available,
+    /// holding nothing (Passive), reaching its NIC and data service, and
+    /// neither Disabled nor in maintenance.
+    pub fn ready_to_take_over(&self, now: Instant, timeout: Duration) -> bool {
+        let Some(hb) = self.last.filter(|_| self.available(now, timeout)) else {
+            return false;
+        };
+        let f = hb.flags;
+        hb.state == WireState::Passive && f.nic_ok && f.data_ok && !f.disabled && !f.maintenance
+    }
 }
 
 /// Why the watched peer counts as failing, in the four causes the

@@ -1071,3 +1071,34 @@ fn the_applications_maintenance_signal_hands_over_and_is_forgotten_once_passive(
         "the peer may claim at once"
     );
 }
+
+#[test]
+fn automatic_failback_never_hands_back_to_a_disabled_primary() {
+    let t0 = Instant::now();
+    let mut core = Core::new(Settings {
+        failback: Failback::Automatic {
+            hold: GRACE,
+            drain_timeout: Duration::from_secs(1),
+        },
+        ..settings(Role::Secondary)
+    });
+    core.handle_input(t0, Input::Started { vip_present: false });
+    let mut defer = hb(WireState::Passive, 1, 1);
+    defer.flags.deferring = true;
+    core.handle_input(t0, Input::Heartbeat(defer));
+    let _ = complete_all(&mut core, t0);
+    assert_eq!(core.state(), State::Active);
+    let mut disabled = hb(WireState::Passive, 1, 2);
+    disabled.flags.disabled = true;
+    let mut t = t0;
+    for seq in 2..40 {
+        t += HB;
+        disabled.seq = seq;
+        core.handle_input(t, Input::Heartbeat(disabled));
+    }
+    assert_eq!(
+        core.state(),
+        State::Active,
+        "a disabled primary would not claim: nobody would serve"
+    );
+}
