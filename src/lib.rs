@@ -11,6 +11,7 @@
 //! - [`runtime`]: the only place that owns tokio; feeds the core and runs
 //!   its actions in order.
 //! - [`notify`]: mail, webhook and hook commands, off the core's path.
+//! - [`table`]: aligned plain-text tables for the CLI.
 //! - [`control`]: the admin requests, their JSON answers and the status
 //!   report, over the Unix control socket (and the HTTP API).
 
@@ -21,3 +22,4 @@ pub mod io;
 pub mod notify;
 pub mod proto;
 pub mod runtime;
+pub mod table;
