@@ -29,6 +29,10 @@ const DEFAULT_PROBE: Duration = Duration::from_millis(300);
 const DEFAULT_HEARTBEAT_PORT: u16 = 7046;
 const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 const DEFAULT_FAILBACK_HOLD: Duration = Duration::from_secs(300);
+/// The longest duration any key accepts: seven days. Longer values mean a
+/// typo, and every instant the core computes (`now + grace × 2`) must stay
+/// far from overflowing.
+pub const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Linux limits interface names to 15 bytes (IFNAMSIZ - 1).
 const MAX_NIC_NAME: usize = 15;
 
@@ -55,6 +59,13 @@ impl Checker {
     fn duration(&mut self, value: &Option<String>, path: &[Seg], default: Duration) -> Duration {
         let Some(text) = value else { return default };
         match humantime::parse_duration(text.trim()) {
+            Ok(d) if d > MAX_DURATION => {
+                self.report(
+                    path,
+                    format!("{text:?} is too long; the longest accepted is 7 days (\"7d\")"),
+                );
+                default
+            }
             Ok(d) => d,
             Err(e) => {
                 self.report(
@@ -136,6 +147,14 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
         }
     }
 
+    if let Some(v) = vip {
+        if let Some(which) = network_or_broadcast(v, prefix_len) {
+            ck.report(
+                &c("vip"),
+                format!("{v} is the {which} address of {v}/{prefix_len}; hosts cannot use it"),
+            );
+        }
+    }
     let nodes = validate_nodes(&mut ck, raw.node.as_deref().unwrap_or(&[]), vip, prefix_len);
 
     let m = raw.monitor.unwrap_or_default();
@@ -169,6 +188,7 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
         );
     }
     let fall = ck.count(m.fall, &mk("fall"), 1, (1, 100));
+    let dwell = ck.duration(&m.dwell, &mk("dwell"), Duration::ZERO);
     let data_probe = super::ProbeTiming {
         interval: ck.duration(&m.data_interval, &mk("data_interval"), interval),
         timeout: ck.duration(&m.data_timeout, &mk("data_timeout"), timeout),
@@ -349,7 +369,7 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
         }
     };
 
-    let control = raw.control.unwrap_or_default();
+    let control = validate_control(&mut ck, raw.control.unwrap_or_default());
     let notify = validate_notify(&mut ck, raw.notify.unwrap_or_default());
     let api = raw.api.and_then(|a| {
         let k = |key| [Seg::Key("api"), Seg::Key(key)];
@@ -406,7 +426,7 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
             expect,
             fall,
             data_probe,
-            dwell: ck.duration(&m.dwell, &mk("dwell"), Duration::ZERO),
+            dwell,
         },
         application,
         announce,
@@ -418,18 +438,27 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
             secret_file: PathBuf::from(secret_file),
         },
         failback,
-        control: Control {
-            socket: PathBuf::from(control.socket.unwrap_or_else(|| DEFAULT_SOCKET.into())),
-            state_file: PathBuf::from(
-                control
-                    .state_file
-                    .unwrap_or_else(|| DEFAULT_STATE_FILE.into()),
-            ),
-        },
+        control,
         api,
         notify,
         checksum: crate::proto::heartbeat::config_checksum(text),
     })
+}
+
+/// The control socket and state file paths: an empty path would make `run`
+/// fail long after check-config said yes.
+fn validate_control(ck: &mut Checker, raw: super::raw::RawControl) -> Control {
+    let mut path = |value: Option<String>, key, default: &str| {
+        let text = value.unwrap_or_else(|| default.into());
+        if text.trim().is_empty() {
+            ck.report(&[Seg::Key("control"), Seg::Key(key)], "must not be empty");
+        }
+        PathBuf::from(text)
+    };
+    Control {
+        socket: path(raw.socket, "socket", DEFAULT_SOCKET),
+        state_file: path(raw.state_file, "state_file", DEFAULT_STATE_FILE),
+    }
 }
 
 fn validate_nodes(
@@ -648,6 +677,20 @@ fn validate_notify(ck: &mut Checker, n: super::raw::RawNotify) -> Notify {
         email,
         webhook,
         hook,
+    }
+}
+
+/// Is `ip` the network or broadcast address of its /`prefix_len` subnet?
+/// (/31 and /32 have neither: RFC 3021.)
+fn network_or_broadcast(ip: Ipv4Addr, prefix_len: u8) -> Option<&'static str> {
+    if prefix_len >= 31 {
+        return None;
+    }
+    let host_bits = u32::MAX >> prefix_len;
+    match u32::from(ip) & host_bits {
+        0 => Some("network"),
+        h if h == host_bits => Some("broadcast"),
+        _ => None,
     }
 }
 
@@ -919,6 +962,80 @@ secret_file = "/etc/understudy/secret"
                 .contains(&crate::core::EventKind::ProbeFailing),
             "off by default"
         );
+    }
+
+    #[test]
+    fn durations_past_the_maximum_are_refused_with_their_line() {
+        for (section, key, value) in [
+            ("monitor", "grace", "10000000000000000000s"),
+            ("heartbeat", "peer_timeout", "10000000000000000000s"),
+            ("heartbeat", "startup", "10000000000000000000s"),
+            ("heartbeat", "interval", "7000000000000000000s"),
+            ("application", "ready_timeout", "10000000000000000000s"),
+            ("monitor", "dwell", "8d"),
+        ] {
+            let text = if section == "heartbeat" {
+                GOOD.replace(
+                    "[heartbeat]\n",
+                    &format!("[heartbeat]\n{key} = \"{value}\"\n"),
+                )
+            } else {
+                format!("{GOOD}[{section}]\n{key} = \"{value}\"\n")
+            };
+            let p = problems(&text);
+            let hit = p
+                .iter()
+                .find(|p| p.key == format!("{section}.{key}"))
+                .unwrap_or_else(|| panic!("{section}.{key} = {value} accepted: {p:?}"));
+            assert!(hit.message.contains("too long"), "{hit:?}");
+            assert!(hit.line.is_some(), "{hit:?}");
+        }
+        let seven_days = format!("{GOOD}[monitor]\ngrace = \"7d\"\n");
+        assert_eq!(validate(&seven_days).unwrap().monitor.grace, MAX_DURATION);
+    }
+
+    #[test]
+    fn a_bad_dwell_is_reported_not_read_as_zero() {
+        let p = problems(&format!("{GOOD}[monitor]\ndwell = \"soon\"\n"));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].key, "monitor.dwell");
+        assert_eq!(p[0].line, Some(23));
+    }
+
+    #[test]
+    fn vip_on_the_network_or_broadcast_address_is_refused() {
+        for (vip, mask, word) in [
+            ("192.0.2.0", "24", "network"),
+            ("192.0.2.255", "24", "broadcast"),
+            ("192.0.2.15", "28", "broadcast"),
+        ] {
+            let text = GOOD.replace(
+                "vip = \"192.0.2.10\"",
+                &format!("vip = \"{vip}\"\nnetmask = {mask}"),
+            );
+            let p = problems(&text);
+            assert!(
+                p.iter().any(|p| p.key == "cluster.vip"
+                    && p.message.contains(word)
+                    && p.line == Some(4)),
+                "{vip}/{mask}: {p:?}"
+            );
+        }
+        assert_eq!(
+            network_or_broadcast("192.0.2.10".parse().unwrap(), 24),
+            None
+        );
+        assert_eq!(network_or_broadcast("192.0.2.0".parse().unwrap(), 31), None);
+    }
+
+    #[test]
+    fn empty_control_paths_are_refused() {
+        for key in ["socket", "state_file"] {
+            let p = problems(&format!("{GOOD}[control]\n{key} = \"\"\n"));
+            assert_eq!(p.len(), 1, "{p:?}");
+            assert_eq!(p[0].key, format!("control.{key}"));
+            assert_eq!(p[0].line, Some(23));
+        }
     }
 
     #[test]
