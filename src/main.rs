@@ -13,8 +13,23 @@ use tracing_subscriber::EnvFilter;
 /// newer kernel adds, which says nothing to an administrator.
 const DEFAULT_LOG: &str = "info,netlink_packet_route=error";
 
+/// A command whose output goes to `head` must end quietly when the pipe
+/// closes, as every Unix tool does; Rust ignores SIGPIPE, so `println!`
+/// would panic instead. The daemon keeps ignoring it: a peer that hangs up
+/// on a socket must never kill it.
+fn restore_sigpipe() {
+    // SAFETY: setting a signal's disposition to the default has no
+    // preconditions; no other thread runs yet.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    if !matches!(args.command, cli::Command::Run { .. }) {
+        restore_sigpipe();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("UNDERSTUDY_LOG")

@@ -137,3 +137,52 @@ fn garbage_and_missing_files_get_messages_not_panics() {
     assert_eq!(code, 1);
     assert!(stderr.contains("cannot read the file"), "{stderr}");
 }
+
+#[test]
+fn an_overflowing_duration_is_a_located_problem_not_a_panic() {
+    let good =
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/pair.toml"))
+            .unwrap();
+    let text = good.replacen(
+        "interval = \"1s\"                          # heartbeat period",
+        "interval = \"7000000000000000000s\"        # heartbeat period",
+        1,
+    );
+    assert_ne!(text, good, "the example sets heartbeat.interval");
+    let path = write("overflow.toml", &text);
+    let (code, _, stderr) = check(&path);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("heartbeat.interval"), "{stderr}");
+    assert!(stderr.contains("too long"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// `understudy status | head -2`: the reader goes away before the CLI
+/// writes. The CLI must end quietly (killed by SIGPIPE, as `cat` is), not
+/// panic with a message on stderr.
+#[test]
+fn a_closed_output_pipe_ends_the_cli_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/pair.toml");
+    for args in [
+        vec!["iflist"],
+        vec!["check-config", example.to_str().unwrap()],
+    ] {
+        let mut child = Command::new(bin())
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGPIPE),
+            "{args:?}: {stderr}"
+        );
+    }
+}

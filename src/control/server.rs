@@ -2,7 +2,7 @@
 //! request per connection and answers with one JSON line. Requests are
 //! handed to the event loop, which answers from the core itself.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -27,9 +27,20 @@ pub struct ControlRequest {
 }
 
 /// Binds the socket (replacing a stale one, refusing one still in use)
-/// and makes it readable and writable by its owner only.
+/// and makes it readable and writable by its owner only. Anything else at
+/// the path (a file, a directory, a link) is left alone and refused: a
+/// typo in `control.socket` must never delete an administrator's file.
 pub async fn bind(path: &Path) -> std::io::Result<UnixListener> {
-    if path.exists() {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                format!(
+                    "{} exists and is not a socket; refusing to replace it",
+                    path.display()
+                ),
+            ));
+        }
         if UnixStream::connect(path).await.is_ok() {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::AddrInUse,
@@ -126,5 +137,40 @@ pub fn refuse(message: &str) -> Response {
         ok: false,
         message: message.to_owned(),
         status: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("understudy-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[tokio::test]
+    async fn a_regular_file_at_the_socket_path_is_kept() {
+        let dir = scratch("file");
+        let path = dir.join("understudy.sock");
+        std::fs::write(&path, "precious").unwrap();
+        let err = bind(&path).await.expect_err("must refuse");
+        assert!(err.to_string().contains("not a socket"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "precious");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_stale_socket_is_replaced_and_a_live_one_refused() {
+        let dir = scratch("stale");
+        let path = dir.join("understudy.sock");
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let live = bind(&path).await.expect("a stale socket is replaced");
+        let err = bind(&path).await.expect_err("a live socket is refused");
+        assert_eq!(err.kind(), std::io::ErrorKind::AddrInUse);
+        drop(live);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
