@@ -131,8 +131,8 @@ async fn postgres_probe_runs_the_query_and_reports_failures() {
         .check(&check("SELECT * FROM no_such_table"))
         .await
         .unwrap_err();
-    assert!(err.contains("no_such_table"), "{err}");
+    assert!(err.reason.contains("no_such_table"), "{err}");
     server.stop();
     let err = prober.check(&check("SELECT 1")).await.unwrap_err();
-    assert!(err.contains("cannot connect"), "{err}");
+    assert!(err.reason.contains("cannot connect"), "{err}");
 }

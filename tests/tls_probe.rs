@@ -151,7 +151,7 @@ async fn https_probe_with_ca_file_and_client_certificate() {
     );
 
     let no_ca = Prober::with_identity(timeout, None, Some(&client), Expect::default()).unwrap();
-    let err = no_ca.check(&check).await.unwrap_err();
+    let err = no_ca.check(&check).await.unwrap_err().reason;
     assert!(
         err.to_lowercase().contains("certificate") || err.contains("cannot connect"),
         "{err}"

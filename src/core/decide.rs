@@ -244,6 +244,11 @@ impl Core {
     /// Why taking over now would not help, if it would not.
     pub(super) fn takeover_blocker(&self) -> Option<String> {
         let reason = |h: &super::Health| h.last_error().unwrap_or("not probed yet").to_owned();
+        if let Some((target, why)) = self.not_probed.first() {
+            return Some(format!(
+                "this node cannot judge: its probe of the {target} could not run ({why})"
+            ));
+        }
         if !self.nic_ok() {
             return Some(format!(
                 "this node's NIC is unusable: {}",

@@ -18,6 +18,17 @@ pub enum Target {
     Nic,
 }
 
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Target::Peer => "peer's application",
+            Target::Local => "own application",
+            Target::Data => "data service",
+            Target::Nic => "NIC",
+        })
+    }
+}
+
 /// The outcome of an action or probe: `Err` carries a reason for the logs.
 pub type Outcome = Result<(), String>;
 
@@ -46,6 +57,14 @@ pub enum Input {
         target: Target,
         started: Instant,
         outcome: Outcome,
+    },
+    /// A probe launched at `started` could not be carried out by this node
+    /// (no file descriptor, no memory, a command that cannot start): it
+    /// tells nothing about the target, only that this node cannot judge.
+    ProbeNotRun {
+        target: Target,
+        started: Instant,
+        why: String,
     },
     /// A heartbeat from the peer that passed the MAC, cluster, node and
     /// replay checks.

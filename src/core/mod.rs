@@ -232,6 +232,10 @@ pub struct Core {
     data: Health,
     /// Our own NIC (admin up and carrier).
     nic: Health,
+    /// Targets this node could not even probe, and why (out of file
+    /// descriptors or memory). While any is listed the node cannot judge,
+    /// so it neither takes over nor asks for the VIP.
+    not_probed: Vec<(Target, String)>,
     /// Probe results launched before this instant are about an earlier
     /// watch and are dropped (a stale failure must not start a countdown).
     peer_watch_since: Option<Instant>,
@@ -317,6 +321,7 @@ impl Core {
             local: Health::new(rise, fall),
             data: Health::new(data_rise, data_fall),
             nic: Health::new(1, 1),
+            not_probed: Vec::new(),
             peer_watch_since: None,
             local_watch_since: None,
             peer: PeerView::default(),
@@ -503,6 +508,7 @@ impl Core {
                     outcome,
                 },
             ) => self.on_probe(now, target, started, outcome),
+            (_, Input::ProbeNotRun { target, why, .. }) => self.on_probe_not_run(target, why),
             (_, Input::Heartbeat(hb)) => self.on_heartbeat(now, hb),
             (_, Input::Shutdown) => self.on_shutdown(now),
             (state, input) => debug!(
@@ -677,6 +683,15 @@ impl Core {
             }
             return;
         }
+        // The look was made because the peer was silent. If it spoke during
+        // the look, its word decides, not the look: an Active peer whose
+        // heartbeat arrived while we listened holds the VIP, and claiming
+        // over it would make two holders.
+        if self.peer_available(now) {
+            info!(peer_state = ?self.peer.state(), "the peer reported in while we looked at the common IP; not claiming on the look");
+            self.change_state(now, State::Passive, Cause::PeerHeard);
+            return;
+        }
         // With the VIP on our own NIC, a GET through it reaches ourselves,
         // so only the ARP answer of another host tells anything.
         match (holder, via_vip, self.vip_held) {
@@ -726,7 +741,23 @@ impl Core {
         }
     }
 
+    /// This node could not run a probe: nothing is learnt of the target,
+    /// and the node cannot judge until that probe runs again.
+    fn on_probe_not_run(&mut self, target: Target, why: String) {
+        match self.not_probed.iter_mut().find(|(t, _)| *t == target) {
+            Some((_, old)) => *old = why,
+            None => {
+                error!(probe = %target, %why, "this node cannot run its probe; it will not take over until it can");
+                self.not_probed.push((target, why));
+            }
+        }
+    }
+
     fn on_probe(&mut self, now: Instant, target: Target, started: Instant, outcome: Outcome) {
+        if let Some(i) = self.not_probed.iter().position(|(t, _)| *t == target) {
+            info!(probe = %target, "this node can run its probe again");
+            self.not_probed.remove(i);
+        }
         let (health, watching) = match target {
             Target::Peer => (
                 &mut self.peer_app,

@@ -1102,3 +1102,95 @@ fn automatic_failback_never_hands_back_to_a_disabled_primary() {
         "a disabled primary would not claim: nobody would serve"
     );
 }
+
+/// Hardening: a node that cannot even run its probes (out of file
+/// descriptors) learns nothing of its peer. It must not count that as the
+/// peer failing, and must not take over or ask for the VIP meanwhile.
+#[test]
+fn a_probe_this_node_cannot_run_is_not_a_peer_failure() {
+    let t0 = Instant::now();
+    let mut core = secondary_watching_active_primary(t0);
+    let _ = drain(&mut core);
+    let mut at = t0;
+    for i in 1..=30 {
+        at = t0 + INTERVAL * i;
+        core.handle_input(
+            at,
+            Input::Heartbeat(hb(WireState::Active, 1, 100 + u64::from(i))),
+        );
+        core.handle_input(
+            at,
+            Input::ProbeNotRun {
+                target: Target::Peer,
+                started: at,
+                why: "Too many open files (os error 24)".into(),
+            },
+        );
+        core.handle_timeout(at);
+    }
+    let status = core.status(at);
+    assert_eq!(
+        status.failure, None,
+        "no failure cause from probes that did not run"
+    );
+    assert_eq!(status.takeover_in, None);
+    assert!(core
+        .takeover_blocker()
+        .is_some_and(|b| b.contains("cannot judge")));
+    let beats = drain_heartbeats(&mut core);
+    assert!(
+        beats.iter().all(|h| !h.flags.release_request),
+        "never asks for the VIP"
+    );
+    // The peer really fails while this node is blind: still no move, and
+    // once the probe runs again the grace period counts from real failures.
+    let silent = at + PEER_TIMEOUT;
+    core.handle_timeout(silent);
+    assert!(!drain(&mut core).contains(&Action::CheckVip));
+    peer_fails(&mut core, silent);
+    assert!(core.takeover_blocker().is_none());
+    core.handle_timeout(silent + GRACE);
+    assert_eq!(core.state(), State::Checking);
+}
+
+/// Hardening: the peer's Active heartbeat that arrives while this node
+/// listens before claiming (the ARP probe window) stops the claim.
+#[test]
+fn a_heartbeat_from_an_active_peer_during_the_look_stops_the_claim() {
+    let t0 = Instant::now();
+    let mut core = failing_secondary(t0);
+    core.handle_timeout(t0 + GRACE);
+    assert_eq!(core.state(), State::Checking);
+    assert_eq!(drain(&mut core), [Action::CheckVip]);
+    let during = t0 + GRACE + Duration::from_millis(78);
+    core.handle_input(during, Input::Heartbeat(hb(WireState::Active, 3, 1)));
+    let answered = during + Duration::from_millis(22);
+    core.handle_input(
+        answered,
+        Input::VipChecked {
+            holder: None,
+            via_vip: Err("refused".into()),
+        },
+    );
+    assert_eq!(core.state(), State::Passive);
+    assert!(!drain(&mut core).contains(&Action::AddVip));
+    assert_eq!(core.status(answered).holder, Holder::Peer);
+}
+
+/// The same look ends in a claim when the peer stays silent.
+#[test]
+fn the_look_ends_in_a_claim_when_the_peer_stays_silent() {
+    let t0 = Instant::now();
+    let mut core = failing_secondary(t0);
+    core.handle_timeout(t0 + GRACE);
+    let _ = drain(&mut core);
+    core.handle_input(
+        t0 + GRACE + Duration::from_millis(100),
+        Input::VipChecked {
+            holder: None,
+            via_vip: Err("refused".into()),
+        },
+    );
+    assert_eq!(core.state(), State::Claiming);
+    assert_eq!(drain(&mut core), [Action::AddVip]);
+}

@@ -12,7 +12,75 @@ use std::process::Stdio;
 use std::sync::Arc;
 
 use crate::config::{DataService, Expect, Url};
-use crate::core::Outcome;
+
+/// Why a probe did not pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeFailure {
+    pub reason: String,
+    /// This node could not run the probe at all (out of file descriptors
+    /// or memory, a command that cannot start): it says nothing about the
+    /// target, only that this node cannot judge it now.
+    pub local: bool,
+}
+
+impl ProbeFailure {
+    fn local(reason: String) -> Self {
+        ProbeFailure {
+            reason,
+            local: true,
+        }
+    }
+
+    /// A failure whose cause is `error`: local when the error chain holds
+    /// one of this node's own resource errors.
+    fn from_error(reason: String, error: &(dyn std::error::Error + 'static)) -> Self {
+        ProbeFailure {
+            reason,
+            local: is_local_resource_error(error),
+        }
+    }
+}
+
+impl From<String> for ProbeFailure {
+    fn from(reason: String) -> Self {
+        ProbeFailure {
+            reason,
+            local: false,
+        }
+    }
+}
+
+impl std::fmt::Display for ProbeFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// A probe's result.
+pub type ProbeResult = Result<(), ProbeFailure>;
+
+/// Does this error chain hold an exhausted resource of this node: no file
+/// descriptor (EMFILE, ENFILE), no memory or buffer (ENOMEM, ENOBUFS), no
+/// process (EAGAIN from fork)? Such a failure is ours, not the target's.
+pub fn is_local_resource_error(error: &(dyn std::error::Error + 'static)) -> bool {
+    const OURS: [i32; 5] = [
+        libc::EMFILE,
+        libc::ENFILE,
+        libc::ENOMEM,
+        libc::ENOBUFS,
+        libc::EAGAIN,
+    ];
+    if let Some(io) = error.downcast_ref::<std::io::Error>() {
+        if io.raw_os_error().is_some_and(|code| OURS.contains(&code)) {
+            return true;
+        }
+        // An io::Error that wraps another error hides it from `source()`.
+        if let Some(inner) = io.get_ref() {
+            return is_local_resource_error(inner);
+        }
+    }
+    error.source().is_some_and(is_local_resource_error)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeSetupError {
@@ -188,7 +256,7 @@ impl Prober {
         })
     }
 
-    pub async fn check(&self, check: &Check) -> Outcome {
+    pub async fn check(&self, check: &Check) -> ProbeResult {
         match check {
             Check::App(url) => self.app(url).await,
             Check::Http(url) => self.http(url).await,
@@ -201,7 +269,7 @@ impl Prober {
     /// Connects to PostgreSQL and runs the query; both must finish within
     /// the probe timeout. TLS (rustls) when the connection string asks for
     /// it with `sslmode=require`, plain otherwise.
-    async fn postgres(&self, conn: &str, query: &str) -> Outcome {
+    async fn postgres(&self, conn: &str, query: &str) -> ProbeResult {
         let shown = crate::config::redact_password(conn);
         let attempt = async {
             let client = if conn.contains("sslmode=require") {
@@ -209,20 +277,20 @@ impl Prober {
             } else {
                 pg_connect(conn, tokio_postgres::NoTls).await
             }
-            .map_err(|e| format!("cannot connect to {shown}: {e}"))?;
+            .map_err(|e| ProbeFailure::from_error(format!("cannot connect to {shown}: {e}"), &e))?;
             client
                 .simple_query(query)
                 .await
                 .map(|_| ())
-                .map_err(|e| format!("{query:?} on {shown}: {e}"))
+                .map_err(|e| ProbeFailure::from_error(format!("{query:?} on {shown}: {e}"), &e))
         };
         match tokio::time::timeout(self.timeout, attempt).await {
             Ok(result) => result,
-            Err(_) => Err(format!("{shown}: no answer within {:?}", self.timeout)),
+            Err(_) => Err(format!("{shown}: no answer within {:?}", self.timeout).into()),
         }
     }
 
-    async fn http(&self, url: &Url) -> Outcome {
+    async fn http(&self, url: &Url) -> ProbeResult {
         let response = self
             .client
             .get(url.clone())
@@ -233,26 +301,28 @@ impl Prober {
         if status.as_u16() < 400 {
             Ok(())
         } else {
-            Err(format!("HTTP status {status}"))
+            Err(format!("HTTP status {status}").into())
         }
     }
 
     /// GET the application URL and hold the answer to the expectations.
-    async fn app(&self, url: &Url) -> Outcome {
+    async fn app(&self, url: &Url) -> ProbeResult {
         self.app_with_signal(url).await.0
     }
 
     /// The application probe, and whether the answer carried the
     /// configured maintenance signal (then the probe fails, saying so).
-    pub async fn app_with_signal(&self, url: &Url) -> (Outcome, bool) {
+    pub async fn app_with_signal(&self, url: &Url) -> (ProbeResult, bool) {
         match self.app_answer(url).await {
             Ok(Answer::Healthy) => (Ok(()), false),
-            Ok(Answer::Maintenance(why)) => (Err(format!("maintenance signal: {why}")), true),
+            Ok(Answer::Maintenance(why)) => {
+                (Err(format!("maintenance signal: {why}").into()), true)
+            }
             Err(why) => (Err(why), false),
         }
     }
 
-    async fn app_answer(&self, url: &Url) -> Result<Answer, String> {
+    async fn app_answer(&self, url: &Url) -> Result<Answer, ProbeFailure> {
         let e = &self.expect;
         let response = self
             .client
@@ -274,16 +344,18 @@ impl Prober {
             return Err(format!(
                 "HTTP status {status}, expected {}-{}",
                 e.status.0, e.status.1
-            ));
+            )
+            .into());
         }
         if let Some((name, want)) = &e.header {
             match (response.headers().get(name.as_str()), want) {
-                (None, _) => return Err(format!("no {name} header")),
+                (None, _) => return Err(format!("no {name} header").into()),
                 (Some(v), Some(want)) if v.to_str().ok().map(str::trim) != Some(want.as_str()) => {
                     return Err(format!(
                         "header {name}: {:?}, expected {want:?}",
                         v.to_str().unwrap_or("?")
-                    ));
+                    )
+                    .into());
                 }
                 _ => {}
             }
@@ -298,19 +370,21 @@ impl Prober {
         }
         if let Some(want) = &e.body {
             if !body.contains(want.as_str()) {
-                return Err(format!("body does not contain {want:?}"));
+                return Err(format!("body does not contain {want:?}").into());
             }
         }
         if let Some(re) = &e.body_regex {
             if !re.is_match(&body) {
-                return Err(format!("body does not match /{re}/"));
+                return Err(format!("body does not match /{re}/").into());
             }
         }
         Ok(Answer::Healthy)
     }
 
     /// Runs `sh -c CMD`: exit status 0 within the timeout is healthy.
-    async fn command(&self, cmd: &str) -> Outcome {
+    /// A command that cannot even be started says nothing about the data
+    /// service: that failure is this node's.
+    async fn command(&self, cmd: &str) -> ProbeResult {
         let child = tokio::process::Command::new("/bin/sh")
             .arg("-c")
             .arg(cmd)
@@ -319,30 +393,30 @@ impl Prober {
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+            .map_err(|e| ProbeFailure::local(format!("cannot run {cmd:?}: {e}")))?;
         match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
-            Err(_) => Err(format!("{cmd:?} timed out after {:?}", self.timeout)),
-            Ok(Err(e)) => Err(format!("{cmd:?}: {e}")),
+            Err(_) => Err(format!("{cmd:?} timed out after {:?}", self.timeout).into()),
+            Ok(Err(e)) => Err(ProbeFailure::local(format!("{cmd:?}: {e}"))),
             Ok(Ok(out)) if out.status.success() => Ok(()),
-            Ok(Ok(out)) => Err(format!("{cmd:?} failed: {}", out.status)),
+            Ok(Ok(out)) => Err(format!("{cmd:?} failed: {}", out.status).into()),
         }
     }
 
-    async fn tcp(&self, addr: &str) -> Outcome {
+    async fn tcp(&self, addr: &str) -> ProbeResult {
         match tokio::time::timeout(self.timeout, tokio::net::TcpStream::connect(addr)).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(format!("connect to {addr}: {e}")),
-            Err(_) => Err(format!(
-                "connect to {addr}: timed out after {:?}",
-                self.timeout
+            Ok(Err(e)) => Err(ProbeFailure::from_error(
+                format!("connect to {addr}: {e}"),
+                &e,
             )),
+            Err(_) => Err(format!("connect to {addr}: timed out after {:?}", self.timeout).into()),
         }
     }
 }
 
 /// A short, readable reason from a reqwest error chain (the root cause is
 /// what an administrator needs: "Connection refused", "timed out").
-fn describe(e: reqwest::Error) -> String {
+fn describe(e: reqwest::Error) -> ProbeFailure {
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -354,7 +428,7 @@ fn describe(e: reqwest::Error) -> String {
     while let Some(next) = root.source() {
         root = next;
     }
-    format!("{kind}: {root}")
+    ProbeFailure::from_error(format!("{kind}: {root}"), &e)
 }
 
 #[cfg(test)]
@@ -411,7 +485,8 @@ mod tests {
         let err = prober(wrong_body)
             .check(&Check::App(url.clone()))
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .reason;
         assert!(err.contains("does not contain"), "{err}");
         let wrong_header = Expect {
             header: Some(("x-health".into(), Some("degraded".into()))),
@@ -420,13 +495,15 @@ mod tests {
         let err = prober(wrong_header)
             .check(&Check::App(url))
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .reason;
         assert!(err.contains("expected \"degraded\""), "{err}");
         let url = serve_once(MAINT).await;
         let err = prober(Expect::default())
             .check(&Check::App(url))
             .await
-            .unwrap_err();
+            .unwrap_err()
+            .reason;
         assert!(err.contains("503"), "{err}");
     }
 
@@ -438,18 +515,35 @@ mod tests {
             .check(&Check::Command("exit 3".into()))
             .await
             .unwrap_err()
+            .reason
             .contains("exit status: 3"));
         assert!(p
             .check(&Check::Command("sleep 5".into()))
             .await
             .unwrap_err()
+            .reason
             .contains("timed out"));
         let missing = p
             .check(&Check::Command("/nonexistent/check-db".into()))
             .await;
         assert!(
-            missing.is_err(),
-            "a command that cannot be run is a failure"
+            missing.is_err_and(|f| !f.local),
+            "a command that runs and fails says the data service failed"
         );
+    }
+
+    #[test]
+    fn resource_errors_of_this_node_are_told_apart() {
+        for code in [libc::EMFILE, libc::ENFILE, libc::ENOMEM] {
+            let e = std::io::Error::from_raw_os_error(code);
+            assert!(is_local_resource_error(&e), "{e}");
+            // Wrapped, as reqwest and tokio-postgres wrap them.
+            let wrapped = std::io::Error::other(e);
+            assert!(is_local_resource_error(&wrapped));
+        }
+        for code in [libc::ECONNREFUSED, libc::EHOSTUNREACH, libc::ETIMEDOUT] {
+            let e = std::io::Error::from_raw_os_error(code);
+            assert!(!is_local_resource_error(&e), "{e}");
+        }
     }
 }

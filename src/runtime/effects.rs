@@ -113,7 +113,7 @@ impl Effects {
                 );
                 Input::VipChecked {
                     holder,
-                    via_vip: via,
+                    via_vip: via.map_err(|f| f.reason),
                 }
             }
             Action::AddVip => {

@@ -28,7 +28,7 @@ use crate::control::{http, report, state_file, Request, Response};
 use crate::core::{Action, Core, Input, Settings, Target};
 use crate::io::app::Supervisor;
 use crate::io::netlink::{Netlink, NetlinkError};
-use crate::io::probe::{Check, ProbeSetupError, Prober};
+use crate::io::probe::{Check, ProbeResult, ProbeSetupError, Prober};
 use crate::proto::heartbeat;
 use effects::Effects;
 pub use wire::accept;
@@ -394,9 +394,9 @@ fn spawn_probe(
     let metrics = metrics.clone();
     tokio::spawn(async move {
         let started = now();
-        let mut outcome = Ok(());
+        let mut outcome: ProbeResult = Ok(());
         if nic_first {
-            outcome = nic_usable(&netlink, &nic).await;
+            outcome = nic_usable(&netlink, &nic).await.map_err(Into::into);
         }
         if let (Ok(()), Some(check)) = (&outcome, check) {
             outcome = match (target, &check) {
@@ -411,11 +411,21 @@ fn spawn_probe(
         }
         metrics.probe_took(target, now().saturating_duration_since(started));
         tracing::trace!(?target, ?outcome, "probe done");
-        let _ = tx.send(Input::Probed {
-            target,
-            started,
-            outcome,
-        });
+        let input = match outcome {
+            // Out of descriptors or memory: this node cannot judge, which
+            // must never read as "the peer failed".
+            Err(failure) if failure.local => Input::ProbeNotRun {
+                target,
+                started,
+                why: failure.reason,
+            },
+            outcome => Input::Probed {
+                target,
+                started,
+                outcome: outcome.map_err(|f| f.reason),
+            },
+        };
+        let _ = tx.send(input);
     });
 }
 
