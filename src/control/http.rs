@@ -12,6 +12,7 @@
 use std::convert::Infallible;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
@@ -22,6 +23,7 @@ use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
+use super::limits::{Limiter, Refused, API_CONNECTIONS, API_CONNECTIONS_PER_CLIENT};
 use super::metrics::Metrics;
 use super::server::{ask_loop, refuse, ControlRequest};
 use super::{Request, Response};
@@ -123,42 +125,108 @@ pub async fn serve(
         to_loop,
         metrics,
     };
+    let limiter = Limiter::new(API_CONNECTIONS, API_CONNECTIONS_PER_CLIENT);
+    let mut refusals = RefusalLog::default();
     loop {
         let (stream, from) = match listener.accept().await {
             Ok(c) => c,
             Err(e) => {
                 warn!(error = %e, "API accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let slot = match limiter.admit(Some(from.ip())) {
+            Ok(slot) => slot,
+            Err(why) => {
+                // Closed at once: a flood must not hold descriptors.
+                drop(stream);
+                refusals.note(why, from);
                 continue;
             }
         };
         let shared = shared.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| handle(req, shared.clone()));
-            let builder = hyper::server::conn::http1::Builder::new();
-            let result = match tls {
-                Some(acceptor) => match acceptor.accept(stream).await {
-                    Ok(tls_stream) => {
-                        builder
-                            .serve_connection(TokioIo::new(tls_stream), service)
-                            .await
-                    }
-                    Err(e) => {
-                        debug!(error = %e, %from, "TLS handshake failed");
-                        return;
-                    }
-                },
-                None => {
-                    builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await
-                }
-            };
-            if let Err(e) = result {
-                debug!(error = %e, %from, "API connection ended");
+            let _slot = slot;
+            let served = tokio::time::timeout(CONNECTION_DEADLINE, serve_one(stream, tls, shared));
+            match served.await {
+                Err(_) => debug!(%from, "API connection closed at its deadline"),
+                Ok(Err(e)) => debug!(error = %e, %from, "API connection ended"),
+                Ok(Ok(())) => {}
             }
         });
+    }
+}
+
+/// How long a client has to send a request's headers.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// The longest an API connection may stay open, idle or not: every answer
+/// comes within a few seconds, so a longer one only holds a descriptor.
+const CONNECTION_DEADLINE: Duration = Duration::from_secs(15);
+
+/// One connection: the TLS handshake (if any) and its requests.
+async fn serve_one(
+    stream: tokio::net::TcpStream,
+    tls: Option<TlsAcceptor>,
+    shared: Shared,
+) -> Result<(), String> {
+    let service = hyper::service::service_fn(move |req| handle(req, shared.clone()));
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(MAX_REQUEST_BUFFER);
+    match tls {
+        Some(acceptor) => {
+            let tls_stream = tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream))
+                .await
+                .map_err(|_| "TLS handshake timed out".to_owned())?
+                .map_err(|e| format!("TLS handshake failed: {e}"))?;
+            builder
+                .serve_connection(TokioIo::new(tls_stream), service)
+                .await
+        }
+        None => {
+            builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+        }
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// The largest request head buffered for one connection (hyper's minimum
+/// is 8 KiB); requests carry no body the API reads.
+const MAX_REQUEST_BUFFER: usize = 16 * 1024;
+
+/// Logs refused connections at most once per interval, with the count, so
+/// that a flood cannot flood the log as well.
+#[derive(Default)]
+struct RefusalLog {
+    since_last: u64,
+    last: Option<std::time::Instant>,
+}
+
+impl RefusalLog {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    fn note(&mut self, why: Refused, from: std::net::SocketAddr) {
+        self.since_last += 1;
+        let now = std::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|t| now.duration_since(t) < Self::EVERY)
+        {
+            return;
+        }
+        let limit = match why {
+            Refused::Full => "all connections in use",
+            Refused::ClientFull => "too many connections from one client",
+        };
+        warn!(%from, refused = self.since_last, %limit, "API connections refused");
+        self.since_last = 0;
+        self.last = Some(now);
     }
 }
 

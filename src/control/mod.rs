@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod http;
+pub mod limits;
 pub mod metrics;
 pub mod report;
 pub mod server;

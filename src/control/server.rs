@@ -11,6 +11,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
+use super::limits::{Limiter, CONTROL_CONNECTIONS};
 use super::{Request, Response};
 
 /// Longest request accepted, in bytes.
@@ -60,6 +61,7 @@ pub async fn bind(path: &Path) -> std::io::Result<UnixListener> {
 pub async fn serve(listener: UnixListener, path: PathBuf, to_loop: mpsc::Sender<ControlRequest>) {
     // SAFETY: geteuid has no preconditions.
     let own_uid = unsafe { libc::geteuid() };
+    let limiter = Limiter::new(CONTROL_CONNECTIONS, CONTROL_CONNECTIONS);
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -69,10 +71,19 @@ pub async fn serve(listener: UnixListener, path: PathBuf, to_loop: mpsc::Sender<
                 continue;
             }
         };
+        let Ok(slot) = limiter.admit(None) else {
+            debug!("control socket: all connections in use; closing a new one");
+            continue;
+        };
         let to_loop = to_loop.clone();
         tokio::spawn(async move {
-            if let Err(e) = handle(stream, own_uid, to_loop).await {
-                debug!(error = %e, "control connection ended");
+            let _slot = slot;
+            // Reading the request and answering each have DEADLINE; a
+            // caller that does not read its answer is cut off too.
+            match tokio::time::timeout(DEADLINE * 3, handle(stream, own_uid, to_loop)).await {
+                Err(_) => debug!("control connection closed at its deadline"),
+                Ok(Err(e)) => debug!(error = %e, "control connection ended"),
+                Ok(Ok(())) => {}
             }
         });
     }

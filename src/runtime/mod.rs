@@ -90,6 +90,7 @@ fn boot_epoch() -> u64 {
 pub async fn run(config: Config, me: usize, overrides: Overrides) -> Result<(), RuntimeError> {
     let node = config.nodes[me].clone();
     let peer = config.nodes[config.peer_of(me)].clone();
+    open_descriptor_limit();
     let vip = IpAddr::V4(config.cluster.vip);
     let key = Arc::new(read_secret(&config.heartbeat.secret_file).map_err(RuntimeError::Secret)?);
     let netlink = Netlink::open()?;
@@ -339,6 +340,23 @@ fn answer(
         ok,
         message,
         status: Some(report::build(config, me, &status, at)),
+    }
+}
+
+/// Raises the limit on open files, and warns when what is left after the
+/// listeners' caps is too small a reserve for the daemon's own work.
+fn open_descriptor_limit() {
+    use crate::control::limits::{
+        listener_descriptors, raise_descriptor_limit, RESERVED_DESCRIPTORS,
+    };
+    match raise_descriptor_limit() {
+        Ok(limit) if limit < listener_descriptors() + RESERVED_DESCRIPTORS => tracing::warn!(
+            limit,
+            wanted = listener_descriptors() + RESERVED_DESCRIPTORS,
+            "the open-file limit is low; raise LimitNOFILE"
+        ),
+        Ok(limit) => info!(limit, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot read the open-file limit"),
     }
 }
 

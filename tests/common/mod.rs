@@ -162,6 +162,9 @@ pub struct Topology {
     pub dir: PathBuf,
     pub config: PathBuf,
     pub daemons: Vec<(String, Daemon)>,
+    /// Start daemons with this open-file limit (soft and hard), as the
+    /// shipped unit's 1,024 once did; None keeps the test's own.
+    pub nofile: Option<u64>,
     _serial: MutexGuard<'static, ()>,
 }
 
@@ -190,6 +193,7 @@ impl Topology {
             dir,
             config,
             daemons: Vec::new(),
+            nofile: None,
             _serial: serial,
         }
     }
@@ -277,8 +281,16 @@ impl Topology {
             .open(&log)
             .expect("create the daemon log");
         self.daemons.retain(|(n, _)| n != node);
-        let child = Command::new("ip")
-            .args(["netns", "exec", &self.ns(node), bin(), "run", "--config"])
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", &self.ns(node)]);
+        if let Some(n) = self.nofile {
+            command
+                .arg("prlimit")
+                .arg(format!("--nofile={n}:{n}"))
+                .arg("--");
+        }
+        let child = command
+            .args([bin(), "run", "--config"])
             .arg(config)
             .arg("--socket")
             .arg(self.socket(node))
