@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{holds_for, Topology, API_PORT, API_TOKEN, GRACE};
+use common::{holds_for, wait_for, Topology, API_PORT, API_TOKEN, GRACE};
 
 /// A value from /proc/PID/status, in kB (VmRSS, VmHWM).
 fn proc_kb(pid: u32, field: &str) -> u64 {
@@ -160,4 +160,128 @@ fn an_api_flood_without_a_token_moves_nothing() {
             "memory stays bounded: {rss_before:?} -> {rss_after:?}"
         );
     }
+}
+
+/// A copy of the test configuration whose application start succeeds but
+/// never answers, with a 30 s ready timeout.
+fn config_with_a_start_that_never_gets_ready(t: &Topology) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(&t.config).expect("the test configuration");
+    let start = text
+        .lines()
+        .find(|l| l.starts_with("start = "))
+        .expect("a start command")
+        .to_owned();
+    let text = text
+        .replace(&start, "start = \"true\"")
+        .replace("ready_timeout = \"5s\"", "ready_timeout = \"30s\"");
+    let path = t.dir.join("never-ready.toml");
+    std::fs::write(&path, text).expect("write the configuration");
+    path
+}
+
+/// SIGTERM while the started application is not yet ready: the daemon
+/// used to wait out `ready_timeout` (28.6 s of 30) saying nothing. Now the
+/// wait is interrupted, the application stopped, the VIP removed, and the
+/// peer told "stopped", so it takes over at once.
+#[test]
+fn sigterm_while_the_application_starts_ends_at_once() {
+    let mut t = Topology::up("termstart");
+    let never_ready = config_with_a_start_that_never_gets_ready(&t);
+    t.start_with("m1", &never_ready);
+    wait_for(
+        "m1 to wait for its application",
+        Duration::from_secs(10),
+        || {
+            t.daemon("m1")
+                .log_text()
+                .contains("common IP added")
+                .then_some(())
+        },
+    );
+    t.start("m2");
+    wait_for("m2 to hear m1", Duration::from_secs(10), || {
+        t.daemon("m2")
+            .log_text()
+            .contains("peer available")
+            .then_some(())
+    });
+    let sent = Instant::now();
+    t.daemon("m1").signal("TERM");
+    let status = t.daemon("m1").wait_exit(Duration::from_secs(10));
+    let took = sent.elapsed();
+    assert!(
+        status.success(),
+        "m1 exits 0 after a clean release: {status}"
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(
+        !t.addresses("m1").contains(&common::VIP.to_owned()),
+        "the VIP is gone from m1"
+    );
+    assert!(t.stop_count("m1") >= 1, "the stop command ran");
+    let answered = t.wait_answer("m2", sent, Duration::from_secs(10));
+    let m2 = t.daemon("m2").log_text();
+    assert!(m2.contains("to=Stopped"), "m2 heard m1 say stopped:\n{m2}");
+    eprintln!(
+        "SIGTERM during start: m1 exited in {took:?}; m2 answered {answered:?} after the signal"
+    );
+}
+
+/// A panic in the effects worker (after the pair is steady) and in the
+/// event loop: the daemon must not stay half-alive. It stops the
+/// application, removes the VIP, tells the peer "stopped" and exits
+/// non-zero; the peer takes over at once.
+#[test]
+fn a_panic_brings_the_daemon_down_the_safe_way() {
+    let mut t = Topology::up("panic");
+    let failpoint = t.dir.join("m1.failpoint");
+    t.env = vec![(
+        "UNDERSTUDY_FAILPOINT_FILE".into(),
+        failpoint.display().to_string(),
+    )];
+    t.start("m1");
+    t.env.clear();
+    wait_for("m1 to answer on the VIP", Duration::from_secs(10), || {
+        (t.get_vip().as_deref() == Some("m1")).then_some(())
+    });
+    t.start("m2");
+    wait_for("m2 to see m1 healthy", Duration::from_secs(10), || {
+        let log = t.daemon("m2").log_text();
+        (log.contains("peer application healthy") && log.contains("peer available")).then_some(())
+    });
+    // The worker panics at its next action: the announce of a refresh.
+    std::fs::write(&failpoint, "effects").unwrap();
+    let armed = Instant::now();
+    let (_, _) = t.ctl("m1", &["refresh"]);
+    let status = t.daemon("m1").wait_exit(Duration::from_secs(10));
+    assert!(!status.success(), "a panic is a non-zero exit: {status}");
+    let m1 = t.daemon("m1").log_text();
+    assert!(m1.contains("failpoint effects hit"), "{m1}");
+    assert!(m1.contains("emergency release: common IP removed"), "{m1}");
+    assert!(
+        !t.addresses("m1").contains(&common::VIP.to_owned()),
+        "the VIP is gone from m1"
+    );
+    assert!(t.stop_count("m1") >= 1, "the stop command ran");
+    let answered = t.wait_answer("m2", armed, Duration::from_secs(10));
+    eprintln!("panic in the worker: m2 answered {answered:?} after it");
+
+    // The loop itself panics on m1's next control request, while Passive.
+    t.env = vec![(
+        "UNDERSTUDY_FAILPOINT_FILE".into(),
+        failpoint.display().to_string(),
+    )];
+    std::fs::write(&failpoint, "").unwrap();
+    t.start("m1");
+    t.env.clear();
+    wait_for("m1 to hear m2", Duration::from_secs(10), || {
+        let log = t.daemon("m1").log_text();
+        (log.matches("peer available").count() >= 2).then_some(())
+    });
+    std::fs::write(&failpoint, "loop").unwrap();
+    let _ = t.ctl("m1", &["status"]);
+    let status = t.daemon("m1").wait_exit(Duration::from_secs(10));
+    assert!(!status.success(), "a panic is a non-zero exit: {status}");
+    assert!(t.daemon("m1").log_text().contains("failpoint loop hit"));
+    holds_for("m2 keeps the VIP", GRACE, || t.vip_holders() == ["m2"]);
 }

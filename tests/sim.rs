@@ -34,6 +34,8 @@ const LATENCY: Duration = Duration::from_millis(2);
 const START_APP: Duration = Duration::from_millis(50);
 const STOP_APP: Duration = Duration::from_millis(10);
 const NETLINK: Duration = Duration::from_millis(1);
+/// What an interrupted wait reports (as the runtime's effects worker does).
+const INTERRUPTED: &str = "interrupted";
 const CHECK_VIP: Duration = Duration::from_millis(100);
 /// A double holding must end this soon after heartbeats flow again: one
 /// heartbeat interval and the latency to hear it, the loser finishing a
@@ -217,6 +219,10 @@ impl World {
                     return;
                 }
                 Action::Notify(_) => continue,
+                Action::Interrupt => {
+                    self.interrupt(i);
+                    continue;
+                }
                 Action::Probe(target) => {
                     let ok = match target {
                         Target::Peer => self.connected() && self.nodes[other].app_running,
@@ -287,6 +293,24 @@ impl World {
         }
     }
 
+    /// The runtime cuts the wait in flight short: an application start
+    /// fails at once ("interrupted"), a look at the VIP or a drain ends now.
+    fn interrupt(&mut self, i: usize) {
+        let now = self.now;
+        let pending = &mut self.nodes[i].pending;
+        for (at, input) in pending.iter_mut() {
+            match input {
+                Input::AppStarted(_) => {
+                    *at = now;
+                    *input = Input::AppStarted(Err(INTERRUPTED.into()));
+                }
+                Input::VipChecked { .. } | Input::Drained { .. } => *at = now,
+                _ => {}
+            }
+        }
+        pending.make_contiguous().sort_by_key(|(at, _)| *at);
+    }
+
     fn pending_add(&self, i: usize) -> bool {
         self.nodes[i]
             .pending
@@ -306,6 +330,7 @@ impl World {
                 n.announced = true;
                 Input::Announced(o)
             }
+            Input::AppStarted(Err(why)) if why == INTERRUPTED => Input::AppStarted(Err(why)),
             Input::AppStarted(_) => {
                 if n.app_can_run {
                     n.app_running = true;

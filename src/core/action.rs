@@ -36,6 +36,11 @@ pub enum Action {
     SendHeartbeat(Heartbeat),
     /// Tell people (mail, webhook, hooks); never waits for delivery.
     Notify(Event),
+    /// Cut short the wait of the action in flight (an application start,
+    /// a drain, the look at the VIP): it completes at once with an error
+    /// (or, for a drain, with what is still open). Carried out by the
+    /// runtime at once, not queued behind the action it interrupts.
+    Interrupt,
     /// Everything is released; the daemon may exit.
     Exit,
 }

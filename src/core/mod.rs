@@ -72,6 +72,7 @@ pub struct Settings {
     pub refresh: Option<Duration>,
     /// Minimum time between two moves of the VIP (flapping protection).
     pub dwell: Duration,
+
     pub cluster_id: u64,
     pub config_checksum: u64,
     /// This run's boot epoch (see [`heartbeat::boot_epoch`]).
@@ -104,6 +105,7 @@ impl Settings {
             failback: config.failback,
             refresh: config.announce.refresh,
             dwell: config.monitor.dwell,
+
             cluster_id: heartbeat::cluster_id(&config.cluster.name),
             config_checksum: config.checksum,
             epoch,
@@ -304,6 +306,7 @@ pub struct Core {
     last_move: Option<Instant>,
     /// The due instant already counted as held back by the dwell time.
     dwell_counted: Option<Instant>,
+
     counters: Counters,
 }
 
@@ -359,6 +362,7 @@ impl Core {
             failure_text: None,
             last_move: None,
             dwell_counted: None,
+
             counters: Counters::default(),
         }
     }
@@ -446,7 +450,7 @@ impl Core {
                 }
             }
             (State::StartingApp, Input::AppStarted(outcome)) => match outcome {
-                Ok(()) if self.shutdown => self.release(now, Cause::Shutdown, After::Exit, true),
+                _ if self.shutdown => self.release(now, Cause::Shutdown, After::Exit, true),
                 Ok(()) => self.change_state(now, State::Active, Cause::StepDone),
                 Err(why) => {
                     error!(%why, "application failed to start; releasing the common IP");
@@ -728,13 +732,15 @@ impl Core {
                 self.change_state(now, State::Stopped, Cause::Shutdown)
             }
             State::Active => self.release(now, Cause::Shutdown, After::Exit, true),
+            // A wait is in flight (the look, the application's start, a
+            // drain): cut it short; its completion routes to the release.
+            State::Checking | State::StartingApp | State::Draining => {
+                self.actions.push_back(Action::Interrupt)
+            }
             // A step is in flight; its completion routes to the release.
-            State::Checking
-            | State::Claiming
+            State::Claiming
             | State::Announcing
-            | State::StartingApp
             | State::Restoring
-            | State::Draining
             | State::StoppingApp
             | State::Releasing
             | State::Stopped => {}

@@ -87,7 +87,9 @@ fn complete_all(core: &mut Core, now: Instant) -> Vec<Action> {
                 done.push(action);
                 continue;
             }
-            Action::Probe(_) | Action::SendHeartbeat(_) | Action::Notify(_) => continue,
+            Action::Probe(_) | Action::SendHeartbeat(_) | Action::Notify(_) | Action::Interrupt => {
+                continue
+            }
         };
         done.push(action);
         core.handle_input(now, reply);
@@ -1193,4 +1195,52 @@ fn the_look_ends_in_a_claim_when_the_peer_stays_silent() {
     );
     assert_eq!(core.state(), State::Claiming);
     assert_eq!(drain(&mut core), [Action::AddVip]);
+}
+
+/// Hardening: SIGTERM while the application is starting (not yet ready)
+/// interrupts the wait at once instead of waiting out `ready_timeout`,
+/// then stops the application and releases the VIP.
+#[test]
+fn shutdown_while_the_application_starts_interrupts_the_wait() {
+    let t0 = Instant::now();
+    let mut core = Core::new(settings(Role::Primary));
+    core.handle_input(t0, Input::Started { vip_present: false });
+    for input in [
+        Input::VipChecked {
+            holder: None,
+            via_vip: Err("refused".into()),
+        },
+        Input::VipAdded(Ok(())),
+        Input::Announced(Ok(())),
+    ] {
+        core.handle_input(t0, input);
+    }
+    assert_eq!(core.state(), State::StartingApp);
+    let _ = drain(&mut core);
+    core.handle_input(t0, Input::Shutdown);
+    assert_eq!(drain(&mut core), [Action::Interrupt]);
+    core.handle_input(t0, Input::AppStarted(Err("interrupted".into())));
+    let mut events = Vec::new();
+    let done: Vec<Action> = std::iter::from_fn(|| core.poll_action())
+        .filter(|a| match a {
+            Action::Notify(e) => {
+                events.push(e.kind);
+                false
+            }
+            a => !matches!(a, Action::SendHeartbeat(_) | Action::Probe(_)),
+        })
+        .collect();
+    assert_eq!(done, [Action::StopApp]);
+    assert!(
+        !events.contains(&EventKind::ApplicationFailed),
+        "an interrupted start is not an application failure: {events:?}"
+    );
+    let rest = complete_all_after(&mut core, t0, Input::AppStopped(Ok(())));
+    assert_eq!(rest, [Action::RemoveVip, Action::Exit]);
+}
+
+/// Completes `first`, then every action that follows it.
+fn complete_all_after(core: &mut Core, now: Instant, first: Input) -> Vec<Action> {
+    core.handle_input(now, first);
+    complete_all(core, now)
 }

@@ -126,6 +126,8 @@ pub struct Notifier {
     /// When each (event, cause) was last sent.
     sent: HashMap<(EventKind, String), Instant>,
     queues: Vec<(Channel, mpsc::Sender<Arc<Envelope>>)>,
+    /// The channel workers, awaited by [`Notifier::close`].
+    workers: Vec<tokio::task::JoinHandle<()>>,
     metrics: Arc<Metrics>,
 }
 
@@ -133,43 +135,56 @@ impl Notifier {
     /// Starts one worker per configured channel. Must run inside tokio.
     pub fn start(config: &Notify, metrics: Arc<Metrics>) -> Result<Notifier, String> {
         let mut queues = Vec::new();
+        let mut workers = Vec::new();
         if let Some(email) = &config.email {
             let sender = mail::Mailer::new(email)?;
-            queues.push((
-                Channel::Email,
+            let (queue, worker) =
                 spawn_worker(Channel::Email, config.queue, metrics.clone(), move |e| {
                     let sender = sender.clone();
                     async move { sender.send(&e).await }
-                }),
-            ));
+                });
+            queues.push((Channel::Email, queue));
+            workers.push(worker);
         }
         if let Some(hook) = &config.webhook {
             let poster = webhook::Poster::new(hook)?;
-            queues.push((
-                Channel::Webhook,
+            let (queue, worker) =
                 spawn_worker(Channel::Webhook, config.queue, metrics.clone(), move |e| {
                     let poster = poster.clone();
                     async move { poster.send(&e).await }
-                }),
-            ));
+                });
+            queues.push((Channel::Webhook, queue));
+            workers.push(worker);
         }
         if let Some(hook) = &config.hook {
             let runner = hook::Runner::new(hook);
-            queues.push((
-                Channel::Hook,
+            let (queue, worker) =
                 spawn_worker(Channel::Hook, config.queue, metrics.clone(), move |e| {
                     let runner = runner.clone();
                     async move { runner.run(&e).await }
-                }),
-            ));
+                });
+            queues.push((Channel::Hook, queue));
+            workers.push(worker);
         }
         Ok(Notifier {
             events: config.events.clone(),
             dedup_window: config.dedup_window,
             sent: HashMap::new(),
             queues,
+            workers,
             metrics,
         })
+    }
+
+    /// Stops taking events and waits up to `within` for the ones queued
+    /// (the release that ends a shutdown is worth telling); what is still
+    /// undelivered then is given up, with a warning.
+    pub async fn close(self, within: std::time::Duration) {
+        drop(self.queues);
+        let all = futures::future::join_all(self.workers);
+        if tokio::time::timeout(within, all).await.is_err() {
+            warn!(?within, "notifications still undelivered at exit; given up");
+        }
     }
 
     /// Is anyone listening for this kind of event?
@@ -219,13 +234,13 @@ fn spawn_worker<F, Fut>(
     depth: usize,
     metrics: Arc<Metrics>,
     deliver: F,
-) -> mpsc::Sender<Arc<Envelope>>
+) -> (mpsc::Sender<Arc<Envelope>>, tokio::task::JoinHandle<()>)
 where
     F: Fn(Arc<Envelope>) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = Result<(), String>> + Send,
 {
     let (tx, mut rx) = mpsc::channel::<Arc<Envelope>>(depth);
-    tokio::spawn(async move {
+    let worker = tokio::spawn(async move {
         while let Some(envelope) = rx.recv().await {
             let event = envelope.event;
             match deliver(envelope).await {
@@ -240,7 +255,7 @@ where
             }
         }
     });
-    tx
+    (tx, worker)
 }
 
 /// Retries `attempt` up to `retries` more times, waiting 0.5 s, 1 s, 2 s …

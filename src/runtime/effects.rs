@@ -1,16 +1,22 @@
 //! The effects worker: carries out the actions that change the machine
 //! (and the VIP check) one at a time, in the order the core queued them,
 //! and reports each completion back as an input.
+//!
+//! The long waits (an application's start and readiness, a drain, the look
+//! at the VIP) end early when the core interrupts them: each action comes
+//! with the interrupt count at the moment it was queued, and a wait ends as
+//! soon as the count passes it. A shutdown thus never waits out
+//! `ready_timeout`.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::config::Url;
+use crate::config::{Config, Failback, Node, Url};
 use crate::core::{millis, Action, Input};
 use crate::io::app::Supervisor;
 use crate::io::arp;
@@ -23,6 +29,8 @@ use crate::io::probe::{Check, Prober};
 const MIN_CHECK_WINDOW: Duration = Duration::from_millis(100);
 
 pub struct Effects {
+    /// The interrupt count, raised by [`crate::core::Action::Interrupt`].
+    pub interrupts: watch::Receiver<u64>,
     pub netlink: Netlink,
     pub nic: String,
     pub vip: Ipv4Addr,
@@ -40,6 +48,29 @@ pub struct Effects {
     /// The application's port, whose connections a failback drains.
     pub app_port: u16,
     pub drain_timeout: Duration,
+}
+
+/// The reason an interrupted wait reports.
+pub const INTERRUPTED: &str = "interrupted";
+
+/// Resolves once the interrupt count passes `queued_at`: the core asked to
+/// cut short the action queued then. Never resolves if the loop is gone.
+async fn interrupted_after(mut interrupts: watch::Receiver<u64>, queued_at: u64) {
+    if interrupts.wait_for(|n| *n > queued_at).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Waits until the application's established connections reach zero or
+/// `limit` passes; returns how many are still open.
+async fn drain(port: u16, limit: Duration) -> usize {
+    let deadline = Instant::now() + limit;
+    let mut open = established(port);
+    while open > 0 && Instant::now() < deadline {
+        tokio::time::sleep(DRAIN_POLL).await;
+        open = established(port);
+    }
+    open
 }
 
 /// How often open connections are counted while draining.
@@ -74,30 +105,90 @@ pub fn url_via(url: &Url, vip: Ipv4Addr) -> Url {
     u
 }
 
+/// The application supervisor for `node`, from the configuration.
+pub fn supervisor(config: &Config, node: &Node, prober: &Prober) -> Supervisor {
+    Supervisor::new(
+        config.application.start.clone(),
+        config.application.stop.clone(),
+        config.application.timeout,
+        config.application.ready_timeout,
+        Check::App(node.url.clone()),
+        prober.clone(),
+        vec![
+            ("UNDERSTUDY_CLUSTER".into(), config.cluster.name.clone()),
+            ("UNDERSTUDY_NODE".into(), node.name.clone()),
+            ("UNDERSTUDY_ROLE".into(), node.role.to_string()),
+            ("UNDERSTUDY_VIP".into(), config.cluster.vip.to_string()),
+        ],
+    )
+}
+
+/// An action for the worker, with the interrupt count when it was queued.
+pub type Queued = (Action, u64);
+
 impl Effects {
+    pub fn new(
+        config: &Config,
+        node: &Node,
+        netlink: Netlink,
+        prober: Prober,
+        interrupts: watch::Receiver<u64>,
+    ) -> Effects {
+        Effects {
+            interrupts,
+            netlink,
+            nic: node.nic.clone(),
+            vip: config.cluster.vip,
+            prefix_len: config.cluster.prefix_len,
+            announce_count: config.announce.count,
+            announce_interval: config.announce.interval,
+            probe_window: config.announce.probe,
+            supervisor: supervisor(config, node, &prober),
+            via_vip: Check::App(url_via(&node.url, config.cluster.vip)),
+            prober,
+            repeats: None,
+            app_port: node.url.port_or_known_default().unwrap_or(80),
+            drain_timeout: match config.failback {
+                Failback::Automatic { drain_timeout, .. } => drain_timeout,
+                Failback::Manual => Duration::ZERO,
+            },
+        }
+    }
+
     pub async fn serve(
         mut self,
-        mut actions: mpsc::UnboundedReceiver<Action>,
+        mut actions: mpsc::UnboundedReceiver<Queued>,
         inputs: mpsc::UnboundedSender<Input>,
     ) {
-        while let Some(action) = actions.recv().await {
-            if let Some(input) = self.execute(action).await {
+        while let Some((action, queued_at)) = actions.recv().await {
+            super::failpoint::hit("effects");
+            if let Some(input) = self.execute(action, queued_at).await {
                 let _ = inputs.send(input);
             }
         }
         self.stop_repeats();
     }
 
-    async fn execute(&mut self, action: Action) -> Option<Input> {
+    async fn execute(&mut self, action: Action, queued_at: u64) -> Option<Input> {
         let began = Instant::now();
         let ms = || millis(began.elapsed());
+        let interrupted = interrupted_after(self.interrupts.clone(), queued_at);
         let input = match action {
             Action::CheckVip => {
                 let window = self.probe_window.max(MIN_CHECK_WINDOW);
-                let (arp, via) = tokio::join!(
-                    arp::probe(&self.nic, self.vip, window),
-                    self.prober.check(&self.via_vip)
-                );
+                let look = async {
+                    tokio::join!(
+                        arp::probe(&self.nic, self.vip, window),
+                        self.prober.check(&self.via_vip)
+                    )
+                };
+                let (arp, via) = tokio::select! {
+                    looked = look => looked,
+                    () = interrupted => {
+                        info!(ms = ms(), "look at the common IP interrupted");
+                        return Some(Input::VipChecked { holder: None, via_vip: Err(INTERRUPTED.into()) });
+                    }
+                };
                 let holder = match arp {
                     Ok(holder) => holder.map(|m| m.to_string()),
                     Err(e) => {
@@ -105,16 +196,14 @@ impl Effects {
                         None
                     }
                 };
+                let via_vip = via.map_err(|f| f.reason);
                 info!(
                     ms = ms(),
                     holder = holder.as_deref().unwrap_or("none"),
-                    via_vip = ?via,
+                    via_vip = via_vip.as_ref().err().map_or("answers", String::as_str),
                     "looked at the common IP"
                 );
-                Input::VipChecked {
-                    holder,
-                    via_vip: via.map_err(|f| f.reason),
-                }
+                Input::VipChecked { holder, via_vip }
             }
             Action::AddVip => {
                 let outcome = self.add_vip().await.map_err(|e| e.to_string());
@@ -141,11 +230,15 @@ impl Effects {
                 Input::Announced(outcome)
             }
             Action::StartApp => {
-                let outcome = self.supervisor.start().await;
+                let outcome = tokio::select! {
+                    started = self.supervisor.start() => started,
+                    () = interrupted => Err(INTERRUPTED.into()),
+                };
                 info!(ms = ms(), ok = outcome.is_ok(), "application start");
                 Input::AppStarted(outcome)
             }
             Action::StopApp => {
+                // Never interrupted: stopping is what an interrupt is for.
                 let outcome = self.supervisor.stop().await;
                 info!(ms = ms(), ok = outcome.is_ok(), "application stop");
                 Input::AppStopped(outcome)
@@ -157,18 +250,18 @@ impl Effects {
                 Input::VipRemoved(outcome)
             }
             Action::Drain => {
-                let deadline = Instant::now() + self.drain_timeout;
-                let mut open = established(self.app_port);
-                while open > 0 && Instant::now() < deadline {
-                    tokio::time::sleep(DRAIN_POLL).await;
-                    open = established(self.app_port);
-                }
+                let open = tokio::select! {
+                    open = drain(self.app_port, self.drain_timeout) => open,
+                    () = interrupted => established(self.app_port),
+                };
                 info!(ms = ms(), open, port = self.app_port, "drain done");
                 Input::Drained { remaining: open }
             }
-            Action::Probe(_) | Action::SendHeartbeat(_) | Action::Notify(_) | Action::Exit => {
-                return None
-            }
+            Action::Probe(_)
+            | Action::SendHeartbeat(_)
+            | Action::Notify(_)
+            | Action::Interrupt
+            | Action::Exit => return None,
         };
         Some(input)
     }

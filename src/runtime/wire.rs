@@ -5,19 +5,23 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::{trace, warn};
 
 use crate::core::Input;
-use crate::proto::heartbeat::{Heartbeat, Reject, ReplayGuard, LEN};
+use crate::proto::heartbeat::{Flags, Heartbeat, Reject, ReplayGuard, WireState, LEN};
 
+#[derive(Clone)]
 pub struct Wire {
     pub socket: Arc<UdpSocket>,
     pub peer: SocketAddr,
     pub key: Arc<Vec<u8>>,
+    /// The last heartbeat sent, from which an emergency "stopped" one is
+    /// made (the core may be what failed).
+    pub last: Arc<Mutex<Option<Heartbeat>>>,
 }
 
 impl Wire {
@@ -25,7 +29,29 @@ impl Wire {
     /// as not yet writable, so a send that would block is handed to a task
     /// that waits for the socket instead of being dropped.
     pub fn send(&self, hb: &Heartbeat) {
-        let bytes = hb.encode(&self.key);
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(*hb);
+        self.send_bytes(hb.encode(&self.key));
+    }
+
+    /// Says "stopped" with the next sequence number after the last
+    /// heartbeat, so that the peer may claim at once.
+    pub fn send_stopped(&self) {
+        let last = *self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(last) = last else { return };
+        let stopped = Heartbeat {
+            seq: last.seq + 1,
+            state: WireState::Stopped,
+            flags: Flags {
+                app_ok: false,
+                release_request: false,
+                ..last.flags
+            },
+            ..last
+        };
+        self.send(&stopped);
+    }
+
+    fn send_bytes(&self, bytes: [u8; LEN]) {
         match self.socket.try_send_to(&bytes, self.peer) {
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {

@@ -165,6 +165,8 @@ pub struct Topology {
     /// Start daemons with this open-file limit (soft and hard), as the
     /// shipped unit's 1,024 once did; None keeps the test's own.
     pub nofile: Option<u64>,
+    /// Extra environment for the daemons started from now on.
+    pub env: Vec<(String, String)>,
     _serial: MutexGuard<'static, ()>,
 }
 
@@ -194,6 +196,7 @@ impl Topology {
             config,
             daemons: Vec::new(),
             nofile: None,
+            env: Vec::new(),
             _serial: serial,
         }
     }
@@ -300,6 +303,7 @@ impl Topology {
                 "UNDERSTUDY_LOG",
                 "info,understudy=debug,netlink_packet_route=error",
             )
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("clone the log handle"))
             .stderr(file)

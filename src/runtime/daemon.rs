@@ -1,0 +1,372 @@
+//! The daemon's life in three parts: [`Daemon::open`] takes every resource
+//! (each failure says which), [`Daemon::run`] is the loop (inputs in, actions
+//! out), and [`Background::shutdown`] waits for the workers and drains the
+//! notifier within a bound.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::info;
+
+use super::effects::{self, Effects, Queued};
+use super::panic::Emergency;
+use super::probes::Checks;
+use super::role_file::RoleFile;
+use super::{boot_epoch, failpoint, now, watch as addr_watch, wire, Overrides, RuntimeError};
+use crate::config::{read_secret, Config, Node};
+use crate::control::metrics::Metrics;
+use crate::control::server::{self as control_server, ControlRequest};
+use crate::control::{http, report, state_file, Request, Response};
+use crate::core::{Action, Core, Input, Settings};
+use crate::io::netlink::Netlink;
+use crate::io::probe::Prober;
+use crate::notify::Notifier;
+
+/// How long queued notifications may take to go out at exit.
+const NOTIFY_DRAIN: Duration = Duration::from_secs(5);
+
+/// The loop's state: the core and every channel it reads or writes.
+pub struct Daemon {
+    config: Config,
+    me: usize,
+    node: Node,
+    peer: Node,
+    core: Core,
+    inputs: mpsc::UnboundedReceiver<Input>,
+    input_tx: mpsc::UnboundedSender<Input>,
+    control_rx: mpsc::Receiver<ControlRequest>,
+    effect_tx: mpsc::UnboundedSender<Queued>,
+    /// Raised by `Action::Interrupt`; the worker's waits watch it.
+    interrupts: watch::Sender<u64>,
+    wire: wire::Wire,
+    checks: Checks,
+    notifier: Notifier,
+    role: RoleFile,
+    metrics: Arc<Metrics>,
+    state_path: PathBuf,
+    /// Kept up to date for the emergency release.
+    holding: Arc<AtomicBool>,
+    sigterm: Signal,
+    sigint: Signal,
+}
+
+/// The tasks beside the loop, stopped by [`Background::shutdown`] or, after
+/// a panic, by [`Background::abort`].
+pub struct Background {
+    worker: JoinHandle<()>,
+    others: Vec<JoinHandle<()>>,
+    socket_path: PathBuf,
+}
+
+impl Daemon {
+    /// Takes every resource the daemon needs; the first that cannot be had
+    /// ends the start with an error that names it. Nothing on the network
+    /// has changed yet when this fails.
+    pub async fn open(
+        config: Config,
+        me: usize,
+        overrides: Overrides,
+    ) -> Result<(Daemon, Background, Emergency), RuntimeError> {
+        let node = config.nodes[me].clone();
+        let peer = config.nodes[config.peer_of(me)].clone();
+        let vip = IpAddr::V4(config.cluster.vip);
+        let key =
+            Arc::new(read_secret(&config.heartbeat.secret_file).map_err(RuntimeError::Secret)?);
+        let netlink = Netlink::open()?;
+        let link = netlink.link(&node.nic).await?;
+        let vip_present = netlink.has_address(link.index, vip).await?;
+        let prober = Prober::with_identity(
+            config.monitor.timeout,
+            config.monitor.ca_file.as_deref(),
+            config.monitor.client_cert.as_deref(),
+            config.monitor.expect.clone(),
+        )?;
+        let socket = bind_heartbeat(&config, &node).await?;
+        let socket_path = overrides
+            .socket
+            .unwrap_or_else(|| config.control.socket.clone());
+        let state_path = overrides
+            .state_file
+            .unwrap_or_else(|| config.control.state_file.clone());
+        let persisted = state_file::load(&state_path).map_err(RuntimeError::State)?;
+        let control_listener =
+            control_server::bind(&socket_path)
+                .await
+                .map_err(|source| RuntimeError::Control {
+                    path: socket_path.clone(),
+                    source,
+                })?;
+        let mut settings = Settings::from_config(&config, me, boot_epoch());
+        settings.disabled = persisted.disabled;
+        settings.maintenance = persisted.maintenance;
+        info!(
+            node = %node.name, role = %node.role, nic = %node.nic, %vip, peer = %peer.name,
+            grace = ?config.monitor.grace, interval = ?config.monitor.interval,
+            heartbeat = ?config.heartbeat.interval, peer_timeout = ?config.heartbeat.peer_timeout,
+            epoch = settings.epoch, config = format!("{:016x}", config.checksum),
+            vip_present, disabled = persisted.disabled, maintenance = persisted.maintenance,
+            socket = %socket_path.display(), "understudy starting"
+        );
+        let (control_tx, control_rx) = mpsc::channel::<ControlRequest>(16);
+        let metrics = Arc::new(Metrics::new(&node.name, &config.cluster.name));
+        let mut others = Vec::new();
+        if let Some(api) = open_api(&config, control_tx.clone(), metrics.clone()).await? {
+            others.push(api);
+        }
+        others.push(tokio::spawn(control_server::serve(
+            control_listener,
+            socket_path.clone(),
+            control_tx,
+        )));
+        let (input_tx, inputs) = mpsc::unbounded_channel::<Input>();
+        let (effect_tx, effect_rx) = mpsc::unbounded_channel::<Queued>();
+        let (interrupts, interrupt_rx) = watch::channel(0u64);
+        let effects = Effects::new(
+            &config,
+            &node,
+            netlink.clone(),
+            prober.clone(),
+            interrupt_rx,
+        );
+        let worker = tokio::spawn(effects.serve(effect_rx, input_tx.clone()));
+        let wire = wire::Wire {
+            socket: socket.clone(),
+            peer: SocketAddr::new(IpAddr::V4(peer.address), config.heartbeat.port),
+            key: key.clone(),
+            last: Arc::default(),
+        };
+        let expect = wire::Expect {
+            cluster_id: settings.cluster_id,
+            peer_id: config.peer_of(me) as u16,
+            key,
+        };
+        others.push(tokio::spawn(wire::receive(
+            socket,
+            expect,
+            input_tx.clone(),
+            metrics.clone(),
+        )));
+        others.push(tokio::spawn(addr_watch::watch(
+            node.nic.clone(),
+            config.cluster.vip,
+            input_tx.clone(),
+        )));
+        let notifier =
+            Notifier::start(&config.notify, metrics.clone()).map_err(RuntimeError::Notify)?;
+        let holding = Arc::new(AtomicBool::new(vip_present));
+        let emergency = Emergency {
+            netlink: netlink.clone(),
+            nic: node.nic.clone(),
+            vip: config.cluster.vip,
+            stop: effects::supervisor(&config, &node, &prober),
+            wire: wire.clone(),
+            socket_path: socket_path.clone(),
+            holding: holding.clone(),
+        };
+        let checks = Checks::new(&config, &node, &peer, netlink, prober)?;
+        let mut core = Core::new(settings);
+        core.handle_input(now(), Input::Started { vip_present });
+        let daemon = Daemon {
+            role: RoleFile::new(config.application.role_file.clone()),
+            sigterm: signal(SignalKind::terminate()).map_err(RuntimeError::Signal)?,
+            sigint: signal(SignalKind::interrupt()).map_err(RuntimeError::Signal)?,
+            config,
+            me,
+            node,
+            peer,
+            core,
+            inputs,
+            input_tx,
+            control_rx,
+            effect_tx,
+            interrupts,
+            wire,
+            checks,
+            notifier,
+            metrics,
+            state_path,
+            holding,
+        };
+        let background = Background {
+            worker,
+            others,
+            socket_path,
+        };
+        Ok((daemon, background, emergency))
+    }
+
+    /// The loop: hand out the core's actions, then wait for the next input,
+    /// control request, timer or signal. Returns once the core has released
+    /// everything and says `Exit`; the notifier comes back to be drained.
+    pub async fn run(mut self) -> Notifier {
+        loop {
+            while let Some(action) = self.core.poll_action() {
+                if action == Action::Exit {
+                    info!("released everything; exiting");
+                    return self.notifier;
+                }
+                self.dispatch(action);
+            }
+            let status = self.core.status(now());
+            self.metrics
+                .update(&status, &self.node.name, &self.peer.name);
+            let holding = status.state.wire().holding();
+            self.holding.store(holding, Ordering::SeqCst);
+            self.role.update(holding);
+            let deadline = self.core.poll_timeout().map(Instant::from_std);
+            tokio::select! {
+                Some(input) = self.inputs.recv() => self.core.handle_input(now(), input),
+                Some(req) = self.control_rx.recv() => {
+                    failpoint::hit("loop");
+                    let response = self.answer(req.request, &req.who);
+                    let _ = req.reply.send(response);
+                }
+                () = sleep_until(deadline) => self.core.handle_timeout(now()),
+                _ = self.sigterm.recv() => self.signalled("SIGTERM"),
+                _ = self.sigint.recv() => self.signalled("SIGINT"),
+            }
+        }
+    }
+
+    fn signalled(&mut self, name: &str) {
+        info!(
+            signal = name,
+            "stopping the application and releasing the common IP"
+        );
+        self.core.handle_input(now(), Input::Shutdown);
+    }
+
+    /// Heartbeats go straight to the socket, probes to their own tasks,
+    /// interrupts to the worker's watch, notifications to the notifier;
+    /// everything that changes the machine to the one ordered worker.
+    fn dispatch(&mut self, action: Action) {
+        match action {
+            Action::SendHeartbeat(hb) => self.wire.send(&hb),
+            Action::Notify(event) => self.notify(&event),
+            Action::Probe(target) => self.checks.spawn(target, &self.input_tx, &self.metrics),
+            Action::Interrupt => self.interrupts.send_modify(|n| *n += 1),
+            other => {
+                // The worker lives as long as `effect_tx`; a send can only
+                // fail if it panicked, and then the panic hook acts.
+                let _ = self.effect_tx.send((other, *self.interrupts.borrow()));
+            }
+        }
+    }
+
+    fn notify(&mut self, event: &crate::core::Event) {
+        if !self.notifier.wants(event.kind) {
+            return;
+        }
+        let at = now();
+        let report = report::build(&self.config, self.me, &self.core.status(at), at);
+        let table = report::render(&report);
+        let envelope =
+            crate::notify::Envelope::new(event, &self.node.name, &self.peer.name, report, table);
+        self.notifier.send(event.kind, &event.cause, envelope);
+    }
+
+    /// Answers a control request from the core itself; an admin command is
+    /// an input to the core, and a change to Disabled or maintenance is saved.
+    fn answer(&mut self, request: Request, who: &str) -> Response {
+        let at = now();
+        let (ok, mut message) = match request.admin() {
+            None => (true, String::new()),
+            Some((cmd, force)) => {
+                info!(%who, ?cmd, force, "admin request");
+                match self.core.handle_admin(at, cmd, force) {
+                    Ok(done) => (true, done),
+                    Err(why) => (false, why),
+                }
+            }
+        };
+        let status = self.core.status(at);
+        if ok && request.admin().is_some() {
+            let persisted = state_file::Persisted {
+                disabled: status.disabled,
+                maintenance: status.maintenance,
+            };
+            if let Err(e) = state_file::save(&self.state_path, persisted) {
+                tracing::error!(error = %e, "cannot save the administrator's settings");
+                message.push_str(&format!(" (warning: not saved: {e})"));
+            }
+        }
+        Response {
+            ok,
+            message,
+            status: Some(report::build(&self.config, self.me, &status, at)),
+        }
+    }
+}
+
+impl Background {
+    /// After a clean exit: the worker finishes (its channel closed with the
+    /// loop), the listeners stop, queued notifications go out within a
+    /// bound, and the control socket is removed.
+    pub async fn shutdown(self, notifier: Notifier) {
+        let _ = self.worker.await;
+        for task in &self.others {
+            task.abort();
+        }
+        notifier.close(NOTIFY_DRAIN).await;
+        let _ = std::fs::remove_file(&self.socket_path);
+    }
+
+    /// After a panic: every task stops now, the worker first, so that no
+    /// action of theirs can run after the emergency release.
+    pub async fn abort(self) {
+        self.worker.abort();
+        let _ = self.worker.await;
+        for task in self.others {
+            task.abort();
+        }
+    }
+}
+
+async fn bind_heartbeat(config: &Config, node: &Node) -> Result<Arc<UdpSocket>, RuntimeError> {
+    let listen = SocketAddr::new(IpAddr::V4(node.address), config.heartbeat.port);
+    UdpSocket::bind(listen)
+        .await
+        .map(Arc::new)
+        .map_err(|source| RuntimeError::Socket {
+            addr: listen,
+            source,
+        })
+}
+
+/// Starts the HTTP API when one is configured.
+async fn open_api(
+    config: &Config,
+    control_tx: mpsc::Sender<ControlRequest>,
+    metrics: Arc<Metrics>,
+) -> Result<Option<JoinHandle<()>>, RuntimeError> {
+    let Some(api) = &config.api else {
+        return Ok(None);
+    };
+    let tokens = http::Tokens::load(&api.tokens_file).map_err(RuntimeError::Api)?;
+    let tls = match &api.tls {
+        Some((cert, key)) => Some(http::tls_acceptor(cert, key).map_err(RuntimeError::Api)?),
+        None => None,
+    };
+    let listener = tokio::net::TcpListener::bind(api.listen)
+        .await
+        .map_err(|e| RuntimeError::Api(format!("cannot listen on {}: {e}", api.listen)))?;
+    info!(listen = %api.listen, tls = tls.is_some(), "HTTP API listening");
+    Ok(Some(tokio::spawn(http::serve(
+        listener, tls, tokens, control_tx, metrics,
+    ))))
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,84 @@
+//! The last line of defence: a panic anywhere in the daemon (the loop, the
+//! effects worker, a probe) must not leave it half-alive, holding the VIP
+//! with nobody driving it. The panic hook wakes [`panicked`]; the daemon
+//! then stops its tasks and [`Emergency::release`] stops the application,
+//! removes the VIP and tells the peer "stopped" directly, without the core
+//! or the worker (either may be what panicked), before exiting non-zero.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+use tracing::{error, info};
+
+use super::wire::Wire;
+use crate::io::app::Supervisor;
+use crate::io::netlink::Netlink;
+
+static PANICKED: Notify = Notify::const_new();
+
+/// Logs every panic and wakes [`panicked`]; the default hook still prints.
+pub fn install_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        error!(panic = %info, "a task panicked: releasing everything and exiting");
+        default(info);
+        PANICKED.notify_one();
+    }));
+}
+
+/// Resolves once any task has panicked.
+pub async fn panicked() {
+    PANICKED.notified().await;
+}
+
+/// What a release needs when the core and the worker cannot be trusted.
+pub struct Emergency {
+    pub netlink: Netlink,
+    pub nic: String,
+    pub vip: Ipv4Addr,
+    /// A supervisor of its own, for the stop command only.
+    pub stop: Supervisor,
+    pub wire: Wire,
+    pub socket_path: PathBuf,
+    /// Kept true by the loop while this node holds or is taking the VIP.
+    pub holding: Arc<AtomicBool>,
+}
+
+impl Emergency {
+    /// Stops the application and removes the VIP if this node may hold
+    /// it (by the loop's word or the kernel's), then says "stopped".
+    pub async fn release(mut self) {
+        let link = self.netlink.link(&self.nic).await;
+        let vip = IpAddr::V4(self.vip);
+        let on_nic = match &link {
+            Ok(link) => self
+                .netlink
+                .has_address(link.index, vip)
+                .await
+                .unwrap_or(true),
+            Err(_) => true,
+        };
+        if self.holding.load(Ordering::SeqCst) || on_nic {
+            if let Err(why) = self.stop.stop().await {
+                error!(%why, "emergency stop of the application failed");
+            }
+            match link {
+                Ok(link) => match self.netlink.remove_address(link.index, vip).await {
+                    Ok(()) => info!(%vip, "emergency release: common IP removed"),
+                    Err(e) => {
+                        error!(error = %e, %vip, "emergency release: cannot remove the common IP")
+                    }
+                },
+                Err(e) => error!(error = %e, "emergency release: cannot find the NIC"),
+            }
+        }
+        // Twice: one lost datagram must not leave the peer waiting out its
+        // timeout.
+        self.wire.send_stopped();
+        self.wire.send_stopped();
+        let _ = std::fs::remove_file(&self.socket_path);
+    }
+}

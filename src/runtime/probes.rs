@@ -1,0 +1,119 @@
+//! Probe tasks: each [`crate::core::Action::Probe`] runs in its own task, so
+//! that a slow target never holds up the loop, and reports back as
+//! [`Input::Probed`], or as [`Input::ProbeNotRun`] when this node could not
+//! run it at all.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use crate::config::{Config, Node};
+use crate::control::metrics::Metrics;
+use crate::core::{Input, Target};
+use crate::io::netlink::Netlink;
+use crate::io::probe::{Check, ProbeResult, ProbeSetupError, Prober};
+
+/// What each probe target means for this node.
+pub struct Checks {
+    peer: Check,
+    local: Check,
+    data: Option<Check>,
+    /// Our NIC, checked before our own application: an Active node whose
+    /// NIC is down or has lost carrier serves nobody, even if its
+    /// application still answers on the local address.
+    nic: String,
+    netlink: Netlink,
+    prober: Prober,
+    /// The data service has its own time limit.
+    data_prober: Prober,
+}
+
+impl Checks {
+    pub fn new(
+        config: &Config,
+        node: &Node,
+        peer: &Node,
+        netlink: Netlink,
+        prober: Prober,
+    ) -> Result<Checks, ProbeSetupError> {
+        Ok(Checks {
+            peer: Check::App(peer.url.clone()),
+            local: Check::App(node.url.clone()),
+            data: config.monitor.data.as_ref().map(Check::from),
+            nic: node.nic.clone(),
+            netlink,
+            prober,
+            data_prober: Prober::with_identity(
+                config.monitor.data_probe.timeout,
+                config.monitor.ca_file.as_deref(),
+                config.monitor.client_cert.as_deref(),
+                config.monitor.expect.clone(),
+            )?,
+        })
+    }
+
+    /// Starts the probe of `target`; its result comes back as an input.
+    pub fn spawn(&self, target: Target, tx: &mpsc::UnboundedSender<Input>, metrics: &Arc<Metrics>) {
+        // Which parts a target's probe is made of: our NIC, a check, or both.
+        let (nic_first, check) = match target {
+            Target::Nic => (true, None),
+            Target::Local => (true, Some(self.local.clone())),
+            Target::Peer => (false, Some(self.peer.clone())),
+            Target::Data => match &self.data {
+                Some(c) => (false, Some(c.clone())),
+                None => return,
+            },
+        };
+        let prober = if target == Target::Data {
+            self.data_prober.clone()
+        } else {
+            self.prober.clone()
+        };
+        let (netlink, nic, tx) = (self.netlink.clone(), self.nic.clone(), tx.clone());
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let started = super::now();
+            let mut outcome: ProbeResult = Ok(());
+            if nic_first {
+                outcome = nic_usable(&netlink, &nic).await.map_err(Into::into);
+            }
+            if let (Ok(()), Some(check)) = (&outcome, check) {
+                outcome = match (target, &check) {
+                    // Our own application may also say "maintenance".
+                    (Target::Local, Check::App(url)) => {
+                        let (outcome, maintenance) = prober.app_with_signal(url).await;
+                        let _ = tx.send(Input::MaintenanceSignal(maintenance));
+                        outcome
+                    }
+                    _ => prober.check(&check).await,
+                };
+            }
+            metrics.probe_took(target, super::now().saturating_duration_since(started));
+            tracing::trace!(?target, ?outcome, "probe done");
+            let _ = tx.send(into_input(target, started, outcome));
+        });
+    }
+}
+
+/// Out of descriptors or memory, this node cannot judge: that must never
+/// read as "the target failed".
+fn into_input(target: Target, started: std::time::Instant, outcome: ProbeResult) -> Input {
+    match outcome {
+        Err(failure) if failure.local => Input::ProbeNotRun {
+            target,
+            started,
+            why: failure.reason,
+        },
+        outcome => Input::Probed {
+            target,
+            started,
+            outcome: outcome.map_err(|f| f.reason),
+        },
+    }
+}
+
+/// Is our NIC administratively up with carrier?
+async fn nic_usable(netlink: &Netlink, nic: &str) -> Result<(), String> {
+    let link = netlink.link(nic).await.map_err(|e| e.to_string())?;
+    crate::io::netlink::nic_usable(nic, link.admin_up, link.carrier)
+}
