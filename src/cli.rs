@@ -92,6 +92,12 @@ pub enum Command {
         #[command(flatten)]
         to: Target,
     },
+    /// Forget the moves counted towards the flap limit: automatic moves
+    /// resume (after fixing what made the pair flap).
+    ResetFlapping {
+        #[command(flatten)]
+        to: Target,
+    },
     /// Drop a departed node's record from the status table.
     Forget {
         node: String,
@@ -176,6 +182,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             control(&to, request, false).await
         }
         Command::Refresh { to } => control(&to, R::Refresh, false).await,
+        Command::ResetFlapping { to } => control(&to, R::ResetFlapping, false).await,
         Command::Forget { node, to, force } => control(&to, R::Forget { node, force }, false).await,
         Command::CheckConfig { file, node } => check_config(file, node).await,
         Command::Iflist { json, for_ip } => iflist_cmd(json, for_ip).await,

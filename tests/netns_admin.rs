@@ -137,6 +137,7 @@ fn q_maintenance_hands_over_and_keeps_out() {
     wait_for("m2 to take over", Duration::from_secs(3), || {
         (t.vip_holders() == ["m2"]).then_some(())
     });
+    t.wait_answer("m2", Instant::now(), Duration::from_secs(5));
     assert_eq!(node_status(&t.status("m1"), "m1"), "Maintenance");
     // m2 fails: m1 in maintenance must not take the VIP back.
     let pid = wait_for("m2's application", Duration::from_secs(3), || {
@@ -145,6 +146,30 @@ fn q_maintenance_hands_over_and_keeps_out() {
     common::run(std::process::Command::new("kill").arg(pid.to_string()));
     holds_for("m1 keeps out", GRACE * 2 + PEER_TIMEOUT, || {
         !t.vip_holders().contains(&"m1".to_owned())
+    });
+    // Nobody else can serve, so m2 keeps the VIP and restarts its
+    // application in place (restart_backoff, 2 s by default).
+    wait_for(
+        "m2 to restart its application",
+        Duration::from_secs(10),
+        || {
+            t.daemon("m2")
+                .log_text()
+                .contains("the application serves again")
+                .then_some(())
+        },
+    );
+    assert_eq!(t.vip_holders(), ["m2"]);
+    // Once m1 sees m2 healthy again (else it would rightly ask for the VIP
+    // the moment it leaves maintenance).
+    wait_for("m1 to see m2 healthy", Duration::from_secs(5), || {
+        let v = t.status("m1");
+        let m2 = v["nodes"]
+            .as_array()?
+            .iter()
+            .find(|n| n["name"] == "m2")?
+            .clone();
+        m2["failing"].is_null().then_some(())
     });
     let (ok, text) = t.ctl("m1", &["maintenance", "off"]);
     assert!(ok, "{text}");

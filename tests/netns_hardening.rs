@@ -285,3 +285,81 @@ fn a_panic_brings_the_daemon_down_the_safe_way() {
     assert!(t.daemon("m1").log_text().contains("failpoint loop hit"));
     holds_for("m2 keeps the VIP", GRACE, || t.vip_holders() == ["m2"]);
 }
+
+/// The issue's case: the data service is reachable only from m1, and m1's
+/// application dies and cannot be started again. m2 rightly declines (it
+/// cannot reach the data service). m1 used to release anyway, re-claim a
+/// moment later and hold the VIP for a whole `ready_timeout`, while m2,
+/// able to serve by then, waited. Now m1 keeps the VIP and restarts its
+/// application in place; the moment m2 reaches the data service, m1 hands
+/// over at once.
+#[test]
+fn a_node_that_cannot_serve_keeps_the_vip_only_until_the_peer_can() {
+    let mut t = Topology::up("cannotserve");
+    let dir = t.dir.display().to_string();
+    let text = std::fs::read_to_string(&t.config).expect("the test configuration");
+    let start = text
+        .lines()
+        .find(|l| l.starts_with("start = \""))
+        .expect("a start command")
+        .to_owned();
+    let breakable = start.replacen(
+        "start = \"",
+        &format!("start = \"test ! -f {dir}/$UNDERSTUDY_NODE.broken && "),
+        1,
+    );
+    // Each node reaches the data service while its own marker file exists.
+    let data = format!(
+        "data = \"exec:test -f {dir}/data-$(ip -o -4 addr show dev eth0 | grep -o '192.0.2.1[12]' | head -1)\"\n"
+    );
+    let text = text
+        .replace(&start, &breakable)
+        .replace("[monitor]\n", &format!("[monitor]\n{data}"))
+        .replace(
+            "[application]\n",
+            "[application]\nrestart_backoff = \"200ms\"\n",
+        );
+    std::fs::write(&t.config, text).expect("write the configuration");
+    std::fs::write(t.dir.join("data-192.0.2.11"), "").unwrap();
+    t.steady_pair();
+    wait_for(
+        "m2 to find the data service unreachable",
+        Duration::from_secs(5),
+        || {
+            t.daemon("m2")
+                .log_text()
+                .contains("data service unreachable from here")
+                .then_some(())
+        },
+    );
+    std::fs::write(t.dir.join("m1.broken"), "").unwrap();
+    let pid = t.app_pid("m1").expect("m1's application runs");
+    let _ = Command::new("kill").arg(pid.to_string()).status();
+    wait_for("m1 to restart in place", Duration::from_secs(10), || {
+        t.daemon("m1")
+            .log_text()
+            .contains("restarting it")
+            .then_some(())
+    });
+    holds_for(
+        "m1 keeps the VIP while nobody else can serve",
+        GRACE * 2,
+        || t.vip_holders() == ["m1"],
+    );
+    let m1 = t.status("m1");
+    assert_eq!(
+        m1["counters"]["releases"], 0,
+        "no release / re-claim churn: {m1}"
+    );
+    assert!(
+        m1["application_recovery"]
+            .as_str()
+            .is_some_and(|w| w.contains("restarting")),
+        "status says what it does: {m1}"
+    );
+    let able = Instant::now();
+    std::fs::write(t.dir.join("data-192.0.2.12"), "").unwrap();
+    let answered = t.wait_answer("m2", able, Duration::from_secs(10));
+    assert_eq!(t.vip_holders(), ["m2"]);
+    eprintln!("cannot serve: m2 answered {answered:?} after it could reach the data service");
+}

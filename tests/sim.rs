@@ -134,6 +134,10 @@ fn settings(role: Role, epoch: u64) -> Settings {
         failback: Failback::Manual,
         refresh: None,
         dwell: Duration::ZERO,
+        flap_limit: 0,
+        flap_window: Duration::from_secs(600),
+        restart_attempts: 3,
+        restart_backoff: Duration::from_millis(200),
         cluster_id: 1,
         config_checksum: 1,
         epoch,
@@ -277,6 +281,10 @@ impl World {
                         self.t()
                     );
                     (now + START_APP, Input::AppStarted(Ok(())))
+                }
+                Action::RestartApp => {
+                    self.nodes[i].app_running = false;
+                    (now + STOP_APP + START_APP, Input::AppStarted(Ok(())))
                 }
                 Action::StopApp => (now + STOP_APP, Input::AppStopped(Ok(()))),
                 Action::Drain => (now + NETLINK, Input::Drained { remaining: 0 }),

@@ -98,6 +98,10 @@ pub struct Monitor {
     /// at least this long, so that a flapping primary does not bounce it.
     /// A failing holder is always replaced; admin commands are not held.
     pub dwell: Duration,
+    /// More than this many automatic moves of the VIP within
+    /// `flap_window` stop automatic moves (0: no limit).
+    pub flap_limit: u32,
+    pub flap_window: Duration,
 }
 
 /// Expectations on an application URL's answer.
@@ -181,6 +185,11 @@ pub struct Application {
     pub timeout: Duration,
     /// How long a started application may take to answer its URL.
     pub ready_timeout: Duration,
+    /// Restarts of a failed application in place, while no peer can take
+    /// over, before giving up (the VIP stays).
+    pub restart_attempts: u32,
+    /// The wait before the first restart, doubled for each next one.
+    pub restart_backoff: Duration,
     /// A file the application can read to know this node's role:
     /// `active` or `passive` (written on every change).
     pub role_file: Option<PathBuf>,

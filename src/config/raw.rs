@@ -67,6 +67,8 @@ pub struct RawMonitor {
     pub expect_body_regex: Option<String>,
     pub expect_header: Option<String>,
     pub dwell: Option<String>,
+    pub flap_limit: Option<i64>,
+    pub flap_window: Option<String>,
     pub maintenance_status: Option<i64>,
     pub maintenance_header: Option<String>,
     pub maintenance_body: Option<String>,
@@ -87,6 +89,8 @@ pub struct RawApplication {
     pub stop: Option<String>,
     pub timeout: Option<String>,
     pub ready_timeout: Option<String>,
+    pub restart_attempts: Option<i64>,
+    pub restart_backoff: Option<String>,
     pub unit: Option<String>,
     pub role_file: Option<String>,
 }

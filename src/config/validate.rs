@@ -29,6 +29,15 @@ const DEFAULT_PROBE: Duration = Duration::from_millis(300);
 const DEFAULT_HEARTBEAT_PORT: u16 = 7046;
 const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 const DEFAULT_FAILBACK_HOLD: Duration = Duration::from_secs(300);
+/// Restarts in place of a failed application while no peer can serve.
+const DEFAULT_RESTART_ATTEMPTS: u32 = 3;
+const DEFAULT_RESTART_BACKOFF: Duration = Duration::from_secs(2);
+/// Pacemaker's migration-threshold and failure-timeout are the model: six
+/// automatic moves in ten minutes is a pair fighting itself, not failing
+/// over (at the default grace of 3 minutes, failures cannot move it that
+/// often).
+const DEFAULT_FLAP_LIMIT: u32 = 6;
+const DEFAULT_FLAP_WINDOW: Duration = Duration::from_secs(600);
 /// The longest duration any key accepts: seven days. Longer values mean a
 /// typo, and every instant the core computes (`now + grace × 2`) must stay
 /// far from overflowing.
@@ -189,6 +198,19 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
     }
     let fall = ck.count(m.fall, &mk("fall"), 1, (1, 100));
     let dwell = ck.duration(&m.dwell, &mk("dwell"), Duration::ZERO);
+    let flap_limit = ck.count(
+        m.flap_limit,
+        &mk("flap_limit"),
+        DEFAULT_FLAP_LIMIT,
+        (0, 1000),
+    );
+    let flap_window = ck.duration(&m.flap_window, &mk("flap_window"), DEFAULT_FLAP_WINDOW);
+    if flap_limit > 0 && flap_window.is_zero() {
+        ck.report(
+            &mk("flap_window"),
+            "must be greater than zero (or set flap_limit = 0)",
+        );
+    }
     let data_probe = super::ProbeTiming {
         interval: ck.duration(&m.data_interval, &mk("data_interval"), interval),
         timeout: ck.duration(&m.data_timeout, &mk("data_timeout"), timeout),
@@ -296,6 +318,17 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
             &a.ready_timeout,
             &ak("ready_timeout"),
             DEFAULT_READY_TIMEOUT,
+        ),
+        restart_attempts: ck.count(
+            a.restart_attempts,
+            &ak("restart_attempts"),
+            DEFAULT_RESTART_ATTEMPTS,
+            (0, 100),
+        ),
+        restart_backoff: ck.duration(
+            &a.restart_backoff,
+            &ak("restart_backoff"),
+            DEFAULT_RESTART_BACKOFF,
         ),
     };
     if application.timeout.is_zero() {
@@ -427,6 +460,8 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
             fall,
             data_probe,
             dwell,
+            flap_limit,
+            flap_window,
         },
         application,
         announce,

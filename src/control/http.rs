@@ -5,7 +5,7 @@
 //! certificate and key are configured.
 //!
 //! - `GET /status` → the status report (200)
-//! - `POST /actions/{enable|disable|promote|demote|maintenance-on|maintenance-off|refresh|forget}`
+//! - `POST /actions/{enable|disable|promote|demote|maintenance-on|maintenance-off|refresh|reset-flapping|forget}`
 //!   with `?force=true` and, for forget, `?node=NAME` → the answer (200 applied, 409 refused)
 //! - `GET /metrics` → Prometheus/OpenMetrics text
 
@@ -282,6 +282,7 @@ async fn handle(req: HttpRequest<Incoming>, shared: Shared) -> Result<Reply, Inf
             Some("maintenance-on") => Request::MaintenanceOn { force },
             Some("maintenance-off") => Request::MaintenanceOff,
             Some("refresh") => Request::Refresh,
+            Some("reset-flapping") => Request::ResetFlapping,
             Some("forget") => match param("node") {
                 Some(node) => Request::Forget { node, force },
                 None => {

@@ -43,6 +43,7 @@ pub enum Request {
     },
     MaintenanceOff,
     Refresh,
+    ResetFlapping,
     Forget {
         node: String,
         #[serde(default)]
@@ -62,6 +63,7 @@ impl Request {
             Request::MaintenanceOn { force } => (AdminCommand::MaintenanceOn, *force),
             Request::MaintenanceOff => (AdminCommand::MaintenanceOff, false),
             Request::Refresh => (AdminCommand::Refresh, false),
+            Request::ResetFlapping => (AdminCommand::ResetFlapping, false),
             Request::Forget { node, force } => {
                 (AdminCommand::Forget { node: node.clone() }, *force)
             }

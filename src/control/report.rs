@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::core::{countdown, Holder, Status};
+use crate::core::{countdown, AppRecovery, Holder, Status};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusReport {
@@ -22,6 +22,18 @@ pub struct StatusReport {
     pub holder: HolderView,
     pub last_takeover: Option<TakeoverView>,
     pub counters: CountersView,
+    /// Since when automatic moves have been stopped by the flap limit
+    /// (null when they are not).
+    #[serde(default)]
+    pub flapping_since: Option<Seen>,
+    /// Automatic moves of the VIP within the flap window, as this node
+    /// counts them.
+    #[serde(default)]
+    pub recent_moves: usize,
+    /// What this node is doing about its own failed application while it
+    /// holds the VIP ("restarting it: attempt 2 of 3"); null when it serves.
+    #[serde(default)]
+    pub application_recovery: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -164,6 +176,22 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
                 .collect(),
             failbacks_delayed: status.counters.dwell_delays,
         },
+        flapping_since: status.flapping_since.map(|t| seen(t, now, wall)),
+        recent_moves: status.recent_moves,
+        application_recovery: recovery_words(status.recovery),
+    }
+}
+
+/// What the node does about its failed application, in words.
+fn recovery_words(recovery: AppRecovery) -> Option<String> {
+    match recovery {
+        AppRecovery::Serving => None,
+        AppRecovery::Restarting { attempt, fast } if attempt <= fast => Some(format!(
+            "failed; no peer can take over: restarting it here (attempt {attempt} of {fast})"
+        )),
+        AppRecovery::Restarting { attempt, fast } => Some(format!(
+            "failed; {fast} restarts did not help: retrying (attempt {attempt}) until it serves or a peer can"
+        )),
     }
 }
 
@@ -245,6 +273,18 @@ pub fn render(r: &StatusReport) -> String {
             );
         }
         None => out.push_str("Last takeover: none since this daemon started\n"),
+    }
+    if let Some(since) = &r.flapping_since {
+        let _ = writeln!(
+            out,
+            "FLAPPING since {} ({} ago): {} automatic moves in the window; automatic moves stopped (understudy reset-flapping)",
+            since.at,
+            age(since.age_ms),
+            r.recent_moves
+        );
+    }
+    if let Some(words) = &r.application_recovery {
+        let _ = writeln!(out, "Application: {words}");
     }
     out
 }

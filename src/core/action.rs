@@ -23,6 +23,9 @@ pub enum Action {
     Announce,
     /// Run the start command and wait for the application URL → `AppStarted`.
     StartApp,
+    /// Run the stop command, then the start command, and wait for the
+    /// application URL → `AppStarted` (a restart in place).
+    RestartApp,
     /// Run the stop command → `AppStopped`.
     StopApp,
     /// Remove the VIP from our NIC (idempotent) → `VipRemoved`.

@@ -33,6 +33,9 @@ pub enum AdminCommand {
     MaintenanceOff,
     /// Probe everything now, and announce again if Active.
     Refresh,
+    /// Forget the automatic moves counted towards the flap limit, so that
+    /// automatic moves resume. Always legal.
+    ResetFlapping,
     /// Drop what is known of a departed node (its last heartbeat).
     Forget {
         node: String,
@@ -140,6 +143,15 @@ impl Core {
                     return Ok("probing now; announcing the common IP again".into());
                 }
                 Ok("probing now".into())
+            }
+            AdminCommand::ResetFlapping => {
+                let was = self.flaps.since().is_some();
+                self.flaps.reset();
+                Ok(if was {
+                    "flapping reset: automatic moves resume".into()
+                } else {
+                    "not flapping; move count reset".into()
+                })
             }
             AdminCommand::Forget { node } => {
                 if *node == self.settings.name {

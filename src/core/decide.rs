@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use tracing::{info, warn};
 
+use super::flap::FlapChange;
 use super::peer::{outranks, rank, FailureCause};
 use super::timer::Timer;
 use super::{countdown, After, Cause, Core, Holder, State};
@@ -32,9 +33,11 @@ impl Core {
     pub(super) fn decide(&mut self, now: Instant) {
         self.timers.stop(Timer::Decide);
         self.note_peer_availability(now);
+        self.note_flapping(now);
         match self.state {
             State::Passive => self.decide_passive(now),
             State::Active => self.decide_active(now),
+            State::StartingApp | State::RestartingApp => self.decide_starting(now),
             _ => {}
         }
         if let Some(at) = self.peer.expires(self.settings.peer_timeout) {
@@ -79,6 +82,33 @@ impl Core {
             self.failure_text = None;
         }
         self.last_failure = failure;
+    }
+
+    /// Ends the flapping once the moves age out of the window.
+    fn note_flapping(&mut self, now: Instant) {
+        let (limit, window) = (self.settings.flap_limit, self.settings.flap_window);
+        if self.flaps.update(now, limit, window) == FlapChange::Ended {
+            info!("the common IP has not moved too often lately; automatic moves again");
+        }
+        if let Some(at) = self.flaps.next_expiry(window) {
+            self.wake(at);
+        }
+    }
+
+    /// Our application is starting (a claim) or restarting (in place) and
+    /// does not serve yet. A peer that can serve gets the VIP at once: after
+    /// a restart, as soon as it is ready; during a first claim, when it asks
+    /// (a healthy slow start must not bounce the VIP).
+    fn decide_starting(&mut self, now: Instant) {
+        if self.yield_pending || self.shutdown || !self.peer_can_take_over(now) {
+            return;
+        }
+        let asks = self.peer.last.is_some_and(|h| h.flags.release_request);
+        if self.state == State::RestartingApp || asks {
+            info!(state = %self.state, "a peer that can serve is ready while our application is not; handing over");
+            self.yield_pending = true;
+            self.actions.push_back(super::Action::Interrupt);
+        }
     }
 
     fn wake(&mut self, at: Instant) {
@@ -164,6 +194,11 @@ impl Core {
             return Some((now, want));
         }
         if self.peer_available(now) {
+            if self.peer.holding() && self.flaps.since().is_some() {
+                // Flapping: a live holder keeps the VIP (only the
+                // administrator moves it now).
+                return None;
+            }
             if self.peer.holding() {
                 // Only a peer that finished claiming is judged: one that is
                 // still starting its application has its own ready timeout.
@@ -424,7 +459,15 @@ impl Core {
             }
             return;
         }
-        let peer_ready = self.peer_ready_to_take_over(now);
+        let peer_ready = self.peer_can_take_over(now);
+        if self.recovery.failed() && peer_ready {
+            // Our application failed and is being restarted (or was given
+            // up): a peer that can serve is better at once.
+            self.holddown(now);
+            let why = self.local.last_error().unwrap_or("failed").to_owned();
+            self.hand_over(now, Cause::LocalAppFailed(why));
+            return;
+        }
         if hb.flags.release_request && peer_ready {
             self.holddown(now);
             self.release(now, Cause::PeerAsked, After::Passive, true);

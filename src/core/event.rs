@@ -33,10 +33,13 @@ pub enum EventKind {
     ProbeRecovered,
     /// The VIP had been removed under us and was put back.
     VipRestored,
+    /// The VIP moved too often within the flap window: automatic moves
+    /// stopped.
+    Flapping,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 13] = [
         EventKind::PeerDown,
         EventKind::Takeover,
         EventKind::Release,
@@ -49,6 +52,7 @@ impl EventKind {
         EventKind::ProbeFailing,
         EventKind::ProbeRecovered,
         EventKind::VipRestored,
+        EventKind::Flapping,
     ];
 
     pub fn name(self) -> &'static str {
@@ -65,6 +69,7 @@ impl EventKind {
             EventKind::ProbeFailing => "probe_failing",
             EventKind::ProbeRecovered => "probe_recovered",
             EventKind::VipRestored => "vip_restored",
+            EventKind::Flapping => "flapping",
         }
     }
 
@@ -78,7 +83,8 @@ impl EventKind {
             EventKind::PeerDown
             | EventKind::Takeover
             | EventKind::SplitBrain
-            | EventKind::ApplicationFailed => "critical",
+            | EventKind::ApplicationFailed
+            | EventKind::Flapping => "critical",
             EventKind::Release
             | EventKind::Conflict
             | EventKind::ConfigDrift

@@ -18,9 +18,11 @@ mod admin;
 pub mod countdown;
 mod decide;
 mod event;
+mod flap;
 mod health;
 mod input;
 mod peer;
+mod recovery;
 mod state;
 mod timer;
 
@@ -36,6 +38,7 @@ pub use event::{Event, EventKind};
 pub use health::{Change, Health, Verdict};
 pub use input::{Input, Outcome, Target};
 pub use peer::{FailureCause, PeerView};
+pub use recovery::AppRecovery;
 pub use state::{Cause, State};
 use timer::{Timer, Timers};
 use tracing::{debug, error, info, warn};
@@ -72,7 +75,14 @@ pub struct Settings {
     pub refresh: Option<Duration>,
     /// Minimum time between two moves of the VIP (flapping protection).
     pub dwell: Duration,
-
+    /// More than this many automatic moves within `flap_window` stop
+    /// automatic moves (0: no limit).
+    pub flap_limit: u32,
+    pub flap_window: Duration,
+    /// Restarts in place of our failed application while no peer can take
+    /// over, and the first wait (doubled each time).
+    pub restart_attempts: u32,
+    pub restart_backoff: Duration,
     pub cluster_id: u64,
     pub config_checksum: u64,
     /// This run's boot epoch (see [`heartbeat::boot_epoch`]).
@@ -105,7 +115,10 @@ impl Settings {
             failback: config.failback,
             refresh: config.announce.refresh,
             dwell: config.monitor.dwell,
-
+            flap_limit: config.monitor.flap_limit,
+            flap_window: config.monitor.flap_window,
+            restart_attempts: config.application.restart_attempts,
+            restart_backoff: config.application.restart_backoff,
             cluster_id: heartbeat::cluster_id(&config.cluster.name),
             config_checksum: config.checksum,
             epoch,
@@ -154,6 +167,12 @@ pub struct Status {
     pub counters: Counters,
     /// Each probe target's current verdict.
     pub probes: Vec<(Target, Verdict)>,
+    /// Since when the flap limit has stopped automatic moves.
+    pub flapping_since: Option<Instant>,
+    /// Automatic moves within the flap window.
+    pub recent_moves: usize,
+    /// What is being done about our own failed application.
+    pub recovery: AppRecovery,
 }
 
 impl Status {
@@ -306,7 +325,15 @@ pub struct Core {
     last_move: Option<Instant>,
     /// The due instant already counted as held back by the dwell time.
     dwell_counted: Option<Instant>,
-
+    /// What is being done about our own failed application while we hold
+    /// the VIP and no peer can take it.
+    recovery: AppRecovery,
+    /// A peer that can serve asked for the VIP while our application was
+    /// (re)starting: release as soon as that step ends.
+    yield_pending: bool,
+    /// When the VIP last moved automatically to or from this node, within
+    /// the flap window, and since when that has been too often.
+    flaps: flap::Flaps,
     counters: Counters,
 }
 
@@ -362,7 +389,9 @@ impl Core {
             failure_text: None,
             last_move: None,
             dwell_counted: None,
-
+            recovery: AppRecovery::Serving,
+            yield_pending: false,
+            flaps: flap::Flaps::default(),
             counters: Counters::default(),
         }
     }
@@ -398,6 +427,9 @@ impl Core {
                 (Target::Data, self.data.verdict()),
                 (Target::Nic, self.nic.verdict()),
             ],
+            flapping_since: self.flaps.since(),
+            recent_moves: self.flaps.count(),
+            recovery: self.recovery,
         }
     }
 
@@ -449,20 +481,9 @@ impl Core {
                     self.change_state(now, State::StartingApp, Cause::StepDone);
                 }
             }
-            (State::StartingApp, Input::AppStarted(outcome)) => match outcome {
-                _ if self.shutdown => self.release(now, Cause::Shutdown, After::Exit, true),
-                Ok(()) => self.change_state(now, State::Active, Cause::StepDone),
-                Err(why) => {
-                    error!(%why, "application failed to start; releasing the common IP");
-                    self.notify(
-                        EventKind::ApplicationFailed,
-                        format!("failed to start: {why}"),
-                        None,
-                    );
-                    self.holddown(now);
-                    self.release(now, Cause::AppStartFailed(why), After::Passive, true)
-                }
-            },
+            (State::StartingApp | State::RestartingApp, Input::AppStarted(outcome)) => {
+                self.on_app_started(now, outcome)
+            }
             (State::StoppingApp, Input::AppStopped(outcome)) => {
                 if let Err(why) = outcome {
                     warn!(%why, "stop command failed; removing the common IP anyway");
@@ -547,14 +568,16 @@ impl Core {
                 (Timer::Heartbeat, _) => self.send_heartbeat(now),
                 (Timer::Startup, State::Starting) => self.end_startup(now),
                 (Timer::SelfRelease, State::Active) => {
-                    let why = self.local.last_error().unwrap_or("unhealthy").to_owned();
-                    self.notify(
-                        EventKind::ApplicationFailed,
-                        format!("failed for the grace period: {why}"),
-                        None,
-                    );
-                    self.holddown(now);
-                    self.release(now, Cause::LocalAppFailed(why), After::Passive, true);
+                    // While a restart is scheduled, its outcome decides.
+                    if self.timers.get(Timer::RestartApp).is_none() {
+                        let why = self.local.last_error().unwrap_or("unhealthy").to_owned();
+                        self.on_own_app_failed(now, format!("failed for the grace period: {why}"));
+                    }
+                }
+                (Timer::RestartApp, State::Active) => {
+                    if let AppRecovery::Restarting { attempt, .. } = self.recovery {
+                        self.change_state(now, State::RestartingApp, Cause::RestartApp { attempt });
+                    }
                 }
                 (Timer::Refresh, State::Active) => {
                     self.actions.push_back(Action::Announce);
@@ -721,6 +744,128 @@ impl Core {
         }
     }
 
+    /// The application's start (in a claim) or restart (in place) ended.
+    fn on_app_started(&mut self, now: Instant, outcome: Outcome) {
+        match outcome {
+            _ if self.shutdown => self.release(now, Cause::Shutdown, After::Exit, true),
+            _ if self.yield_pending => {
+                info!("handing the common IP to the peer that asked and can serve");
+                self.holddown(now);
+                self.release(now, Cause::PeerAsked, After::Passive, true);
+            }
+            Ok(()) => {
+                if self.state == State::RestartingApp {
+                    info!(after = ?self.recovery, "application restarted");
+                }
+                self.change_state(now, State::Active, Cause::StepDone);
+            }
+            Err(why) if self.state == State::StartingApp && self.peer_can_take_over(now) => {
+                error!(%why, "application failed to start; releasing the common IP to the peer");
+                self.notify(
+                    EventKind::ApplicationFailed,
+                    format!("failed to start: {why}"),
+                    None,
+                );
+                self.holddown(now);
+                self.release(now, Cause::AppStartFailed(why), After::Passive, true)
+            }
+            Err(why) => {
+                // No peer can serve: releasing would leave nobody serving
+                // and re-claiming would churn. Keep the VIP, restart here.
+                let first = self.state == State::StartingApp;
+                let cause = if first {
+                    Cause::AppStartFailed(why.clone())
+                } else {
+                    Cause::StepDone
+                };
+                self.change_state(now, State::Active, cause);
+                let what = if first {
+                    "failed to start"
+                } else {
+                    "restart failed"
+                };
+                self.on_own_app_failed(now, format!("{what}: {why}"));
+            }
+        }
+    }
+
+    /// A claim ended: count and tell the takeover.
+    fn took_over(&mut self, now: Instant, started: Instant, by_admin: bool, app_failed: bool) {
+        self.last_move = Some(now);
+        let took = now.saturating_duration_since(started);
+        if app_failed {
+            warn!(
+                ms = millis(took),
+                term = self.term,
+                "claimed the common IP; the application failed to start"
+            );
+        } else {
+            info!(
+                ms = millis(took),
+                term = self.term,
+                "claimed the common IP; application healthy"
+            );
+        }
+        self.counters.takeovers += 1;
+        let cause = self.claim_cause.take().unwrap_or_default();
+        self.notify(EventKind::Takeover, cause.clone(), Some(took));
+        self.last_takeover = Some(Takeover {
+            at: now,
+            cause,
+            duration: took,
+        });
+        if !by_admin {
+            self.record_move(now);
+        }
+    }
+
+    /// Counts an automatic move of the VIP towards the flap limit.
+    fn record_move(&mut self, now: Instant) {
+        let (limit, window) = (self.settings.flap_limit, self.settings.flap_window);
+        if self.flaps.record(now, limit, window) == flap::FlapChange::Started {
+            let text = format!(
+                "the common IP moved {} times within {}; automatic moves stop until the moves age out or `understudy reset-flapping`",
+                self.flaps.count(),
+                countdown::humanize(window)
+            );
+            error!(moves = self.flaps.count(), ?window, "flapping: {text}");
+            self.notify(EventKind::Flapping, text, None);
+        }
+    }
+
+    /// Could the peer take the VIP from us now, and may it (the flap limit
+    /// stops automatic moves)?
+    fn peer_can_take_over(&self, now: Instant) -> bool {
+        self.peer_ready_to_take_over(now) && self.flaps.since().is_none()
+    }
+
+    /// Our own application has failed while we hold the VIP. A peer that
+    /// can serve takes over at once; with none, the VIP stays and the
+    /// application is restarted here, a bounded number of times.
+    fn on_own_app_failed(&mut self, now: Instant, why: String) {
+        if self.peer_can_take_over(now) {
+            self.notify(EventKind::ApplicationFailed, why.clone(), None);
+            self.holddown(now);
+            self.release(now, Cause::LocalAppFailed(why), After::Passive, true);
+            return;
+        }
+        self.recovery = self.recovery.next(self.settings.restart_attempts);
+        let AppRecovery::Restarting { attempt, fast } = self.recovery else {
+            return;
+        };
+        let wait = self.recovery.wait(self.settings.restart_backoff);
+        warn!(%why, attempt, fast, wait = ?wait, "the application failed and no peer can take over; keeping the common IP and restarting it");
+        if attempt == 1 || attempt == fast + 1 {
+            let text = if attempt == 1 {
+                format!("{why}; no peer can take over: restarting it here")
+            } else {
+                format!("{why}; {fast} restarts failed: retrying every {}, the common IP stays until it serves or a peer can", countdown::humanize(wait))
+            };
+            self.notify(EventKind::ApplicationFailed, text, None);
+        }
+        self.timers.set(Timer::RestartApp, now + wait);
+    }
+
     fn on_shutdown(&mut self, now: Instant) {
         self.shutdown = true;
         self.after = After::Exit;
@@ -734,7 +879,7 @@ impl Core {
             State::Active => self.release(now, Cause::Shutdown, After::Exit, true),
             // A wait is in flight (the look, the application's start, a
             // drain): cut it short; its completion routes to the release.
-            State::Checking | State::StartingApp | State::Draining => {
+            State::Checking | State::StartingApp | State::RestartingApp | State::Draining => {
                 self.actions.push_back(Action::Interrupt)
             }
             // A step is in flight; its completion routes to the release.
@@ -797,6 +942,10 @@ impl Core {
             (Target::Local, Change::Recovered) => {
                 info!(probe = "local", "this node is healthy");
                 self.timers.stop(Timer::SelfRelease);
+                if self.recovery.failed() && self.timers.get(Timer::RestartApp).is_none() {
+                    info!(after = ?self.recovery, "the application serves again");
+                    self.recovery = AppRecovery::Serving;
+                }
             }
             (Target::Data, Change::StartedFailing(_)) => {
                 warn!(probe = "data", %why, "data service unreachable from here")
@@ -871,6 +1020,7 @@ impl Core {
     /// remove the VIP, then go to `after`.
     fn release(&mut self, now: Instant, cause: Cause, after: After, stop_app: bool) {
         self.after = if self.shutdown { After::Exit } else { after };
+        self.release_cause.get_or_insert_with(|| cause.clone());
         let first = if stop_app {
             State::StoppingApp
         } else {
@@ -906,6 +1056,9 @@ impl Core {
                     info!(ms = millis(took), "released the common IP");
                 }
                 let cause = self.release_cause.take();
+                if cause.as_ref().is_some_and(Cause::is_automatic_move) {
+                    self.record_move(now);
+                }
                 let kind = match cause {
                     Some(Cause::Failback) => EventKind::Failback,
                     Some(
@@ -941,6 +1094,7 @@ impl Core {
             State::Passive => {
                 self.claim_started = None;
                 self.claim_cause = None;
+                self.yield_pending = false;
             }
             State::Checking => {
                 // The decision to take over is made here; the claim follows
@@ -963,25 +1117,11 @@ impl Core {
             State::Announcing => self.actions.push_back(Action::Announce),
             State::StartingApp => self.actions.push_back(Action::StartApp),
             State::Active => {
-                self.promote = None;
+                let by_admin = self.promote.take().is_some();
                 self.failure_text = None;
-                if self.claim_started.is_some() {
-                    self.last_move = Some(now);
-                }
-                if let Some(t) = self.claim_started.take() {
-                    info!(
-                        ms = millis(now - t),
-                        term = self.term,
-                        "claimed the common IP; application healthy"
-                    );
-                    self.counters.takeovers += 1;
-                    let cause = self.claim_cause.take().unwrap_or_default();
-                    self.notify(EventKind::Takeover, cause.clone(), Some(now - t));
-                    self.last_takeover = Some(Takeover {
-                        at: now,
-                        cause,
-                        duration: now - t,
-                    });
+                if let Some(started) = self.claim_started.take() {
+                    let app_failed = matches!(cause, Cause::AppStartFailed(_));
+                    self.took_over(now, started, by_admin, app_failed);
                 }
                 self.local = Health::new(self.settings.rise, self.settings.fall);
                 self.local_watch_since = Some(now);
@@ -993,12 +1133,17 @@ impl Core {
             }
             State::Restoring => self.actions.push_back(Action::AddVip),
             State::Draining => self.actions.push_back(Action::Drain),
+            State::RestartingApp => self.actions.push_back(Action::RestartApp),
             State::StoppingApp => {
+                self.recovery = AppRecovery::Serving;
+                self.timers.stop(Timer::RestartApp);
                 self.claim_started = None;
                 self.release_started.get_or_insert(now);
                 self.actions.push_back(Action::StopApp);
             }
             State::Releasing => {
+                self.recovery = AppRecovery::Serving;
+                self.timers.stop(Timer::RestartApp);
                 self.claim_started = None;
                 self.release_started.get_or_insert(now);
                 self.actions.push_back(Action::RemoveVip);

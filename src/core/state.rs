@@ -31,6 +31,9 @@ pub enum State {
     Draining,
     /// Active, re-adding a VIP that something else removed.
     Restoring,
+    /// Active, restarting our failed application in place (no peer could
+    /// take over).
+    RestartingApp,
     /// The application is being stopped (first step of a release).
     StoppingApp,
     /// The VIP is being removed.
@@ -47,6 +50,7 @@ impl State {
             State::Claiming | State::Announcing | State::StartingApp => "Active (claiming)",
             State::Active | State::Restoring => "Active",
             State::Draining => "Active (draining)",
+            State::RestartingApp => "Active (restarting application)",
             State::StoppingApp | State::Releasing => "Active (releasing)",
             State::Stopped => "Stopped",
         }
@@ -58,7 +62,9 @@ impl State {
             State::Init | State::Starting => WireState::Starting,
             State::Checking | State::Passive => WireState::Passive,
             State::Claiming | State::Announcing | State::StartingApp => WireState::Claiming,
-            State::Active | State::Restoring | State::Draining => WireState::Active,
+            State::Active | State::Restoring | State::Draining | State::RestartingApp => {
+                WireState::Active
+            }
             State::StoppingApp | State::Releasing => WireState::Releasing,
             State::Stopped => WireState::Stopped,
         }
@@ -108,6 +114,10 @@ pub enum Cause {
     DataLost(String),
     ClaimFailed(String),
     AppStartFailed(String),
+    /// Our application failed and no peer can take over: restart it here.
+    RestartApp {
+        attempt: u32,
+    },
     /// Both nodes held the VIP and the peer outranks us.
     SplitBrain {
         ours: u64,
@@ -135,6 +145,23 @@ pub enum Cause {
     Shutdown,
 }
 
+impl Cause {
+    /// Does a release for this cause count towards the flap limit? The
+    /// administrator's moves, shutdowns and releases of an address that
+    /// was never served do not.
+    pub fn is_automatic_move(&self) -> bool {
+        !matches!(
+            self,
+            Cause::Demoted
+                | Cause::Maintenance
+                | Cause::Disabled
+                | Cause::Shutdown
+                | Cause::StaleVip
+                | Cause::ClaimFailed(_)
+        )
+    }
+}
+
 impl fmt::Display for Cause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -160,6 +187,10 @@ impl fmt::Display for Cause {
             Cause::DataLost(why) => write!(f, "this node lost the data service for the grace period ({why}); the peer reaches it"),
             Cause::ClaimFailed(why) => write!(f, "could not add the common IP: {why}"),
             Cause::AppStartFailed(why) => write!(f, "application failed to start: {why}"),
+            Cause::RestartApp { attempt } => write!(
+                f,
+                "the application failed and no peer can take over: restart {attempt}"
+            ),
             Cause::SplitBrain { ours, theirs } => {
                 write!(f, "split brain: both hold the common IP and the peer outranks us (terms {ours} vs {theirs})")
             }

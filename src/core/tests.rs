@@ -35,6 +35,10 @@ fn settings(role: Role) -> Settings {
         failback: Failback::Manual,
         refresh: None,
         dwell: Duration::ZERO,
+        flap_limit: 0,
+        flap_window: Duration::from_secs(600),
+        restart_attempts: 3,
+        restart_backoff: Duration::from_millis(200),
         cluster_id: 7,
         config_checksum: 99,
         epoch: 1,
@@ -79,7 +83,7 @@ fn complete_all(core: &mut Core, now: Instant) -> Vec<Action> {
             },
             Action::AddVip => Input::VipAdded(Ok(())),
             Action::Announce => Input::Announced(Ok(())),
-            Action::StartApp => Input::AppStarted(Ok(())),
+            Action::StartApp | Action::RestartApp => Input::AppStarted(Ok(())),
             Action::StopApp => Input::AppStopped(Ok(())),
             Action::RemoveVip => Input::VipRemoved(Ok(())),
             Action::Drain => Input::Drained { remaining: 0 },
@@ -336,7 +340,7 @@ fn restarted_node_resumes_its_vip_when_nobody_else_holds_it() {
 }
 
 #[test]
-fn failed_application_start_releases_the_vip() {
+fn failed_application_start_releases_the_vip_to_a_peer_that_can_serve() {
     let t0 = Instant::now();
     let mut core = failing_secondary(t0);
     core.handle_timeout(t0 + GRACE);
@@ -349,20 +353,21 @@ fn failed_application_start_releases_the_vip() {
     );
     core.handle_input(t0 + GRACE, Input::VipAdded(Ok(())));
     core.handle_input(t0 + GRACE, Input::Announced(Ok(())));
+    // The old holder is back and can serve (it reports Passive, healthy).
+    core.handle_input(t0 + GRACE, Input::Heartbeat(hb(WireState::Passive, 1, 1)));
     let _ = drain(&mut core);
     core.handle_input(t0 + GRACE, Input::AppStarted(Err("exit status 1".into())));
     let done = complete_all(&mut core, t0 + GRACE);
     assert_eq!(done, [Action::StopApp, Action::RemoveVip]);
     assert_eq!(core.state(), State::Passive);
-    assert_eq!(
-        core.status(t0 + GRACE).takeover_in,
-        None,
-        "a fresh watch starts"
+    assert!(
+        core.status(t0 + GRACE).takeover_in >= Some(GRACE * 2),
+        "held down after its own failure, so that the peer gets its turn"
     );
 }
 
 #[test]
-fn active_node_releases_after_its_own_app_fails_for_grace() {
+fn active_node_releases_after_its_own_app_fails_for_grace_to_a_peer_that_can_serve() {
     let t0 = Instant::now();
     let mut core = active_primary(t0);
     let t1 = t0 + INTERVAL;
@@ -371,6 +376,10 @@ fn active_node_releases_after_its_own_app_fails_for_grace() {
     probe(&mut core, Target::Local, t1, Err("refused".into()));
     core.handle_timeout(t1 + GRACE - Duration::from_nanos(1));
     assert_eq!(core.state(), State::Active);
+    core.handle_input(
+        t1 + GRACE - HB,
+        Input::Heartbeat(hb(WireState::Passive, 0, 1)),
+    );
     let _ = drain(&mut core);
     core.handle_timeout(t1 + GRACE);
     let done = complete_all(&mut core, t1 + GRACE);
@@ -1243,4 +1252,280 @@ fn shutdown_while_the_application_starts_interrupts_the_wait() {
 fn complete_all_after(core: &mut Core, now: Instant, first: Input) -> Vec<Action> {
     core.handle_input(now, first);
     complete_all(core, now)
+}
+
+/// A Passive peer's heartbeat, with its flags set by `f`.
+fn passive_peer(seq: u64, f: impl FnOnce(&mut Flags)) -> Input {
+    let mut h = hb(WireState::Passive, 0, seq);
+    f(&mut h.flags);
+    Input::Heartbeat(h)
+}
+
+/// Every action queued, heartbeats and probes left out, notifications kept.
+fn drain_with_events(core: &mut Core) -> (Vec<Action>, Vec<EventKind>) {
+    let mut events = Vec::new();
+    let actions = std::iter::from_fn(|| core.poll_action())
+        .filter(|a| match a {
+            Action::Notify(e) => {
+                events.push(e.kind);
+                false
+            }
+            a => !matches!(a, Action::SendHeartbeat(_) | Action::Probe(_)),
+        })
+        .collect();
+    (actions, events)
+}
+
+/// Hardening (a claim that cannot serve must not block a peer that can):
+/// the Active node's application fails while its peer cannot serve (it
+/// cannot reach the data service). The node keeps the VIP and restarts
+/// the application in place with a doubling backoff, never releasing and
+/// re-claiming; the moment the peer can serve, it hands over at once.
+#[test]
+fn own_app_failure_with_no_peer_able_restarts_in_place_then_yields_at_once() {
+    let t0 = Instant::now();
+    let mut core = active_primary(t0);
+    let cannot_serve = |seq| passive_peer(seq, |f| f.data_ok = false);
+    core.handle_input(t0, cannot_serve(1));
+    let t1 = t0 + INTERVAL;
+    probe(&mut core, Target::Local, t1, Err("refused".into()));
+    let _ = drain(&mut core);
+    let mut now = t1 + GRACE;
+    core.handle_input(now - HB, cannot_serve(2));
+    core.handle_timeout(now);
+    let (actions, events) = drain_with_events(&mut core);
+    assert_eq!(actions, [], "no release: nobody else could serve");
+    assert!(events.contains(&EventKind::ApplicationFailed));
+    assert_eq!(core.state(), State::Active);
+    let backoff = Duration::from_millis(200);
+    let mut seq = 3;
+    for (attempt, wait) in [(1, 1), (2, 2), (3, 4), (4, 8), (5, 8)] {
+        let due = now + backoff * wait;
+        core.handle_input(due - Duration::from_nanos(1), cannot_serve(seq));
+        seq += 1;
+        core.handle_timeout(due - Duration::from_nanos(1));
+        assert_eq!(
+            core.state(),
+            State::Active,
+            "restart {attempt} not before its backoff"
+        );
+        core.handle_timeout(due);
+        assert_eq!(core.state(), State::RestartingApp, "restart {attempt}");
+        assert_eq!(drain(&mut core), [Action::RestartApp]);
+        core.handle_input(due, Input::AppStarted(Err("not healthy".into())));
+        assert_eq!(core.state(), State::Active);
+        now = due;
+    }
+    assert!(core.status(now).recovery.failed());
+    // The peer reaches the data service again: hand over at once.
+    core.handle_input(now + HB, passive_peer(seq, |_| {}));
+    let done = complete_all(&mut core, now + HB);
+    assert_eq!(done, [Action::StopApp, Action::RemoveVip]);
+    assert_eq!(core.state(), State::Passive);
+    let beat = core_heartbeat(&mut core, now + HB);
+    assert!(beat.flags.deferring, "the peer is told to claim at once");
+}
+
+/// A restart under way is cut short when a peer that can serve appears.
+#[test]
+fn a_restart_in_flight_is_interrupted_for_a_peer_that_can_serve() {
+    let t0 = Instant::now();
+    let mut core = active_primary(t0);
+    let t1 = t0 + INTERVAL;
+    probe(&mut core, Target::Local, t1, Err("refused".into()));
+    core.handle_timeout(t1 + GRACE);
+    core.handle_timeout(t1 + GRACE + Duration::from_millis(200));
+    assert_eq!(core.state(), State::RestartingApp);
+    let _ = drain(&mut core);
+    let at = t1 + GRACE + Duration::from_millis(300);
+    core.handle_input(at, passive_peer(1, |_| {}));
+    assert_eq!(drain(&mut core), [Action::Interrupt]);
+    core.handle_input(at, Input::AppStarted(Err("interrupted".into())));
+    let done = complete_all(&mut core, at);
+    assert_eq!(done, [Action::StopApp, Action::RemoveVip]);
+}
+
+/// A Disabled peer cannot take over: the same restart in place, and no
+/// release / re-claim churn (the issue saw it at every failure).
+#[test]
+fn a_disabled_peer_means_restart_in_place_not_release() {
+    let t0 = Instant::now();
+    let mut core = active_primary(t0);
+    let disabled = |seq| {
+        passive_peer(seq, |f| {
+            f.disabled = true;
+            f.deferring = true;
+        })
+    };
+    core.handle_input(t0, disabled(1));
+    let t1 = t0 + INTERVAL;
+    probe(&mut core, Target::Local, t1, Err("refused".into()));
+    core.handle_input(t1 + GRACE - HB, disabled(2));
+    core.handle_timeout(t1 + GRACE);
+    assert_eq!(drain(&mut core), []);
+    assert_eq!(core.state(), State::Active);
+    let status = core.status(t1 + GRACE);
+    assert_eq!(
+        status.recovery,
+        AppRecovery::Restarting {
+            attempt: 1,
+            fast: 3
+        }
+    );
+    assert_eq!(status.counters.releases, 0);
+}
+
+/// A claim whose application fails to start while no peer can serve
+/// keeps the VIP and restarts in place (it used to release, be held down,
+/// and leave nobody serving).
+#[test]
+fn a_failed_start_with_no_peer_able_keeps_the_vip_and_restarts() {
+    let t0 = Instant::now();
+    let mut core = failing_secondary(t0);
+    core.handle_timeout(t0 + GRACE);
+    for input in [
+        Input::VipChecked {
+            holder: None,
+            via_vip: Err("x".into()),
+        },
+        Input::VipAdded(Ok(())),
+        Input::Announced(Ok(())),
+        Input::AppStarted(Err("exit status 1".into())),
+    ] {
+        core.handle_input(t0 + GRACE, input);
+    }
+    assert_eq!(core.state(), State::Active);
+    let (actions, events) = drain_with_events(&mut core);
+    assert!(!actions.contains(&Action::StopApp), "{actions:?}");
+    assert!(events.contains(&EventKind::Takeover));
+    assert!(events.contains(&EventKind::ApplicationFailed));
+    core.handle_timeout(t0 + GRACE + Duration::from_millis(200));
+    assert_eq!(core.state(), State::RestartingApp);
+    core.handle_input(t0 + GRACE, Input::AppStarted(Ok(())));
+    assert_eq!(core.state(), State::Active);
+}
+
+/// Hardening (no damping when both sides fail in turn): with a flap limit
+/// of 2, the third automatic move stops automatic moves. The holder then
+/// keeps the VIP though its peer asks for it, until the administrator
+/// resets the count; then the request is honoured at once.
+#[test]
+fn the_flap_limit_stops_automatic_moves_until_reset() {
+    let t0 = Instant::now();
+    let mut core = Core::new(Settings {
+        flap_limit: 2,
+        ..settings(Role::Secondary)
+    });
+    core.handle_input(t0, Input::Started { vip_present: false });
+    let mut now = t0;
+    let mut events = Vec::new();
+    let settle = |core: &mut Core, now: Instant, events: &mut Vec<EventKind>| {
+        for _ in 0..8 {
+            let (actions, seen) = drain_with_events(core);
+            events.extend(seen);
+            for a in actions {
+                let reply = match a {
+                    Action::CheckVip => Input::VipChecked {
+                        holder: None,
+                        via_vip: Err("refused".into()),
+                    },
+                    Action::AddVip => Input::VipAdded(Ok(())),
+                    Action::Announce => Input::Announced(Ok(())),
+                    Action::StartApp => Input::AppStarted(Ok(())),
+                    Action::StopApp => Input::AppStopped(Ok(())),
+                    Action::RemoveVip => Input::VipRemoved(Ok(())),
+                    other => panic!("unexpected {other:?}"),
+                };
+                core.handle_input(now, reply);
+            }
+        }
+    };
+    let asks = |seq| passive_peer(seq, |f| f.release_request = true);
+    // Move 1: the primary is silent and its application down: take over.
+    peer_fails(&mut core, now);
+    now += GRACE + PEER_TIMEOUT;
+    core.handle_timeout(now);
+    settle(&mut core, now, &mut events);
+    assert_eq!(core.state(), State::Active);
+    // Move 2: it comes back healthy and asks: hand it over.
+    core.handle_input(now, asks(1));
+    settle(&mut core, now, &mut events);
+    assert_eq!(core.state(), State::Passive);
+    // Move 3: it fails again, silent: take over; that is one too many.
+    now += PEER_TIMEOUT + HB;
+    core.handle_timeout(now);
+    peer_fails(&mut core, now);
+    now += GRACE * 3;
+    core.handle_timeout(now);
+    settle(&mut core, now, &mut events);
+    assert_eq!(core.state(), State::Active);
+    let status = core.status(now);
+    assert_eq!(status.recent_moves, 3);
+    assert!(status.flapping_since.is_some());
+    let told = events.iter().filter(|k| **k == EventKind::Flapping).count();
+    assert_eq!(told, 1, "told once: {events:?}");
+    // Flapping: the holder keeps the VIP though the peer asks.
+    for seq in 2..10 {
+        now += HB;
+        core.handle_input(now, asks(seq));
+        core.handle_timeout(now);
+        settle(&mut core, now, &mut events);
+        assert_eq!(core.state(), State::Active, "kept while flapping");
+    }
+    // The administrator resets it: the next request is honoured.
+    assert!(core
+        .handle_admin(now, AdminCommand::ResetFlapping, false)
+        .is_ok());
+    assert!(core.status(now).flapping_since.is_none());
+    core.handle_input(now + HB, asks(10));
+    settle(&mut core, now + HB, &mut events);
+    assert_eq!(core.state(), State::Passive);
+}
+
+/// The flap limit ends by itself once the moves age out of the window.
+#[test]
+fn flapping_ends_when_the_moves_age_out() {
+    let t0 = Instant::now();
+    let window = Duration::from_secs(60);
+    let mut core = Core::new(Settings {
+        flap_limit: 1,
+        flap_window: window,
+        ..settings(Role::Primary)
+    });
+    core.handle_input(t0, Input::Started { vip_present: false });
+    let _ = complete_all(&mut core, t0);
+    core.handle_input(t0, passive_peer(1, |f| f.release_request = true));
+    let _ = complete_all(&mut core, t0);
+    assert!(
+        core.status(t0).flapping_since.is_some(),
+        "claim + release > 1"
+    );
+    assert_eq!(core.poll_timeout().map(|t| t <= t0 + window), Some(true));
+    core.handle_timeout(t0 + window);
+    assert!(core.status(t0 + window).flapping_since.is_none());
+}
+
+/// Moves made by the administrator do not count towards the flap limit.
+#[test]
+fn admin_moves_do_not_count_towards_the_flap_limit() {
+    let t0 = Instant::now();
+    let mut core = Core::new(Settings {
+        flap_limit: 1,
+        ..settings(Role::Primary)
+    });
+    core.handle_input(t0, Input::Started { vip_present: false });
+    let _ = complete_all(&mut core, t0);
+    assert_eq!(core.status(t0).recent_moves, 1, "the start-up claim");
+    for i in 0..3u64 {
+        let now = t0 + HB * (i as u32 + 1);
+        core.handle_input(now, passive_peer(10 + i, |_| {}));
+        assert!(core.handle_admin(now, AdminCommand::Demote, false).is_ok());
+        let _ = complete_all(&mut core, now);
+        assert_eq!(core.state(), State::Passive);
+        core.handle_input(now, passive_peer(20 + i, |_| {}));
+        assert!(core.handle_admin(now, AdminCommand::Promote, false).is_ok());
+        let _ = complete_all(&mut core, now);
+    }
+    assert_eq!(core.status(t0).recent_moves, 1);
+    assert!(core.status(t0).flapping_since.is_none());
 }

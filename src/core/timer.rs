@@ -24,9 +24,11 @@ pub enum Timer {
     SelfRelease,
     /// Periodic gratuitous ARP while Active.
     Refresh,
+    /// Restart our failed application in place (after a backoff).
+    RestartApp,
 }
 
-const ALL: [Timer; 9] = [
+const ALL: [Timer; 10] = [
     Timer::ProbePeer,
     Timer::ProbeLocal,
     Timer::ProbeData,
@@ -36,6 +38,7 @@ const ALL: [Timer; 9] = [
     Timer::Decide,
     Timer::SelfRelease,
     Timer::Refresh,
+    Timer::RestartApp,
 ];
 
 #[derive(Debug, Default, Clone)]

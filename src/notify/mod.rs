@@ -95,10 +95,15 @@ fn what_we_did(kind: EventKind) -> &'static str {
             "looked at the common IP before claiming it and acted as the cause says"
         }
         EventKind::ConfigDrift => "nothing: make both nodes run the same configuration file",
-        EventKind::ApplicationFailed => "released the common IP so that the peer can take over",
+        EventKind::ApplicationFailed => {
+            "released the common IP to a peer that can serve, or, with none, kept it and restarted the application"
+        }
         EventKind::ProbeFailing => "nothing yet: the grace countdown runs",
         EventKind::ProbeRecovered => "nothing: the countdown, if any, is cancelled",
         EventKind::VipRestored => "put the common IP back on the NIC and announced it",
+        EventKind::Flapping => {
+            "stopped automatic moves: the common IP stays where it is; run `understudy reset-flapping` once the cause is fixed"
+        }
     }
 }
 

@@ -237,6 +237,17 @@ impl Effects {
                 info!(ms = ms(), ok = outcome.is_ok(), "application start");
                 Input::AppStarted(outcome)
             }
+            Action::RestartApp => {
+                if let Err(why) = self.supervisor.stop().await {
+                    warn!(%why, "stop before the restart failed; starting anyway");
+                }
+                let outcome = tokio::select! {
+                    started = self.supervisor.start() => started,
+                    () = interrupted => Err(INTERRUPTED.into()),
+                };
+                info!(ms = ms(), ok = outcome.is_ok(), "application restart");
+                Input::AppStarted(outcome)
+            }
             Action::StopApp => {
                 // Never interrupted: stopping is what an interrupt is for.
                 let outcome = self.supervisor.stop().await;
