@@ -10,7 +10,7 @@ use tracing::{info, warn};
 
 use super::flap::FlapChange;
 use super::peer::{outranks, rank, FailureCause};
-use super::timer::Timer;
+use super::timer::{later, Timer};
 use super::{countdown, After, Cause, Core, Holder, State};
 use crate::config::{Failback, Role};
 use crate::proto::heartbeat::WireState;
@@ -210,7 +210,11 @@ impl Core {
                     self.peer_reported_down,
                     Some((_, FailureCause::Maintenance))
                 );
-                let due = if maintenance { since } else { since + grace };
+                let due = if maintenance {
+                    since
+                } else {
+                    later(since, grace)
+                };
                 return Some((due, Want::RequestRelease));
             }
             // Nobody holds the VIP, by the peer's word.
@@ -250,14 +254,14 @@ impl Core {
                             .peer_app
                             .failing_since()
                             .map_or(nobody, |f| f.min(nobody));
-                        (since + grace).max(held_down.unwrap_or(since))
+                        later(since, grace).max(held_down.unwrap_or(since))
                     };
                     Some((due, Want::AskToClaim))
                 }
             };
         }
         let since = self.peer_app.failing_since()?;
-        let due = (since + grace).max(self.vip_check_not_before.unwrap_or(since));
+        let due = later(since, grace).max(self.vip_check_not_before.unwrap_or(since));
         Some((due, Want::Check))
     }
 
@@ -432,7 +436,7 @@ impl Core {
             );
             if self
                 .last_reannounce
-                .is_none_or(|t| now >= t + self.settings.heartbeat_interval)
+                .is_none_or(|t| now >= later(t, self.settings.heartbeat_interval))
             {
                 self.notify(super::EventKind::SplitBrain, text, None);
             }
@@ -447,7 +451,7 @@ impl Core {
                 self.release(now, cause, After::Passive, true);
             } else if self
                 .last_reannounce
-                .is_none_or(|t| now >= t + self.settings.heartbeat_interval)
+                .is_none_or(|t| now >= later(t, self.settings.heartbeat_interval))
             {
                 warn!(
                     ours = self.term,
@@ -479,22 +483,22 @@ impl Core {
             .failing_since()
             .filter(|_| self.settings.watch_data)
         {
-            if peer_ready && now >= since + self.settings.grace {
+            if peer_ready && now >= later(since, self.settings.grace) {
                 let why = self.data.last_error().unwrap_or("unreachable").to_owned();
                 self.hand_over(now, Cause::DataLost(why));
                 return;
             } else if peer_ready {
-                self.wake(since + self.settings.grace);
+                self.wake(later(since, self.settings.grace));
             }
         }
         match (self.settings.role, self.settings.failback) {
             (Role::Secondary, Failback::Automatic { hold, .. }) if peer_ready => {
                 let since = *self.primary_ready_since.get_or_insert(now);
-                let ready = since + hold;
+                let ready = later(since, hold);
                 // A voluntary move waits for the dwell time after the last one.
                 let due = self
                     .last_move
-                    .map_or(ready, |m| ready.max(m + self.settings.dwell));
+                    .map_or(ready, |m| ready.max(later(m, self.settings.dwell)));
                 if due > ready && now >= ready && self.dwell_counted != Some(due) {
                     self.dwell_counted = Some(due);
                     self.counters.dwell_delays += 1;

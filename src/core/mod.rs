@@ -40,6 +40,7 @@ pub use input::{Input, Outcome, Target};
 pub use peer::{FailureCause, PeerView};
 pub use recovery::AppRecovery;
 pub use state::{Cause, State};
+pub use timer::later;
 use timer::{Timer, Timers};
 use tracing::{debug, error, info, warn};
 
@@ -562,7 +563,7 @@ impl Core {
                 (Timer::ProbeData, _) => {
                     self.actions.push_back(Action::Probe(Target::Data));
                     self.timers
-                        .set(Timer::ProbeData, now + self.settings.data_interval);
+                        .set(Timer::ProbeData, later(now, self.settings.data_interval));
                 }
                 (Timer::ProbeNic, _) => self.probe_and_rearm(now, Target::Nic, Timer::ProbeNic),
                 (Timer::Heartbeat, _) => self.send_heartbeat(now),
@@ -582,7 +583,7 @@ impl Core {
                 (Timer::Refresh, State::Active) => {
                     self.actions.push_back(Action::Announce);
                     if let Some(every) = self.settings.refresh {
-                        self.timers.set(Timer::Refresh, now + every);
+                        self.timers.set(Timer::Refresh, later(now, every));
                     }
                 }
                 // Decide runs below after every timeout anyway.
@@ -595,7 +596,7 @@ impl Core {
 
     fn probe_and_rearm(&mut self, now: Instant, target: Target, timer: Timer) {
         self.actions.push_back(Action::Probe(target));
-        self.timers.set(timer, now + self.settings.interval);
+        self.timers.set(timer, later(now, self.settings.interval));
     }
 
     /// Builds and queues a heartbeat now, and schedules the next one.
@@ -622,8 +623,10 @@ impl Core {
         };
         self.actions.push_back(Action::SendHeartbeat(hb));
         if self.state != State::Stopped {
-            self.timers
-                .set(Timer::Heartbeat, now + self.settings.heartbeat_interval);
+            self.timers.set(
+                Timer::Heartbeat,
+                later(now, self.settings.heartbeat_interval),
+            );
         }
     }
 
@@ -663,7 +666,7 @@ impl Core {
     }
 
     fn holddown(&mut self, now: Instant) {
-        self.holddown_until = Some(now + self.settings.grace * 2);
+        self.holddown_until = Some(later(now, self.settings.grace.saturating_mul(2)));
     }
 
     fn on_started(&mut self, now: Instant, vip_present: bool) {
@@ -678,7 +681,8 @@ impl Core {
         if self.settings.startup.is_zero() {
             self.end_startup(now);
         } else {
-            self.timers.set(Timer::Startup, now + self.settings.startup);
+            self.timers
+                .set(Timer::Startup, later(now, self.settings.startup));
         }
     }
 
@@ -728,7 +732,7 @@ impl Core {
             (None, _, true) => self.change_state(now, State::Claiming, Cause::Resume),
             (_, Ok(()), false) => {
                 warn!("the application answers through the common IP; not claiming, watching on");
-                self.vip_check_not_before = Some(now + self.settings.interval);
+                self.vip_check_not_before = Some(later(now, self.settings.interval));
                 self.change_state(now, State::Passive, Cause::ServiceUpViaVip);
             }
             (Some(mac), Err(why), false) => {
@@ -863,7 +867,7 @@ impl Core {
             };
             self.notify(EventKind::ApplicationFailed, text, None);
         }
-        self.timers.set(Timer::RestartApp, now + wait);
+        self.timers.set(Timer::RestartApp, later(now, wait));
     }
 
     fn on_shutdown(&mut self, now: Instant) {
@@ -935,9 +939,9 @@ impl Core {
             }
             (Target::Peer, Change::Recovered) => info!(probe = "peer", "peer application healthy"),
             (Target::Local, Change::StartedFailing(since)) => {
-                let left = (since + grace).saturating_duration_since(now);
+                let left = later(since, grace).saturating_duration_since(now);
                 warn!(probe = "local", %why, "this node is failing; release in {}", countdown::humanize(left));
-                self.timers.set(Timer::SelfRelease, since + grace);
+                self.timers.set(Timer::SelfRelease, later(since, grace));
             }
             (Target::Local, Change::Recovered) => {
                 info!(probe = "local", "this node is healthy");
@@ -1126,9 +1130,9 @@ impl Core {
                 self.local = Health::new(self.settings.rise, self.settings.fall);
                 self.local_watch_since = Some(now);
                 self.timers
-                    .set(Timer::ProbeLocal, now + self.settings.interval);
+                    .set(Timer::ProbeLocal, later(now, self.settings.interval));
                 if let Some(every) = self.settings.refresh {
-                    self.timers.set(Timer::Refresh, now + every);
+                    self.timers.set(Timer::Refresh, later(now, every));
                 }
             }
             State::Restoring => self.actions.push_back(Action::AddVip),

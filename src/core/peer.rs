@@ -5,6 +5,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use super::timer::later;
 use crate::config::Role;
 use crate::proto::heartbeat::{Heartbeat, WireState};
 
@@ -19,12 +20,12 @@ pub struct PeerView {
 impl PeerView {
     /// Has a valid heartbeat arrived within `timeout`?
     pub fn available(&self, now: Instant, timeout: Duration) -> bool {
-        self.last_seen.is_some_and(|t| now < t + timeout)
+        self.last_seen.is_some_and(|t| now < later(t, timeout))
     }
 
     /// The instant the peer becomes Unavailable if nothing more arrives.
     pub fn expires(&self, timeout: Duration) -> Option<Instant> {
-        self.last_seen.map(|t| t + timeout)
+        self.last_seen.map(|t| later(t, timeout))
     }
 
     /// The peer's last reported state, if it ever reported one.

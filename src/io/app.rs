@@ -86,7 +86,7 @@ impl Supervisor {
     }
 
     async fn wait_ready(&self) -> Outcome {
-        let deadline = Instant::now() + self.ready_timeout;
+        let deadline = crate::core::later(Instant::now().into_std(), self.ready_timeout).into();
         loop {
             let outcome = self.prober.check(&self.health).await;
             match outcome {
