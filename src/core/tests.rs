@@ -71,6 +71,11 @@ fn drain_heartbeats(core: &mut Core) -> Vec<Heartbeat> {
 /// Answers every pending machine action with success until the core
 /// settles; returns what it did in order.
 fn complete_all(core: &mut Core, now: Instant) -> Vec<Action> {
+    complete_all_telling(core, now, &mut Vec::new())
+}
+
+/// [`complete_all`], keeping the kinds of the events the core told.
+fn complete_all_telling(core: &mut Core, now: Instant, events: &mut Vec<EventKind>) -> Vec<Action> {
     let mut done = Vec::new();
     for _ in 0..32 {
         let Some(action) = core.poll_action() else {
@@ -91,9 +96,11 @@ fn complete_all(core: &mut Core, now: Instant) -> Vec<Action> {
                 done.push(action);
                 continue;
             }
-            Action::Probe(_) | Action::SendHeartbeat(_) | Action::Notify(_) | Action::Interrupt => {
-                continue
+            Action::Notify(event) => {
+                events.push(event.kind);
+                continue;
             }
+            Action::Probe(_) | Action::SendHeartbeat(_) | Action::Interrupt => continue,
         };
         done.push(action);
         core.handle_input(now, reply);
@@ -1420,25 +1427,7 @@ fn the_flap_limit_stops_automatic_moves_until_reset() {
     let mut now = t0;
     let mut events = Vec::new();
     let settle = |core: &mut Core, now: Instant, events: &mut Vec<EventKind>| {
-        for _ in 0..8 {
-            let (actions, seen) = drain_with_events(core);
-            events.extend(seen);
-            for a in actions {
-                let reply = match a {
-                    Action::CheckVip => Input::VipChecked {
-                        holder: None,
-                        via_vip: Err("refused".into()),
-                    },
-                    Action::AddVip => Input::VipAdded(Ok(())),
-                    Action::Announce => Input::Announced(Ok(())),
-                    Action::StartApp => Input::AppStarted(Ok(())),
-                    Action::StopApp => Input::AppStopped(Ok(())),
-                    Action::RemoveVip => Input::VipRemoved(Ok(())),
-                    other => panic!("unexpected {other:?}"),
-                };
-                core.handle_input(now, reply);
-            }
-        }
+        let _ = complete_all_telling(core, now, events);
     };
     let asks = |seq| passive_peer(seq, |f| f.release_request = true);
     // Move 1: the primary is silent and its application down: take over.
