@@ -162,6 +162,7 @@ fn an_overflowing_duration_is_a_located_problem_not_a_panic() {
 /// panic with a message on stderr.
 #[test]
 fn a_closed_output_pipe_ends_the_cli_quietly() {
+    use std::os::fd::FromRawFd;
     use std::os::unix::process::ExitStatusExt;
     use std::process::Stdio;
     let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/pair.toml");
@@ -169,14 +170,22 @@ fn a_closed_output_pipe_ends_the_cli_quietly() {
         vec!["iflist"],
         vec!["check-config", example.to_str().unwrap()],
     ] {
-        let mut child = Command::new(bin())
+        // A pipe whose reader is gone before the CLI starts: its first
+        // write meets EPIPE, whatever the timing.
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 writes two descriptors into the array we own.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: fds[0] is ours and closed once; fds[1] is owned by the File.
+        let writer = unsafe {
+            libc::close(fds[0]);
+            std::fs::File::from_raw_fd(fds[1])
+        };
+        let out = Command::new(bin())
             .args(&args)
-            .stdout(Stdio::piped())
+            .stdout(Stdio::from(writer))
             .stderr(Stdio::piped())
-            .spawn()
+            .output()
             .unwrap();
-        drop(child.stdout.take());
-        let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
         assert_eq!(
