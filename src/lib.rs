@@ -12,6 +12,8 @@
 //!   its actions in order.
 //! - [`notify`]: mail, webhook and hook commands, off the core's path.
 //! - [`table`]: aligned plain-text tables for the CLI.
+//! - [`replay`]: the core's inputs, actions and status as lines of text,
+//!   for the golden scenarios and for replaying a daemon's log.
 //! - [`control`]: the admin requests, their JSON answers and the status
 //!   report, over the Unix control socket (and the HTTP API).
 
@@ -21,5 +23,6 @@ pub mod core;
 pub mod io;
 pub mod notify;
 pub mod proto;
+pub mod replay;
 pub mod runtime;
 pub mod table;

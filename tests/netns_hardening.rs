@@ -225,6 +225,53 @@ fn sigterm_while_the_application_starts_ends_at_once() {
     eprintln!(
         "SIGTERM during start: m1 exited in {took:?}; m2 answered {answered:?} after the signal"
     );
+    replay_the_log(&t, "m1");
+}
+
+/// A field incident becomes a golden scenario: the daemon's debug log,
+/// through `tests/golden/log2input.py`, replays in the core to the same end
+/// (here: everything released and the daemon gone).
+fn replay_the_log(t: &Topology, node: &str) {
+    use understudy::core::{Action, Core};
+    use understudy::replay::{self, Step};
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/log2input.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(t.dir.join(format!("{node}.log")))
+        .output()
+        .expect("run log2input.py");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("UTF-8");
+    let origin = std::time::Instant::now();
+    let (_, settings, steps) =
+        replay::parse_file(&text, origin).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert!(text.contains("shutdown"), "{text}");
+    let mut core = Core::new(settings);
+    let mut exited = false;
+    for timed in steps {
+        let at = origin + timed.at;
+        while let Some(due) = core.poll_timeout().filter(|d| *d <= at) {
+            core.handle_timeout(due);
+        }
+        match timed.step {
+            Step::Input(input) => core.handle_input(at, input),
+            Step::Admin { cmd, force } => {
+                let _ = core.handle_admin(at, cmd, force);
+            }
+            Step::Tick | Step::Complete | Step::Status => {}
+        }
+        while let Some(action) = core.poll_action() {
+            exited |= action == Action::Exit;
+        }
+    }
+    assert!(
+        exited,
+        "the replayed core released everything and exited:\n{text}"
+    );
 }
 
 /// A panic in the effects worker (after the pair is steady) and in the

@@ -100,15 +100,21 @@ impl Core {
     /// a restart, as soon as it is ready; during a first claim, when it asks
     /// (a healthy slow start must not bounce the VIP).
     fn decide_starting(&mut self, now: Instant) {
-        if self.yield_pending || self.shutdown || !self.peer_can_take_over(now) {
+        if self.yield_pending.is_some() || self.shutdown || !self.peer_can_take_over(now) {
             return;
         }
         let asks = self.peer.last.is_some_and(|h| h.flags.release_request);
-        if self.state == State::RestartingApp || asks {
-            info!(state = %self.state, "a peer that can serve is ready while our application is not; handing over");
-            self.yield_pending = true;
-            self.actions.push_back(super::Action::Interrupt);
-        }
+        let cause = if self.state == State::RestartingApp {
+            let why = self.local.last_error().unwrap_or("failed").to_owned();
+            Cause::LocalAppFailed(why)
+        } else if asks {
+            Cause::PeerAsked
+        } else {
+            return;
+        };
+        info!(state = %self.state, %cause, "a peer that can serve is ready while our application is not; handing over");
+        self.yield_pending = Some(cause);
+        self.actions.push_back(super::Action::Interrupt);
     }
 
     fn wake(&mut self, at: Instant) {
@@ -272,6 +278,10 @@ impl Core {
     /// A claim on the peer's word after it failed is a takeover for that
     /// failure; say so (in logs, status and notifications).
     fn because_peer_failed(&self, cause: Cause) -> Cause {
+        if self.promote.is_some() {
+            // The peer released because the administrator asked for it.
+            return Cause::Promoted;
+        }
         match (&cause, &self.failure_text) {
             (Cause::NoHolder | Cause::PeerReleased, Some(why)) => {
                 Cause::PeerFailed(format!("{why}; the peer released the common IP"))

@@ -331,7 +331,7 @@ pub struct Core {
     recovery: AppRecovery,
     /// A peer that can serve asked for the VIP while our application was
     /// (re)starting: release as soon as that step ends.
-    yield_pending: bool,
+    yield_pending: Option<Cause>,
     /// When the VIP last moved automatically to or from this node, within
     /// the flap window, and since when that has been too often.
     flaps: flap::Flaps,
@@ -391,7 +391,7 @@ impl Core {
             last_move: None,
             dwell_counted: None,
             recovery: AppRecovery::Serving,
-            yield_pending: false,
+            yield_pending: None,
             flaps: flap::Flaps::default(),
             counters: Counters::default(),
         }
@@ -412,7 +412,13 @@ impl Core {
             peer_last_seen: self.peer.last_seen,
             failure: watching.then(|| self.failure_cause(now)).flatten(),
             takeover_in: due.map(|at| at.saturating_duration_since(now)),
-            takeover_blocked: self.takeover_blocked.clone(),
+            // A node that cannot run its probes says so at once, not only
+            // when a takeover falls due.
+            takeover_blocked: self.takeover_blocked.clone().or_else(|| {
+                (!self.not_probed.is_empty())
+                    .then(|| self.takeover_blocker())
+                    .flatten()
+            }),
             config_mismatch: self.config_mismatch,
             disabled: self.disabled,
             maintenance: self.maintenance,
@@ -610,8 +616,10 @@ impl Core {
             term: self.term,
             state: self.wire_state(),
             flags: Flags {
+                // A holder restarting a failed application does not serve.
                 app_ok: self.state.wire() == heartbeat::WireState::Active
-                    && self.local.failing_since().is_none(),
+                    && self.local.failing_since().is_none()
+                    && !self.recovery.failed(),
                 data_ok: self.data_ok(),
                 nic_ok: self.nic_ok(),
                 maintenance: self.in_maintenance(),
@@ -752,10 +760,9 @@ impl Core {
     fn on_app_started(&mut self, now: Instant, outcome: Outcome) {
         match outcome {
             _ if self.shutdown => self.release(now, Cause::Shutdown, After::Exit, true),
-            _ if self.yield_pending => {
-                info!("handing the common IP to the peer that asked and can serve");
-                self.holddown(now);
-                self.release(now, Cause::PeerAsked, After::Passive, true);
+            _ if self.yield_pending.is_some() => {
+                let cause = self.yield_pending.take().unwrap_or(Cause::PeerAsked);
+                self.hand_over(now, cause);
             }
             Ok(()) => {
                 if self.state == State::RestartingApp {
@@ -1066,7 +1073,11 @@ impl Core {
                 let kind = match cause {
                     Some(Cause::Failback) => EventKind::Failback,
                     Some(
-                        Cause::Demoted | Cause::Maintenance | Cause::PeerAsked | Cause::Disabled,
+                        Cause::Demoted
+                        | Cause::Maintenance
+                        | Cause::MaintenanceSignal
+                        | Cause::PeerAsked
+                        | Cause::Disabled,
                     ) => EventKind::Handover,
                     _ => EventKind::Release,
                 };
@@ -1098,7 +1109,7 @@ impl Core {
             State::Passive => {
                 self.claim_started = None;
                 self.claim_cause = None;
-                self.yield_pending = false;
+                self.yield_pending = None;
             }
             State::Checking => {
                 // The decision to take over is made here; the claim follows

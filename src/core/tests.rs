@@ -928,7 +928,7 @@ fn promote_asks_the_holder_then_claims() {
     let status = core.status(t0);
     assert_eq!(status.holder, Holder::Local);
     assert_eq!(status.counters.takeovers, 1);
-    assert!(status.last_takeover.unwrap().cause.contains("nobody holds"));
+    assert!(status.last_takeover.unwrap().cause.contains("promoted"));
 }
 
 /// The last heartbeat the core queued (sending one now if none is queued).

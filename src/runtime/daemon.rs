@@ -14,7 +14,7 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tracing::info;
+use tracing::{debug, info};
 
 use super::effects::{self, Effects, Queued};
 use super::panic::Emergency;
@@ -29,6 +29,7 @@ use crate::core::{Action, Core, Input, Settings};
 use crate::io::netlink::Netlink;
 use crate::io::probe::Prober;
 use crate::notify::Notifier;
+use crate::replay;
 
 /// How long queued notifications may take to go out at exit.
 const NOTIFY_DRAIN: Duration = Duration::from_secs(5);
@@ -54,6 +55,8 @@ pub struct Daemon {
     state_path: PathBuf,
     /// Kept up to date for the emergency release.
     holding: Arc<AtomicBool>,
+    /// The core's time zero, for the replay log (see [`crate::replay`]).
+    origin: std::time::Instant,
     sigterm: Signal,
     sigint: Signal,
 }
@@ -172,8 +175,12 @@ impl Daemon {
             holding: holding.clone(),
         };
         let checks = Checks::new(&config, &node, &peer, netlink, prober)?;
+        let origin = now();
+        debug!(target: "understudy::replay", ms = 0, line = %replay::format_settings(&settings));
         let mut core = Core::new(settings);
-        core.handle_input(now(), Input::Started { vip_present });
+        let started = Input::Started { vip_present };
+        debug!(target: "understudy::replay", ms = 0, line = %replay::format_input(&started, origin));
+        core.handle_input(origin, started);
         let daemon = Daemon {
             role: RoleFile::new(config.application.role_file.clone()),
             sigterm: signal(SignalKind::terminate()).map_err(RuntimeError::Signal)?,
@@ -194,6 +201,7 @@ impl Daemon {
             metrics,
             state_path,
             holding,
+            origin,
         };
         let background = Background {
             worker,
@@ -223,7 +231,7 @@ impl Daemon {
             self.role.update(holding);
             let deadline = self.core.poll_timeout().map(Instant::from_std);
             tokio::select! {
-                Some(input) = self.inputs.recv() => self.core.handle_input(now(), input),
+                Some(input) = self.inputs.recv() => self.input(input),
                 Some(req) = self.control_rx.recv() => {
                     failpoint::hit("loop");
                     let response = self.answer(req.request, &req.who);
@@ -241,7 +249,19 @@ impl Daemon {
             signal = name,
             "stopping the application and releasing the common IP"
         );
-        self.core.handle_input(now(), Input::Shutdown);
+        self.input(Input::Shutdown);
+    }
+
+    /// Every input goes to the core through here, and into the replay log
+    /// (`UNDERSTUDY_LOG=info,understudy::replay=debug`).
+    fn input(&mut self, input: Input) {
+        let at = now();
+        debug!(
+            target: "understudy::replay",
+            ms = at.saturating_duration_since(self.origin).as_millis() as u64,
+            line = %replay::format_input(&input, self.origin)
+        );
+        self.core.handle_input(at, input);
     }
 
     /// Heartbeats go straight to the socket, probes to their own tasks,
@@ -281,6 +301,11 @@ impl Daemon {
             None => (true, String::new()),
             Some((cmd, force)) => {
                 info!(%who, ?cmd, force, "admin request");
+                debug!(
+                    target: "understudy::replay",
+                    ms = at.saturating_duration_since(self.origin).as_millis() as u64,
+                    line = %replay::format_admin(&cmd, force)
+                );
                 match self.core.handle_admin(at, cmd, force) {
                     Ok(done) => (true, done),
                     Err(why) => (false, why),
