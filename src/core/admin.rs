@@ -100,6 +100,21 @@ impl Core {
                 }
                 if !force {
                     self.can_serve()?;
+                    // We told the peer it may claim (it asked, or we handed
+                    // over): its claim may be in flight, and claiming now
+                    // could make two holders. Once it holds, a promotion
+                    // asks it to release.
+                    let granted = self.deferring
+                        && self.peer_available(now)
+                        && !self.peer.holding()
+                        && (self.handover_pending
+                            || self.peer.last.is_some_and(|h| h.flags.release_request));
+                    if granted {
+                        return Err(
+                            "the peer is taking over at this node's word; try again in a moment"
+                                .into(),
+                        );
+                    }
                     if !self.peer_available(now) {
                         return Err("the peer is silent; promoting would claim without its word (use --force)".into());
                     }

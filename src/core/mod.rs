@@ -777,8 +777,8 @@ impl Core {
                     format!("failed to start: {why}"),
                     None,
                 );
-                self.holddown(now);
-                self.release(now, Cause::AppStartFailed(why), After::Passive, true)
+                // The peer can serve: tell it to claim at once.
+                self.hand_over(now, Cause::AppStartFailed(why))
             }
             Err(why) => {
                 // No peer can serve: releasing would leave nobody serving
@@ -856,8 +856,8 @@ impl Core {
     fn on_own_app_failed(&mut self, now: Instant, why: String) {
         if self.peer_can_take_over(now) {
             self.notify(EventKind::ApplicationFailed, why.clone(), None);
-            self.holddown(now);
-            self.release(now, Cause::LocalAppFailed(why), After::Passive, true);
+            // The peer can serve: tell it to claim at once.
+            self.hand_over(now, Cause::LocalAppFailed(why));
             return;
         }
         self.recovery = self.recovery.next(self.settings.restart_attempts);
@@ -1150,6 +1150,9 @@ impl Core {
             State::Draining => self.actions.push_back(Action::Drain),
             State::RestartingApp => self.actions.push_back(Action::RestartApp),
             State::StoppingApp => {
+                // A promotion that ends in a release is over (its claim
+                // failed, or something else moved the VIP).
+                self.promote = None;
                 self.recovery = AppRecovery::Serving;
                 self.timers.stop(Timer::RestartApp);
                 self.claim_started = None;
@@ -1157,6 +1160,7 @@ impl Core {
                 self.actions.push_back(Action::StopApp);
             }
             State::Releasing => {
+                self.promote = None;
                 self.recovery = AppRecovery::Serving;
                 self.timers.stop(Timer::RestartApp);
                 self.claim_started = None;

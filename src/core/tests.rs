@@ -1507,13 +1507,22 @@ fn admin_moves_do_not_count_towards_the_flap_limit() {
     assert_eq!(core.status(t0).recent_moves, 1, "the start-up claim");
     for i in 0..3u64 {
         let now = t0 + HB * (i as u32 + 1);
-        core.handle_input(now, passive_peer(10 + i, |_| {}));
+        let seq = 10 * (i + 1);
+        core.handle_input(now, passive_peer(seq, |_| {}));
         assert!(core.handle_admin(now, AdminCommand::Demote, false).is_ok());
         let _ = complete_all(&mut core, now);
         assert_eq!(core.state(), State::Passive);
-        core.handle_input(now, passive_peer(20 + i, |_| {}));
+        // Promote is refused while the peer claims at our word...
+        core.handle_input(now, passive_peer(seq + 1, |f| f.release_request = true));
+        assert!(core
+            .handle_admin(now, AdminCommand::Promote, false)
+            .is_err());
+        // ...and once it holds, asks it to hand back.
+        core.handle_input(now, Input::Heartbeat(hb(WireState::Active, 5 + i, seq + 2)));
         assert!(core.handle_admin(now, AdminCommand::Promote, false).is_ok());
+        core.handle_input(now, passive_peer(seq + 3, |f| f.deferring = true));
         let _ = complete_all(&mut core, now);
+        assert_eq!(core.state(), State::Active, "round {i}");
     }
     assert_eq!(core.status(t0).recent_moves, 1);
     assert!(core.status(t0).flapping_since.is_none());
