@@ -6,8 +6,10 @@
 //! the line it was found at ([`locate`]), and all problems are reported
 //! together.
 
+mod check;
 mod locate;
 mod raw;
+mod sections;
 mod validate;
 
 use std::fmt;
