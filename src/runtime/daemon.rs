@@ -78,85 +78,39 @@ impl Daemon {
         me: usize,
         overrides: Overrides,
     ) -> Result<(Daemon, Background, Emergency), RuntimeError> {
-        let node = config.nodes[me].clone();
-        let peer = config.nodes[config.peer_of(me)].clone();
-        let vip = IpAddr::V4(config.cluster.vip);
-        let key =
-            Arc::new(read_secret(&config.heartbeat.secret_file).map_err(RuntimeError::Secret)?);
-        let netlink = Netlink::open()?;
-        let link = netlink.link(&node.nic).await?;
-        let vip_present = netlink.has_address(link.index, vip).await?;
-        let prober = Prober::with_identity(
-            config.monitor.timeout,
-            config.monitor.ca_file.as_deref(),
-            config.monitor.client_cert.as_deref(),
-            config.monitor.expect.clone(),
-        )?;
-        let socket = bind_heartbeat(&config, &node).await?;
-        let socket_path = overrides
-            .socket
-            .unwrap_or_else(|| config.control.socket.clone());
-        let state_path = overrides
-            .state_file
-            .unwrap_or_else(|| config.control.state_file.clone());
-        let persisted = state_file::load(&state_path).map_err(RuntimeError::State)?;
-        let control_listener =
-            control_server::bind(&socket_path)
-                .await
-                .map_err(|source| RuntimeError::Control {
-                    path: socket_path.clone(),
-                    source,
-                })?;
+        let r = Resources::open(&config, me, overrides).await?;
         let mut settings = Settings::from_config(&config, me, boot_epoch());
-        settings.disabled = persisted.disabled;
-        settings.maintenance = persisted.maintenance;
-        info!(
-            node = %node.name, role = %node.role, nic = %node.nic, %vip, peer = %peer.name,
-            grace = ?config.monitor.grace, interval = ?config.monitor.interval,
-            heartbeat = ?config.heartbeat.interval, peer_timeout = ?config.heartbeat.peer_timeout,
-            epoch = settings.epoch, config = format!("{:016x}", config.checksum),
-            vip_present, disabled = persisted.disabled, maintenance = persisted.maintenance,
-            socket = %socket_path.display(), "understudy starting"
+        settings.disabled = r.persisted.disabled;
+        settings.maintenance = r.persisted.maintenance;
+        log_start(&config, me, &settings, &r);
+        let (node, peer) = (
+            config.nodes[me].clone(),
+            config.nodes[config.peer_of(me)].clone(),
         );
-        let (control_tx, control_rx) = mpsc::channel::<ControlRequest>(16);
         let metrics = Arc::new(Metrics::new(&node.name, &config.cluster.name));
-        let mut others = Vec::new();
+        let (control_tx, control_rx) = mpsc::channel::<ControlRequest>(16);
+        let (input_tx, inputs) = mpsc::unbounded_channel::<Input>();
+        let (wire, receiver) =
+            heartbeats(&config, me, &r, settings.cluster_id, &input_tx, &metrics);
+        let mut others = vec![receiver];
         if let Some(api) = open_api(&config, control_tx.clone(), metrics.clone()).await? {
             others.push(api);
         }
         others.push(tokio::spawn(control_server::serve(
-            control_listener,
-            socket_path.clone(),
+            r.control_listener,
+            r.socket_path.clone(),
             control_tx,
         )));
-        let (input_tx, inputs) = mpsc::unbounded_channel::<Input>();
         let (effect_tx, effect_rx) = mpsc::unbounded_channel::<Queued>();
         let (interrupts, interrupt_rx) = watch::channel(0u64);
         let effects = Effects::new(
             &config,
             &node,
-            netlink.clone(),
-            prober.clone(),
+            r.netlink.clone(),
+            r.prober.clone(),
             interrupt_rx,
         );
         let worker = tokio::spawn(effects.serve(effect_rx, input_tx.clone()));
-        let wire = wire::Wire {
-            socket: socket.clone(),
-            peer: SocketAddr::new(IpAddr::V4(peer.address), config.heartbeat.port),
-            key: key.clone(),
-            last: Arc::default(),
-        };
-        let expect = wire::Expect {
-            cluster_id: settings.cluster_id,
-            peer_id: config.peer_of(me) as u16,
-            key,
-        };
-        others.push(tokio::spawn(wire::receive(
-            socket,
-            expect,
-            input_tx.clone(),
-            metrics.clone(),
-        )));
         others.push(tokio::spawn(addr_watch::watch(
             node.nic.clone(),
             config.cluster.vip,
@@ -164,23 +118,19 @@ impl Daemon {
         )));
         let notifier =
             Notifier::start(&config.notify, metrics.clone()).map_err(RuntimeError::Notify)?;
-        let holding = Arc::new(AtomicBool::new(vip_present));
+        let holding = Arc::new(AtomicBool::new(r.vip_present));
         let emergency = Emergency {
-            netlink: netlink.clone(),
+            netlink: r.netlink.clone(),
             nic: node.nic.clone(),
             vip: config.cluster.vip,
-            stop: effects::supervisor(&config, &node, &prober),
+            stop: effects::supervisor(&config, &node, &r.prober),
             wire: wire.clone(),
-            socket_path: socket_path.clone(),
+            socket_path: r.socket_path.clone(),
             holding: holding.clone(),
         };
-        let checks = Checks::new(&config, &node, &peer, netlink, prober)?;
+        let checks = Checks::new(&config, &node, &peer, r.netlink, r.prober)?;
         let origin = now();
-        debug!(target: "understudy::replay", ms = 0, line = %replay::format_settings(&settings));
-        let mut core = Core::new(settings);
-        let started = Input::Started { vip_present };
-        debug!(target: "understudy::replay", ms = 0, line = %replay::format_input(&started, origin));
-        core.handle_input(origin, started);
+        let core = start_core(settings, r.vip_present, origin);
         let daemon = Daemon {
             role: RoleFile::new(config.application.role_file.clone()),
             sigterm: signal(SignalKind::terminate()).map_err(RuntimeError::Signal)?,
@@ -199,14 +149,14 @@ impl Daemon {
             checks,
             notifier,
             metrics,
-            state_path,
+            state_path: r.state_path,
             holding,
             origin,
         };
         let background = Background {
             worker,
             others,
-            socket_path,
+            socket_path: r.socket_path,
         };
         Ok((daemon, background, emergency))
     }
@@ -353,6 +303,122 @@ impl Background {
             task.abort();
         }
     }
+}
+
+/// What the daemon takes from the machine before it starts anything.
+struct Resources {
+    key: Arc<Vec<u8>>,
+    netlink: Netlink,
+    /// The VIP is on our NIC already (left by an earlier run).
+    vip_present: bool,
+    prober: Prober,
+    socket: Arc<UdpSocket>,
+    socket_path: PathBuf,
+    state_path: PathBuf,
+    persisted: state_file::Persisted,
+    control_listener: tokio::net::UnixListener,
+}
+
+impl Resources {
+    async fn open(
+        config: &Config,
+        me: usize,
+        overrides: Overrides,
+    ) -> Result<Resources, RuntimeError> {
+        let node = &config.nodes[me];
+        let key =
+            Arc::new(read_secret(&config.heartbeat.secret_file).map_err(RuntimeError::Secret)?);
+        let netlink = Netlink::open()?;
+        let link = netlink.link(&node.nic).await?;
+        let vip_present = netlink
+            .has_address(link.index, IpAddr::V4(config.cluster.vip))
+            .await?;
+        let prober = Prober::with_identity(
+            config.monitor.timeout,
+            config.monitor.ca_file.as_deref(),
+            config.monitor.client_cert.as_deref(),
+            config.monitor.expect.clone(),
+        )?;
+        let socket = bind_heartbeat(config, node).await?;
+        let socket_path = overrides
+            .socket
+            .unwrap_or_else(|| config.control.socket.clone());
+        let state_path = overrides
+            .state_file
+            .unwrap_or_else(|| config.control.state_file.clone());
+        let persisted = state_file::load(&state_path).map_err(RuntimeError::State)?;
+        let control_listener =
+            control_server::bind(&socket_path)
+                .await
+                .map_err(|source| RuntimeError::Control {
+                    path: socket_path.clone(),
+                    source,
+                })?;
+        Ok(Resources {
+            key,
+            netlink,
+            vip_present,
+            prober,
+            socket,
+            socket_path,
+            state_path,
+            persisted,
+            control_listener,
+        })
+    }
+}
+
+fn log_start(config: &Config, me: usize, settings: &Settings, r: &Resources) {
+    let (node, peer) = (&config.nodes[me], &config.nodes[config.peer_of(me)]);
+    info!(
+        node = %node.name, role = %node.role, nic = %node.nic, vip = %config.cluster.vip, peer = %peer.name,
+        grace = ?config.monitor.grace, interval = ?config.monitor.interval,
+        heartbeat = ?config.heartbeat.interval, peer_timeout = ?config.heartbeat.peer_timeout,
+        epoch = settings.epoch, config = format!("{:016x}", config.checksum),
+        vip_present = r.vip_present, disabled = r.persisted.disabled, maintenance = r.persisted.maintenance,
+        socket = %r.socket_path.display(), "understudy starting"
+    );
+}
+
+/// The heartbeat socket's two sides: the sender the loop uses, and the
+/// receiver task that turns datagrams into inputs.
+fn heartbeats(
+    config: &Config,
+    me: usize,
+    r: &Resources,
+    cluster_id: u64,
+    input_tx: &mpsc::UnboundedSender<Input>,
+    metrics: &Arc<Metrics>,
+) -> (wire::Wire, JoinHandle<()>) {
+    let peer = &config.nodes[config.peer_of(me)];
+    let wire = wire::Wire {
+        socket: r.socket.clone(),
+        peer: SocketAddr::new(IpAddr::V4(peer.address), config.heartbeat.port),
+        key: r.key.clone(),
+        last: Arc::default(),
+    };
+    let expect = wire::Expect {
+        cluster_id,
+        peer_id: config.peer_of(me) as u16,
+        key: r.key.clone(),
+    };
+    let receiver = tokio::spawn(wire::receive(
+        r.socket.clone(),
+        expect,
+        input_tx.clone(),
+        metrics.clone(),
+    ));
+    (wire, receiver)
+}
+
+/// The core, started, with its settings and first input in the replay log.
+fn start_core(settings: Settings, vip_present: bool, origin: std::time::Instant) -> Core {
+    debug!(target: "understudy::replay", ms = 0, line = %replay::format_settings(&settings));
+    let mut core = Core::new(settings);
+    let started = Input::Started { vip_present };
+    debug!(target: "understudy::replay", ms = 0, line = %replay::format_input(&started, origin));
+    core.handle_input(origin, started);
+    core
 }
 
 async fn bind_heartbeat(config: &Config, node: &Node) -> Result<Arc<UdpSocket>, RuntimeError> {

@@ -174,58 +174,14 @@ impl Effects {
         let ms = || millis(began.elapsed());
         let interrupted = interrupted_after(self.interrupts.clone(), queued_at);
         let input = match action {
-            Action::CheckVip => {
-                let window = self.probe_window.max(MIN_CHECK_WINDOW);
-                let look = async {
-                    tokio::join!(
-                        arp::probe(&self.nic, self.vip, window),
-                        self.prober.check(&self.via_vip)
-                    )
-                };
-                let (arp, via) = tokio::select! {
-                    looked = look => looked,
-                    () = interrupted => {
-                        info!(ms = ms(), "look at the common IP interrupted");
-                        return Some(Input::VipChecked { holder: None, via_vip: Err(INTERRUPTED.into()) });
-                    }
-                };
-                let holder = match arp {
-                    Ok(holder) => holder.map(|m| m.to_string()),
-                    Err(e) => {
-                        warn!(error = %e, "ARP probe failed; assuming no other holder");
-                        None
-                    }
-                };
-                let via_vip = via.map_err(|f| f.reason);
-                info!(
-                    ms = ms(),
-                    holder = holder.as_deref().unwrap_or("none"),
-                    via_vip = via_vip.as_ref().err().map_or("answers", String::as_str),
-                    "looked at the common IP"
-                );
-                Input::VipChecked { holder, via_vip }
-            }
+            Action::CheckVip => self.check_vip(interrupted).await,
             Action::AddVip => {
                 let outcome = self.add_vip().await.map_err(|e| e.to_string());
                 info!(ms = ms(), ok = outcome.is_ok(), vip = %self.vip, nic = %self.nic, "common IP added");
                 Input::VipAdded(outcome)
             }
             Action::Announce => {
-                self.stop_repeats();
-                let outcome = match arp::announce(
-                    &self.nic,
-                    self.vip,
-                    self.announce_count,
-                    self.announce_interval,
-                )
-                .await
-                {
-                    Ok(repeats) => {
-                        self.repeats = repeats;
-                        Ok(())
-                    }
-                    Err(e) => Err(e.to_string()),
-                };
+                let outcome = self.announce().await;
                 info!(ms = ms(), ok = outcome.is_ok(), "first gratuitous ARP sent");
                 Input::Announced(outcome)
             }
@@ -275,6 +231,57 @@ impl Effects {
             | Action::Exit => return None,
         };
         Some(input)
+    }
+
+    /// Looks at the VIP: the RFC 5227 ARP probe for the configured window
+    /// and the application through the VIP, at the same time.
+    async fn check_vip(&self, interrupted: impl std::future::Future<Output = ()>) -> Input {
+        let began = Instant::now();
+        let window = self.probe_window.max(MIN_CHECK_WINDOW);
+        let look = async {
+            tokio::join!(
+                arp::probe(&self.nic, self.vip, window),
+                self.prober.check(&self.via_vip)
+            )
+        };
+        let (arp, via) = tokio::select! {
+            looked = look => looked,
+            () = interrupted => {
+                info!(ms = millis(began.elapsed()), "look at the common IP interrupted");
+                return Input::VipChecked { holder: None, via_vip: Err(INTERRUPTED.into()) };
+            }
+        };
+        let holder = match arp {
+            Ok(holder) => holder.map(|m| m.to_string()),
+            Err(e) => {
+                warn!(error = %e, "ARP probe failed; assuming no other holder");
+                None
+            }
+        };
+        let via_vip = via.map_err(|f| f.reason);
+        info!(
+            ms = millis(began.elapsed()),
+            holder = holder.as_deref().unwrap_or("none"),
+            via_vip = via_vip.as_ref().err().map_or("answers", String::as_str),
+            "looked at the common IP"
+        );
+        Input::VipChecked { holder, via_vip }
+    }
+
+    /// The first round of gratuitous ARP; the others go on in the
+    /// background until the VIP is removed.
+    async fn announce(&mut self) -> Result<(), String> {
+        self.stop_repeats();
+        let repeats = arp::announce(
+            &self.nic,
+            self.vip,
+            self.announce_count,
+            self.announce_interval,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        self.repeats = repeats;
+        Ok(())
     }
 
     async fn add_vip(&self) -> Result<(), NetlinkError> {
