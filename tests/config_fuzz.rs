@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use understudy::config::Config;
 use understudy::control::report;
-use understudy::core::{Core, Input, Settings};
+use understudy::core::{Core, Input};
 
 /// The shipped example (every key, commented) and a file with every
 /// optional section filled in.
@@ -306,7 +306,7 @@ fn start_up(text: &str) -> bool {
         assert_eq!(me, i);
         let _ = Config::locate_node_key(text, me, "nic");
         let t0 = Instant::now();
-        let mut core = Core::new(Settings::from_config(&config, me, 1));
+        let mut core = Core::new(config.core_settings(me, 1));
         core.handle_input(
             t0,
             Input::Started {

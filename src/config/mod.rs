@@ -17,6 +17,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::core::Settings;
+pub use crate::core::{Failback, Role};
 pub use reqwest::Url;
 
 /// A validated configuration.
@@ -48,21 +50,6 @@ pub struct Cluster {
     pub prefix_len: u8,
     /// The URL users reach; shown in logs, never probed.
     pub alias: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Primary,
-    Secondary,
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Role::Primary => "primary",
-            Role::Secondary => "secondary",
-        })
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -294,18 +281,42 @@ pub struct Hook {
 pub const DEFAULT_SOCKET: &str = "/run/understudy/understudy.sock";
 pub const DEFAULT_STATE_FILE: &str = "/var/lib/understudy/state.json";
 
-/// What happens when the primary is healthy again while the secondary
-/// holds the VIP.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failback {
-    /// The administrator decides (as in the products understudy replaces).
-    Manual,
-    /// The secondary hands over once the primary has been ready this long,
-    /// after the application's open connections drain (or `drain_timeout`).
-    Automatic {
-        hold: Duration,
-        drain_timeout: Duration,
-    },
+impl Config {
+    /// The core's settings for node `me`, with this run's boot epoch.
+    pub fn core_settings(&self, me: usize, epoch: u64) -> Settings {
+        let config = self;
+        let peer = config.peer_of(me);
+        Settings {
+            name: config.nodes[me].name.clone(),
+            role: config.nodes[me].role,
+            node_id: me as u16,
+            peer_name: config.nodes[peer].name.clone(),
+            interval: config.monitor.interval,
+            grace: config.monitor.grace,
+            rise: config.monitor.rise,
+            fall: config.monitor.fall,
+            data_interval: config.monitor.data_probe.interval,
+            data_rise: config.monitor.data_probe.rise,
+            data_fall: config.monitor.data_probe.fall,
+            watch_data: config.monitor.data.is_some(),
+            watch_nic: true,
+            heartbeat_interval: config.heartbeat.interval,
+            peer_timeout: config.heartbeat.peer_timeout,
+            startup: config.heartbeat.startup,
+            failback: config.failback,
+            refresh: config.announce.refresh,
+            dwell: config.monitor.dwell,
+            flap_limit: config.monitor.flap_limit,
+            flap_window: config.monitor.flap_window,
+            restart_attempts: config.application.restart_attempts,
+            restart_backoff: config.application.restart_backoff,
+            cluster_id: crate::proto::heartbeat::cluster_id(&config.cluster.name),
+            config_checksum: config.checksum,
+            epoch,
+            disabled: false,
+            maintenance: false,
+        }
+    }
 }
 
 impl Config {

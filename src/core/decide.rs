@@ -12,7 +12,7 @@ use super::flap::FlapChange;
 use super::peer::{outranks, rank, FailureCause};
 use super::timer::{later, Timer};
 use super::{countdown, After, Cause, Core, Holder, State};
-use crate::config::{Failback, Role};
+use super::{Failback, Role};
 use crate::proto::heartbeat::WireState;
 
 /// What a Passive node will do once the takeover is due.

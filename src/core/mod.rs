@@ -23,6 +23,7 @@ mod health;
 mod input;
 mod peer;
 mod recovery;
+mod settings;
 mod state;
 mod timer;
 
@@ -39,95 +40,13 @@ pub use health::{Change, Health, Verdict};
 pub use input::{Input, Outcome, Target};
 pub use peer::{FailureCause, PeerView};
 pub use recovery::AppRecovery;
+pub use settings::{Failback, Role, Settings};
 pub use state::{Cause, State};
 pub use timer::later;
 use timer::{Timer, Timers};
 use tracing::{debug, error, info, warn};
 
-use crate::config::{Config, Failback, Role};
 use crate::proto::heartbeat::{self, Flags, Heartbeat};
-
-/// The part of the configuration the core decides with.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub name: String,
-    pub role: Role,
-    pub node_id: u16,
-    pub peer_name: String,
-    pub interval: Duration,
-    pub grace: Duration,
-    pub rise: u32,
-    /// Consecutive failures before a target counts as failing.
-    pub fall: u32,
-    /// The data service's own probe period and counts.
-    pub data_interval: Duration,
-    pub data_rise: u32,
-    pub data_fall: u32,
-    /// A data service is configured: probe it, and take over only when it
-    /// answers from here (failing over would not help otherwise).
-    pub watch_data: bool,
-    /// Probe our own NIC, and take over only while it is up with carrier
-    /// (claiming on a dead link would only make the node flap).
-    pub watch_nic: bool,
-    pub heartbeat_interval: Duration,
-    pub peer_timeout: Duration,
-    pub startup: Duration,
-    pub failback: Failback,
-    pub refresh: Option<Duration>,
-    /// Minimum time between two moves of the VIP (flapping protection).
-    pub dwell: Duration,
-    /// More than this many automatic moves within `flap_window` stop
-    /// automatic moves (0: no limit).
-    pub flap_limit: u32,
-    pub flap_window: Duration,
-    /// Restarts in place of our failed application while no peer can take
-    /// over, and the first wait (doubled each time).
-    pub restart_attempts: u32,
-    pub restart_backoff: Duration,
-    pub cluster_id: u64,
-    pub config_checksum: u64,
-    /// This run's boot epoch (see [`heartbeat::boot_epoch`]).
-    pub epoch: u64,
-    /// Administrator settings kept across restarts (the state file).
-    pub disabled: bool,
-    pub maintenance: bool,
-}
-
-impl Settings {
-    pub fn from_config(config: &Config, me: usize, epoch: u64) -> Self {
-        let peer = config.peer_of(me);
-        Settings {
-            name: config.nodes[me].name.clone(),
-            role: config.nodes[me].role,
-            node_id: me as u16,
-            peer_name: config.nodes[peer].name.clone(),
-            interval: config.monitor.interval,
-            grace: config.monitor.grace,
-            rise: config.monitor.rise,
-            fall: config.monitor.fall,
-            data_interval: config.monitor.data_probe.interval,
-            data_rise: config.monitor.data_probe.rise,
-            data_fall: config.monitor.data_probe.fall,
-            watch_data: config.monitor.data.is_some(),
-            watch_nic: true,
-            heartbeat_interval: config.heartbeat.interval,
-            peer_timeout: config.heartbeat.peer_timeout,
-            startup: config.heartbeat.startup,
-            failback: config.failback,
-            refresh: config.announce.refresh,
-            dwell: config.monitor.dwell,
-            flap_limit: config.monitor.flap_limit,
-            flap_window: config.monitor.flap_window,
-            restart_attempts: config.application.restart_attempts,
-            restart_backoff: config.application.restart_backoff,
-            cluster_id: heartbeat::cluster_id(&config.cluster.name),
-            config_checksum: config.checksum,
-            epoch,
-            disabled: false,
-            maintenance: false,
-        }
-    }
-}
 
 /// Where a release ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

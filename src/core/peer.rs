@@ -6,7 +6,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use super::timer::later;
-use crate::config::Role;
+use super::Role;
 use crate::proto::heartbeat::{Heartbeat, WireState};
 
 #[derive(Debug, Clone, Default)]

@@ -20,7 +20,9 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::probe::{Check, Prober};
-use crate::core::Outcome;
+
+/// A command's or a readiness wait's result: `Err` carries the reason.
+pub type Outcome = Result<(), String>;
 
 /// How often a starting application's URL is polled.
 const READY_POLL: Duration = Duration::from_millis(50);
@@ -86,7 +88,12 @@ impl Supervisor {
     }
 
     async fn wait_ready(&self) -> Outcome {
-        let deadline = crate::core::later(Instant::now().into_std(), self.ready_timeout).into();
+        // ready_timeout is at most 7 days; a deadline that cannot be
+        // represented waits as long as the clock allows.
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(self.ready_timeout)
+            .unwrap_or_else(|| now + std::time::Duration::from_secs(86_400 * 365));
         loop {
             let outcome = self.prober.check(&self.health).await;
             match outcome {

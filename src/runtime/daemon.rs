@@ -79,7 +79,7 @@ impl Daemon {
         overrides: Overrides,
     ) -> Result<(Daemon, Background, Emergency), RuntimeError> {
         let r = Resources::open(&config, me, overrides).await?;
-        let mut settings = Settings::from_config(&config, me, boot_epoch());
+        let mut settings = config.core_settings(me, boot_epoch());
         settings.disabled = r.persisted.disabled;
         settings.maintenance = r.persisted.maintenance;
         log_start(&config, me, &settings, &r);
