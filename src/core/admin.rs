@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use tracing::info;
 
-use super::{After, Cause, Core, State, Target};
+use super::{Cause, Core, Ending, State, Target};
 use crate::proto::heartbeat::WireState;
 
 /// What an administrator can ask of a node.
@@ -54,9 +54,7 @@ impl Core {
             Err(why) => info!(?cmd, force, %why, "admin command refused"),
         }
         self.decide(now);
-        if reply.is_ok() {
-            self.send_heartbeat(now);
-        }
+        self.tell_peer(now);
         reply
     }
 
@@ -84,46 +82,8 @@ impl Core {
                 self.disabled = false;
                 Ok("enabled: this node may take over".into())
             }
-            AdminCommand::Disable => {
-                if holding && !force {
-                    return Err("this node holds the common IP; demote it first (or --force to hand over and disable)".into());
-                }
-                self.disabled = true;
-                if holding {
-                    self.hand_over(now, Cause::Disabled);
-                }
-                Ok("disabled: this node will not take over".into())
-            }
-            AdminCommand::Promote => {
-                if holding {
-                    return Ok("this node already holds the common IP".into());
-                }
-                if !force {
-                    self.can_serve()?;
-                    // We told the peer it may claim (it asked, or we handed
-                    // over): its claim may be in flight, and claiming now
-                    // could make two holders. Once it holds, a promotion
-                    // asks it to release.
-                    let granted = self.deferring
-                        && self.peer_available(now)
-                        && !self.peer.holding()
-                        && (self.handover_pending
-                            || self.peer.last.is_some_and(|h| h.flags.release_request));
-                    if granted {
-                        return Err(
-                            "the peer is taking over at this node's word; try again in a moment"
-                                .into(),
-                        );
-                    }
-                    if !self.peer_available(now) {
-                        return Err("the peer is silent; promoting would claim without its word (use --force)".into());
-                    }
-                }
-                self.disabled = false;
-                self.maintenance = false;
-                self.promote = Some(force);
-                Ok("promoting: asking the peer to hand over".into())
-            }
+            AdminCommand::Disable => self.disable(now, holding, force),
+            AdminCommand::Promote => self.promote(now, holding, force),
             AdminCommand::Demote => {
                 if !holding {
                     return Err("this node does not hold the common IP".into());
@@ -148,17 +108,7 @@ impl Core {
                 self.maintenance = false;
                 Ok("maintenance off".into())
             }
-            AdminCommand::Refresh => {
-                for target in [Target::Peer, Target::Data, Target::Nic] {
-                    self.actions.push_back(super::Action::Probe(target));
-                }
-                if self.state == State::Active {
-                    self.actions.push_back(super::Action::Probe(Target::Local));
-                    self.actions.push_back(super::Action::Announce);
-                    return Ok("probing now; announcing the common IP again".into());
-                }
-                Ok("probing now".into())
-            }
+            AdminCommand::Refresh => Ok(self.refresh()),
             AdminCommand::ResetFlapping => {
                 let was = self.flaps.since().is_some();
                 self.flaps.reset();
@@ -168,21 +118,78 @@ impl Core {
                     "not flapping; move count reset".into()
                 })
             }
-            AdminCommand::Forget { node } => {
-                if *node == self.settings.name {
-                    return Err("a node cannot forget itself".into());
-                }
-                if *node != self.settings.peer_name {
-                    return Err(format!("no node named {node:?} in the configuration"));
-                }
-                if self.peer_available(now) && !force {
-                    return Err(format!("{node} is still sending heartbeats (use --force)"));
-                }
-                self.peer = super::PeerView::default();
-                self.peer_reported_down = None;
-                Ok(format!("forgot {node}"))
+            AdminCommand::Forget { node } => self.forget(now, node, force),
+        }
+    }
+
+    fn disable(&mut self, now: Instant, holding: bool, force: bool) -> AdminReply {
+        if holding && !force {
+            return Err("this node holds the common IP; demote it first (or --force to hand over and disable)".into());
+        }
+        self.disabled = true;
+        if holding {
+            self.hand_over(now, Cause::Disabled);
+        }
+        Ok("disabled: this node will not take over".into())
+    }
+
+    fn promote(&mut self, now: Instant, holding: bool, force: bool) -> AdminReply {
+        if holding {
+            return Ok("this node already holds the common IP".into());
+        }
+        if !force {
+            self.can_serve()?;
+            // We told the peer it may claim (it asked, or we handed over):
+            // its claim may be in flight, and claiming now could make two
+            // holders. Once it holds, a promotion asks it to release.
+            let w = self.w();
+            let granted = w.deferring
+                && self.peer_available(now)
+                && !self.peer.holding()
+                && (w.handover_pending || self.peer.last.is_some_and(|h| h.flags.release_request));
+            if granted {
+                return Err(
+                    "the peer is taking over at this node's word; try again in a moment".into(),
+                );
+            }
+            if !self.peer_available(now) {
+                return Err(
+                    "the peer is silent; promoting would claim without its word (use --force)"
+                        .into(),
+                );
             }
         }
+        self.disabled = false;
+        self.maintenance = false;
+        self.with_watch(|w| w.promote = Some(force));
+        Ok("promoting: asking the peer to hand over".into())
+    }
+
+    fn refresh(&mut self) -> String {
+        for target in [Target::Peer, Target::Data, Target::Nic] {
+            self.actions.push_back(super::Action::Probe(target));
+        }
+        if self.state == State::Active {
+            self.actions.push_back(super::Action::Probe(Target::Local));
+            self.actions.push_back(super::Action::Announce);
+            return "probing now; announcing the common IP again".into();
+        }
+        "probing now".into()
+    }
+
+    fn forget(&mut self, now: Instant, node: &str, force: bool) -> AdminReply {
+        if node == self.settings.name {
+            return Err("a node cannot forget itself".into());
+        }
+        if node != self.settings.peer_name {
+            return Err(format!("no node named {node:?} in the configuration"));
+        }
+        if self.peer_available(now) && !force {
+            return Err(format!("{node} is still sending heartbeats (use --force)"));
+        }
+        self.peer = super::PeerView::default();
+        self.peer_reported_down = None;
+        Ok(format!("forgot {node}"))
     }
 
     /// Can this node serve if it takes over?
@@ -206,8 +213,6 @@ impl Core {
 
     /// Releases on purpose (from Active), telling the peer to claim at once.
     pub(super) fn hand_over(&mut self, now: Instant, cause: Cause) {
-        self.handover_pending = true;
-        self.holddown(now);
-        self.release(now, cause, After::Passive, true);
+        self.release(now, cause, Ending::HandOver, true);
     }
 }

@@ -11,7 +11,7 @@ use tracing::{info, warn};
 use super::flap::FlapChange;
 use super::peer::{outranks, rank, FailureCause};
 use super::timer::{later, Timer};
-use super::{countdown, After, Cause, Core, Holder, State};
+use super::{countdown, Cause, Core, Ending, Holder, Mode, State};
 use super::{Failback, Role};
 use crate::proto::heartbeat::WireState;
 
@@ -100,7 +100,7 @@ impl Core {
     /// a restart, as soon as it is ready; during a first claim, when it asks
     /// (a healthy slow start must not bounce the VIP).
     fn decide_starting(&mut self, now: Instant) {
-        if self.yield_pending.is_some() || self.shutdown || !self.peer_can_take_over(now) {
+        if self.yield_to().is_some() || self.shutdown || !self.peer_can_take_over(now) {
             return;
         }
         let asks = self.peer.last.is_some_and(|h| h.flags.release_request);
@@ -113,7 +113,11 @@ impl Core {
             return;
         };
         info!(state = %self.state, %cause, "a peer that can serve is ready while our application is not; handing over");
-        self.yield_pending = Some(cause);
+        match &mut self.mode {
+            Mode::Claim(c) => c.yield_to = Some(cause),
+            Mode::Serve(s) => s.yield_to = Some(cause),
+            _ => return,
+        }
         self.actions.push_back(super::Action::Interrupt);
     }
 
@@ -185,7 +189,8 @@ impl Core {
         if self.disabled || self.in_maintenance() {
             return None;
         }
-        if let Some(forced) = self.promote {
+        let w = self.w();
+        if let Some(forced) = w.promote {
             let want = match (
                 self.peer_available(now),
                 self.peer.holding(),
@@ -223,52 +228,57 @@ impl Core {
                 };
                 return Some((due, Want::RequestRelease));
             }
-            // Nobody holds the VIP, by the peer's word.
-            let nobody = self.no_holder_since?;
-            if self.peer.state() == Some(WireState::Stopped) {
-                // It left for good: nobody to race with.
-                return Some((nobody, Want::Claim(Cause::NoHolder)));
-            }
-            let held_down = self.holddown_until.filter(|&t| now < t);
-            return match self.settings.role {
-                // The preferred node claims at once, unless it was just
-                // held down, or the secondary asks (then it defers).
-                Role::Primary => {
-                    let asked = self.peer.last.is_some_and(|h| h.flags.release_request);
-                    let cause = if self.requesting_release {
-                        Cause::PeerReleased
-                    } else {
-                        Cause::NoHolder
-                    };
-                    // A peer that hands over on purpose needs no hold-down.
-                    let peer_defers = self.peer.last.is_some_and(|h| h.flags.deferring);
-                    let due = if peer_defers {
-                        nobody
-                    } else {
-                        held_down.unwrap_or(nobody)
-                    };
-                    (!asked).then_some((due, Want::Claim(cause)))
-                }
-                // The secondary gives the primary the grace period first,
-                // unless it already asked the holder to release.
-                Role::Secondary => {
-                    let peer_defers = self.peer.last.is_some_and(|h| h.flags.deferring);
-                    let due = if self.requesting_release || peer_defers {
-                        nobody
-                    } else {
-                        let since = self
-                            .peer_app
-                            .failing_since()
-                            .map_or(nobody, |f| f.min(nobody));
-                        later(since, grace).max(held_down.unwrap_or(since))
-                    };
-                    Some((due, Want::AskToClaim))
-                }
-            };
+            return self.plan_no_holder(now);
         }
         let since = self.peer_app.failing_since()?;
-        let due = later(since, grace).max(self.vip_check_not_before.unwrap_or(since));
+        let due = later(since, grace).max(w.vip_check_not_before.unwrap_or(since));
         Some((due, Want::Check))
+    }
+
+    /// Nobody holds the VIP, by the peer's word: who claims, and when.
+    fn plan_no_holder(&self, now: Instant) -> Option<(Instant, Want)> {
+        let (w, grace) = (self.w(), self.settings.grace);
+        let nobody = w.no_holder_since?;
+        if self.peer.state() == Some(WireState::Stopped) {
+            // It left for good: nobody to race with.
+            return Some((nobody, Want::Claim(Cause::NoHolder)));
+        }
+        let held_down = w.holddown_until.filter(|&t| now < t);
+        match self.settings.role {
+            // The preferred node claims at once, unless it was just
+            // held down, or the secondary asks (then it defers).
+            Role::Primary => {
+                let asked = self.peer.last.is_some_and(|h| h.flags.release_request);
+                let cause = if w.requesting_release {
+                    Cause::PeerReleased
+                } else {
+                    Cause::NoHolder
+                };
+                // A peer that hands over on purpose needs no hold-down.
+                let peer_defers = self.peer.last.is_some_and(|h| h.flags.deferring);
+                let due = if peer_defers {
+                    nobody
+                } else {
+                    held_down.unwrap_or(nobody)
+                };
+                (!asked).then_some((due, Want::Claim(cause)))
+            }
+            // The secondary gives the primary the grace period first,
+            // unless it already asked the holder to release.
+            Role::Secondary => {
+                let peer_defers = self.peer.last.is_some_and(|h| h.flags.deferring);
+                let due = if w.requesting_release || peer_defers {
+                    nobody
+                } else {
+                    let since = self
+                        .peer_app
+                        .failing_since()
+                        .map_or(nobody, |f| f.min(nobody));
+                    later(since, grace).max(held_down.unwrap_or(since))
+                };
+                Some((due, Want::AskToClaim))
+            }
+        }
     }
 
     pub(super) fn takeover_due_at(&self, now: Instant) -> Option<Instant> {
@@ -278,7 +288,7 @@ impl Core {
     /// A claim on the peer's word after it failed is a takeover for that
     /// failure; say so (in logs, status and notifications).
     fn because_peer_failed(&self, cause: Cause) -> Cause {
-        if self.promote.is_some() {
+        if self.w().promote.is_some() {
             // The peer released because the administrator asked for it.
             return Cause::Promoted;
         }
@@ -319,74 +329,89 @@ impl Core {
             // A VIP found on our NIC at start: keep it only if the peer
             // does not hold one (and we may hold it).
             if self.peer.holding() || self.disabled || self.in_maintenance() {
-                self.release(now, Cause::StaleVip, After::Passive, true);
+                self.release(now, Cause::StaleVip, Ending::Passive, true);
             } else {
                 self.change_state(now, State::Claiming, Cause::Resume);
             }
             return;
         }
-        if available && !self.peer.holding() {
-            self.no_holder_since.get_or_insert(now);
-        } else {
-            self.no_holder_since = None;
-        }
-        let asked = available
-            && !self.peer.holding()
-            && self.peer.last.is_some_and(|h| h.flags.release_request);
-        if available && self.peer.holding() {
-            self.handover_pending = false;
-        }
-        let defer = (self.settings.role == Role::Primary && asked)
-            || self.handover_pending
-            || self.disabled
-            || self.in_maintenance();
-        if defer != self.deferring {
-            if defer && asked {
-                info!("the peer asks for the common IP; letting it claim");
-            }
-            self.deferring = defer;
-            self.send_heartbeat(now);
-        }
+        self.note_grants(now, available);
         let Some((due, want)) = self.plan(now) else {
-            self.countdown_logged = None;
             // A peer that is releasing (or still claiming) is not healthy
             // again; only an Active peer that no longer fails is.
-            if self.requesting_release && self.peer.state() == Some(WireState::Active) {
+            let healthy_again =
+                self.w().requesting_release && self.peer.state() == Some(WireState::Active);
+            if healthy_again {
                 info!("the peer is healthy again; withdrawing the release request");
-                self.requesting_release = false;
-                self.send_heartbeat(now);
             }
-            self.takeover_blocked = None;
+            self.with_watch(|w| {
+                w.countdown_logged = None;
+                w.takeover_blocked = None;
+                w.requesting_release &= !healthy_again;
+            });
             return;
         };
         if now < due {
-            if self.countdown_logged != Some(due) {
-                self.countdown_logged = Some(due);
-                let reason = match &want {
-                    Want::Claim(_) | Want::AskToClaim => "nobody holds the common IP".to_owned(),
-                    _ => self
-                        .failure_cause(now)
-                        .map_or("failing".to_owned(), |c| c.to_string()),
-                };
-                warn!(cause = %reason, "{}", countdown::takeover_in(due.saturating_duration_since(now)));
-            }
-            self.wake(due);
+            self.count_down(now, due, &want);
             return;
         }
-        if let Some(blocker) = self
-            .takeover_blocker()
-            .filter(|_| self.promote != Some(true))
-        {
-            if self.takeover_blocked.as_ref() != Some(&blocker) {
+        let forced = self.w().promote == Some(true);
+        if let Some(blocker) = self.takeover_blocker().filter(|_| !forced) {
+            if self.w().takeover_blocked.as_ref() != Some(&blocker) {
                 warn!(why = %blocker, "takeover due but held back");
             }
-            self.takeover_blocked = Some(blocker);
-            if std::mem::take(&mut self.requesting_release) {
-                self.send_heartbeat(now);
-            }
+            self.with_watch(|w| {
+                w.takeover_blocked = Some(blocker);
+                w.requesting_release = false;
+            });
             return;
         }
-        self.takeover_blocked = None;
+        self.with_watch(|w| w.takeover_blocked = None);
+        self.act_on(now, want);
+    }
+
+    /// Who may claim when nobody holds the VIP: since when nobody has, and
+    /// whether we let the peer (it asked, we handed over, or we stand by).
+    fn note_grants(&mut self, now: Instant, available: bool) {
+        let holding = available && self.peer.holding();
+        let asked = available
+            && !self.peer.holding()
+            && self.peer.last.is_some_and(|h| h.flags.release_request);
+        let stand_by = self.disabled || self.in_maintenance();
+        let primary = self.settings.role == Role::Primary;
+        let was_deferring = self.w().deferring;
+        self.with_watch(|w| {
+            if available && !holding {
+                w.no_holder_since.get_or_insert(now);
+            } else {
+                w.no_holder_since = None;
+            }
+            // The peer holds it now: our handover is done.
+            w.handover_pending &= !holding;
+            w.deferring = (primary && asked) || w.handover_pending || stand_by;
+        });
+        if self.w().deferring && !was_deferring && asked {
+            info!("the peer asks for the common IP; letting it claim");
+        }
+    }
+
+    /// Logs the countdown once per due instant and wakes up then.
+    fn count_down(&mut self, now: Instant, due: Instant, want: &Want) {
+        if self.w().countdown_logged != Some(due) {
+            self.with_watch(|w| w.countdown_logged = Some(due));
+            let reason = match want {
+                Want::Claim(_) | Want::AskToClaim => "nobody holds the common IP".to_owned(),
+                _ => self
+                    .failure_cause(now)
+                    .map_or("failing".to_owned(), |c| c.to_string()),
+            };
+            warn!(cause = %reason, "{}", countdown::takeover_in(due.saturating_duration_since(now)));
+        }
+        self.wake(due);
+    }
+
+    /// The takeover is due and nothing holds it back.
+    fn act_on(&mut self, now: Instant, want: Want) {
         let why = || {
             let cause = self
                 .failure_cause(now)
@@ -398,12 +423,12 @@ impl Core {
                 _ => cause,
             }
         };
+        let asking = self.w().requesting_release;
         match want {
             Want::RequestRelease => {
-                if !self.requesting_release {
+                if !asking {
                     info!(why = %why(), "peer failed for the grace period; asking it to release the common IP");
-                    self.requesting_release = true;
-                    self.send_heartbeat(now);
+                    self.with_watch(|w| w.requesting_release = true);
                 }
             }
             Want::Claim(cause) => {
@@ -411,10 +436,9 @@ impl Core {
                 self.change_state(now, State::Claiming, cause)
             }
             Want::AskToClaim => {
-                if !self.requesting_release {
+                if !asking {
                     info!("nobody holds the common IP; asking the primary to let us claim it");
-                    self.requesting_release = true;
-                    self.send_heartbeat(now);
+                    self.with_watch(|w| w.requesting_release = true);
                 }
                 if self.peer.last.is_some_and(|h| h.flags.deferring) {
                     let cause = self.because_peer_failed(Cause::NoHolder);
@@ -429,99 +453,128 @@ impl Core {
     }
 
     fn decide_active(&mut self, now: Instant) {
-        if std::mem::take(&mut self.reannounce_pending) {
+        let Some(serve) = self.mode.serve_mut() else {
+            return;
+        };
+        let reannounce = std::mem::take(&mut self.reannounce_pending);
+        if reannounce {
+            serve.last_reannounce = Some(now);
+        }
+        if reannounce {
             info!("the peer let go of the common IP; announcing again so that clients follow");
-            self.last_reannounce = Some(now);
             self.actions.push_back(super::Action::Announce);
         }
-        if !self.peer_available(now) {
-            self.primary_ready_since = None;
+        let hb = self.peer.last.filter(|_| self.peer_available(now));
+        let Some(hb) = hb else {
+            self.with_serve(|s| s.primary_ready_since = None);
             return;
-        }
-        let Some(hb) = self.peer.last else { return };
+        };
         if matches!(hb.state, WireState::Claiming | WireState::Active) {
-            let text = format!(
-                "both nodes hold the common IP (terms {} and {})",
-                self.term, hb.term
-            );
-            if self
-                .last_reannounce
-                .is_none_or(|t| now >= later(t, self.settings.heartbeat_interval))
-            {
-                self.notify(super::EventKind::SplitBrain, text, None);
-            }
-            let ours = rank(self.term, self.settings.role, &self.settings.name);
-            let theirs = rank(hb.term, self.peer_role(), &self.settings.peer_name);
-            if !outranks(ours, theirs) {
-                self.holddown(now);
-                let cause = Cause::SplitBrain {
-                    ours: self.term,
-                    theirs: hb.term,
-                };
-                self.release(now, cause, After::Passive, true);
-            } else if self
-                .last_reannounce
-                .is_none_or(|t| now >= later(t, self.settings.heartbeat_interval))
-            {
-                warn!(
-                    ours = self.term,
-                    theirs = hb.term,
-                    "split brain: the peer holds the common IP too; we outrank it and announce again"
-                );
-                self.last_reannounce = Some(now);
-                self.actions.push_back(super::Action::Announce);
-            }
+            self.settle_split_brain(now, hb.term);
             return;
         }
         let peer_ready = self.peer_can_take_over(now);
-        if self.recovery.failed() && peer_ready {
+        if self.mode.recovery().failed() && peer_ready {
             // Our application failed and is being restarted (or was given
             // up): a peer that can serve is better at once.
-            self.holddown(now);
             let why = self.local.last_error().unwrap_or("failed").to_owned();
             self.hand_over(now, Cause::LocalAppFailed(why));
             return;
         }
         if hb.flags.release_request && peer_ready {
-            self.holddown(now);
-            self.release(now, Cause::PeerAsked, After::Passive, true);
+            self.release(now, Cause::PeerAsked, Ending::HeldDown, true);
             return;
         }
-        // Lost the data service while the peer still reaches it: hand over.
-        if let Some(since) = self
-            .data
-            .failing_since()
-            .filter(|_| self.settings.watch_data)
-        {
-            if peer_ready && now >= later(since, self.settings.grace) {
-                let why = self.data.last_error().unwrap_or("unreachable").to_owned();
-                self.hand_over(now, Cause::DataLost(why));
-                return;
-            } else if peer_ready {
-                self.wake(later(since, self.settings.grace));
-            }
+        if peer_ready && self.data_lost_for_grace(now) {
+            let why = self.data.last_error().unwrap_or("unreachable").to_owned();
+            self.hand_over(now, Cause::DataLost(why));
+            return;
         }
         match (self.settings.role, self.settings.failback) {
             (Role::Secondary, Failback::Automatic { hold, .. }) if peer_ready => {
-                let since = *self.primary_ready_since.get_or_insert(now);
-                let ready = later(since, hold);
-                // A voluntary move waits for the dwell time after the last one.
-                let due = self
-                    .last_move
-                    .map_or(ready, |m| ready.max(later(m, self.settings.dwell)));
-                if due > ready && now >= ready && self.dwell_counted != Some(due) {
-                    self.dwell_counted = Some(due);
-                    self.counters.dwell_delays += 1;
-                    info!(wait = ?due.saturating_duration_since(now), "failback held back: the common IP moved recently");
-                }
-                if now >= due {
-                    // Let the users' open connections finish first.
-                    self.change_state(now, State::Draining, Cause::Failback);
-                } else {
-                    self.wake(due);
-                }
+                self.fail_back_when_due(now, hold)
             }
-            _ => self.primary_ready_since = None,
+            _ => self.with_serve(|s| s.primary_ready_since = None),
+        }
+    }
+
+    /// Changes the serving data; nothing outside the Serve phase.
+    fn with_serve(&mut self, change: impl FnOnce(&mut super::mode::Serve)) {
+        if let Some(s) = self.mode.serve_mut() {
+            change(s);
+        }
+    }
+
+    /// Both hold the VIP: the lower rank releases, the higher announces
+    /// again (at most once per heartbeat interval) so that clients follow.
+    fn settle_split_brain(&mut self, now: Instant, theirs: u64) {
+        let last = self.mode.serve().and_then(|s| s.last_reannounce);
+        let due = last.is_none_or(|t| now >= later(t, self.settings.heartbeat_interval));
+        if due {
+            let text = format!(
+                "both nodes hold the common IP (terms {} and {theirs})",
+                self.term
+            );
+            self.notify(super::EventKind::SplitBrain, text, None);
+        }
+        let ours = rank(self.term, self.settings.role, &self.settings.name);
+        let peers = rank(theirs, self.peer_role(), &self.settings.peer_name);
+        if !outranks(ours, peers) {
+            let cause = Cause::SplitBrain {
+                ours: self.term,
+                theirs,
+            };
+            self.release(now, cause, Ending::HeldDown, true);
+        } else if due {
+            warn!(
+                ours = self.term,
+                theirs,
+                "split brain: the peer holds the common IP too; we outrank it and announce again"
+            );
+            self.with_serve(|s| s.last_reannounce = Some(now));
+            self.actions.push_back(super::Action::Announce);
+        }
+    }
+
+    /// Has this node lost the data service for the grace period (and the
+    /// peer still reaches it)? Wakes up when it will have.
+    fn data_lost_for_grace(&mut self, now: Instant) -> bool {
+        let Some(since) = self
+            .data
+            .failing_since()
+            .filter(|_| self.settings.watch_data)
+        else {
+            return false;
+        };
+        let due = later(since, self.settings.grace);
+        if now < due {
+            self.wake(due);
+        }
+        now >= due
+    }
+
+    /// Automatic failback: once the primary has been ready for `hold` (and
+    /// the dwell time since the last move has passed), drain, then hand back.
+    fn fail_back_when_due(&mut self, now: Instant, hold: std::time::Duration) {
+        let Some(serve) = self.mode.serve_mut() else {
+            return;
+        };
+        let since = *serve.primary_ready_since.get_or_insert(now);
+        let ready = later(since, hold);
+        // A voluntary move waits for the dwell time after the last one.
+        let due = self
+            .last_move
+            .map_or(ready, |m| ready.max(later(m, self.settings.dwell)));
+        if due > ready && now >= ready && serve.dwell_counted != Some(due) {
+            serve.dwell_counted = Some(due);
+            self.counters.dwell_delays += 1;
+            info!(wait = ?due.saturating_duration_since(now), "failback held back: the common IP moved recently");
+        }
+        if now >= due {
+            // Let the users' open connections finish first.
+            self.change_state(now, State::Draining, Cause::Failback);
+        } else {
+            self.wake(due);
         }
     }
 }

@@ -21,6 +21,7 @@ mod event;
 mod flap;
 mod health;
 mod input;
+mod mode;
 mod peer;
 mod recovery;
 mod settings;
@@ -38,6 +39,7 @@ pub use admin::{AdminCommand, AdminReply};
 pub use event::{Event, EventKind};
 pub use health::{Change, Health, Verdict};
 pub use input::{Input, Outcome, Target};
+use mode::{After, Claim, Ending, Mode, Phase, Release, Serve, Watch};
 pub use peer::{FailureCause, PeerView};
 pub use recovery::AppRecovery;
 pub use settings::{Failback, Role, Settings};
@@ -47,13 +49,6 @@ use timer::{Timer, Timers};
 use tracing::{debug, error, info, warn};
 
 use crate::proto::heartbeat::{self, Flags, Heartbeat};
-
-/// Where a release ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum After {
-    Passive,
-    Exit,
-}
 
 /// A snapshot for logs and status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,6 +158,8 @@ impl Counters {
 pub struct Core {
     settings: Settings,
     state: State,
+    /// The data of the current phase (see [`mode`]); dropped with it.
+    mode: Mode,
     timers: Timers,
     actions: VecDeque<Action>,
     /// The peer's application, probed by URL while we are not Active.
@@ -177,10 +174,6 @@ pub struct Core {
     /// descriptors or memory). While any is listed the node cannot judge,
     /// so it neither takes over nor asks for the VIP.
     not_probed: Vec<(Target, String)>,
-    /// Probe results launched before this instant are about an earlier
-    /// watch and are dropped (a stale failure must not start a countdown).
-    peer_watch_since: Option<Instant>,
-    local_watch_since: Option<Instant>,
     peer: PeerView,
     /// Since when the holding peer has reported its application or data
     /// service down, and which.
@@ -188,54 +181,23 @@ pub struct Core {
     /// Our term: raised above every term we know at each claim.
     term: u64,
     seq: u64,
-    /// We ask for the VIP (flag in our heartbeats): the holding peer should
-    /// release, or the idle primary should let us claim.
-    requesting_release: bool,
-    /// We are the primary, hold nothing, and let the asking secondary claim.
-    deferring: bool,
-    /// Since when the peer has reported that nobody holds the VIP.
-    no_holder_since: Option<Instant>,
-    /// Automatic failback: since when the primary has been ready.
-    primary_ready_since: Option<Instant>,
-    /// After releasing because of our own failure (or on request), wait
-    /// before claiming again so that the peer gets its turn.
-    holddown_until: Option<Instant>,
-    /// Pace of the VIP check while the service answers through the VIP.
-    vip_check_not_before: Option<Instant>,
-    last_reannounce: Option<Instant>,
+    /// What our last heartbeat said; a new one goes out when this changes.
+    told: Option<(heartbeat::WireState, Flags, u64)>,
     /// The peer let go of the VIP while we held it (a split brain ended):
     /// announce again once Active, so that clients that the peer's kernel
     /// answered come back to us.
     reannounce_pending: bool,
-    /// The takeover instant last announced in the log.
-    countdown_logged: Option<Instant>,
     peer_was_available: bool,
     config_mismatch: bool,
     /// The kernel may hold the VIP on our NIC (we added it, or found it).
     vip_held: bool,
     /// SIGTERM arrived: finish the step in flight, then release and exit.
     shutdown: bool,
-    after: After,
-    /// When the current claim or release was decided, to log its duration.
-    claim_started: Option<Instant>,
-    release_started: Option<Instant>,
-    /// The takeover is due but held back by this reason.
-    takeover_blocked: Option<String>,
-    /// Administrator settings.
+    /// Administrator settings (kept across restarts by the runtime).
     disabled: bool,
     maintenance: bool,
-    /// The application's URL answers the configured maintenance signal.
-    maintenance_signal: bool,
-    /// A promotion is under way (`Some(force)`).
-    promote: Option<bool>,
-    /// We handed the VIP over on purpose; tell the peer to claim at once
-    /// until it holds it.
-    handover_pending: bool,
     holder: Holder,
     holder_since: Option<Instant>,
-    claim_cause: Option<String>,
-    /// Why the current release began, for its event.
-    release_cause: Option<Cause>,
     last_takeover: Option<Takeover>,
     last_failure: Option<FailureCause>,
     /// The peer's failure in words, kept until a takeover that it caused
@@ -243,14 +205,6 @@ pub struct Core {
     failure_text: Option<String>,
     /// When the VIP last moved to or from this node.
     last_move: Option<Instant>,
-    /// The due instant already counted as held back by the dwell time.
-    dwell_counted: Option<Instant>,
-    /// What is being done about our own failed application while we hold
-    /// the VIP and no peer can take it.
-    recovery: AppRecovery,
-    /// A peer that can serve asked for the VIP while our application was
-    /// (re)starting: release as soon as that step ends.
-    yield_pending: Option<Cause>,
     /// When the VIP last moved automatically to or from this node, within
     /// the flap window, and since when that has been too often.
     flaps: flap::Flaps,
@@ -261,10 +215,11 @@ impl Core {
     pub fn new(settings: Settings) -> Self {
         let (rise, fall) = (settings.rise, settings.fall);
         let (data_rise, data_fall) = (settings.data_rise, settings.data_fall);
-        let (settings_disabled, settings_maintenance) = (settings.disabled, settings.maintenance);
+        let (disabled, maintenance) = (settings.disabled, settings.maintenance);
         Core {
             settings,
             state: State::Init,
+            mode: Mode::Idle,
             timers: Timers::default(),
             actions: VecDeque::new(),
             peer_app: Health::new(rise, fall),
@@ -272,45 +227,24 @@ impl Core {
             data: Health::new(data_rise, data_fall),
             nic: Health::new(1, 1),
             not_probed: Vec::new(),
-            peer_watch_since: None,
-            local_watch_since: None,
             peer: PeerView::default(),
             peer_reported_down: None,
             term: 0,
             seq: 0,
-            requesting_release: false,
-            deferring: false,
-            no_holder_since: None,
-            primary_ready_since: None,
-            holddown_until: None,
-            vip_check_not_before: None,
-            last_reannounce: None,
+            told: None,
             reannounce_pending: false,
-            countdown_logged: None,
             peer_was_available: false,
             config_mismatch: false,
             vip_held: false,
             shutdown: false,
-            after: After::Passive,
-            claim_started: None,
-            release_started: None,
-            takeover_blocked: None,
-            disabled: settings_disabled,
-            maintenance: settings_maintenance,
-            promote: None,
-            maintenance_signal: false,
-            handover_pending: false,
+            disabled,
+            maintenance,
             holder: Holder::Nobody,
             holder_since: None,
-            claim_cause: None,
-            release_cause: None,
             last_takeover: None,
             last_failure: None,
             failure_text: None,
             last_move: None,
-            dwell_counted: None,
-            recovery: AppRecovery::Serving,
-            yield_pending: None,
             flaps: flap::Flaps::default(),
             counters: Counters::default(),
         }
@@ -333,15 +267,19 @@ impl Core {
             takeover_in: due.map(|at| at.saturating_duration_since(now)),
             // A node that cannot run its probes says so at once, not only
             // when a takeover falls due.
-            takeover_blocked: self.takeover_blocked.clone().or_else(|| {
-                (!self.not_probed.is_empty())
-                    .then(|| self.takeover_blocker())
-                    .flatten()
-            }),
+            takeover_blocked: self
+                .mode
+                .watch()
+                .and_then(|w| w.takeover_blocked.clone())
+                .or_else(|| {
+                    (!self.not_probed.is_empty())
+                        .then(|| self.takeover_blocker())
+                        .flatten()
+                }),
             config_mismatch: self.config_mismatch,
             disabled: self.disabled,
             maintenance: self.maintenance,
-            maintenance_signal: self.maintenance_signal,
+            maintenance_signal: self.maintenance_signal(),
             peer_heartbeat: self.peer.last,
             holder: self.holder,
             holder_since: self.holder_since,
@@ -355,7 +293,7 @@ impl Core {
             ],
             flapping_since: self.flaps.since(),
             recent_moves: self.flaps.count(),
-            recovery: self.recovery,
+            recovery: self.mode.recovery(),
         }
     }
 
@@ -375,34 +313,15 @@ impl Core {
             (State::Checking, Input::VipChecked { holder, via_vip }) => {
                 self.on_vip_checked(now, holder, via_vip)
             }
-            (State::Claiming, Input::VipAdded(outcome)) => {
-                self.vip_held = true;
-                match outcome {
-                    Ok(()) if self.shutdown => {
-                        self.release(now, Cause::Shutdown, After::Exit, false)
-                    }
-                    Ok(()) => self.change_state(now, State::Announcing, Cause::StepDone),
-                    Err(why) => self.release(now, Cause::ClaimFailed(why), After::Passive, false),
-                }
-            }
-            (State::Restoring, Input::VipAdded(outcome)) => {
-                match &outcome {
-                    Err(why) => error!(%why, "could not restore the common IP"),
-                    Ok(()) => self.notify(
-                        EventKind::VipRestored,
-                        "the common IP was removed by something else",
-                        None,
-                    ),
-                }
-                self.change_state(now, State::Active, Cause::StepDone);
-                self.actions.push_back(Action::Announce);
+            (State::Claiming | State::Restoring, Input::VipAdded(outcome)) => {
+                self.on_vip_added(now, outcome)
             }
             (State::Announcing, Input::Announced(outcome)) => {
                 if let Err(why) = outcome {
                     warn!(%why, "gratuitous ARP failed; the kernel still answers ARP for the common IP");
                 }
                 if self.shutdown {
-                    self.release(now, Cause::Shutdown, After::Exit, false);
+                    self.release(now, Cause::Shutdown, Ending::Exit, false);
                 } else {
                     self.change_state(now, State::StartingApp, Cause::StepDone);
                 }
@@ -416,37 +335,9 @@ impl Core {
                 }
                 self.change_state(now, State::Releasing, Cause::StepDone);
             }
-            (State::Releasing, Input::VipRemoved(outcome)) => {
-                if let Err(why) = &outcome {
-                    error!(%why, "could not remove the common IP");
-                }
-                self.vip_held = outcome.is_err();
-                let next = match self.after {
-                    After::Passive => State::Passive,
-                    After::Exit => State::Stopped,
-                };
-                self.change_state(now, next, Cause::StepDone);
-            }
-            (state, Input::MaintenanceSignal(on)) => {
-                if on != self.maintenance_signal {
-                    info!(on, "the application's maintenance signal changed");
-                }
-                self.maintenance_signal = on;
-                if on && state == State::Active {
-                    self.hand_over(now, Cause::MaintenanceSignal);
-                }
-            }
-            (State::Draining, Input::Drained { remaining }) => {
-                info!(remaining, "connections drained; handing the common IP back");
-                if self.shutdown {
-                    self.release(now, Cause::Shutdown, After::Exit, true);
-                } else if self.peer_ready_to_take_over(now) {
-                    self.hand_over(now, Cause::Failback);
-                } else {
-                    info!("the primary is no longer ready; staying Active");
-                    self.change_state(now, State::Active, Cause::StepDone);
-                }
-            }
+            (State::Releasing, Input::VipRemoved(outcome)) => self.on_vip_removed(now, outcome),
+            (_, Input::MaintenanceSignal(on)) => self.on_maintenance_signal(now, on),
+            (State::Draining, Input::Drained { remaining }) => self.on_drained(now, remaining),
             (State::Active, Input::VipMissing) => {
                 warn!("the common IP was removed from the NIC by something else; restoring it");
                 self.change_state(now, State::Restoring, Cause::VipRemoved);
@@ -469,6 +360,7 @@ impl Core {
             ),
         }
         self.decide(now);
+        self.tell_peer(now);
     }
 
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -501,7 +393,7 @@ impl Core {
                     }
                 }
                 (Timer::RestartApp, State::Active) => {
-                    if let AppRecovery::Restarting { attempt, .. } = self.recovery {
+                    if let AppRecovery::Restarting { attempt, .. } = self.mode.recovery() {
                         self.change_state(now, State::RestartingApp, Cause::RestartApp { attempt });
                     }
                 }
@@ -517,6 +409,7 @@ impl Core {
             }
         }
         self.decide(now);
+        self.tell_peer(now);
     }
 
     fn probe_and_rearm(&mut self, now: Instant, target: Target, timer: Timer) {
@@ -524,28 +417,55 @@ impl Core {
         self.timers.set(timer, later(now, self.settings.interval));
     }
 
+    /// What the peer is told: our state, flags and term, computed in one
+    /// place from the state and its data.
+    fn wire_view(&self) -> (heartbeat::WireState, Flags, u64) {
+        // A node that found the VIP on its NIC at start says it is claiming
+        // until it has decided, so that the peer does not claim over an
+        // address that is still in use.
+        let state = match self.state {
+            State::Starting | State::Checking | State::Passive if self.vip_held => {
+                heartbeat::WireState::Claiming
+            }
+            state => state.wire(),
+        };
+        let watch = self.mode.watch();
+        let flags = Flags {
+            // A holder restarting a failed application does not serve.
+            app_ok: state == heartbeat::WireState::Active
+                && self.local.failing_since().is_none()
+                && !self.mode.recovery().failed(),
+            data_ok: self.data_ok(),
+            nic_ok: self.nic_ok(),
+            maintenance: self.in_maintenance(),
+            release_request: watch.is_some_and(|w| w.requesting_release),
+            deferring: watch.is_some_and(|w| w.deferring),
+            disabled: self.disabled,
+        };
+        (state, flags, self.term)
+    }
+
+    /// Tells the peer at once when what we would tell it changed: it must
+    /// not learn of a claim, a release or a request one interval late.
+    fn tell_peer(&mut self, now: Instant) {
+        if self.state != State::Init && self.told != Some(self.wire_view()) {
+            self.send_heartbeat(now);
+        }
+    }
+
     /// Builds and queues a heartbeat now, and schedules the next one.
     fn send_heartbeat(&mut self, now: Instant) {
         self.seq += 1;
+        let (state, flags, term) = self.wire_view();
+        self.told = Some((state, flags, term));
         let hb = Heartbeat {
             cluster_id: self.settings.cluster_id,
             node_id: self.settings.node_id,
             epoch: self.settings.epoch,
             seq: self.seq,
-            term: self.term,
-            state: self.wire_state(),
-            flags: Flags {
-                // A holder restarting a failed application does not serve.
-                app_ok: self.state.wire() == heartbeat::WireState::Active
-                    && self.local.failing_since().is_none()
-                    && !self.recovery.failed(),
-                data_ok: self.data_ok(),
-                nic_ok: self.nic_ok(),
-                maintenance: self.in_maintenance(),
-                release_request: self.requesting_release,
-                deferring: self.deferring,
-                disabled: self.disabled,
-            },
+            term,
+            state,
+            flags,
             config_checksum: self.settings.config_checksum,
         };
         self.actions.push_back(Action::SendHeartbeat(hb));
@@ -557,21 +477,26 @@ impl Core {
         }
     }
 
-    /// What the peer is told we are doing. A node that found the VIP on
-    /// its NIC at start says it is claiming until it has decided, so that
-    /// the peer does not claim over an address that is still in use.
-    fn wire_state(&self) -> heartbeat::WireState {
-        match self.state {
-            State::Starting | State::Checking | State::Passive if self.vip_held => {
-                heartbeat::WireState::Claiming
-            }
-            state => state.wire(),
+    /// The watch's data (an empty one outside the Watch phase).
+    fn w(&self) -> &Watch {
+        self.mode.watch().unwrap_or(&mode::NO_WATCH)
+    }
+
+    /// Changes the watch's data; nothing outside the Watch phase.
+    fn with_watch(&mut self, change: impl FnOnce(&mut Watch)) {
+        if let Some(w) = self.mode.watch_mut() {
+            change(w);
         }
+    }
+
+    /// The application's maintenance signal, as the holder last saw it.
+    fn maintenance_signal(&self) -> bool {
+        self.mode.serve().is_some_and(|s| s.maintenance_signal)
     }
 
     /// In maintenance by the administrator's word or the application's.
     fn in_maintenance(&self) -> bool {
-        self.maintenance || self.maintenance_signal
+        self.maintenance || self.maintenance_signal()
     }
 
     fn data_ok(&self) -> bool {
@@ -590,10 +515,6 @@ impl Core {
             term: self.term,
             duration,
         }));
-    }
-
-    fn holddown(&mut self, now: Instant) {
-        self.holddown_until = Some(later(now, self.settings.grace.saturating_mul(2)));
     }
 
     fn on_started(&mut self, now: Instant, vip_present: bool) {
@@ -622,7 +543,7 @@ impl Core {
         }
         let stand_by = self.disabled || self.in_maintenance();
         if self.vip_held && stand_by {
-            self.release(now, Cause::StaleVip, After::Passive, true);
+            self.release(now, Cause::StaleVip, Ending::Passive, true);
         } else if stand_by {
             self.change_state(now, State::Passive, Cause::PeerSilent);
         } else if self.vip_held || self.settings.role == Role::Primary {
@@ -635,7 +556,7 @@ impl Core {
     fn on_vip_checked(&mut self, now: Instant, holder: Option<String>, via_vip: Outcome) {
         if self.shutdown {
             if self.vip_held {
-                self.release(now, Cause::Shutdown, After::Exit, true);
+                self.release(now, Cause::Shutdown, Ending::Exit, true);
             } else {
                 self.change_state(now, State::Stopped, Cause::Shutdown);
             }
@@ -654,12 +575,15 @@ impl Core {
         // so only the ARP answer of another host tells anything.
         match (holder, via_vip, self.vip_held) {
             (Some(mac), _, true) => {
-                self.release(now, Cause::OtherHolder(mac), After::Passive, true)
+                self.release(now, Cause::OtherHolder(mac), Ending::Passive, true)
             }
             (None, _, true) => self.change_state(now, State::Claiming, Cause::Resume),
             (_, Ok(()), false) => {
                 warn!("the application answers through the common IP; not claiming, watching on");
-                self.vip_check_not_before = Some(later(now, self.settings.interval));
+                let next_look = later(now, self.settings.interval);
+                if let Some(w) = self.mode.watch_mut() {
+                    w.vip_check_not_before = Some(next_look);
+                }
                 self.change_state(now, State::Passive, Cause::ServiceUpViaVip);
             }
             (Some(mac), Err(why), false) => {
@@ -675,17 +599,81 @@ impl Core {
         }
     }
 
+    /// The VIP is on the NIC (a claim's first step, or a restoration).
+    fn on_vip_added(&mut self, now: Instant, outcome: Outcome) {
+        if self.state == State::Restoring {
+            match &outcome {
+                Err(why) => error!(%why, "could not restore the common IP"),
+                Ok(()) => self.notify(
+                    EventKind::VipRestored,
+                    "the common IP was removed by something else",
+                    None,
+                ),
+            }
+            self.change_state(now, State::Active, Cause::StepDone);
+            self.actions.push_back(Action::Announce);
+            return;
+        }
+        self.vip_held = true;
+        match outcome {
+            Ok(()) if self.shutdown => self.release(now, Cause::Shutdown, Ending::Exit, false),
+            Ok(()) => self.change_state(now, State::Announcing, Cause::StepDone),
+            Err(why) => self.release(now, Cause::ClaimFailed(why), Ending::Passive, false),
+        }
+    }
+
+    /// The release's last step: where it ends was decided when it began.
+    fn on_vip_removed(&mut self, now: Instant, outcome: Outcome) {
+        if let Err(why) = &outcome {
+            error!(%why, "could not remove the common IP");
+        }
+        self.vip_held = outcome.is_err();
+        let next = match self.mode.release().map_or(After::Passive, |r| r.after) {
+            After::Passive => State::Passive,
+            After::Exit => State::Stopped,
+        };
+        self.change_state(now, next, Cause::StepDone);
+    }
+
+    /// Only the node that holds the VIP probes its own application, so the
+    /// signal is known (and acted on) there alone.
+    fn on_maintenance_signal(&mut self, now: Instant, on: bool) {
+        if let Some(serve) = self.mode.serve_mut() {
+            if on != serve.maintenance_signal {
+                info!(on, "the application's maintenance signal changed");
+            }
+            serve.maintenance_signal = on;
+        }
+        if on && self.state == State::Active {
+            self.hand_over(now, Cause::MaintenanceSignal);
+        }
+    }
+
+    /// The failback's drain ended: hand back, unless the primary is no
+    /// longer ready.
+    fn on_drained(&mut self, now: Instant, remaining: usize) {
+        info!(remaining, "connections drained; handing the common IP back");
+        if self.shutdown {
+            self.release(now, Cause::Shutdown, Ending::Exit, true);
+        } else if self.peer_ready_to_take_over(now) {
+            self.hand_over(now, Cause::Failback);
+        } else {
+            info!("the primary is no longer ready; staying Active");
+            self.change_state(now, State::Active, Cause::StepDone);
+        }
+    }
+
     /// The application's start (in a claim) or restart (in place) ended.
     fn on_app_started(&mut self, now: Instant, outcome: Outcome) {
         match outcome {
-            _ if self.shutdown => self.release(now, Cause::Shutdown, After::Exit, true),
-            _ if self.yield_pending.is_some() => {
-                let cause = self.yield_pending.take().unwrap_or(Cause::PeerAsked);
+            _ if self.shutdown => self.release(now, Cause::Shutdown, Ending::Exit, true),
+            _ if self.yield_to().is_some() => {
+                let cause = self.yield_to().unwrap_or(Cause::PeerAsked);
                 self.hand_over(now, cause);
             }
             Ok(()) => {
                 if self.state == State::RestartingApp {
-                    info!(after = ?self.recovery, "application restarted");
+                    info!(after = ?self.mode.recovery(), "application restarted");
                 }
                 self.change_state(now, State::Active, Cause::StepDone);
             }
@@ -720,9 +708,9 @@ impl Core {
     }
 
     /// A claim ended: count and tell the takeover.
-    fn took_over(&mut self, now: Instant, started: Instant, by_admin: bool, app_failed: bool) {
+    fn took_over(&mut self, now: Instant, claim: Claim, app_failed: bool) {
         self.last_move = Some(now);
-        let took = now.saturating_duration_since(started);
+        let took = now.saturating_duration_since(claim.started);
         if app_failed {
             warn!(
                 ms = millis(took),
@@ -737,14 +725,13 @@ impl Core {
             );
         }
         self.counters.takeovers += 1;
-        let cause = self.claim_cause.take().unwrap_or_default();
-        self.notify(EventKind::Takeover, cause.clone(), Some(took));
+        self.notify(EventKind::Takeover, claim.cause.clone(), Some(took));
         self.last_takeover = Some(Takeover {
             at: now,
-            cause,
+            cause: claim.cause,
             duration: took,
         });
-        if !by_admin {
+        if !claim.promoted {
             self.record_move(now);
         }
     }
@@ -760,6 +747,16 @@ impl Core {
             );
             error!(moves = self.flaps.count(), ?window, "flapping: {text}");
             self.notify(EventKind::Flapping, text, None);
+        }
+    }
+
+    /// The cause to hand over with once the (re)start in flight ends, if a
+    /// peer that can serve is waiting for it.
+    fn yield_to(&self) -> Option<Cause> {
+        match &self.mode {
+            Mode::Claim(c) => c.yield_to.clone(),
+            Mode::Serve(s) => s.yield_to.clone(),
+            _ => None,
         }
     }
 
@@ -779,11 +776,15 @@ impl Core {
             self.hand_over(now, Cause::LocalAppFailed(why));
             return;
         }
-        self.recovery = self.recovery.next(self.settings.restart_attempts);
-        let AppRecovery::Restarting { attempt, fast } = self.recovery else {
+        let Some(serve) = self.mode.serve_mut() else {
             return;
         };
-        let wait = self.recovery.wait(self.settings.restart_backoff);
+        serve.recovery = serve.recovery.next(self.settings.restart_attempts);
+        let recovery = serve.recovery;
+        let AppRecovery::Restarting { attempt, fast } = recovery else {
+            return;
+        };
+        let wait = recovery.wait(self.settings.restart_backoff);
         warn!(%why, attempt, fast, wait = ?wait, "the application failed and no peer can take over; keeping the common IP and restarting it");
         if attempt == 1 || attempt == fast + 1 {
             let text = if attempt == 1 {
@@ -798,15 +799,14 @@ impl Core {
 
     fn on_shutdown(&mut self, now: Instant) {
         self.shutdown = true;
-        self.after = After::Exit;
         match self.state {
             State::Init | State::Starting | State::Passive if self.vip_held => {
-                self.release(now, Cause::Shutdown, After::Exit, true)
+                self.release(now, Cause::Shutdown, Ending::Exit, true)
             }
             State::Init | State::Starting | State::Passive => {
                 self.change_state(now, State::Stopped, Cause::Shutdown)
             }
-            State::Active => self.release(now, Cause::Shutdown, After::Exit, true),
+            State::Active => self.release(now, Cause::Shutdown, Ending::Exit, true),
             // A wait is in flight (the look, the application's start, a
             // drain): cut it short; its completion routes to the release.
             State::Checking | State::StartingApp | State::RestartingApp | State::Draining => {
@@ -839,15 +839,13 @@ impl Core {
             info!(probe = %target, "this node can run its probe again");
             self.not_probed.remove(i);
         }
+        let since = |s: Option<Instant>| s.is_some_and(|s| started >= s);
+        let peer_watch = since(self.mode.watch().and_then(|w| w.since));
+        let local_watch =
+            self.state == State::Active && since(self.mode.serve().and_then(|s| s.local_since));
         let (health, watching) = match target {
-            Target::Peer => (
-                &mut self.peer_app,
-                self.peer_watch_since.is_some_and(|s| started >= s),
-            ),
-            Target::Local => (
-                &mut self.local,
-                self.state == State::Active && self.local_watch_since.is_some_and(|s| started >= s),
-            ),
+            Target::Peer => (&mut self.peer_app, peer_watch),
+            Target::Local => (&mut self.local, local_watch),
             Target::Data => (&mut self.data, self.state != State::Stopped),
             Target::Nic => (&mut self.nic, self.state != State::Stopped),
         };
@@ -872,9 +870,12 @@ impl Core {
             (Target::Local, Change::Recovered) => {
                 info!(probe = "local", "this node is healthy");
                 self.timers.stop(Timer::SelfRelease);
-                if self.recovery.failed() && self.timers.get(Timer::RestartApp).is_none() {
-                    info!(after = ?self.recovery, "the application serves again");
-                    self.recovery = AppRecovery::Serving;
+                let restarting = self.timers.get(Timer::RestartApp).is_some();
+                if let Some(serve) = self.mode.serve_mut().filter(|s| s.recovery.failed()) {
+                    if !restarting {
+                        info!(after = ?serve.recovery, "the application serves again");
+                        serve.recovery = AppRecovery::Serving;
+                    }
                 }
             }
             (Target::Data, Change::StartedFailing(_)) => {
@@ -885,8 +886,7 @@ impl Core {
                 warn!(probe = "nic", %why, "this node's NIC is unusable");
                 // A VIP on a dead link serves nobody: hand it over at once.
                 if self.state == State::Active {
-                    self.holddown(now);
-                    self.release(now, Cause::NicDown(why), After::Passive, true);
+                    self.release(now, Cause::NicDown(why), Ending::HeldDown, true);
                 }
             }
             (Target::Nic, Change::Recovered) => info!(probe = "nic", "this node's NIC is usable"),
@@ -925,12 +925,12 @@ impl Core {
         };
         if hb.state == heartbeat::WireState::Active
             && before != Some(hb.state)
-            && self.peer_watch_since.is_some()
+            && self.w().since.is_some()
         {
             // The peer just finished claiming: judge its application from
             // now on, not by failures seen while it was starting.
             self.peer_app = Health::new(self.settings.rise, self.settings.fall);
-            self.peer_watch_since = Some(now);
+            self.with_watch(|w| w.since = Some(now));
         }
         let we_hold = matches!(
             self.state.wire(),
@@ -947,118 +947,175 @@ impl Core {
     }
 
     /// Starts a release: stop the application (when one may run), then
-    /// remove the VIP, then go to `after`.
-    fn release(&mut self, now: Instant, cause: Cause, after: After, stop_app: bool) {
-        self.after = if self.shutdown { After::Exit } else { after };
-        self.release_cause.get_or_insert_with(|| cause.clone());
+    /// remove the VIP, then go where `ending` says.
+    fn release(&mut self, now: Instant, cause: Cause, ending: Ending, stop_app: bool) {
+        let ending = if self.shutdown { Ending::Exit } else { ending };
+        let holddown = matches!(ending, Ending::HeldDown | Ending::HandOver);
+        let release = Release {
+            started: now,
+            cause: cause.clone(),
+            after: if ending == Ending::Exit {
+                After::Exit
+            } else {
+                After::Passive
+            },
+            handover: ending == Ending::HandOver,
+            holddown_until: holddown.then(|| later(now, self.settings.grace.saturating_mul(2))),
+        };
         let first = if stop_app {
             State::StoppingApp
         } else {
             State::Releasing
         };
-        self.change_state(now, first, cause);
+        self.enter(now, first, cause, Some(Mode::Release(release)));
     }
 
     /// The one place where states are entered and left.
     fn change_state(&mut self, now: Instant, to: State, cause: Cause) {
+        self.enter(now, to, cause, None);
+    }
+
+    /// Leaves the current state for `to`: the state's exit actions, then,
+    /// when the phase changes, the old phase's data is consumed and the new
+    /// phase's made (`next` when the caller made it), then `to`'s entry
+    /// actions.
+    fn enter(&mut self, now: Instant, to: State, cause: Cause, next: Option<Mode>) {
         let from = self.state;
         if cause == Cause::StepDone {
             debug!(%from, %to, "state change");
         } else {
             info!(%from, %to, %cause, term = self.term, "state change");
         }
-        // Exit actions.
-        match from {
-            State::Active => {
-                // Only the Active node probes its own application, so a
-                // maintenance signal it saw is not known any longer.
-                self.maintenance_signal = false;
-                self.timers.stop(Timer::ProbeLocal);
-                self.timers.stop(Timer::SelfRelease);
-                self.timers.stop(Timer::Refresh);
-                self.local_watch_since = None;
+        if from == State::Active {
+            self.timers.stop(Timer::ProbeLocal);
+            self.timers.stop(Timer::SelfRelease);
+            self.timers.stop(Timer::Refresh);
+            if let Some(serve) = self.mode.serve_mut() {
+                // Only the Active node probes its own application, so what
+                // it saw of it is not known any longer.
+                serve.local_since = None;
+                serve.maintenance_signal = false;
             }
-            State::Releasing => {
-                self.counters.releases += 1;
-                self.last_move = Some(now);
-                let took = self.release_started.take().map(|t| now - t);
-                if let Some(took) = took {
-                    info!(ms = millis(took), "released the common IP");
-                }
-                let cause = self.release_cause.take();
-                if cause.as_ref().is_some_and(Cause::is_automatic_move) {
-                    self.record_move(now);
-                }
-                let kind = match cause {
-                    Some(Cause::Failback) => EventKind::Failback,
-                    Some(
-                        Cause::Demoted
-                        | Cause::Maintenance
-                        | Cause::MaintenanceSignal
-                        | Cause::PeerAsked
-                        | Cause::Disabled,
-                    ) => EventKind::Handover,
-                    _ => EventKind::Release,
-                };
-                let text = cause.map_or_else(String::new, |c| c.to_string());
-                self.notify(kind, text, took);
-            }
-            _ => {}
         }
-        let watching = |s: State| matches!(s, State::Starting | State::Checking | State::Passive);
-        if watching(from) && !watching(to) {
-            self.timers.stop(Timer::ProbePeer);
-            self.peer_watch_since = None;
-            self.takeover_blocked = None;
-            self.requesting_release = false;
-            self.deferring = false;
-        }
-        if !watching(from) && watching(to) {
-            // A fresh watch of the peer's application: a failure seen
-            // while we were Active must not count towards a new takeover.
-            self.peer_app = Health::new(self.settings.rise, self.settings.fall);
-            self.peer_watch_since = Some(now);
-            self.timers.set(Timer::ProbePeer, now);
-            self.no_holder_since = None;
+        if Phase::of(to) != self.mode.phase() || next.is_some() {
+            let old = std::mem::replace(&mut self.mode, Mode::Idle);
+            let mode = next.unwrap_or_else(|| self.next_phase(now, &old, to, &cause));
+            self.leave_phase(now, old, Phase::of(to), &cause);
+            self.mode = mode;
         }
         self.state = to;
-        // Entry actions.
-        match to {
-            State::Init | State::Starting => {}
-            State::Passive => {
-                self.claim_started = None;
-                self.claim_cause = None;
-                self.yield_pending = None;
+        self.entry(now, to, &cause);
+    }
+
+    /// Consumes the data of a phase that ends, on the way to phase `to`.
+    fn leave_phase(&mut self, now: Instant, old: Mode, to: Phase, cause: &Cause) {
+        match old {
+            Mode::Watch(_) => self.timers.stop(Timer::ProbePeer),
+            // A claim that reaches Active is a takeover (its application
+            // may have failed to start and be restarted in place).
+            Mode::Claim(claim) if to == Phase::Serve => {
+                self.took_over(now, claim, matches!(cause, Cause::AppStartFailed(_)))
             }
+            Mode::Serve(_) => self.timers.stop(Timer::RestartApp),
+            Mode::Release(release) => self.released(now, release),
+            Mode::Idle | Mode::Claim(_) => {}
+        }
+    }
+
+    /// The data of the phase `to` begins, made from what the old phase
+    /// hands over.
+    fn next_phase(&mut self, now: Instant, old: &Mode, to: State, cause: &Cause) -> Mode {
+        let mode = match (old, Phase::of(to)) {
+            (_, Phase::Idle) => Mode::Idle,
+            (Mode::Release(r), Phase::Watch) => Mode::Watch(Watch {
+                since: Some(now),
+                holddown_until: r.holddown_until,
+                handover_pending: r.handover,
+                ..Watch::default()
+            }),
+            (_, Phase::Watch) => Mode::Watch(Watch {
+                since: Some(now),
+                ..Watch::default()
+            }),
+            (Mode::Watch(w), Phase::Claim) => Mode::Claim(Claim {
+                started: w.look.as_ref().map_or(now, |(t, _)| *t),
+                cause: match &w.look {
+                    Some((_, why)) => format!("{why}; {cause}"),
+                    None => cause.to_string(),
+                },
+                promoted: w.promote.is_some(),
+                yield_to: None,
+            }),
+            (_, Phase::Claim) => Mode::Claim(Claim {
+                started: now,
+                cause: cause.to_string(),
+                promoted: false,
+                yield_to: None,
+            }),
+            (_, Phase::Serve) => Mode::Serve(Serve::default()),
+            (_, Phase::Release) => Mode::Release(Release {
+                started: now,
+                cause: cause.clone(),
+                after: After::Passive,
+                handover: false,
+                holddown_until: None,
+            }),
+        };
+        if let Mode::Watch(_) = mode {
+            // A fresh watch of the peer's application: a failure seen
+            // while we held the VIP must not count towards a takeover.
+            self.peer_app = Health::new(self.settings.rise, self.settings.fall);
+            self.timers.set(Timer::ProbePeer, now);
+        }
+        mode
+    }
+
+    /// A release finished: count it, and tell it.
+    fn released(&mut self, now: Instant, release: Release) {
+        self.counters.releases += 1;
+        self.last_move = Some(now);
+        let took = now.saturating_duration_since(release.started);
+        info!(ms = millis(took), "released the common IP");
+        if release.cause.is_automatic_move() {
+            self.record_move(now);
+        }
+        let kind = match release.cause {
+            Cause::Failback => EventKind::Failback,
+            Cause::Demoted
+            | Cause::Maintenance
+            | Cause::MaintenanceSignal
+            | Cause::PeerAsked
+            | Cause::Disabled => EventKind::Handover,
+            _ => EventKind::Release,
+        };
+        self.notify(kind, release.cause.to_string(), Some(took));
+    }
+
+    /// The entry actions of each state.
+    fn entry(&mut self, now: Instant, to: State, cause: &Cause) {
+        match to {
+            State::Init | State::Starting | State::Passive => {}
             State::Checking => {
                 // The decision to take over is made here; the claim follows
                 // the look at the VIP.
-                self.claim_cause = Some(cause.to_string());
-                self.claim_started = Some(now);
+                if let Some(w) = self.mode.watch_mut() {
+                    w.look = Some((now, cause.to_string()));
+                }
                 self.actions.push_back(Action::CheckVip);
             }
             State::Claiming => {
-                self.claim_cause = match (from, self.claim_cause.take()) {
-                    (State::Checking, Some(why)) => Some(format!("{why}; {cause}")),
-                    _ => {
-                        self.claim_started = Some(now);
-                        Some(cause.to_string())
-                    }
-                };
                 self.term = self.term.max(self.peer.term()) + 1;
                 self.actions.push_back(Action::AddVip);
             }
             State::Announcing => self.actions.push_back(Action::Announce),
             State::StartingApp => self.actions.push_back(Action::StartApp),
             State::Active => {
-                let by_admin = self.promote.take().is_some();
                 self.failure_text = None;
-                if let Some(started) = self.claim_started.take() {
-                    let app_failed = matches!(cause, Cause::AppStartFailed(_));
-                    self.took_over(now, started, by_admin, app_failed);
-                }
                 self.local = Health::new(self.settings.rise, self.settings.fall);
-                self.local_watch_since = Some(now);
+                if let Some(serve) = self.mode.serve_mut() {
+                    serve.local_since = Some(now);
+                    serve.yield_to = None;
+                }
                 self.timers
                     .set(Timer::ProbeLocal, later(now, self.settings.interval));
                 if let Some(every) = self.settings.refresh {
@@ -1068,35 +1125,13 @@ impl Core {
             State::Restoring => self.actions.push_back(Action::AddVip),
             State::Draining => self.actions.push_back(Action::Drain),
             State::RestartingApp => self.actions.push_back(Action::RestartApp),
-            State::StoppingApp => {
-                // A promotion that ends in a release is over (its claim
-                // failed, or something else moved the VIP).
-                self.promote = None;
-                self.recovery = AppRecovery::Serving;
-                self.timers.stop(Timer::RestartApp);
-                self.claim_started = None;
-                self.release_started.get_or_insert(now);
-                self.actions.push_back(Action::StopApp);
-            }
-            State::Releasing => {
-                self.promote = None;
-                self.recovery = AppRecovery::Serving;
-                self.timers.stop(Timer::RestartApp);
-                self.claim_started = None;
-                self.release_started.get_or_insert(now);
-                self.actions.push_back(Action::RemoveVip);
-            }
+            State::StoppingApp => self.actions.push_back(Action::StopApp),
+            State::Releasing => self.actions.push_back(Action::RemoveVip),
             State::Stopped => {
                 self.send_heartbeat(now);
                 self.timers.stop_all();
                 self.actions.push_back(Action::Exit);
-                return;
             }
-        }
-        // Tell the peer at once; it should not learn of a release or a
-        // claim one heartbeat interval late.
-        if to != State::Init {
-            self.send_heartbeat(now);
         }
     }
 }

@@ -11,9 +11,10 @@ use std::time::Duration;
 /// The longest wait between two restarts.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AppRecovery {
     /// Nothing to recover: the application serves (or we hold nothing).
+    #[default]
     Serving,
     /// Restart `attempt` (from 1) is scheduled or under way; past `fast`,
     /// restarts go on at the slowest pace.

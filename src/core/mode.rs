@@ -1,0 +1,218 @@
+//! The data each phase of a node's life needs, held in the phase's variant
+//! so that leaving the phase drops it: nothing is reset by hand. A phase
+//! groups the states that share data (the claim's start instant and cause
+//! flow from Claiming through Announcing to StartingApp); what must cross
+//! from one phase to the next (a hold-down after a release, a handover the
+//! peer must finish) is handed over explicitly in `Core::change_state`.
+
+use std::time::Instant;
+
+use super::recovery::AppRecovery;
+use super::state::{Cause, State};
+
+/// Where a release ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum After {
+    Passive,
+    Exit,
+}
+
+/// How a release ends and what it leaves behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Ending {
+    /// Back to Passive.
+    Passive,
+    /// Back to Passive, holding back our own claims for twice the grace
+    /// period so that the peer gets its turn (after our own failure, a
+    /// lost split brain, the peer's request).
+    HeldDown,
+    /// Held down, and the peer is told to claim at once (a handover on
+    /// purpose).
+    HandOver,
+    /// The daemon exits.
+    Exit,
+}
+
+#[derive(Debug)]
+pub(super) enum Mode {
+    /// Init and Stopped: nothing to keep.
+    Idle,
+    /// Starting, Checking, Passive: watching the peer.
+    Watch(Watch),
+    /// Claiming, Announcing, StartingApp: a takeover under way.
+    Claim(Claim),
+    /// Active, Draining, Restoring, RestartingApp: holding the VIP.
+    Serve(Serve),
+    /// StoppingApp, Releasing: a release under way.
+    Release(Release),
+}
+
+/// An empty watch, read outside the Watch phase.
+pub(super) static NO_WATCH: Watch = Watch {
+    since: None,
+    requesting_release: false,
+    deferring: false,
+    handover_pending: false,
+    promote: None,
+    holddown_until: None,
+    no_holder_since: None,
+    countdown_logged: None,
+    takeover_blocked: None,
+    vip_check_not_before: None,
+    look: None,
+};
+
+/// Standby: what the node has asked, granted and decided.
+#[derive(Debug, Default)]
+pub(super) struct Watch {
+    /// Since when this watch of the peer's application runs: probe results
+    /// launched earlier are about an earlier watch and are dropped.
+    pub since: Option<Instant>,
+    /// We ask for the VIP (flag in our heartbeats): the holding peer should
+    /// release, or the idle primary should let us claim.
+    pub requesting_release: bool,
+    /// We hold nothing and let the peer claim (it asked, we handed over,
+    /// or we are Disabled or in maintenance).
+    pub deferring: bool,
+    /// We handed the VIP over on purpose; tell the peer to claim at once
+    /// until it holds it.
+    pub handover_pending: bool,
+    /// An administrator's promotion is under way (`Some(force)`).
+    pub promote: Option<bool>,
+    /// After a release for our own failure (or on request), wait before
+    /// claiming again so that the peer gets its turn.
+    pub holddown_until: Option<Instant>,
+    /// Since when the peer has reported that nobody holds the VIP.
+    pub no_holder_since: Option<Instant>,
+    /// The takeover instant last announced in the log.
+    pub countdown_logged: Option<Instant>,
+    /// The takeover is due but held back by this reason.
+    pub takeover_blocked: Option<String>,
+    /// Pace of the VIP check while the service answers through the VIP.
+    pub vip_check_not_before: Option<Instant>,
+    /// A takeover decided without the peer's word: we look at the VIP
+    /// first (state Checking); when and why it was decided.
+    pub look: Option<(Instant, String)>,
+}
+
+/// A takeover under way.
+#[derive(Debug)]
+pub(super) struct Claim {
+    /// When the takeover was decided (the look before it included).
+    pub started: Instant,
+    pub cause: String,
+    /// The administrator promoted this node (the move is not counted
+    /// towards the flap limit).
+    pub promoted: bool,
+    /// A peer that can serve asked for the VIP while our application was
+    /// starting: release with this cause as soon as the start ends.
+    pub yield_to: Option<Cause>,
+}
+
+/// Holding the VIP.
+#[derive(Debug, Default)]
+pub(super) struct Serve {
+    /// Since when our own application is watched (this Active stretch).
+    pub local_since: Option<Instant>,
+    /// Automatic failback: since when the primary has been ready.
+    pub primary_ready_since: Option<Instant>,
+    /// When we last announced again (split brain won, the peer let go).
+    pub last_reannounce: Option<Instant>,
+    /// The due instant already counted as held back by the dwell time.
+    pub dwell_counted: Option<Instant>,
+    /// What is being done about our own failed application.
+    pub recovery: AppRecovery,
+    /// The application's URL answers the configured maintenance signal.
+    pub maintenance_signal: bool,
+    /// A peer that can serve is ready while our application restarts:
+    /// release with this cause as soon as the restart ends.
+    pub yield_to: Option<Cause>,
+}
+
+/// A release under way.
+#[derive(Debug)]
+pub(super) struct Release {
+    pub started: Instant,
+    pub cause: Cause,
+    pub after: After,
+    /// Tell the peer to claim at once (a handover on purpose).
+    pub handover: bool,
+    /// Hold back our own claims until then (given to the next watch).
+    pub holddown_until: Option<Instant>,
+}
+
+/// The phase a state belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    Idle,
+    Watch,
+    Claim,
+    Serve,
+    Release,
+}
+
+impl Phase {
+    pub fn of(state: State) -> Phase {
+        match state {
+            State::Init | State::Stopped => Phase::Idle,
+            State::Starting | State::Checking | State::Passive => Phase::Watch,
+            State::Claiming | State::Announcing | State::StartingApp => Phase::Claim,
+            State::Active | State::Draining | State::Restoring | State::RestartingApp => {
+                Phase::Serve
+            }
+            State::StoppingApp | State::Releasing => Phase::Release,
+        }
+    }
+}
+
+impl Mode {
+    pub fn phase(&self) -> Phase {
+        match self {
+            Mode::Idle => Phase::Idle,
+            Mode::Watch(_) => Phase::Watch,
+            Mode::Claim(_) => Phase::Claim,
+            Mode::Serve(_) => Phase::Serve,
+            Mode::Release(_) => Phase::Release,
+        }
+    }
+
+    pub fn watch(&self) -> Option<&Watch> {
+        match self {
+            Mode::Watch(w) => Some(w),
+            _ => None,
+        }
+    }
+
+    pub fn watch_mut(&mut self) -> Option<&mut Watch> {
+        match self {
+            Mode::Watch(w) => Some(w),
+            _ => None,
+        }
+    }
+
+    pub fn serve(&self) -> Option<&Serve> {
+        match self {
+            Mode::Serve(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn serve_mut(&mut self) -> Option<&mut Serve> {
+        match self {
+            Mode::Serve(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn release(&self) -> Option<&Release> {
+        match self {
+            Mode::Release(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Our application's recovery (serving when we hold nothing).
+    pub fn recovery(&self) -> AppRecovery {
+        self.serve().map_or(AppRecovery::Serving, |s| s.recovery)
+    }
+}
