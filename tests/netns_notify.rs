@@ -300,10 +300,11 @@ fn v_a_dead_mail_server_does_not_slow_the_takeover() {
         seen_dead.as_millis(),
         seen_plain.as_millis()
     );
-    // The claim does not wait for mail: the same within the start-up jitter
-    // of the test application (~160 ms of Python).
+    // The claim does not wait for mail (its time limit is 1 s): the same
+    // within the start-up jitter of the test application (Python, 100-200
+    // ms, more on a loaded machine), well under the mail's limit.
     assert!(
-        claim_dead < claim_plain + 150.0,
+        claim_dead < claim_plain + 500.0,
         "{claim_dead} ms vs {claim_plain} ms"
     );
     // The webhook still got through, and the mail failure is counted.

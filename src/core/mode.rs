@@ -64,7 +64,7 @@ pub(super) static NO_WATCH: Watch = Watch {
 
 /// Standby: what the node has asked, granted and decided.
 #[derive(Debug, Default)]
-pub(super) struct Watch {
+pub struct Watch {
     /// Since when this watch of the peer's application runs: probe results
     /// launched earlier are about an earlier watch and are dropped.
     pub since: Option<Instant>,

@@ -3,7 +3,7 @@
 //! heartbeats drive (release requests, split brain, failback, the VIP check).
 
 use super::*;
-use crate::proto::heartbeat::{Flags, WireState};
+use crate::proto::heartbeat::{Flags, Heartbeat, WireState};
 
 const INTERVAL: Duration = Duration::from_millis(100);
 const GRACE: Duration = Duration::from_secs(1);

@@ -1,0 +1,323 @@
+//! How each input from the world changes the node: probe results,
+//! heartbeats, completions of the actions it asked for, signals.
+
+use std::time::Instant;
+
+use tracing::{debug, error, info, warn};
+
+use super::health::Change;
+use super::mode::{After, Ending};
+use super::timer::{later, Timer};
+use super::{
+    countdown, Action, AppRecovery, Cause, Core, EventKind, FailureCause, Health, Outcome, Role,
+    State, Target,
+};
+use crate::proto::heartbeat::{self, Heartbeat};
+
+impl Core {
+    pub(super) fn on_started(&mut self, now: Instant, vip_present: bool) {
+        self.vip_held = vip_present;
+        if self.settings.watch_data {
+            self.timers.set(Timer::ProbeData, now);
+        }
+        if self.settings.watch_nic {
+            self.timers.set(Timer::ProbeNic, now);
+        }
+        self.change_state(now, State::Starting, Cause::Startup);
+        if self.settings.startup.is_zero() {
+            self.end_startup(now);
+        } else {
+            self.timers
+                .set(Timer::Startup, later(now, self.settings.startup));
+        }
+    }
+
+    /// The start-up window passed without a heartbeat. A VIP we found on our
+    /// NIC is kept only if no other host answers for it; otherwise the
+    /// primary looks at the VIP and claims, and the secondary watches.
+    pub(super) fn end_startup(&mut self, now: Instant) {
+        if self.state != State::Starting {
+            return;
+        }
+        let stand_by = self.disabled || self.in_maintenance();
+        if self.vip_held && stand_by {
+            self.release(now, Cause::StaleVip, Ending::Passive, true);
+        } else if stand_by {
+            self.change_state(now, State::Passive, Cause::PeerSilent);
+        } else if self.vip_held || self.settings.role == Role::Primary {
+            self.change_state(now, State::Checking, Cause::PeerSilent);
+        } else {
+            self.change_state(now, State::Passive, Cause::PeerSilent);
+        }
+    }
+
+    pub(super) fn on_vip_checked(
+        &mut self,
+        now: Instant,
+        holder: Option<String>,
+        via_vip: Outcome,
+    ) {
+        if self.shutdown {
+            if self.vip_held {
+                self.release(now, Cause::Shutdown, Ending::Exit, true);
+            } else {
+                self.change_state(now, State::Stopped, Cause::Shutdown);
+            }
+            return;
+        }
+        // The look was made because the peer was silent. If it spoke during
+        // the look, its word decides, not the look: an Active peer whose
+        // heartbeat arrived while we listened holds the VIP, and claiming
+        // over it would make two holders.
+        if self.peer_available(now) {
+            info!(peer_state = ?self.peer.state(), "the peer reported in while we looked at the common IP; not claiming on the look");
+            self.change_state(now, State::Passive, Cause::PeerHeard);
+            return;
+        }
+        // With the VIP on our own NIC, a GET through it reaches ourselves,
+        // so only the ARP answer of another host tells anything.
+        match (holder, via_vip, self.vip_held) {
+            (Some(mac), _, true) => {
+                self.release(now, Cause::OtherHolder(mac), Ending::Passive, true)
+            }
+            (None, _, true) => self.change_state(now, State::Claiming, Cause::Resume),
+            (_, Ok(()), false) => {
+                warn!("the application answers through the common IP; not claiming, watching on");
+                let next_look = later(now, self.settings.interval);
+                if let Some(w) = self.mode.watch_mut() {
+                    w.vip_check_not_before = Some(next_look);
+                }
+                self.change_state(now, State::Passive, Cause::ServiceUpViaVip);
+            }
+            (Some(mac), Err(why), false) => {
+                warn!(%mac, %why, "another host answers for the common IP but the application does not; claiming it");
+                self.notify(
+                    EventKind::Conflict,
+                    Cause::Conflict(mac.clone()).to_string(),
+                    None,
+                );
+                self.change_state(now, State::Claiming, Cause::Conflict(mac));
+            }
+            (None, Err(_), false) => self.change_state(now, State::Claiming, Cause::VipFree),
+        }
+    }
+
+    /// The VIP is on the NIC (a claim's first step, or a restoration).
+    pub(super) fn on_vip_added(&mut self, now: Instant, outcome: Outcome) {
+        if self.state == State::Restoring {
+            match &outcome {
+                Err(why) => error!(%why, "could not restore the common IP"),
+                Ok(()) => self.notify(
+                    EventKind::VipRestored,
+                    "the common IP was removed by something else",
+                    None,
+                ),
+            }
+            self.change_state(now, State::Active, Cause::StepDone);
+            self.actions.push_back(Action::Announce);
+            return;
+        }
+        self.vip_held = true;
+        match outcome {
+            Ok(()) if self.shutdown => self.release(now, Cause::Shutdown, Ending::Exit, false),
+            Ok(()) => self.change_state(now, State::Announcing, Cause::StepDone),
+            Err(why) => self.release(now, Cause::ClaimFailed(why), Ending::Passive, false),
+        }
+    }
+
+    /// The release's last step: where it ends was decided when it began.
+    pub(super) fn on_vip_removed(&mut self, now: Instant, outcome: Outcome) {
+        if let Err(why) = &outcome {
+            error!(%why, "could not remove the common IP");
+        }
+        self.vip_held = outcome.is_err();
+        let next = match self.mode.release().map_or(After::Passive, |r| r.after) {
+            After::Passive => State::Passive,
+            After::Exit => State::Stopped,
+        };
+        self.change_state(now, next, Cause::StepDone);
+    }
+
+    /// Only the node that holds the VIP probes its own application, so the
+    /// signal is known (and acted on) there alone.
+    pub(super) fn on_maintenance_signal(&mut self, now: Instant, on: bool) {
+        if let Some(serve) = self.mode.serve_mut() {
+            if on != serve.maintenance_signal {
+                info!(on, "the application's maintenance signal changed");
+            }
+            serve.maintenance_signal = on;
+        }
+        if on && self.state == State::Active {
+            self.hand_over(now, Cause::MaintenanceSignal);
+        }
+    }
+
+    /// The failback's drain ended: hand back, unless the primary is no
+    /// longer ready.
+    pub(super) fn on_drained(&mut self, now: Instant, remaining: usize) {
+        info!(remaining, "connections drained; handing the common IP back");
+        if self.shutdown {
+            self.release(now, Cause::Shutdown, Ending::Exit, true);
+        } else if self.peer_ready_to_take_over(now) {
+            self.hand_over(now, Cause::Failback);
+        } else {
+            info!("the primary is no longer ready; staying Active");
+            self.change_state(now, State::Active, Cause::StepDone);
+        }
+    }
+
+    pub(super) fn on_shutdown(&mut self, now: Instant) {
+        self.shutdown = true;
+        match self.state {
+            State::Init | State::Starting | State::Passive if self.vip_held => {
+                self.release(now, Cause::Shutdown, Ending::Exit, true)
+            }
+            State::Init | State::Starting | State::Passive => {
+                self.change_state(now, State::Stopped, Cause::Shutdown)
+            }
+            State::Active => self.release(now, Cause::Shutdown, Ending::Exit, true),
+            // A wait is in flight (the look, the application's start, a
+            // drain): cut it short; its completion routes to the release.
+            State::Checking | State::StartingApp | State::RestartingApp | State::Draining => {
+                self.actions.push_back(Action::Interrupt)
+            }
+            // A step is in flight; its completion routes to the release.
+            State::Claiming
+            | State::Announcing
+            | State::Restoring
+            | State::StoppingApp
+            | State::Releasing
+            | State::Stopped => {}
+        }
+    }
+
+    /// This node could not run a probe: nothing is learnt of the target,
+    /// and the node cannot judge until that probe runs again.
+    pub(super) fn on_probe_not_run(&mut self, target: Target, why: String) {
+        match self.not_probed.iter_mut().find(|(t, _)| *t == target) {
+            Some((_, old)) => *old = why,
+            None => {
+                error!(probe = %target, %why, "this node cannot run its probe; it will not take over until it can");
+                self.not_probed.push((target, why));
+            }
+        }
+    }
+
+    pub(super) fn on_probe(
+        &mut self,
+        now: Instant,
+        target: Target,
+        started: Instant,
+        outcome: Outcome,
+    ) {
+        if let Some(i) = self.not_probed.iter().position(|(t, _)| *t == target) {
+            info!(probe = %target, "this node can run its probe again");
+            self.not_probed.remove(i);
+        }
+        let since = |s: Option<Instant>| s.is_some_and(|s| started >= s);
+        let peer_watch = since(self.mode.watch().and_then(|w| w.since));
+        let local_watch =
+            self.state == State::Active && since(self.mode.serve().and_then(|s| s.local_since));
+        let (health, watching) = match target {
+            Target::Peer => (&mut self.peer_app, peer_watch),
+            Target::Local => (&mut self.local, local_watch),
+            Target::Data => (&mut self.data, self.state != State::Stopped),
+            Target::Nic => (&mut self.nic, self.state != State::Stopped),
+        };
+        if !watching {
+            debug!(?target, "probe result from an earlier watch; dropped");
+            return;
+        }
+        let change = health.record(started, &outcome);
+        let grace = self.settings.grace;
+        let why = outcome.err().unwrap_or_default();
+        match (target, change) {
+            (_, Change::None) => {}
+            (Target::Peer, Change::StartedFailing(_)) => {
+                warn!(probe = "peer", %why, "peer application not answering")
+            }
+            (Target::Peer, Change::Recovered) => info!(probe = "peer", "peer application healthy"),
+            (Target::Local, Change::StartedFailing(since)) => {
+                let left = later(since, grace).saturating_duration_since(now);
+                warn!(probe = "local", %why, "this node is failing; release in {}", countdown::humanize(left));
+                self.timers.set(Timer::SelfRelease, later(since, grace));
+            }
+            (Target::Local, Change::Recovered) => {
+                info!(probe = "local", "this node is healthy");
+                self.timers.stop(Timer::SelfRelease);
+                let restarting = self.timers.get(Timer::RestartApp).is_some();
+                if let Some(serve) = self.mode.serve_mut().filter(|s| s.recovery.failed()) {
+                    if !restarting {
+                        info!(after = ?serve.recovery, "the application serves again");
+                        serve.recovery = AppRecovery::Serving;
+                    }
+                }
+            }
+            (Target::Data, Change::StartedFailing(_)) => {
+                warn!(probe = "data", %why, "data service unreachable from here")
+            }
+            (Target::Data, Change::Recovered) => info!(probe = "data", "data service reachable"),
+            (Target::Nic, Change::StartedFailing(_)) => {
+                warn!(probe = "nic", %why, "this node's NIC is unusable");
+                // A VIP on a dead link serves nobody: hand it over at once.
+                if self.state == State::Active {
+                    self.release(now, Cause::NicDown(why), Ending::HeldDown, true);
+                }
+            }
+            (Target::Nic, Change::Recovered) => info!(probe = "nic", "this node's NIC is usable"),
+        }
+    }
+
+    pub(super) fn on_heartbeat(&mut self, now: Instant, hb: Heartbeat) {
+        let before = self.peer.state();
+        if before != Some(hb.state) {
+            info!(peer = %self.settings.peer_name, from = ?before, to = ?hb.state, term = hb.term, "peer state");
+        }
+        if hb.config_checksum != self.settings.config_checksum && !self.config_mismatch {
+            warn!(
+                peer = %self.settings.peer_name,
+                ours = format!("{:016x}", self.settings.config_checksum),
+                theirs = format!("{:016x}", hb.config_checksum),
+                "the peer runs a different configuration"
+            );
+            let text = format!(
+                "{} announces configuration {:016x}, this node runs {:016x}",
+                self.settings.peer_name, hb.config_checksum, self.settings.config_checksum
+            );
+            self.notify(EventKind::ConfigDrift, text, None);
+        }
+        self.config_mismatch = hb.config_checksum != self.settings.config_checksum;
+        let down = match (hb.state, hb.flags) {
+            (_, f) if f.maintenance => Some(FailureCause::Maintenance),
+            (heartbeat::WireState::Active, f) if !f.app_ok => Some(FailureCause::WebService),
+            (heartbeat::WireState::Active, f) if !f.data_ok => Some(FailureCause::DataService),
+            _ => None,
+        };
+        self.peer_reported_down = match (self.peer_reported_down, down) {
+            (Some((since, old)), Some(cause)) if old == cause => Some((since, cause)),
+            (_, Some(cause)) => Some((now, cause)),
+            (_, None) => None,
+        };
+        if hb.state == heartbeat::WireState::Active
+            && before != Some(hb.state)
+            && self.w().since.is_some()
+        {
+            // The peer just finished claiming: judge its application from
+            // now on, not by failures seen while it was starting.
+            self.peer_app = Health::new(self.settings.rise, self.settings.fall);
+            self.with_watch(|w| w.since = Some(now));
+        }
+        let we_hold = matches!(
+            self.state.wire(),
+            heartbeat::WireState::Claiming | heartbeat::WireState::Active
+        );
+        if we_hold && self.peer.holding() && !hb.state.holding() {
+            self.reannounce_pending = true;
+        }
+        self.peer.last_seen = Some(now);
+        self.peer.last = Some(hb);
+        if self.state == State::Starting {
+            self.change_state(now, State::Passive, Cause::PeerHeard);
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! The state machine: the one place where states are entered and left
+//! (`change_state`), with each state's entry and exit actions, the hand-over
+//! of data between phases (see [`super::mode`]), and what a finished claim
+//! or release leaves behind (counters, events, the flap count).
+
+use std::time::Instant;
+
+use super::flap::FlapChange;
+use super::mode::{After, Claim, Ending, Mode, Phase, Release, Serve, Watch};
+use super::timer::{later, Timer};
+use super::{countdown, millis, Action, Cause, Core, EventKind, Health, State, Takeover};
+use tracing::{debug, error, info, warn};
+
+impl Core {
+    /// Starts a release: stop the application (when one may run), then
+    /// remove the VIP, then go where `ending` says.
+    pub(super) fn release(&mut self, now: Instant, cause: Cause, ending: Ending, stop_app: bool) {
+        let ending = if self.shutdown { Ending::Exit } else { ending };
+        let holddown = matches!(ending, Ending::HeldDown | Ending::HandOver);
+        let release = Release {
+            started: now,
+            cause: cause.clone(),
+            after: if ending == Ending::Exit {
+                After::Exit
+            } else {
+                After::Passive
+            },
+            handover: ending == Ending::HandOver,
+            holddown_until: holddown.then(|| later(now, self.settings.grace.saturating_mul(2))),
+        };
+        let first = if stop_app {
+            State::StoppingApp
+        } else {
+            State::Releasing
+        };
+        self.enter(now, first, cause, Some(Mode::Release(release)));
+    }
+
+    /// The one place where states are entered and left.
+    pub(super) fn change_state(&mut self, now: Instant, to: State, cause: Cause) {
+        self.enter(now, to, cause, None);
+    }
+
+    /// Leaves the current state for `to`: the state's exit actions, then,
+    /// when the phase changes, the old phase's data is consumed and the new
+    /// phase's made (`next` when the caller made it), then `to`'s entry
+    /// actions.
+    pub(super) fn enter(&mut self, now: Instant, to: State, cause: Cause, next: Option<Mode>) {
+        let from = self.state;
+        if cause == Cause::StepDone {
+            debug!(%from, %to, "state change");
+        } else {
+            info!(%from, %to, %cause, term = self.term, "state change");
+        }
+        if from == State::Active {
+            self.timers.stop(Timer::ProbeLocal);
+            self.timers.stop(Timer::SelfRelease);
+            self.timers.stop(Timer::Refresh);
+            if let Some(serve) = self.mode.serve_mut() {
+                // Only the Active node probes its own application, so what
+                // it saw of it is not known any longer.
+                serve.local_since = None;
+                serve.maintenance_signal = false;
+            }
+        }
+        if Phase::of(to) != self.mode.phase() || next.is_some() {
+            let old = std::mem::replace(&mut self.mode, Mode::Idle);
+            let mode = next.unwrap_or_else(|| self.next_phase(now, &old, to, &cause));
+            self.leave_phase(now, old, Phase::of(to), &cause);
+            self.mode = mode;
+        }
+        self.state = to;
+        self.entry(now, to, &cause);
+    }
+
+    /// Consumes the data of a phase that ends, on the way to phase `to`.
+    pub(super) fn leave_phase(&mut self, now: Instant, old: Mode, to: Phase, cause: &Cause) {
+        match old {
+            Mode::Watch(_) => self.timers.stop(Timer::ProbePeer),
+            // A claim that reaches Active is a takeover (its application
+            // may have failed to start and be restarted in place).
+            Mode::Claim(claim) if to == Phase::Serve => {
+                self.took_over(now, claim, matches!(cause, Cause::AppStartFailed(_)))
+            }
+            Mode::Serve(_) => self.timers.stop(Timer::RestartApp),
+            Mode::Release(release) => self.released(now, release),
+            Mode::Idle | Mode::Claim(_) => {}
+        }
+    }
+
+    /// The data of the phase `to` begins, made from what the old phase
+    /// hands over.
+    pub(super) fn next_phase(
+        &mut self,
+        now: Instant,
+        old: &Mode,
+        to: State,
+        cause: &Cause,
+    ) -> Mode {
+        let mode = match (old, Phase::of(to)) {
+            (_, Phase::Idle) => Mode::Idle,
+            (Mode::Release(r), Phase::Watch) => Mode::Watch(Watch {
+                since: Some(now),
+                holddown_until: r.holddown_until,
+                handover_pending: r.handover,
+                ..Watch::default()
+            }),
+            (_, Phase::Watch) => Mode::Watch(Watch {
+                since: Some(now),
+                ..Watch::default()
+            }),
+            (Mode::Watch(w), Phase::Claim) => Mode::Claim(Claim {
+                started: w.look.as_ref().map_or(now, |(t, _)| *t),
+                cause: match &w.look {
+                    Some((_, why)) => format!("{why}; {cause}"),
+                    None => cause.to_string(),
+                },
+                promoted: w.promote.is_some(),
+                yield_to: None,
+            }),
+            (_, Phase::Claim) => Mode::Claim(Claim {
+                started: now,
+                cause: cause.to_string(),
+                promoted: false,
+                yield_to: None,
+            }),
+            (_, Phase::Serve) => Mode::Serve(Serve::default()),
+            (_, Phase::Release) => Mode::Release(Release {
+                started: now,
+                cause: cause.clone(),
+                after: After::Passive,
+                handover: false,
+                holddown_until: None,
+            }),
+        };
+        if let Mode::Watch(_) = mode {
+            // A fresh watch of the peer's application: a failure seen
+            // while we held the VIP must not count towards a takeover.
+            self.peer_app = Health::new(self.settings.rise, self.settings.fall);
+            self.timers.set(Timer::ProbePeer, now);
+        }
+        mode
+    }
+
+    /// A release finished: count it, and tell it.
+    pub(super) fn released(&mut self, now: Instant, release: Release) {
+        self.counters.releases += 1;
+        self.last_move = Some(now);
+        let took = now.saturating_duration_since(release.started);
+        info!(ms = millis(took), "released the common IP");
+        if release.cause.is_automatic_move() {
+            self.record_move(now);
+        }
+        let kind = match release.cause {
+            Cause::Failback => EventKind::Failback,
+            Cause::Demoted
+            | Cause::Maintenance
+            | Cause::MaintenanceSignal
+            | Cause::PeerAsked
+            | Cause::Disabled => EventKind::Handover,
+            _ => EventKind::Release,
+        };
+        self.notify(kind, release.cause.to_string(), Some(took));
+    }
+
+    /// The entry actions of each state.
+    pub(super) fn entry(&mut self, now: Instant, to: State, cause: &Cause) {
+        match to {
+            State::Init | State::Starting | State::Passive => {}
+            State::Checking => {
+                // The decision to take over is made here; the claim follows
+                // the look at the VIP.
+                if let Some(w) = self.mode.watch_mut() {
+                    w.look = Some((now, cause.to_string()));
+                }
+                self.actions.push_back(Action::CheckVip);
+            }
+            State::Claiming => {
+                self.term = self.term.max(self.peer.term()) + 1;
+                self.actions.push_back(Action::AddVip);
+            }
+            State::Announcing => self.actions.push_back(Action::Announce),
+            State::StartingApp => self.actions.push_back(Action::StartApp),
+            State::Active => {
+                self.failure_text = None;
+                self.local = Health::new(self.settings.rise, self.settings.fall);
+                if let Some(serve) = self.mode.serve_mut() {
+                    serve.local_since = Some(now);
+                    serve.yield_to = None;
+                }
+                self.timers
+                    .set(Timer::ProbeLocal, later(now, self.settings.interval));
+                if let Some(every) = self.settings.refresh {
+                    self.timers.set(Timer::Refresh, later(now, every));
+                }
+            }
+            State::Restoring => self.actions.push_back(Action::AddVip),
+            State::Draining => self.actions.push_back(Action::Drain),
+            State::RestartingApp => self.actions.push_back(Action::RestartApp),
+            State::StoppingApp => self.actions.push_back(Action::StopApp),
+            State::Releasing => self.actions.push_back(Action::RemoveVip),
+            State::Stopped => {
+                self.send_heartbeat(now);
+                self.timers.stop_all();
+                self.actions.push_back(Action::Exit);
+            }
+        }
+    }
+
+    /// A claim ended: count and tell the takeover.
+    pub(super) fn took_over(&mut self, now: Instant, claim: Claim, app_failed: bool) {
+        self.last_move = Some(now);
+        let took = now.saturating_duration_since(claim.started);
+        if app_failed {
+            warn!(
+                ms = millis(took),
+                term = self.term,
+                "claimed the common IP; the application failed to start"
+            );
+        } else {
+            info!(
+                ms = millis(took),
+                term = self.term,
+                "claimed the common IP; application healthy"
+            );
+        }
+        self.counters.takeovers += 1;
+        self.notify(EventKind::Takeover, claim.cause.clone(), Some(took));
+        self.last_takeover = Some(Takeover {
+            at: now,
+            cause: claim.cause,
+            duration: took,
+        });
+        if !claim.promoted {
+            self.record_move(now);
+        }
+    }
+
+    /// Counts an automatic move of the VIP towards the flap limit.
+    pub(super) fn record_move(&mut self, now: Instant) {
+        let (limit, window) = (self.settings.flap_limit, self.settings.flap_window);
+        if self.flaps.record(now, limit, window) == FlapChange::Started {
+            let text = format!(
+                "the common IP moved {} times within {}; automatic moves stop until the moves age out or `understudy reset-flapping`",
+                self.flaps.count(),
+                countdown::humanize(window)
+            );
+            error!(moves = self.flaps.count(), ?window, "flapping: {text}");
+            self.notify(EventKind::Flapping, text, None);
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! What the core shows: its status snapshot (state, peer, holder,
+//! countdown, counters) for logs, the status table, metrics and the console.
+
+use std::time::{Duration, Instant};
+
+use super::{AppRecovery, Core, FailureCause, State, Target, Verdict};
+use crate::proto::heartbeat::{self, Heartbeat};
+
+/// A snapshot for logs and status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    pub state: State,
+    pub term: u64,
+    /// Is a valid heartbeat from the peer recent?
+    pub peer_available: bool,
+    pub peer_state: Option<heartbeat::WireState>,
+    pub peer_last_seen: Option<Instant>,
+    /// Why the peer counts as failing, while it does.
+    pub failure: Option<FailureCause>,
+    /// Time left before a takeover, while counting down.
+    pub takeover_in: Option<Duration>,
+    /// The takeover is due but held back, and why (this node's NIC is down,
+    /// or it cannot reach the data service).
+    pub takeover_blocked: Option<String>,
+    /// The peer announced a different configuration checksum.
+    pub config_mismatch: bool,
+    pub disabled: bool,
+    /// Maintenance by the administrator (kept across restarts).
+    pub maintenance: bool,
+    /// Maintenance by the application's own signal.
+    pub maintenance_signal: bool,
+    /// The last heartbeat's term and flags from the peer, if any.
+    pub peer_heartbeat: Option<Heartbeat>,
+    /// Who holds the VIP as far as this node knows, and since when.
+    pub holder: Holder,
+    pub holder_since: Option<Instant>,
+    pub last_takeover: Option<Takeover>,
+    pub counters: Counters,
+    /// Each probe target's current verdict.
+    pub probes: Vec<(Target, Verdict)>,
+    /// Since when the flap limit has stopped automatic moves.
+    pub flapping_since: Option<Instant>,
+    /// Automatic moves within the flap window.
+    pub recent_moves: usize,
+    /// What is being done about our own failed application.
+    pub recovery: AppRecovery,
+}
+
+impl Status {
+    /// This node's status word: Active, Passive, Disabled, Maintenance.
+    pub fn word(&self) -> &'static str {
+        match self.state.status_word() {
+            "Active" => "Active",
+            _ if self.maintenance || self.maintenance_signal => "Maintenance",
+            _ if self.disabled => "Disabled",
+            word => word,
+        }
+    }
+
+    /// The peer's status word, from its last heartbeat.
+    pub fn peer_word(&self) -> &'static str {
+        match self.peer_heartbeat {
+            Some(hb) if self.peer_available => match hb.state {
+                heartbeat::WireState::Active => "Active",
+                heartbeat::WireState::Claiming => "Active (claiming)",
+                heartbeat::WireState::Releasing => "Active (releasing)",
+                heartbeat::WireState::Stopped => "Unavailable",
+                _ if hb.flags.maintenance => "Maintenance",
+                _ if hb.flags.disabled => "Disabled",
+                _ => "Passive",
+            },
+            _ => "Unavailable",
+        }
+    }
+}
+
+/// Who holds the VIP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    Local,
+    Peer,
+    Nobody,
+}
+
+/// The last takeover by this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Takeover {
+    pub at: Instant,
+    pub cause: String,
+    /// From the decision to the application confirmed healthy.
+    pub duration: Duration,
+}
+
+/// Running totals since start, for status and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub takeovers: u64,
+    pub releases: u64,
+    /// Failing streaks of the watched peer, by cause.
+    pub failures: Vec<(FailureCause, u64)>,
+    /// Takeovers or failbacks held back by the dwell time.
+    pub dwell_delays: u64,
+}
+
+impl Counters {
+    pub(super) fn count_failure(&mut self, cause: FailureCause) {
+        match self.failures.iter_mut().find(|(c, _)| *c == cause) {
+            Some((_, n)) => *n += 1,
+            None => self.failures.push((cause, 1)),
+        }
+    }
+}
+
+impl Core {
+    pub fn status(&self, now: Instant) -> Status {
+        let watching = matches!(self.state, State::Passive | State::Starting);
+        let due = watching.then(|| self.takeover_due_at(now)).flatten();
+        Status {
+            state: self.state,
+            term: self.term,
+            peer_available: self.peer_available(now),
+            peer_state: self.peer.state(),
+            peer_last_seen: self.peer.last_seen,
+            failure: watching.then(|| self.failure_cause(now)).flatten(),
+            takeover_in: due.map(|at| at.saturating_duration_since(now)),
+            // A node that cannot run its probes says so at once, not only
+            // when a takeover falls due.
+            takeover_blocked: self
+                .mode
+                .watch()
+                .and_then(|w| w.takeover_blocked.clone())
+                .or_else(|| {
+                    (!self.not_probed.is_empty())
+                        .then(|| self.takeover_blocker())
+                        .flatten()
+                }),
+            config_mismatch: self.config_mismatch,
+            disabled: self.disabled,
+            maintenance: self.maintenance,
+            maintenance_signal: self.maintenance_signal(),
+            peer_heartbeat: self.peer.last,
+            holder: self.holder,
+            holder_since: self.holder_since,
+            last_takeover: self.last_takeover.clone(),
+            counters: self.counters.clone(),
+            probes: vec![
+                (Target::Peer, self.peer_app.verdict()),
+                (Target::Local, self.local.verdict()),
+                (Target::Data, self.data.verdict()),
+                (Target::Nic, self.nic.verdict()),
+            ],
+            flapping_since: self.flaps.since(),
+            recent_moves: self.flaps.count(),
+            recovery: self.mode.recovery(),
+        }
+    }
+}

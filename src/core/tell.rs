@@ -1,0 +1,71 @@
+//! What the peer is told: one function computes the heartbeat's state,
+//! flags and term from the node's state and data; a heartbeat goes out
+//! whenever that changes, and every interval.
+
+use std::time::Instant;
+
+use super::timer::{later, Timer};
+use super::{Action, Core, State};
+use crate::proto::heartbeat::{self, Flags, Heartbeat};
+
+impl Core {
+    /// What the peer is told: our state, flags and term, computed in one
+    /// place from the state and its data.
+    pub(super) fn wire_view(&self) -> (heartbeat::WireState, Flags, u64) {
+        // A node that found the VIP on its NIC at start says it is claiming
+        // until it has decided, so that the peer does not claim over an
+        // address that is still in use.
+        let state = match self.state {
+            State::Starting | State::Checking | State::Passive if self.vip_held => {
+                heartbeat::WireState::Claiming
+            }
+            state => state.wire(),
+        };
+        let watch = self.mode.watch();
+        let flags = Flags {
+            // A holder restarting a failed application does not serve.
+            app_ok: state == heartbeat::WireState::Active
+                && self.local.failing_since().is_none()
+                && !self.mode.recovery().failed(),
+            data_ok: self.data_ok(),
+            nic_ok: self.nic_ok(),
+            maintenance: self.in_maintenance(),
+            release_request: watch.is_some_and(|w| w.requesting_release),
+            deferring: watch.is_some_and(|w| w.deferring),
+            disabled: self.disabled,
+        };
+        (state, flags, self.term)
+    }
+
+    /// Tells the peer at once when what we would tell it changed: it must
+    /// not learn of a claim, a release or a request one interval late.
+    pub(super) fn tell_peer(&mut self, now: Instant) {
+        if self.state != State::Init && self.told != Some(self.wire_view()) {
+            self.send_heartbeat(now);
+        }
+    }
+
+    /// Builds and queues a heartbeat now, and schedules the next one.
+    pub(super) fn send_heartbeat(&mut self, now: Instant) {
+        self.seq += 1;
+        let (state, flags, term) = self.wire_view();
+        self.told = Some((state, flags, term));
+        let hb = Heartbeat {
+            cluster_id: self.settings.cluster_id,
+            node_id: self.settings.node_id,
+            epoch: self.settings.epoch,
+            seq: self.seq,
+            term,
+            state,
+            flags,
+            config_checksum: self.settings.config_checksum,
+        };
+        self.actions.push_back(Action::SendHeartbeat(hb));
+        if self.state != State::Stopped {
+            self.timers.set(
+                Timer::Heartbeat,
+                later(now, self.settings.heartbeat_interval),
+            );
+        }
+    }
+}
