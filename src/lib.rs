@@ -12,6 +12,8 @@
 //!   its actions in order.
 //! - [`notify`]: mail, webhook and hook commands, off the core's path.
 //! - [`table`]: aligned plain-text tables for the CLI.
+//! - [`words`]: every word the core's typed reasons become (logs, status,
+//!   notifications), in one place.
 //! - [`replay`]: the core's inputs, actions and status as lines of text,
 //!   for the golden scenarios and for replaying a daemon's log.
 //! - [`control`]: the admin requests, their JSON answers and the status
@@ -26,3 +28,4 @@ pub mod proto;
 pub mod replay;
 pub mod runtime;
 pub mod table;
+pub mod words;

@@ -621,7 +621,7 @@ pub fn format_action(action: &Action) -> String {
             hb.term,
             format_flags(hb.flags)
         ),
-        Action::Notify(e) => format!("notify {} {:?}", e.kind, e.cause),
+        Action::Notify(e) => format!("notify {} {:?}", e.kind, e.cause.to_string()),
     }
 }
 
@@ -641,7 +641,11 @@ pub fn format_status(s: &Status, now: Instant) -> String {
     let _ = writeln!(out, "term: {}", s.term);
     let _ = writeln!(out, "failure: {}", opt(s.failure.map(|c| c.to_string())));
     let _ = writeln!(out, "takeover_in: {}", opt(s.takeover_in.map(ms)));
-    let _ = writeln!(out, "blocked: {}", opt(s.takeover_blocked.clone()));
+    let _ = writeln!(
+        out,
+        "blocked: {}",
+        opt(s.takeover_blocked.as_ref().map(ToString::to_string))
+    );
     let _ = writeln!(
         out,
         "disabled: {}, maintenance: {}",

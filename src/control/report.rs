@@ -118,12 +118,12 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
         name: config.nodes[me].name.clone(),
         address: config.nodes[me].address.to_string(),
         role: config.nodes[me].role.to_string(),
-        status: status.word().to_owned(),
+        status: status.word().to_string(),
         local: true,
         last_heartbeat: None,
         failing: None,
         takeover_in: None,
-        blocked: status.takeover_blocked.clone(),
+        blocked: status.takeover_blocked.as_ref().map(ToString::to_string),
         term: Some(status.term),
         config_match: None,
     };
@@ -131,7 +131,7 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
         name: config.nodes[peer].name.clone(),
         address: config.nodes[peer].address.to_string(),
         role: config.nodes[peer].role.to_string(),
-        status: status.peer_word().to_owned(),
+        status: status.peer_word().to_string(),
         local: false,
         last_heartbeat: status.peer_last_seen.map(|t| seen(t, now, wall)),
         failing: status.failure.map(|c| c.to_string()),
@@ -162,7 +162,7 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
         last_takeover: status.last_takeover.as_ref().map(|t| TakeoverView {
             node: config.nodes[me].name.clone(),
             at: seen(t.at, now, wall),
-            cause: t.cause.clone(),
+            cause: t.cause.to_string(),
             duration_ms: crate::core::millis(t.duration),
         }),
         counters: CountersView {

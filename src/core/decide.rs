@@ -11,7 +11,7 @@ use tracing::{info, warn};
 use super::flap::FlapChange;
 use super::peer::{outranks, rank, FailureCause};
 use super::timer::{later, Timer};
-use super::{countdown, Cause, Core, Ending, Holder, Mode, State};
+use super::{countdown, AppFailure, Blocker, Cause, Core, Ending, Failure, Holder, Mode, State};
 use super::{Failback, Role};
 use crate::proto::heartbeat::WireState;
 
@@ -66,22 +66,31 @@ impl Core {
         let failure = self.failure_cause(now);
         if let Some(cause) = failure.filter(|c| Some(*c) != self.last_failure) {
             self.counters.count_failure(cause);
-            let detail = self
-                .peer_app
-                .last_error()
-                .filter(|_| self.peer_app.failing_since().is_some());
-            let text = match detail {
-                Some(d) => format!("{cause}: {d}"),
-                None => cause.to_string(),
-            };
-            self.failure_text = Some(text.clone());
-            self.notify(super::EventKind::PeerDown, text, None);
+            let failure = self.peer_failure(cause);
+            self.peer_failure = Some(failure.clone());
+            self.notify(
+                super::EventKind::PeerDown,
+                Cause::PeerFailing(failure),
+                None,
+            );
         }
         let peer_serving = self.peer_available(now) && self.peer.state() == Some(WireState::Active);
         if failure.is_none() && peer_serving {
-            self.failure_text = None;
+            self.peer_failure = None;
         }
         self.last_failure = failure;
+    }
+
+    /// The peer's failure with the reason of our last failed probe of it.
+    fn peer_failure(&self, cause: FailureCause) -> Failure {
+        let detail = self
+            .peer_app
+            .last_error()
+            .filter(|_| self.peer_app.failing_since().is_some());
+        Failure {
+            cause,
+            detail: detail.map(str::to_owned),
+        }
     }
 
     /// Ends the flapping once the moves age out of the window.
@@ -106,7 +115,7 @@ impl Core {
         let asks = self.peer.last.is_some_and(|h| h.flags.release_request);
         let cause = if self.state == State::RestartingApp {
             let why = self.local.last_error().unwrap_or("failed").to_owned();
-            Cause::LocalAppFailed(why)
+            Cause::LocalAppFailed(AppFailure::Restart(why))
         } else if asks {
             Cause::PeerAsked
         } else {
@@ -292,33 +301,28 @@ impl Core {
             // The peer released because the administrator asked for it.
             return Cause::Promoted;
         }
-        match (&cause, &self.failure_text) {
-            (Cause::NoHolder | Cause::PeerReleased, Some(why)) => {
-                Cause::PeerFailed(format!("{why}; the peer released the common IP"))
+        match (&cause, &self.peer_failure) {
+            (Cause::NoHolder | Cause::PeerReleased, Some(failure)) => {
+                Cause::PeerFailedAndReleased(failure.clone())
             }
             _ => cause,
         }
     }
 
     /// Why taking over now would not help, if it would not.
-    pub(super) fn takeover_blocker(&self) -> Option<String> {
-        let reason = |h: &super::Health| h.last_error().unwrap_or("not probed yet").to_owned();
+    pub(super) fn takeover_blocker(&self) -> Option<Blocker> {
+        let reason = |h: &super::Health| h.last_error().map(str::to_owned);
         if let Some((target, why)) = self.not_probed.first() {
-            return Some(format!(
-                "this node cannot judge: its probe of the {target} could not run ({why})"
-            ));
+            return Some(Blocker::CannotJudge {
+                target: *target,
+                why: why.clone(),
+            });
         }
         if !self.nic_ok() {
-            return Some(format!(
-                "this node's NIC is unusable: {}",
-                reason(&self.nic)
-            ));
+            return Some(Blocker::NicDown(reason(&self.nic)));
         }
         if !self.data_ok() {
-            return Some(format!(
-                "this node cannot reach the data service: {}",
-                reason(&self.data)
-            ));
+            return Some(Blocker::NoData(reason(&self.data)));
         }
         None
     }
@@ -415,13 +419,8 @@ impl Core {
         let why = || {
             let cause = self
                 .failure_cause(now)
-                .map_or("failing".to_owned(), |c| c.to_string());
-            match self.peer_app.last_error() {
-                Some(detail) if self.peer_app.failing_since().is_some() => {
-                    format!("{cause}: {detail}")
-                }
-                _ => cause,
-            }
+                .unwrap_or(FailureCause::HostOrNetwork);
+            self.peer_failure(cause)
         };
         let asking = self.w().requesting_release;
         match want {
@@ -478,7 +477,7 @@ impl Core {
             // Our application failed and is being restarted (or was given
             // up): a peer that can serve is better at once.
             let why = self.local.last_error().unwrap_or("failed").to_owned();
-            self.hand_over(now, Cause::LocalAppFailed(why));
+            self.hand_over(now, Cause::LocalAppFailed(AppFailure::ForGrace(why)));
             return;
         }
         if hb.flags.release_request && peer_ready {
@@ -511,11 +510,11 @@ impl Core {
         let last = self.mode.serve().and_then(|s| s.last_reannounce);
         let due = last.is_none_or(|t| now >= later(t, self.settings.heartbeat_interval));
         if due {
-            let text = format!(
-                "both nodes hold the common IP (terms {} and {theirs})",
-                self.term
-            );
-            self.notify(super::EventKind::SplitBrain, text, None);
+            let cause = Cause::BothHold {
+                ours: self.term,
+                theirs,
+            };
+            self.notify(super::EventKind::SplitBrain, cause, None);
         }
         let ours = rank(self.term, self.settings.role, &self.settings.name);
         let peers = rank(theirs, self.peer_role(), &self.settings.peer_name);

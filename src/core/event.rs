@@ -111,8 +111,9 @@ impl fmt::Display for EventKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub kind: EventKind,
-    /// Why, in words ("web service down: connection refused").
-    pub cause: String,
+    /// Why (worded by [`crate::words`]: "web service down: connection
+    /// refused").
+    pub cause: super::Because,
     pub term: u64,
     /// How long it took, where that applies (takeover, release).
     pub duration: Option<Duration>,

@@ -91,11 +91,7 @@ impl Core {
             }
             (Some(mac), Err(why), false) => {
                 warn!(%mac, %why, "another host answers for the common IP but the application does not; claiming it");
-                self.notify(
-                    EventKind::Conflict,
-                    Cause::Conflict(mac.clone()).to_string(),
-                    None,
-                );
+                self.notify(EventKind::Conflict, Cause::Conflict(mac.clone()), None);
                 self.change_state(now, State::Claiming, Cause::Conflict(mac));
             }
             (None, Err(_), false) => self.change_state(now, State::Claiming, Cause::VipFree),
@@ -107,11 +103,7 @@ impl Core {
         if self.state == State::Restoring {
             match &outcome {
                 Err(why) => error!(%why, "could not restore the common IP"),
-                Ok(()) => self.notify(
-                    EventKind::VipRestored,
-                    "the common IP was removed by something else",
-                    None,
-                ),
+                Ok(()) => self.notify(EventKind::VipRestored, Cause::VipRemoved, None),
             }
             self.change_state(now, State::Active, Cause::StepDone);
             self.actions.push_back(Action::Announce);
@@ -280,11 +272,12 @@ impl Core {
                 theirs = format!("{:016x}", hb.config_checksum),
                 "the peer runs a different configuration"
             );
-            let text = format!(
-                "{} announces configuration {:016x}, this node runs {:016x}",
-                self.settings.peer_name, hb.config_checksum, self.settings.config_checksum
-            );
-            self.notify(EventKind::ConfigDrift, text, None);
+            let cause = Cause::ConfigDrift {
+                peer: self.settings.peer_name.clone(),
+                theirs: hb.config_checksum,
+                ours: self.settings.config_checksum,
+            };
+            self.notify(EventKind::ConfigDrift, cause, None);
         }
         self.config_mismatch = hb.config_checksum != self.settings.config_checksum;
         let down = match (hb.state, hb.flags) {

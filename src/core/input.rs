@@ -18,17 +18,6 @@ pub enum Target {
     Nic,
 }
 
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Target::Peer => "peer's application",
-            Target::Local => "own application",
-            Target::Data => "data service",
-            Target::Nic => "NIC",
-        })
-    }
-}
-
 /// The outcome of an action or probe: `Err` carries a reason for the logs.
 pub type Outcome = Result<(), String>;
 

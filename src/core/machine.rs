@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::flap::FlapChange;
 use super::mode::{After, Claim, Ending, Mode, Phase, Release, Serve, Watch};
 use super::timer::{later, Timer};
-use super::{countdown, millis, Action, Cause, Core, EventKind, Health, State, Takeover};
+use super::{millis, Action, Because, Cause, Core, EventKind, Health, State, Takeover};
 use tracing::{debug, error, info, warn};
 
 impl Core {
@@ -112,15 +112,15 @@ impl Core {
             (Mode::Watch(w), Phase::Claim) => Mode::Claim(Claim {
                 started: w.look.as_ref().map_or(now, |(t, _)| *t),
                 cause: match &w.look {
-                    Some((_, why)) => format!("{why}; {cause}"),
-                    None => cause.to_string(),
+                    Some((_, why)) => Because(vec![why.clone(), cause.clone()]),
+                    None => cause.clone().into(),
                 },
                 promoted: w.promote.is_some(),
                 yield_to: None,
             }),
             (_, Phase::Claim) => Mode::Claim(Claim {
                 started: now,
-                cause: cause.to_string(),
+                cause: cause.clone().into(),
                 promoted: false,
                 yield_to: None,
             }),
@@ -160,7 +160,7 @@ impl Core {
             | Cause::Disabled => EventKind::Handover,
             _ => EventKind::Release,
         };
-        self.notify(kind, release.cause.to_string(), Some(took));
+        self.notify(kind, release.cause, Some(took));
     }
 
     /// The entry actions of each state.
@@ -171,7 +171,7 @@ impl Core {
                 // The decision to take over is made here; the claim follows
                 // the look at the VIP.
                 if let Some(w) = self.mode.watch_mut() {
-                    w.look = Some((now, cause.to_string()));
+                    w.look = Some((now, cause.clone()));
                 }
                 self.actions.push_back(Action::CheckVip);
             }
@@ -182,7 +182,7 @@ impl Core {
             State::Announcing => self.actions.push_back(Action::Announce),
             State::StartingApp => self.actions.push_back(Action::StartApp),
             State::Active => {
-                self.failure_text = None;
+                self.peer_failure = None;
                 self.local = Health::new(self.settings.rise, self.settings.fall);
                 if let Some(serve) = self.mode.serve_mut() {
                     serve.local_since = Some(now);
@@ -240,13 +240,12 @@ impl Core {
     pub(super) fn record_move(&mut self, now: Instant) {
         let (limit, window) = (self.settings.flap_limit, self.settings.flap_window);
         if self.flaps.record(now, limit, window) == FlapChange::Started {
-            let text = format!(
-                "the common IP moved {} times within {}; automatic moves stop until the moves age out or `understudy reset-flapping`",
-                self.flaps.count(),
-                countdown::humanize(window)
-            );
-            error!(moves = self.flaps.count(), ?window, "flapping: {text}");
-            self.notify(EventKind::Flapping, text, None);
+            let cause = Cause::Flapping {
+                moves: self.flaps.count(),
+                window,
+            };
+            error!(%cause, "flapping");
+            self.notify(EventKind::Flapping, cause, None);
         }
     }
 }

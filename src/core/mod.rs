@@ -48,7 +48,7 @@ use mode::{Ending, Mode, Watch};
 pub use peer::{FailureCause, PeerView};
 pub use recovery::AppRecovery;
 pub use settings::{Failback, Role, Settings};
-pub use state::{Cause, State};
+pub use state::{AppFailure, Because, Blocker, Cause, Failure, State, StatusWord};
 pub use status::{Counters, Holder, Status, Takeover};
 pub use timer::later;
 use timer::{Timer, Timers};
@@ -103,7 +103,7 @@ pub struct Core {
     last_failure: Option<FailureCause>,
     /// The peer's failure in words, kept until a takeover that it caused
     /// (the claim itself may be made on the peer's word that it released).
-    failure_text: Option<String>,
+    peer_failure: Option<Failure>,
     /// When the VIP last moved to or from this node.
     last_move: Option<Instant>,
     /// When the VIP last moved automatically to or from this node, within
@@ -144,7 +144,7 @@ impl Core {
             holder_since: None,
             last_takeover: None,
             last_failure: None,
-            failure_text: None,
+            peer_failure: None,
             last_move: None,
             flaps: flap::Flaps::default(),
             counters: Counters::default(),
@@ -247,7 +247,7 @@ impl Core {
                     // While a restart is scheduled, its outcome decides.
                     if self.timers.get(Timer::RestartApp).is_none() {
                         let why = self.local.last_error().unwrap_or("unhealthy").to_owned();
-                        self.on_own_app_failed(now, format!("failed for the grace period: {why}"));
+                        self.on_own_app_failed(now, AppFailure::ForGrace(why));
                     }
                 }
                 (Timer::RestartApp, State::Active) => {
@@ -309,7 +309,7 @@ impl Core {
     pub(super) fn notify(
         &mut self,
         kind: EventKind,
-        cause: impl Into<String>,
+        cause: impl Into<Because>,
         duration: Option<Duration>,
     ) {
         self.actions.push_back(Action::Notify(Event {

@@ -8,7 +8,7 @@
 use std::time::Instant;
 
 use super::recovery::AppRecovery;
-use super::state::{Cause, State};
+use super::state::{Because, Blocker, Cause, State};
 
 /// Where a release ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,12 +87,12 @@ pub struct Watch {
     /// The takeover instant last announced in the log.
     pub countdown_logged: Option<Instant>,
     /// The takeover is due but held back by this reason.
-    pub takeover_blocked: Option<String>,
+    pub takeover_blocked: Option<Blocker>,
     /// Pace of the VIP check while the service answers through the VIP.
     pub vip_check_not_before: Option<Instant>,
     /// A takeover decided without the peer's word: we look at the VIP
     /// first (state Checking); when and why it was decided.
-    pub look: Option<(Instant, String)>,
+    pub look: Option<(Instant, Cause)>,
 }
 
 /// A takeover under way.
@@ -100,7 +100,7 @@ pub struct Watch {
 pub(super) struct Claim {
     /// When the takeover was decided (the look before it included).
     pub started: Instant,
-    pub cause: String,
+    pub cause: Because,
     /// The administrator promoted this node (the move is not counted
     /// towards the flap limit).
     pub promoted: bool,

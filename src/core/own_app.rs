@@ -8,7 +8,7 @@ use tracing::{error, info, warn};
 
 use super::mode::{Ending, Mode};
 use super::timer::{later, Timer};
-use super::{countdown, AppRecovery, Cause, Core, EventKind, Outcome, State};
+use super::{AppFailure, AppRecovery, Cause, Core, EventKind, Outcome, State};
 
 impl Core {
     /// The application's start (in a claim) or restart (in place) ended.
@@ -27,9 +27,10 @@ impl Core {
             }
             Err(why) if self.state == State::StartingApp && self.peer_can_take_over(now) => {
                 error!(%why, "application failed to start; releasing the common IP to the peer");
+                let failure = AppFailure::Start(why.clone());
                 self.notify(
                     EventKind::ApplicationFailed,
-                    format!("failed to start: {why}"),
+                    Cause::LocalAppFailed(failure),
                     None,
                 );
                 // The peer can serve: tell it to claim at once.
@@ -45,12 +46,12 @@ impl Core {
                     Cause::StepDone
                 };
                 self.change_state(now, State::Active, cause);
-                let what = if first {
-                    "failed to start"
+                let failure = if first {
+                    AppFailure::Start(why)
                 } else {
-                    "restart failed"
+                    AppFailure::Restart(why)
                 };
-                self.on_own_app_failed(now, format!("{what}: {why}"));
+                self.on_own_app_failed(now, failure);
             }
         }
     }
@@ -74,11 +75,12 @@ impl Core {
     /// Our own application has failed while we hold the VIP. A peer that
     /// can serve takes over at once; with none, the VIP stays and the
     /// application is restarted here, a bounded number of times.
-    pub(super) fn on_own_app_failed(&mut self, now: Instant, why: String) {
+    pub(super) fn on_own_app_failed(&mut self, now: Instant, failure: AppFailure) {
         if self.peer_can_take_over(now) {
-            self.notify(EventKind::ApplicationFailed, why.clone(), None);
+            let cause = Cause::LocalAppFailed(failure);
+            self.notify(EventKind::ApplicationFailed, cause.clone(), None);
             // The peer can serve: tell it to claim at once.
-            self.hand_over(now, Cause::LocalAppFailed(why));
+            self.hand_over(now, cause);
             return;
         }
         let Some(serve) = self.mode.serve_mut() else {
@@ -90,14 +92,16 @@ impl Core {
             return;
         };
         let wait = recovery.wait(self.settings.restart_backoff);
-        warn!(%why, attempt, fast, wait = ?wait, "the application failed and no peer can take over; keeping the common IP and restarting it");
+        let cause = Cause::RestartingInPlace {
+            failure,
+            attempt,
+            fast,
+            wait,
+        };
+        warn!(%cause, "keeping the common IP");
+        // Told once when the restarts begin, and once when they slow down.
         if attempt == 1 || attempt == fast + 1 {
-            let text = if attempt == 1 {
-                format!("{why}; no peer can take over: restarting it here")
-            } else {
-                format!("{why}; {fast} restarts failed: retrying every {}, the common IP stays until it serves or a peer can", countdown::humanize(wait))
-            };
-            self.notify(EventKind::ApplicationFailed, text, None);
+            self.notify(EventKind::ApplicationFailed, cause, None);
         }
         self.timers.set(Timer::RestartApp, later(now, wait));
     }

@@ -2,7 +2,6 @@
 //! arrived, and the order that settles who keeps the VIP when both hold it.
 
 use std::cmp::Ordering;
-use std::fmt;
 use std::time::{Duration, Instant};
 
 use super::timer::later;
@@ -65,17 +64,6 @@ pub enum FailureCause {
     DataService,
     /// Its administrator put it in maintenance mode.
     Maintenance,
-}
-
-impl fmt::Display for FailureCause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            FailureCause::HostOrNetwork => "network or host failure",
-            FailureCause::WebService => "web service down",
-            FailureCause::DataService => "data service down",
-            FailureCause::Maintenance => "maintenance mode",
-        })
-    }
 }
 
 /// A node's rank when both hold the VIP: higher term first, then the

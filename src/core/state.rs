@@ -1,7 +1,7 @@
 //! The node's states and the causes that move it between them.
 
-use std::fmt;
-
+use super::input::Target;
+use super::peer::FailureCause;
 use crate::proto::heartbeat::WireState;
 
 /// Where the node stands. The states between `Passive` and `Active` each
@@ -43,16 +43,16 @@ pub enum State {
 }
 
 impl State {
-    /// The runtime status word administrators know.
-    pub fn status_word(self) -> &'static str {
+    /// The runtime status administrators know.
+    pub fn status_word(self) -> StatusWord {
         match self {
-            State::Init | State::Starting | State::Checking | State::Passive => "Passive",
-            State::Claiming | State::Announcing | State::StartingApp => "Active (claiming)",
-            State::Active | State::Restoring => "Active",
-            State::Draining => "Active (draining)",
-            State::RestartingApp => "Active (restarting application)",
-            State::StoppingApp | State::Releasing => "Active (releasing)",
-            State::Stopped => "Stopped",
+            State::Init | State::Starting | State::Checking | State::Passive => StatusWord::Passive,
+            State::Claiming | State::Announcing | State::StartingApp => StatusWord::Claiming,
+            State::Active | State::Restoring => StatusWord::Active,
+            State::Draining => StatusWord::Draining,
+            State::RestartingApp => StatusWord::Restarting,
+            State::StoppingApp | State::Releasing => StatusWord::Releasing,
+            State::Stopped => StatusWord::Stopped,
         }
     }
 
@@ -71,13 +71,69 @@ impl State {
     }
 }
 
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
+/// A node's runtime status, as administrators know it (the words are in
+/// [`crate::words`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusWord {
+    Active,
+    /// Active, still claiming (adding the VIP, starting the application).
+    Claiming,
+    /// Active, draining connections before a failback.
+    Draining,
+    /// Active, restarting its failed application in place.
+    Restarting,
+    /// Active, releasing (stopping the application, removing the VIP).
+    Releasing,
+    Passive,
+    Maintenance,
+    Disabled,
+    /// Not communicating.
+    Unavailable,
+    Stopped,
+}
+
+/// Why the peer failed, with the last probe's reason when one failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub cause: FailureCause,
+    pub detail: Option<String>,
+}
+
+/// How our own application failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppFailure {
+    /// Its URL failed for the whole grace period.
+    ForGrace(String),
+    /// Its start (in a claim) failed.
+    Start(String),
+    /// A restart in place failed.
+    Restart(String),
+}
+
+/// Why a takeover is due but held back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blocker {
+    /// This node cannot even run its probe of this target.
+    CannotJudge { target: Target, why: String },
+    /// This node's NIC is down or has no carrier (or was not probed yet).
+    NicDown(Option<String>),
+    /// This node cannot reach the data service (or did not probe it yet).
+    NoData(Option<String>),
+}
+
+/// Several causes in a row ("the peer failed; no other host holds the
+/// common IP"): a claim's decision and how it went.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Because(pub Vec<Cause>);
+
+impl From<Cause> for Because {
+    fn from(cause: Cause) -> Self {
+        Because(vec![cause])
     }
 }
 
-/// Why a state changed; shown in logs (and later in status and mail).
+/// Why a state changed, or an event happened; the words are in
+/// [`crate::words`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cause {
     /// The daemon started.
@@ -101,13 +157,25 @@ pub enum Cause {
     /// The VIP was on our NIC from an earlier run and nobody else holds it.
     Resume,
     /// The peer failed for the whole grace period.
-    PeerFailed(String),
+    PeerFailed(Failure),
+    /// The peer failed, then released the VIP (at our request).
+    PeerFailedAndReleased(Failure),
+    /// The watched peer started failing.
+    PeerFailing(Failure),
     /// Nobody holds the VIP and it is our turn.
     NoHolder,
     /// The peer released at our request.
     PeerReleased,
-    /// Our own application (or our NIC) failed for the whole grace period.
-    LocalAppFailed(String),
+    /// Our own application failed.
+    LocalAppFailed(AppFailure),
+    /// Our application failed and no peer can take over: it is restarted
+    /// here, after `wait`.
+    RestartingInPlace {
+        failure: AppFailure,
+        attempt: u32,
+        fast: u32,
+        wait: std::time::Duration,
+    },
     /// Our NIC lost carrier or went down.
     NicDown(String),
     /// We lost the data service for the grace period; the peer reaches it.
@@ -122,6 +190,22 @@ pub enum Cause {
     SplitBrain {
         ours: u64,
         theirs: u64,
+    },
+    /// Both nodes hold the VIP (the event; terms ours and theirs).
+    BothHold {
+        ours: u64,
+        theirs: u64,
+    },
+    /// The peer runs another configuration.
+    ConfigDrift {
+        peer: String,
+        theirs: u64,
+        ours: u64,
+    },
+    /// The VIP moved more than the flap limit within the window.
+    Flapping {
+        moves: usize,
+        window: std::time::Duration,
     },
     /// The peer asked us to release and can serve.
     PeerAsked,
@@ -159,51 +243,5 @@ impl Cause {
                 | Cause::StaleVip
                 | Cause::ClaimFailed(_)
         )
-    }
-}
-
-impl fmt::Display for Cause {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Cause::Startup => f.write_str("daemon started"),
-            Cause::PeerSilent => f.write_str("start-up window passed without a heartbeat from the peer"),
-            Cause::PeerHeard => f.write_str("heard from the peer"),
-            Cause::VipFree => f.write_str("no other host holds the common IP"),
-            Cause::OtherHolder(mac) => write!(f, "another host ({mac}) answers for the common IP"),
-            Cause::Conflict(mac) => write!(
-                f,
-                "conflict: {mac} answers ARP for the common IP but the application does not answer through it"
-            ),
-            Cause::ServiceUpViaVip => {
-                f.write_str("the application answers through the common IP; only the peer's daemon is silent")
-            }
-            Cause::StaleVip => f.write_str("common IP left on the NIC by an earlier run"),
-            Cause::Resume => f.write_str("resuming the common IP left on the NIC by an earlier run"),
-            Cause::PeerFailed(why) => write!(f, "peer failed for the grace period: {why}"),
-            Cause::NoHolder => f.write_str("nobody holds the common IP"),
-            Cause::PeerReleased => f.write_str("the peer released the common IP at our request"),
-            Cause::LocalAppFailed(why) => write!(f, "this node failed for the grace period: {why}"),
-            Cause::NicDown(why) => write!(f, "this node's NIC failed: {why}"),
-            Cause::DataLost(why) => write!(f, "this node lost the data service for the grace period ({why}); the peer reaches it"),
-            Cause::ClaimFailed(why) => write!(f, "could not add the common IP: {why}"),
-            Cause::AppStartFailed(why) => write!(f, "application failed to start: {why}"),
-            Cause::RestartApp { attempt } => write!(
-                f,
-                "the application failed and no peer can take over: restart {attempt}"
-            ),
-            Cause::SplitBrain { ours, theirs } => {
-                write!(f, "split brain: both hold the common IP and the peer outranks us (terms {ours} vs {theirs})")
-            }
-            Cause::PeerAsked => f.write_str("the peer asked for the common IP and can serve"),
-            Cause::Failback => f.write_str("automatic failback: the primary is ready"),
-            Cause::Disabled => f.write_str("disabled by the administrator"),
-            Cause::Demoted => f.write_str("demoted by the administrator"),
-            Cause::Maintenance => f.write_str("maintenance mode on"),
-            Cause::MaintenanceSignal => f.write_str("the application answers its maintenance signal"),
-            Cause::Promoted => f.write_str("promoted by the administrator"),
-            Cause::StepDone => f.write_str("step done"),
-            Cause::VipRemoved => f.write_str("the common IP was removed by something else"),
-            Cause::Shutdown => f.write_str("shutdown requested"),
-        }
     }
 }

@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::{AppRecovery, Core, FailureCause, State, Target, Verdict};
+use super::{
+    AppRecovery, Because, Blocker, Core, FailureCause, State, StatusWord, Target, Verdict,
+};
 use crate::proto::heartbeat::{self, Heartbeat};
 
 /// A snapshot for logs and status.
@@ -21,7 +23,7 @@ pub struct Status {
     pub takeover_in: Option<Duration>,
     /// The takeover is due but held back, and why (this node's NIC is down,
     /// or it cannot reach the data service).
-    pub takeover_blocked: Option<String>,
+    pub takeover_blocked: Option<Blocker>,
     /// The peer announced a different configuration checksum.
     pub config_mismatch: bool,
     pub disabled: bool,
@@ -47,29 +49,30 @@ pub struct Status {
 }
 
 impl Status {
-    /// This node's status word: Active, Passive, Disabled, Maintenance.
-    pub fn word(&self) -> &'static str {
+    /// This node's status: Active (and its steps), Passive, Disabled,
+    /// Maintenance.
+    pub fn word(&self) -> StatusWord {
         match self.state.status_word() {
-            "Active" => "Active",
-            _ if self.maintenance || self.maintenance_signal => "Maintenance",
-            _ if self.disabled => "Disabled",
+            StatusWord::Active => StatusWord::Active,
+            _ if self.maintenance || self.maintenance_signal => StatusWord::Maintenance,
+            _ if self.disabled => StatusWord::Disabled,
             word => word,
         }
     }
 
-    /// The peer's status word, from its last heartbeat.
-    pub fn peer_word(&self) -> &'static str {
+    /// The peer's status, from its last heartbeat.
+    pub fn peer_word(&self) -> StatusWord {
         match self.peer_heartbeat {
             Some(hb) if self.peer_available => match hb.state {
-                heartbeat::WireState::Active => "Active",
-                heartbeat::WireState::Claiming => "Active (claiming)",
-                heartbeat::WireState::Releasing => "Active (releasing)",
-                heartbeat::WireState::Stopped => "Unavailable",
-                _ if hb.flags.maintenance => "Maintenance",
-                _ if hb.flags.disabled => "Disabled",
-                _ => "Passive",
+                heartbeat::WireState::Active => StatusWord::Active,
+                heartbeat::WireState::Claiming => StatusWord::Claiming,
+                heartbeat::WireState::Releasing => StatusWord::Releasing,
+                heartbeat::WireState::Stopped => StatusWord::Unavailable,
+                _ if hb.flags.maintenance => StatusWord::Maintenance,
+                _ if hb.flags.disabled => StatusWord::Disabled,
+                _ => StatusWord::Passive,
             },
-            _ => "Unavailable",
+            _ => StatusWord::Unavailable,
         }
     }
 }
@@ -86,7 +89,7 @@ pub enum Holder {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Takeover {
     pub at: Instant,
-    pub cause: String,
+    pub cause: Because,
     /// From the decision to the application confirmed healthy.
     pub duration: Duration,
 }

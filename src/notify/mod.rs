@@ -66,7 +66,7 @@ impl Envelope {
             peer: peer.to_owned(),
             vip: status.vip.clone(),
             alias: status.alias.clone(),
-            cause: event.cause.clone(),
+            cause: event.cause.to_string(),
             term: event.term,
             time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
             duration_ms: event.duration.map(crate::core::millis),

@@ -240,7 +240,8 @@ impl Daemon {
         let table = report::render(&report);
         let envelope =
             crate::notify::Envelope::new(event, &self.node.name, &self.peer.name, report, table);
-        self.notifier.send(event.kind, &event.cause, envelope);
+        self.notifier
+            .send(event.kind, &event.cause.to_string(), envelope);
     }
 
     /// Answers a control request from the core itself; an admin command is
