@@ -31,9 +31,16 @@ fn functions(text: &str) -> Vec<(String, usize, usize)> {
         if line.starts_with("#[cfg(test)]") {
             break;
         }
-        let is_fn = ["fn ", "pub fn ", "pub(super) fn ", "pub(crate) fn ", "async fn ", "pub async fn "]
-            .iter()
-            .any(|p| line.starts_with(p));
+        let is_fn = [
+            "fn ",
+            "pub fn ",
+            "pub(super) fn ",
+            "pub(crate) fn ",
+            "async fn ",
+            "pub async fn ",
+        ]
+        .iter()
+        .any(|p| line.starts_with(p));
         if !is_fn {
             i += 1;
             continue;
@@ -78,12 +85,18 @@ fn no_function_in_core_config_or_runtime_is_longer_than_90_lines() {
         for file in files.iter().filter(|f| !f.ends_with("tests.rs")) {
             let text = std::fs::read_to_string(file).expect("a source file");
             for (name, line, len) in functions(&text) {
-                let place = format!("{}:{line} {name}", file.strip_prefix(&root).unwrap().display());
+                let place = format!(
+                    "{}:{line} {name}",
+                    file.strip_prefix(&root).unwrap().display()
+                );
                 all.push((len, place));
             }
         }
-        all.sort_by(|a, b| b.0.cmp(&a.0));
-        eprintln!("src/{part}: longest function {} lines ({})", all[0].0, all[0].1);
+        all.sort_by_key(|entry| std::cmp::Reverse(entry.0));
+        eprintln!(
+            "src/{part}: longest function {} lines ({})",
+            all[0].0, all[0].1
+        );
         longest.extend(all.into_iter().filter(|(len, _)| *len > LIMIT));
     }
     assert!(longest.is_empty(), "longer than {LIMIT} lines: {longest:?}");
@@ -91,10 +104,9 @@ fn no_function_in_core_config_or_runtime_is_longer_than_90_lines() {
 
 #[test]
 fn the_core_keeps_few_fields() {
-    let text = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("src/core/mod.rs"),
-    )
-    .expect("src/core/mod.rs");
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/core/mod.rs"))
+            .expect("src/core/mod.rs");
     let body = text
         .split("pub struct Core {")
         .nth(1)
@@ -108,5 +120,8 @@ fn the_core_keeps_few_fields() {
         })
         .count();
     eprintln!("Core: {fields} fields");
-    assert!(fields <= 32, "Core has {fields} fields; per-phase data belongs in core/mode.rs");
+    assert!(
+        fields <= 32,
+        "Core has {fields} fields; per-phase data belongs in core/mode.rs"
+    );
 }

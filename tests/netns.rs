@@ -59,7 +59,7 @@ fn b_primary_application_stops_secondary_takes_over() {
     // comes first; both are the same moment give or take a heartbeat.
     let log = t.daemon("m1").log_text();
     assert!(
-        log.contains("this node failed for the grace period")
+        log.contains("this node's application failed for the grace period")
             || log.contains("the peer asked for the common IP"),
         "m1 released for a reason it states"
     );

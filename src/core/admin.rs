@@ -4,9 +4,7 @@
 
 use std::time::Instant;
 
-use tracing::info;
-
-use super::{Cause, Core, Ending, State, Target};
+use super::{Cause, Core, Ending, Note, State, Target};
 use crate::proto::heartbeat::WireState;
 
 /// What an administrator can ask of a node.
@@ -50,8 +48,18 @@ impl Core {
     pub fn handle_admin(&mut self, now: Instant, cmd: AdminCommand, force: bool) -> AdminReply {
         let reply = self.admin(now, &cmd, force);
         match &reply {
-            Ok(done) => info!(?cmd, force, %done, "admin command applied"),
-            Err(why) => info!(?cmd, force, %why, "admin command refused"),
+            Ok(done) => Note::AdminApplied {
+                cmd: &cmd,
+                force,
+                done,
+            }
+            .log(),
+            Err(why) => Note::AdminRefused {
+                cmd: &cmd,
+                force,
+                why,
+            }
+            .log(),
         }
         self.decide(now);
         self.tell_peer(now);

@@ -6,12 +6,10 @@
 
 use std::time::Instant;
 
-use tracing::{info, warn};
-
 use super::flap::FlapChange;
 use super::peer::{outranks, rank, FailureCause};
 use super::timer::{later, Timer};
-use super::{countdown, AppFailure, Blocker, Cause, Core, Ending, Failure, Holder, Mode, State};
+use super::{AppFailure, Blocker, Cause, Core, Ending, Failure, Holder, Mode, Note, State};
 use super::{Failback, Role};
 use crate::proto::heartbeat::WireState;
 
@@ -97,7 +95,7 @@ impl Core {
     fn note_flapping(&mut self, now: Instant) {
         let (limit, window) = (self.settings.flap_limit, self.settings.flap_window);
         if self.flaps.update(now, limit, window) == FlapChange::Ended {
-            info!("the common IP has not moved too often lately; automatic moves again");
+            Note::FlappingOver.log();
         }
         if let Some(at) = self.flaps.next_expiry(window) {
             self.wake(at);
@@ -121,7 +119,11 @@ impl Core {
         } else {
             return;
         };
-        info!(state = %self.state, %cause, "a peer that can serve is ready while our application is not; handing over");
+        Note::YieldingToReadyPeer {
+            state: self.state,
+            cause: &cause,
+        }
+        .log();
         match &mut self.mode {
             Mode::Claim(c) => c.yield_to = Some(cause),
             Mode::Serve(s) => s.yield_to = Some(cause),
@@ -160,9 +162,18 @@ impl Core {
         self.peer_was_available = available;
         let peer = &self.settings.peer_name;
         if available {
-            info!(%peer, state = ?self.peer.state(), term = self.peer.term(), "peer available");
+            Note::PeerAvailable {
+                peer,
+                state: self.peer.state(),
+                term: self.peer.term(),
+            }
+            .log();
         } else {
-            warn!(%peer, timeout = ?self.settings.peer_timeout, "peer unavailable: no valid heartbeat");
+            Note::PeerUnavailable {
+                peer,
+                timeout: self.settings.peer_timeout,
+            }
+            .log();
             self.peer_reported_down = None;
         }
     }
@@ -346,7 +357,7 @@ impl Core {
             let healthy_again =
                 self.w().requesting_release && self.peer.state() == Some(WireState::Active);
             if healthy_again {
-                info!("the peer is healthy again; withdrawing the release request");
+                Note::PeerHealthyAgain.log();
             }
             self.with_watch(|w| {
                 w.countdown_logged = None;
@@ -362,7 +373,7 @@ impl Core {
         let forced = self.w().promote == Some(true);
         if let Some(blocker) = self.takeover_blocker().filter(|_| !forced) {
             if self.w().takeover_blocked.as_ref() != Some(&blocker) {
-                warn!(why = %blocker, "takeover due but held back");
+                Note::TakeoverHeldBack { blocker: &blocker }.log();
             }
             self.with_watch(|w| {
                 w.takeover_blocked = Some(blocker);
@@ -395,7 +406,7 @@ impl Core {
             w.deferring = (primary && asked) || w.handover_pending || stand_by;
         });
         if self.w().deferring && !was_deferring && asked {
-            info!("the peer asks for the common IP; letting it claim");
+            Note::PeerAsksToClaim.log();
         }
     }
 
@@ -409,7 +420,11 @@ impl Core {
                     .failure_cause(now)
                     .map_or("failing".to_owned(), |c| c.to_string()),
             };
-            warn!(cause = %reason, "{}", countdown::takeover_in(due.saturating_duration_since(now)));
+            Note::Countdown {
+                reason,
+                left: due.saturating_duration_since(now),
+            }
+            .log();
         }
         self.wake(due);
     }
@@ -426,7 +441,7 @@ impl Core {
         match want {
             Want::RequestRelease => {
                 if !asking {
-                    info!(why = %why(), "peer failed for the grace period; asking it to release the common IP");
+                    Note::AskingRelease { failure: &why() }.log();
                     self.with_watch(|w| w.requesting_release = true);
                 }
             }
@@ -436,7 +451,7 @@ impl Core {
             }
             Want::AskToClaim => {
                 if !asking {
-                    info!("nobody holds the common IP; asking the primary to let us claim it");
+                    Note::AskingToClaim.log();
                     self.with_watch(|w| w.requesting_release = true);
                 }
                 if self.peer.last.is_some_and(|h| h.flags.deferring) {
@@ -460,7 +475,7 @@ impl Core {
             serve.last_reannounce = Some(now);
         }
         if reannounce {
-            info!("the peer let go of the common IP; announcing again so that clients follow");
+            Note::PeerLetGo.log();
             self.actions.push_back(super::Action::Announce);
         }
         let hb = self.peer.last.filter(|_| self.peer_available(now));
@@ -525,11 +540,11 @@ impl Core {
             };
             self.release(now, cause, Ending::HeldDown, true);
         } else if due {
-            warn!(
-                ours = self.term,
+            Note::SplitBrainWon {
+                ours: self.term,
                 theirs,
-                "split brain: the peer holds the common IP too; we outrank it and announce again"
-            );
+            }
+            .log();
             self.with_serve(|s| s.last_reannounce = Some(now));
             self.actions.push_back(super::Action::Announce);
         }
@@ -567,7 +582,10 @@ impl Core {
         if due > ready && now >= ready && serve.dwell_counted != Some(due) {
             serve.dwell_counted = Some(due);
             self.counters.dwell_delays += 1;
-            info!(wait = ?due.saturating_duration_since(now), "failback held back: the common IP moved recently");
+            Note::FailbackHeldBack {
+                wait: due.saturating_duration_since(now),
+            }
+            .log();
         }
         if now >= due {
             // Let the users' open connections finish first.

@@ -3,14 +3,12 @@
 
 use std::time::Instant;
 
-use tracing::{debug, error, info, warn};
-
 use super::health::Change;
 use super::mode::{After, Ending};
 use super::timer::{later, Timer};
 use super::{
-    countdown, Action, AppRecovery, Cause, Core, EventKind, FailureCause, Health, Outcome, Role,
-    State, Target,
+    Action, AppRecovery, Cause, Core, EventKind, FailureCause, Health, Note, Outcome, Role, State,
+    Target,
 };
 use crate::proto::heartbeat::{self, Heartbeat};
 
@@ -70,7 +68,10 @@ impl Core {
         // heartbeat arrived while we listened holds the VIP, and claiming
         // over it would make two holders.
         if self.peer_available(now) {
-            info!(peer_state = ?self.peer.state(), "the peer reported in while we looked at the common IP; not claiming on the look");
+            Note::PeerReportedDuringLook {
+                peer_state: self.peer.state(),
+            }
+            .log();
             self.change_state(now, State::Passive, Cause::PeerHeard);
             return;
         }
@@ -82,7 +83,7 @@ impl Core {
             }
             (None, _, true) => self.change_state(now, State::Claiming, Cause::Resume),
             (_, Ok(()), false) => {
-                warn!("the application answers through the common IP; not claiming, watching on");
+                Note::ServiceUpViaVip.log();
                 let next_look = later(now, self.settings.interval);
                 if let Some(w) = self.mode.watch_mut() {
                     w.vip_check_not_before = Some(next_look);
@@ -90,7 +91,11 @@ impl Core {
                 self.change_state(now, State::Passive, Cause::ServiceUpViaVip);
             }
             (Some(mac), Err(why), false) => {
-                warn!(%mac, %why, "another host answers for the common IP but the application does not; claiming it");
+                Note::ConflictClaiming {
+                    mac: &mac,
+                    why: &why,
+                }
+                .log();
                 self.notify(EventKind::Conflict, Cause::Conflict(mac.clone()), None);
                 self.change_state(now, State::Claiming, Cause::Conflict(mac));
             }
@@ -102,7 +107,7 @@ impl Core {
     pub(super) fn on_vip_added(&mut self, now: Instant, outcome: Outcome) {
         if self.state == State::Restoring {
             match &outcome {
-                Err(why) => error!(%why, "could not restore the common IP"),
+                Err(why) => Note::RestoreFailed { why }.log(),
                 Ok(()) => self.notify(EventKind::VipRestored, Cause::VipRemoved, None),
             }
             self.change_state(now, State::Active, Cause::StepDone);
@@ -120,7 +125,7 @@ impl Core {
     /// The release's last step: where it ends was decided when it began.
     pub(super) fn on_vip_removed(&mut self, now: Instant, outcome: Outcome) {
         if let Err(why) = &outcome {
-            error!(%why, "could not remove the common IP");
+            Note::RemoveFailed { why }.log();
         }
         self.vip_held = outcome.is_err();
         let next = match self.mode.release().map_or(After::Passive, |r| r.after) {
@@ -135,7 +140,7 @@ impl Core {
     pub(super) fn on_maintenance_signal(&mut self, now: Instant, on: bool) {
         if let Some(serve) = self.mode.serve_mut() {
             if on != serve.maintenance_signal {
-                info!(on, "the application's maintenance signal changed");
+                Note::MaintenanceSignalChanged { on }.log();
             }
             serve.maintenance_signal = on;
         }
@@ -147,13 +152,13 @@ impl Core {
     /// The failback's drain ended: hand back, unless the primary is no
     /// longer ready.
     pub(super) fn on_drained(&mut self, now: Instant, remaining: usize) {
-        info!(remaining, "connections drained; handing the common IP back");
+        Note::Drained { remaining }.log();
         if self.shutdown {
             self.release(now, Cause::Shutdown, Ending::Exit, true);
         } else if self.peer_ready_to_take_over(now) {
             self.hand_over(now, Cause::Failback);
         } else {
-            info!("the primary is no longer ready; staying Active");
+            Note::PrimaryNoLongerReady.log();
             self.change_state(now, State::Active, Cause::StepDone);
         }
     }
@@ -189,7 +194,7 @@ impl Core {
         match self.not_probed.iter_mut().find(|(t, _)| *t == target) {
             Some((_, old)) => *old = why,
             None => {
-                error!(probe = %target, %why, "this node cannot run its probe; it will not take over until it can");
+                Note::ProbeCannotRun { target, why: &why }.log();
                 self.not_probed.push((target, why));
             }
         }
@@ -203,7 +208,7 @@ impl Core {
         outcome: Outcome,
     ) {
         if let Some(i) = self.not_probed.iter().position(|(t, _)| *t == target) {
-            info!(probe = %target, "this node can run its probe again");
+            Note::ProbeRunsAgain { target }.log();
             self.not_probed.remove(i);
         }
         let since = |s: Option<Instant>| s.is_some_and(|s| started >= s);
@@ -217,7 +222,7 @@ impl Core {
             Target::Nic => (&mut self.nic, self.state != State::Stopped),
         };
         if !watching {
-            debug!(?target, "probe result from an earlier watch; dropped");
+            Note::StaleProbe { target }.log();
             return;
         }
         let change = health.record(started, &outcome);
@@ -226,52 +231,56 @@ impl Core {
         match (target, change) {
             (_, Change::None) => {}
             (Target::Peer, Change::StartedFailing(_)) => {
-                warn!(probe = "peer", %why, "peer application not answering")
+                Note::PeerAppNotAnswering { why: &why }.log()
             }
-            (Target::Peer, Change::Recovered) => info!(probe = "peer", "peer application healthy"),
+            (Target::Peer, Change::Recovered) => Note::PeerAppHealthy.log(),
             (Target::Local, Change::StartedFailing(since)) => {
                 let left = later(since, grace).saturating_duration_since(now);
-                warn!(probe = "local", %why, "this node is failing; release in {}", countdown::humanize(left));
+                Note::LocalFailing { why: &why, left }.log();
                 self.timers.set(Timer::SelfRelease, later(since, grace));
             }
             (Target::Local, Change::Recovered) => {
-                info!(probe = "local", "this node is healthy");
+                Note::LocalHealthy.log();
                 self.timers.stop(Timer::SelfRelease);
                 let restarting = self.timers.get(Timer::RestartApp).is_some();
                 if let Some(serve) = self.mode.serve_mut().filter(|s| s.recovery.failed()) {
                     if !restarting {
-                        info!(after = ?serve.recovery, "the application serves again");
+                        Note::AppServesAgain.log();
                         serve.recovery = AppRecovery::Serving;
                     }
                 }
             }
-            (Target::Data, Change::StartedFailing(_)) => {
-                warn!(probe = "data", %why, "data service unreachable from here")
-            }
-            (Target::Data, Change::Recovered) => info!(probe = "data", "data service reachable"),
+            (Target::Data, Change::StartedFailing(_)) => Note::DataUnreachable { why: &why }.log(),
+            (Target::Data, Change::Recovered) => Note::DataReachable.log(),
             (Target::Nic, Change::StartedFailing(_)) => {
-                warn!(probe = "nic", %why, "this node's NIC is unusable");
+                Note::NicUnusable { why: &why }.log();
                 // A VIP on a dead link serves nobody: hand it over at once.
                 if self.state == State::Active {
                     self.release(now, Cause::NicDown(why), Ending::HeldDown, true);
                 }
             }
-            (Target::Nic, Change::Recovered) => info!(probe = "nic", "this node's NIC is usable"),
+            (Target::Nic, Change::Recovered) => Note::NicUsable.log(),
         }
     }
 
     pub(super) fn on_heartbeat(&mut self, now: Instant, hb: Heartbeat) {
         let before = self.peer.state();
         if before != Some(hb.state) {
-            info!(peer = %self.settings.peer_name, from = ?before, to = ?hb.state, term = hb.term, "peer state");
+            Note::PeerState {
+                peer: &self.settings.peer_name,
+                from: before,
+                to: hb.state,
+                term: hb.term,
+            }
+            .log();
         }
         if hb.config_checksum != self.settings.config_checksum && !self.config_mismatch {
-            warn!(
-                peer = %self.settings.peer_name,
-                ours = format!("{:016x}", self.settings.config_checksum),
-                theirs = format!("{:016x}", hb.config_checksum),
-                "the peer runs a different configuration"
-            );
+            Note::ConfigDiffers {
+                peer: &self.settings.peer_name,
+                ours: self.settings.config_checksum,
+                theirs: hb.config_checksum,
+            }
+            .log();
             let cause = Cause::ConfigDrift {
                 peer: self.settings.peer_name.clone(),
                 theirs: hb.config_checksum,

@@ -8,8 +8,7 @@ use std::time::Instant;
 use super::flap::FlapChange;
 use super::mode::{After, Claim, Ending, Mode, Phase, Release, Serve, Watch};
 use super::timer::{later, Timer};
-use super::{millis, Action, Because, Cause, Core, EventKind, Health, State, Takeover};
-use tracing::{debug, error, info, warn};
+use super::{Action, Because, Cause, Core, EventKind, Health, Note, State, Takeover};
 
 impl Core {
     /// Starts a release: stop the application (when one may run), then
@@ -47,11 +46,13 @@ impl Core {
     /// actions.
     pub(super) fn enter(&mut self, now: Instant, to: State, cause: Cause, next: Option<Mode>) {
         let from = self.state;
-        if cause == Cause::StepDone {
-            debug!(%from, %to, "state change");
-        } else {
-            info!(%from, %to, %cause, term = self.term, "state change");
+        Note::StateChange {
+            from,
+            to,
+            cause: &cause,
+            term: self.term,
         }
+        .log();
         if from == State::Active {
             self.timers.stop(Timer::ProbeLocal);
             self.timers.stop(Timer::SelfRelease);
@@ -147,7 +148,7 @@ impl Core {
         self.counters.releases += 1;
         self.last_move = Some(now);
         let took = now.saturating_duration_since(release.started);
-        info!(ms = millis(took), "released the common IP");
+        Note::Released { took }.log();
         if release.cause.is_automatic_move() {
             self.record_move(now);
         }
@@ -211,19 +212,12 @@ impl Core {
     pub(super) fn took_over(&mut self, now: Instant, claim: Claim, app_failed: bool) {
         self.last_move = Some(now);
         let took = now.saturating_duration_since(claim.started);
-        if app_failed {
-            warn!(
-                ms = millis(took),
-                term = self.term,
-                "claimed the common IP; the application failed to start"
-            );
-        } else {
-            info!(
-                ms = millis(took),
-                term = self.term,
-                "claimed the common IP; application healthy"
-            );
+        Note::Claimed {
+            took,
+            term: self.term,
+            app_failed,
         }
+        .log();
         self.counters.takeovers += 1;
         self.notify(EventKind::Takeover, claim.cause.clone(), Some(took));
         self.last_takeover = Some(Takeover {
@@ -244,7 +238,7 @@ impl Core {
                 moves: self.flaps.count(),
                 window,
             };
-            error!(%cause, "flapping");
+            Note::FlappingStarted { cause: &cause }.log();
             self.notify(EventKind::Flapping, cause, None);
         }
     }

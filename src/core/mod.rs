@@ -24,6 +24,7 @@ mod health;
 mod input;
 mod machine;
 mod mode;
+mod note;
 mod own_app;
 mod peer;
 mod recovery;
@@ -45,6 +46,7 @@ pub use event::{Event, EventKind};
 pub use health::{Change, Health, Verdict};
 pub use input::{Input, Outcome, Target};
 use mode::{Ending, Mode, Watch};
+pub use note::Note;
 pub use peer::{FailureCause, PeerView};
 pub use recovery::AppRecovery;
 pub use settings::{Failback, Role, Settings};
@@ -52,7 +54,6 @@ pub use state::{AppFailure, Because, Blocker, Cause, Failure, State, StatusWord}
 pub use status::{Counters, Holder, Status, Takeover};
 pub use timer::later;
 use timer::{Timer, Timers};
-use tracing::{debug, warn};
 
 use crate::proto::heartbeat::{self, Flags};
 
@@ -176,7 +177,7 @@ impl Core {
             }
             (State::Announcing, Input::Announced(outcome)) => {
                 if let Err(why) = outcome {
-                    warn!(%why, "gratuitous ARP failed; the kernel still answers ARP for the common IP");
+                    Note::GarpFailed { why: &why }.log();
                 }
                 if self.shutdown {
                     self.release(now, Cause::Shutdown, Ending::Exit, false);
@@ -189,7 +190,7 @@ impl Core {
             }
             (State::StoppingApp, Input::AppStopped(outcome)) => {
                 if let Err(why) = outcome {
-                    warn!(%why, "stop command failed; removing the common IP anyway");
+                    Note::StopFailed { why: &why }.log();
                 }
                 self.change_state(now, State::Releasing, Cause::StepDone);
             }
@@ -197,7 +198,7 @@ impl Core {
             (_, Input::MaintenanceSignal(on)) => self.on_maintenance_signal(now, on),
             (State::Draining, Input::Drained { remaining }) => self.on_drained(now, remaining),
             (State::Active, Input::VipMissing) => {
-                warn!("the common IP was removed from the NIC by something else; restoring it");
+                Note::VipRemovedRestoring.log();
                 self.change_state(now, State::Restoring, Cause::VipRemoved);
             }
             (
@@ -211,11 +212,11 @@ impl Core {
             (_, Input::ProbeNotRun { target, why, .. }) => self.on_probe_not_run(target, why),
             (_, Input::Heartbeat(hb)) => self.on_heartbeat(now, hb),
             (_, Input::Shutdown) => self.on_shutdown(now),
-            (state, input) => debug!(
-                ?state,
-                ?input,
-                "input does not apply in this state; ignored"
-            ),
+            (state, input) => Note::InputIgnored {
+                state,
+                input: &input,
+            }
+            .log(),
         }
         self.decide(now);
         self.tell_peer(now);
@@ -263,7 +264,7 @@ impl Core {
                 }
                 // Decide runs below after every timeout anyway.
                 (Timer::Decide, _) => {}
-                (timer, state) => debug!(?timer, ?state, "timer does not apply in this state"),
+                (timer, state) => Note::TimerIgnored { timer, state }.log(),
             }
         }
         self.decide(now);

@@ -4,11 +4,9 @@
 
 use std::time::Instant;
 
-use tracing::{error, info, warn};
-
 use super::mode::{Ending, Mode};
 use super::timer::{later, Timer};
-use super::{AppFailure, AppRecovery, Cause, Core, EventKind, Outcome, State};
+use super::{AppFailure, AppRecovery, Cause, Core, EventKind, Note, Outcome, State};
 
 impl Core {
     /// The application's start (in a claim) or restart (in place) ended.
@@ -21,12 +19,12 @@ impl Core {
             }
             Ok(()) => {
                 if self.state == State::RestartingApp {
-                    info!(after = ?self.mode.recovery(), "application restarted");
+                    Note::AppRestarted.log();
                 }
                 self.change_state(now, State::Active, Cause::StepDone);
             }
             Err(why) if self.state == State::StartingApp && self.peer_can_take_over(now) => {
-                error!(%why, "application failed to start; releasing the common IP to the peer");
+                Note::StartFailedHandingOver { why: &why }.log();
                 let failure = AppFailure::Start(why.clone());
                 self.notify(
                     EventKind::ApplicationFailed,
@@ -98,7 +96,7 @@ impl Core {
             fast,
             wait,
         };
-        warn!(%cause, "keeping the common IP");
+        Note::KeepingVip { cause: &cause }.log();
         // Told once when the restarts begin, and once when they slow down.
         if attempt == 1 || attempt == fast + 1 {
             self.notify(EventKind::ApplicationFailed, cause, None);
