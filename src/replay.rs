@@ -601,6 +601,28 @@ fn expand(text: &str, from: Duration, origin: Instant, s: &Settings) -> Result<V
     Ok(out)
 }
 
+/// The answer of a world where every machine action succeeds (nothing
+/// answers through the VIP); `None` for actions that need no answer.
+pub fn success(action: &Action) -> Option<Input> {
+    Some(match action {
+        Action::CheckVip => Input::VipChecked {
+            holder: None,
+            via_vip: Err("no answer through the VIP".into()),
+        },
+        Action::AddVip => Input::VipAdded(Ok(())),
+        Action::Announce => Input::Announced(Ok(())),
+        Action::StartApp | Action::RestartApp => Input::AppStarted(Ok(())),
+        Action::StopApp => Input::AppStopped(Ok(())),
+        Action::RemoveVip => Input::VipRemoved(Ok(())),
+        Action::Drain => Input::Drained { remaining: 0 },
+        Action::Probe(_)
+        | Action::SendHeartbeat(_)
+        | Action::Notify(_)
+        | Action::Interrupt
+        | Action::Exit => return None,
+    })
+}
+
 /// An action as a line of the expected-actions file.
 pub fn format_action(action: &Action) -> String {
     match action {

@@ -59,24 +59,6 @@ impl Recorder {
     }
 }
 
-/// The success answer to a machine action.
-fn success(action: &Action) -> Option<Input> {
-    Some(match action {
-        Action::CheckVip => Input::VipChecked {
-            holder: None,
-            via_vip: Err("no answer through the VIP".into()),
-        },
-        Action::AddVip => Input::VipAdded(Ok(())),
-        // A refresh announce while Active gets its completion ignored.
-        Action::Announce => Input::Announced(Ok(())),
-        Action::StartApp | Action::RestartApp => Input::AppStarted(Ok(())),
-        Action::StopApp => Input::AppStopped(Ok(())),
-        Action::RemoveVip => Input::VipRemoved(Ok(())),
-        Action::Drain => Input::Drained { remaining: 0 },
-        _ => return None,
-    })
-}
-
 /// Does `input` answer the first pending action? Then it is no longer
 /// pending.
 fn settle_pending(pending: &mut VecDeque<Action>, input: &Input) {
@@ -149,7 +131,7 @@ fn run(input: &str) -> Result<Outcome, String> {
                     let Some(action) = rec.pending.pop_front() else {
                         break;
                     };
-                    if let Some(input) = success(&action) {
+                    if let Some(input) = replay::success(&action) {
                         core.handle_input(now, input);
                     }
                 }

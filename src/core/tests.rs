@@ -11,40 +11,18 @@ const HB: Duration = Duration::from_millis(100);
 const PEER_TIMEOUT: Duration = Duration::from_millis(300);
 
 fn settings(role: Role) -> Settings {
-    let (name, peer_name, node_id) = match role {
-        Role::Primary => ("m1", "m2", 0),
-        Role::Secondary => ("m2", "m1", 1),
+    // The golden scenarios' defaults: probe and heartbeat 100 ms, peer
+    // timeout 300 ms, grace 1 s, no start-up window.
+    let line = match role {
+        Role::Primary => "settings role=primary",
+        Role::Secondary => "settings role=secondary",
     };
-    Settings {
-        name: name.into(),
-        role,
-        node_id,
-        peer_name: peer_name.into(),
-        interval: INTERVAL,
-        grace: GRACE,
-        rise: 2,
-        fall: 1,
-        data_interval: INTERVAL,
-        data_rise: 2,
-        data_fall: 1,
-        watch_data: false,
-        watch_nic: false,
-        heartbeat_interval: HB,
-        peer_timeout: PEER_TIMEOUT,
-        startup: Duration::ZERO,
-        failback: Failback::Manual,
-        refresh: None,
-        dwell: Duration::ZERO,
-        flap_limit: 0,
-        flap_window: Duration::from_secs(600),
-        restart_attempts: 3,
-        restart_backoff: Duration::from_millis(200),
-        cluster_id: 7,
-        config_checksum: 99,
-        epoch: 1,
-        disabled: false,
-        maintenance: false,
-    }
+    let s = crate::replay::parse_settings(line).expect("the replay defaults");
+    assert_eq!(
+        (s.interval, s.grace, s.heartbeat_interval, s.peer_timeout),
+        (INTERVAL, GRACE, HB, PEER_TIMEOUT)
+    );
+    s
 }
 
 /// The machine-changing actions queued, without probes and heartbeats.
@@ -81,26 +59,15 @@ fn complete_all_telling(core: &mut Core, now: Instant, events: &mut Vec<EventKin
         let Some(action) = core.poll_action() else {
             break;
         };
-        let reply = match &action {
-            Action::CheckVip => Input::VipChecked {
-                holder: None,
-                via_vip: Err("refused".into()),
-            },
-            Action::AddVip => Input::VipAdded(Ok(())),
-            Action::Announce => Input::Announced(Ok(())),
-            Action::StartApp | Action::RestartApp => Input::AppStarted(Ok(())),
-            Action::StopApp => Input::AppStopped(Ok(())),
-            Action::RemoveVip => Input::VipRemoved(Ok(())),
-            Action::Drain => Input::Drained { remaining: 0 },
-            Action::Exit => {
-                done.push(action);
-                continue;
-            }
-            Action::Notify(event) => {
-                events.push(event.kind);
-                continue;
-            }
-            Action::Probe(_) | Action::SendHeartbeat(_) | Action::Interrupt => continue,
+        if let Action::Notify(event) = &action {
+            events.push(event.kind);
+        }
+        if action == Action::Exit {
+            done.push(action);
+            continue;
+        }
+        let Some(reply) = crate::replay::success(&action) else {
+            continue;
         };
         done.push(action);
         core.handle_input(now, reply);
