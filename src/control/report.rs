@@ -8,7 +8,8 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::core::{countdown, AppRecovery, Holder, Status};
+use crate::core::{AppRecovery, Holder, Status};
+use crate::words::countdown;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusReport {

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::{Cause, Core, Ending, Note, State, Target};
+use super::{Blocker, Cause, Core, Ending, Note, State, Target};
 use crate::proto::heartbeat::WireState;
 
 /// What an administrator can ask of a node.
@@ -40,8 +40,50 @@ pub enum AdminCommand {
     },
 }
 
+/// What an admin command did (worded in [`crate::words`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Done {
+    Enabled,
+    Disabled,
+    AlreadyTakingOver,
+    AlreadyHolding,
+    Promoting,
+    Demoting,
+    MaintenanceOn,
+    MaintenanceOff,
+    /// Probing now, and announcing again when Active.
+    Probing {
+        announce: bool,
+    },
+    /// The flap count was reset; `was` flapping.
+    FlappingReset {
+        was: bool,
+    },
+    Forgot(String),
+}
+
+/// Why an admin command was refused (worded in [`crate::words`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Between states; try again.
+    Busy(State),
+    NotHolding,
+    /// Disable on the Active node without force.
+    HoldsDemoteFirst,
+    /// The peer claims at this node's word.
+    PeerTakingOver,
+    /// Promote with a silent peer, without force.
+    PeerSilent,
+    CannotServe(Blocker),
+    PeerUnavailable,
+    PeerCannotTakeOver,
+    CannotForgetSelf,
+    NoSuchNode(String),
+    StillHeard(String),
+}
+
 /// Answer to an admin command: what was done, or why it was refused.
-pub type AdminReply = Result<String, String>;
+pub type AdminReply = Result<Done, Refusal>;
 
 impl Core {
     /// Applies `cmd` now. `force` skips the safety checks.
@@ -77,30 +119,27 @@ impl Core {
         );
         let settled = matches!(self.state, State::Active | State::Passive | State::Starting);
         if *cmd == AdminCommand::Promote && self.state.wire() == WireState::Claiming {
-            return Ok("this node is already taking over".into());
+            return Ok(Done::AlreadyTakingOver);
         }
         if changes_hands && !settled {
-            return Err(format!(
-                "this node is busy ({}); try again in a moment",
-                self.state
-            ));
+            return Err(Refusal::Busy(self.state));
         }
         match cmd {
             AdminCommand::Enable => {
                 self.disabled = false;
-                Ok("enabled: this node may take over".into())
+                Ok(Done::Enabled)
             }
             AdminCommand::Disable => self.disable(now, holding, force),
             AdminCommand::Promote => self.promote(now, holding, force),
             AdminCommand::Demote => {
                 if !holding {
-                    return Err("this node does not hold the common IP".into());
+                    return Err(Refusal::NotHolding);
                 }
                 if !force {
                     self.peer_can_serve(now)?;
                 }
                 self.hand_over(now, Cause::Demoted);
-                Ok("demoting: handing the common IP over to the peer".into())
+                Ok(Done::Demoting)
             }
             AdminCommand::MaintenanceOn => {
                 if holding && !force {
@@ -110,21 +149,17 @@ impl Core {
                 if holding {
                     self.hand_over(now, Cause::Maintenance);
                 }
-                Ok("maintenance on: this node will not hold the common IP until maintenance is off".into())
+                Ok(Done::MaintenanceOn)
             }
             AdminCommand::MaintenanceOff => {
                 self.maintenance = false;
-                Ok("maintenance off".into())
+                Ok(Done::MaintenanceOff)
             }
             AdminCommand::Refresh => Ok(self.refresh()),
             AdminCommand::ResetFlapping => {
                 let was = self.flaps.since().is_some();
                 self.flaps.reset();
-                Ok(if was {
-                    "flapping reset: automatic moves resume".into()
-                } else {
-                    "not flapping; move count reset".into()
-                })
+                Ok(Done::FlappingReset { was })
             }
             AdminCommand::Forget { node } => self.forget(now, node, force),
         }
@@ -132,18 +167,18 @@ impl Core {
 
     fn disable(&mut self, now: Instant, holding: bool, force: bool) -> AdminReply {
         if holding && !force {
-            return Err("this node holds the common IP; demote it first (or --force to hand over and disable)".into());
+            return Err(Refusal::HoldsDemoteFirst);
         }
         self.disabled = true;
         if holding {
             self.hand_over(now, Cause::Disabled);
         }
-        Ok("disabled: this node will not take over".into())
+        Ok(Done::Disabled)
     }
 
     fn promote(&mut self, now: Instant, holding: bool, force: bool) -> AdminReply {
         if holding {
-            return Ok("this node already holds the common IP".into());
+            return Ok(Done::AlreadyHolding);
         }
         if !force {
             self.can_serve()?;
@@ -156,65 +191,60 @@ impl Core {
                 && !self.peer.holding()
                 && (w.handover_pending || self.peer.last.is_some_and(|h| h.flags.release_request));
             if granted {
-                return Err(
-                    "the peer is taking over at this node's word; try again in a moment".into(),
-                );
+                return Err(Refusal::PeerTakingOver);
             }
             if !self.peer_available(now) {
-                return Err(
-                    "the peer is silent; promoting would claim without its word (use --force)"
-                        .into(),
-                );
+                return Err(Refusal::PeerSilent);
             }
         }
         self.disabled = false;
         self.maintenance = false;
         self.with_watch(|w| w.promote = Some(force));
-        Ok("promoting: asking the peer to hand over".into())
+        Ok(Done::Promoting)
     }
 
-    fn refresh(&mut self) -> String {
+    fn refresh(&mut self) -> Done {
         for target in [Target::Peer, Target::Data, Target::Nic] {
             self.actions.push_back(super::Action::Probe(target));
         }
         if self.state == State::Active {
             self.actions.push_back(super::Action::Probe(Target::Local));
             self.actions.push_back(super::Action::Announce);
-            return "probing now; announcing the common IP again".into();
+            return Done::Probing { announce: true };
         }
-        "probing now".into()
+        Done::Probing { announce: false }
     }
 
     fn forget(&mut self, now: Instant, node: &str, force: bool) -> AdminReply {
         if node == self.settings.name {
-            return Err("a node cannot forget itself".into());
+            return Err(Refusal::CannotForgetSelf);
         }
         if node != self.settings.peer_name {
-            return Err(format!("no node named {node:?} in the configuration"));
+            return Err(Refusal::NoSuchNode(node.to_owned()));
         }
         if self.peer_available(now) && !force {
-            return Err(format!("{node} is still sending heartbeats (use --force)"));
+            return Err(Refusal::StillHeard(node.to_owned()));
         }
         self.peer = super::PeerView::default();
         self.peer_reported_down = None;
-        Ok(format!("forgot {node}"))
+        Ok(Done::Forgot(node.to_owned()))
     }
 
     /// Can this node serve if it takes over?
-    fn can_serve(&self) -> Result<(), String> {
+    fn can_serve(&self) -> Result<(), Refusal> {
         match self.takeover_blocker() {
-            Some(why) => Err(format!("this node cannot serve: {why} (use --force)")),
+            Some(why) => Err(Refusal::CannotServe(why)),
             None => Ok(()),
         }
     }
 
     /// Can the peer take over from us?
-    fn peer_can_serve(&self, now: Instant) -> Result<(), String> {
+    fn peer_can_serve(&self, now: Instant) -> Result<(), Refusal> {
         if !self.peer_available(now) {
-            return Err("the peer is not available to take over (use --force)".into());
+            return Err(Refusal::PeerUnavailable);
         }
         if !self.peer_ready_to_take_over(now) {
-            return Err("the peer cannot take over now (disabled, in maintenance, or unhealthy; use --force)".into());
+            return Err(Refusal::PeerCannotTakeOver);
         }
         Ok(())
     }

@@ -15,7 +15,6 @@
 
 mod action;
 mod admin;
-pub mod countdown;
 mod decide;
 mod event;
 mod flap;
@@ -41,7 +40,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 pub use action::Action;
-pub use admin::{AdminCommand, AdminReply};
+pub use admin::{AdminCommand, AdminReply, Done, Refusal};
 pub use event::{Event, EventKind};
 pub use health::{Change, Health, Verdict};
 pub use input::{Input, Outcome, Target};

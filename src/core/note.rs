@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use super::timer::Timer;
-use super::{AdminCommand, Blocker, Cause, Failure, Input, State, Target};
+use super::{AdminCommand, Blocker, Cause, Done, Failure, Input, Refusal, State, Target};
 use crate::proto::heartbeat::WireState;
 
 /// One thing the core logs.
@@ -21,12 +21,12 @@ pub enum Note<'a> {
     AdminApplied {
         cmd: &'a AdminCommand,
         force: bool,
-        done: &'a str,
+        done: &'a Done,
     },
     AdminRefused {
         cmd: &'a AdminCommand,
         force: bool,
-        why: &'a str,
+        why: &'a Refusal,
     },
     PeerState {
         peer: &'a str,

@@ -819,14 +819,14 @@ fn a_disabled_secondary_never_takes_over() {
 fn unsafe_commands_are_refused_unless_forced() {
     let t0 = Instant::now();
     let mut core = active_primary(t0);
-    assert!(core
-        .handle_admin(t0, AdminCommand::Demote, false)
-        .unwrap_err()
-        .contains("peer is not available"));
-    assert!(core
-        .handle_admin(t0, AdminCommand::Disable, false)
-        .unwrap_err()
-        .contains("demote it first"));
+    assert_eq!(
+        core.handle_admin(t0, AdminCommand::Demote, false),
+        Err(Refusal::PeerUnavailable)
+    );
+    assert_eq!(
+        core.handle_admin(t0, AdminCommand::Disable, false),
+        Err(Refusal::HoldsDemoteFirst)
+    );
     assert!(core
         .handle_admin(t0, AdminCommand::Forget { node: "m1".into() }, false)
         .is_err());

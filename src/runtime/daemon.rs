@@ -258,8 +258,8 @@ impl Daemon {
                     line = %replay::format_admin(&cmd, force)
                 );
                 match self.core.handle_admin(at, cmd, force) {
-                    Ok(done) => (true, done),
-                    Err(why) => (false, why),
+                    Ok(done) => (true, done.to_string()),
+                    Err(why) => (false, why.to_string()),
                 }
             }
         };

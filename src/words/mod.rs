@@ -7,12 +7,14 @@ use std::fmt;
 
 use tracing::{debug, error, info, warn};
 
-use crate::core::countdown::{self, humanize};
+pub mod countdown;
+
 use crate::core::{
-    millis, AppFailure, Because, Blocker, Cause, Failure, FailureCause, Note, State, StatusWord,
-    Target,
+    millis, AppFailure, Because, Blocker, Cause, Done, Failure, FailureCause, Note, Refusal, State,
+    StatusWord, Target,
 };
 use crate::proto::heartbeat::WireState;
+use countdown::humanize;
 
 impl fmt::Display for StatusWord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -190,6 +192,62 @@ impl fmt::Display for Cause {
             Cause::StepDone => f.write_str("step done"),
             Cause::VipRemoved => f.write_str("the common IP was removed by something else"),
             Cause::Shutdown => f.write_str("shutdown requested"),
+        }
+    }
+}
+
+impl fmt::Display for Done {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Done::Enabled => f.write_str("enabled: this node may take over"),
+            Done::Disabled => f.write_str("disabled: this node will not take over"),
+            Done::AlreadyTakingOver => f.write_str("this node is already taking over"),
+            Done::AlreadyHolding => f.write_str("this node already holds the common IP"),
+            Done::Promoting => f.write_str("promoting: asking the peer to hand over"),
+            Done::Demoting => f.write_str("demoting: handing the common IP over to the peer"),
+            Done::MaintenanceOn => f.write_str(
+                "maintenance on: this node will not hold the common IP until maintenance is off",
+            ),
+            Done::MaintenanceOff => f.write_str("maintenance off"),
+            Done::Probing { announce: true } => {
+                f.write_str("probing now; announcing the common IP again")
+            }
+            Done::Probing { announce: false } => f.write_str("probing now"),
+            Done::FlappingReset { was: true } => {
+                f.write_str("flapping reset: automatic moves resume")
+            }
+            Done::FlappingReset { was: false } => f.write_str("not flapping; move count reset"),
+            Done::Forgot(node) => write!(f, "forgot {node}"),
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Busy(state) => write!(f, "this node is busy ({state}); try again in a moment"),
+            Refusal::NotHolding => f.write_str("this node does not hold the common IP"),
+            Refusal::HoldsDemoteFirst => f.write_str(
+                "this node holds the common IP; demote it first (or --force to hand over and disable)",
+            ),
+            Refusal::PeerTakingOver => {
+                f.write_str("the peer is taking over at this node's word; try again in a moment")
+            }
+            Refusal::PeerSilent => f.write_str(
+                "the peer is silent; promoting would claim without its word (use --force)",
+            ),
+            Refusal::CannotServe(why) => write!(f, "this node cannot serve: {why} (use --force)"),
+            Refusal::PeerUnavailable => {
+                f.write_str("the peer is not available to take over (use --force)")
+            }
+            Refusal::PeerCannotTakeOver => f.write_str(
+                "the peer cannot take over now (disabled, in maintenance, or unhealthy; use --force)",
+            ),
+            Refusal::CannotForgetSelf => f.write_str("a node cannot forget itself"),
+            Refusal::NoSuchNode(node) => write!(f, "no node named {node:?} in the configuration"),
+            Refusal::StillHeard(node) => {
+                write!(f, "{node} is still sending heartbeats (use --force)")
+            }
         }
     }
 }
@@ -593,6 +651,15 @@ mod tests {
             assert_eq!(cause.to_string(), text, "{cause:?}");
         }
         let chain = Because(vec![Cause::PeerSilent, Cause::VipFree]);
+        assert_eq!(
+            Refusal::Busy(State::Claiming).to_string(),
+            "this node is busy (Claiming); try again in a moment"
+        );
+        assert_eq!(
+            Refusal::CannotServe(Blocker::NoData(None)).to_string(),
+            "this node cannot serve: this node cannot reach the data service: not probed yet (use --force)"
+        );
+        assert_eq!(Done::Forgot("m1".into()).to_string(), "forgot m1");
         assert_eq!(
             chain.to_string(),
             "start-up window passed without a heartbeat from the peer; no other host holds the common IP"
