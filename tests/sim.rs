@@ -2,7 +2,8 @@
 //! latency, loss and partitions, applications that go up and down, daemons
 //! that crash and restart, data services and NICs that fail and return,
 //! and an administrator who promotes, demotes, disables, enables and puts
-//! nodes in maintenance at random; half the runs use automatic failback.
+//! nodes in maintenance at random; half the runs use automatic failback,
+//! and half a flap limit of one move (so that it trips often).
 //! No tokio and no sockets: thousands of random fault schedules run in
 //! seconds. After every step it checks:
 //!
@@ -19,7 +20,8 @@
 //!   twice grace, for the hold-down after a release, plus start-up window,
 //!   peer timeout and one second. Under automatic failback a broken
 //!   application on a Passive primary cannot be seen, so that case is left
-//!   out there (see `check`);
+//!   out there (see `check`), and while a node is flapping (the flap limit
+//!   keeps a live holder on purpose);
 //! - and, implicitly, no panic for any input.
 
 use std::collections::VecDeque;
@@ -168,6 +170,8 @@ struct World {
     last_trace: String,
     /// Failback mode of both nodes for this run.
     failback: Failback,
+    /// The flap limit of both nodes for this run (0: off).
+    flap_limit: u32,
 }
 
 fn settings(role: Role, epoch: u64, failback: Failback) -> Settings {
@@ -208,7 +212,7 @@ fn settings(role: Role, epoch: u64, failback: Failback) -> Settings {
 }
 
 impl World {
-    fn new(failback: Failback) -> World {
+    fn new(failback: Failback, flap_limit: u32) -> World {
         let start = Instant::now();
         let node = |role| Node {
             role,
@@ -236,6 +240,7 @@ impl World {
             secondary_able_since: None,
             last_trace: String::new(),
             failback,
+            flap_limit,
         };
         w.boot(0);
         w.boot(1);
@@ -249,7 +254,10 @@ impl World {
     fn boot(&mut self, i: usize) {
         let n = &mut self.nodes[i];
         n.epoch += 1;
-        let mut core = Core::new(settings(n.role, n.epoch, self.failback));
+        let mut core = Core::new(Settings {
+            flap_limit: self.flap_limit,
+            ..settings(n.role, n.epoch, self.failback)
+        });
         core.handle_input(self.now, Input::Started { vip_present: n.vip });
         n.core = Some(core);
         n.pending.clear();
@@ -613,6 +621,16 @@ impl World {
             (false, _) => self.secondary_able_since = None,
             _ => {}
         }
+        // The flap limit keeps a live holder on purpose, even a failing one:
+        // liveness gives way to it while a node counts too many moves.
+        let flapping = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.core.as_ref())
+            .any(|c| c.status(self.now).flapping_since.is_some());
+        if flapping {
+            self.secondary_able_since = None;
+        }
         if let (Some(down), Some(able)) = (self.primary_down_since, self.secondary_able_since) {
             if self.now >= down.max(able) + LIVENESS {
                 assert!(
@@ -632,7 +650,7 @@ impl World {
 }
 
 fn run(schedule: &[(u64, Fault)]) {
-    run_with(schedule, Failback::Manual);
+    run_with(schedule, Failback::Manual, 0);
 }
 
 /// Automatic failback in the simulation: a short hold and drain.
@@ -641,8 +659,8 @@ const AUTOMATIC: Failback = Failback::Automatic {
     drain_timeout: Duration::from_millis(200),
 };
 
-fn run_with(schedule: &[(u64, Fault)], failback: Failback) {
-    let mut w = World::new(failback);
+fn run_with(schedule: &[(u64, Fault)], failback: Failback, flap_limit: u32) {
+    let mut w = World::new(failback, flap_limit);
     // Let the pair settle first.
     let settle_until = w.now + Duration::from_secs(2);
     while w.step(settle_until) {
@@ -684,8 +702,9 @@ proptest! {
     fn invariants_hold_under_random_faults(
         schedule in proptest::collection::vec((0u64..2500, fault()), 0..10),
         automatic in any::<bool>(),
+        flap_limit in prop_oneof![Just(0u32), Just(1u32)],
     ) {
-        run_with(&schedule, if automatic { AUTOMATIC } else { Failback::Manual });
+        run_with(&schedule, if automatic { AUTOMATIC } else { Failback::Manual }, flap_limit);
     }
 }
 
