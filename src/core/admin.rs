@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::{Blocker, Cause, Core, Ending, Note, State, Target};
+use super::{Blocker, Cause, Core, Ending, InputNote, State, Target};
 use crate::proto::heartbeat::WireState;
 
 /// What an administrator can ask of a node.
@@ -90,13 +90,13 @@ impl Core {
     pub fn handle_admin(&mut self, now: Instant, cmd: AdminCommand, force: bool) -> AdminReply {
         let reply = self.admin(now, &cmd, force);
         match &reply {
-            Ok(done) => Note::AdminApplied {
+            Ok(done) => InputNote::AdminApplied {
                 cmd: &cmd,
                 force,
                 done,
             }
             .log(),
-            Err(why) => Note::AdminRefused {
+            Err(why) => InputNote::AdminRefused {
                 cmd: &cmd,
                 force,
                 why,

@@ -9,7 +9,9 @@ use std::time::Instant;
 use super::flap::FlapChange;
 use super::peer::{outranks, rank, FailureCause};
 use super::timer::{later, Timer};
-use super::{AppFailure, Blocker, Cause, Core, Ending, Failure, Holder, Mode, Note, State};
+use super::{
+    AppFailure, Blocker, Cause, Core, Ending, Failure, Holder, Mode, MoveNote, PeerNote, State,
+};
 use super::{Failback, Role};
 use crate::proto::heartbeat::WireState;
 
@@ -95,7 +97,7 @@ impl Core {
     fn note_flapping(&mut self, now: Instant) {
         let (limit, window) = (self.settings.flap_limit, self.settings.flap_window);
         if self.flaps.update(now, limit, window) == FlapChange::Ended {
-            Note::FlappingOver.log();
+            MoveNote::FlappingOver.log();
         }
         if let Some(at) = self.flaps.next_expiry(window) {
             self.wake(at);
@@ -119,7 +121,7 @@ impl Core {
         } else {
             return;
         };
-        Note::YieldingToReadyPeer {
+        MoveNote::YieldingToReadyPeer {
             state: self.state,
             cause: &cause,
         }
@@ -162,14 +164,14 @@ impl Core {
         self.peer_was_available = available;
         let peer = &self.settings.peer_name;
         if available {
-            Note::PeerAvailable {
+            PeerNote::PeerAvailable {
                 peer,
                 state: self.peer.state(),
                 term: self.peer.term(),
             }
             .log();
         } else {
-            Note::PeerUnavailable {
+            PeerNote::PeerUnavailable {
                 peer,
                 timeout: self.settings.peer_timeout,
             }
@@ -357,7 +359,7 @@ impl Core {
             let healthy_again =
                 self.w().requesting_release && self.peer.state() == Some(WireState::Active);
             if healthy_again {
-                Note::PeerHealthyAgain.log();
+                PeerNote::PeerHealthyAgain.log();
             }
             self.with_watch(|w| {
                 w.countdown_logged = None;
@@ -373,7 +375,7 @@ impl Core {
         let forced = self.w().promote == Some(true);
         if let Some(blocker) = self.takeover_blocker().filter(|_| !forced) {
             if self.w().takeover_blocked.as_ref() != Some(&blocker) {
-                Note::TakeoverHeldBack { blocker: &blocker }.log();
+                PeerNote::TakeoverHeldBack { blocker: &blocker }.log();
             }
             self.with_watch(|w| {
                 w.takeover_blocked = Some(blocker);
@@ -406,7 +408,7 @@ impl Core {
             w.deferring = (primary && asked) || w.handover_pending || stand_by;
         });
         if self.w().deferring && !was_deferring && asked {
-            Note::PeerAsksToClaim.log();
+            PeerNote::PeerAsksToClaim.log();
         }
     }
 
@@ -420,7 +422,7 @@ impl Core {
                     .failure_cause(now)
                     .map_or("failing".to_owned(), |c| c.to_string()),
             };
-            Note::Countdown {
+            PeerNote::Countdown {
                 reason,
                 left: due.saturating_duration_since(now),
             }
@@ -441,7 +443,7 @@ impl Core {
         match want {
             Want::RequestRelease => {
                 if !asking {
-                    Note::AskingRelease { failure: &why() }.log();
+                    PeerNote::AskingRelease { failure: &why() }.log();
                     self.with_watch(|w| w.requesting_release = true);
                 }
             }
@@ -451,7 +453,7 @@ impl Core {
             }
             Want::AskToClaim => {
                 if !asking {
-                    Note::AskingToClaim.log();
+                    PeerNote::AskingToClaim.log();
                     self.with_watch(|w| w.requesting_release = true);
                 }
                 if self.peer.last.is_some_and(|h| h.flags.deferring) {
@@ -475,7 +477,7 @@ impl Core {
             serve.last_reannounce = Some(now);
         }
         if reannounce {
-            Note::PeerLetGo.log();
+            MoveNote::PeerLetGo.log();
             self.actions.push_back(super::Action::Announce);
         }
         let hb = self.peer.last.filter(|_| self.peer_available(now));
@@ -540,7 +542,7 @@ impl Core {
             };
             self.release(now, cause, Ending::HeldDown, true);
         } else if due {
-            Note::SplitBrainWon {
+            MoveNote::SplitBrainWon {
                 ours: self.term,
                 theirs,
             }
@@ -582,7 +584,7 @@ impl Core {
         if due > ready && now >= ready && serve.dwell_counted != Some(due) {
             serve.dwell_counted = Some(due);
             self.counters.dwell_delays += 1;
-            Note::FailbackHeldBack {
+            MoveNote::FailbackHeldBack {
                 wait: due.saturating_duration_since(now),
             }
             .log();

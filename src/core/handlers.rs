@@ -7,8 +7,8 @@ use super::health::Change;
 use super::mode::{After, Ending};
 use super::timer::{later, Timer};
 use super::{
-    Action, AppRecovery, Cause, Core, EventKind, FailureCause, Health, Note, Outcome, Role, State,
-    Target,
+    Action, AppNote, AppRecovery, Cause, Core, EventKind, FailureCause, Health, MoveNote, Outcome,
+    PeerNote, ProbeNote, Role, State, Target,
 };
 use crate::proto::heartbeat::{self, Heartbeat};
 
@@ -68,7 +68,7 @@ impl Core {
         // heartbeat arrived while we listened holds the VIP, and claiming
         // over it would make two holders.
         if self.peer_available(now) {
-            Note::PeerReportedDuringLook {
+            PeerNote::PeerReportedDuringLook {
                 peer_state: self.peer.state(),
             }
             .log();
@@ -83,7 +83,7 @@ impl Core {
             }
             (None, _, true) => self.change_state(now, State::Claiming, Cause::Resume),
             (_, Ok(()), false) => {
-                Note::ServiceUpViaVip.log();
+                PeerNote::ServiceUpViaVip.log();
                 let next_look = later(now, self.settings.interval);
                 if let Some(w) = self.mode.watch_mut() {
                     w.vip_check_not_before = Some(next_look);
@@ -91,7 +91,7 @@ impl Core {
                 self.change_state(now, State::Passive, Cause::ServiceUpViaVip);
             }
             (Some(mac), Err(why), false) => {
-                Note::ConflictClaiming {
+                PeerNote::ConflictClaiming {
                     mac: &mac,
                     why: &why,
                 }
@@ -107,7 +107,7 @@ impl Core {
     pub(super) fn on_vip_added(&mut self, now: Instant, outcome: Outcome) {
         if self.state == State::Restoring {
             match &outcome {
-                Err(why) => Note::RestoreFailed { why }.log(),
+                Err(why) => MoveNote::RestoreFailed { why }.log(),
                 Ok(()) => self.notify(EventKind::VipRestored, Cause::VipRemoved, None),
             }
             self.change_state(now, State::Active, Cause::StepDone);
@@ -125,7 +125,7 @@ impl Core {
     /// The release's last step: where it ends was decided when it began.
     pub(super) fn on_vip_removed(&mut self, now: Instant, outcome: Outcome) {
         if let Err(why) = &outcome {
-            Note::RemoveFailed { why }.log();
+            MoveNote::RemoveFailed { why }.log();
         }
         self.vip_held = outcome.is_err();
         let next = match self.mode.release().map_or(After::Passive, |r| r.after) {
@@ -140,7 +140,7 @@ impl Core {
     pub(super) fn on_maintenance_signal(&mut self, now: Instant, on: bool) {
         if let Some(serve) = self.mode.serve_mut() {
             if on != serve.maintenance_signal {
-                Note::MaintenanceSignalChanged { on }.log();
+                AppNote::MaintenanceSignalChanged { on }.log();
             }
             serve.maintenance_signal = on;
         }
@@ -152,13 +152,13 @@ impl Core {
     /// The failback's drain ended: hand back, unless the primary is no
     /// longer ready.
     pub(super) fn on_drained(&mut self, now: Instant, remaining: usize) {
-        Note::Drained { remaining }.log();
+        MoveNote::Drained { remaining }.log();
         if self.shutdown {
             self.release(now, Cause::Shutdown, Ending::Exit, true);
         } else if self.peer_ready_to_take_over(now) {
             self.hand_over(now, Cause::Failback);
         } else {
-            Note::PrimaryNoLongerReady.log();
+            MoveNote::PrimaryNoLongerReady.log();
             self.change_state(now, State::Active, Cause::StepDone);
         }
     }
@@ -194,7 +194,7 @@ impl Core {
         match self.not_probed.iter_mut().find(|(t, _)| *t == target) {
             Some((_, old)) => *old = why,
             None => {
-                Note::ProbeCannotRun { target, why: &why }.log();
+                ProbeNote::ProbeCannotRun { target, why: &why }.log();
                 self.not_probed.push((target, why));
             }
         }
@@ -208,7 +208,7 @@ impl Core {
         outcome: Outcome,
     ) {
         if let Some(i) = self.not_probed.iter().position(|(t, _)| *t == target) {
-            Note::ProbeRunsAgain { target }.log();
+            ProbeNote::ProbeRunsAgain { target }.log();
             self.not_probed.remove(i);
         }
         let since = |s: Option<Instant>| s.is_some_and(|s| started >= s);
@@ -222,7 +222,7 @@ impl Core {
             Target::Nic => (&mut self.nic, self.state != State::Stopped),
         };
         if !watching {
-            Note::StaleProbe { target }.log();
+            ProbeNote::StaleProbe { target }.log();
             return;
         }
         let change = health.record(started, &outcome);
@@ -231,42 +231,44 @@ impl Core {
         match (target, change) {
             (_, Change::None) => {}
             (Target::Peer, Change::StartedFailing(_)) => {
-                Note::PeerAppNotAnswering { why: &why }.log()
+                ProbeNote::PeerAppNotAnswering { why: &why }.log()
             }
-            (Target::Peer, Change::Recovered) => Note::PeerAppHealthy.log(),
+            (Target::Peer, Change::Recovered) => ProbeNote::PeerAppHealthy.log(),
             (Target::Local, Change::StartedFailing(since)) => {
                 let left = later(since, grace).saturating_duration_since(now);
-                Note::LocalFailing { why: &why, left }.log();
+                ProbeNote::LocalFailing { why: &why, left }.log();
                 self.timers.set(Timer::SelfRelease, later(since, grace));
             }
             (Target::Local, Change::Recovered) => {
-                Note::LocalHealthy.log();
+                ProbeNote::LocalHealthy.log();
                 self.timers.stop(Timer::SelfRelease);
                 let restarting = self.timers.get(Timer::RestartApp).is_some();
                 if let Some(serve) = self.mode.serve_mut().filter(|s| s.recovery.failed()) {
                     if !restarting {
-                        Note::AppServesAgain.log();
+                        AppNote::AppServesAgain.log();
                         serve.recovery = AppRecovery::Serving;
                     }
                 }
             }
-            (Target::Data, Change::StartedFailing(_)) => Note::DataUnreachable { why: &why }.log(),
-            (Target::Data, Change::Recovered) => Note::DataReachable.log(),
+            (Target::Data, Change::StartedFailing(_)) => {
+                ProbeNote::DataUnreachable { why: &why }.log()
+            }
+            (Target::Data, Change::Recovered) => ProbeNote::DataReachable.log(),
             (Target::Nic, Change::StartedFailing(_)) => {
-                Note::NicUnusable { why: &why }.log();
+                ProbeNote::NicUnusable { why: &why }.log();
                 // A VIP on a dead link serves nobody: hand it over at once.
                 if self.state == State::Active {
                     self.release(now, Cause::NicDown(why), Ending::HeldDown, true);
                 }
             }
-            (Target::Nic, Change::Recovered) => Note::NicUsable.log(),
+            (Target::Nic, Change::Recovered) => ProbeNote::NicUsable.log(),
         }
     }
 
     pub(super) fn on_heartbeat(&mut self, now: Instant, hb: Heartbeat) {
         let before = self.peer.state();
         if before != Some(hb.state) {
-            Note::PeerState {
+            PeerNote::PeerState {
                 peer: &self.settings.peer_name,
                 from: before,
                 to: hb.state,
@@ -275,7 +277,7 @@ impl Core {
             .log();
         }
         if hb.config_checksum != self.settings.config_checksum && !self.config_mismatch {
-            Note::ConfigDiffers {
+            PeerNote::ConfigDiffers {
                 peer: &self.settings.peer_name,
                 ours: self.settings.config_checksum,
                 theirs: hb.config_checksum,

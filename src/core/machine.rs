@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::flap::FlapChange;
 use super::mode::{After, Claim, Ending, Mode, Phase, Release, Serve, Watch};
 use super::timer::{later, Timer};
-use super::{Action, Because, Cause, Core, EventKind, Health, Note, State, Takeover};
+use super::{Action, Because, Cause, Core, EventKind, Health, MoveNote, State, Takeover};
 
 impl Core {
     /// Starts a release: stop the application (when one may run), then
@@ -46,7 +46,7 @@ impl Core {
     /// actions.
     pub(super) fn enter(&mut self, now: Instant, to: State, cause: Cause, next: Option<Mode>) {
         let from = self.state;
-        Note::StateChange {
+        MoveNote::StateChange {
             from,
             to,
             cause: &cause,
@@ -148,7 +148,7 @@ impl Core {
         self.counters.releases += 1;
         self.last_move = Some(now);
         let took = now.saturating_duration_since(release.started);
-        Note::Released { took }.log();
+        MoveNote::Released { took }.log();
         if release.cause.is_automatic_move() {
             self.record_move(now);
         }
@@ -212,7 +212,7 @@ impl Core {
     pub(super) fn took_over(&mut self, now: Instant, claim: Claim, app_failed: bool) {
         self.last_move = Some(now);
         let took = now.saturating_duration_since(claim.started);
-        Note::Claimed {
+        MoveNote::Claimed {
             took,
             term: self.term,
             app_failed,
@@ -238,7 +238,7 @@ impl Core {
                 moves: self.flaps.count(),
                 window,
             };
-            Note::FlappingStarted { cause: &cause }.log();
+            MoveNote::FlappingStarted { cause: &cause }.log();
             self.notify(EventKind::Flapping, cause, None);
         }
     }

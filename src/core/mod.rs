@@ -45,7 +45,7 @@ pub use event::{Event, EventKind};
 pub use health::{Change, Health, Verdict};
 pub use input::{Input, Outcome, Target};
 use mode::{Ending, Mode, Watch};
-pub use note::Note;
+pub use note::{AppNote, InputNote, MoveNote, PeerNote, ProbeNote};
 pub use peer::{FailureCause, PeerView};
 pub use recovery::AppRecovery;
 pub use settings::{Failback, Role, Settings};
@@ -176,7 +176,7 @@ impl Core {
             }
             (State::Announcing, Input::Announced(outcome)) => {
                 if let Err(why) = outcome {
-                    Note::GarpFailed { why: &why }.log();
+                    MoveNote::GarpFailed { why: &why }.log();
                 }
                 if self.shutdown {
                     self.release(now, Cause::Shutdown, Ending::Exit, false);
@@ -189,7 +189,7 @@ impl Core {
             }
             (State::StoppingApp, Input::AppStopped(outcome)) => {
                 if let Err(why) = outcome {
-                    Note::StopFailed { why: &why }.log();
+                    MoveNote::StopFailed { why: &why }.log();
                 }
                 self.change_state(now, State::Releasing, Cause::StepDone);
             }
@@ -197,7 +197,7 @@ impl Core {
             (_, Input::MaintenanceSignal(on)) => self.on_maintenance_signal(now, on),
             (State::Draining, Input::Drained { remaining }) => self.on_drained(now, remaining),
             (State::Active, Input::VipMissing) => {
-                Note::VipRemovedRestoring.log();
+                MoveNote::VipRemovedRestoring.log();
                 self.change_state(now, State::Restoring, Cause::VipRemoved);
             }
             (
@@ -211,7 +211,7 @@ impl Core {
             (_, Input::ProbeNotRun { target, why, .. }) => self.on_probe_not_run(target, why),
             (_, Input::Heartbeat(hb)) => self.on_heartbeat(now, hb),
             (_, Input::Shutdown) => self.on_shutdown(now),
-            (state, input) => Note::InputIgnored {
+            (state, input) => InputNote::InputIgnored {
                 state,
                 input: &input,
             }
@@ -263,7 +263,7 @@ impl Core {
                 }
                 // Decide runs below after every timeout anyway.
                 (Timer::Decide, _) => {}
-                (timer, state) => Note::TimerIgnored { timer, state }.log(),
+                (timer, state) => InputNote::TimerIgnored { timer, state }.log(),
             }
         }
         self.decide(now);

@@ -1,7 +1,8 @@
 //! What the core has to say in its log, as data: every log line of the
-//! core is one of these, and [`crate::words`] words and emits them (the
-//! model is holo's `debug.rs`), so that wording and levels change in one
-//! place and decisions never compose prose.
+//! core is one of these notes, grouped by what it is about, and
+//! [`crate::words`] words and emits them (the model is holo's `debug.rs`),
+//! so that wording and levels change in one place and decisions never
+//! compose prose.
 
 use std::time::Duration;
 
@@ -9,25 +10,63 @@ use super::timer::Timer;
 use super::{AdminCommand, Blocker, Cause, Done, Failure, Input, Refusal, State, Target};
 use crate::proto::heartbeat::WireState;
 
-/// One thing the core logs.
+/// How the VIP moves: state changes, claims, releases, split brain,
+/// failback, flapping, and the steps of a claim or release that failed.
 #[derive(Debug)]
-pub enum Note<'a> {
+pub enum MoveNote<'a> {
     StateChange {
         from: State,
         to: State,
         cause: &'a Cause,
         term: u64,
     },
-    AdminApplied {
-        cmd: &'a AdminCommand,
-        force: bool,
-        done: &'a Done,
+    Claimed {
+        took: Duration,
+        term: u64,
+        app_failed: bool,
     },
-    AdminRefused {
-        cmd: &'a AdminCommand,
-        force: bool,
-        why: &'a Refusal,
+    Released {
+        took: Duration,
     },
+    PeerLetGo,
+    SplitBrainWon {
+        ours: u64,
+        theirs: u64,
+    },
+    FailbackHeldBack {
+        wait: Duration,
+    },
+    Drained {
+        remaining: usize,
+    },
+    PrimaryNoLongerReady,
+    YieldingToReadyPeer {
+        state: State,
+        cause: &'a Cause,
+    },
+    FlappingStarted {
+        cause: &'a Cause,
+    },
+    FlappingOver,
+    GarpFailed {
+        why: &'a str,
+    },
+    StopFailed {
+        why: &'a str,
+    },
+    RestoreFailed {
+        why: &'a str,
+    },
+    RemoveFailed {
+        why: &'a str,
+    },
+    VipRemovedRestoring,
+}
+
+/// What the node learns of its peer and decides about it: its state
+/// and availability, the countdown, requests, the look before a claim.
+#[derive(Debug)]
+pub enum PeerNote<'a> {
     PeerState {
         peer: &'a str,
         from: Option<WireState>,
@@ -69,85 +108,50 @@ pub enum Note<'a> {
         mac: &'a str,
         why: &'a str,
     },
-    Claimed {
-        took: Duration,
-        term: u64,
-        app_failed: bool,
-    },
-    Released {
-        took: Duration,
-    },
-    PeerLetGo,
-    SplitBrainWon {
-        ours: u64,
-        theirs: u64,
-    },
-    FailbackHeldBack {
-        wait: Duration,
-    },
-    Drained {
-        remaining: usize,
-    },
-    PrimaryNoLongerReady,
-    YieldingToReadyPeer {
-        state: State,
-        cause: &'a Cause,
-    },
-    FlappingStarted {
-        cause: &'a Cause,
-    },
-    FlappingOver,
+}
+
+/// Our own application while we hold the VIP: restarts in place,
+/// handing over after a failed start, the maintenance signal.
+#[derive(Debug)]
+pub enum AppNote<'a> {
     AppRestarted,
     AppServesAgain,
-    StartFailedHandingOver {
-        why: &'a str,
-    },
-    KeepingVip {
-        cause: &'a Cause,
-    },
-    MaintenanceSignalChanged {
-        on: bool,
-    },
-    ProbeCannotRun {
-        target: Target,
-        why: &'a str,
-    },
-    ProbeRunsAgain {
-        target: Target,
-    },
-    StaleProbe {
-        target: Target,
-    },
-    PeerAppNotAnswering {
-        why: &'a str,
-    },
+    StartFailedHandingOver { why: &'a str },
+    KeepingVip { cause: &'a Cause },
+    MaintenanceSignalChanged { on: bool },
+}
+
+/// Probe results that change a target's health, and probes this node
+/// could not run.
+#[derive(Debug)]
+pub enum ProbeNote<'a> {
+    ProbeCannotRun { target: Target, why: &'a str },
+    ProbeRunsAgain { target: Target },
+    StaleProbe { target: Target },
+    PeerAppNotAnswering { why: &'a str },
     PeerAppHealthy,
-    LocalFailing {
-        why: &'a str,
-        left: Duration,
-    },
+    LocalFailing { why: &'a str, left: Duration },
     LocalHealthy,
-    DataUnreachable {
-        why: &'a str,
-    },
+    DataUnreachable { why: &'a str },
     DataReachable,
-    NicUnusable {
-        why: &'a str,
-    },
+    NicUnusable { why: &'a str },
     NicUsable,
-    GarpFailed {
-        why: &'a str,
+}
+
+/// What came in and how it was taken: admin commands applied or
+/// refused, inputs and timers that do not apply.
+#[derive(Debug)]
+pub enum InputNote<'a> {
+    AdminApplied {
+        cmd: &'a AdminCommand,
+        force: bool,
+        done: &'a Done,
     },
-    StopFailed {
-        why: &'a str,
+    AdminRefused {
+        cmd: &'a AdminCommand,
+        force: bool,
+        why: &'a Refusal,
     },
-    RestoreFailed {
-        why: &'a str,
-    },
-    RemoveFailed {
-        why: &'a str,
-    },
-    VipRemovedRestoring,
     InputIgnored {
         state: State,
         input: &'a Input,

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use super::mode::{Ending, Mode};
 use super::timer::{later, Timer};
-use super::{AppFailure, AppRecovery, Cause, Core, EventKind, Note, Outcome, State};
+use super::{AppFailure, AppNote, AppRecovery, Cause, Core, EventKind, Outcome, State};
 
 impl Core {
     /// The application's start (in a claim) or restart (in place) ended.
@@ -19,12 +19,12 @@ impl Core {
             }
             Ok(()) => {
                 if self.state == State::RestartingApp {
-                    Note::AppRestarted.log();
+                    AppNote::AppRestarted.log();
                 }
                 self.change_state(now, State::Active, Cause::StepDone);
             }
             Err(why) if self.state == State::StartingApp && self.peer_can_take_over(now) => {
-                Note::StartFailedHandingOver { why: &why }.log();
+                AppNote::StartFailedHandingOver { why: &why }.log();
                 let failure = AppFailure::Start(why.clone());
                 self.notify(
                     EventKind::ApplicationFailed,
@@ -96,7 +96,7 @@ impl Core {
             fast,
             wait,
         };
-        Note::KeepingVip { cause: &cause }.log();
+        AppNote::KeepingVip { cause: &cause }.log();
         // Told once when the restarts begin, and once when they slow down.
         if attempt == 1 || attempt == fast + 1 {
             self.notify(EventKind::ApplicationFailed, cause, None);

@@ -1,19 +1,18 @@
 //! Words at the edge: every word the core's typed reasons become in logs,
-//! the status table, notifications and the console is written here, and
-//! pinned by the tests below. The core decides with enums; wording can
+//! the status table, notifications and the console is written here (the
+//! log notes in [`log`], the countdown in [`countdown`]), and pinned by the
+//! tests below. The core decides with enums; wording can
 //! change here without touching a decision.
 
 use std::fmt;
 
-use tracing::{debug, error, info, warn};
-
 pub mod countdown;
+mod log;
 
 use crate::core::{
-    millis, AppFailure, Because, Blocker, Cause, Done, Failure, FailureCause, Note, Refusal, State,
-    StatusWord, Target,
+    AppFailure, Because, Blocker, Cause, Done, Failure, FailureCause, Refusal, State, StatusWord,
+    Target,
 };
-use crate::proto::heartbeat::WireState;
 use countdown::humanize;
 
 impl fmt::Display for StatusWord {
@@ -247,220 +246,6 @@ impl fmt::Display for Refusal {
             Refusal::NoSuchNode(node) => write!(f, "no node named {node:?} in the configuration"),
             Refusal::StillHeard(node) => {
                 write!(f, "{node} is still sending heartbeats (use --force)")
-            }
-        }
-    }
-}
-
-/// The peer's wire state, as the log names it.
-impl fmt::Display for WireState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            WireState::Starting => "Starting",
-            WireState::Passive => "Passive",
-            WireState::Claiming => "Claiming",
-            WireState::Active => "Active",
-            WireState::Releasing => "Releasing",
-            WireState::Stopped => "Stopped",
-        })
-    }
-}
-
-fn or_unknown(state: Option<WireState>) -> String {
-    state.map_or_else(|| "unknown".to_owned(), |s| s.to_string())
-}
-
-/// The log target of the core's notes (what `UNDERSTUDY_LOG` filters on).
-const CORE: &str = "understudy::core";
-
-impl Note<'_> {
-    /// Writes this note to the log, at its level, in its words.
-    pub fn log(&self) {
-        match self {
-            Note::StateChange {
-                from,
-                to,
-                cause,
-                term,
-            } => match cause {
-                Cause::StepDone => debug!(target: CORE, %from, %to, "state change"),
-                _ => info!(target: CORE, %from, %to, %cause, term, "state change"),
-            },
-            Note::AdminApplied { cmd, force, done } => {
-                info!(target: CORE, ?cmd, force, %done, "admin command applied")
-            }
-            Note::AdminRefused { cmd, force, why } => {
-                info!(target: CORE, ?cmd, force, %why, "admin command refused")
-            }
-            Note::PeerState {
-                peer,
-                from,
-                to,
-                term,
-            } => {
-                info!(target: CORE, %peer, from = %or_unknown(*from), %to, term, "peer state")
-            }
-            Note::PeerAvailable { peer, state, term } => {
-                info!(target: CORE, %peer, state = %or_unknown(*state), term, "peer available")
-            }
-            Note::PeerUnavailable { peer, timeout } => warn!(
-                target: CORE,
-                %peer,
-                timeout = %humanize(*timeout),
-                "peer unavailable: no valid heartbeat"
-            ),
-            Note::ConfigDiffers { peer, ours, theirs } => warn!(
-                target: CORE,
-                %peer,
-                ours = format!("{ours:016x}"),
-                theirs = format!("{theirs:016x}"),
-                "the peer runs a different configuration"
-            ),
-            Note::PeerHealthyAgain => {
-                info!(target: CORE, "the peer is healthy again; withdrawing the release request")
-            }
-            Note::PeerAsksToClaim => {
-                info!(target: CORE, "the peer asks for the common IP; letting it claim")
-            }
-            Note::AskingRelease { failure } => info!(
-                target: CORE,
-                why = %failure,
-                "peer failed for the grace period; asking it to release the common IP"
-            ),
-            Note::AskingToClaim => {
-                info!(target: CORE, "nobody holds the common IP; asking the primary to let us claim it")
-            }
-            Note::Countdown { reason, left } => {
-                warn!(target: CORE, cause = %reason, "{}", countdown::takeover_in(*left))
-            }
-            Note::TakeoverHeldBack { blocker } => {
-                warn!(target: CORE, why = %blocker, "takeover due but held back")
-            }
-            Note::PeerReportedDuringLook { peer_state } => info!(
-                target: CORE,
-                peer_state = %or_unknown(*peer_state),
-                "the peer reported in while we looked at the common IP; not claiming on the look"
-            ),
-            Note::ServiceUpViaVip => {
-                warn!(target: CORE, "the application answers through the common IP; not claiming, watching on")
-            }
-            Note::ConflictClaiming { mac, why } => warn!(
-                target: CORE,
-                %mac,
-                %why,
-                "another host answers for the common IP but the application does not; claiming it"
-            ),
-            Note::Claimed {
-                took,
-                term,
-                app_failed,
-            } => {
-                let ms = millis(*took);
-                if *app_failed {
-                    warn!(target: CORE, ms, term, "claimed the common IP; the application failed to start")
-                } else {
-                    info!(target: CORE, ms, term, "claimed the common IP; application healthy")
-                }
-            }
-            Note::Released { took } => {
-                info!(target: CORE, ms = millis(*took), "released the common IP")
-            }
-            Note::PeerLetGo => {
-                info!(target: CORE, "the peer let go of the common IP; announcing again so that clients follow")
-            }
-            Note::SplitBrainWon { ours, theirs } => warn!(
-                target: CORE,
-                ours,
-                theirs,
-                "split brain: the peer holds the common IP too; we outrank it and announce again"
-            ),
-            Note::FailbackHeldBack { wait } => info!(
-                target: CORE,
-                wait = %humanize(*wait),
-                "failback held back: the common IP moved recently"
-            ),
-            Note::Drained { remaining } => {
-                info!(target: CORE, remaining, "connections drained; handing the common IP back")
-            }
-            Note::PrimaryNoLongerReady => {
-                info!(target: CORE, "the primary is no longer ready; staying Active")
-            }
-            Note::YieldingToReadyPeer { state, cause } => info!(
-                target: CORE,
-                %state,
-                %cause,
-                "a peer that can serve is ready while our application is not; handing over"
-            ),
-            Note::FlappingStarted { cause } => error!(target: CORE, %cause, "flapping"),
-            Note::FlappingOver => {
-                info!(target: CORE, "the common IP has not moved too often lately; automatic moves again")
-            }
-            Note::AppRestarted => info!(target: CORE, "application restarted"),
-            Note::AppServesAgain => info!(target: CORE, "the application serves again"),
-            Note::StartFailedHandingOver { why } => error!(
-                target: CORE,
-                %why,
-                "application failed to start; releasing the common IP to the peer"
-            ),
-            Note::KeepingVip { cause } => warn!(target: CORE, %cause, "keeping the common IP"),
-            Note::MaintenanceSignalChanged { on } => {
-                info!(target: CORE, on, "the application's maintenance signal changed")
-            }
-            Note::ProbeCannotRun { target, why } => error!(
-                target: CORE,
-                probe = %target,
-                %why,
-                "this node cannot run its probe; it will not take over until it can"
-            ),
-            Note::ProbeRunsAgain { target } => {
-                info!(target: CORE, probe = %target, "this node can run its probe again")
-            }
-            Note::StaleProbe { target } => {
-                debug!(target: CORE, probe = %target, "probe result from an earlier watch; dropped")
-            }
-            Note::PeerAppNotAnswering { why } => {
-                warn!(target: CORE, probe = "peer", %why, "peer application not answering")
-            }
-            Note::PeerAppHealthy => info!(target: CORE, probe = "peer", "peer application healthy"),
-            Note::LocalFailing { why, left } => warn!(
-                target: CORE,
-                probe = "local",
-                %why,
-                "this node is failing; release in {}",
-                humanize(*left)
-            ),
-            Note::LocalHealthy => info!(target: CORE, probe = "local", "this node is healthy"),
-            Note::DataUnreachable { why } => {
-                warn!(target: CORE, probe = "data", %why, "data service unreachable from here")
-            }
-            Note::DataReachable => info!(target: CORE, probe = "data", "data service reachable"),
-            Note::NicUnusable { why } => {
-                warn!(target: CORE, probe = "nic", %why, "this node's NIC is unusable")
-            }
-            Note::NicUsable => info!(target: CORE, probe = "nic", "this node's NIC is usable"),
-            Note::GarpFailed { why } => warn!(
-                target: CORE,
-                %why,
-                "gratuitous ARP failed; the kernel still answers ARP for the common IP"
-            ),
-            Note::StopFailed { why } => {
-                warn!(target: CORE, %why, "stop command failed; removing the common IP anyway")
-            }
-            Note::RestoreFailed { why } => {
-                error!(target: CORE, %why, "could not restore the common IP")
-            }
-            Note::RemoveFailed { why } => {
-                error!(target: CORE, %why, "could not remove the common IP")
-            }
-            Note::VipRemovedRestoring => warn!(
-                target: CORE,
-                "the common IP was removed from the NIC by something else; restoring it"
-            ),
-            Note::InputIgnored { state, input } => {
-                debug!(target: CORE, %state, ?input, "input does not apply in this state; ignored")
-            }
-            Note::TimerIgnored { timer, state } => {
-                debug!(target: CORE, ?timer, %state, "timer does not apply in this state")
             }
         }
     }

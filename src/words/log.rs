@@ -1,0 +1,257 @@
+//! The core's log notes in words, at their levels: one impl per group of
+//! notes (see `core/note.rs`). Every line keeps the target
+//! `understudy::core`, which is what `UNDERSTUDY_LOG` filters on.
+
+use std::fmt;
+
+use tracing::{debug, error, info, warn};
+
+use super::countdown::{self, humanize};
+use crate::core::{millis, AppNote, Cause, InputNote, MoveNote, PeerNote, ProbeNote};
+use crate::proto::heartbeat::WireState;
+
+/// The log target of the core's notes (what `UNDERSTUDY_LOG` filters on).
+const CORE: &str = "understudy::core";
+
+/// The peer's wire state, as the log names it.
+impl fmt::Display for WireState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WireState::Starting => "Starting",
+            WireState::Passive => "Passive",
+            WireState::Claiming => "Claiming",
+            WireState::Active => "Active",
+            WireState::Releasing => "Releasing",
+            WireState::Stopped => "Stopped",
+        })
+    }
+}
+
+fn or_unknown(state: Option<WireState>) -> String {
+    state.map_or_else(|| "unknown".to_owned(), |s| s.to_string())
+}
+
+impl MoveNote<'_> {
+    /// Writes this note (how the VIP moves) to the log, at its level.
+    pub fn log(&self) {
+        match self {
+            Self::StateChange {
+                from,
+                to,
+                cause,
+                term,
+            } => match cause {
+                Cause::StepDone => debug!(target: CORE, %from, %to, "state change"),
+                _ => info!(target: CORE, %from, %to, %cause, term, "state change"),
+            },
+            Self::Claimed {
+                took,
+                term,
+                app_failed,
+            } => {
+                let ms = millis(*took);
+                if *app_failed {
+                    warn!(target: CORE, ms, term, "claimed the common IP; the application failed to start")
+                } else {
+                    info!(target: CORE, ms, term, "claimed the common IP; application healthy")
+                }
+            }
+            Self::Released { took } => {
+                info!(target: CORE, ms = millis(*took), "released the common IP")
+            }
+            Self::PeerLetGo => {
+                info!(target: CORE, "the peer let go of the common IP; announcing again so that clients follow")
+            }
+            Self::SplitBrainWon { ours, theirs } => warn!(
+                target: CORE,
+                ours,
+                theirs,
+                "split brain: the peer holds the common IP too; we outrank it and announce again"
+            ),
+            Self::FailbackHeldBack { wait } => info!(
+                target: CORE,
+                wait = %humanize(*wait),
+                "failback held back: the common IP moved recently"
+            ),
+            Self::Drained { remaining } => {
+                info!(target: CORE, remaining, "connections drained; handing the common IP back")
+            }
+            Self::PrimaryNoLongerReady => {
+                info!(target: CORE, "the primary is no longer ready; staying Active")
+            }
+            Self::YieldingToReadyPeer { state, cause } => info!(
+                target: CORE,
+                %state,
+                %cause,
+                "a peer that can serve is ready while our application is not; handing over"
+            ),
+            Self::FlappingStarted { cause } => error!(target: CORE, %cause, "flapping"),
+            Self::FlappingOver => {
+                info!(target: CORE, "the common IP has not moved too often lately; automatic moves again")
+            }
+            Self::GarpFailed { why } => warn!(
+                target: CORE,
+                %why,
+                "gratuitous ARP failed; the kernel still answers ARP for the common IP"
+            ),
+            Self::StopFailed { why } => {
+                warn!(target: CORE, %why, "stop command failed; removing the common IP anyway")
+            }
+            Self::RestoreFailed { why } => {
+                error!(target: CORE, %why, "could not restore the common IP")
+            }
+            Self::RemoveFailed { why } => {
+                error!(target: CORE, %why, "could not remove the common IP")
+            }
+            Self::VipRemovedRestoring => warn!(
+                target: CORE,
+                "the common IP was removed from the NIC by something else; restoring it"
+            ),
+        }
+    }
+}
+
+impl PeerNote<'_> {
+    /// Writes this note (the peer and the decisions about it) to the log, at its level.
+    pub fn log(&self) {
+        match self {
+            Self::PeerState {
+                peer,
+                from,
+                to,
+                term,
+            } => {
+                info!(target: CORE, %peer, from = %or_unknown(*from), %to, term, "peer state")
+            }
+            Self::PeerAvailable { peer, state, term } => {
+                info!(target: CORE, %peer, state = %or_unknown(*state), term, "peer available")
+            }
+            Self::PeerUnavailable { peer, timeout } => warn!(
+                target: CORE,
+                %peer,
+                timeout = %humanize(*timeout),
+                "peer unavailable: no valid heartbeat"
+            ),
+            Self::ConfigDiffers { peer, ours, theirs } => warn!(
+                target: CORE,
+                %peer,
+                ours = format!("{ours:016x}"),
+                theirs = format!("{theirs:016x}"),
+                "the peer runs a different configuration"
+            ),
+            Self::PeerHealthyAgain => {
+                info!(target: CORE, "the peer is healthy again; withdrawing the release request")
+            }
+            Self::PeerAsksToClaim => {
+                info!(target: CORE, "the peer asks for the common IP; letting it claim")
+            }
+            Self::AskingRelease { failure } => info!(
+                target: CORE,
+                why = %failure,
+                "peer failed for the grace period; asking it to release the common IP"
+            ),
+            Self::AskingToClaim => {
+                info!(target: CORE, "nobody holds the common IP; asking the primary to let us claim it")
+            }
+            Self::Countdown { reason, left } => {
+                warn!(target: CORE, cause = %reason, "{}", countdown::takeover_in(*left))
+            }
+            Self::TakeoverHeldBack { blocker } => {
+                warn!(target: CORE, why = %blocker, "takeover due but held back")
+            }
+            Self::PeerReportedDuringLook { peer_state } => info!(
+                target: CORE,
+                peer_state = %or_unknown(*peer_state),
+                "the peer reported in while we looked at the common IP; not claiming on the look"
+            ),
+            Self::ServiceUpViaVip => {
+                warn!(target: CORE, "the application answers through the common IP; not claiming, watching on")
+            }
+            Self::ConflictClaiming { mac, why } => warn!(
+                target: CORE,
+                %mac,
+                %why,
+                "another host answers for the common IP but the application does not; claiming it"
+            ),
+        }
+    }
+}
+
+impl AppNote<'_> {
+    /// Writes this note (our own application) to the log, at its level.
+    pub fn log(&self) {
+        match self {
+            Self::AppRestarted => info!(target: CORE, "application restarted"),
+            Self::AppServesAgain => info!(target: CORE, "the application serves again"),
+            Self::StartFailedHandingOver { why } => error!(
+                target: CORE,
+                %why,
+                "application failed to start; releasing the common IP to the peer"
+            ),
+            Self::KeepingVip { cause } => warn!(target: CORE, %cause, "keeping the common IP"),
+            Self::MaintenanceSignalChanged { on } => {
+                info!(target: CORE, on, "the application's maintenance signal changed")
+            }
+        }
+    }
+}
+
+impl ProbeNote<'_> {
+    /// Writes this note (probe results) to the log, at its level.
+    pub fn log(&self) {
+        match self {
+            Self::ProbeCannotRun { target, why } => error!(
+                target: CORE,
+                probe = %target,
+                %why,
+                "this node cannot run its probe; it will not take over until it can"
+            ),
+            Self::ProbeRunsAgain { target } => {
+                info!(target: CORE, probe = %target, "this node can run its probe again")
+            }
+            Self::StaleProbe { target } => {
+                debug!(target: CORE, probe = %target, "probe result from an earlier watch; dropped")
+            }
+            Self::PeerAppNotAnswering { why } => {
+                warn!(target: CORE, probe = "peer", %why, "peer application not answering")
+            }
+            Self::PeerAppHealthy => info!(target: CORE, probe = "peer", "peer application healthy"),
+            Self::LocalFailing { why, left } => warn!(
+                target: CORE,
+                probe = "local",
+                %why,
+                "this node is failing; release in {}",
+                humanize(*left)
+            ),
+            Self::LocalHealthy => info!(target: CORE, probe = "local", "this node is healthy"),
+            Self::DataUnreachable { why } => {
+                warn!(target: CORE, probe = "data", %why, "data service unreachable from here")
+            }
+            Self::DataReachable => info!(target: CORE, probe = "data", "data service reachable"),
+            Self::NicUnusable { why } => {
+                warn!(target: CORE, probe = "nic", %why, "this node's NIC is unusable")
+            }
+            Self::NicUsable => info!(target: CORE, probe = "nic", "this node's NIC is usable"),
+        }
+    }
+}
+
+impl InputNote<'_> {
+    /// Writes this note (what came in) to the log, at its level.
+    pub fn log(&self) {
+        match self {
+            Self::AdminApplied { cmd, force, done } => {
+                info!(target: CORE, ?cmd, force, %done, "admin command applied")
+            }
+            Self::AdminRefused { cmd, force, why } => {
+                info!(target: CORE, ?cmd, force, %why, "admin command refused")
+            }
+            Self::InputIgnored { state, input } => {
+                debug!(target: CORE, %state, ?input, "input does not apply in this state; ignored")
+            }
+            Self::TimerIgnored { timer, state } => {
+                debug!(target: CORE, ?timer, %state, "timer does not apply in this state")
+            }
+        }
+    }
+}
