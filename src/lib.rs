@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //!
+//! - [`clock`]: instants computed without panicking.
 //! - [`config`]: the TOML file, raw → validated, with located problems.
 //! - [`core`]: the sans-IO state machine that decides; time is passed in,
 //!   effects come out as [`core::Action`]s.
@@ -19,6 +20,7 @@
 //! - [`control`]: the admin requests, their JSON answers and the status
 //!   report, over the Unix control socket (and the HTTP API).
 
+pub mod clock;
 pub mod config;
 pub mod control;
 pub mod core;

@@ -51,8 +51,7 @@ pub use recovery::AppRecovery;
 pub use settings::{Failback, Role, Settings};
 pub use state::{AppFailure, Because, Blocker, Cause, Failure, State, StatusWord};
 pub use status::{Counters, Holder, Status, Takeover};
-pub use timer::later;
-use timer::{Timer, Timers};
+use timer::{later, Timer, Timers};
 
 use crate::proto::heartbeat::{self, Flags};
 

@@ -88,12 +88,8 @@ impl Supervisor {
     }
 
     async fn wait_ready(&self) -> Outcome {
-        // ready_timeout is at most 7 days; a deadline that cannot be
-        // represented waits as long as the clock allows.
-        let now = Instant::now();
-        let deadline = now
-            .checked_add(self.ready_timeout)
-            .unwrap_or_else(|| now + std::time::Duration::from_secs(86_400 * 365));
+        let deadline: Instant =
+            crate::clock::later(Instant::now().into_std(), self.ready_timeout).into();
         loop {
             let outcome = self.prober.check(&self.health).await;
             match outcome {

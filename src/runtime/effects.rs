@@ -64,7 +64,7 @@ async fn interrupted_after(mut interrupts: watch::Receiver<u64>, queued_at: u64)
 /// Waits until the application's established connections reach zero or
 /// `limit` passes; returns how many are still open.
 async fn drain(port: u16, limit: Duration) -> usize {
-    let deadline: Instant = crate::core::later(Instant::now().into_std(), limit).into();
+    let deadline: Instant = crate::clock::later(Instant::now().into_std(), limit).into();
     let mut open = established(port);
     while open > 0 && Instant::now() < deadline {
         tokio::time::sleep(DRAIN_POLL).await;
