@@ -206,11 +206,7 @@ impl Daemon {
     /// (`UNDERSTUDY_LOG=info,understudy::replay=debug`).
     fn input(&mut self, input: Input) {
         let at = now();
-        debug!(
-            target: "understudy::replay",
-            ms = at.saturating_duration_since(self.origin).as_millis() as u64,
-            line = %replay::format_input(&input, self.origin)
-        );
+        replay_log(self.origin, at, replay::format_input(&input, self.origin));
         self.core.handle_input(at, input);
     }
 
@@ -252,11 +248,7 @@ impl Daemon {
             None => (true, String::new()),
             Some((cmd, force)) => {
                 info!(%who, ?cmd, force, "admin request");
-                debug!(
-                    target: "understudy::replay",
-                    ms = at.saturating_duration_since(self.origin).as_millis() as u64,
-                    line = %replay::format_admin(&cmd, force)
-                );
+                replay_log(self.origin, at, replay::format_admin(&cmd, force));
                 match self.core.handle_admin(at, cmd, force) {
                     Ok(done) => (true, done.to_string()),
                     Err(why) => (false, why.to_string()),
@@ -334,12 +326,7 @@ impl Resources {
         let vip_present = netlink
             .has_address(link.index, IpAddr::V4(config.cluster.vip))
             .await?;
-        let prober = Prober::with_identity(
-            config.monitor.timeout,
-            config.monitor.ca_file.as_deref(),
-            config.monitor.client_cert.as_deref(),
-            config.monitor.expect.clone(),
-        )?;
+        let prober = super::probes::prober(config, config.monitor.timeout)?;
         let socket = bind_heartbeat(config, node).await?;
         let socket_path = overrides
             .socket
@@ -414,12 +401,22 @@ fn heartbeats(
 
 /// The core, started, with its settings and first input in the replay log.
 fn start_core(settings: Settings, vip_present: bool, origin: std::time::Instant) -> Core {
-    debug!(target: "understudy::replay", ms = 0, line = %replay::format_settings(&settings));
+    replay_log(origin, origin, replay::format_settings(&settings));
     let mut core = Core::new(settings);
     let started = Input::Started { vip_present };
-    debug!(target: "understudy::replay", ms = 0, line = %replay::format_input(&started, origin));
+    replay_log(origin, origin, replay::format_input(&started, origin));
     core.handle_input(origin, started);
     core
+}
+
+/// One line of the replay log (target `understudy::replay`, at debug): what
+/// `tests/golden/log2input.py` turns back into a scenario.
+fn replay_log(origin: std::time::Instant, at: std::time::Instant, line: String) {
+    debug!(
+        target: "understudy::replay",
+        ms = at.saturating_duration_since(origin).as_millis() as u64,
+        %line
+    );
 }
 
 async fn bind_heartbeat(config: &Config, node: &Node) -> Result<Arc<UdpSocket>, RuntimeError> {

@@ -186,10 +186,7 @@ impl Effects {
                 Input::Announced(outcome)
             }
             Action::StartApp => {
-                let outcome = tokio::select! {
-                    started = self.supervisor.start() => started,
-                    () = interrupted => Err(INTERRUPTED.into()),
-                };
+                let outcome = self.start_app(interrupted).await;
                 info!(ms = ms(), ok = outcome.is_ok(), "application start");
                 Input::AppStarted(outcome)
             }
@@ -197,10 +194,7 @@ impl Effects {
                 if let Err(why) = self.supervisor.stop().await {
                     warn!(%why, "stop before the restart failed; starting anyway");
                 }
-                let outcome = tokio::select! {
-                    started = self.supervisor.start() => started,
-                    () = interrupted => Err(INTERRUPTED.into()),
-                };
+                let outcome = self.start_app(interrupted).await;
                 info!(ms = ms(), ok = outcome.is_ok(), "application restart");
                 Input::AppStarted(outcome)
             }
@@ -266,6 +260,18 @@ impl Effects {
             "looked at the common IP"
         );
         Input::VipChecked { holder, via_vip }
+    }
+
+    /// Starts the application and waits until it is ready, unless the core
+    /// interrupts the wait.
+    async fn start_app(
+        &mut self,
+        interrupted: impl std::future::Future<Output = ()>,
+    ) -> Result<(), String> {
+        tokio::select! {
+            started = self.supervisor.start() => started,
+            () = interrupted => Err(INTERRUPTED.into()),
+        }
     }
 
     /// The first round of gratuitous ARP; the others go on in the

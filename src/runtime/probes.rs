@@ -43,12 +43,7 @@ impl Checks {
             nic: node.nic.clone(),
             netlink,
             prober,
-            data_prober: Prober::with_identity(
-                config.monitor.data_probe.timeout,
-                config.monitor.ca_file.as_deref(),
-                config.monitor.client_cert.as_deref(),
-                config.monitor.expect.clone(),
-            )?,
+            data_prober: self::prober(config, config.monitor.data_probe.timeout)?,
         })
     }
 
@@ -93,6 +88,17 @@ impl Checks {
             let _ = tx.send(into_input(target, started, outcome));
         });
     }
+}
+
+/// A prober with the configured CA, client certificate and expectations,
+/// and this time limit (the application's, or the data service's own).
+pub fn prober(config: &Config, timeout: std::time::Duration) -> Result<Prober, ProbeSetupError> {
+    Prober::with_identity(
+        timeout,
+        config.monitor.ca_file.as_deref(),
+        config.monitor.client_cert.as_deref(),
+        config.monitor.expect.clone(),
+    )
 }
 
 /// Out of descriptors or memory, this node cannot judge: that must never
