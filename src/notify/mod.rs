@@ -139,46 +139,63 @@ pub struct Notifier {
 impl Notifier {
     /// Starts one worker per configured channel. Must run inside tokio.
     pub fn start(config: &Notify, metrics: Arc<Metrics>) -> Result<Notifier, String> {
-        let mut queues = Vec::new();
-        let mut workers = Vec::new();
-        if let Some(email) = &config.email {
-            let sender = mail::Mailer::new(email)?;
-            let (queue, worker) =
-                spawn_worker(Channel::Email, config.queue, metrics.clone(), move |e| {
-                    let sender = sender.clone();
-                    async move { sender.send(&e).await }
-                });
-            queues.push((Channel::Email, queue));
-            workers.push(worker);
-        }
-        if let Some(hook) = &config.webhook {
-            let poster = webhook::Poster::new(hook)?;
-            let (queue, worker) =
-                spawn_worker(Channel::Webhook, config.queue, metrics.clone(), move |e| {
-                    let poster = poster.clone();
-                    async move { poster.send(&e).await }
-                });
-            queues.push((Channel::Webhook, queue));
-            workers.push(worker);
-        }
-        if let Some(hook) = &config.hook {
-            let runner = hook::Runner::new(hook);
-            let (queue, worker) =
-                spawn_worker(Channel::Hook, config.queue, metrics.clone(), move |e| {
-                    let runner = runner.clone();
-                    async move { runner.run(&e).await }
-                });
-            queues.push((Channel::Hook, queue));
-            workers.push(worker);
-        }
-        Ok(Notifier {
+        let mut notifier = Notifier {
             events: config.events.clone(),
             dedup_window: config.dedup_window,
             sent: HashMap::new(),
-            queues,
-            workers,
+            queues: Vec::new(),
+            workers: Vec::new(),
             metrics,
-        })
+        };
+        if let Some(email) = &config.email {
+            let sender = mail::Mailer::new(email)?;
+            notifier.add(Channel::Email, config.queue, move |e| {
+                let sender = sender.clone();
+                async move { sender.send(&e).await }
+            });
+        }
+        if let Some(hook) = &config.webhook {
+            let poster = webhook::Poster::new(hook)?;
+            notifier.add(Channel::Webhook, config.queue, move |e| {
+                let poster = poster.clone();
+                async move { poster.send(&e).await }
+            });
+        }
+        if let Some(hook) = &config.hook {
+            let runner = hook::Runner::new(hook);
+            notifier.add(Channel::Hook, config.queue, move |e| {
+                let runner = runner.clone();
+                async move { runner.run(&e).await }
+            });
+        }
+        Ok(notifier)
+    }
+
+    /// Starts a channel's worker: it delivers the queued events one at a
+    /// time and counts each outcome.
+    fn add<F, Fut>(&mut self, channel: Channel, depth: usize, deliver: F)
+    where
+        F: Fn(Arc<Envelope>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<(), String>> + Send,
+    {
+        let (tx, mut rx) = mpsc::channel::<Arc<Envelope>>(depth);
+        let metrics = self.metrics.clone();
+        self.workers.push(tokio::spawn(async move {
+            while let Some(envelope) = rx.recv().await {
+                let event = envelope.event;
+                match deliver(envelope).await {
+                    Ok(()) => {
+                        debug!(channel = channel.name(), event, "notification delivered");
+                        metrics.notification(channel.name(), "sent");
+                    }
+                    Err(why) => {
+                        warn!(channel = channel.name(), event, %why, "notification failed");
+                        metrics.notification(channel.name(), "failed");
+                    }
+                }
+            }
+        }));
+        self.queues.push((channel, tx));
     }
 
     /// Stops taking events and waits up to `within` for the ones queued
@@ -232,35 +249,6 @@ impl Notifier {
             }
         }
     }
-}
-
-fn spawn_worker<F, Fut>(
-    channel: Channel,
-    depth: usize,
-    metrics: Arc<Metrics>,
-    deliver: F,
-) -> (mpsc::Sender<Arc<Envelope>>, tokio::task::JoinHandle<()>)
-where
-    F: Fn(Arc<Envelope>) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Result<(), String>> + Send,
-{
-    let (tx, mut rx) = mpsc::channel::<Arc<Envelope>>(depth);
-    let worker = tokio::spawn(async move {
-        while let Some(envelope) = rx.recv().await {
-            let event = envelope.event;
-            match deliver(envelope).await {
-                Ok(()) => {
-                    debug!(channel = channel.name(), event, "notification delivered");
-                    metrics.notification(channel.name(), "sent");
-                }
-                Err(why) => {
-                    warn!(channel = channel.name(), event, %why, "notification failed");
-                    metrics.notification(channel.name(), "failed");
-                }
-            }
-        }
-    });
-    (tx, worker)
 }
 
 /// Retries `attempt` up to `retries` more times, waiting 0.5 s, 1 s, 2 s …
