@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::core::{AppRecovery, Holder, Status};
+use crate::core::{Holder, Status};
 use crate::words::countdown;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -179,20 +179,10 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
         },
         flapping_since: status.flapping_since.map(|t| seen(t, now, wall)),
         recent_moves: status.recent_moves,
-        application_recovery: recovery_words(status.recovery),
-    }
-}
-
-/// What the node does about its failed application, in words.
-fn recovery_words(recovery: AppRecovery) -> Option<String> {
-    match recovery {
-        AppRecovery::Serving => None,
-        AppRecovery::Restarting { attempt, fast } if attempt <= fast => Some(format!(
-            "failed; no peer can take over: restarting it here (attempt {attempt} of {fast})"
-        )),
-        AppRecovery::Restarting { attempt, fast } => Some(format!(
-            "failed; {fast} restarts did not help: retrying (attempt {attempt}) until it serves or a peer can"
-        )),
+        application_recovery: status
+            .recovery
+            .failed()
+            .then(|| status.recovery.to_string()),
     }
 }
 

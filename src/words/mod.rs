@@ -10,8 +10,8 @@ pub mod countdown;
 mod log;
 
 use crate::core::{
-    AppFailure, Because, Blocker, Cause, Done, Failure, FailureCause, Refusal, State, StatusWord,
-    Target,
+    AppFailure, AppRecovery, Because, Blocker, Cause, Done, Failure, FailureCause, Refusal, State,
+    StatusWord, Target,
 };
 use countdown::humanize;
 
@@ -76,6 +76,23 @@ impl fmt::Display for AppFailure {
             AppFailure::ForGrace(why) => write!(f, "failed for the grace period: {why}"),
             AppFailure::Start(why) => write!(f, "failed to start: {why}"),
             AppFailure::Restart(why) => write!(f, "restart failed: {why}"),
+        }
+    }
+}
+
+/// What the node does about its own failed application.
+impl fmt::Display for AppRecovery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            AppRecovery::Serving => f.write_str("serving"),
+            AppRecovery::Restarting { attempt, fast } if !self.slow() => write!(
+                f,
+                "failed; no peer can take over: restarting it here (attempt {attempt} of {fast})"
+            ),
+            AppRecovery::Restarting { attempt, fast } => write!(
+                f,
+                "failed; {fast} restarts did not help: retrying (attempt {attempt}) until it serves or a peer can"
+            ),
         }
     }
 }
@@ -445,6 +462,19 @@ mod tests {
             "this node cannot serve: this node cannot reach the data service: not probed yet (use --force)"
         );
         assert_eq!(Done::Forgot("m1".into()).to_string(), "forgot m1");
+        for (recovery, text) in [
+            (AppRecovery::Serving, "serving"),
+            (
+                AppRecovery::Restarting { attempt: 2, fast: 3 },
+                "failed; no peer can take over: restarting it here (attempt 2 of 3)",
+            ),
+            (
+                AppRecovery::Restarting { attempt: 4, fast: 3 },
+                "failed; 3 restarts did not help: retrying (attempt 4) until it serves or a peer can",
+            ),
+        ] {
+            assert_eq!(recovery.to_string(), text);
+        }
         assert_eq!(
             chain.to_string(),
             "start-up window passed without a heartbeat from the peer; no other host holds the common IP"
