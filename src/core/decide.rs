@@ -469,15 +469,9 @@ impl Core {
     }
 
     fn decide_active(&mut self, now: Instant) {
-        let Some(serve) = self.mode.serve_mut() else {
-            return;
-        };
-        let reannounce = std::mem::take(&mut self.reannounce_pending);
-        if reannounce {
-            serve.last_reannounce = Some(now);
-        }
-        if reannounce {
+        if std::mem::take(&mut self.reannounce_pending) {
             MoveNote::PeerLetGo.log();
+            self.with_serve(|s| s.last_reannounce = Some(now));
             self.actions.push_back(super::Action::Announce);
         }
         let hb = self.peer.last.filter(|_| self.peer_available(now));
@@ -511,13 +505,6 @@ impl Core {
                 self.fail_back_when_due(now, hold)
             }
             _ => self.with_serve(|s| s.primary_ready_since = None),
-        }
-    }
-
-    /// Changes the serving data; nothing outside the Serve phase.
-    fn with_serve(&mut self, change: impl FnOnce(&mut super::mode::Serve)) {
-        if let Some(s) = self.mode.serve_mut() {
-            change(s);
         }
     }
 

@@ -44,7 +44,7 @@ pub use admin::{AdminCommand, AdminReply, Done, Refusal};
 pub use event::{Event, EventKind};
 pub use health::{Change, Health, Verdict};
 pub use input::{Input, Outcome, Target};
-use mode::{Ending, Mode, Watch};
+use mode::{Ending, Mode, Serve, Watch};
 pub use note::{AppNote, InputNote, MoveNote, PeerNote, ProbeNote};
 pub use peer::{FailureCause, PeerView};
 pub use recovery::AppRecovery;
@@ -283,6 +283,13 @@ impl Core {
     pub(super) fn with_watch(&mut self, change: impl FnOnce(&mut Watch)) {
         if let Some(w) = self.mode.watch_mut() {
             change(w);
+        }
+    }
+
+    /// Changes the serving data; nothing outside the Serve phase.
+    pub(super) fn with_serve(&mut self, change: impl FnOnce(&mut Serve)) {
+        if let Some(s) = self.mode.serve_mut() {
+            change(s);
         }
     }
 

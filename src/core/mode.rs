@@ -111,7 +111,7 @@ pub(super) struct Claim {
 
 /// Holding the VIP.
 #[derive(Debug, Default)]
-pub(super) struct Serve {
+pub struct Serve {
     /// Since when our own application is watched (this Active stretch).
     pub local_since: Option<Instant>,
     /// Automatic failback: since when the primary has been ready.

@@ -25,9 +25,7 @@ pub struct Wire {
 }
 
 impl Wire {
-    /// Sends without holding up the loop. tokio reports a fresh socket
-    /// as not yet writable, so a send that would block is handed to a task
-    /// that waits for the socket instead of being dropped.
+    /// Sends a heartbeat and keeps it as the last one sent.
     pub fn send(&self, hb: &Heartbeat) {
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(*hb);
         self.send_bytes(hb.encode(&self.key));
@@ -51,6 +49,9 @@ impl Wire {
         self.send(&stopped);
     }
 
+    /// Sends without holding up the loop. tokio reports a fresh socket
+    /// as not yet writable, so a send that would block is handed to a task
+    /// that waits for the socket instead of being dropped.
     fn send_bytes(&self, bytes: [u8; LEN]) {
         match self.socket.try_send_to(&bytes, self.peer) {
             Ok(_) => {}
