@@ -207,23 +207,11 @@ pub fn format_settings(s: &Settings) -> String {
     )
 }
 
-fn target_name(t: Target) -> &'static str {
-    match t {
-        Target::Peer => "peer",
-        Target::Local => "local",
-        Target::Data => "data",
-        Target::Nic => "nic",
-    }
-}
-
 fn parse_target(text: &str) -> Result<Target, String> {
-    Ok(match text {
-        "peer" => Target::Peer,
-        "local" => Target::Local,
-        "data" => Target::Data,
-        "nic" => Target::Nic,
-        _ => return Err(format!("target {text:?}: peer, local, data or nic")),
-    })
+    Target::ALL
+        .into_iter()
+        .find(|t| t.name() == text)
+        .ok_or_else(|| format!("target {text:?}: peer, local, data or nic"))
 }
 
 fn state_name(s: WireState) -> &'static str {
@@ -341,7 +329,7 @@ pub fn format_input(input: &Input, origin: Instant) -> String {
             outcome,
         } => format!(
             "probe {} started={} {}",
-            target_name(*target),
+            target.name(),
             since(*started),
             format_outcome(outcome)
         ),
@@ -351,7 +339,7 @@ pub fn format_input(input: &Input, origin: Instant) -> String {
             why,
         } => format!(
             "probe_not_run {} started={} {why}",
-            target_name(*target),
+            target.name(),
             since(*started)
         ),
         Input::Heartbeat(hb) => format!(
@@ -636,7 +624,7 @@ pub fn format_action(action: &Action) -> String {
         Action::Drain => "drain".into(),
         Action::Interrupt => "interrupt".into(),
         Action::Exit => "exit".into(),
-        Action::Probe(t) => format!("probe {}", target_name(*t)),
+        Action::Probe(t) => format!("probe {}", t.name()),
         Action::SendHeartbeat(hb) => format!(
             "heartbeat {} term={} flags={}",
             state_name(hb.state),

@@ -195,7 +195,7 @@ impl Metrics {
                 Verdict::Unknown => -1,
             };
             self.probe_up
-                .get_or_create(&label("target", target_name(*target)))
+                .get_or_create(&label("target", target.name()))
                 .set(value);
         }
         for (cause, n) in &status.counters.failures {
@@ -221,7 +221,7 @@ impl Metrics {
 
     pub fn probe_took(&self, target: Target, took: Duration) {
         self.probe_seconds
-            .get_or_create(&label("target", target_name(target)))
+            .get_or_create(&label("target", target.name()))
             .observe(took.as_secs_f64());
     }
 
@@ -249,15 +249,6 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
-    }
-}
-
-fn target_name(t: Target) -> &'static str {
-    match t {
-        Target::Peer => "peer",
-        Target::Local => "local",
-        Target::Data => "data",
-        Target::Nic => "nic",
     }
 }
 

@@ -18,6 +18,20 @@ pub enum Target {
     Nic,
 }
 
+impl Target {
+    pub const ALL: [Target; 4] = [Target::Peer, Target::Local, Target::Data, Target::Nic];
+
+    /// A stable name (metrics labels, the replay format).
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Peer => "peer",
+            Target::Local => "local",
+            Target::Data => "data",
+            Target::Nic => "nic",
+        }
+    }
+}
+
 /// The outcome of an action or probe: `Err` carries a reason for the logs.
 pub type Outcome = Result<(), String>;
 
