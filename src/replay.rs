@@ -27,6 +27,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
+use crate::clock::later;
 use crate::config::{Failback, Role};
 use crate::core::{Action, AdminCommand, AppRecovery, Input, Outcome, Settings, Status, Target};
 use crate::proto::heartbeat::{Flags, Heartbeat, WireState};
@@ -418,8 +419,8 @@ fn started<'a>(
     origin: Instant,
 ) -> Result<(Instant, &'a [&'a str]), String> {
     match words.first().and_then(|w| w.strip_prefix("started=")) {
-        Some(t) => Ok((origin + duration(t)?, &words[1..])),
-        None => Ok((origin + at, words)),
+        Some(t) => Ok((later(origin, duration(t)?), &words[1..])),
+        None => Ok((later(origin, at), words)),
     }
 }
 

@@ -224,7 +224,7 @@ impl Notifier {
         if self
             .sent
             .get(&key)
-            .is_some_and(|t| now < *t + self.dedup_window)
+            .is_some_and(|t| now < crate::clock::later(*t, self.dedup_window))
         {
             debug!(
                 event = kind.name(),
@@ -236,7 +236,8 @@ impl Notifier {
             return;
         }
         self.sent.insert(key, now);
-        self.sent.retain(|_, t| now < *t + self.dedup_window);
+        self.sent
+            .retain(|_, t| now < crate::clock::later(*t, self.dedup_window));
         let envelope = Arc::new(envelope);
         for (channel, queue) in &self.queues {
             if queue.try_send(envelope.clone()).is_err() {
