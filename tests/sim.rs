@@ -175,39 +175,31 @@ struct World {
 }
 
 fn settings(role: Role, epoch: u64, failback: Failback) -> Settings {
-    let (name, peer_name, node_id) = match role {
-        Role::Primary => ("m1", "m2", 0),
-        Role::Secondary => ("m2", "m1", 1),
+    // The golden scenarios' defaults (probe and heartbeat 100 ms, peer
+    // timeout 300 ms, grace 1 s), with a start-up window and every watch on.
+    let line = match role {
+        Role::Primary => "settings role=primary",
+        Role::Secondary => "settings role=secondary",
     };
+    let defaults = understudy::replay::parse_settings(line).expect("the replay defaults");
+    assert_eq!(
+        (
+            defaults.interval,
+            defaults.grace,
+            defaults.heartbeat_interval,
+            defaults.peer_timeout
+        ),
+        (INTERVAL, GRACE, HEARTBEAT, PEER_TIMEOUT)
+    );
     Settings {
-        name: name.into(),
-        role,
-        node_id,
-        peer_name: peer_name.into(),
-        interval: INTERVAL,
-        grace: GRACE,
-        rise: 2,
-        fall: 1,
-        data_interval: INTERVAL,
-        data_rise: 2,
-        data_fall: 1,
         watch_data: true,
         watch_nic: true,
-        heartbeat_interval: HEARTBEAT,
-        peer_timeout: PEER_TIMEOUT,
         startup: STARTUP,
         failback,
-        refresh: None,
-        dwell: Duration::ZERO,
-        flap_limit: 0,
-        flap_window: Duration::from_secs(600),
-        restart_attempts: 3,
-        restart_backoff: Duration::from_millis(200),
         cluster_id: 1,
         config_checksum: 1,
         epoch,
-        disabled: false,
-        maintenance: false,
+        ..defaults
     }
 }
 
