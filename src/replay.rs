@@ -11,7 +11,7 @@
 //! # The secondary takes over from a primary whose host died.
 //! settings role=secondary grace=1s
 //! at 0ms started vip_present=false
-//! at 100ms probe peer err connection refused
+//! at 100ms probe peer refused connection refused
 //! at 1100ms tick
 //! at 1100ms vip_checked holder=none err refused
 //! at 1101ms complete
@@ -69,6 +69,7 @@ pub fn default_settings() -> Settings {
         heartbeat_interval: Duration::from_millis(100),
         peer_timeout: Duration::from_millis(300),
         startup: Duration::ZERO,
+        look_window: Duration::from_millis(100),
         failback: Failback::Manual,
         refresh: None,
         dwell: Duration::ZERO,
@@ -134,6 +135,7 @@ fn set(s: &mut Settings, key: &str, value: &str) -> Result<(), String> {
         "heartbeat" => s.heartbeat_interval = duration(value)?,
         "peer_timeout" => s.peer_timeout = duration(value)?,
         "startup" => s.startup = duration(value)?,
+        "look" => s.look_window = duration(value)?,
         "dwell" => s.dwell = duration(value)?,
         "flap_window" => s.flap_window = duration(value)?,
         "restart_backoff" => s.restart_backoff = duration(value)?,
@@ -184,7 +186,7 @@ pub fn format_settings(s: &Settings) -> String {
     };
     format!(
         "settings role={} grace={} interval={} data_interval={} heartbeat={} peer_timeout={} startup={} \
-         rise={} fall={} data={} nic={} failback={failback} dwell={} flap_limit={} flap_window={} \
+         look={} rise={} fall={} data={} nic={} failback={failback} dwell={} flap_limit={} flap_window={} \
          restart_attempts={} restart_backoff={} refresh={} disabled={} maintenance={}",
         s.role,
         ms(s.grace),
@@ -193,6 +195,7 @@ pub fn format_settings(s: &Settings) -> String {
         ms(s.heartbeat_interval),
         ms(s.peer_timeout),
         ms(s.startup),
+        ms(s.look_window),
         s.rise,
         s.fall,
         s.watch_data,
@@ -328,12 +331,17 @@ pub fn format_input(input: &Input, origin: Instant) -> String {
             target,
             started,
             outcome,
+            refused,
         } => format!(
             "probe {} started={} {}",
             target.name(),
             since(*started),
-            format_outcome(outcome)
+            match (outcome, refused) {
+                (Err(why), true) => format!("refused {why}"),
+                _ => format_outcome(outcome),
+            }
         ),
+        Input::HeartbeatRefused => "heartbeat_refused".into(),
         Input::ProbeNotRun {
             target,
             started,
@@ -465,11 +473,19 @@ pub fn parse_step(
             let (&target, rest) = rest.split_first().ok_or("probe TARGET …")?;
             let target = parse_target(target)?;
             let (started, rest) = started(rest, at, origin)?;
-            if verb == "probe" {
+            if let Some((&"refused", why)) = rest.split_first().filter(|_| verb == "probe") {
+                Input::Probed {
+                    target,
+                    started,
+                    outcome: Err(why.join(" ")),
+                    refused: true,
+                }
+            } else if verb == "probe" {
                 Input::Probed {
                     target,
                     started,
                     outcome: parse_outcome(rest)?,
+                    refused: false,
                 }
             } else {
                 Input::ProbeNotRun {
@@ -487,6 +503,7 @@ pub fn parse_step(
                 .ok_or("drained N")?,
         },
         "vip_missing" => Input::VipMissing,
+        "heartbeat_refused" => Input::HeartbeatRefused,
         "maintenance_signal" => {
             Input::MaintenanceSignal(flag(rest.first().copied().unwrap_or(""))?)
         }
@@ -594,7 +611,7 @@ fn expand(text: &str, from: Duration, origin: Instant, s: &Settings) -> Result<V
 /// answers through the VIP); `None` for actions that need no answer.
 pub fn success(action: &Action) -> Option<Input> {
     Some(match action {
-        Action::CheckVip => Input::VipChecked {
+        Action::CheckVip { .. } => Input::VipChecked {
             holder: None,
             via_vip: Err("no answer through the VIP".into()),
         },
@@ -615,7 +632,7 @@ pub fn success(action: &Action) -> Option<Input> {
 /// An action as a line of the expected-actions file.
 pub fn format_action(action: &Action) -> String {
     match action {
-        Action::CheckVip => "check_vip".into(),
+        Action::CheckVip { window } => format!("check_vip window={}", ms(*window)),
         Action::AddVip => "add_vip".into(),
         Action::Announce => "announce".into(),
         Action::StartApp => "start_app".into(),
@@ -710,8 +727,16 @@ mod tests {
             Input::Probed {
                 target: Target::Data,
                 started: origin + Duration::from_millis(200),
-                outcome: Err("connect to db:5432: refused".into()),
+                outcome: Err("connect to db:5432: timed out".into()),
+                refused: false,
             },
+            Input::Probed {
+                target: Target::Peer,
+                started: origin + Duration::from_millis(200),
+                outcome: Err("cannot connect: Connection refused".into()),
+                refused: true,
+            },
+            Input::HeartbeatRefused,
             Input::ProbeNotRun {
                 target: Target::Peer,
                 started: origin + at,

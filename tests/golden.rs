@@ -44,7 +44,7 @@ impl Recorder {
                     }
                     self.last_heartbeat = Some(line.clone());
                 }
-                Action::CheckVip
+                Action::CheckVip { .. }
                 | Action::AddVip
                 | Action::Announce
                 | Action::StartApp
@@ -65,7 +65,7 @@ fn settle_pending(pending: &mut VecDeque<Action>, input: &Input) {
     let answers = |a: &Action| {
         matches!(
             (a, input),
-            (Action::CheckVip, Input::VipChecked { .. })
+            (Action::CheckVip { .. }, Input::VipChecked { .. })
                 | (Action::AddVip, Input::VipAdded(_))
                 | (Action::Announce, Input::Announced(_))
                 | (Action::StartApp | Action::RestartApp, Input::AppStarted(_))

@@ -45,7 +45,8 @@ const STOP_APP: Duration = Duration::from_millis(10);
 const NETLINK: Duration = Duration::from_millis(1);
 /// What an interrupted wait reports (as the runtime's effects worker does).
 const INTERRUPTED: &str = "interrupted";
-const CHECK_VIP: Duration = Duration::from_millis(100);
+/// A grace period shorter than the peer timeout (see [`Variant`]).
+const SHORT_GRACE: Duration = Duration::from_millis(100);
 /// A double holding must end this soon after heartbeats flow again: one
 /// heartbeat interval and the latency to hear it, the loser finishing a
 /// step in flight (at most an application start), then stop and remove.
@@ -134,6 +135,9 @@ fn fault() -> impl Strategy<Value = Fault> {
 struct Node {
     role: Role,
     core: Option<Core>,
+    /// The host runs (its kernel answers: a heartbeat to a dead daemon on
+    /// a live host comes back as ICMP port unreachable).
+    host_up: bool,
     /// The kernel has the VIP on the NIC.
     vip: bool,
     app_running: bool,
@@ -148,6 +152,10 @@ struct Node {
     announced: bool,
     epoch: u64,
     up_since: Instant,
+    /// When the VIP last went onto the NIC, and when the last heartbeat
+    /// from the other node arrived (for the speed tests).
+    vip_added_at: Option<Instant>,
+    heard_at: Option<Instant>,
 }
 
 struct World {
@@ -168,10 +176,30 @@ struct World {
     secondary_able_since: Option<Instant>,
     /// The last line printed with SIM_TRACE set.
     last_trace: String,
-    /// Failback mode of both nodes for this run.
+    /// The settings this run varies.
+    variant: Variant,
+}
+
+/// What a run varies in both nodes' settings.
+#[derive(Debug, Clone, Copy)]
+struct Variant {
     failback: Failback,
-    /// The flap limit of both nodes for this run (0: off).
+    /// The flap limit (0: off).
     flap_limit: u32,
+    /// The grace period: the defaults' 1 s (longer than the peer timeout),
+    /// or 100 ms, where a takeover after silence is due when the peer
+    /// timeout runs out, so its look runs ahead while the peer goes silent.
+    grace: Duration,
+}
+
+impl Default for Variant {
+    fn default() -> Self {
+        Variant {
+            failback: Failback::Manual,
+            flap_limit: 0,
+            grace: GRACE,
+        }
+    }
 }
 
 fn settings(role: Role, epoch: u64, failback: Failback) -> Settings {
@@ -204,11 +232,12 @@ fn settings(role: Role, epoch: u64, failback: Failback) -> Settings {
 }
 
 impl World {
-    fn new(failback: Failback, flap_limit: u32) -> World {
+    fn new(variant: Variant) -> World {
         let start = Instant::now();
         let node = |role| Node {
             role,
             core: None,
+            host_up: true,
             vip: false,
             app_running: false,
             app_can_run: true,
@@ -218,6 +247,8 @@ impl World {
             announced: false,
             epoch: 0,
             up_since: start,
+            vip_added_at: None,
+            heard_at: None,
         };
         let mut w = World {
             start,
@@ -231,8 +262,7 @@ impl World {
             primary_down_since: None,
             secondary_able_since: None,
             last_trace: String::new(),
-            failback,
-            flap_limit,
+            variant,
         };
         w.boot(0);
         w.boot(1);
@@ -247,8 +277,9 @@ impl World {
         let n = &mut self.nodes[i];
         n.epoch += 1;
         let mut core = Core::new(Settings {
-            flap_limit: self.flap_limit,
-            ..settings(n.role, n.epoch, self.failback)
+            flap_limit: self.variant.flap_limit,
+            grace: self.variant.grace,
+            ..settings(n.role, n.epoch, self.variant.failback)
         });
         core.handle_input(self.now, Input::Started { vip_present: n.vip });
         n.core = Some(core);
@@ -278,7 +309,17 @@ impl World {
                 Action::SendHeartbeat(hb) => {
                     self.loss_tick += 1;
                     let lost = self.loss && self.loss_tick % 2 == 0;
-                    if self.connected() && !lost {
+                    let o = &self.nodes[other];
+                    if self.connected() && !lost && o.core.is_none() && o.host_up {
+                        // Nothing listens there: the kernel says so.
+                        self.nodes[i]
+                            .pending
+                            .push_back((now + 2 * LATENCY, Input::HeartbeatRefused));
+                        self.nodes[i]
+                            .pending
+                            .make_contiguous()
+                            .sort_by_key(|(at, _)| *at);
+                    } else if self.connected() && !lost {
                         self.wire.push_back((now + LATENCY, other, hb));
                     }
                     continue;
@@ -301,32 +342,31 @@ impl World {
                         Target::Nic => n.nic_ok,
                     };
                     let outcome = if ok { Ok(()) } else { Err("down".into()) };
+                    // A live host with nothing listening refuses at once.
+                    let o = &self.nodes[other];
+                    let refused = target == Target::Peer && !ok && self.connected() && o.host_up;
                     (
                         now + MS,
                         Input::Probed {
                             target,
                             started: now,
                             outcome,
+                            refused,
                         },
                     )
                 }
-                Action::CheckVip => {
-                    let o = &self.nodes[other];
-                    let visible = self.connected() && o.vip;
-                    let holder =
-                        visible.then(|| "02:00:00:00:00:0".to_owned() + &other.to_string());
-                    let via = if visible && o.app_running {
-                        Ok(())
+                Action::CheckVip { window } => {
+                    // What the look sees at its start; `complete` adds what
+                    // it sees at its end.
+                    let (holder, via_vip) = self.look_at_vip(other);
+                    // A holder's answer ends the look early (as the
+                    // runtime's ARP probe does).
+                    let ends = if holder.is_some() {
+                        now + 2 * LATENCY
                     } else {
-                        Err("no answer".into())
+                        now + window
                     };
-                    (
-                        now + CHECK_VIP,
-                        Input::VipChecked {
-                            holder,
-                            via_vip: via,
-                        },
-                    )
+                    (ends, Input::VipChecked { holder, via_vip })
                 }
                 Action::AddVip => {
                     self.nodes[i].announced = false;
@@ -368,6 +408,20 @@ impl World {
         }
     }
 
+    /// What a look at the VIP from the other node sees now: the holder's
+    /// ARP answer, and the application through the VIP.
+    fn look_at_vip(&self, other: usize) -> (Option<String>, Result<(), String>) {
+        let o = &self.nodes[other];
+        let visible = self.connected() && o.host_up && o.vip;
+        let holder = visible.then(|| "02:00:00:00:00:0".to_owned() + &other.to_string());
+        let via = if visible && o.app_running {
+            Ok(())
+        } else {
+            Err("no answer".into())
+        };
+        (holder, via)
+    }
+
     /// The runtime cuts the wait in flight short: an application start
     /// fails at once ("interrupted"), a look at the VIP or a drain ends now.
     fn interrupt(&mut self, i: usize) {
@@ -399,6 +453,7 @@ impl World {
         let input = match input {
             Input::VipAdded(o) => {
                 n.vip = true;
+                n.vip_added_at = Some(self.now);
                 Input::VipAdded(o)
             }
             Input::Announced(o) => {
@@ -422,6 +477,14 @@ impl World {
                 n.vip = false;
                 n.announced = false;
                 Input::VipRemoved(o)
+            }
+            // A holder that answered at any time during the look is seen.
+            Input::VipChecked { holder, .. } => {
+                let (now_holder, via_vip) = self.look_at_vip(1 - i);
+                Input::VipChecked {
+                    holder: holder.or(now_holder),
+                    via_vip,
+                }
             }
             other => other,
         };
@@ -457,12 +520,14 @@ impl World {
                 self.nodes[i].pending.clear();
             }
             Fault::CrashHost(i) => {
+                self.nodes[i].host_up = false;
                 self.nodes[i].core = None;
                 self.nodes[i].pending.clear();
                 self.nodes[i].app_running = false;
             }
             Fault::Restart(i) => {
                 if self.nodes[i].core.is_none() {
+                    self.nodes[i].host_up = true;
                     self.boot(i);
                 }
             }
@@ -515,6 +580,7 @@ impl World {
                 break;
             }
             self.wire.pop_front();
+            self.nodes[to].heard_at = Some(self.now);
             if let Some(core) = self.nodes[to].core.as_mut() {
                 core.handle_input(self.now, Input::Heartbeat(hb));
                 self.pump(to);
@@ -591,7 +657,7 @@ impl World {
         // comes back: each try is bounded, but the secondary does not serve
         // throughout. Liveness is checked there only for failures the pair
         // can see: a dead host, a NIC, the data service, maintenance.
-        let unseen = matches!(self.failback, Failback::Automatic { .. });
+        let unseen = matches!(self.variant.failback, Failback::Automatic { .. });
         let primary_down = (!p.app_can_run && !unseen)
             || (p.core.is_none() && !p.app_running)
             || !p.nic_ok
@@ -642,7 +708,7 @@ impl World {
 }
 
 fn run(schedule: &[(u64, Fault)]) {
-    run_with(schedule, Failback::Manual, 0);
+    run_with(schedule, Variant::default());
 }
 
 /// Automatic failback in the simulation: a short hold and drain.
@@ -651,8 +717,11 @@ const AUTOMATIC: Failback = Failback::Automatic {
     drain_timeout: Duration::from_millis(200),
 };
 
-fn run_with(schedule: &[(u64, Fault)], failback: Failback, flap_limit: u32) {
-    let mut w = World::new(failback, flap_limit);
+fn run_with(schedule: &[(u64, Fault)], variant: Variant) -> World {
+    if std::env::var_os("SIM_LOG").is_some() {
+        let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    }
+    let mut w = World::new(variant);
     // Let the pair settle first.
     let settle_until = w.now + Duration::from_secs(2);
     while w.step(settle_until) {
@@ -680,6 +749,7 @@ fn run_with(schedule: &[(u64, Fault)], failback: Failback, flap_limit: u32) {
     while w.step(end) {
         w.check();
     }
+    w
 }
 
 proptest! {
@@ -695,8 +765,14 @@ proptest! {
         schedule in proptest::collection::vec((0u64..2500, fault()), 0..10),
         automatic in any::<bool>(),
         flap_limit in prop_oneof![Just(0u32), Just(1u32)],
+        short_grace in any::<bool>(),
     ) {
-        run_with(&schedule, if automatic { AUTOMATIC } else { Failback::Manual }, flap_limit);
+        let variant = Variant {
+            failback: if automatic { AUTOMATIC } else { Failback::Manual },
+            flap_limit,
+            grace: if short_grace { SHORT_GRACE } else { GRACE },
+        };
+        run_with(&schedule, variant);
     }
 }
 
@@ -754,4 +830,45 @@ fn found_demote_to_a_broken_primary() {
         (1439, Restart(0)),
         (2032, Admin(1, Command::Demote)),
     ]);
+}
+
+/// The secondary's claim after a fault at `fault_ms` (after the pair
+/// settled), with the short grace: when it added the VIP, and when it last
+/// heard the primary.
+fn claim_after(faults: &[Fault]) -> (Duration, Duration) {
+    let schedule: Vec<(u64, Fault)> = faults.iter().map(|&f| (0, f)).collect();
+    let variant = Variant {
+        grace: SHORT_GRACE,
+        ..Variant::default()
+    };
+    let w = run_with(&schedule, variant);
+    let fault_at = w.start + Duration::from_secs(2);
+    let s = &w.nodes[1];
+    let added = s.vip_added_at.expect("the secondary claimed");
+    let heard = s.heard_at.expect("the secondary heard the primary");
+    assert!(heard <= fault_at && added > fault_at);
+    (added - fault_at, added - heard)
+}
+
+#[test]
+fn a_dead_host_is_replaced_when_its_heartbeats_run_out() {
+    // The look runs while the primary goes silent: the claim follows the
+    // peer timeout at once, not one look window later.
+    let (_, after_heard) = claim_after(&[Fault::CrashHost(0)]);
+    assert!(
+        after_heard >= PEER_TIMEOUT && after_heard <= PEER_TIMEOUT + 2 * NETLINK,
+        "claimed {after_heard:?} after the last heartbeat (peer timeout {PEER_TIMEOUT:?})"
+    );
+}
+
+#[test]
+fn a_killed_daemon_and_application_on_a_live_host_are_replaced_before_the_timeout() {
+    // Its kernel refuses the next heartbeat and its application refuses
+    // the next probe: no need to wait for the peer timeout.
+    let (after_fault, _) = claim_after(&[Fault::CrashDaemon(0), Fault::AppDown(0)]);
+    let bound = HEARTBEAT.max(INTERVAL) + SHORT_GRACE + 4 * LATENCY + 2 * NETLINK;
+    assert!(
+        after_fault <= bound && after_fault < PEER_TIMEOUT,
+        "claimed {after_fault:?} after the kill (bound {bound:?})"
+    );
 }

@@ -281,6 +281,9 @@ pub struct Hook {
 pub const DEFAULT_SOCKET: &str = "/run/understudy/understudy.sock";
 pub const DEFAULT_STATE_FILE: &str = "/var/lib/understudy/state.json";
 
+/// The shortest look at the VIP that is not made ahead of a takeover.
+const MIN_LOOK_WINDOW: Duration = Duration::from_millis(100);
+
 impl Config {
     /// The core's settings for node `me`, with this run's boot epoch.
     pub fn core_settings(&self, me: usize, epoch: u64) -> Settings {
@@ -303,6 +306,9 @@ impl Config {
             heartbeat_interval: config.heartbeat.interval,
             peer_timeout: config.heartbeat.peer_timeout,
             startup: config.heartbeat.startup,
+            // Even with `announce.probe = "0s"` a claim without the
+            // peer's word looks first.
+            look_window: config.announce.probe.max(MIN_LOOK_WINDOW),
             failback: config.failback,
             refresh: config.announce.refresh,
             dwell: config.monitor.dwell,

@@ -4,6 +4,8 @@
 //! names the one it waits for, which is how the order claim → announce →
 //! start and stop → release is kept.
 
+use std::time::Duration;
+
 use super::event::Event;
 use super::input::Target;
 use crate::proto::heartbeat::Heartbeat;
@@ -11,9 +13,10 @@ use crate::proto::heartbeat::Heartbeat;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub enum Action {
-    /// Look at the VIP: ARP probe (RFC 5227) and the application through
-    /// it → [`super::Input::VipChecked`].
-    CheckVip,
+    /// Look at the VIP for `window`: ARP probe (RFC 5227) and the
+    /// application through it → [`super::Input::VipChecked`]. An answer
+    /// from another holder may end the look early.
+    CheckVip { window: Duration },
     /// Add the VIP to our NIC (idempotent) → `VipAdded`.
     AddVip,
     /// Send gratuitous ARP for the VIP → `Announced` after the first round;

@@ -10,10 +10,15 @@ use super::flap::FlapChange;
 use super::peer::{outranks, rank, FailureCause};
 use super::timer::{later, Timer};
 use super::{
-    AppFailure, Blocker, Cause, Core, Ending, Failure, Holder, Mode, MoveNote, PeerNote, State,
+    AppFailure, Blocker, Cause, Core, Ending, Failure, GoneSignal, Holder, Mode, MoveNote,
+    PeerNote, State,
 };
 use super::{Failback, Role};
 use crate::proto::heartbeat::WireState;
+
+/// Heartbeats missed in a row that, with the peer's application refusing
+/// connections, make the peer gone before its timeout.
+const MISSED: u32 = 2;
 
 /// What a Passive node will do once the takeover is due.
 enum Want {
@@ -31,11 +36,13 @@ enum Want {
 
 impl Core {
     pub(super) fn decide(&mut self, now: Instant) {
+        self.note_two_signals(now);
         self.timers.stop(Timer::Decide);
         self.note_peer_availability(now);
         self.note_flapping(now);
         match self.state {
             State::Passive => self.decide_passive(now),
+            State::Checking => self.decide_checking(now),
             State::Active => self.decide_active(now),
             State::StartingApp | State::RestartingApp => self.decide_starting(now),
             _ => {}
@@ -134,14 +141,64 @@ impl Core {
         self.actions.push_back(super::Action::Interrupt);
     }
 
-    fn wake(&mut self, at: Instant) {
+    pub(super) fn wake(&mut self, at: Instant) {
         if self.timers.get(Timer::Decide).is_none_or(|cur| at < cur) {
             self.timers.set(Timer::Decide, at);
         }
     }
 
+    /// Is the peer's daemon heard from? Not after its heartbeats ran out
+    /// (the peer timeout), nor once it was found gone on another signal
+    /// (see [`GoneSignal`]).
     pub(super) fn peer_available(&self, now: Instant) -> bool {
         self.peer.available(now, self.settings.peer_timeout)
+    }
+
+    /// While watching, two heartbeats missing in a row and an application
+    /// that refuses connections are two independent signals that the peer
+    /// failed: it is gone without waiting for its timeout. Wakes up when
+    /// that will be.
+    fn note_two_signals(&mut self, now: Instant) {
+        if !self.two_signals() || !self.peer_available(now) {
+            return;
+        }
+        let Some(gone) = self.peer_gone_at() else {
+            return;
+        };
+        if now >= gone {
+            let signal = GoneSignal::MissedAndAppRefuses { missed: MISSED };
+            self.peer.gone = Some((now, signal));
+        } else {
+            self.wake(gone);
+        }
+    }
+
+    /// When the peer counts as gone if nothing more arrives.
+    pub(super) fn peer_gone_at(&self) -> Option<Instant> {
+        let expiry = self.peer.expires(self.settings.peer_timeout)?;
+        let seen = self.peer.last_seen?;
+        if self.two_signals() {
+            let missed = later(
+                seen,
+                self.settings.heartbeat_interval.saturating_mul(MISSED),
+            );
+            return Some(expiry.min(missed));
+        }
+        Some(expiry)
+    }
+
+    /// While watching a peer that holds the VIP, its application refuses
+    /// connections: with its heartbeats missing, a second signal that it
+    /// failed. (A Passive peer's application does not run at all.)
+    fn two_signals(&self) -> bool {
+        self.mode.watch().is_some() && self.peer.holding() && self.peer_app.refusing()
+    }
+
+    /// What told us the peer is gone (for the log).
+    fn gone_signal(&self) -> GoneSignal {
+        self.peer
+            .gone_by()
+            .unwrap_or(GoneSignal::Silent(self.settings.peer_timeout))
     }
 
     pub(super) fn peer_ready_to_take_over(&self, now: Instant) -> bool {
@@ -173,7 +230,7 @@ impl Core {
         } else {
             PeerNote::PeerUnavailable {
                 peer,
-                timeout: self.settings.peer_timeout,
+                signal: self.gone_signal(),
             }
             .log();
             self.peer_reported_down = None;
@@ -252,9 +309,7 @@ impl Core {
             }
             return self.plan_no_holder(now);
         }
-        let since = self.peer_app.failing_since()?;
-        let due = later(since, grace).max(w.vip_check_not_before.unwrap_or(since));
-        Some((due, Want::Check))
+        Some((self.check_due(now)?, Want::Check))
     }
 
     /// Nobody holds the VIP, by the peer's word: who claims, and when.
@@ -340,7 +395,7 @@ impl Core {
         None
     }
 
-    fn decide_passive(&mut self, now: Instant) {
+    pub(super) fn decide_passive(&mut self, now: Instant) {
         let available = self.peer_available(now);
         if self.vip_held && available {
             // A VIP found on our NIC at start: keep it only if the peer
@@ -353,6 +408,9 @@ impl Core {
             return;
         }
         self.note_grants(now, available);
+        if self.look_ahead(now) {
+            return;
+        }
         let Some((due, want)) = self.plan(now) else {
             // A peer that is releasing (or still claiming) is not healthy
             // again; only an Active peer that no longer fails is.
@@ -384,7 +442,7 @@ impl Core {
             return;
         }
         self.with_watch(|w| w.takeover_blocked = None);
-        self.act_on(now, want);
+        self.act_on(now, due, want);
     }
 
     /// Who may claim when nobody holds the VIP: since when nobody has, and
@@ -431,14 +489,17 @@ impl Core {
         self.wake(due);
     }
 
-    /// The takeover is due and nothing holds it back.
-    fn act_on(&mut self, now: Instant, want: Want) {
-        let why = || {
-            let cause = self
-                .failure_cause(now)
-                .unwrap_or(FailureCause::HostOrNetwork);
-            self.peer_failure(cause)
-        };
+    /// The peer's failure as this node judges it now.
+    pub(super) fn peer_failure_now(&self, now: Instant) -> Failure {
+        let cause = self
+            .failure_cause(now)
+            .unwrap_or(FailureCause::HostOrNetwork);
+        self.peer_failure(cause)
+    }
+
+    /// The takeover is due (at `due`) and nothing holds it back.
+    fn act_on(&mut self, now: Instant, due: Instant, want: Want) {
+        let why = || self.peer_failure_now(now);
         let asking = self.w().requesting_release;
         match want {
             Want::RequestRelease => {
@@ -463,7 +524,7 @@ impl Core {
             }
             Want::Check => {
                 let why = why();
-                self.change_state(now, State::Checking, Cause::PeerFailed(why));
+                self.look(now, Some(due), Cause::PeerFailed(why));
             }
         }
     }

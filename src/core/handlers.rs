@@ -43,63 +43,9 @@ impl Core {
         } else if stand_by {
             self.change_state(now, State::Passive, Cause::PeerSilent);
         } else if self.vip_held || self.settings.role == Role::Primary {
-            self.change_state(now, State::Checking, Cause::PeerSilent);
+            self.look(now, None, Cause::PeerSilent);
         } else {
             self.change_state(now, State::Passive, Cause::PeerSilent);
-        }
-    }
-
-    pub(super) fn on_vip_checked(
-        &mut self,
-        now: Instant,
-        holder: Option<String>,
-        via_vip: Outcome,
-    ) {
-        if self.shutdown {
-            if self.vip_held {
-                self.release(now, Cause::Shutdown, Ending::Exit, true);
-            } else {
-                self.change_state(now, State::Stopped, Cause::Shutdown);
-            }
-            return;
-        }
-        // The look was made because the peer was silent. If it spoke during
-        // the look, its word decides, not the look: an Active peer whose
-        // heartbeat arrived while we listened holds the VIP, and claiming
-        // over it would make two holders.
-        if self.peer_available(now) {
-            PeerNote::PeerReportedDuringLook {
-                peer_state: self.peer.state(),
-            }
-            .log();
-            self.change_state(now, State::Passive, Cause::PeerHeard);
-            return;
-        }
-        // With the VIP on our own NIC, a GET through it reaches ourselves,
-        // so only the ARP answer of another host tells anything.
-        match (holder, via_vip, self.vip_held) {
-            (Some(mac), _, true) => {
-                self.release(now, Cause::OtherHolder(mac), Ending::Passive, true)
-            }
-            (None, _, true) => self.change_state(now, State::Claiming, Cause::Resume),
-            (_, Ok(()), false) => {
-                PeerNote::ServiceUpViaVip.log();
-                let next_look = later(now, self.settings.interval);
-                if let Some(w) = self.mode.watch_mut() {
-                    w.vip_check_not_before = Some(next_look);
-                }
-                self.change_state(now, State::Passive, Cause::ServiceUpViaVip);
-            }
-            (Some(mac), Err(why), false) => {
-                PeerNote::ConflictClaiming {
-                    mac: &mac,
-                    why: &why,
-                }
-                .log();
-                self.notify(EventKind::Conflict, Cause::Conflict(mac.clone()), None);
-                self.change_state(now, State::Claiming, Cause::Conflict(mac));
-            }
-            (None, Err(_), false) => self.change_state(now, State::Claiming, Cause::VipFree),
         }
     }
 
@@ -206,6 +152,7 @@ impl Core {
         target: Target,
         started: Instant,
         outcome: Outcome,
+        refused: bool,
     ) {
         if let Some(i) = self.not_probed.iter().position(|(t, _)| *t == target) {
             ProbeNote::ProbeRunsAgain { target }.log();
@@ -225,7 +172,7 @@ impl Core {
             ProbeNote::StaleProbe { target }.log();
             return;
         }
-        let change = health.record(started, &outcome);
+        let change = health.record_probe(started, &outcome, refused);
         let grace = self.settings.grace;
         let why = outcome.err().unwrap_or_default();
         match (target, change) {
@@ -263,6 +210,12 @@ impl Core {
             }
             (Target::Nic, Change::Recovered) => ProbeNote::NicUsable.log(),
         }
+    }
+
+    /// The peer's host refused a heartbeat (ICMP port unreachable): its
+    /// daemon is gone, which the peer view now says until it speaks again.
+    pub(super) fn on_heartbeat_refused(&mut self, now: Instant) {
+        self.peer.refused(now);
     }
 
     pub(super) fn on_heartbeat(&mut self, now: Instant, hb: Heartbeat) {

@@ -41,6 +41,9 @@ pub struct Health {
     successes: u32,
     failing_since: Option<Instant>,
     last_error: Option<String>,
+    /// The last probe was refused outright (the host answered, nothing
+    /// listens): a sure sign, unlike a timeout.
+    refused: bool,
 }
 
 impl Health {
@@ -54,7 +57,19 @@ impl Health {
             successes: 0,
             failing_since: None,
             last_error: None,
+            refused: false,
         }
+    }
+
+    /// Was the last probe refused outright (and the target is failing)?
+    pub fn refusing(&self) -> bool {
+        self.refused && self.failing_since.is_some()
+    }
+
+    /// Records a result and whether the target refused the connection.
+    pub fn record_probe(&mut self, started: Instant, outcome: &Outcome, refused: bool) -> Change {
+        self.refused = refused && outcome.is_err();
+        self.record(started, outcome)
     }
 
     pub fn verdict(&self) -> Verdict {

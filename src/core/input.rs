@@ -55,12 +55,18 @@ pub enum Input {
     AppStarted(Outcome),
     AppStopped(Outcome),
     VipRemoved(Outcome),
-    /// A probe that was launched at `started` finished.
+    /// A probe that was launched at `started` finished. `refused`: the
+    /// target's host answered that nothing listens (TCP reset, ICMP port
+    /// unreachable) — a sure sign of a dead service, unlike a timeout.
     Probed {
         target: Target,
         started: Instant,
         outcome: Outcome,
+        refused: bool,
     },
+    /// The peer's host refused a heartbeat of ours (ICMP port unreachable
+    /// on the heartbeat socket): its daemon is not running.
+    HeartbeatRefused,
     /// A probe launched at `started` could not be carried out by this node
     /// (no file descriptor, no memory, a command that cannot start): it
     /// tells nothing about the target, only that this node cannot judge.

@@ -71,7 +71,7 @@ impl Core {
             self.mode = mode;
         }
         self.state = to;
-        self.entry(now, to, &cause);
+        self.entry(now, to);
     }
 
     /// Consumes the data of a phase that ends, on the way to phase `to`.
@@ -111,9 +111,9 @@ impl Core {
                 ..Watch::default()
             }),
             (Mode::Watch(w), Phase::Claim) => Mode::Claim(Claim {
-                started: w.look.as_ref().map_or(now, |(t, _)| *t),
+                started: w.look.as_ref().map_or(now, |l| l.decided()),
                 cause: match &w.look {
-                    Some((_, why)) => Because(vec![why.clone(), cause.clone()]),
+                    Some(look) => Because(vec![look.cause.clone(), cause.clone()]),
                     None => cause.clone().into(),
                 },
                 promoted: w.promote.is_some(),
@@ -165,16 +165,19 @@ impl Core {
     }
 
     /// The entry actions of each state.
-    pub(super) fn entry(&mut self, now: Instant, to: State, cause: &Cause) {
+    pub(super) fn entry(&mut self, now: Instant, to: State) {
         match to {
-            State::Init | State::Starting | State::Passive => {}
+            State::Init | State::Starting => {}
+            State::Passive => self.with_watch(|w| w.look = None),
             State::Checking => {
-                // The decision to take over is made here; the claim follows
-                // the look at the VIP.
-                if let Some(w) = self.mode.watch_mut() {
-                    w.look = Some((now, cause.clone()));
-                }
-                self.actions.push_back(Action::CheckVip);
+                // Ahead of a takeover, the look lasts until it falls due;
+                // otherwise the configured window.
+                let due = self.w().look.as_ref().and_then(|l| l.due);
+                let window = match due {
+                    Some(due) if due > now => due - now,
+                    _ => self.settings.look_window,
+                };
+                self.actions.push_back(Action::CheckVip { window });
             }
             State::Claiming => {
                 self.term = self.term.max(self.peer.term()) + 1;

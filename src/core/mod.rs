@@ -21,6 +21,7 @@ mod flap;
 mod handlers;
 mod health;
 mod input;
+mod look;
 mod machine;
 mod mode;
 mod note;
@@ -49,7 +50,7 @@ pub use note::{AppNote, InputNote, MoveNote, PeerNote, ProbeNote};
 pub use peer::{FailureCause, PeerView};
 pub use recovery::AppRecovery;
 pub use settings::{Failback, Role, Settings};
-pub use state::{AppFailure, Because, Blocker, Cause, Failure, State, StatusWord};
+pub use state::{AppFailure, Because, Blocker, Cause, Failure, GoneSignal, State, StatusWord};
 pub use status::{Counters, Holder, Status, Takeover};
 use timer::{later, Timer, Timers};
 
@@ -205,8 +206,10 @@ impl Core {
                     target,
                     started,
                     outcome,
+                    refused,
                 },
-            ) => self.on_probe(now, target, started, outcome),
+            ) => self.on_probe(now, target, started, outcome, refused),
+            (_, Input::HeartbeatRefused) => self.on_heartbeat_refused(now),
             (_, Input::ProbeNotRun { target, why, .. }) => self.on_probe_not_run(target, why),
             (_, Input::Heartbeat(hb)) => self.on_heartbeat(now, hb),
             (_, Input::Shutdown) => self.on_shutdown(now),

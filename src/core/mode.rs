@@ -7,6 +7,7 @@
 
 use std::time::Instant;
 
+use super::input::Outcome;
 use super::recovery::AppRecovery;
 use super::state::{Because, Blocker, Cause, State};
 
@@ -90,9 +91,33 @@ pub struct Watch {
     pub takeover_blocked: Option<Blocker>,
     /// Pace of the VIP check while the service answers through the VIP.
     pub vip_check_not_before: Option<Instant>,
-    /// A takeover decided without the peer's word: we look at the VIP
-    /// first (state Checking); when and why it was decided.
-    pub look: Option<(Instant, Cause)>,
+    /// The look at the VIP under way or just made (state Checking).
+    pub look: Option<Look>,
+}
+
+/// A look at the VIP before a claim without the peer's word: an ARP probe
+/// (RFC 5227) and a GET through the VIP. A takeover's look runs *ahead*
+/// of it, while the peer goes silent, and ends when the takeover falls
+/// due, so that the answer is known then instead of one window later.
+#[derive(Debug, Clone)]
+pub struct Look {
+    pub began: Instant,
+    /// When the takeover falls due (the look ends then, or at once plus
+    /// the configured window if it is due already); `None` for the look
+    /// at start-up, whose answer is acted on as it comes.
+    pub due: Option<Instant>,
+    pub cause: Cause,
+    /// Another host's MAC that answered for the VIP, and the application
+    /// through the VIP; `None` while looking.
+    pub answer: Option<(Option<String>, Outcome)>,
+}
+
+impl Look {
+    /// When the takeover was decided: when it fell due, or when the look
+    /// began if it was due already.
+    pub fn decided(&self) -> Instant {
+        self.due.map_or(self.began, |due| due.max(self.began))
+    }
 }
 
 /// A takeover under way.

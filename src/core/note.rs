@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use super::timer::Timer;
-use super::{AdminCommand, Blocker, Cause, Done, Failure, Input, Refusal, State, Target};
+use super::{
+    AdminCommand, Blocker, Cause, Done, Failure, GoneSignal, Input, Refusal, State, Target,
+};
 use crate::proto::heartbeat::WireState;
 
 /// How the VIP moves: state changes, claims, releases, split brain,
@@ -80,7 +82,12 @@ pub enum PeerNote<'a> {
     },
     PeerUnavailable {
         peer: &'a str,
-        timeout: Duration,
+        signal: GoneSignal,
+    },
+    /// The peer goes silent while its application fails: look at the VIP
+    /// now, so that the answer is in when the takeover falls due.
+    LookingAhead {
+        left: Duration,
     },
     ConfigDiffers {
         peer: &'a str,

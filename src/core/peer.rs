@@ -5,7 +5,7 @@ use std::cmp::Ordering;
 use std::time::{Duration, Instant};
 
 use super::timer::later;
-use super::Role;
+use super::{GoneSignal, Role};
 use crate::proto::heartbeat::{Heartbeat, WireState};
 
 #[derive(Debug, Clone, Default)]
@@ -14,12 +14,45 @@ pub struct PeerView {
     pub last_seen: Option<Instant>,
     /// The last valid heartbeat.
     pub last: Option<Heartbeat>,
+    /// When, and on which signal other than its timeout, the peer was
+    /// found gone (its host refused a heartbeat; heartbeats missed while
+    /// its application refuses). Holds until it speaks again.
+    pub gone: Option<(Instant, GoneSignal)>,
+    /// When we last sent it a heartbeat: a refusal answers that one.
+    pub last_sent: Option<Instant>,
 }
 
 impl PeerView {
-    /// Has a valid heartbeat arrived within `timeout`?
+    /// Has a valid heartbeat arrived within `timeout`, and was the peer
+    /// not found gone since?
     pub fn available(&self, now: Instant, timeout: Duration) -> bool {
-        self.last_seen.is_some_and(|t| now < later(t, timeout))
+        self.last_seen.is_some_and(|t| now < later(t, timeout)) && self.gone_by().is_none()
+    }
+
+    /// Its host refused our last heartbeat at `now`, unless the peer spoke
+    /// after we sent it (then the refusal is about an earlier run of its
+    /// daemon, or a restart since, and its word is newer).
+    pub fn refused(&mut self, now: Instant) {
+        let stale =
+            matches!((self.last_seen, self.last_sent), (Some(seen), Some(sent)) if seen >= sent);
+        if !stale {
+            self.gone = Some((now, GoneSignal::Refused));
+        }
+    }
+
+    /// The signal that found the peer gone after its last heartbeat.
+    pub fn gone_by(&self) -> Option<GoneSignal> {
+        let (at, signal) = self.gone?;
+        self.last_seen
+            .is_none_or(|seen| at > seen)
+            .then_some(signal)
+    }
+
+    /// Has the peer missed `count` heartbeats in a row (none for `count`
+    /// intervals)?
+    pub fn missed(&self, now: Instant, interval: Duration, count: u32) -> bool {
+        self.last_seen
+            .is_some_and(|t| now >= later(t, interval.saturating_mul(count)))
     }
 
     /// The instant the peer becomes Unavailable if nothing more arrives.

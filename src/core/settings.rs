@@ -31,6 +31,9 @@ pub struct Settings {
     pub heartbeat_interval: Duration,
     pub peer_timeout: Duration,
     pub startup: Duration,
+    /// How long a look at the VIP before a claim lasts when it could not
+    /// start ahead of the takeover (`announce.probe`).
+    pub look_window: Duration,
     pub failback: Failback,
     pub refresh: Option<Duration>,
     /// Minimum time between two moves of the VIP (flapping protection).

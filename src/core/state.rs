@@ -132,6 +132,19 @@ impl From<Cause> for Because {
     }
 }
 
+/// How this node learnt that the peer's daemon is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GoneSignal {
+    /// No valid heartbeat for the peer timeout.
+    Silent(std::time::Duration),
+    /// Its host refused our heartbeat (ICMP port unreachable): nothing
+    /// listens on the heartbeat port, the daemon is not running.
+    Refused,
+    /// `missed` heartbeats missed in a row, and its application refuses
+    /// connections: two independent signals.
+    MissedAndAppRefuses { missed: u32 },
+}
+
 /// Why a state changed, or an event happened; the words are in
 /// [`crate::words`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,6 +155,9 @@ pub enum Cause {
     PeerSilent,
     /// The peer reported in.
     PeerHeard,
+    /// A takeover looked ahead for is no longer wanted (the peer's
+    /// application answers again, this node cannot serve, or stands by).
+    NoLongerDue,
     /// No other host answers for the VIP.
     VipFree,
     /// Another host (this MAC) answers for the VIP.

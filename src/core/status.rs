@@ -116,8 +116,16 @@ impl Counters {
 
 impl Core {
     pub fn status(&self, now: Instant) -> Status {
-        let watching = matches!(self.state, State::Passive | State::Starting);
-        let due = watching.then(|| self.takeover_due_at(now)).flatten();
+        let watching = matches!(
+            self.state,
+            State::Passive | State::Starting | State::Checking
+        );
+        let due = match self.state {
+            State::Passive | State::Starting => self.takeover_due_at(now),
+            // Looking at the VIP until the takeover falls due.
+            State::Checking => self.w().look.as_ref().map(|l| l.decided()),
+            _ => None,
+        };
         Status {
             state: self.state,
             term: self.term,

@@ -61,6 +61,7 @@ impl Core {
             config_checksum: self.settings.config_checksum,
         };
         self.actions.push_back(Action::SendHeartbeat(hb));
+        self.peer.last_sent = Some(now);
         if self.state != State::Stopped {
             self.timers.set(
                 Timer::Heartbeat,

@@ -9,6 +9,11 @@ const INTERVAL: Duration = Duration::from_millis(100);
 const GRACE: Duration = Duration::from_secs(1);
 const HB: Duration = Duration::from_millis(100);
 const PEER_TIMEOUT: Duration = Duration::from_millis(300);
+/// A look at the VIP made when the takeover is due already: the
+/// configured window (the replay defaults' 100 ms).
+const LOOK: Action = Action::CheckVip {
+    window: Duration::from_millis(100),
+};
 
 fn settings(role: Role) -> Settings {
     // The golden scenarios' defaults: probe and heartbeat 100 ms, peer
@@ -82,6 +87,7 @@ fn probe(core: &mut Core, target: Target, at: Instant, outcome: Outcome) {
             target,
             started: at,
             outcome,
+            refused: false,
         },
     );
 }
@@ -139,12 +145,7 @@ fn active_primary(t0: Instant) -> Core {
     let done = complete_all(&mut core, t0);
     assert_eq!(
         done,
-        [
-            Action::CheckVip,
-            Action::AddVip,
-            Action::Announce,
-            Action::StartApp
-        ]
+        [LOOK, Action::AddVip, Action::Announce, Action::StartApp]
     );
     assert_eq!(core.state(), State::Active);
     core
@@ -161,7 +162,7 @@ fn no_takeover_one_nanosecond_before_grace() {
     }
     let almost = t0 + GRACE - Duration::from_nanos(1);
     core.handle_timeout(almost);
-    assert!(!drain(&mut core).contains(&Action::CheckVip));
+    assert!(!drain(&mut core).contains(&LOOK));
     assert_eq!(core.state(), State::Passive);
     let status = core.status(almost);
     assert_eq!(status.takeover_in, Some(Duration::from_nanos(1)));
@@ -175,7 +176,7 @@ fn takeover_exactly_at_grace() {
     let _ = drain(&mut core);
     core.handle_timeout(t0 + GRACE);
     assert_eq!(core.state(), State::Checking);
-    assert_eq!(drain(&mut core), [Action::CheckVip]);
+    assert_eq!(drain(&mut core), [LOOK]);
 }
 
 #[test]
@@ -199,12 +200,7 @@ fn takeover_order_is_check_claim_announce_start() {
     let done = complete_all(&mut core, t0 + GRACE);
     assert_eq!(
         done,
-        [
-            Action::CheckVip,
-            Action::AddVip,
-            Action::Announce,
-            Action::StartApp
-        ]
+        [LOOK, Action::AddVip, Action::Announce, Action::StartApp]
     );
     assert_eq!(core.state(), State::Active);
     assert_eq!(core.status(t0).term, 1, "a claim raises the term");
@@ -258,7 +254,7 @@ fn shutdown_during_claim_finishes_the_step_then_releases() {
             via_vip: Err("refused".into()),
         },
     );
-    assert_eq!(drain(&mut core), [Action::CheckVip, Action::AddVip]);
+    assert_eq!(drain(&mut core), [LOOK, Action::AddVip]);
     core.handle_input(t0, Input::Shutdown);
     assert_eq!(
         drain(&mut core),
@@ -275,7 +271,7 @@ fn primary_yields_to_another_holder_and_drops_its_stale_vip() {
     let t0 = Instant::now();
     let mut core = Core::new(settings(Role::Primary));
     core.handle_input(t0, Input::Started { vip_present: true });
-    assert_eq!(drain(&mut core), [Action::CheckVip]);
+    assert_eq!(drain(&mut core), [LOOK]);
     core.handle_input(
         t0,
         Input::VipChecked {
@@ -442,6 +438,7 @@ fn stale_probe_results_do_not_start_a_countdown() {
             target: Target::Peer,
             started: t0 - Duration::from_millis(1),
             outcome: Err("old".into()),
+            refused: false,
         },
     );
     assert_eq!(core.status(t0).takeover_in, None);
@@ -710,7 +707,7 @@ fn a_silent_peer_whose_service_answers_through_the_vip_is_left_alone() {
         "re-checks are paced by the probe interval"
     );
     core.handle_timeout(t0 + GRACE + INTERVAL);
-    assert_eq!(drain(&mut core), [Action::CheckVip]);
+    assert_eq!(drain(&mut core), [LOOK]);
     core.handle_input(
         t0 + GRACE + INTERVAL,
         Input::VipChecked {
@@ -920,7 +917,7 @@ fn a_takeover_is_told_with_its_cause_and_duration() {
         let at = t0 + GRACE + Duration::from_millis(10);
         match action {
             Action::Notify(e) => events.push(e),
-            Action::CheckVip => core.handle_input(
+            Action::CheckVip { .. } => core.handle_input(
                 at,
                 Input::VipChecked {
                     holder: None,
@@ -1135,7 +1132,7 @@ fn a_probe_this_node_cannot_run_is_not_a_peer_failure() {
     // once the probe runs again the grace period counts from real failures.
     let silent = at + PEER_TIMEOUT;
     core.handle_timeout(silent);
-    assert!(!drain(&mut core).contains(&Action::CheckVip));
+    assert!(!drain(&mut core).contains(&LOOK));
     peer_fails(&mut core, silent);
     assert!(core.takeover_blocker().is_none());
     core.handle_timeout(silent + GRACE);
@@ -1150,7 +1147,7 @@ fn a_heartbeat_from_an_active_peer_during_the_look_stops_the_claim() {
     let mut core = failing_secondary(t0);
     core.handle_timeout(t0 + GRACE);
     assert_eq!(core.state(), State::Checking);
-    assert_eq!(drain(&mut core), [Action::CheckVip]);
+    assert_eq!(drain(&mut core), [LOOK]);
     let during = t0 + GRACE + Duration::from_millis(78);
     core.handle_input(during, Input::Heartbeat(hb(WireState::Active, 3, 1)));
     let answered = during + Duration::from_millis(22);
@@ -1497,4 +1494,182 @@ fn admin_moves_do_not_count_towards_the_flap_limit() {
     }
     assert_eq!(core.status(t0).recent_moves, 1);
     assert!(core.status(t0).flapping_since.is_none());
+}
+
+/// Takeover speed: a secondary (grace 100 ms, shorter than the peer
+/// timeout; a look window of 300 ms, `announce.probe`'s default, as long
+/// as the peer timeout) watching an Active primary that was last heard at
+/// `last`, and whose application stopped answering at `last` (a timeout,
+/// not a refusal: a host or link that went away).
+fn primary_going_silent(t0: Instant, last: Instant) -> Core {
+    let mut core = Core::new(Settings {
+        grace: INTERVAL,
+        look_window: PEER_TIMEOUT,
+        ..settings(Role::Secondary)
+    });
+    core.handle_input(t0, Input::Started { vip_present: false });
+    let mut seq = 1;
+    let mut at = t0;
+    while at <= last {
+        core.handle_input(at, Input::Heartbeat(hb(WireState::Active, 1, seq)));
+        seq += 1;
+        at += HB;
+    }
+    probe(&mut core, Target::Peer, last, Err("timed out".into()));
+    let _ = drain(&mut core);
+    core
+}
+
+fn answer(core: &mut Core, at: Instant, holder: Option<&str>, via_vip: Outcome) {
+    core.handle_input(
+        at,
+        Input::VipChecked {
+            holder: holder.map(str::to_owned),
+            via_vip,
+        },
+    );
+}
+
+#[test]
+fn the_look_runs_while_the_peer_goes_silent_and_the_claim_follows_the_timeout_at_once() {
+    let t0 = Instant::now();
+    let last = t0 + Duration::from_millis(500);
+    let mut core = primary_going_silent(t0, last);
+    // The next heartbeat is overdue by half an interval: look now, until
+    // the peer timeout runs out.
+    let overdue = last + HB + HB / 2;
+    core.handle_timeout(overdue - Duration::from_nanos(1));
+    assert_eq!(core.state(), State::Passive);
+    core.handle_timeout(overdue);
+    assert_eq!(core.state(), State::Checking);
+    assert_eq!(
+        drain(&mut core),
+        [Action::CheckVip {
+            window: PEER_TIMEOUT - HB - HB / 2
+        }]
+    );
+    // The answer comes when the look ends: nobody holds the VIP.
+    let due = last + PEER_TIMEOUT;
+    answer(&mut core, due, None, Err("no answer".into()));
+    assert_eq!(core.state(), State::Claiming, "claimed at the timeout");
+    assert_eq!(drain(&mut core), [Action::AddVip]);
+}
+
+#[test]
+fn an_answer_that_comes_a_little_early_waits_for_the_timeout() {
+    let t0 = Instant::now();
+    let last = t0 + Duration::from_millis(500);
+    let mut core = primary_going_silent(t0, last);
+    core.handle_timeout(last + HB * 3 / 2);
+    let _ = drain(&mut core);
+    let due = last + PEER_TIMEOUT;
+    answer(
+        &mut core,
+        due - Duration::from_millis(2),
+        None,
+        Err("x".into()),
+    );
+    assert_eq!(core.state(), State::Checking);
+    core.handle_timeout(due - Duration::from_nanos(1));
+    assert_eq!(core.state(), State::Checking);
+    core.handle_timeout(due);
+    assert_eq!(core.state(), State::Claiming);
+}
+
+#[test]
+fn a_holder_that_answers_in_the_last_window_stops_or_shapes_the_claim() {
+    let t0 = Instant::now();
+    let last = t0 + Duration::from_millis(500);
+    let due = last + PEER_TIMEOUT;
+    // The service answers through the VIP: no claim, keep watching.
+    let mut core = primary_going_silent(t0, last);
+    core.handle_timeout(last + HB * 3 / 2);
+    let _ = drain(&mut core);
+    answer(&mut core, due, Some("02:00:00:00:00:01"), Ok(()));
+    assert_eq!(core.state(), State::Passive);
+    assert!(!drain(&mut core).contains(&Action::AddVip));
+    // A host answers ARP but the service does not answer through it: the
+    // claim goes on as a conflict, told to the administrator.
+    let mut core = primary_going_silent(t0, last);
+    core.handle_timeout(last + HB * 3 / 2);
+    let _ = drain(&mut core);
+    answer(
+        &mut core,
+        due,
+        Some("02:00:00:00:00:01"),
+        Err("refused".into()),
+    );
+    assert_eq!(core.state(), State::Claiming);
+    let conflict = std::iter::from_fn(|| core.poll_action())
+        .any(|a| matches!(a, Action::Notify(e) if e.kind == EventKind::Conflict));
+    assert!(conflict);
+}
+
+#[test]
+fn a_heartbeat_during_the_look_ahead_cancels_the_claim() {
+    let t0 = Instant::now();
+    let last = t0 + Duration::from_millis(500);
+    let mut core = primary_going_silent(t0, last);
+    core.handle_timeout(last + HB * 3 / 2);
+    assert_eq!(core.state(), State::Checking);
+    // Late, but it came.
+    let late = last + Duration::from_millis(250);
+    core.handle_input(late, Input::Heartbeat(hb(WireState::Active, 1, 50)));
+    answer(&mut core, last + PEER_TIMEOUT, None, Err("x".into()));
+    assert_eq!(core.state(), State::Passive);
+    assert!(!drain(&mut core).contains(&Action::AddVip));
+}
+
+#[test]
+fn a_refused_heartbeat_makes_the_peer_gone_without_waiting_for_its_timeout() {
+    let t0 = Instant::now();
+    let last = t0 + Duration::from_millis(500);
+    let mut core = primary_going_silent(t0, last);
+    // A refusal of a heartbeat sent before the peer last spoke is stale.
+    core.handle_input(last, Input::HeartbeatRefused);
+    assert!(core.status(last).peer_available);
+    // Its kernel answers our next heartbeat with port unreachable.
+    let sent = last + Duration::from_millis(50);
+    core.handle_timeout(sent);
+    assert!(drain_heartbeats(&mut core).len() == 1);
+    let refused = sent + Duration::from_millis(1);
+    core.handle_input(refused, Input::HeartbeatRefused);
+    assert!(!core.status(refused).peer_available);
+    // The grace (100 ms from the failed probe at `last`) has passed: the
+    // look starts now, the configured window.
+    core.handle_timeout(last + GRACE.min(INTERVAL));
+    assert_eq!(core.state(), State::Checking);
+    // A heartbeat after the refusal makes it available again.
+    let mut core = primary_going_silent(t0, last);
+    core.handle_timeout(sent);
+    core.handle_input(refused, Input::HeartbeatRefused);
+    assert!(!core.status(refused).peer_available);
+    core.handle_input(refused + HB, Input::Heartbeat(hb(WireState::Active, 1, 60)));
+    assert!(core.status(refused + HB).peer_available);
+}
+
+#[test]
+fn missed_heartbeats_and_a_refusing_application_make_the_peer_gone_early() {
+    let t0 = Instant::now();
+    let last = t0 + Duration::from_millis(500);
+    let mut core = primary_going_silent(t0, last);
+    core.handle_input(
+        last + Duration::from_millis(10),
+        Input::Probed {
+            target: Target::Peer,
+            started: last + Duration::from_millis(10),
+            outcome: Err("Connection refused".into()),
+            refused: true,
+        },
+    );
+    let two_missed = last + 2 * HB;
+    assert!(
+        core.status(two_missed - Duration::from_nanos(1))
+            .peer_available
+    );
+    core.handle_timeout(two_missed);
+    assert!(!core.status(two_missed).peer_available);
+    // The look ran ahead (from 150 ms) until then: the claim follows.
+    answer(&mut core, two_missed, None, Err("x".into()));
+    assert_eq!(core.state(), State::Claiming);
 }

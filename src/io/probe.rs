@@ -21,6 +21,9 @@ pub struct ProbeFailure {
     /// or memory, a command that cannot start): it says nothing about the
     /// target, only that this node cannot judge it now.
     pub local: bool,
+    /// The target's host refused the connection (nothing listens there):
+    /// the host is up and the service is not, a sure sign.
+    pub refused: bool,
 }
 
 impl ProbeFailure {
@@ -28,6 +31,7 @@ impl ProbeFailure {
         ProbeFailure {
             reason,
             local: true,
+            refused: false,
         }
     }
 
@@ -37,6 +41,9 @@ impl ProbeFailure {
         ProbeFailure {
             reason,
             local: is_local_resource_error(error),
+            refused: chain_has_io_error(error, &|io| {
+                io.kind() == std::io::ErrorKind::ConnectionRefused
+            }),
         }
     }
 }
@@ -46,6 +53,7 @@ impl From<String> for ProbeFailure {
         ProbeFailure {
             reason,
             local: false,
+            refused: false,
         }
     }
 }
@@ -70,16 +78,28 @@ pub fn is_local_resource_error(error: &(dyn std::error::Error + 'static)) -> boo
         libc::ENOBUFS,
         libc::EAGAIN,
     ];
+    chain_has_io_error(error, &|io| {
+        io.raw_os_error().is_some_and(|code| OURS.contains(&code))
+    })
+}
+
+/// Does an I/O error somewhere in this error chain match `wanted`?
+fn chain_has_io_error(
+    error: &(dyn std::error::Error + 'static),
+    wanted: &dyn Fn(&std::io::Error) -> bool,
+) -> bool {
     if let Some(io) = error.downcast_ref::<std::io::Error>() {
-        if io.raw_os_error().is_some_and(|code| OURS.contains(&code)) {
+        if wanted(io) {
             return true;
         }
         // An io::Error that wraps another error hides it from `source()`.
         if let Some(inner) = io.get_ref() {
-            return is_local_resource_error(inner);
+            return chain_has_io_error(inner, wanted);
         }
     }
-    error.source().is_some_and(is_local_resource_error)
+    error
+        .source()
+        .is_some_and(|source| chain_has_io_error(source, wanted))
 }
 
 #[derive(Debug, thiserror::Error)]

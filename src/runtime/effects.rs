@@ -23,10 +23,8 @@ use crate::io::arp;
 use crate::io::netlink::{Netlink, NetlinkError};
 use crate::io::probe::{Check, Prober};
 
-/// The smallest ARP listening window of a VIP check, even when the
-/// start-up probe is configured off: a claim without the peer's word must
-/// look first.
-const MIN_CHECK_WINDOW: Duration = Duration::from_millis(100);
+/// The least time the GET through the VIP gets during a look.
+const MIN_GET: Duration = Duration::from_millis(20);
 
 pub struct Effects {
     /// The interrupt count, raised by [`crate::core::Action::Interrupt`].
@@ -37,7 +35,6 @@ pub struct Effects {
     pub prefix_len: u8,
     pub announce_count: u32,
     pub announce_interval: Duration,
-    pub probe_window: Duration,
     pub supervisor: Supervisor,
     pub prober: Prober,
     /// Our application URL with the VIP as host: does the service answer
@@ -142,7 +139,6 @@ impl Effects {
             prefix_len: config.cluster.prefix_len,
             announce_count: config.announce.count,
             announce_interval: config.announce.interval,
-            probe_window: config.announce.probe,
             supervisor: supervisor(config, node, &prober),
             via_vip: Check::App(url_via(&node.url, config.cluster.vip)),
             prober,
@@ -174,7 +170,7 @@ impl Effects {
         let ms = || millis(began.elapsed());
         let interrupted = interrupted_after(self.interrupts.clone(), queued_at);
         let input = match action {
-            Action::CheckVip => self.check_vip(interrupted).await,
+            Action::CheckVip { window } => self.check_vip(window, interrupted).await,
             Action::AddVip => {
                 let outcome = self.add_vip().await.map_err(|e| e.to_string());
                 info!(ms = ms(), ok = outcome.is_ok(), vip = %self.vip, nic = %self.nic, "common IP added");
@@ -227,17 +223,25 @@ impl Effects {
         Some(input)
     }
 
-    /// Looks at the VIP: the RFC 5227 ARP probe for the configured window
-    /// and the application through the VIP, at the same time.
-    async fn check_vip(&self, interrupted: impl std::future::Future<Output = ()>) -> Input {
+    /// Looks at the VIP for `window`: the RFC 5227 ARP probe and the
+    /// application through the VIP, at the same time. The GET gets the
+    /// window too (at least `MIN_GET`): an answer that has not come when
+    /// the takeover falls due is no answer, and a GET to a holder that is
+    /// gone would otherwise wait for the whole probe timeout.
+    async fn check_vip(
+        &self,
+        window: Duration,
+        interrupted: impl std::future::Future<Output = ()>,
+    ) -> Input {
         let began = Instant::now();
-        let window = self.probe_window.max(MIN_CHECK_WINDOW);
-        let look = async {
-            tokio::join!(
-                arp::probe(&self.nic, self.vip, window),
-                self.prober.check(&self.via_vip)
-            )
+        let get = async {
+            match tokio::time::timeout(window.max(MIN_GET), self.prober.check(&self.via_vip)).await
+            {
+                Ok(answer) => answer,
+                Err(_) => Err(format!("no answer through the common IP within {window:?}").into()),
+            }
         };
+        let look = async { tokio::join!(arp::probe(&self.nic, self.vip, window), get) };
         let (arp, via) = tokio::select! {
             looked = look => looked,
             () = interrupted => {

@@ -113,6 +113,7 @@ fn into_input(target: Target, started: std::time::Instant, outcome: ProbeResult)
         outcome => Input::Probed {
             target,
             started,
+            refused: outcome.as_ref().is_err_and(|f| f.refused),
             outcome: outcome.map_err(|f| f.reason),
         },
     }

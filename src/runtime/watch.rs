@@ -64,6 +64,7 @@ pub async fn watch(nic: String, vip: Ipv4Addr, inputs: mpsc::UnboundedSender<Inp
                     target: Target::Nic,
                     started: super::now(),
                     outcome,
+                    refused: false,
                 })
             }
             _ => None,

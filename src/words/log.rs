@@ -126,11 +126,16 @@ impl PeerNote<'_> {
             Self::PeerAvailable { peer, state, term } => {
                 info!(target: CORE, %peer, state = %or_unknown(*state), term, "peer available")
             }
-            Self::PeerUnavailable { peer, timeout } => warn!(
+            Self::PeerUnavailable { peer, signal } => warn!(
                 target: CORE,
                 %peer,
-                timeout = %humanize(*timeout),
-                "peer unavailable: no valid heartbeat"
+                %signal,
+                "peer unavailable"
+            ),
+            Self::LookingAhead { left } => info!(
+                target: CORE,
+                left = %humanize(*left),
+                "the peer is going silent while failing; looking at the common IP until the takeover is due"
             ),
             Self::ConfigDiffers { peer, ours, theirs } => warn!(
                 target: CORE,

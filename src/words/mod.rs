@@ -10,8 +10,8 @@ pub mod countdown;
 mod log;
 
 use crate::core::{
-    AppFailure, AppRecovery, Because, Blocker, Cause, Done, Failure, FailureCause, Refusal, State,
-    StatusWord, Target,
+    AppFailure, AppRecovery, Because, Blocker, Cause, Done, Failure, FailureCause, GoneSignal,
+    Refusal, State, StatusWord, Target,
 };
 use countdown::humanize;
 
@@ -47,6 +47,27 @@ impl fmt::Display for FailureCause {
             FailureCause::DataService => "data service down",
             FailureCause::Maintenance => "maintenance mode",
         })
+    }
+}
+
+impl fmt::Display for GoneSignal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GoneSignal::Silent(timeout) => {
+                write!(
+                    f,
+                    "no valid heartbeat for {}",
+                    humantime::format_duration(*timeout)
+                )
+            }
+            GoneSignal::Refused => f.write_str(
+                "its host refused our heartbeat (ICMP port unreachable): its daemon is not running",
+            ),
+            GoneSignal::MissedAndAppRefuses { missed } => write!(
+                f,
+                "{missed} heartbeats missed and its application refuses connections"
+            ),
+        }
     }
 }
 
@@ -135,6 +156,7 @@ impl fmt::Display for Cause {
             Cause::Startup => f.write_str("daemon started"),
             Cause::PeerSilent => f.write_str("start-up window passed without a heartbeat from the peer"),
             Cause::PeerHeard => f.write_str("heard from the peer"),
+            Cause::NoLongerDue => f.write_str("the takeover is no longer due"),
             Cause::VipFree => f.write_str("no other host holds the common IP"),
             Cause::OtherHolder(mac) => write!(f, "another host ({mac}) answers for the common IP"),
             Cause::Conflict(mac) => write!(
@@ -356,12 +378,33 @@ mod tests {
     }
 
     #[test]
+    fn gone_signals() {
+        for (signal, text) in [
+            (
+                GoneSignal::Silent(std::time::Duration::from_millis(300)),
+                "no valid heartbeat for 300ms",
+            ),
+            (
+                GoneSignal::Refused,
+                "its host refused our heartbeat (ICMP port unreachable): its daemon is not running",
+            ),
+            (
+                GoneSignal::MissedAndAppRefuses { missed: 2 },
+                "2 heartbeats missed and its application refuses connections",
+            ),
+        ] {
+            assert_eq!(signal.to_string(), text);
+        }
+    }
+
+    #[test]
     fn causes() {
         let web = failure(FailureCause::WebService, Some("refused"));
         let cases: Vec<(Cause, &str)> = vec![
             (Cause::Startup, "daemon started"),
             (Cause::PeerSilent, "start-up window passed without a heartbeat from the peer"),
             (Cause::PeerHeard, "heard from the peer"),
+            (Cause::NoLongerDue, "the takeover is no longer due"),
             (Cause::VipFree, "no other host holds the common IP"),
             (Cause::OtherHolder("m".into()), "another host (m) answers for the common IP"),
             (
