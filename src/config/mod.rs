@@ -32,6 +32,7 @@ pub struct Config {
     pub heartbeat: HeartbeatConfig,
     pub failback: Failback,
     pub control: Control,
+    pub process: Process,
     /// The optional HTTP API.
     pub api: Option<Api>,
     /// Who is told about failovers, and how.
@@ -221,6 +222,18 @@ pub struct Control {
 }
 
 /// The HTTP API: where it listens, who may call it, and TLS.
+/// `[process]`: what keepalived offers for the same reason, so that the
+/// heartbeat and the decisions keep their pace on a loaded host. Both off
+/// by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Process {
+    /// Real-time priority (SCHED_RR, 1–99) of the thread that runs the
+    /// heartbeats and the decisions; `None`: the normal scheduler.
+    pub rt_priority: Option<u8>,
+    /// Lock the daemon's memory (`mlockall`), so that it is never paged out.
+    pub lock_memory: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct Api {
     pub listen: std::net::SocketAddr,

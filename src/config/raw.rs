@@ -15,6 +15,7 @@ pub struct RawConfig {
     pub heartbeat: Option<RawHeartbeat>,
     pub failback: Option<RawFailback>,
     pub control: Option<RawControl>,
+    pub process: Option<RawProcess>,
     pub api: Option<RawApi>,
     pub notify: Option<RawNotify>,
 }
@@ -127,6 +128,13 @@ pub struct RawFailback {
 pub struct RawControl {
     pub socket: Option<String>,
     pub state_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProcess {
+    pub rt_priority: Option<i64>,
+    pub lock_memory: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -29,6 +29,7 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
     let heartbeat = sections::heartbeat(&mut ck, raw.heartbeat.unwrap_or_default());
     let failback = sections::failback(&mut ck, raw.failback.unwrap_or_default());
     let control = sections::control(&mut ck, raw.control.unwrap_or_default());
+    let process = sections::process(&mut ck, raw.process.unwrap_or_default());
     let notify = sections::notify(&mut ck, raw.notify.unwrap_or_default());
     let api = raw.api.and_then(|a| sections::api(&mut ck, a));
     if !ck.problems.is_empty() {
@@ -46,6 +47,7 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
         heartbeat,
         failback,
         control,
+        process,
         api,
         notify,
         checksum: crate::proto::heartbeat::config_checksum(text),

@@ -9,8 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::UdpSocket;
-use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -48,6 +47,9 @@ pub struct Daemon {
     /// Raised by `Action::Interrupt`; the worker's waits watch it.
     interrupts: watch::Sender<u64>,
     wire: wire::Wire,
+    /// The heartbeat sockets and their checks, until the loop's own
+    /// runtime takes them (see [`Daemon::run`]).
+    receiver: Option<(wire::Sockets, wire::Expect)>,
     checks: Checks,
     notifier: Notifier,
     role: RoleFile,
@@ -57,8 +59,6 @@ pub struct Daemon {
     holding: Arc<AtomicBool>,
     /// The core's time zero, for the replay log (see [`crate::replay`]).
     origin: std::time::Instant,
-    sigterm: Signal,
-    sigint: Signal,
 }
 
 /// The tasks beside the loop, stopped by [`Background::shutdown`] or, after
@@ -90,9 +90,8 @@ impl Daemon {
         let metrics = Arc::new(Metrics::new(&node.name, &config.cluster.name));
         let (control_tx, control_rx) = mpsc::channel::<ControlRequest>(16);
         let (input_tx, inputs) = mpsc::unbounded_channel::<Input>();
-        let (wire, receiver) =
-            heartbeats(&config, me, &r, settings.cluster_id, &input_tx, &metrics);
-        let mut others = vec![receiver];
+        let (wire, receiver) = heartbeats(&config, me, r.heartbeat, &r.key, settings.cluster_id)?;
+        let mut others = vec![tokio::spawn(forward_signals(input_tx.clone())?)];
         if let Some(api) = open_api(&config, control_tx.clone(), metrics.clone()).await? {
             others.push(api);
         }
@@ -133,8 +132,7 @@ impl Daemon {
         let core = start_core(settings, r.vip_present, origin);
         let daemon = Daemon {
             role: RoleFile::new(config.application.role_file.clone()),
-            sigterm: signal(SignalKind::terminate()).map_err(RuntimeError::Signal)?,
-            sigint: signal(SignalKind::interrupt()).map_err(RuntimeError::Signal)?,
+            receiver: Some(receiver),
             config,
             me,
             node,
@@ -162,9 +160,23 @@ impl Daemon {
     }
 
     /// The loop: hand out the core's actions, then wait for the next input,
-    /// control request, timer or signal. Returns once the core has released
+    /// control request or timer. Returns once the core has released
     /// everything and says `Exit`; the notifier comes back to be drained.
+    ///
+    /// It runs on a thread of its own (see [`super::run`]), with the
+    /// heartbeat sockets, so that heartbeats never wait behind probes,
+    /// notifications, the API or the control socket.
     pub async fn run(mut self) -> Notifier {
+        if let Some((sockets, expect)) = self.receiver.take() {
+            let (inputs, metrics) = (self.input_tx.clone(), self.metrics.clone());
+            let input_tx = self.input_tx.clone();
+            tokio::spawn(async move {
+                if let Err(e) = wire::receive(sockets, expect, inputs, metrics).await {
+                    tracing::error!(error = %e, "cannot listen for heartbeats; stopping");
+                    let _ = input_tx.send(Input::Shutdown);
+                }
+            });
+        }
         loop {
             while let Some(action) = self.core.poll_action() {
                 if action == Action::Exit {
@@ -188,18 +200,8 @@ impl Daemon {
                     let _ = req.reply.send(response);
                 }
                 () = sleep_until(deadline) => self.core.handle_timeout(now()),
-                _ = self.sigterm.recv() => self.signalled("SIGTERM"),
-                _ = self.sigint.recv() => self.signalled("SIGINT"),
             }
         }
-    }
-
-    fn signalled(&mut self, name: &str) {
-        info!(
-            signal = name,
-            "stopping the application and releasing the common IP"
-        );
-        self.input(Input::Shutdown);
     }
 
     /// Every input goes to the core through here, and into the replay log
@@ -305,7 +307,7 @@ struct Resources {
     /// The VIP is on our NIC already (left by an earlier run).
     vip_present: bool,
     prober: Prober,
-    socket: Arc<UdpSocket>,
+    heartbeat: wire::Sockets,
     socket_path: PathBuf,
     state_path: PathBuf,
     persisted: state_file::Persisted,
@@ -327,7 +329,7 @@ impl Resources {
             .has_address(link.index, IpAddr::V4(config.cluster.vip))
             .await?;
         let prober = super::probes::prober(config, config.monitor.timeout)?;
-        let socket = bind_heartbeat(config, node).await?;
+        let heartbeat = open_heartbeat(config, me)?;
         let socket_path = overrides
             .socket
             .unwrap_or_else(|| config.control.socket.clone());
@@ -347,7 +349,7 @@ impl Resources {
             netlink,
             vip_present,
             prober,
-            socket,
+            heartbeat,
             socket_path,
             state_path,
             persisted,
@@ -368,35 +370,60 @@ fn log_start(config: &Config, me: usize, settings: &Settings, r: &Resources) {
     );
 }
 
-/// The heartbeat socket's two sides: the sender the loop uses, and the
-/// receiver task that turns datagrams into inputs.
+/// The heartbeat sockets' two sides: the sender the loop uses, and the
+/// sockets and checks its receiver will use.
 fn heartbeats(
     config: &Config,
     me: usize,
-    r: &Resources,
+    sockets: wire::Sockets,
+    key: &Arc<Vec<u8>>,
     cluster_id: u64,
-    input_tx: &mpsc::UnboundedSender<Input>,
-    metrics: &Arc<Metrics>,
-) -> (wire::Wire, JoinHandle<()>) {
+) -> Result<(wire::Wire, (wire::Sockets, wire::Expect)), RuntimeError> {
     let peer = &config.nodes[config.peer_of(me)];
+    let peer_addr = SocketAddr::new(IpAddr::V4(peer.address), config.heartbeat.port);
+    let socket = sockets
+        .peer
+        .try_clone()
+        .map_err(|source| RuntimeError::Socket {
+            addr: peer_addr,
+            source,
+        })?;
     let wire = wire::Wire {
-        socket: r.socket.clone(),
-        peer: SocketAddr::new(IpAddr::V4(peer.address), config.heartbeat.port),
-        key: r.key.clone(),
+        socket: Arc::new(socket),
+        peer: peer_addr,
+        key: key.clone(),
         last: Arc::default(),
     };
     let expect = wire::Expect {
         cluster_id,
         peer_id: config.peer_of(me) as u16,
-        key: r.key.clone(),
+        key: key.clone(),
     };
-    let receiver = tokio::spawn(wire::receive(
-        r.socket.clone(),
-        expect,
-        input_tx.clone(),
-        metrics.clone(),
-    ));
-    (wire, receiver)
+    Ok((wire, (sockets, expect)))
+}
+
+/// SIGTERM and SIGINT become [`Input::Shutdown`] (stop the application,
+/// release the VIP, exit), from the main runtime.
+fn forward_signals(
+    inputs: mpsc::UnboundedSender<Input>,
+) -> Result<impl std::future::Future<Output = ()>, RuntimeError> {
+    let mut term = signal(SignalKind::terminate()).map_err(RuntimeError::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(RuntimeError::Signal)?;
+    Ok(async move {
+        loop {
+            let name = tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+            info!(
+                signal = name,
+                "stopping the application and releasing the common IP"
+            );
+            if inputs.send(Input::Shutdown).is_err() {
+                return;
+            }
+        }
+    })
 }
 
 /// The core, started, with its settings and first input in the replay log.
@@ -419,15 +446,16 @@ fn replay_log(origin: std::time::Instant, at: std::time::Instant, line: String) 
     );
 }
 
-async fn bind_heartbeat(config: &Config, node: &Node) -> Result<Arc<UdpSocket>, RuntimeError> {
-    let listen = SocketAddr::new(IpAddr::V4(node.address), config.heartbeat.port);
-    UdpSocket::bind(listen)
-        .await
-        .map(Arc::new)
-        .map_err(|source| RuntimeError::Socket {
-            addr: listen,
-            source,
-        })
+/// The heartbeat port's sockets on our address, one connected to the peer's.
+fn open_heartbeat(config: &Config, me: usize) -> Result<wire::Sockets, RuntimeError> {
+    let port = config.heartbeat.port;
+    let listen = SocketAddr::new(IpAddr::V4(config.nodes[me].address), port);
+    let peer = &config.nodes[config.peer_of(me)];
+    let peer_addr = SocketAddr::new(IpAddr::V4(peer.address), config.heartbeat.port);
+    wire::Sockets::open(listen, peer_addr).map_err(|source| RuntimeError::Socket {
+        addr: listen,
+        source,
+    })
 }
 
 /// Starts the HTTP API when one is configured.

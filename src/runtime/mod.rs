@@ -11,13 +11,16 @@ mod effects;
 mod failpoint;
 mod panic;
 mod probes;
+mod process;
 mod role_file;
 mod watch;
 mod wire;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use tokio::sync::{oneshot, Notify};
 use tokio::time::Instant;
 use tracing::info;
 
@@ -56,6 +59,10 @@ pub enum RuntimeError {
     Notify(String),
     #[error("a task panicked; the application was stopped and the common IP released")]
     Panicked,
+    #[error("{0}")]
+    Process(String),
+    #[error("cannot start the heartbeat and decision thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// Paths the command line may override (two daemons on one machine).
@@ -89,10 +96,25 @@ fn boot_epoch() -> u64 {
 pub async fn run(config: Config, me: usize, overrides: Overrides) -> Result<(), RuntimeError> {
     panic::install_hook();
     open_descriptor_limit();
+    let settings = config.process.clone();
+    process::lock_memory(&settings)?;
     let (daemon, background, emergency) = Daemon::open(config, me, overrides).await?;
-    let mut looping = tokio::spawn(daemon.run());
+    let halt = Arc::new(Notify::new());
+    let (started, done) = match start_loop(daemon, settings, halt.clone()) {
+        Ok(channels) => channels,
+        Err(e) => {
+            background.abort().await;
+            return Err(e);
+        }
+    };
+    // Nothing has touched the network until the loop runs: a refused
+    // priority ends the start cleanly.
+    if let Ok(Err(e)) = started.await {
+        background.abort().await;
+        return Err(e);
+    }
     let notifier = tokio::select! {
-        joined = &mut looping => joined.ok(),
+        finished = done => finished.ok(),
         () = panic::panicked() => None,
     };
     match notifier {
@@ -101,12 +123,59 @@ pub async fn run(config: Config, me: usize, overrides: Overrides) -> Result<(), 
             Ok(())
         }
         None => {
-            looping.abort();
+            halt.notify_one();
             background.abort().await;
             emergency.release().await;
             Err(RuntimeError::Panicked)
         }
     }
+}
+
+/// The loop's thread: its own single-threaded runtime (with the heartbeat
+/// sockets and the core's timers) and, when configured, a real-time
+/// priority. Says once whether it started, and hands the notifier back
+/// when the loop ends; `halt` stops it at once (after a panic elsewhere).
+type Started = oneshot::Receiver<Result<(), RuntimeError>>;
+type Done = oneshot::Receiver<crate::notify::Notifier>;
+
+fn start_loop(
+    daemon: Daemon,
+    settings: crate::config::Process,
+    halt: Arc<Notify>,
+) -> Result<(Started, Done), RuntimeError> {
+    let (started_tx, started) = oneshot::channel();
+    let (done_tx, done) = oneshot::channel();
+    std::thread::Builder::new()
+        .name("understudy-loop".into())
+        .spawn(move || {
+            let runtime = process::raise_priority(&settings).and_then(|()| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(RuntimeError::Thread)
+            });
+            let runtime = match runtime {
+                Ok(rt) => rt,
+                Err(e) => {
+                    let _ = started_tx.send(Err(e));
+                    return;
+                }
+            };
+            let _ = started_tx.send(Ok(()));
+            let looped = runtime.block_on(async {
+                tokio::select! {
+                    notifier = daemon.run() => Some(notifier),
+                    () = halt.notified() => None,
+                }
+            });
+            if let Some(notifier) = looped {
+                let _ = done_tx.send(notifier);
+            }
+            // A stray task of this runtime must not hold the exit up.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+        })
+        .map_err(RuntimeError::Thread)?;
+    Ok((started, done))
 }
 
 /// Raises the limit on open files, and warns when what is left after the

@@ -26,6 +26,9 @@ pub struct Checks {
     prober: Prober,
     /// The data service has its own time limit.
     data_prober: Prober,
+    /// The runtime the probes run on: the main one, not the loop's, so
+    /// that a TLS handshake never delays a heartbeat.
+    work: tokio::runtime::Handle,
 }
 
 impl Checks {
@@ -44,6 +47,7 @@ impl Checks {
             netlink,
             prober,
             data_prober: self::prober(config, config.monitor.data_probe.timeout)?,
+            work: tokio::runtime::Handle::current(),
         })
     }
 
@@ -66,7 +70,7 @@ impl Checks {
         };
         let (netlink, nic, tx) = (self.netlink.clone(), self.nic.clone(), tx.clone());
         let metrics = metrics.clone();
-        tokio::spawn(async move {
+        self.work.spawn(async move {
             let started = super::now();
             let mut outcome: ProbeResult = Ok(());
             if nic_first {

@@ -1,12 +1,23 @@
-//! The heartbeat socket: sends the core's heartbeats to the peer over UDP
+//! The heartbeat sockets: sends the core's heartbeats to the peer over UDP
 //! and turns received datagrams into inputs, after the MAC, cluster, node
 //! and replay checks. Rejected datagrams are counted by reason and logged
 //! at the 1st, 10th, 100th … of each reason, so a flood cannot flood the log.
+//!
+//! Two sockets share the heartbeat port: one *connected* to the peer's
+//! address and port, which sends, receives the peer's heartbeats, and is
+//! told by the kernel when the peer's host answers a heartbeat with ICMP
+//! port unreachable (its daemon is gone: [`Input::HeartbeatRefused`]); and
+//! one unconnected, which receives everything else (so that forged or
+//! misdirected datagrams are still seen and counted). Heartbeats leave with
+//! DSCP CS6 and socket priority 7 (TC_PRIO_CONTROL), as routing protocols'
+//! do, so that a loaded link or qdisc sends them first.
 
 use std::collections::HashMap;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::{trace, warn};
@@ -14,9 +25,50 @@ use tracing::{trace, warn};
 use crate::core::Input;
 use crate::proto::heartbeat::{Flags, Heartbeat, Reject, ReplayGuard, WireState, LEN};
 
+/// DSCP CS6 (network control) in the IPv4 TOS byte (RFC 4594).
+const TOS_CS6: u32 = 48 << 2;
+/// Linux's TC_PRIO_CONTROL: the band routing daemons' packets go in.
+const PRIORITY_CONTROL: u32 = 7;
+
+/// The heartbeat port's two sockets, opened before anything else runs
+/// (blocking-free, not yet tied to a runtime).
+pub struct Sockets {
+    /// Connected to the peer: sends, and hears the peer and its kernel.
+    pub peer: std::net::UdpSocket,
+    /// Everything else that arrives on the port.
+    pub any: std::net::UdpSocket,
+}
+
+impl Sockets {
+    pub fn open(local: SocketAddr, peer: SocketAddr) -> io::Result<Sockets> {
+        let connected = bound(local)?;
+        connected.connect(&peer.into())?;
+        connected.set_tos_v4(TOS_CS6)?;
+        if let Err(e) = connected.set_priority(PRIORITY_CONTROL) {
+            // Needs CAP_NET_ADMIN; the DSCP mark still goes out.
+            warn!(error = %e, "cannot raise the heartbeat socket's priority");
+        }
+        Ok(Sockets {
+            peer: connected.into(),
+            any: bound(local)?.into(),
+        })
+    }
+}
+
+/// A non-blocking UDP socket on `local` that shares it with its twin.
+fn bound(local: SocketAddr) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&local.into())?;
+    Ok(socket)
+}
+
 #[derive(Clone)]
 pub struct Wire {
-    pub socket: Arc<UdpSocket>,
+    /// The connected socket (sending needs no runtime, so the emergency
+    /// release can still say "stopped" after the loop died).
+    pub socket: Arc<std::net::UdpSocket>,
     pub peer: SocketAddr,
     pub key: Arc<Vec<u8>>,
     /// The last heartbeat sent, from which an emergency "stopped" one is
@@ -49,21 +101,13 @@ impl Wire {
         self.send(&stopped);
     }
 
-    /// Sends without holding up the loop. tokio reports a fresh socket
-    /// as not yet writable, so a send that would block is handed to a task
-    /// that waits for the socket instead of being dropped.
+    /// Sends without blocking: a heartbeat that finds the send buffer full
+    /// is dropped (the next one follows within an interval), and a
+    /// refusal reported here (the kernel keeps the last ICMP error for the
+    /// next call) is left to the receiver, which reads it too.
     fn send_bytes(&self, bytes: [u8; LEN]) {
-        match self.socket.try_send_to(&bytes, self.peer) {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                let (socket, peer) = (self.socket.clone(), self.peer);
-                tokio::spawn(async move {
-                    if let Err(e) = socket.send_to(&bytes, peer).await {
-                        trace!(error = %e, %peer, "heartbeat not sent");
-                    }
-                });
-            }
-            Err(e) => trace!(error = %e, peer = %self.peer, "heartbeat not sent"),
+        if let Err(e) = self.socket.send(&bytes) {
+            trace!(error = %e, peer = %self.peer, "heartbeat not sent");
         }
     }
 }
@@ -111,9 +155,23 @@ pub fn accept(bytes: &[u8], expect: &Expect, guard: &mut ReplayGuard) -> Result<
     Ok(hb)
 }
 
-/// Receives until the input channel closes.
+/// Receives from both sockets until the input channel closes; must run
+/// in the runtime that will poll it (the sockets register there).
 pub async fn receive(
-    socket: Arc<UdpSocket>,
+    sockets: Sockets,
+    expect: Expect,
+    inputs: mpsc::UnboundedSender<Input>,
+    metrics: Arc<crate::control::metrics::Metrics>,
+) -> io::Result<()> {
+    let peer = UdpSocket::from_std(sockets.peer)?;
+    let any = UdpSocket::from_std(sockets.any)?;
+    listen(peer, any, expect, inputs, metrics).await;
+    Ok(())
+}
+
+async fn listen(
+    peer: UdpSocket,
+    any: UdpSocket,
     expect: Expect,
     inputs: mpsc::UnboundedSender<Input>,
     metrics: Arc<crate::control::metrics::Metrics>,
@@ -122,13 +180,24 @@ pub async fn receive(
     let mut rejections = Rejections::default();
     // One byte more than a heartbeat, so that a longer datagram is seen as
     // such instead of truncated into a valid-looking one.
-    let mut buf = [0u8; LEN + 1];
+    let (mut from_peer, mut from_any) = ([0u8; LEN + 1], [0u8; LEN + 1]);
     loop {
-        let (n, from) = match socket.recv_from(&mut buf).await {
+        let (received, buf) = tokio::select! {
+            r = peer.recv_from(&mut from_peer) => (r, &from_peer),
+            r = any.recv_from(&mut from_any) => (r, &from_any),
+        };
+        let (n, from) = match received {
             Ok(r) => r,
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+                // ICMP port unreachable from the peer's host.
+                if inputs.send(Input::HeartbeatRefused).is_err() {
+                    return;
+                }
+                continue;
+            }
             Err(e) => {
                 warn!(error = %e, "heartbeat socket receive failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                 continue;
             }
         };

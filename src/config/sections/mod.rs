@@ -14,10 +14,11 @@ use super::check::{network_or_broadcast, parse_netmask, parse_v4, Checker};
 use super::locate::Seg;
 use super::raw::{
     RawAnnounce, RawApi, RawApplication, RawCluster, RawControl, RawFailback, RawHeartbeat,
+    RawProcess,
 };
 use super::{
-    Announce, Api, Application, Cluster, Control, Failback, HeartbeatConfig, Url, DEFAULT_SOCKET,
-    DEFAULT_STATE_FILE,
+    Announce, Api, Application, Cluster, Control, Failback, HeartbeatConfig, Process, Url,
+    DEFAULT_SOCKET, DEFAULT_STATE_FILE,
 };
 pub(super) use monitor::monitor;
 pub(super) use nodes::nodes;
@@ -225,6 +226,17 @@ pub(super) fn control(ck: &mut Checker, raw: RawControl) -> Control {
     Control {
         socket: path(raw.socket, "socket", DEFAULT_SOCKET),
         state_file: path(raw.state_file, "state_file", DEFAULT_STATE_FILE),
+    }
+}
+
+/// `[process]`: real-time priority (1–99; 0 or absent: off) and locked
+/// memory.
+pub(super) fn process(ck: &mut Checker, raw: RawProcess) -> Process {
+    let key = [Seg::Key("process"), Seg::Key("rt_priority")];
+    let priority = ck.count(raw.rt_priority, &key, 0, (0, 99));
+    Process {
+        rt_priority: u8::try_from(priority).ok().filter(|p| *p > 0),
+        lock_memory: raw.lock_memory.unwrap_or(false),
     }
 }
 

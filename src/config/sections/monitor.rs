@@ -26,7 +26,13 @@ fn key(k: &'static str) -> [Seg<'static>; 2] {
 
 pub(in crate::config) fn monitor(ck: &mut Checker, m: RawMonitor) -> Monitor {
     let interval = ck.duration(&m.interval, &key("interval"), DEFAULT_INTERVAL);
-    let timeout = ck.duration(&m.timeout, &key("timeout"), DEFAULT_TIMEOUT);
+    // A short interval brings its own default limit: a probe must end
+    // before the next one starts.
+    let timeout = ck.duration(
+        &m.timeout,
+        &key("timeout"),
+        DEFAULT_TIMEOUT.min(interval / 2),
+    );
     let grace = ck.duration(&m.grace, &key("grace"), DEFAULT_GRACE);
     let rise = ck.count(m.rise, &key("rise"), DEFAULT_RISE, (1, 100));
     let fall = ck.count(m.fall, &key("fall"), 1, (1, 100));
