@@ -82,6 +82,10 @@ fn h_partition_then_heal_leaves_exactly_one_holder() {
     );
 }
 
+/// How m2's log says that m1's kernel answered a heartbeat with ICMP port
+/// unreachable (its daemon is gone, its host lives).
+const REFUSED: &str = "its host refused our heartbeat (ICMP port unreachable)";
+
 #[test]
 fn i_a_crashed_daemon_with_a_live_application_keeps_the_service() {
     let mut t = Topology::up("daemononly");
@@ -93,6 +97,13 @@ fn i_a_crashed_daemon_with_a_live_application_keeps_the_service() {
         "the VIP stays on m1 and answers",
         PEER_TIMEOUT + GRACE * 2,
         || t.vip_holders() == ["m1"] && t.get_vip().as_deref() == Some("m1"),
+    );
+    // m1's kernel refused m2's next heartbeat: m2 knew at once that only
+    // the daemon was gone, and the look through the VIP kept the service.
+    assert!(
+        t.daemon("m2").log_text().contains(REFUSED),
+        "{}",
+        t.dump_logs()
     );
     t.start("m1");
     wait_for("the restarted m1 to resume", Duration::from_secs(5), || {
@@ -124,6 +135,11 @@ fn j_a_crashed_host_leaving_its_vip_is_taken_over_and_cleaned_up() {
         "m1's kernel still has its stale VIP"
     );
     assert!(t.daemon("m2").log_text().contains("conflict"));
+    assert!(
+        t.daemon("m2").log_text().contains(REFUSED),
+        "{}",
+        t.dump_logs()
+    );
     eprintln!(
         "TAKEOVER crashed host: fault -> first answer from m2: {} ms",
         took.as_millis()
