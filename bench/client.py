@@ -2,23 +2,25 @@
 """Benchmark client: GET http://VIP/ every 10 ms for a bounded time.
 
 usage: client.py VIP DURATION_S STOPFILE
-Prints one line per request: "<unix time ns> <body or -error>". Stops after
-DURATION_S seconds, or as soon as STOPFILE exists. Requests do not overlap;
-each has a 100 ms limit, and the next starts 10 ms after the previous began
-(or at once if it took longer).
+Prints one line per request: "<unix time ns the request was sent> <body or
+-error>". Stops after DURATION_S seconds, or as soon as STOPFILE exists.
+A request starts every 10 ms whether or not the previous ones have ended
+(each has a 100 ms limit, at most 10 in flight), so that a request stuck
+on the old holder does not hide the new one for its whole limit.
 """
 import http.client
 import os
 import sys
+import threading
 import time
 
 vip, duration, stopfile = sys.argv[1], float(sys.argv[2]), sys.argv[3]
 PERIOD, TIMEOUT = 0.010, 0.100
 end = time.monotonic() + duration
-out = sys.stdout
-while time.monotonic() < end and not os.path.exists(stopfile):
-    began = time.monotonic()
-    stamp = time.time_ns()
+lock = threading.Lock()
+
+
+def get(stamp):
     try:
         conn = http.client.HTTPConnection(vip, 80, timeout=TIMEOUT)
         conn.request("GET", "/")
@@ -26,8 +28,16 @@ while time.monotonic() < end and not os.path.exists(stopfile):
         conn.close()
     except Exception as e:  # a failed request is a data point, not an error
         body = "-" + type(e).__name__
-    out.write(f"{stamp} {body}\n")
-    out.flush()
-    rest = PERIOD - (time.monotonic() - began)
+    with lock:
+        sys.stdout.write(f"{stamp} {body}\n")
+        sys.stdout.flush()
+
+
+next_at = time.monotonic()
+while time.monotonic() < end and not os.path.exists(stopfile):
+    threading.Thread(target=get, args=(time.time_ns(),), daemon=True).start()
+    next_at += PERIOD
+    rest = next_at - time.monotonic()
     if rest > 0:
         time.sleep(rest)
+time.sleep(TIMEOUT * 2)

@@ -33,24 +33,25 @@ FAULTS = ["kill", "linkdown", "appstop"]
 GRATUITOUS = re.compile(rf"who-has {re.escape(VIP)}( \(\S+\))? tell {re.escape(VIP)}|Reply {re.escape(VIP)} is-at")
 WAIT_LIMIT = 15.0  # seconds a takeover may take before the run counts as failed
 
-# Equivalent timings. keepalived: advert_int, and a vrrp_script that GETs
-# the local application every second (its minimum), fall 2, rise 2.
-# understudy: heartbeat = advert_int, peer_timeout = 3 x heartbeat (as
-# VRRP's master-down interval), probe interval = the script's at the
-# default and 100 ms when aggressive, grace = one interval (fall 2: the
-# second failed probe triggers).
+# Cells: only the heartbeat/advert interval and the probe interval vary;
+# every other key is at its shipped default (understudy: peer_timeout =
+# 3 x heartbeat, announce.probe 300 ms, GARP 5 rounds every 500 ms, probe
+# timeout = half the interval; keepalived: its defaults). keepalived checks
+# the application with a vrrp_script every second (its minimum), fall 2 /
+# rise 2; understudy's grace is one probe interval (the same "second failed
+# check triggers") and rise 2 (its default). At 20 ms keepalived runs at
+# its minimum advert interval (10 ms, VRRPv3).
 SETTINGS = {
-    "default": {
-        "advert": "1", "vrrp_version": 2,
-        "hb": "1s", "peer_timeout": "3s", "interval": "1s", "timeout": "500ms",
-        "grace": "1s", "probe": "300ms",
-    },
-    "aggressive": {
-        "advert": "0.1", "vrrp_version": 3,
-        "hb": "100ms", "peer_timeout": "300ms", "interval": "100ms", "timeout": "50ms",
-        "grace": "100ms", "probe": "100ms",
-    },
+    "1s": {"advert": "1", "vrrp_version": 2, "hb": "1s", "interval": "1s", "grace": "1s"},
+    "100ms": {"advert": "0.1", "vrrp_version": 3, "hb": "100ms", "interval": "100ms", "grace": "100ms"},
+    "20ms": {"advert": "0.01", "vrrp_version": 3, "hb": "20ms", "interval": "20ms", "grace": "20ms"},
+    # The soak isolates the heartbeat path: 20 ms heartbeats (keepalived at
+    # 0.02 s adverts), and both daemons checking the application every
+    # second (keepalived's minimum), second failure triggers.
+    "soak": {"advert": "0.02", "vrrp_version": 3, "hb": "20ms", "interval": "1s", "grace": "1s"},
 }
+CELLS = ["1s", "100ms", "20ms"]
+HEARTBEAT_PORT = 7046
 
 
 def sh(*args, check=True, **kw):
@@ -118,21 +119,10 @@ vip = "{VIP}"
 {nodes}
 [monitor]
 interval = "{s['interval']}"
-timeout = "{s['timeout']}"
 grace = "{s['grace']}"
-rise = 2
-
-[application]
-ready_timeout = "5s"
-
-[announce]
-count = 5
-interval = "200ms"
-probe = "{s['probe']}"
 
 [heartbeat]
 interval = "{s['hb']}"
-peer_timeout = "{s['peer_timeout']}"
 secret_file = "{work / 'secret'}"
 """)
     return path
@@ -217,7 +207,7 @@ class Pair:
         else:
             wait_until("m2 in BACKUP", 10, lambda: "Entering BACKUP STATE" in self.log("m2"))
         # A few adverts/heartbeats and script runs before the fault.
-        time.sleep(2.5 if self.setting == "default" else 1.0)
+        time.sleep(2.5 if SETTINGS[self.setting]["interval"] == "1s" else 1.0)
 
     def daemon_pids(self, node):
         """The daemon's processes (keepalived has a parent and a VRRP child)."""
@@ -297,7 +287,8 @@ def run_one(daemon, setting, fault, work):
         capture.send_signal(signal.SIGINT)
         capture.wait(timeout=5)
 
-        results = [(int(a), b) for a, b in (l.split(" ", 1) for l in out_file.read_text().splitlines() if " " in l)]
+        results = sorted((int(a), b) for a, b in (l.split(" ", 1) for l in out_file.read_text().splitlines()
+                                                  if " " in l))
         after = [(t, r) for t, r in results if t > fault_ns]
         first_m2 = next((t for t, r in after if r == "m2"), None)
         failed = sum(1 for t, r in after if r.startswith("-") and (first_m2 is None or t < first_m2))
@@ -352,23 +343,105 @@ def proc_usage(pid):
 
 
 def footprint(setting, work, seconds):
-    """Both pairs side by side; the Active (m1) daemon's memory and CPU."""
-    tag = setting[0]
-    pairs = [Pair(f"usfu{tag}", "understudy", setting, work), Pair(f"usfk{tag}", "keepalived", setting, work)]
+    """Each daemon's pair alone at steady state: memory and CPU (percent of
+    one core) of the Active (m1) and the Passive (m2) daemon."""
+    rows = []
+    for daemon in ("understudy", "keepalived"):
+        pair = Pair(f"usf{daemon[0]}", daemon, setting, work)
+        try:
+            pair.steady()
+            start = {n: [proc_usage(pid) for pid in pair.daemon_pids(n)] for n in ("m1", "m2")}
+            time.sleep(seconds)
+            for n in ("m1", "m2"):
+                pids = pair.daemon_pids(n)
+                end = [proc_usage(pid) for pid in pids]
+                cpu = sum(c for _, c in end) - sum(c for _, c in start[n])
+                rows.append({"daemon": daemon, "setting": setting, "node": "Active" if n == "m1" else "Passive",
+                             "rss_kb": sum(r for r, _ in end), "processes": len(pids),
+                             "cpu_pct": 100 * cpu / seconds, "seconds": seconds})
+        finally:
+            pair.close()
+    return rows
+
+
+def capture(prefix, what, out):
+    """tcpdump in m2's namespace of what m1 sends it (heartbeats or adverts)."""
+    return subprocess.Popen(["ip", "netns", "exec", f"{prefix}-m2", "tcpdump", "-i", "eth0", "-n", "-tt", "-l",
+                             "-Q", "in", what], stdout=open(out, "w"), stderr=subprocess.DEVNULL)
+
+
+def gaps_ms(path, since_ns, until_ns):
+    """Gaps between consecutive captured packets in [since, until), in ms."""
+    stamps = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            t = float(line.split()[0])
+        except (ValueError, IndexError):
+            continue
+        if since_ns <= t * 1e9 < until_ns:
+            stamps.append(t)
+    return [(b - a) * 1000 for a, b in zip(stamps, stamps[1:])]
+
+
+def percentile(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))] if values else None
+
+
+def moves(pair, offsets):
+    """VIP moves in the logs since `offsets` (false failovers when no fault
+    was injected): m2 claiming, or m1 giving the VIP up."""
+    text = {n: pair.log(n)[offsets[n]:] for n in ("m1", "m2")}
+    if pair.daemon == "understudy":
+        return (text["m2"].count("to=Claiming") + text["m1"].count("to=StoppingApp"),
+                text["m2"].count("peer unavailable"))
+    return (text["m2"].count("Entering MASTER STATE") + text["m1"].count("Entering BACKUP STATE"),
+            text["m2"].count("Entering MASTER STATE"))
+
+
+def soak(work, seconds, workers):
+    """Both daemons' pairs at 20 ms for `seconds` with every core busy
+    (stress-ng): false failovers, and the gaps between the heartbeats
+    (adverts) the Active node sends, before and under the load."""
+    pairs = [Pair("ussu", "understudy", "soak", work), Pair("ussk", "keepalived", "soak", work)]
+    stress = None
+    caps = []
     try:
         for p in pairs:
             p.steady()
-        start = {p.daemon: [proc_usage(pid) for pid in p.daemon_pids("m1")] for p in pairs}
-        time.sleep(seconds)
+        files = {p.daemon: work / f"soak-{p.daemon}.txt" for p in pairs}
+        caps = [capture(p.prefix, f"udp port {HEARTBEAT_PORT}" if p.daemon == "understudy" else "proto 112",
+                        files[p.daemon]) for p in pairs]
+        idle_from = time.time_ns()
+        time.sleep(20)
+        offsets = {p.daemon: {n: len(p.log(n)) for n in ("m1", "m2")} for p in pairs}
+        start = {p.daemon: sum(proc_usage(pid)[1] for pid in p.daemon_pids("m1")) for p in pairs}
+        loaded_from = time.time_ns()
+        stress = subprocess.Popen(["stress-ng", "--cpu", str(workers), "--timeout", f"{seconds}s", "--quiet"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stress.wait(timeout=seconds + 60)
+        loaded_to = time.time_ns()
         rows = []
         for p in pairs:
-            pids = p.daemon_pids("m1")
-            end = [proc_usage(pid) for pid in pids]
-            cpu = sum(c for _, c in end) - sum(c for _, c in start[p.daemon])
-            rows.append({"daemon": p.daemon, "setting": setting, "rss_kb": sum(r for r, _ in end),
-                         "processes": len(pids), "cpu_s": cpu, "seconds": seconds})
+            cpu = sum(proc_usage(pid)[1] for pid in p.daemon_pids("m1")) - start[p.daemon]
+            moved, near = moves(p, offsets[p.daemon])
+            idle = gaps_ms(files[p.daemon], idle_from, loaded_from)
+            loaded = gaps_ms(files[p.daemon], loaded_from, loaded_to)
+            rows.append({"daemon": p.daemon, "seconds": seconds, "workers": workers,
+                         "false_failovers": moved, "near_misses": near,
+                         "cpu_pct": 100 * cpu / ((loaded_to - loaded_from) / 1e9),
+                         "idle": {q: percentile(idle, v) for q, v in (("p50", .5), ("p99", .99), ("max", 1))},
+                         "loaded": {q: percentile(loaded, v) for q, v in
+                                    (("p50", .5), ("p99", .99), ("p999", .999), ("max", 1))},
+                         "packets": len(loaded) + 1})
         return rows
     finally:
+        if stress and stress.poll() is None:
+            stress.kill()
+            stress.wait()
+        for c in caps:
+            c.send_signal(signal.SIGINT)
+            c.wait(timeout=5)
         for p in pairs:
             p.close()
 
@@ -387,73 +460,139 @@ def fmt(s, unit=""):
     return f"{med:.0f}{unit} ({lo:.0f}–{hi:.0f})"
 
 
-def report(rows, fp_rows, reps, elapsed):
-    lines = ["# Failover benchmark: understudy vs keepalived", "",
-             f"Generated by `sudo bench/failover.sh` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
-             f"{reps} repetitions per cell, interleaved; {elapsed / 60:.1f} min.", "",
-             "Outage = fault → first answer from m2 at the client (GET every 10 ms, 100 ms limit). "
-             "Cells: median (min–max). Ratio = understudy median / keepalived median.", "",
-             "| setting | fault | keepalived outage ms | understudy outage ms | ratio | failed requests k / u "
-             "| GARPs seen k / u | neighbour moved k / u | stale VIP on old node k / u |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for setting in SETTINGS:
+# Targets (issue 12): outage ratio to keepalived, or an absolute bound.
+def target(setting, fault):
+    if setting == "20ms" and fault in ("kill", "linkdown"):
+        return ("median < 100 ms", lambda k, u: u < 100)
+    if fault in ("kill", "linkdown"):
+        return ("≤ 0.8 ×", lambda k, u: u <= 0.8 * k)
+    if setting == "1s":
+        # Equal check counts and intervals (1 s, second failure).
+        return ("≤ 1.0 ×", lambda k, u: u <= k)
+    return ("≤ 0.5 ×", lambda k, u: u <= 0.5 * k)
+
+
+def outage_table(rows):
+    lines = ["| cell | fault | keepalived outage ms | understudy outage ms | ratio | target | met "
+             "| failed requests k / u | GARPs seen k / u | neighbour moved k / u | stale VIP on old node k / u |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for setting in CELLS:
         for fault in FAULTS:
             cell = {d: [r for r in rows if r["daemon"] == d and r["setting"] == setting and r["fault"] == fault]
                     for d in ("keepalived", "understudy")}
             o = {d: stats([r["outage_ms"] for r in cell[d]]) for d in cell}
-            ratio = f"{o['understudy'][0] / o['keepalived'][0]:.2f}" if o["understudy"] and o["keepalived"] else "n/a"
+            both = o["understudy"] and o["keepalived"]
+            ratio = f"{o['understudy'][0] / o['keepalived'][0]:.2f}" if both else "n/a"
+            words, check = target(setting, fault)
+            met = ("yes" if check(o["keepalived"][0], o["understudy"][0]) else "**no**") if both else "n/a"
             f = {d: stats([r["failed"] for r in cell[d]]) for d in cell}
             g = {d: stats([r["garps"] for r in cell[d]]) for d in cell}
             n = {d: f"{sum(r['neigh_moved'] for r in cell[d])}/{len(cell[d])}" for d in cell}
             st = {d: f"{sum(r['stale_vip_on_m1'] for r in cell[d])}/{len(cell[d])}" for d in cell}
             lines.append(f"| {setting} | {fault} | {fmt(o['keepalived'])} | {fmt(o['understudy'])} | {ratio} | "
-                         f"{fmt(f['keepalived'])} / {fmt(f['understudy'])} | {fmt(g['keepalived'])} / {fmt(g['understudy'])} | "
+                         f"{words} | {met} | {fmt(f['keepalived'])} / {fmt(f['understudy'])} | "
+                         f"{fmt(g['keepalived'])} / {fmt(g['understudy'])} | "
                          f"{n['keepalived']} / {n['understudy']} | {st['keepalived']} / {st['understudy']} |")
+    return lines
+
+
+def latency_table(rows):
     lat = [r for r in rows if r["daemon"] == "understudy" and "decision_to_vip_ms" in r]
-    lines += ["", "## Takeover latency inside understudy (m2's log and the client's capture)", "",
-              "| setting | decision → VIP added ms | decision → first GARP on the wire ms |", "|---|---|---|"]
-    for setting in SETTINGS:
+    lines = ["| cell | decision → VIP added ms | decision → first GARP on the wire ms | target < 1 ms met |",
+             "|---|---|---|---|"]
+    f2 = lambda s: "n/a" if s is None else f"{s[0]:.2f} ({s[1]:.2f}–{s[2]:.2f})"
+    for setting in CELLS:
         sel = [r for r in lat if r["setting"] == setting]
         a = stats([r["decision_to_vip_ms"] for r in sel])
         b = stats([r.get("decision_to_garp_ms") for r in sel])
-        f2 = lambda s: "n/a" if s is None else f"{s[0]:.2f} ({s[1]:.2f}–{s[2]:.2f})"
-        lines.append(f"| {setting} | {f2(a)} | {f2(b)} |")
-    lines += ["", "## Footprint of the Active daemon at steady state", "",
-              "| setting | daemon | processes | RSS KiB | CPU s over the window | window s |", "|---|---|---|---|---|---|"]
+        met = "n/a" if b is None else ("yes" if b[0] < 1 else "**no**")
+        lines.append(f"| {setting} | {f2(a)} | {f2(b)} | {met} |")
+    return lines
+
+
+def footprint_table(fp_rows):
+    lines = ["| cell | daemon | node | processes | RSS KiB | CPU % of one core | window s |", "|---|---|---|---|---|---|---|"]
     for r in fp_rows:
-        lines.append(f"| {r['setting']} | {r['daemon']} | {r['processes']} | {r['rss_kb']} | {r['cpu_s']:.2f} | {r['seconds']} |")
-    lines += ["", "keepalived's CPU includes the `curl` its vrrp_script runs every second (reaped children); "
-              "understudy probes in-process.", ""]
-    return "\n".join(lines)
+        lines.append(f"| {r['setting']} | {r['daemon']} | {r['node']} | {r['processes']} | {r['rss_kb']} | "
+                     f"{r['cpu_pct']:.2f} | {r['seconds']} |")
+    return lines
+
+
+def soak_table(soak_rows):
+    ms = lambda v: "n/a" if v is None else f"{v:.1f}"
+    lines = ["| daemon | false failovers (target 0) | peer declared gone | gaps idle p50 / p99 / max ms "
+             "| gaps loaded p50 / p99 / p99.9 / max ms | packets | CPU % of one core (Active, loaded) |",
+             "|---|---|---|---|---|---|---|"]
+    for r in soak_rows:
+        i, l = r["idle"], r["loaded"]
+        lines.append(f"| {r['daemon']} | {r['false_failovers']} | {r['near_misses']} | "
+                     f"{ms(i['p50'])} / {ms(i['p99'])} / {ms(i['max'])} | "
+                     f"{ms(l['p50'])} / {ms(l['p99'])} / {ms(l['p999'])} / {ms(l['max'])} | {r['packets']} | "
+                     f"{r['cpu_pct']:.2f} |")
+    return lines
+
+
+def report(rows, fp_rows, soak_rows, args, elapsed):
+    soak_desc = (f"{soak_rows[0]['seconds'] // 60} min per daemon (both at once) at 20 ms heartbeats with "
+                 f"`stress-ng --cpu {soak_rows[0]['workers']}`" if soak_rows else "not run")
+    return "\n".join(
+        ["# Failover benchmark: understudy vs keepalived", "",
+         f"Generated by `sudo bench/failover.sh` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; "
+         f"{args.reps} repetitions per cell, interleaved; soak {soak_desc}; {elapsed / 60:.1f} min in all.", "",
+         "Every key at its shipped default except the heartbeat/advert interval, the probe interval and the grace "
+         "(one probe interval, as keepalived's `fall 2`): see `SETTINGS` in bench/run.py. "
+         "Outage = fault → first answer from m2 at the client (GET every 10 ms, 100 ms limit), the fault at a "
+         "random phase. Cells: median (min–max). Ratio = understudy median / keepalived median.", ""]
+        + outage_table(rows)
+        + ["", "## Takeover latency inside understudy (m2's log and the client's capture)", ""]
+        + latency_table(rows)
+        + ["", "## Footprint at steady state (both pairs side by side)", ""]
+        + footprint_table(fp_rows)
+        + ["", "keepalived's CPU includes the `curl` its vrrp_script runs every second (reaped children); "
+           "understudy probes in-process.", "",
+           "## Soak: 20 ms heartbeats with every core busy", "",
+           "Both pairs at once, heartbeats (adverts) every 20 ms, the application checked every second by both "
+           "(keepalived's minimum script interval; understudy grace 1 s), `stress-ng --cpu N` on all N cores. "
+           "False failovers = the VIP moving with no fault injected (m2 claiming / becoming MASTER, or m1 "
+           "giving up). Gaps = time between consecutive heartbeats (VRRP adverts) of the Active node as captured "
+           "on the Passive node, idle (20 s before the load) and loaded.", ""]
+        + soak_table(soak_rows) + [""])
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--footprint-seconds", type=int, default=60)
+    ap.add_argument("--footprint-seconds", type=int, default=30)
+    ap.add_argument("--soak-seconds", type=int, default=600)
+    ap.add_argument("--only", choices=["failover", "soak"], help="run one part only")
+    ap.add_argument("--cells", default=",".join(CELLS), help="the failover cells to run")
     ap.add_argument("--out", default=str(ROOT / "bench/results.md"))
     ap.add_argument("--json", default=str(ROOT / "bench/results.json"))
     args = ap.parse_args()
+    CELLS[:] = [c for c in args.cells.split(",") if c in CELLS]
     began = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="understudy-bench."))
     sh(UNDERSTUDY, "keygen", work / "secret")
-    rows = []
-    for rep in range(args.reps):
-        for fault in FAULTS:
-            for setting in SETTINGS:
-                for daemon in ("keepalived", "understudy"):
-                    row = run_one(daemon, setting, fault, work)
-                    rows.append(row)
-                    print(f"rep {rep + 1}/{args.reps} {setting:10} {fault:8} {daemon:10} "
-                          f"outage {row['outage_ms'] if row['outage_ms'] is None else round(row['outage_ms'])} ms "
-                          f"failed {row['failed']} garps {row['garps']}", flush=True)
-    fp_rows = []
-    for setting in SETTINGS:
-        fp_rows += footprint(setting, work, args.footprint_seconds)
-        print(f"footprint {setting}: {fp_rows[-2:]}", flush=True)
-    text = report(rows, fp_rows, args.reps, time.monotonic() - began)
+    rows, fp_rows, soak_rows = [], [], []
+    if args.only != "soak":
+        for rep in range(args.reps):
+            for fault in FAULTS:
+                for setting in CELLS:
+                    for daemon in ("keepalived", "understudy"):
+                        row = run_one(daemon, setting, fault, work)
+                        rows.append(row)
+                        print(f"rep {rep + 1}/{args.reps} {setting:6} {fault:8} {daemon:10} "
+                              f"outage {row['outage_ms'] if row['outage_ms'] is None else round(row['outage_ms'])} "
+                              f"ms failed {row['failed']} garps {row['garps']}", flush=True)
+        for setting in CELLS:
+            fp_rows += footprint(setting, work, args.footprint_seconds)
+            print(f"footprint {setting}: {fp_rows[-4:]}", flush=True)
+    if args.only != "failover":
+        soak_rows = soak(work, args.soak_seconds, os.cpu_count() or 2)
+        print(f"soak: {soak_rows}", flush=True)
+    text = report(rows, fp_rows, soak_rows, args, time.monotonic() - began)
     Path(args.out).write_text(text)
-    Path(args.json).write_text(json.dumps({"runs": rows, "footprint": fp_rows}, indent=1))
+    Path(args.json).write_text(json.dumps({"runs": rows, "footprint": fp_rows, "soak": soak_rows}, indent=1))
     print(text)
 
 

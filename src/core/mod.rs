@@ -84,6 +84,10 @@ pub struct Core {
     seq: u64,
     /// What our last heartbeat said; a new one goes out when this changes.
     told: Option<(heartbeat::WireState, Flags, u64)>,
+    /// When the next periodic heartbeat is due: the schedule advances by
+    /// whole intervals from here, so that a timer that fires a little late
+    /// does not stretch every interval after it.
+    heartbeat_due: Option<Instant>,
     /// The peer let go of the VIP while we held it (a split brain ended):
     /// announce again once Active, so that clients that the peer's kernel
     /// answered come back to us.
@@ -133,6 +137,7 @@ impl Core {
             term: 0,
             seq: 0,
             told: None,
+            heartbeat_due: None,
             reannounce_pending: false,
             peer_was_available: false,
             config_mismatch: false,

@@ -63,10 +63,17 @@ impl Core {
         self.actions.push_back(Action::SendHeartbeat(hb));
         self.peer.last_sent = Some(now);
         if self.state != State::Stopped {
-            self.timers.set(
-                Timer::Heartbeat,
-                later(now, self.settings.heartbeat_interval),
-            );
+            let interval = self.settings.heartbeat_interval;
+            // On schedule (or a little late): the next one an interval
+            // after this one was due. Early (the view changed) or very
+            // late: an interval from now.
+            let next = self
+                .heartbeat_due
+                .map(|due| later(due, interval))
+                .filter(|&next| next > now && next <= later(now, interval))
+                .unwrap_or_else(|| later(now, interval));
+            self.heartbeat_due = Some(next);
+            self.timers.set(Timer::Heartbeat, next);
         }
     }
 }

@@ -1673,3 +1673,22 @@ fn missed_heartbeats_and_a_refusing_application_make_the_peer_gone_early() {
     answer(&mut core, two_missed, None, Err("x".into()));
     assert_eq!(core.state(), State::Claiming);
 }
+
+/// A timer that fires a little late (tokio rounds sleeps up to the next
+/// millisecond) must not stretch every heartbeat interval after it: at
+/// 20 ms heartbeats a 1 ms drift per beat is 5% of the peer timeout lost.
+#[test]
+fn heartbeats_keep_their_schedule_when_the_timer_fires_late() {
+    let t0 = Instant::now();
+    let mut core = Core::new(settings(Role::Secondary));
+    core.handle_input(t0, Input::Started { vip_present: false });
+    let _ = drain_heartbeats(&mut core);
+    let late = Duration::from_millis(1);
+    let mut due = t0 + HB;
+    for _ in 0..10 {
+        assert_eq!(core.timers.get(Timer::Heartbeat), Some(due));
+        core.handle_timeout(due + late);
+        assert_eq!(drain_heartbeats(&mut core).len(), 1);
+        due += HB;
+    }
+}

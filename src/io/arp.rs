@@ -10,8 +10,10 @@ use tokio::task::JoinHandle;
 
 use crate::proto::arp::{ArpFrame, Mac};
 
-/// How long one blocking read waits, so the probe loop checks its deadline.
-const READ_SLICE: Duration = Duration::from_millis(20);
+/// How long one blocking read waits, so the probe loop checks its deadline:
+/// the look ends at most this late, and a look now ends when a takeover
+/// falls due, so it is short.
+const READ_SLICE: Duration = Duration::from_millis(2);
 /// RFC 5227 §2.1.1 sends PROBE_NUM = 3 probes; we spread them over the
 /// configured window instead of its 1–2 s spacing.
 const PROBES: u32 = 3;
@@ -118,20 +120,24 @@ pub async fn announce(
     })))
 }
 
-/// Listens on `nic` for `window` while sending ARP probes for `ip`; returns
-/// the MAC of another host that uses it, if one shows itself.
-pub async fn probe(nic: &str, ip: Ipv4Addr, window: Duration) -> Result<Option<Mac>, ArpError> {
+/// Listens on `nic` until `deadline` while sending ARP probes for `ip`;
+/// returns the MAC of another host that uses it, if one shows itself.
+/// The deadline is absolute, so that opening the socket and starting the
+/// blocking thread come out of the window instead of adding to it.
+pub async fn probe(nic: &str, ip: Ipv4Addr, deadline: Instant) -> Result<Option<Mac>, ArpError> {
     let nic = nic.to_owned();
-    tokio::task::spawn_blocking(move || probe_blocking(&nic, ip, window))
+    tokio::task::spawn_blocking(move || probe_blocking(&nic, ip, deadline))
         .await
         .map_err(|e| ArpError::Task(e.to_string()))?
 }
 
-fn probe_blocking(nic: &str, ip: Ipv4Addr, window: Duration) -> Result<Option<Mac>, ArpError> {
+fn probe_blocking(nic: &str, ip: Ipv4Addr, deadline: Instant) -> Result<Option<Mac>, ArpError> {
     let mut wire = Wire::open(nic)?;
     let start = Instant::now();
+    let window = deadline.saturating_duration_since(start);
     let mut sent = 0;
-    while start.elapsed() < window {
+    // At least one probe goes out, however short the window left.
+    while sent == 0 || Instant::now() < deadline {
         if sent < PROBES && start.elapsed() >= window / PROBES * sent {
             wire.send(&ArpFrame::probe(wire.mac, ip))?;
             sent += 1;

@@ -241,7 +241,8 @@ impl Effects {
                 Err(_) => Err(format!("no answer through the common IP within {window:?}").into()),
             }
         };
-        let look = async { tokio::join!(arp::probe(&self.nic, self.vip, window), get) };
+        let deadline = crate::clock::later(began.into_std(), window);
+        let look = async { tokio::join!(arp::probe(&self.nic, self.vip, deadline), get) };
         let (arp, via) = tokio::select! {
             looked = look => looked,
             () = interrupted => {
