@@ -10,6 +10,7 @@ import argparse
 import datetime
 import json
 import os
+import random
 import re
 import signal
 import statistics
@@ -262,7 +263,9 @@ def run_one(daemon, setting, fault, work):
         out_file = work / "client.txt"
         client = subprocess.Popen(["ip", "netns", "exec", f"{prefix}-cl", "python3", CLIENT, VIP,
                                    str(WAIT_LIMIT + 5), stop], stdout=open(out_file, "w"))
-        time.sleep(0.5)
+        # The fault at a random phase of the heartbeats (adverts): waits
+        # made of whole intervals would otherwise put it just after one.
+        time.sleep(0.5 + random.uniform(0, float(SETTINGS[setting]["advert"])))
         fault_ns = time.time_ns()
         if fault == "kill":
             pids = sh("ip", "netns", "pids", f"{prefix}-m1").stdout.split()

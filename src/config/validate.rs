@@ -60,7 +60,7 @@ mod tests {
         network_or_broadcast, parse_data_service, parse_netmask, MAX_DURATION,
     };
     use super::super::raw::RawNetmask;
-    use super::super::{DataService, Role};
+    use super::super::{DataService, Process, Role};
     use super::*;
     use std::time::Duration;
 
@@ -89,6 +89,43 @@ secret_file = "/etc/understudy/secret"
 
     fn problems(text: &str) -> Vec<Problem> {
         validate(text).expect_err("should be rejected")
+    }
+
+    #[test]
+    fn heartbeats_faster_than_10ms_are_refused() {
+        let p = problems(&format!("{GOOD}interval = \"5ms\"\n"));
+        assert_eq!(p[0].key, "heartbeat.interval");
+        assert!(p[0].message.contains("at least 10ms"), "{}", p[0].message);
+        assert!(validate(&format!("{GOOD}interval = \"10ms\"\n")).is_ok());
+    }
+
+    #[test]
+    fn a_short_probe_interval_brings_a_short_default_timeout() {
+        let text = GOOD.replace(
+            "[heartbeat]",
+            "[monitor]\ninterval = \"100ms\"\ngrace = \"1s\"\n\n[heartbeat]",
+        );
+        let c = validate(&text).unwrap();
+        assert_eq!(c.monitor.timeout, Duration::from_millis(50));
+        assert_eq!(
+            validate(GOOD).unwrap().monitor.timeout,
+            Duration::from_secs(3)
+        );
+    }
+
+    #[test]
+    fn process_settings_are_off_by_default_and_checked() {
+        assert_eq!(validate(GOOD).unwrap().process, Process::default());
+        let c = validate(&format!(
+            "{GOOD}\n[process]\nrt_priority = 50\nlock_memory = true\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            (c.process.rt_priority, c.process.lock_memory),
+            (Some(50), true)
+        );
+        let p = problems(&format!("{GOOD}\n[process]\nrt_priority = 100\n"));
+        assert_eq!(p[0].key, "process.rt_priority");
     }
 
     #[test]

@@ -527,6 +527,26 @@ mod tests {
         assert!(err.contains("503"), "{err}");
     }
 
+    /// A closed port on a live host refuses at once: the sure sign the
+    /// takeover's two-signal path relies on. A timeout is not one.
+    #[tokio::test]
+    async fn a_refused_connection_is_told_apart_from_a_timeout() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let p = prober(Expect::default());
+        let url = Url::parse(&format!("http://{addr}/")).unwrap();
+        let refused = p.check(&Check::App(url)).await.unwrap_err();
+        assert!(refused.refused, "{}", refused.reason);
+        let tcp = p.check(&Check::Tcp(addr.to_string())).await;
+        assert!(tcp.is_err_and(|f| f.refused));
+        let hung = p
+            .check(&Check::Command("sleep 5".into()))
+            .await
+            .unwrap_err();
+        assert!(!hung.refused);
+    }
+
     #[tokio::test]
     async fn commands_healthy_failing_hung_and_missing() {
         let p = prober(Expect::default());

@@ -221,6 +221,71 @@ async fn listen(
 mod tests {
     use super::*;
 
+    /// A free UDP port on loopback for the twin sockets.
+    fn free_port() -> u16 {
+        std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .map(|a| a.port())
+            .expect("a free port")
+    }
+
+    #[test]
+    fn heartbeats_leave_marked_as_network_control() {
+        let port = free_port();
+        let local: SocketAddr = ([127, 0, 0, 1], port).into();
+        let peer: SocketAddr = ([127, 0, 0, 2], port).into();
+        let sockets = Sockets::open(local, peer).expect("open the heartbeat sockets");
+        let sender = socket2::SockRef::from(&sockets.peer);
+        assert_eq!(sender.tos_v4().unwrap(), TOS_CS6);
+        // Raising the priority above 6 needs CAP_NET_ADMIN (CI runs as root).
+        if sender.priority().unwrap() != PRIORITY_CONTROL {
+            // SAFETY: geteuid has no preconditions.
+            assert_ne!(unsafe { libc::geteuid() }, 0, "root must get priority 7");
+        }
+        assert_eq!(sockets.any.local_addr().unwrap(), local);
+    }
+
+    /// The fast path of a dead daemon on a live host, on real sockets: a
+    /// heartbeat to a port nobody listens on comes back as ICMP port
+    /// unreachable, which the receiver turns into `HeartbeatRefused`.
+    #[tokio::test]
+    async fn a_refused_heartbeat_becomes_an_input() {
+        let port = free_port();
+        let local: SocketAddr = ([127, 0, 0, 1], port).into();
+        let peer: SocketAddr = ([127, 0, 0, 2], port).into();
+        let sockets = Sockets::open(local, peer).expect("open the heartbeat sockets");
+        let key = Arc::new(vec![7u8; 32]);
+        let wire = Wire {
+            socket: Arc::new(sockets.peer.try_clone().unwrap()),
+            peer,
+            key: key.clone(),
+            last: Arc::default(),
+        };
+        let expect = Expect {
+            cluster_id: 1,
+            peer_id: 1,
+            key,
+        };
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let metrics = Arc::new(crate::control::metrics::Metrics::new("m1", "test"));
+        tokio::spawn(receive(sockets, expect, tx, metrics));
+        let hb = Heartbeat {
+            cluster_id: 1,
+            node_id: 0,
+            epoch: 1,
+            seq: 1,
+            term: 0,
+            state: WireState::Passive,
+            flags: Flags::default(),
+            config_checksum: 0,
+        };
+        wire.send(&hb);
+        let input = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
+            .await
+            .expect("an input within 5 s");
+        assert_eq!(input, Some(Input::HeartbeatRefused));
+    }
+
     #[test]
     fn logs_at_powers_of_ten() {
         let logged: Vec<u64> = (1..=1000u64).filter(|&n| is_power_of_ten(n)).collect();
