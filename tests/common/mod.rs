@@ -165,6 +165,8 @@ pub struct Topology {
     /// Start daemons with this open-file limit (soft and hard), as the
     /// shipped unit's 1,024 once did; None keeps the test's own.
     pub nofile: Option<u64>,
+    /// A command the daemons started from now on run under (`setpriv …`).
+    pub wrapper: Vec<String>,
     /// Extra environment for the daemons started from now on.
     pub env: Vec<(String, String)>,
     _serial: MutexGuard<'static, ()>,
@@ -196,6 +198,7 @@ impl Topology {
             config,
             daemons: Vec::new(),
             nofile: None,
+            wrapper: Vec::new(),
             env: Vec::new(),
             _serial: serial,
         }
@@ -292,6 +295,7 @@ impl Topology {
                 .arg(format!("--nofile={n}:{n}"))
                 .arg("--");
         }
+        command.args(&self.wrapper);
         let child = command
             .args([bin(), "run", "--config"])
             .arg(config)
