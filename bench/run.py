@@ -248,8 +248,7 @@ def parse_stamp(text):
     return int(t.timestamp() * 1e6) * 1000
 
 
-def run_one(daemon, setting, fault, work):
-    prefix = "usb"
+def run_one(daemon, setting, fault, work, prefix="usb"):
     pair = Pair(prefix, daemon, setting, work)
     capture = client = None
     try:
@@ -549,7 +548,7 @@ def report(rows, fp_rows, soak_rows, args, elapsed):
         + outage_table(rows)
         + ["", "## Takeover latency inside understudy (m2's log and the client's capture)", ""]
         + latency_table(rows)
-        + ["", "## Footprint at steady state (both pairs side by side)", ""]
+        + ["", "## Footprint at steady state (each pair alone)", ""]
         + footprint_table(fp_rows)
         + ["", "keepalived's CPU includes the `curl` its vrrp_script runs every second (reaped children); "
            "understudy probes in-process.", "",

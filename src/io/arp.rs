@@ -124,15 +124,27 @@ pub async fn announce(
 /// returns the MAC of another host that uses it, if one shows itself.
 /// The deadline is absolute, so that opening the socket and starting the
 /// blocking thread come out of the window instead of adding to it.
+///
+/// The answer is handed back before the packet socket is closed: closing
+/// one waits for an RCU grace period (`synchronize_net`, about 10 ms here),
+/// which would otherwise delay the claim it decides.
 pub async fn probe(nic: &str, ip: Ipv4Addr, deadline: Instant) -> Result<Option<Mac>, ArpError> {
     let nic = nic.to_owned();
-    tokio::task::spawn_blocking(move || probe_blocking(&nic, ip, deadline))
-        .await
-        .map_err(|e| ArpError::Task(e.to_string()))?
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::task::spawn_blocking(move || match Wire::open(&nic) {
+        Ok(mut wire) => {
+            let _ = tx.send(listen(&mut wire, ip, deadline));
+            drop(wire);
+        }
+        Err(e) => {
+            let _ = tx.send(Err(e));
+        }
+    });
+    rx.await
+        .map_err(|_| ArpError::Task("the probe thread ended without an answer".into()))?
 }
 
-fn probe_blocking(nic: &str, ip: Ipv4Addr, deadline: Instant) -> Result<Option<Mac>, ArpError> {
-    let mut wire = Wire::open(nic)?;
+fn listen(wire: &mut Wire, ip: Ipv4Addr, deadline: Instant) -> Result<Option<Mac>, ArpError> {
     let start = Instant::now();
     let window = deadline.saturating_duration_since(start);
     let mut sent = 0;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::{Config, Failback, Node, Url};
 use crate::core::{millis, Action, Input};
@@ -242,7 +242,23 @@ impl Effects {
             }
         };
         let deadline = crate::clock::later(began.into_std(), window);
-        let look = async { tokio::join!(arp::probe(&self.nic, self.vip, deadline), get) };
+        let arp = async {
+            let holder = arp::probe(&self.nic, self.vip, deadline).await;
+            debug!(
+                ms = millis(began.elapsed()),
+                "ARP probe of the common IP done"
+            );
+            holder
+        };
+        let get = async {
+            let answer = get.await;
+            debug!(
+                ms = millis(began.elapsed()),
+                "GET through the common IP done"
+            );
+            answer
+        };
+        let look = async { tokio::join!(arp, get) };
         let (arp, via) = tokio::select! {
             looked = look => looked,
             () = interrupted => {
