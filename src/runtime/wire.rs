@@ -3,7 +3,7 @@
 //! and replay checks. Rejected datagrams are counted by reason and logged
 //! at the 1st, 10th, 100th … of each reason, so a flood cannot flood the log.
 //!
-//! Two sockets share the heartbeat port: one *connected* to the peer's
+//! Two sockets share the heartbeat port (SO_REUSEPORT): one *connected* to the peer's
 //! address and port, which sends, receives the peer's heartbeats, and is
 //! told by the kernel when the peer's host answers a heartbeat with ICMP
 //! port unreachable (its daemon is gone: [`Input::HeartbeatRefused`]); and
@@ -56,9 +56,13 @@ impl Sockets {
 }
 
 /// A non-blocking UDP socket on `local` that shares it with its twin.
+/// SO_REUSEPORT, not SO_REUSEADDR: only sockets of the same user may join,
+/// so another local user cannot bind the port beside us and take the
+/// peer's heartbeats. (A connected socket is not load-balanced within the
+/// group: the peer's datagrams go to it, the rest to its twin.)
 fn bound(local: SocketAddr) -> io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
-    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
     socket.set_nonblocking(true)?;
     socket.bind(&local.into())?;
     Ok(socket)
@@ -243,6 +247,13 @@ mod tests {
             assert_ne!(unsafe { libc::geteuid() }, 0, "root must get priority 7");
         }
         assert_eq!(sockets.any.local_addr().unwrap(), local);
+        // Nobody else takes the port beside them (other users cannot join
+        // the SO_REUSEPORT group; a plain bind is refused).
+        let intruder = std::net::UdpSocket::bind(local);
+        assert_eq!(
+            intruder.map_err(|e| e.kind()).err(),
+            Some(io::ErrorKind::AddrInUse)
+        );
     }
 
     /// The fast path of a dead daemon on a live host, on real sockets: a
