@@ -60,7 +60,7 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new(node: &str, cluster: &str) -> Self {
-        let mut registry = Registry::with_prefix_and_labels(
+        let registry = Registry::with_prefix_and_labels(
             "understudy",
             [
                 ("cluster".into(), cluster.to_owned().into()),
@@ -68,7 +68,8 @@ impl Metrics {
             ]
             .into_iter(),
         );
-        let m = Metrics {
+        let mut m = Metrics {
+            registry,
             state: Family::default(),
             term: Gauge::default(),
             holder: Family::default(),
@@ -93,78 +94,91 @@ impl Metrics {
             heartbeats_rejected: Family::default(),
             notifications: Family::default(),
             dwell_delays: Counter::default(),
-            registry: Registry::default(),
         };
-        registry.register("state", "1 for the node's current state", m.state.clone());
-        registry.register("term", "The node's term", m.term.clone());
-        registry.register(
+        m.register();
+        m
+    }
+
+    /// Names and describes every metric in the registry.
+    fn register(&mut self) {
+        let r = &mut self.registry;
+        r.register(
+            "state",
+            "1 for the node's current state",
+            self.state.clone(),
+        );
+        r.register("term", "The node's term", self.term.clone());
+        r.register(
             "vip_holder",
             "1 for the node holding the VIP, as this node knows",
-            m.holder.clone(),
+            self.holder.clone(),
         );
-        registry.register(
+        r.register(
             "peer_available",
             "1 while valid heartbeats arrive from the peer",
-            m.peer_available.clone(),
+            self.peer_available.clone(),
         );
-        registry.register(
+        r.register(
             "config_match",
             "1 if the peer announces the same configuration",
-            m.config_match.clone(),
+            self.config_match.clone(),
         );
-        registry.register(
+        r.register(
             "probe_up",
             "1 healthy, 0 failing, -1 not known yet",
-            m.probe_up.clone(),
+            self.probe_up.clone(),
         );
-        registry.register(
+        r.register(
             "probe_duration_seconds",
             "Time one probe took",
-            m.probe_seconds.clone(),
+            self.probe_seconds.clone(),
         );
-        registry.register(
+        r.register(
             "peer_failures",
             "Failing streaks of the peer by cause",
-            m.failures.clone(),
+            self.failures.clone(),
         );
-        registry.register("takeovers", "Takeovers by this node", m.takeovers.clone());
-        registry.register("releases", "Releases by this node", m.releases.clone());
-        registry.register(
+        r.register(
+            "takeovers",
+            "Takeovers by this node",
+            self.takeovers.clone(),
+        );
+        r.register("releases", "Releases by this node", self.releases.clone());
+        r.register(
             "last_takeover_duration_seconds",
             "Decision to application healthy, last takeover",
-            m.last_takeover_seconds.clone(),
+            self.last_takeover_seconds.clone(),
         );
-        registry.register(
+        r.register(
             "takeover_pending",
             "1 while counting down to a takeover",
-            m.takeover_pending.clone(),
+            self.takeover_pending.clone(),
         );
-        registry.register(
+        r.register(
             "takeover_in_seconds",
             "Time left before the takeover",
-            m.takeover_in_seconds.clone(),
+            self.takeover_in_seconds.clone(),
         );
-        registry.register(
+        r.register(
             "heartbeats_accepted",
             "Valid heartbeats received",
-            m.heartbeats_accepted.clone(),
+            self.heartbeats_accepted.clone(),
         );
-        registry.register(
+        r.register(
             "heartbeats_rejected",
             "Datagrams dropped, by reason",
-            m.heartbeats_rejected.clone(),
+            self.heartbeats_rejected.clone(),
         );
-        registry.register(
+        r.register(
             "notifications",
             "Notifications by channel and outcome (sent, failed, dropped, deduplicated)",
-            m.notifications.clone(),
+            self.notifications.clone(),
         );
-        registry.register(
+        r.register(
             "failbacks_delayed",
             "Automatic failbacks held back by the dwell time (flapping)",
-            m.dwell_delays.clone(),
+            self.dwell_delays.clone(),
         );
-        Metrics { registry, ..m }
     }
 
     /// Copies the core's view in.
