@@ -296,7 +296,6 @@ impl World {
 
     /// Takes every action the node's core queued and carries it out.
     fn pump(&mut self, i: usize) {
-        let now = self.now;
         loop {
             let Some(core) = self.nodes[i].core.as_mut() else {
                 return;
@@ -304,24 +303,9 @@ impl World {
             let Some(action) = core.poll_action() else {
                 return;
             };
-            let other = 1 - i;
             let input = match action {
                 Action::SendHeartbeat(hb) => {
-                    self.loss_tick += 1;
-                    let lost = self.loss && self.loss_tick % 2 == 0;
-                    let o = &self.nodes[other];
-                    if self.connected() && !lost && o.core.is_none() && o.host_up {
-                        // Nothing listens there: the kernel says so.
-                        self.nodes[i]
-                            .pending
-                            .push_back((now + 2 * LATENCY, Input::HeartbeatRefused));
-                        self.nodes[i]
-                            .pending
-                            .make_contiguous()
-                            .sort_by_key(|(at, _)| *at);
-                    } else if self.connected() && !lost {
-                        self.wire.push_back((now + LATENCY, other, hb));
-                    }
+                    self.send_heartbeat(i, hb);
                     continue;
                 }
                 Action::Exit => {
@@ -333,78 +317,111 @@ impl World {
                     self.interrupt(i);
                     continue;
                 }
-                Action::Probe(target) => {
-                    let n = &self.nodes[i];
-                    let ok = match target {
-                        Target::Peer => self.connected() && self.nodes[other].app_running,
-                        Target::Local => n.app_running && n.nic_ok,
-                        Target::Data => n.data_ok,
-                        Target::Nic => n.nic_ok,
-                    };
-                    let outcome = if ok { Ok(()) } else { Err("down".into()) };
-                    // A live host with nothing listening refuses at once.
-                    let o = &self.nodes[other];
-                    let refused = target == Target::Peer && !ok && self.connected() && o.host_up;
-                    (
-                        now + MS,
-                        Input::Probed {
-                            target,
-                            started: now,
-                            outcome,
-                            refused,
-                        },
-                    )
-                }
-                Action::CheckVip { window } => {
-                    // What the look sees at its start; `complete` adds what
-                    // it sees at its end.
-                    let (holder, via_vip) = self.look_at_vip(other);
-                    // A holder's answer ends the look early (as the
-                    // runtime's ARP probe does).
-                    let ends = if holder.is_some() {
-                        now + 2 * LATENCY
-                    } else {
-                        now + window
-                    };
-                    (ends, Input::VipChecked { holder, via_vip })
-                }
-                Action::AddVip => {
-                    self.nodes[i].announced = false;
-                    (now + NETLINK, Input::VipAdded(Ok(())))
-                }
-                Action::Announce => {
-                    assert!(
-                        self.nodes[i].vip || self.pending_add(i),
-                        "{:?}: announce without the VIP",
-                        self.t()
-                    );
-                    (now + NETLINK, Input::Announced(Ok(())))
-                }
-                Action::StartApp => {
-                    let n = &self.nodes[i];
-                    assert!(
-                        n.vip && n.announced,
-                        "{:?}: node {i} starts its app before claim+announce",
-                        self.t()
-                    );
-                    (now + START_APP, Input::AppStarted(Ok(())))
-                }
-                Action::RestartApp => {
-                    self.nodes[i].app_running = false;
-                    (now + STOP_APP + START_APP, Input::AppStarted(Ok(())))
-                }
-                Action::StopApp => (now + STOP_APP, Input::AppStopped(Ok(()))),
-                Action::Drain => (now + NETLINK, Input::Drained { remaining: 0 }),
-                Action::RemoveVip => {
-                    assert!(
-                        !self.nodes[i].app_running,
-                        "{:?}: node {i} removes the VIP under a running app",
-                        self.t()
-                    );
-                    (now + NETLINK, Input::VipRemoved(Ok(())))
-                }
+                Action::Probe(target) => self.probe(i, target),
+                Action::CheckVip { window } => self.look(i, window),
+                machine => self.machine_effect(i, machine),
             };
             self.nodes[i].pending.push_back(input);
+        }
+    }
+
+    /// A heartbeat from node `i` reaches the other daemon, or, if only its
+    /// host runs, comes back refused (ICMP port unreachable).
+    fn send_heartbeat(&mut self, i: usize, hb: Heartbeat) {
+        let (now, other) = (self.now, 1 - i);
+        self.loss_tick += 1;
+        let lost = self.loss && self.loss_tick % 2 == 0;
+        if !self.connected() || lost {
+            return;
+        }
+        let o = &self.nodes[other];
+        if o.core.is_none() && o.host_up {
+            // Nothing listens there: the kernel says so.
+            let pending = &mut self.nodes[i].pending;
+            pending.push_back((now + 2 * LATENCY, Input::HeartbeatRefused));
+            pending.make_contiguous().sort_by_key(|(at, _)| *at);
+        } else {
+            self.wire.push_back((now + LATENCY, other, hb));
+        }
+    }
+
+    /// A probe by node `i` of `target`, answered a millisecond later.
+    fn probe(&self, i: usize, target: Target) -> (Instant, Input) {
+        let (n, o) = (&self.nodes[i], &self.nodes[1 - i]);
+        let ok = match target {
+            Target::Peer => self.connected() && o.app_running,
+            Target::Local => n.app_running && n.nic_ok,
+            Target::Data => n.data_ok,
+            Target::Nic => n.nic_ok,
+        };
+        let outcome = if ok { Ok(()) } else { Err("down".into()) };
+        // A live host with nothing listening refuses at once.
+        let refused = target == Target::Peer && !ok && self.connected() && o.host_up;
+        let started = self.now;
+        let probed = Input::Probed {
+            target,
+            started,
+            outcome,
+            refused,
+        };
+        (started + MS, probed)
+    }
+
+    /// A look at the VIP by node `i` for `window`: what it sees at its
+    /// start (`complete` adds what it sees at its end); a holder's answer
+    /// ends it early, as the runtime's ARP probe does.
+    fn look(&self, i: usize, window: Duration) -> (Instant, Input) {
+        let (holder, via_vip) = self.look_at_vip(1 - i);
+        let ends = if holder.is_some() {
+            self.now + 2 * LATENCY
+        } else {
+            self.now + window
+        };
+        (ends, Input::VipChecked { holder, via_vip })
+    }
+
+    /// An action that changes node `i`'s machine, checked for its order
+    /// (announce after the VIP, start after the announcement, remove after
+    /// the stop), and when it completes.
+    fn machine_effect(&mut self, i: usize, action: Action) -> (Instant, Input) {
+        let now = self.now;
+        match action {
+            Action::AddVip => {
+                self.nodes[i].announced = false;
+                (now + NETLINK, Input::VipAdded(Ok(())))
+            }
+            Action::Announce => {
+                assert!(
+                    self.nodes[i].vip || self.pending_add(i),
+                    "{:?}: announce without the VIP",
+                    self.t()
+                );
+                (now + NETLINK, Input::Announced(Ok(())))
+            }
+            Action::StartApp => {
+                let n = &self.nodes[i];
+                assert!(
+                    n.vip && n.announced,
+                    "{:?}: node {i} starts its app before claim+announce",
+                    self.t()
+                );
+                (now + START_APP, Input::AppStarted(Ok(())))
+            }
+            Action::RestartApp => {
+                self.nodes[i].app_running = false;
+                (now + STOP_APP + START_APP, Input::AppStarted(Ok(())))
+            }
+            Action::StopApp => (now + STOP_APP, Input::AppStopped(Ok(()))),
+            Action::Drain => (now + NETLINK, Input::Drained { remaining: 0 }),
+            Action::RemoveVip => {
+                assert!(
+                    !self.nodes[i].app_running,
+                    "{:?}: node {i} removes the VIP under a running app",
+                    self.t()
+                );
+                (now + NETLINK, Input::VipRemoved(Ok(())))
+            }
+            other => panic!("{other:?} is not a machine action"),
         }
     }
 
