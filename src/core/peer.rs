@@ -48,13 +48,6 @@ impl PeerView {
             .then_some(signal)
     }
 
-    /// Has the peer missed `count` heartbeats in a row (none for `count`
-    /// intervals)?
-    pub fn missed(&self, now: Instant, interval: Duration, count: u32) -> bool {
-        self.last_seen
-            .is_some_and(|t| now >= later(t, interval.saturating_mul(count)))
-    }
-
     /// The instant the peer becomes Unavailable if nothing more arrives.
     pub fn expires(&self, timeout: Duration) -> Option<Instant> {
         self.last_seen.map(|t| later(t, timeout))
