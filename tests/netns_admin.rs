@@ -149,15 +149,10 @@ fn q_maintenance_hands_over_and_keeps_out() {
     });
     // Nobody else can serve, so m2 keeps the VIP and restarts its
     // application in place (restart_backoff, 2 s by default).
-    wait_for(
-        "m2 to restart its application",
+    t.wait_log(
+        "m2",
+        "the application serves again",
         Duration::from_secs(10),
-        || {
-            t.daemon("m2")
-                .log_text()
-                .contains("the application serves again")
-                .then_some(())
-        },
     );
     assert_eq!(t.vip_holders(), ["m2"]);
     // Once m1 sees m2 healthy again (else it would rightly ask for the VIP
@@ -210,19 +205,9 @@ fn x_automatic_failback_drains_connections_then_hands_back_with_one_holder() {
     let config = t.dir.join("failback.toml");
     std::fs::write(&config, text).unwrap();
     t.start_with("m1", &config);
-    wait_for("m1 Active", Duration::from_secs(10), || {
-        t.daemon("m1")
-            .log_text()
-            .contains("claimed the common IP")
-            .then_some(())
-    });
+    t.wait_log("m1", "claimed the common IP", Duration::from_secs(10));
     t.start_with("m2", &config);
-    wait_for("m2 to hear m1", Duration::from_secs(10), || {
-        t.daemon("m2")
-            .log_text()
-            .contains("peer available")
-            .then_some(())
-    });
+    t.wait_log("m2", "peer available", Duration::from_secs(10));
     let pid = t.app_pid("m1").unwrap();
     let fault = Instant::now();
     common::run(std::process::Command::new("kill").arg(pid.to_string()));

@@ -65,12 +65,7 @@ fn s_metrics_after_a_takeover_parse_as_prometheus_text() {
     let fault = Instant::now();
     common::run(std::process::Command::new("kill").arg(pid.to_string()));
     t.wait_answer("m2", fault, Duration::from_secs(3));
-    wait_for("m2 Active", Duration::from_secs(3), || {
-        t.daemon("m2")
-            .log_text()
-            .contains("claimed the common IP")
-            .then_some(())
-    });
+    t.wait_log("m2", "claimed the common IP", Duration::from_secs(3));
     // Its own application's first probe comes one interval after the claim.
     let body = wait_for(
         "m2's local probe in the metrics",

@@ -188,23 +188,9 @@ fn sigterm_while_the_application_starts_ends_at_once() {
     let mut t = Topology::up("termstart");
     let never_ready = config_with_a_start_that_never_gets_ready(&t);
     t.start_with("m1", &never_ready);
-    wait_for(
-        "m1 to wait for its application",
-        Duration::from_secs(10),
-        || {
-            t.daemon("m1")
-                .log_text()
-                .contains("common IP added")
-                .then_some(())
-        },
-    );
+    t.wait_log("m1", "common IP added", Duration::from_secs(10));
     t.start("m2");
-    wait_for("m2 to hear m1", Duration::from_secs(10), || {
-        t.daemon("m2")
-            .log_text()
-            .contains("peer available")
-            .then_some(())
-    });
+    t.wait_log("m2", "peer available", Duration::from_secs(10));
     let sent = Instant::now();
     t.daemon("m1").signal("TERM");
     let status = t.daemon("m1").wait_exit(Duration::from_secs(10));
@@ -369,25 +355,15 @@ fn a_node_that_cannot_serve_keeps_the_vip_only_until_the_peer_can() {
     std::fs::write(&t.config, text).expect("write the configuration");
     std::fs::write(t.dir.join("data-192.0.2.11"), "").unwrap();
     t.steady_pair();
-    wait_for(
-        "m2 to find the data service unreachable",
+    t.wait_log(
+        "m2",
+        "data service unreachable from here",
         Duration::from_secs(5),
-        || {
-            t.daemon("m2")
-                .log_text()
-                .contains("data service unreachable from here")
-                .then_some(())
-        },
     );
     std::fs::write(t.dir.join("m1.broken"), "").unwrap();
     let pid = t.app_pid("m1").expect("m1's application runs");
     let _ = Command::new("kill").arg(pid.to_string()).status();
-    wait_for("m1 to restart in place", Duration::from_secs(10), || {
-        t.daemon("m1")
-            .log_text()
-            .contains("restarting it")
-            .then_some(())
-    });
+    t.wait_log("m1", "restarting it", Duration::from_secs(10));
     holds_for(
         "m1 keeps the VIP while nobody else can serve",
         GRACE * 2,

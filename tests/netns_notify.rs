@@ -90,12 +90,7 @@ fn json_lines(path: &Path) -> Vec<serde_json::Value> {
 
 fn start_pair_with(t: &mut Topology, config: &Path) {
     t.start_with("m1", config);
-    wait_for("m1 Active", Duration::from_secs(10), || {
-        t.daemon("m1")
-            .log_text()
-            .contains("claimed the common IP")
-            .then_some(())
-    });
+    t.wait_log("m1", "claimed the common IP", Duration::from_secs(10));
     t.wait_answer("m1", Instant::now(), Duration::from_secs(10));
     t.start_with("m2", config);
     wait_for("m2 to hear m1", Duration::from_secs(10), || {
@@ -287,12 +282,7 @@ fn v_a_dead_mail_server_does_not_slow_the_takeover() {
     start_pair_with(&mut t, &config);
     let fault = kill_m1_app(&t);
     let seen_dead = t.wait_answer("m2", fault, Duration::from_secs(3));
-    wait_for("m2 Active", Duration::from_secs(3), || {
-        t.daemon("m2")
-            .log_text()
-            .contains("claimed the common IP")
-            .then_some(())
-    });
+    t.wait_log("m2", "claimed the common IP", Duration::from_secs(3));
     let claim_dead = claim_ms(&mut t);
     eprintln!(
         "DEAD MAIL SERVER: claim (decision -> application healthy) {claim_dead} ms vs {claim_plain} ms without notifications; \

@@ -106,12 +106,7 @@ fn i_a_crashed_daemon_with_a_live_application_keeps_the_service() {
         t.dump_logs()
     );
     t.start("m1");
-    wait_for("the restarted m1 to resume", Duration::from_secs(5), || {
-        t.daemon("m1")
-            .log_text()
-            .contains("resuming the common IP")
-            .then_some(())
-    });
+    t.wait_log("m1", "resuming the common IP", Duration::from_secs(5));
     holds_for(
         "nothing moves after the restart",
         Duration::from_millis(800),

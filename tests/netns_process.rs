@@ -9,7 +9,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{wait_for, Topology};
+use common::Topology;
 
 /// The pair's configuration with a `[process]` section added.
 fn with_process(t: &Topology, process: &str) -> PathBuf {
@@ -43,12 +43,7 @@ fn the_loop_thread_alone_runs_at_real_time_priority_and_memory_is_locked() {
     let mut t = Topology::up("rtprio");
     let config = with_process(&t, "rt_priority = 10\nlock_memory = true");
     t.start_with("m1", &config);
-    wait_for("m1 to claim", Duration::from_secs(10), || {
-        t.daemon("m1")
-            .log_text()
-            .contains("claimed the common IP")
-            .then_some(())
-    });
+    t.wait_log("m1", "claimed the common IP", Duration::from_secs(10));
     let log = t.daemon("m1").log_text();
     assert!(log.contains("memory locked"), "{log}");
     assert!(log.contains("real-time priority"), "{log}");

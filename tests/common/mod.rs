@@ -316,6 +316,14 @@ impl Topology {
         self.daemons.push((node.to_owned(), Daemon { child, log }));
     }
 
+    /// Waits until `node`'s log contains `text`.
+    pub fn wait_log(&mut self, node: &str, text: &str, limit: Duration) {
+        let what = format!("{node}'s log to say {text:?}");
+        wait_for(&what, limit, || {
+            self.daemon(node).log_text().contains(text).then_some(())
+        });
+    }
+
     pub fn daemon(&mut self, node: &str) -> &mut Daemon {
         &mut self
             .daemons
@@ -394,12 +402,7 @@ impl Topology {
     /// begins from.
     pub fn steady_pair(&mut self) {
         self.start("m1");
-        wait_for("m1 to be Active", Duration::from_secs(10), || {
-            self.daemon("m1")
-                .log_text()
-                .contains("claimed the common IP")
-                .then_some(())
-        });
+        self.wait_log("m1", "claimed the common IP", Duration::from_secs(10));
         wait_for("m1 to answer on the VIP", Duration::from_secs(10), || {
             (self.get_vip().as_deref() == Some("m1")).then_some(())
         });
@@ -413,12 +416,7 @@ impl Topology {
                     .then_some(())
             },
         );
-        wait_for("m1 to hear m2", Duration::from_secs(10), || {
-            self.daemon("m1")
-                .log_text()
-                .contains("peer available")
-                .then_some(())
-        });
+        self.wait_log("m1", "peer available", Duration::from_secs(10));
     }
 
     /// Waits for the client to get `node` through the VIP; returns how long
