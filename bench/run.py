@@ -314,7 +314,7 @@ def run_one(daemon, setting, fault, work, prefix="usb"):
         if daemon == "understudy" and garps:
             decision = added = None
             for line in pair.log("m2").splitlines():
-                claim = "state change" in line and "to=Claiming" in line
+                claim = "state change" in line and "-> adding the common IP" in line
                 if decision is None and claim and parse_stamp(line) > fault_ns:
                     decision = parse_stamp(line)
                 elif decision is not None and added is None and "common IP added" in line:
@@ -395,7 +395,7 @@ def moves(pair, offsets):
     was injected): m2 claiming, or m1 giving the VIP up."""
     text = {n: pair.log(n)[offsets[n]:] for n in ("m1", "m2")}
     if pair.daemon == "understudy":
-        return (text["m2"].count("to=Claiming") + text["m1"].count("to=StoppingApp"),
+        return (text["m2"].count("-> adding the common IP") + text["m1"].count("-> stopping the application"),
                 text["m2"].count("peer unavailable"))
     return (text["m2"].count("Entering MASTER STATE") + text["m1"].count("Entering BACKUP STATE"),
             text["m2"].count("Entering MASTER STATE"))

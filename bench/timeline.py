@@ -34,7 +34,7 @@ def main():
             t = next((stamp(line) for line in log if text in line and stamp(line) > at), None)
             return "-" if t is None else f"{(t - at) / 1e6:.1f}"
         print(f"outage {row['outage_ms']:.0f} ms  phase {(at - heard[-1]) / 1e6:.1f}  look {after('looking at the common IP')}"
-              f"  gone {after('peer unavailable')}  claim {after('to=Claiming')}", flush=True)
+              f"  gone {after('peer unavailable')}  claim {after('-> adding the common IP')}", flush=True)
 
 
 if __name__ == "__main__":

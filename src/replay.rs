@@ -657,7 +657,7 @@ pub fn format_action(action: &Action) -> String {
 pub fn format_status(s: &Status, now: Instant) -> String {
     let mut out = String::new();
     let opt = |o: Option<String>| o.unwrap_or_else(|| "-".into());
-    let _ = writeln!(out, "state: {} ({})", s.word(), s.state);
+    let _ = writeln!(out, "state: {} ({:?})", s.word(), s.state);
     let _ = writeln!(
         out,
         "peer: {} (available {}, term {})",

@@ -3,14 +3,18 @@
 //! format is in `src/replay.rs`) and what the core must do with it:
 //! `expect_actions.txt` (every action with its instant; heartbeats only
 //! when what they say changes, probes left out) and `expect_status.txt`
-//! (the status at each `status` step and at the end).
+//! (the status at each `status` step and at the end), and `expect_log.txt`
+//! (every line the core logs at info and above, with its instant: the
+//! words of each state change, countdown and refusal, pinned).
 //!
 //! `cargo test --test golden` runs them all and prints a diff for each
 //! that differs; `GOLDEN_UPDATE=1 cargo test --test golden` rewrites the
 //! expected files (read the diff in git before committing them).
 
 use std::collections::VecDeque;
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use understudy::core::{Action, Core, Input};
@@ -20,6 +24,45 @@ use understudy::replay::{self, Step};
 struct Outcome {
     actions: String,
     status: String,
+    log: String,
+}
+
+/// The core's log lines as they are written, for `expect_log.txt`.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl LogBuffer {
+    /// The lines written since the last call, each stamped with `at`.
+    fn take_at(&self, at: u128, into: &mut String) {
+        let bytes = std::mem::take(&mut *self.0.lock().unwrap());
+        for line in String::from_utf8_lossy(&bytes).lines() {
+            into.push_str(&format!("{at}ms {}\n", line.trim_start()));
+        }
+    }
+}
+
+/// Runs `input` with the core's info-and-above lines captured.
+fn run(input: &str) -> Result<Outcome, String> {
+    let buffer = LogBuffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter("understudy::core=info")
+        .with_writer(move || writer.clone())
+        .without_time()
+        .with_target(false)
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || run_logged(input, &buffer))
 }
 
 /// Records the core's actions, and keeps the machine actions that wait
@@ -79,8 +122,9 @@ fn settle_pending(pending: &mut VecDeque<Action>, input: &Input) {
     }
 }
 
-fn run(input: &str) -> Result<Outcome, String> {
+fn run_logged(input: &str, logged: &LogBuffer) -> Result<Outcome, String> {
     let origin = Instant::now();
+    let mut log = String::new();
     let (_, settings, steps) = replay::parse_file(input, origin)?;
     let mut core = Core::new(settings);
     let mut rec = Recorder {
@@ -101,6 +145,7 @@ fn run(input: &str) -> Result<Outcome, String> {
             now = due.max(now);
             core.handle_timeout(now);
             rec.drain(&mut core, now);
+            logged.take_at(now.saturating_duration_since(origin).as_millis(), &mut log);
         }
         now = at;
         match timed.step {
@@ -138,6 +183,7 @@ fn run(input: &str) -> Result<Outcome, String> {
             }
         }
         rec.drain(&mut core, now);
+        logged.take_at(timed.at.as_millis(), &mut log);
     }
     status.push_str(&format!(
         "at end\n{}",
@@ -146,6 +192,7 @@ fn run(input: &str) -> Result<Outcome, String> {
     Ok(Outcome {
         actions: rec.actions,
         status,
+        log,
     })
 }
 
@@ -207,6 +254,7 @@ fn golden_scenarios() {
         for (file, text) in [
             ("expect_actions.txt", &got.actions),
             ("expect_status.txt", &got.status),
+            ("expect_log.txt", &got.log),
         ] {
             let path = dir.join(file);
             if update {

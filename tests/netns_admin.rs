@@ -43,8 +43,6 @@ fn n_status_shows_both_nodes() {
         "ROLE",
         "STATUS",
         "LAST HEARTBEAT",
-        "FAILING",
-        "TAKEOVER",
         "TERM",
         "CONFIG",
     ] {

@@ -51,7 +51,8 @@ pub struct NodeRow {
     pub last_heartbeat: Option<Seen>,
     /// Why this node counts as failing, as judged by the local node.
     pub failing: Option<String>,
-    /// Time left before the local node takes over from this one.
+    /// Time left before this node takes over (local node only: the node
+    /// that will act).
     pub takeover_in: Option<Countdown>,
     /// Why a due takeover is held back (local node only).
     pub blocked: Option<String>,
@@ -123,7 +124,10 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
         local: true,
         last_heartbeat: None,
         failing: None,
-        takeover_in: None,
+        takeover_in: status.takeover_in.map(|left| Countdown {
+            seconds: left.as_secs_f64(),
+            text: countdown::takeover_in(left),
+        }),
         blocked: status.takeover_blocked.as_ref().map(ToString::to_string),
         term: Some(status.term),
         config_match: None,
@@ -136,10 +140,7 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
         local: false,
         last_heartbeat: status.peer_last_seen.map(|t| seen(t, now, wall)),
         failing: status.failure.map(|c| c.to_string()),
-        takeover_in: status.takeover_in.map(|left| Countdown {
-            seconds: left.as_secs_f64(),
-            text: countdown::takeover_in(left),
-        }),
+        takeover_in: None,
         blocked: None,
         term: status.peer_heartbeat.map(|h| h.term),
         config_match: status.peer_heartbeat.map(|_| !status.config_mismatch),
@@ -187,10 +188,16 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
 }
 
 fn age(ms: u64) -> String {
-    countdown::humanize(Duration::from_millis(ms)).replace("less than a second", "<1 second")
+    countdown::ago(Duration::from_millis(ms))
 }
 
-/// The table for people.
+/// The widest a status table may be for a pair (short names, IPv4
+/// addresses): longer text is wrapped under the table instead.
+pub const WIDTH: usize = 100;
+
+/// The table for people: one row per node with what every node can see
+/// (role, status, last heartbeat, term, configuration), then what the
+/// local node judges and will do, in its own name, wrapped at [`WIDTH`].
 pub fn render(r: &StatusReport) -> String {
     let header = [
         "",
@@ -199,83 +206,246 @@ pub fn render(r: &StatusReport) -> String {
         "ROLE",
         "STATUS",
         "LAST HEARTBEAT",
-        "FAILING",
-        "TAKEOVER",
         "TERM",
         "CONFIG",
     ];
-    let rows: Vec<Vec<String>> = r
-        .nodes
-        .iter()
-        .map(|n| {
-            vec![
-                if n.local { "*".into() } else { String::new() },
-                n.name.clone(),
-                n.address.clone(),
-                n.role.clone(),
-                n.status.clone(),
-                n.last_heartbeat.as_ref().map_or("-".into(), |s| {
-                    format!("{} ({} ago)", &s.at[11..23], age(s.age_ms))
-                }),
-                n.failing
-                    .clone()
-                    .or_else(|| n.blocked.clone().map(|b| format!("held back: {b}")))
-                    .unwrap_or("-".into()),
-                n.takeover_in
-                    .as_ref()
-                    .map_or("-".into(), |c| c.text.clone()),
-                n.term.map_or("-".into(), |t| t.to_string()),
-                match n.config_match {
-                    Some(true) => "match".into(),
-                    Some(false) => "DIFFERS".into(),
-                    None => "-".into(),
-                },
-            ]
-        })
-        .collect();
+    let rows = r.nodes.iter().map(|n| {
+        vec![
+            if n.local { "*".into() } else { String::new() },
+            n.name.clone(),
+            n.address.clone(),
+            n.role.clone(),
+            n.status.clone(),
+            n.last_heartbeat.as_ref().map_or("-".into(), |s| {
+                format!("{} ({} ago)", &s.at[11..19], short_age(s.age_ms))
+            }),
+            n.term.map_or("-".into(), |t| t.to_string()),
+            match n.config_match {
+                Some(true) => "match".into(),
+                Some(false) => "DIFFERS".into(),
+                None => "-".into(),
+            },
+        ]
+    });
     let mut table = vec![header.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
     table.extend(rows);
     let mut out = crate::table::aligned(&table);
     out.push('\n');
+    for line in judgements(r) {
+        out.push_str(&wrap(&line, WIDTH));
+    }
     let since = r.holder.since.as_ref().map_or(String::new(), |s| {
         format!(" since {} ({} ago)", s.at, age(s.age_ms))
     });
-    match &r.holder.node {
-        Some(node) => {
-            let _ = writeln!(out, "VIP {} held by {node}{since}", r.vip);
-        }
-        None => {
-            let _ = writeln!(out, "VIP {} held by nobody{since}", r.vip);
-        }
-    }
+    let holder = r.holder.node.as_deref().unwrap_or("nobody");
+    out.push_str(&wrap(
+        &format!("VIP {} held by {holder}{since}", r.vip),
+        WIDTH,
+    ));
     if let Some(alias) = &r.alias {
         let _ = writeln!(out, "Alias {alias}");
     }
-    match &r.last_takeover {
-        Some(t) => {
-            let _ = writeln!(
-                out,
-                "Last takeover: {} at {} ({} ago), {:.0} ms: {}",
-                t.node,
-                t.at.at,
-                age(t.at.age_ms),
-                t.duration_ms,
-                t.cause
-            );
-        }
-        None => out.push_str("Last takeover: none since this daemon started\n"),
-    }
+    let last = match &r.last_takeover {
+        Some(t) => format!(
+            "Last takeover: {} at {} ({} ago), {:.0} ms: {}",
+            t.node,
+            t.at.at,
+            age(t.at.age_ms),
+            t.duration_ms,
+            t.cause
+        ),
+        None => "Last takeover: none since this daemon started".to_owned(),
+    };
+    out.push_str(&wrap(&last, WIDTH));
     if let Some(since) = &r.flapping_since {
-        let _ = writeln!(
-            out,
-            "FLAPPING since {} ({} ago): {} automatic moves in the window; automatic moves stopped (understudy reset-flapping)",
-            since.at,
-            age(since.age_ms),
-            r.recent_moves
-        );
+        out.push_str(&wrap(
+            &format!(
+                "FLAPPING since {} ({} ago): {} automatic moves in the window; automatic moves stopped (understudy reset-flapping)",
+                since.at,
+                age(since.age_ms),
+                r.recent_moves
+            ),
+            WIDTH,
+        ));
     }
     if let Some(words) = &r.application_recovery {
-        let _ = writeln!(out, "Application: {words}");
+        out.push_str(&wrap(&format!("Application: {words}"), WIDTH));
     }
     out
+}
+
+/// What the local node judges of the others and what it will do, each
+/// line in the local node's name (it is the one that will act).
+fn judgements(r: &StatusReport) -> Vec<String> {
+    let Some(me) = r.nodes.iter().find(|n| n.local) else {
+        return Vec::new();
+    };
+    let mut lines: Vec<String> = r
+        .nodes
+        .iter()
+        .filter_map(|n| {
+            let cause = n.failing.as_ref()?;
+            Some(format!(
+                "{} (this node) sees {} failing: {cause}",
+                me.name, n.name
+            ))
+        })
+        .collect();
+    if let Some(countdown) = &me.takeover_in {
+        lines.push(format!("{} (this node): {}", me.name, countdown.text));
+    }
+    if let Some(blocked) = &me.blocked {
+        lines.push(format!(
+            "{} (this node): takeover due but held back: {blocked}",
+            me.name
+        ));
+    }
+    if !lines.is_empty() {
+        lines.push(String::new());
+    }
+    lines
+}
+
+/// An age as the table shows it: "<1s", "42s", "3m 5s", "2h 10m".
+fn short_age(ms: u64) -> String {
+    let secs = ms / 1000;
+    match secs {
+        0 => "<1s".to_owned(),
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m {}s", s / 60, s % 60),
+        s if s < 86_400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        s => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+/// `text` wrapped at word boundaries to `width` columns, continuation
+/// lines indented by four spaces; every line ends in a newline.
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let indent = if out.is_empty() { 0 } else { 4 };
+        if !line.is_empty() && indent + line.len() + 1 + word.len() > width {
+            out.push_str(&" ".repeat(indent));
+            out.push_str(&line);
+            out.push('\n');
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !out.is_empty() {
+        out.push_str("    ");
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(name: &str, local: bool, status: &str) -> NodeRow {
+        NodeRow {
+            name: name.into(),
+            address: format!("192.0.2.1{}", &name[1..]),
+            role: if name == "m1" { "primary" } else { "secondary" }.into(),
+            status: status.into(),
+            local,
+            last_heartbeat: (!local).then(|| Seen {
+                at: "2026-12-01T19:07:04.593Z".into(),
+                age_ms: 400,
+            }),
+            failing: None,
+            takeover_in: None,
+            blocked: None,
+            term: Some(1),
+            config_match: (!local).then_some(true),
+        }
+    }
+
+    fn report(peer: NodeRow, me: NodeRow) -> StatusReport {
+        StatusReport {
+            cluster: "helpdesk".into(),
+            vip: "192.0.2.10/24".into(),
+            alias: None,
+            local: me.name.clone(),
+            nodes: vec![peer, me],
+            holder: HolderView {
+                node: Some("m1".into()),
+                since: None,
+            },
+            last_takeover: None,
+            counters: CountersView {
+                takeovers: 0,
+                releases: 0,
+                failures: Default::default(),
+                failbacks_delayed: 0,
+            },
+            flapping_since: None,
+            recent_moves: 0,
+            application_recovery: None,
+        }
+    }
+
+    #[test]
+    fn the_countdown_is_the_local_nodes_and_a_pair_fits_in_100_columns() {
+        let mut peer = row("m1", false, "Active (restarting application)");
+        peer.failing = Some("network or host failure".into());
+        let mut me = row("m2", true, "Passive");
+        me.takeover_in = Some(Countdown {
+            seconds: 139.2,
+            text: countdown::takeover_in(Duration::from_millis(139_200)),
+        });
+        me.blocked = Some(format!(
+            "this node cannot reach the data service: {}",
+            "x ".repeat(80)
+        ));
+        let shown = render(&report(peer, me));
+        for line in shown.lines() {
+            assert!(
+                line.chars().count() <= WIDTH,
+                "{} columns: {line}",
+                line.len()
+            );
+        }
+        assert!(
+            shown.contains("m2 (this node) sees m1 failing: network or host failure\n"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("m2 (this node): takeover in 2 minutes 20 seconds\n"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("m2 (this node): takeover due but held back: this node cannot reach"),
+            "{shown}"
+        );
+        let m1_row = shown
+            .lines()
+            .find(|l| l.trim_start().starts_with("m1 "))
+            .unwrap();
+        assert!(m1_row.contains("19:07:04 (<1s ago)"), "{m1_row}");
+        assert!(!m1_row.contains("takeover"), "{m1_row}");
+    }
+
+    #[test]
+    fn wrapping_keeps_every_word_and_indents_the_rest() {
+        let text = "word ".repeat(60);
+        let wrapped = wrap(text.trim_end(), 30);
+        assert!(wrapped.lines().all(|l| l.len() <= 30), "{wrapped}");
+        assert!(wrapped.lines().skip(1).all(|l| l.starts_with("    word")));
+        assert_eq!(wrapped.split_whitespace().count(), 60);
+    }
+
+    #[test]
+    fn ages_in_the_table_are_short() {
+        assert_eq!(short_age(999), "<1s");
+        assert_eq!(short_age(42_000), "42s");
+        assert_eq!(short_age(185_000), "3m 5s");
+        assert_eq!(short_age(7_800_000), "2h 10m");
+    }
 }

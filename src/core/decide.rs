@@ -10,8 +10,8 @@ use super::flap::FlapChange;
 use super::peer::{outranks, rank, FailureCause};
 use super::timer::{later, Timer};
 use super::{
-    AppFailure, Blocker, Cause, Core, Ending, Failure, GoneSignal, Holder, Mode, MoveNote,
-    PeerNote, State,
+    AppFailure, Blocker, Cancelled, Cause, Core, Ending, Failure, GoneSignal, Holder, Mode,
+    MoveNote, PeerNote, State,
 };
 use super::{Failback, Role};
 use crate::proto::heartbeat::WireState;
@@ -419,8 +419,22 @@ impl Core {
             if healthy_again {
                 PeerNote::PeerHealthyAgain.log();
             }
+            // A peer releasing (on its own, or because we asked) is the
+            // takeover going ahead, not a cancelled one; a withdrawn request
+            // says so itself (PeerHealthyAgain).
+            let releasing = self.peer.state() == Some(WireState::Releasing);
+            let cancelled = !releasing && !self.w().requesting_release;
+            if self.w().countdown_logged.is_some() && cancelled {
+                PeerNote::CountdownCancelled {
+                    peer: &self.settings.peer_name,
+                    why: self.why_no_takeover(),
+                }
+                .log();
+            }
             self.with_watch(|w| {
-                w.countdown_logged = None;
+                if cancelled || healthy_again {
+                    w.countdown_logged = None;
+                }
                 w.takeover_blocked = None;
                 w.requesting_release &= !healthy_again;
             });
@@ -470,9 +484,30 @@ impl Core {
         }
     }
 
-    /// Logs the countdown once per due instant and wakes up then.
+    /// Why [`Self::plan`] has no takeover to count down to.
+    fn why_no_takeover(&self) -> Cancelled {
+        if self.disabled {
+            Cancelled::Disabled
+        } else if self.in_maintenance() {
+            Cancelled::Maintenance
+        } else if self.flaps.since().is_some() && self.peer.holding() {
+            Cancelled::Flapping
+        } else {
+            Cancelled::PeerAnswers
+        }
+    }
+
+    /// Logs the countdown once when it starts (a countdown that could not
+    /// end in a takeover is logged as held back instead) and wakes up at
+    /// the due instant.
     fn count_down(&mut self, now: Instant, due: Instant, want: &Want) {
-        if self.w().countdown_logged != Some(due) {
+        let forced = self.w().promote == Some(true);
+        if let Some(blocker) = self.takeover_blocker().filter(|_| !forced) {
+            if self.w().takeover_blocked.as_ref() != Some(&blocker) {
+                PeerNote::TakeoverHeldBack { blocker: &blocker }.log();
+                self.with_watch(|w| w.takeover_blocked = Some(blocker));
+            }
+        } else if self.w().countdown_logged.is_none() {
             self.with_watch(|w| w.countdown_logged = Some(due));
             let reason = match want {
                 Want::Claim(_) | Want::AskToClaim => "nobody holds the common IP".to_owned(),
@@ -481,6 +516,7 @@ impl Core {
                     .map_or("failing".to_owned(), |c| c.to_string()),
             };
             PeerNote::Countdown {
+                peer: &self.settings.peer_name,
                 reason,
                 left: due.saturating_duration_since(now),
             }

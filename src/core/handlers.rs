@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use super::health::Change;
+use super::health::{Change, Verdict};
 use super::mode::{After, Ending};
 use super::timer::{later, Timer};
 use super::{
@@ -172,14 +172,19 @@ impl Core {
             ProbeNote::StaleProbe { target }.log();
             return;
         }
+        let first = health.verdict() == Verdict::Unknown;
         let change = health.record_probe(started, &outcome, refused);
         let grace = self.settings.grace;
         let why = outcome.err().unwrap_or_default();
         match (target, change) {
             (_, Change::None) => {}
-            (Target::Peer, Change::StartedFailing(_)) => {
-                ProbeNote::PeerAppNotAnswering { why: &why }.log()
+            // A first verdict of healthy is how things should be, not news.
+            (_, Change::Recovered) if first => ProbeNote::FirstHealthy { target }.log(),
+            (Target::Peer, Change::StartedFailing(_)) => ProbeNote::PeerAppNotAnswering {
+                why: &why,
+                peer_holds: self.peer.holding(),
             }
+            .log(),
             (Target::Peer, Change::Recovered) => ProbeNote::PeerAppHealthy.log(),
             (Target::Local, Change::StartedFailing(since)) => {
                 let left = later(since, grace).saturating_duration_since(now);

@@ -46,7 +46,7 @@ pub use event::{Event, EventKind};
 pub use health::{Change, Health, Verdict};
 pub use input::{Input, Outcome, Target};
 use mode::{Ending, Mode, Serve, Watch};
-pub use note::{AppNote, InputNote, MoveNote, PeerNote, ProbeNote};
+pub use note::{AppNote, Cancelled, InputNote, MoveNote, PeerNote, ProbeNote};
 pub use peer::{FailureCause, PeerView};
 pub use recovery::AppRecovery;
 pub use settings::{Failback, Role, Settings};

@@ -100,9 +100,16 @@ pub enum PeerNote<'a> {
         failure: &'a Failure,
     },
     AskingToClaim,
+    /// A countdown to a takeover starts (logged once per countdown).
     Countdown {
+        peer: &'a str,
         reason: String,
         left: Duration,
+    },
+    /// A countdown that was logged ended without a takeover.
+    CountdownCancelled {
+        peer: &'a str,
+        why: Cancelled,
     },
     TakeoverHeldBack {
         blocker: &'a Blocker,
@@ -115,6 +122,19 @@ pub enum PeerNote<'a> {
         mac: &'a str,
         why: &'a str,
     },
+}
+
+/// Why a countdown to a takeover ended without one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cancelled {
+    /// The peer no longer fails (it answers again, or reports healthy).
+    PeerAnswers,
+    /// The administrator disabled this node.
+    Disabled,
+    /// This node went into maintenance.
+    Maintenance,
+    /// The flap limit keeps the live holder.
+    Flapping,
 }
 
 /// Our own application while we hold the VIP: restarts in place,
@@ -132,16 +152,38 @@ pub enum AppNote<'a> {
 /// could not run.
 #[derive(Debug)]
 pub enum ProbeNote<'a> {
-    ProbeCannotRun { target: Target, why: &'a str },
-    ProbeRunsAgain { target: Target },
-    StaleProbe { target: Target },
-    PeerAppNotAnswering { why: &'a str },
+    ProbeCannotRun {
+        target: Target,
+        why: &'a str,
+    },
+    ProbeRunsAgain {
+        target: Target,
+    },
+    StaleProbe {
+        target: Target,
+    },
+    PeerAppNotAnswering {
+        why: &'a str,
+        /// Only a holding peer's application is expected to answer.
+        peer_holds: bool,
+    },
     PeerAppHealthy,
-    LocalFailing { why: &'a str, left: Duration },
+    /// A target's first verdict is healthy (at start, or a new watch).
+    FirstHealthy {
+        target: Target,
+    },
+    LocalFailing {
+        why: &'a str,
+        left: Duration,
+    },
     LocalHealthy,
-    DataUnreachable { why: &'a str },
+    DataUnreachable {
+        why: &'a str,
+    },
     DataReachable,
-    NicUnusable { why: &'a str },
+    NicUnusable {
+        why: &'a str,
+    },
     NicUsable,
 }
 

@@ -121,6 +121,14 @@ pub enum Blocker {
     NoData(Option<String>),
 }
 
+impl Blocker {
+    /// Held back only because this node has not probed its NIC or the data
+    /// service yet (at start): a wait, not a fault to act on.
+    pub fn waits_for_first_probe(&self) -> bool {
+        matches!(self, Blocker::NicDown(None) | Blocker::NoData(None))
+    }
+}
+
 /// Several causes in a row ("the peer failed; no other host holds the
 /// common IP"): a claim's decision and how it went.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -17,7 +17,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 
 use tokio::process::Command;
 use tokio::time::Instant;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::probe::{Check, Prober};
 
@@ -140,7 +140,8 @@ impl Supervisor {
         };
         match tokio::time::timeout(self.timeout, child.wait()).await {
             Ok(Ok(status)) if status.success() => {
-                info!(
+                // The effect's own line (application start/stop) says it at info.
+                debug!(
                     what,
                     ms = began.elapsed().as_millis() as u64,
                     "command done"
@@ -153,7 +154,7 @@ impl Supervisor {
             )),
             Ok(Err(e)) => Err(format!("{what} command: {e}")),
             Err(_) => {
-                warn!(what, ?self.timeout, "command timed out; killing its process group");
+                warn!(what, timeout = %humantime::format_duration(self.timeout), "command timed out; killing its process group");
                 kill_group(group);
                 let _ = child.wait().await;
                 Err(format!(

@@ -205,7 +205,7 @@ impl Notifier {
         drop(self.queues);
         let all = futures::future::join_all(self.workers);
         if tokio::time::timeout(within, all).await.is_err() {
-            warn!(?within, "notifications still undelivered at exit; given up");
+            warn!(within = %humantime::format_duration(within), "notifications still undelivered at exit; given up");
         }
     }
 

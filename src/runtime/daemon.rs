@@ -249,7 +249,7 @@ impl Daemon {
         let (ok, mut message) = match request.admin() {
             None => (true, String::new()),
             Some((cmd, force)) => {
-                info!(%who, ?cmd, force, "admin request");
+                info!(%who, %cmd, force, "admin request");
                 replay_log(self.origin, at, replay::format_admin(&cmd, force));
                 match self.core.handle_admin(at, cmd, force) {
                     Ok(done) => (true, done.to_string()),
@@ -362,8 +362,10 @@ fn log_start(config: &Config, me: usize, settings: &Settings, r: &Resources) {
     let (node, peer) = (&config.nodes[me], &config.nodes[config.peer_of(me)]);
     info!(
         node = %node.name, role = %node.role, nic = %node.nic, vip = %config.cluster.vip, peer = %peer.name,
-        grace = ?config.monitor.grace, interval = ?config.monitor.interval,
-        heartbeat = ?config.heartbeat.interval, peer_timeout = ?config.heartbeat.peer_timeout,
+        grace = %humantime::format_duration(config.monitor.grace),
+        interval = %humantime::format_duration(config.monitor.interval),
+        heartbeat = %humantime::format_duration(config.heartbeat.interval),
+        peer_timeout = %humantime::format_duration(config.heartbeat.peer_timeout),
         epoch = settings.epoch, config = format!("{:016x}", config.checksum),
         vip_present = r.vip_present, disabled = r.persisted.disabled, maintenance = r.persisted.maintenance,
         socket = %r.socket_path.display(), "understudy starting"

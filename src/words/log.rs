@@ -7,7 +7,7 @@ use std::fmt;
 use tracing::{debug, error, info, warn};
 
 use super::countdown::{self, humanize};
-use crate::core::{millis, AppNote, Cause, InputNote, MoveNote, PeerNote, ProbeNote};
+use crate::core::{millis, AppNote, Cancelled, Cause, InputNote, MoveNote, PeerNote, ProbeNote};
 use crate::proto::heartbeat::WireState;
 
 /// The log target of the core's notes (what `UNDERSTUDY_LOG` filters on).
@@ -41,8 +41,8 @@ impl MoveNote<'_> {
                 cause,
                 term,
             } => match cause {
-                Cause::StepDone => debug!(target: CORE, %from, %to, "state change"),
-                _ => info!(target: CORE, %from, %to, %cause, term, "state change"),
+                Cause::StepDone => debug!(target: CORE, "state change: {from} -> {to}"),
+                _ => info!(target: CORE, %cause, term, "state change: {from} -> {to}"),
             },
             Self::Claimed {
                 took,
@@ -120,9 +120,11 @@ impl PeerNote<'_> {
                 from,
                 to,
                 term,
-            } => {
-                info!(target: CORE, %peer, from = %or_unknown(*from), %to, term, "peer state")
-            }
+            } => match from {
+                // The first heartbeat: "peer available" says the state.
+                None => debug!(target: CORE, %peer, %to, term, "peer state"),
+                Some(from) => info!(target: CORE, %peer, %from, %to, term, "peer state"),
+            },
             Self::PeerAvailable { peer, state, term } => {
                 info!(target: CORE, %peer, state = %or_unknown(*state), term, "peer available")
             }
@@ -158,11 +160,19 @@ impl PeerNote<'_> {
             Self::AskingToClaim => {
                 info!(target: CORE, "nobody holds the common IP; asking the primary to let us claim it")
             }
-            Self::Countdown { reason, left } => {
-                warn!(target: CORE, cause = %reason, "{}", countdown::takeover_in(*left))
+            Self::Countdown { peer, reason, left } => {
+                warn!(target: CORE, %peer, cause = %reason, "{}", countdown::takeover_in(*left))
             }
+            Self::CountdownCancelled { peer, why } => match why {
+                Cancelled::PeerAnswers => info!(target: CORE, "takeover cancelled: {peer} {why}"),
+                _ => info!(target: CORE, %peer, "takeover cancelled: {why}"),
+            },
             Self::TakeoverHeldBack { blocker } => {
-                warn!(target: CORE, why = %blocker, "takeover due but held back")
+                if blocker.waits_for_first_probe() {
+                    info!(target: CORE, why = %blocker, "no takeover until this node's first probe")
+                } else {
+                    warn!(target: CORE, why = %blocker, "takeover held back")
+                }
             }
             Self::PeerReportedDuringLook { peer_state } => info!(
                 target: CORE,
@@ -217,8 +227,15 @@ impl ProbeNote<'_> {
             Self::StaleProbe { target } => {
                 debug!(target: CORE, probe = %target, "probe result from an earlier watch; dropped")
             }
-            Self::PeerAppNotAnswering { why } => {
-                warn!(target: CORE, probe = "peer", %why, "peer application not answering")
+            Self::PeerAppNotAnswering { why, peer_holds } => {
+                if *peer_holds {
+                    warn!(target: CORE, probe = "peer", %why, "peer application not answering")
+                } else {
+                    debug!(target: CORE, probe = "peer", %why, "peer application not answering (the peer does not hold the common IP)")
+                }
+            }
+            Self::FirstHealthy { target } => {
+                debug!(target: CORE, probe = %target, "first probe healthy")
             }
             Self::PeerAppHealthy => info!(target: CORE, probe = "peer", "peer application healthy"),
             Self::LocalFailing { why, left } => warn!(
@@ -246,10 +263,10 @@ impl InputNote<'_> {
     pub fn log(&self) {
         match self {
             Self::AdminApplied { cmd, force, done } => {
-                info!(target: CORE, ?cmd, force, %done, "admin command applied")
+                info!(target: CORE, %cmd, force, %done, "admin command applied")
             }
             Self::AdminRefused { cmd, force, why } => {
-                info!(target: CORE, ?cmd, force, %why, "admin command refused")
+                info!(target: CORE, %cmd, force, %why, "admin command refused")
             }
             Self::InputIgnored { state, input } => {
                 debug!(target: CORE, %state, ?input, "input does not apply in this state; ignored")

@@ -10,8 +10,8 @@ pub mod countdown;
 mod log;
 
 use crate::core::{
-    AppFailure, AppRecovery, Because, Blocker, Cause, Done, Failure, FailureCause, GoneSignal,
-    Refusal, State, StatusWord, Target,
+    AdminCommand, AppFailure, AppRecovery, Because, Blocker, Cancelled, Cause, Done, Failure,
+    FailureCause, GoneSignal, Refusal, State, StatusWord, Target,
 };
 use countdown::humanize;
 
@@ -35,7 +35,50 @@ impl fmt::Display for StatusWord {
 /// The state machine's own state names, for debug logs.
 impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
+        f.write_str(match self {
+            State::Init => "initialising",
+            State::Starting => "starting (listening for the peer)",
+            State::Checking => "looking at the common IP",
+            State::Passive => "Passive",
+            State::Claiming => "adding the common IP",
+            State::Announcing => "announcing the common IP",
+            State::StartingApp => "starting the application",
+            State::Active => "Active",
+            State::Draining => "draining connections",
+            State::Restoring => "restoring the common IP",
+            State::RestartingApp => "restarting the application",
+            State::StoppingApp => "stopping the application",
+            State::Releasing => "removing the common IP",
+            State::Stopped => "Stopped",
+        })
+    }
+}
+
+/// An admin command as the administrator typed it.
+impl fmt::Display for AdminCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AdminCommand::Enable => f.write_str("enable"),
+            AdminCommand::Disable => f.write_str("disable"),
+            AdminCommand::Promote => f.write_str("promote"),
+            AdminCommand::Demote => f.write_str("demote"),
+            AdminCommand::MaintenanceOn => f.write_str("maintenance on"),
+            AdminCommand::MaintenanceOff => f.write_str("maintenance off"),
+            AdminCommand::Refresh => f.write_str("refresh"),
+            AdminCommand::ResetFlapping => f.write_str("reset-flapping"),
+            AdminCommand::Forget { node } => write!(f, "forget {node}"),
+        }
+    }
+}
+
+impl fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Cancelled::PeerAnswers => "answers again",
+            Cancelled::Disabled => "this node was disabled",
+            Cancelled::Maintenance => "this node went into maintenance",
+            Cancelled::Flapping => "the flap limit keeps the common IP where it is",
+        })
     }
 }
 
@@ -498,7 +541,7 @@ mod tests {
         let chain = Because(vec![Cause::PeerSilent, Cause::VipFree]);
         assert_eq!(
             Refusal::Busy(State::Claiming).to_string(),
-            "this node is busy (Claiming); try again in a moment"
+            "this node is busy (adding the common IP); try again in a moment"
         );
         assert_eq!(
             Refusal::CannotServe(Blocker::NoData(None)).to_string(),
