@@ -98,6 +98,14 @@ pub enum Command {
         #[command(flatten)]
         to: Target,
     },
+    /// Re-execute the running daemon's binary as found on disk (after an
+    /// upgrade, or to read a changed configuration) without moving the
+    /// common IP or restarting the application; same PID. The new binary
+    /// must accept the configuration first.
+    Restart {
+        #[command(flatten)]
+        to: Target,
+    },
     /// Drop a departed node's record from the status table.
     Forget {
         node: String,
@@ -167,7 +175,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             node,
             socket,
             state_file,
-        } => run(config, node, Overrides { socket, state_file }).await,
+        } => {
+            let overrides = Overrides {
+                socket,
+                state_file,
+                handover: take_handover(),
+                config_file: config.clone(),
+            };
+            run(config, node, overrides).await
+        }
         Command::Status { to, json } => control(&to, R::Status, json).await,
         Command::Enable { to } => control(&to, R::Enable, false).await,
         Command::Disable { to, force } => control(&to, R::Disable { force }, false).await,
@@ -183,11 +199,23 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Refresh { to } => control(&to, R::Refresh, false).await,
         Command::ResetFlapping { to } => control(&to, R::ResetFlapping, false).await,
+        Command::Restart { to } => restart(&to).await,
         Command::Forget { node, to, force } => control(&to, R::Forget { node, force }, false).await,
         Command::CheckConfig { file, node } => check_config(file, node).await,
         Command::Iflist { json, for_ip } => iflist_cmd(json, for_ip).await,
         Command::Keygen { file, force } => keygen(&file, force),
     }
+}
+
+/// The hand-over a re-executing predecessor left in the environment (see
+/// `understudy::runtime::restart`), removed so that the application's
+/// commands do not inherit it.
+fn take_handover() -> Option<understudy::runtime::restart::Handover> {
+    use understudy::runtime::restart::{Handover, ENV};
+    let value = std::env::var(ENV).ok()?;
+    // Before the daemon's tasks start: nothing reads the environment yet.
+    std::env::remove_var(ENV);
+    Handover::parse(&value)
 }
 
 fn keygen(path: &std::path::Path, force: bool) -> anyhow::Result<ExitCode> {
@@ -247,6 +275,39 @@ async fn control(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Asks the daemon to re-execute itself, then waits (at most 30 s) until
+/// the new process answers on the control socket and shows its status.
+async fn restart(to: &Target) -> anyhow::Result<ExitCode> {
+    use understudy::control::{client, Request};
+    let socket = to.socket()?;
+    // The daemon answers, then re-executes; its answer may be cut short.
+    match client::call(&socket, &Request::Restart).await {
+        Ok(r) if !r.ok => {
+            println!("refused: {}", r.message);
+            return Ok(ExitCode::FAILURE);
+        }
+        Ok(r) => println!("{}", r.message),
+        Err(_) => println!("restarting"),
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // Give the old process time to let go of the socket.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    while std::time::Instant::now() < deadline {
+        if let Ok(r) = client::call(&socket, &Request::Status).await {
+            println!("restarted\n");
+            if let Some(status) = &r.status {
+                print!("{}", understudy::control::report::render(status));
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    anyhow::bail!(
+        "the daemon did not answer on {} within 30 s of its restart",
+        socket.display()
+    )
 }
 
 async fn run(

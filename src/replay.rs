@@ -82,6 +82,7 @@ pub fn default_settings() -> Settings {
         epoch: 1,
         disabled: false,
         maintenance: false,
+        adopt: None,
     }
 }
 
@@ -154,6 +155,12 @@ fn set(s: &mut Settings, key: &str, value: &str) -> Result<(), String> {
         "nic" => s.watch_nic = flag(value)?,
         "disabled" => s.disabled = flag(value)?,
         "maintenance" => s.maintenance = flag(value)?,
+        "adopt" => {
+            s.adopt = match value {
+                "-" => None,
+                term => Some(term.parse().map_err(|_| format!("adopt {term:?}"))?),
+            }
+        }
         "failback" => s.failback = parse_failback(value)?,
         _ => return Err(format!("unknown setting {key:?}")),
     }
@@ -187,7 +194,7 @@ pub fn format_settings(s: &Settings) -> String {
     format!(
         "settings role={} grace={} interval={} data_interval={} heartbeat={} peer_timeout={} startup={} \
          look={} rise={} fall={} data={} nic={} failback={failback} dwell={} flap_limit={} flap_window={} \
-         restart_attempts={} restart_backoff={} refresh={} disabled={} maintenance={}",
+         restart_attempts={} restart_backoff={} refresh={} disabled={} maintenance={} adopt={}",
         s.role,
         ms(s.grace),
         ms(s.interval),
@@ -208,6 +215,7 @@ pub fn format_settings(s: &Settings) -> String {
         ms(s.refresh.unwrap_or_default()),
         s.disabled,
         s.maintenance,
+        s.adopt.map_or("-".to_owned(), |t| t.to_string()),
     )
 }
 
@@ -241,7 +249,7 @@ fn parse_state(text: &str) -> Result<WireState, String> {
     })
 }
 
-const FLAG_NAMES: [&str; 7] = [
+const FLAG_NAMES: [&str; 8] = [
     "app_ok",
     "data_ok",
     "nic_ok",
@@ -249,9 +257,10 @@ const FLAG_NAMES: [&str; 7] = [
     "release_request",
     "deferring",
     "disabled",
+    "restarting",
 ];
 
-fn flag_values(f: Flags) -> [bool; 7] {
+fn flag_values(f: Flags) -> [bool; 8] {
     [
         f.app_ok,
         f.data_ok,
@@ -260,6 +269,7 @@ fn flag_values(f: Flags) -> [bool; 7] {
         f.release_request,
         f.deferring,
         f.disabled,
+        f.restarting,
     ]
 }
 
@@ -287,6 +297,7 @@ fn parse_flags(text: &str) -> Result<Flags, String> {
             "release_request" => f.release_request = true,
             "deferring" => f.deferring = true,
             "disabled" => f.disabled = true,
+            "restarting" => f.restarting = true,
             _ => return Err(format!("flag {name:?}")),
         }
     }
@@ -380,6 +391,7 @@ pub fn format_admin(cmd: &AdminCommand, force: bool) -> String {
         AdminCommand::MaintenanceOff => "maintenance-off".into(),
         AdminCommand::Refresh => "refresh".into(),
         AdminCommand::ResetFlapping => "reset-flapping".into(),
+        AdminCommand::Restart => "restart".into(),
         AdminCommand::Forget { node } => format!("forget {node}"),
     };
     if force {
@@ -405,6 +417,7 @@ fn parse_admin(words: &[&str]) -> Result<Step, String> {
         ["maintenance-off"] => AdminCommand::MaintenanceOff,
         ["refresh"] => AdminCommand::Refresh,
         ["reset-flapping"] => AdminCommand::ResetFlapping,
+        ["restart"] => AdminCommand::Restart,
         ["forget", node] => AdminCommand::Forget {
             node: (*node).to_owned(),
         },
@@ -617,7 +630,7 @@ pub fn success(action: &Action) -> Option<Input> {
         },
         Action::AddVip => Input::VipAdded(Ok(())),
         Action::Announce => Input::Announced(Ok(())),
-        Action::StartApp | Action::RestartApp => Input::AppStarted(Ok(())),
+        Action::StartApp | Action::RestartApp | Action::AdoptApp => Input::AppStarted(Ok(())),
         Action::StopApp => Input::AppStopped(Ok(())),
         Action::RemoveVip => Input::VipRemoved(Ok(())),
         Action::Drain => Input::Drained { remaining: 0 },
@@ -625,7 +638,8 @@ pub fn success(action: &Action) -> Option<Input> {
         | Action::SendHeartbeat(_)
         | Action::Notify(_)
         | Action::Interrupt
-        | Action::Exit => return None,
+        | Action::Exit
+        | Action::Exec { .. } => return None,
     })
 }
 
@@ -642,6 +656,8 @@ pub fn format_action(action: &Action) -> String {
         Action::Drain => "drain".into(),
         Action::Interrupt => "interrupt".into(),
         Action::Exit => "exit".into(),
+        Action::Exec { term, holding } => format!("exec term={term} holding={holding}"),
+        Action::AdoptApp => "adopt_app".into(),
         Action::Probe(t) => format!("probe {}", t.name()),
         Action::SendHeartbeat(hb) => format!(
             "heartbeat {} term={} flags={}",

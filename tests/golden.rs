@@ -91,11 +91,12 @@ impl Recorder {
                 | Action::AddVip
                 | Action::Announce
                 | Action::StartApp
+                | Action::AdoptApp
                 | Action::RestartApp
                 | Action::StopApp
                 | Action::RemoveVip
                 | Action::Drain => self.pending.push_back(action.clone()),
-                Action::Notify(_) | Action::Interrupt | Action::Exit => {}
+                Action::Notify(_) | Action::Interrupt | Action::Exit | Action::Exec { .. } => {}
             }
             self.actions.push_str(&format!("{at}ms {line}\n"));
         }
@@ -111,7 +112,10 @@ fn settle_pending(pending: &mut VecDeque<Action>, input: &Input) {
             (Action::CheckVip { .. }, Input::VipChecked { .. })
                 | (Action::AddVip, Input::VipAdded(_))
                 | (Action::Announce, Input::Announced(_))
-                | (Action::StartApp | Action::RestartApp, Input::AppStarted(_))
+                | (
+                    Action::StartApp | Action::RestartApp | Action::AdoptApp,
+                    Input::AppStarted(_)
+                )
                 | (Action::StopApp, Input::AppStopped(_))
                 | (Action::RemoveVip, Input::VipRemoved(_))
                 | (Action::Drain, Input::Drained { .. })

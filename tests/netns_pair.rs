@@ -198,6 +198,7 @@ fn l_forged_and_replayed_heartbeats_are_rejected() {
             release_request: true,
             deferring: false,
             disabled: false,
+            restarting: false,
         },
         config_checksum: 0,
     };

@@ -334,6 +334,7 @@ impl Config {
             epoch,
             disabled: false,
             maintenance: false,
+            adopt: None,
         }
     }
 }

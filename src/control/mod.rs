@@ -44,6 +44,9 @@ pub enum Request {
     MaintenanceOff,
     Refresh,
     ResetFlapping,
+    /// Re-execute the daemon's binary without moving the VIP (control
+    /// socket only).
+    Restart,
     Forget {
         node: String,
         #[serde(default)]
@@ -64,6 +67,7 @@ impl Request {
             Request::MaintenanceOff => (AdminCommand::MaintenanceOff, false),
             Request::Refresh => (AdminCommand::Refresh, false),
             Request::ResetFlapping => (AdminCommand::ResetFlapping, false),
+            Request::Restart => (AdminCommand::Restart, false),
             Request::Forget { node, force } => {
                 (AdminCommand::Forget { node: node.clone() }, *force)
             }

@@ -26,6 +26,9 @@ pub enum Action {
     Announce,
     /// Run the start command and wait for the application URL → `AppStarted`.
     StartApp,
+    /// After `understudy restart`: if the application answers its URL it
+    /// is adopted as it runs; otherwise as `StartApp` → `AppStarted`.
+    AdoptApp,
     /// Run the stop command, then the start command, and wait for the
     /// application URL → `AppStarted` (a restart in place).
     RestartApp,
@@ -49,4 +52,8 @@ pub enum Action {
     Interrupt,
     /// Everything is released; the daemon may exit.
     Exit,
+    /// `understudy restart`: the peer was told; re-execute the binary now,
+    /// handing `term` (and whether we hold the VIP) to the new process.
+    /// The VIP and the application stay as they are.
+    Exec { term: u64, holding: bool },
 }

@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::{Blocker, Cause, Core, Ending, InputNote, State, Target};
+use super::{Action, Blocker, Cause, Core, Ending, InputNote, State, Target};
 use crate::proto::heartbeat::WireState;
 
 /// What an administrator can ask of a node.
@@ -38,6 +38,10 @@ pub enum AdminCommand {
     Forget {
         node: String,
     },
+    /// Re-execute the daemon's binary (an upgrade) without moving the VIP
+    /// or restarting the application: the peer is told "restarting" and the
+    /// new process adopts what this one holds. Refused between states.
+    Restart,
 }
 
 /// What an admin command did (worded in [`crate::words`]).
@@ -60,6 +64,10 @@ pub enum Done {
         was: bool,
     },
     Forgot(String),
+    /// Re-executing now; `holding`: the VIP and application stay.
+    Restarting {
+        holding: bool,
+    },
 }
 
 /// Why an admin command was refused (worded in [`crate::words`]).
@@ -121,7 +129,7 @@ impl Core {
         if *cmd == AdminCommand::Promote && self.state.wire() == WireState::Claiming {
             return Ok(Done::AlreadyTakingOver);
         }
-        if changes_hands && !settled {
+        if (changes_hands || *cmd == AdminCommand::Restart) && !settled {
             return Err(Refusal::Busy(self.state));
         }
         match cmd {
@@ -162,7 +170,22 @@ impl Core {
                 Ok(Done::FlappingReset { was })
             }
             AdminCommand::Forget { node } => self.forget(now, node, force),
+            AdminCommand::Restart => Ok(self.restart(now)),
         }
+    }
+
+    /// Tells the peer we are restarting (so that the silence until the new
+    /// process speaks is not a failure), then asks the runtime to re-exec.
+    fn restart(&mut self, now: Instant) -> Done {
+        let holding = self.state == State::Active;
+        self.restarting = true;
+        self.send_heartbeat(now);
+        self.timers.stop_all();
+        self.actions.push_back(Action::Exec {
+            term: self.term,
+            holding,
+        });
+        Done::Restarting { holding }
     }
 
     fn disable(&mut self, now: Instant, holding: bool, force: bool) -> AdminReply {

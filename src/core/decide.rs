@@ -191,7 +191,10 @@ impl Core {
     /// connections: with its heartbeats missing, a second signal that it
     /// failed. (A Passive peer's application does not run at all.)
     fn two_signals(&self) -> bool {
-        self.mode.watch().is_some() && self.peer.holding() && self.peer_app.refusing()
+        self.mode.watch().is_some()
+            && self.peer.holding()
+            && self.peer_app.refusing()
+            && !self.peer.restarting()
     }
 
     /// What told us the peer is gone (for the log).

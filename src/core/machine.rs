@@ -80,6 +80,11 @@ impl Core {
             Mode::Watch(_) => self.timers.stop(Timer::ProbePeer),
             // A claim that reaches Active is a takeover (its application
             // may have failed to start and be restarted in place).
+            Mode::Claim(claim) if to == Phase::Serve && claim.adopting => MoveNote::Adopted {
+                took: now.saturating_duration_since(claim.started),
+                term: self.term,
+            }
+            .log(),
             Mode::Claim(claim) if to == Phase::Serve => {
                 self.took_over(now, claim, matches!(cause, Cause::AppStartFailed(_)))
             }
@@ -118,12 +123,14 @@ impl Core {
                 },
                 promoted: w.promote.is_some(),
                 yield_to: None,
+                adopting: false,
             }),
             (_, Phase::Claim) => Mode::Claim(Claim {
                 started: now,
                 cause: cause.clone().into(),
                 promoted: false,
                 yield_to: None,
+                adopting: matches!(cause, Cause::Adopted),
             }),
             (_, Phase::Serve) => Mode::Serve(Serve::default()),
             (_, Phase::Release) => Mode::Release(Release {
@@ -180,10 +187,14 @@ impl Core {
                 self.actions.push_back(Action::CheckVip { window });
             }
             State::Claiming => {
-                self.term = self.term.max(self.peer.term()) + 1;
+                // An adopted VIP keeps the term it was held with.
+                if !self.mode.adopting() {
+                    self.term = self.term.max(self.peer.term()) + 1;
+                }
                 self.actions.push_back(Action::AddVip);
             }
             State::Announcing => self.actions.push_back(Action::Announce),
+            State::StartingApp if self.mode.adopting() => self.actions.push_back(Action::AdoptApp),
             State::StartingApp => self.actions.push_back(Action::StartApp),
             State::Active => {
                 self.peer_failure = None;

@@ -98,6 +98,9 @@ pub struct Core {
     vip_held: bool,
     /// SIGTERM arrived: finish the step in flight, then release and exit.
     shutdown: bool,
+    /// `understudy restart` was accepted: the process is about to re-exec;
+    /// nothing more is decided.
+    restarting: bool,
     /// Administrator settings (kept across restarts by the runtime).
     disabled: bool,
     maintenance: bool,
@@ -143,6 +146,7 @@ impl Core {
             config_mismatch: false,
             vip_held: false,
             shutdown: false,
+            restarting: false,
             disabled,
             maintenance,
             holder: Holder::Nobody,

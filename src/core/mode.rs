@@ -132,6 +132,10 @@ pub(super) struct Claim {
     /// A peer that can serve asked for the VIP while our application was
     /// starting: release with this cause as soon as the start ends.
     pub yield_to: Option<Cause>,
+    /// Not a takeover: a re-executed daemon taking back what its previous
+    /// process held (`understudy restart`). The application is adopted if
+    /// it answers, and nothing is counted or notified.
+    pub adopting: bool,
 }
 
 /// Holding the VIP.
@@ -234,6 +238,11 @@ impl Mode {
             Mode::Release(r) => Some(r),
             _ => None,
         }
+    }
+
+    /// Is this claim a re-executed daemon adopting what it held?
+    pub fn adopting(&self) -> bool {
+        matches!(self, Mode::Claim(c) if c.adopting)
     }
 
     /// Our application's recovery (serving when we hold nothing).

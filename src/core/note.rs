@@ -31,6 +31,11 @@ pub enum MoveNote<'a> {
         took: Duration,
     },
     PeerLetGo,
+    /// A re-executed daemon holds again what its previous process held.
+    Adopted {
+        took: Duration,
+        term: u64,
+    },
     SplitBrainWon {
         ours: u64,
         theirs: u64,

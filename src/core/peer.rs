@@ -33,6 +33,11 @@ impl PeerView {
     /// after we sent it (then the refusal is about an earlier run of its
     /// daemon, or a restart since, and its word is newer).
     pub fn refused(&mut self, now: Instant) {
+        if self.restarting() {
+            // Its daemon said it re-executes itself: the port is closed
+            // until the new process opens it. Only its timeout counts.
+            return;
+        }
         let stale =
             matches!((self.last_seen, self.last_sent), (Some(seen), Some(sent)) if seen >= sent);
         if !stale {
@@ -56,6 +61,11 @@ impl PeerView {
     /// The peer's last reported state, if it ever reported one.
     pub fn state(&self) -> Option<WireState> {
         self.last.map(|h| h.state)
+    }
+
+    /// Did its last heartbeat say its daemon is re-executing itself?
+    pub fn restarting(&self) -> bool {
+        self.last.is_some_and(|h| h.flags.restarting)
     }
 
     pub fn holding(&self) -> bool {

@@ -53,6 +53,10 @@ pub struct Settings {
     /// Administrator settings kept across restarts (the state file).
     pub disabled: bool,
     pub maintenance: bool,
+    /// Set when this process was re-executed by `understudy restart` while
+    /// it held the VIP: the term it held it with. The new process adopts
+    /// the VIP and the application instead of starting over.
+    pub adopt: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

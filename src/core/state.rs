@@ -180,6 +180,9 @@ pub enum Cause {
     StaleVip,
     /// The VIP was on our NIC from an earlier run and nobody else holds it.
     Resume,
+    /// `understudy restart`: the previous process of this daemon held the
+    /// VIP and handed it over to this one.
+    Adopted,
     /// The peer failed for the whole grace period.
     PeerFailed(Failure),
     /// The peer failed, then released the VIP (at our request).

@@ -33,6 +33,7 @@ impl Core {
             release_request: watch.is_some_and(|w| w.requesting_release),
             deferring: watch.is_some_and(|w| w.deferring),
             disabled: self.disabled,
+            restarting: self.restarting,
         };
         (state, flags, self.term)
     }

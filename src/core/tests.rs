@@ -112,6 +112,7 @@ fn hb(state: WireState, term: u64, seq: u64) -> Heartbeat {
             release_request: false,
             deferring: false,
             disabled: false,
+            restarting: false,
         },
         config_checksum: 99,
     }

@@ -72,6 +72,19 @@ impl Supervisor {
         self.wait_ready().await
     }
 
+    /// After `understudy restart`: an application that answers its URL is
+    /// adopted as it runs (never started twice); one that does not is
+    /// started as after a claim.
+    pub async fn adopt(&mut self) -> Outcome {
+        match self.prober.check(&self.health).await {
+            Ok(()) => Ok(()),
+            Err(why) => {
+                warn!(%why, "the application does not answer after the restart; starting it");
+                self.start().await
+            }
+        }
+    }
+
     /// Runs the stop command; if it hangs past its limit, kills its process
     /// group and the start command's.
     pub async fn stop(&mut self) -> Outcome {
@@ -95,7 +108,10 @@ impl Supervisor {
             match outcome {
                 Ok(()) => return Ok(()),
                 Err(why) if Instant::now() + READY_POLL >= deadline => {
-                    return Err(format!("not healthy after {:?}: {why}", self.ready_timeout));
+                    return Err(format!(
+                        "not healthy after {}: {why}",
+                        humantime::format_duration(self.ready_timeout)
+                    ));
                 }
                 Err(_) => tokio::time::sleep(READY_POLL).await,
             }

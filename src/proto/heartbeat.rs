@@ -24,7 +24,9 @@
 //! data service reachable, bit 2 NIC usable, bit 3 maintenance, bit 4
 //! release request (the sender asks for the VIP), bit 5 deferring (the
 //! sender holds nothing and will not claim: the receiver may), bit 6
-//! disabled (the sender never takes over).
+//! disabled (the sender never takes over), bit 7 restarting (the sender's
+//! daemon re-executes itself now, keeping the VIP and the application: the
+//! short silence that follows is not a failure).
 //!
 //! The boot epoch is the sender's start time in milliseconds shifted left 16
 //! bits, plus 16 random bits: it grows across restarts, so [`ReplayGuard`]
@@ -98,6 +100,9 @@ pub struct Flags {
     pub deferring: bool,
     /// The sender's administrator disabled it: it never takes over.
     pub disabled: bool,
+    /// The sender's daemon re-executes itself now (`understudy restart`),
+    /// keeping what it holds; its socket may refuse a heartbeat meanwhile.
+    pub restarting: bool,
 }
 
 impl Flags {
@@ -109,6 +114,7 @@ impl Flags {
             | u8::from(self.release_request) << 4
             | u8::from(self.deferring) << 5
             | u8::from(self.disabled) << 6
+            | u8::from(self.restarting) << 7
     }
 
     fn from_u8(b: u8) -> Self {
@@ -120,6 +126,7 @@ impl Flags {
             release_request: b & 16 != 0,
             deferring: b & 32 != 0,
             disabled: b & 64 != 0,
+            restarting: b & 128 != 0,
         }
     }
 }
@@ -305,6 +312,7 @@ mod tests {
                 release_request: true,
                 deferring: false,
                 disabled: false,
+                restarting: false,
             },
             config_checksum: config_checksum("x"),
         }

@@ -19,7 +19,9 @@ use super::effects::{self, Effects, Queued};
 use super::panic::Emergency;
 use super::probes::Checks;
 use super::role_file::RoleFile;
-use super::{boot_epoch, failpoint, now, watch as addr_watch, wire, Overrides, RuntimeError};
+use super::{
+    boot_epoch, failpoint, now, restart, watch as addr_watch, wire, Overrides, RuntimeError,
+};
 use crate::config::{read_secret, Config, Node};
 use crate::control::metrics::Metrics;
 use crate::control::server::{self as control_server, ControlRequest};
@@ -29,9 +31,6 @@ use crate::io::netlink::Netlink;
 use crate::io::probe::Prober;
 use crate::notify::Notifier;
 use crate::replay;
-
-/// How long queued notifications may take to go out at exit.
-const NOTIFY_DRAIN: Duration = Duration::from_secs(5);
 
 /// The loop's state: the core and every channel it reads or writes.
 pub struct Daemon {
@@ -59,6 +58,10 @@ pub struct Daemon {
     holding: Arc<AtomicBool>,
     /// The core's time zero, for the replay log (see [`crate::replay`]).
     origin: std::time::Instant,
+    /// The binary as found at start, which `understudy restart` re-executes.
+    exe: PathBuf,
+    /// The configuration file the new binary must accept first.
+    config_file: PathBuf,
 }
 
 /// The tasks beside the loop, stopped by [`Background::shutdown`] or, after
@@ -77,11 +80,14 @@ impl Daemon {
         config: Config,
         me: usize,
         overrides: Overrides,
+        exe: PathBuf,
     ) -> Result<(Daemon, Background, Emergency), RuntimeError> {
+        let (handover, config_file) = (overrides.handover, overrides.config_file.clone());
         let r = Resources::open(&config, me, overrides).await?;
         let mut settings = config.core_settings(me, boot_epoch());
         settings.disabled = r.persisted.disabled;
         settings.maintenance = r.persisted.maintenance;
+        settings.adopt = handover.filter(|h| h.holding).map(|h| h.term);
         log_start(&config, me, &settings, &r);
         let (node, peer) = (
             config.nodes[me].clone(),
@@ -150,6 +156,8 @@ impl Daemon {
             state_path: r.state_path,
             holding,
             origin,
+            exe,
+            config_file,
         };
         let background = Background {
             worker,
@@ -166,7 +174,7 @@ impl Daemon {
     /// It runs on a thread of its own (see [`super::run`]), with the
     /// heartbeat sockets, so that heartbeats never wait behind probes,
     /// notifications, the API or the control socket.
-    pub async fn run(mut self) -> Notifier {
+    pub async fn run(mut self) -> (Notifier, Option<restart::Handover>) {
         if let Some((sockets, expect)) = self.receiver.take() {
             let (inputs, metrics) = (self.input_tx.clone(), self.metrics.clone());
             let input_tx = self.input_tx.clone();
@@ -181,7 +189,10 @@ impl Daemon {
             while let Some(action) = self.core.poll_action() {
                 if action == Action::Exit {
                     info!("released everything; exiting");
-                    return self.notifier;
+                    return (self.notifier, None);
+                }
+                if let Action::Exec { term, holding } = action {
+                    return (self.notifier, Some(restart::Handover { term, holding }));
                 }
                 self.dispatch(action);
             }
@@ -246,9 +257,18 @@ impl Daemon {
     /// an input to the core, and a change to Disabled or maintenance is saved.
     fn answer(&mut self, request: Request, who: &str) -> Response {
         let at = now();
-        let (ok, mut message) = match request.admin() {
-            None => (true, String::new()),
-            Some((cmd, force)) => {
+        // A restart gives this process up: the new binary must accept the
+        // configuration first (it blocks the loop for that one command).
+        let restart_refused = (request == Request::Restart)
+            .then(|| restart::precheck(&self.exe, &self.config_file, &self.node.name).err())
+            .flatten();
+        let (ok, mut message) = match (request.admin(), restart_refused) {
+            (_, Some(why)) => {
+                info!(%who, %why, "restart refused");
+                (false, format!("restart refused: {why}"))
+            }
+            (None, None) => (true, String::new()),
+            (Some((cmd, force)), None) => {
                 info!(%who, %cmd, force, "admin request");
                 replay_log(self.origin, at, replay::format_admin(&cmd, force));
                 match self.core.handle_admin(at, cmd, force) {
@@ -280,12 +300,12 @@ impl Background {
     /// After a clean exit: the worker finishes (its channel closed with the
     /// loop), the listeners stop, queued notifications go out within a
     /// bound, and the control socket is removed.
-    pub async fn shutdown(self, notifier: Notifier) {
+    pub async fn shutdown(self, notifier: Notifier, drain: Duration) {
         let _ = self.worker.await;
         for task in &self.others {
             task.abort();
         }
-        notifier.close(NOTIFY_DRAIN).await;
+        notifier.close(drain).await;
         let _ = std::fs::remove_file(&self.socket_path);
     }
 

@@ -186,6 +186,14 @@ impl Effects {
                 info!(ms = ms(), ok = outcome.is_ok(), "application start");
                 Input::AppStarted(outcome)
             }
+            Action::AdoptApp => {
+                let outcome = tokio::select! {
+                    adopted = self.supervisor.adopt() => adopted,
+                    () = interrupted => Err(INTERRUPTED.into()),
+                };
+                info!(ms = ms(), ok = outcome.is_ok(), "application adopted");
+                Input::AppStarted(outcome)
+            }
             Action::RestartApp => {
                 if let Err(why) = self.supervisor.stop().await {
                     warn!(%why, "stop before the restart failed; starting anyway");
@@ -218,7 +226,8 @@ impl Effects {
             | Action::SendHeartbeat(_)
             | Action::Notify(_)
             | Action::Interrupt
-            | Action::Exit => return None,
+            | Action::Exit
+            | Action::Exec { .. } => return None,
         };
         Some(input)
     }

@@ -12,6 +12,7 @@ mod failpoint;
 mod panic;
 mod probes;
 mod process;
+pub mod restart;
 mod role_file;
 mod watch;
 mod wire;
@@ -63,6 +64,8 @@ pub enum RuntimeError {
     Process(String),
     #[error("cannot start the heartbeat and decision thread: {0}")]
     Thread(std::io::Error),
+    #[error("cannot re-execute the daemon: {0}")]
+    Exec(std::io::Error),
 }
 
 /// Paths the command line may override (two daemons on one machine).
@@ -70,6 +73,11 @@ pub enum RuntimeError {
 pub struct Overrides {
     pub socket: Option<std::path::PathBuf>,
     pub state_file: Option<std::path::PathBuf>,
+    /// Set when `understudy restart` re-executed this process.
+    pub handover: Option<restart::Handover>,
+    /// The configuration file, which `understudy restart` checks with the
+    /// new binary before re-executing.
+    pub config_file: std::path::PathBuf,
 }
 
 /// The current instant, read through tokio so that paused test time works.
@@ -98,7 +106,11 @@ pub async fn run(config: Config, me: usize, overrides: Overrides) -> Result<(), 
     open_descriptor_limit();
     let settings = config.process.clone();
     process::lock_memory(&settings)?;
-    let (daemon, background, emergency) = Daemon::open(config, me, overrides).await?;
+    // The binary as it was found at start: after an upgrade has replaced
+    // the file, /proc/self/exe names the old, deleted one.
+    let exe = std::env::current_exe().map_err(RuntimeError::Exec)?;
+    let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+    let (daemon, background, emergency) = Daemon::open(config, me, overrides, exe.clone()).await?;
     let halt = Arc::new(Notify::new());
     let (started, done) = match start_loop(daemon, settings, halt.clone()) {
         Ok(channels) => channels,
@@ -118,9 +130,18 @@ pub async fn run(config: Config, me: usize, overrides: Overrides) -> Result<(), 
         () = panic::panicked() => None,
     };
     match notifier {
-        Some(notifier) => {
-            background.shutdown(notifier).await;
+        Some((notifier, None)) => {
+            background.shutdown(notifier, NOTIFY_DRAIN).await;
             Ok(())
+        }
+        Some((notifier, Some(handover))) => {
+            // The peer counts the silence from here: be quick.
+            background.shutdown(notifier, RESTART_DRAIN).await;
+            info!(exe = %exe.display(), term = handover.term, holding = handover.holding, "re-executing");
+            let e = restart::exec(&exe, &args, handover);
+            tracing::error!(error = %e, "cannot re-execute; releasing everything");
+            emergency.release().await;
+            Err(RuntimeError::Exec(e))
         }
         None => {
             halt.notify_one();
@@ -136,7 +157,12 @@ pub async fn run(config: Config, me: usize, overrides: Overrides) -> Result<(), 
 /// priority. Says once whether it started, and hands the notifier back
 /// when the loop ends; `halt` stops it at once (after a panic elsewhere).
 type Started = oneshot::Receiver<Result<(), RuntimeError>>;
-type Done = oneshot::Receiver<crate::notify::Notifier>;
+type Done = oneshot::Receiver<(crate::notify::Notifier, Option<restart::Handover>)>;
+
+/// How long queued notifications may take to go out at exit.
+const NOTIFY_DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+/// ... and before a re-exec, while the peer counts the silence.
+const RESTART_DRAIN: std::time::Duration = std::time::Duration::from_millis(500);
 
 fn start_loop(
     daemon: Daemon,
@@ -164,12 +190,12 @@ fn start_loop(
             let _ = started_tx.send(Ok(()));
             let looped = runtime.block_on(async {
                 tokio::select! {
-                    notifier = daemon.run() => Some(notifier),
+                    ended = daemon.run() => Some(ended),
                     () = halt.notified() => None,
                 }
             });
-            if let Some(notifier) = looped {
-                let _ = done_tx.send(notifier);
+            if let Some(ended) = looped {
+                let _ = done_tx.send(ended);
             }
             // A stray task of this runtime must not hold the exit up.
             runtime.shutdown_timeout(std::time::Duration::from_millis(100));

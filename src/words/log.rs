@@ -7,7 +7,9 @@ use std::fmt;
 use tracing::{debug, error, info, warn};
 
 use super::countdown::{self, humanize};
-use crate::core::{millis, AppNote, Cancelled, Cause, InputNote, MoveNote, PeerNote, ProbeNote};
+use crate::core::{
+    millis, AppNote, Cancelled, Cause, InputNote, MoveNote, PeerNote, ProbeNote, Target,
+};
 use crate::proto::heartbeat::WireState;
 
 /// The log target of the core's notes (what `UNDERSTUDY_LOG` filters on).
@@ -59,6 +61,12 @@ impl MoveNote<'_> {
             Self::Released { took } => {
                 info!(target: CORE, ms = millis(*took), "released the common IP")
             }
+            Self::Adopted { took, term } => info!(
+                target: CORE,
+                ms = millis(*took),
+                term,
+                "restarted without a failover: the common IP and the application are held again"
+            ),
             Self::PeerLetGo => {
                 info!(target: CORE, "the peer let go of the common IP; announcing again so that clients follow")
             }
@@ -234,9 +242,12 @@ impl ProbeNote<'_> {
                     debug!(target: CORE, probe = "peer", %why, "peer application not answering (the peer does not hold the common IP)")
                 }
             }
-            Self::FirstHealthy { target } => {
-                debug!(target: CORE, probe = %target, "first probe healthy")
-            }
+            Self::FirstHealthy { target } => match target {
+                Target::Peer => {
+                    debug!(target: CORE, probe = "peer", "peer application healthy (first probe)")
+                }
+                _ => debug!(target: CORE, probe = %target, "first probe healthy"),
+            },
             Self::PeerAppHealthy => info!(target: CORE, probe = "peer", "peer application healthy"),
             Self::LocalFailing { why, left } => warn!(
                 target: CORE,

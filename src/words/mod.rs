@@ -67,6 +67,7 @@ impl fmt::Display for AdminCommand {
             AdminCommand::Refresh => f.write_str("refresh"),
             AdminCommand::ResetFlapping => f.write_str("reset-flapping"),
             AdminCommand::Forget { node } => write!(f, "forget {node}"),
+            AdminCommand::Restart => f.write_str("restart"),
         }
     }
 }
@@ -211,6 +212,9 @@ impl fmt::Display for Cause {
             }
             Cause::StaleVip => f.write_str("common IP left on the NIC by an earlier run"),
             Cause::Resume => f.write_str("resuming the common IP left on the NIC by an earlier run"),
+            Cause::Adopted => f.write_str(
+                "restarted without a failover: adopting the common IP and the application",
+            ),
             Cause::PeerFailed(failure) => write!(f, "peer failed for the grace period: {failure}"),
             Cause::PeerFailedAndReleased(failure) => write!(
                 f,
@@ -298,6 +302,12 @@ impl fmt::Display for Done {
                 f.write_str("flapping reset: automatic moves resume")
             }
             Done::FlappingReset { was: false } => f.write_str("not flapping; move count reset"),
+            Done::Restarting { holding: true } => f.write_str(
+                "restarting: re-executing the daemon; the common IP and the application stay",
+            ),
+            Done::Restarting { holding: false } => {
+                f.write_str("restarting: re-executing the daemon")
+            }
             Done::Forgot(node) => write!(f, "forgot {node}"),
         }
     }

@@ -1,0 +1,179 @@
+//! `understudy restart` on the real binary in network namespaces (needs
+//! root; see tests/common): the Active node re-executes its binary five
+//! times in a row while a client asks through the VIP every 20 ms. No GET
+//! fails, every answer comes from m1, the daemon keeps its PID, the VIP
+//! never leaves m1's NIC, the application is neither stopped nor started
+//! again, and the peer never counts the restarts as a failure. A new binary
+//! that refuses the configuration stops the restart before anything moves.
+
+mod common;
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{wait_for, Topology, VIP};
+
+/// What the client saw: every answer's body (None: the GET failed) and
+/// every sample of who held the VIP.
+struct Seen {
+    answers: Vec<Option<String>>,
+    holders: Vec<Vec<String>>,
+}
+
+/// Asks through the VIP and samples the holders every 20 ms until `stop`.
+fn watch_client(t: &Topology, stop: Arc<AtomicBool>) -> thread::JoinHandle<Seen> {
+    let (cl, m1, m2) = (t.ns("cl"), t.ns("m1"), t.ns("m2"));
+    thread::spawn(move || {
+        let mut seen = Seen {
+            answers: Vec::new(),
+            holders: Vec::new(),
+        };
+        let holds = |ns: &str| {
+            let out = Command::new("ip")
+                .args(["-n", ns, "-4", "-o", "addr", "show", "dev", "eth0"])
+                .output()
+                .expect("ip addr");
+            String::from_utf8_lossy(&out.stdout).contains(&format!(" {VIP}/"))
+        };
+        // Bounded: at most 10 minutes of samples, even if `stop` never comes.
+        for _ in 0..30_000 {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let out = Command::new("ip")
+                .args(["netns", "exec", &cl, "curl", "-s", "--max-time", "0.5"])
+                .arg(format!("http://{VIP}/"))
+                .output()
+                .expect("curl");
+            seen.answers.push(
+                out.status
+                    .success()
+                    .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned()),
+            );
+            let mut holders = Vec::new();
+            for (name, ns) in [("m1", &m1), ("m2", &m2)] {
+                if holds(ns) {
+                    holders.push(name.to_owned());
+                }
+            }
+            seen.holders.push(holders);
+            thread::sleep(Duration::from_millis(20));
+        }
+        seen
+    })
+}
+
+#[test]
+fn restart_on_the_active_node_moves_nothing() {
+    let mut t = Topology::up("restart");
+    t.steady_pair();
+    let pid = t.daemon("m1").pid();
+    let app = t.app_pid("m1").expect("m1's application runs");
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = watch_client(&t, stop.clone());
+    thread::sleep(Duration::from_millis(300));
+    for round in 1..=5 {
+        let began = Instant::now();
+        let (ok, text) = t.ctl("m1", &["restart"]);
+        assert!(ok, "restart {round}: {text}\n{}", t.dump_logs());
+        assert!(text.contains("restarted"), "restart {round}: {text}");
+        wait_for(
+            &format!("restart {round} to adopt the common IP"),
+            Duration::from_secs(10),
+            || {
+                let log = t.daemon("m1").log_text();
+                (log.matches("restarted without a failover: the common IP and the application are held again").count() == round)
+                    .then_some(())
+            },
+        );
+        eprintln!(
+            "RESTART {round}: command -> adopted again: {} ms",
+            began.elapsed().as_millis()
+        );
+        assert_eq!(t.daemon("m1").pid(), pid);
+        assert!(
+            std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "the daemon's process is gone after restart {round}"
+        );
+        thread::sleep(Duration::from_millis(300));
+    }
+    stop.store(true, Ordering::SeqCst);
+    let seen = client.join().expect("the client thread");
+    let logs = t.dump_logs();
+    let failed = seen.answers.iter().filter(|a| a.is_none()).count();
+    let others: Vec<_> = seen
+        .answers
+        .iter()
+        .flatten()
+        .filter(|a| a.as_str() != "m1")
+        .collect();
+    eprintln!(
+        "RESTART client: {} GETs, {failed} failed, {} answered by another node",
+        seen.answers.len(),
+        others.len()
+    );
+    assert!(
+        seen.answers.len() > 50,
+        "too few GETs: {}",
+        seen.answers.len()
+    );
+    assert_eq!(failed, 0, "GETs through the VIP failed\n{logs}");
+    assert!(others.is_empty(), "answers not from m1: {others:?}\n{logs}");
+    assert!(
+        seen.holders.iter().all(|h| h == &["m1".to_owned()]),
+        "the VIP left m1 or was doubled: {:?}",
+        seen.holders
+            .iter()
+            .filter(|h| h != &&["m1".to_owned()])
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        t.app_pid("m1"),
+        Some(app),
+        "the application was started again"
+    );
+    assert_eq!(t.stop_count("m1"), 0, "the application was stopped\n{logs}");
+    let m2 = t.daemon("m2").log_text();
+    assert!(!m2.contains("-> adding the common IP"), "m2 claimed:\n{m2}");
+    assert!(!m2.contains("takeover in"), "m2 counted down:\n{m2}");
+    assert!(
+        !m2.contains("its host refused our heartbeat"),
+        "m2 took the restart for a dead daemon:\n{m2}"
+    );
+}
+
+#[test]
+fn a_configuration_the_new_binary_refuses_stops_the_restart() {
+    let mut t = Topology::up("restart-bad");
+    t.steady_pair();
+    let pid = t.daemon("m1").pid();
+    let good = std::fs::read_to_string(&t.config).expect("the configuration");
+    let broken: Vec<&str> = good
+        .lines()
+        .map(|l| {
+            if l.starts_with("grace = ") {
+                "grace = \"soon\""
+            } else {
+                l
+            }
+        })
+        .collect();
+    std::fs::write(&t.config, broken.join("\n")).unwrap();
+    let (ok, text) = t.ctl("m1", &["restart"]);
+    assert!(!ok, "a broken configuration was accepted: {text}");
+    assert!(text.contains("refused: restart refused"), "{text}");
+    assert!(
+        text.contains("monitor.grace"),
+        "the problem is not named: {text}"
+    );
+    std::fs::write(&t.config, good).unwrap();
+    thread::sleep(Duration::from_millis(500));
+    assert_eq!(t.daemon("m1").pid(), pid);
+    assert_eq!(t.vip_holders(), ["m1"]);
+    assert_eq!(t.get_vip().as_deref(), Some("m1"));
+    let s = t.status("m1");
+    assert_eq!(s["holder"]["node"], "m1", "{s}");
+}
