@@ -27,6 +27,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon.
     Run {
+        /// The configuration file (the same on every node).
         #[arg(long, short)]
         config: PathBuf,
         /// This node's name; by default the node whose address is local.
@@ -79,6 +80,7 @@ pub enum Command {
     },
     /// Maintenance mode: `on` hands over and keeps this node Passive until `off`.
     Maintenance {
+        /// on: hand the common IP over and stay out; off: may take over again.
         #[arg(value_parser = ["on", "off"])]
         mode: String,
         #[command(flatten)]
@@ -108,6 +110,7 @@ pub enum Command {
     },
     /// Drop a departed node's record from the status table.
     Forget {
+        /// The departed node's name.
         node: String,
         #[command(flatten)]
         to: Target,
@@ -117,6 +120,7 @@ pub enum Command {
     },
     /// Validate a configuration file without changing anything.
     CheckConfig {
+        /// The configuration file to check.
         file: PathBuf,
         /// Check as this node (its NIC must exist here).
         #[arg(long)]
@@ -353,52 +357,76 @@ async fn check_config(path: PathBuf, node: Option<String>) -> anyhow::Result<Exi
         }
         Err(_) => {
             println!(
-                "{}: OK (cluster {:?}, common IP {}/{}); no configured address is local, so NICs were not checked",
+                "{}: OK (cluster {:?}, common IP {}/{}); no configured address is local, so this node's NIC and the key file were not checked (run it on each node, or pass --node NAME)",
                 path.display(),
                 config.cluster.name,
                 config.cluster.vip,
                 config.cluster.prefix_len
             );
+            print_not_checked(&config);
             return Ok(ExitCode::SUCCESS);
         }
     };
     let local = &config.nodes[me];
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut problems = Problems {
+        file: path.clone(),
+        list: Vec::new(),
+    };
     if let Err(why) = understudy::config::read_secret(&config.heartbeat.secret_file) {
-        eprintln!("{}: heartbeat.secret_file: {why}", path.display());
-        return Ok(ExitCode::FAILURE);
+        problems.list.push(Problem::new(
+            Config::locate_key(&text, &["heartbeat", "secret_file"]),
+            "heartbeat.secret_file",
+            why,
+        ));
     }
     match netlink.link(&local.nic).await {
-        Ok(_) => {
-            println!(
-                "{}: OK (cluster {:?}, common IP {}/{}; this machine is {} ({}) with NIC {})",
-                path.display(),
-                config.cluster.name,
-                config.cluster.vip,
-                config.cluster.prefix_len,
-                local.name,
-                local.role,
-                local.nic
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(NetlinkError::NoSuchLink(_)) => {
-            let text = std::fs::read_to_string(&path).unwrap_or_default();
-            let problems = Problems {
-                file: path.clone(),
-                list: vec![Problem::new(
-                    Config::locate_node_key(&text, me, "nic"),
-                    format!("node #{}.nic", me + 1),
-                    format!(
-                        "no interface named {:?} on this machine (run `understudy iflist --for {}`)",
-                        local.nic, config.cluster.vip
-                    ),
-                )],
-            };
-            eprintln!("{problems}");
-            Ok(ExitCode::FAILURE)
-        }
-        Err(e) => Err(e).context("reading interfaces"),
+        Ok(_) => {}
+        Err(NetlinkError::NoSuchLink(_)) => problems.list.push(Problem::new(
+            Config::locate_node_key(&text, me, "nic"),
+            format!("node #{}.nic", me + 1),
+            format!(
+                "no interface named {:?} on this machine (run `understudy iflist --for {}`)",
+                local.nic, config.cluster.vip
+            ),
+        )),
+        Err(e) => return Err(e).context("reading interfaces"),
     }
+    if !problems.list.is_empty() {
+        eprintln!("{problems}");
+        eprintln!("{} problem(s) found", problems.list.len());
+        return Ok(ExitCode::FAILURE);
+    }
+    println!(
+        "{}: OK (cluster {:?}, common IP {}/{}; this machine is {} ({}) with NIC {})",
+        path.display(),
+        config.cluster.name,
+        config.cluster.vip,
+        config.cluster.prefix_len,
+        local.name,
+        local.role,
+        local.nic
+    );
+    print_not_checked(&config);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What check-config leaves to the running daemon, and why: it never
+/// touches the network or runs the application's commands.
+fn print_not_checked(config: &Config) {
+    println!("not checked (check-config changes nothing and probes nothing):");
+    println!("  - the application URLs and the peer's heartbeats: the running daemon probes them");
+    if config.monitor.data.is_some() {
+        println!(
+            "  - monitor.data: the daemon probes it; no takeover while this node cannot reach it"
+        );
+    }
+    if config.application.start.is_some() || config.application.stop.is_some() {
+        println!("  - application.start/stop: not run here; they run when this node takes over or releases");
+    }
+    println!(
+        "  - that the other node runs the same file: compare `understudy status` (CONFIG column)"
+    );
 }
 
 async fn iflist_cmd(json: bool, for_ip: Option<IpAddr>) -> anyhow::Result<ExitCode> {

@@ -195,3 +195,68 @@ fn a_closed_output_pipe_ends_the_cli_quietly() {
         );
     }
 }
+
+#[test]
+fn problems_on_this_node_are_listed_together_with_the_footer() {
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/pair.toml");
+    let text = std::fs::read_to_string(example)
+        .unwrap()
+        .replacen("nic = \"eth0\"", "nic = \"nosuchnic0\"", 1)
+        .replace("/etc/understudy/secret", "/nonexistent/understudy-secret");
+    let path = write("local.toml", &text);
+    let out = Command::new(bin())
+        .args(["check-config", "--node", "m1"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let file = path.display().to_string();
+    assert!(
+        stderr.contains(&format!(
+            "{file}:15: node #1.nic: no interface named \"nosuchnic0\""
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("{file}:")) && stderr.contains(": heartbeat.secret_file: "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("2 problem(s) found"), "{stderr}");
+}
+
+#[test]
+fn a_good_file_says_what_was_not_checked() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/pair.toml");
+    let (code, stdout, stderr) = check(&path);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("not checked"), "{stdout}");
+    assert!(
+        stdout.contains("application.start/stop: not run here"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn type_errors_name_their_key_and_do_not_hide_the_rest() {
+    let path = write(
+        "types.toml",
+        "[cluster]\nname = \"x\"\nvip = \"192.0.2.10\"\n\n[monitor]\ninterval = 10\ngrace = true\n\n[heartbeat]\nport = \"seven\"\n",
+    );
+    let (code, _, stderr) = check(&path);
+    assert_eq!(code, 1, "{stderr}");
+    let file = path.display().to_string();
+    for expected in [
+        format!("{file}:6: monitor.interval: invalid type: integer `10`, expected a string"),
+        format!("{file}:7: monitor.grace: invalid type: boolean `true`, expected a string"),
+        format!("{file}:10: heartbeat.port: invalid type: string \"seven\""),
+        // The sections' own checks still ran: no node is configured.
+        "node".to_owned(),
+    ] {
+        assert!(
+            stderr.contains(&expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+    assert!(stderr.contains("problem(s) found"), "{stderr}");
+}

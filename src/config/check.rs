@@ -84,7 +84,7 @@ impl Checker {
 }
 
 /// Readable key for a path: `cluster.vip`, `node #2.url`.
-fn key_name(path: &[Seg]) -> String {
+pub(super) fn key_name(path: &[Seg]) -> String {
     let mut out = String::new();
     for seg in path {
         match seg {

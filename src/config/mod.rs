@@ -7,6 +7,7 @@
 //! together.
 
 mod check;
+mod leaves;
 mod locate;
 mod raw;
 mod sections;
@@ -396,6 +397,12 @@ impl Config {
 
     /// Where the line of a node's key is, for problems found after
     /// validation (a missing NIC, say).
+    /// The line of a key in a section (`["heartbeat", "secret_file"]`).
+    pub fn locate_key(text: &str, path: &[&str]) -> Option<usize> {
+        let segs: Vec<locate::Seg> = path.iter().map(|k| locate::Seg::Key(k)).collect();
+        locate::Locator::new(text).line(&segs)
+    }
+
     pub fn locate_node_key(text: &str, index: usize, key: &str) -> Option<usize> {
         locate::Locator::new(text).line(&[
             locate::Seg::Key("node"),

@@ -4,22 +4,28 @@
 //! panics on any input.
 
 use super::check::Checker;
+use super::leaves;
 use super::locate::Locator;
 use super::raw::RawConfig;
 use super::{sections, Config, Problem};
 
 pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
     let locator = Locator::new(text);
-    let raw: RawConfig = match toml::from_str(text) {
-        Ok(raw) => raw,
+    let table: toml::Table = match text.parse() {
+        Ok(table) => table,
         Err(e) => {
+            // A syntax error: what follows it cannot be read reliably.
+            let e: toml::de::Error = e;
             let line = e.span().map(|s| locator.line_at(s.start));
             return Err(vec![Problem::new(line, "", e.message().trim().to_owned())]);
         }
     };
+    let (raw, type_problems) =
+        leaves::deserialize::<RawConfig>(table, &locator).map_err(|problem| vec![problem])?;
+    let type_errors = type_problems.len();
     let mut ck = Checker {
         locator,
-        problems: Vec::new(),
+        problems: type_problems,
     };
     let (cluster, vip, prefix_len) = sections::cluster(&mut ck, raw.cluster.unwrap_or_default());
     let nodes = sections::nodes(&mut ck, raw.node.as_deref().unwrap_or(&[]), vip, prefix_len);
@@ -33,7 +39,16 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
     let notify = sections::notify(&mut ck, raw.notify.unwrap_or_default());
     let api = raw.api.and_then(|a| sections::api(&mut ck, a));
     if !ck.problems.is_empty() {
-        return Err(ck.problems);
+        // A value of the wrong type was left out to read the rest: it is
+        // not also "required".
+        let (typed, rest) = ck.problems.split_at(type_errors);
+        let mut problems = typed.to_vec();
+        problems.extend(
+            rest.iter()
+                .filter(|p| !typed.iter().any(|t| t.key == p.key))
+                .cloned(),
+        );
+        return Err(problems);
     }
     let (Some(cluster), Some(nodes)) = (cluster, nodes) else {
         return Err(vec![Problem::new(None, "", "incomplete configuration")]);
@@ -185,11 +200,20 @@ secret_file = "/etc/understudy/secret"
             "nic = \"eth0\"\naddress = \"192.0.2.12\"",
             "nic = \"eth0\"\nadress = \"192.0.2.12\"",
         ));
-        assert_eq!(p.len(), 1);
+        // The misspelt key, by name, and the key it leaves missing.
+        assert_eq!(p.len(), 2, "{p:?}");
         assert_eq!(p[0].line, Some(17));
-        assert!(p[0].message.contains("adress"), "{p:?}");
-        let p = problems(&format!("{GOOD}[announce]\ncount = \"five\"\n"));
+        assert_eq!(p[0].key, "node #2.adress");
+        assert!(p[0].message.contains("unknown field"), "{p:?}");
+        assert_eq!(p[1].key, "node #2.address", "{p:?}");
+        // A wrong type names its key, and the other sections are still read.
+        let p = problems(&format!(
+            "{GOOD}[announce]\ncount = \"five\"\n[failback]\nmode = \"sometimes\"\n"
+        ));
         assert_eq!(p[0].line, Some(23));
+        assert_eq!(p[0].key, "announce.count");
+        assert!(p[0].message.contains("invalid type"), "{p:?}");
+        assert_eq!(p[1].key, "failback.mode", "{p:?}");
     }
 
     #[test]
