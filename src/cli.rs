@@ -298,13 +298,22 @@ async fn restart(to: &Target) -> anyhow::Result<ExitCode> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     // Give the old process time to let go of the socket.
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut answered = None;
     while std::time::Instant::now() < deadline {
         if let Ok(r) = client::call(&socket, &Request::Status).await {
-            println!("restarted\n");
-            if let Some(status) = &r.status {
-                print!("{}", understudy::control::report::render(status));
+            let heard_peer = r.status.as_ref().is_some_and(|s| {
+                s.nodes.iter().any(|n| !n.local && n.last_heartbeat.is_some())
+            });
+            let since = *answered.get_or_insert_with(std::time::Instant::now);
+            // Show the table once the new process has heard its peer (at
+            // most 5 s: a silent peer is shown as it is).
+            if heard_peer || since.elapsed() > std::time::Duration::from_secs(5) {
+                println!("restarted\n");
+                if let Some(status) = &r.status {
+                    print!("{}", understudy::control::report::render(status));
+                }
+                return Ok(ExitCode::SUCCESS);
             }
-            return Ok(ExitCode::SUCCESS);
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
