@@ -495,6 +495,8 @@ impl Core {
             Cancelled::Maintenance
         } else if self.flaps.since().is_some() && self.peer.holding() {
             Cancelled::Flapping
+        } else if self.peer.state() == Some(WireState::Claiming) {
+            Cancelled::PeerClaims
         } else {
             Cancelled::PeerAnswers
         }

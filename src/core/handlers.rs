@@ -10,7 +10,7 @@ use super::{
     Action, AppNote, AppRecovery, Cause, Core, EventKind, FailureCause, Health, MoveNote, Outcome,
     PeerNote, ProbeNote, Role, State, Target,
 };
-use crate::proto::heartbeat::{self, Heartbeat};
+use crate::proto::heartbeat::{self, Heartbeat, WireState};
 
 impl Core {
     pub(super) fn on_started(&mut self, now: Instant, vip_present: bool) {
@@ -198,7 +198,8 @@ impl Core {
             (_, Change::Recovered) if first => ProbeNote::FirstHealthy { target }.log(),
             (Target::Peer, Change::StartedFailing(_)) => ProbeNote::PeerAppNotAnswering {
                 why: &why,
-                peer_holds: self.peer.holding(),
+                // A claiming peer's application is still starting.
+                peer_holds: self.peer.state() == Some(WireState::Active),
             }
             .log(),
             (Target::Peer, Change::Recovered) => ProbeNote::PeerAppHealthy.log(),

@@ -134,6 +134,8 @@ pub enum PeerNote<'a> {
 pub enum Cancelled {
     /// The peer no longer fails (it answers again, or reports healthy).
     PeerAnswers,
+    /// The peer is claiming the VIP that nobody held.
+    PeerClaims,
     /// The administrator disabled this node.
     Disabled,
     /// This node went into maintenance.

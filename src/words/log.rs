@@ -172,7 +172,9 @@ impl PeerNote<'_> {
                 warn!(target: CORE, %peer, cause = %reason, "{}", countdown::takeover_in(*left))
             }
             Self::CountdownCancelled { peer, why } => match why {
-                Cancelled::PeerAnswers => info!(target: CORE, "takeover cancelled: {peer} {why}"),
+                Cancelled::PeerAnswers | Cancelled::PeerClaims => {
+                    info!(target: CORE, "takeover cancelled: {peer} {why}")
+                }
                 _ => info!(target: CORE, %peer, "takeover cancelled: {why}"),
             },
             Self::TakeoverHeldBack { blocker } => {

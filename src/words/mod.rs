@@ -76,6 +76,7 @@ impl fmt::Display for Cancelled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Cancelled::PeerAnswers => "answers again",
+            Cancelled::PeerClaims => "is taking the common IP",
             Cancelled::Disabled => "this node was disabled",
             Cancelled::Maintenance => "this node went into maintenance",
             Cancelled::Flapping => "the flap limit keeps the common IP where it is",
