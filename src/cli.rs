@@ -302,7 +302,9 @@ async fn restart(to: &Target) -> anyhow::Result<ExitCode> {
     while std::time::Instant::now() < deadline {
         if let Ok(r) = client::call(&socket, &Request::Status).await {
             let heard_peer = r.status.as_ref().is_some_and(|s| {
-                s.nodes.iter().any(|n| !n.local && n.last_heartbeat.is_some())
+                s.nodes
+                    .iter()
+                    .any(|n| !n.local && n.last_heartbeat.is_some())
             });
             let since = *answered.get_or_insert_with(std::time::Instant::now);
             // Show the table once the new process has heard its peer (at

@@ -439,7 +439,7 @@ fn forward_signals(
             };
             info!(
                 signal = name,
-                "stopping the application and releasing the common IP"
+                "stopping: the application is stopped and the common IP released if this node holds them"
             );
             if inputs.send(Input::Shutdown).is_err() {
                 return;

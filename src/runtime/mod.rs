@@ -216,7 +216,7 @@ fn open_descriptor_limit() {
             wanted = listener_descriptors() + RESERVED_DESCRIPTORS,
             "the open-file limit is low; raise LimitNOFILE"
         ),
-        Ok(limit) => info!(limit, "open-file limit"),
+        Ok(limit) => tracing::debug!(limit, "open-file limit"),
         Err(e) => tracing::warn!(error = %e, "cannot read the open-file limit"),
     }
 }

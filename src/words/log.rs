@@ -43,7 +43,11 @@ impl MoveNote<'_> {
                 cause,
                 term,
             } => match cause {
-                Cause::StepDone => debug!(target: CORE, "state change: {from} -> {to}"),
+                // Steps within a claim or release, and the start (the
+                // runtime's "understudy starting" line says it).
+                Cause::StepDone | Cause::Startup => {
+                    debug!(target: CORE, "state change: {from} -> {to}")
+                }
                 _ => info!(target: CORE, %cause, term, "state change: {from} -> {to}"),
             },
             Self::Claimed {
@@ -258,7 +262,11 @@ impl ProbeNote<'_> {
                 "this node is failing; release in {}",
                 humanize(*left)
             ),
-            Self::LocalHealthy => info!(target: CORE, probe = "local", "this node is healthy"),
+            Self::LocalHealthy => info!(
+                target: CORE,
+                probe = "local",
+                "this node's application answers again; release cancelled"
+            ),
             Self::DataUnreachable { why } => {
                 warn!(target: CORE, probe = "data", %why, "data service unreachable from here")
             }
