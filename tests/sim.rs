@@ -86,6 +86,9 @@ enum Command {
     Enable,
     MaintenanceOn,
     MaintenanceOff,
+    /// `understudy restart`: the daemon re-executes itself, keeping what
+    /// it holds.
+    Restart,
 }
 
 impl Command {
@@ -97,6 +100,7 @@ impl Command {
             Command::Enable => AdminCommand::Enable,
             Command::MaintenanceOn => AdminCommand::MaintenanceOn,
             Command::MaintenanceOff => AdminCommand::MaintenanceOff,
+            Command::Restart => AdminCommand::Restart,
         }
     }
 }
@@ -109,6 +113,7 @@ fn command() -> impl Strategy<Value = Command> {
         Just(Command::Enable),
         Just(Command::MaintenanceOn),
         Just(Command::MaintenanceOff),
+        Just(Command::Restart),
     ]
 }
 
@@ -274,18 +279,26 @@ impl World {
     }
 
     fn boot(&mut self, i: usize) {
+        self.boot_with(i, None);
+        self.disturbed_until = self.now;
+    }
+
+    /// Starts node `i`'s daemon; `adopt`: re-executed by `understudy
+    /// restart` while holding the VIP with that term (not a disturbance:
+    /// nothing may move).
+    fn boot_with(&mut self, i: usize, adopt: Option<u64>) {
         let n = &mut self.nodes[i];
         n.epoch += 1;
         let mut core = Core::new(Settings {
             flap_limit: self.variant.flap_limit,
             grace: self.variant.grace,
+            adopt,
             ..settings(n.role, n.epoch, self.variant.failback)
         });
         core.handle_input(self.now, Input::Started { vip_present: n.vip });
         n.core = Some(core);
         n.pending.clear();
         n.up_since = self.now;
-        self.disturbed_until = self.now;
         self.pump(i);
     }
 
@@ -310,6 +323,10 @@ impl World {
                 }
                 Action::Exit => {
                     self.nodes[i].core = None;
+                    return;
+                }
+                Action::Exec { term, holding } => {
+                    self.boot_with(i, holding.then_some(term));
                     return;
                 }
                 Action::Notify(_) => continue,
@@ -406,6 +423,18 @@ impl World {
                     self.t()
                 );
                 (now + START_APP, Input::AppStarted(Ok(())))
+            }
+            Action::AdoptApp => {
+                let n = &self.nodes[i];
+                assert!(
+                    n.vip && n.announced,
+                    "{:?}: node {i} adopts its app before claim+announce",
+                    self.t()
+                );
+                // A running application answers at once; one that does
+                // not is started.
+                let took = if n.app_running { NETLINK } else { START_APP };
+                (now + took, Input::AppStarted(Ok(())))
             }
             Action::RestartApp => {
                 self.nodes[i].app_running = false;

@@ -194,14 +194,17 @@ impl Core {
         let why = outcome.err().unwrap_or_default();
         match (target, change) {
             (_, Change::None) => {}
-            // A first verdict of healthy is how things should be, not news.
-            (_, Change::Recovered) if first => ProbeNote::FirstHealthy { target }.log(),
             (Target::Peer, Change::StartedFailing(_)) => ProbeNote::PeerAppNotAnswering {
                 why: &why,
                 // A claiming peer's application is still starting.
                 peer_holds: self.peer.state() == Some(WireState::Active),
             }
             .log(),
+            // A first verdict of healthy is how things should be, not news.
+            (_, Change::Recovered) if first => {
+                ProbeNote::FirstHealthy { target }.log();
+                self.on_recovered(target);
+            }
             (Target::Peer, Change::Recovered) => ProbeNote::PeerAppHealthy.log(),
             (Target::Local, Change::StartedFailing(since)) => {
                 let left = later(since, grace).saturating_duration_since(now);
@@ -210,14 +213,7 @@ impl Core {
             }
             (Target::Local, Change::Recovered) => {
                 ProbeNote::LocalHealthy.log();
-                self.timers.stop(Timer::SelfRelease);
-                let restarting = self.timers.get(Timer::RestartApp).is_some();
-                if let Some(serve) = self.mode.serve_mut().filter(|s| s.recovery.failed()) {
-                    if !restarting {
-                        AppNote::AppServesAgain.log();
-                        serve.recovery = AppRecovery::Serving;
-                    }
-                }
+                self.on_recovered(target);
             }
             (Target::Data, Change::StartedFailing(_)) => {
                 ProbeNote::DataUnreachable { why: &why }.log()
@@ -231,6 +227,23 @@ impl Core {
                 }
             }
             (Target::Nic, Change::Recovered) => ProbeNote::NicUsable.log(),
+        }
+    }
+
+    /// What a target that counts as healthy again changes (however it is
+    /// logged): our own application's release is called off, and a failed
+    /// application that serves again ends its recovery.
+    fn on_recovered(&mut self, target: Target) {
+        if target != Target::Local {
+            return;
+        }
+        self.timers.stop(Timer::SelfRelease);
+        let restarting = self.timers.get(Timer::RestartApp).is_some();
+        if let Some(serve) = self.mode.serve_mut().filter(|s| s.recovery.failed()) {
+            if !restarting {
+                AppNote::AppServesAgain.log();
+                serve.recovery = AppRecovery::Serving;
+            }
         }
     }
 

@@ -1302,6 +1302,31 @@ fn own_app_failure_with_no_peer_able_restarts_in_place_then_yields_at_once() {
     assert!(beat.flags.deferring, "the peer is told to claim at once");
 }
 
+/// An application restarted in place that answers its first probe serves
+/// again: the recovery ends (however quietly that first probe is logged).
+#[test]
+fn a_restarted_application_that_answers_ends_the_recovery() {
+    let t0 = Instant::now();
+    let mut core = active_primary(t0);
+    let t1 = t0 + INTERVAL;
+    probe(&mut core, Target::Local, t1, Err("refused".into()));
+    core.handle_timeout(t1 + GRACE);
+    let due = t1 + GRACE + Duration::from_millis(200);
+    core.handle_timeout(due);
+    assert_eq!(core.state(), State::RestartingApp);
+    let _ = drain(&mut core);
+    core.handle_input(due, Input::AppStarted(Ok(())));
+    assert_eq!(core.state(), State::Active);
+    assert!(core.status(due).recovery.failed(), "not yet probed");
+    let later = due + INTERVAL;
+    probe(&mut core, Target::Local, later, Ok(()));
+    assert!(
+        !core.status(later).recovery.failed(),
+        "{:?}",
+        core.status(later).recovery
+    );
+}
+
 /// A restart under way is cut short when a peer that can serve appears.
 #[test]
 fn a_restart_in_flight_is_interrupted_for_a_peer_that_can_serve() {
