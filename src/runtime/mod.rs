@@ -4,7 +4,8 @@
 //! straight to the socket, probes run concurrently in their own tasks, and
 //! everything that changes the machine goes to one sequential effects
 //! worker, so that the order the core encodes (claim → announce → start;
-//! stop → release) holds on the machine.
+//! stop → release) holds on the machine. [`restart`] re-executes the
+//! daemon in place (`understudy restart`) without moving the VIP.
 
 mod daemon;
 mod effects;
