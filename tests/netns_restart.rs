@@ -3,7 +3,9 @@
 //! times in a row while a client asks through the VIP every 20 ms. No GET
 //! fails, every answer comes from m1, the daemon keeps its PID, the VIP
 //! never leaves m1's NIC, the application is neither stopped nor started
-//! again, and the peer never counts the restarts as a failure. A new binary
+//! again, the peer never counts the restarts as a failure, and no
+//! descriptor leaks into the new process; then the Passive node restarts
+//! and comes back Passive. A new binary
 //! that refuses the configuration stops the restart before anything moves.
 
 mod common;
@@ -66,6 +68,11 @@ fn watch_client(t: &Topology, stop: Arc<AtomicBool>) -> thread::JoinHandle<Seen>
     })
 }
 
+/// How many descriptors the process holds open.
+fn descriptors(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
 #[test]
 fn restart_on_the_active_node_moves_nothing() {
     let mut t = Topology::up("restart");
@@ -75,6 +82,7 @@ fn restart_on_the_active_node_moves_nothing() {
     let stop = Arc::new(AtomicBool::new(false));
     let client = watch_client(&t, stop.clone());
     thread::sleep(Duration::from_millis(300));
+    let mut first_count = None;
     for round in 1..=5 {
         let began = Instant::now();
         let (ok, text) = t.ctl("m1", &["restart"]);
@@ -98,8 +106,33 @@ fn restart_on_the_active_node_moves_nothing() {
             std::path::Path::new(&format!("/proc/{pid}")).exists(),
             "the daemon's process is gone after restart {round}"
         );
+        // Nothing the old process held leaks into the new one.
+        let open = descriptors(pid);
+        eprintln!("RESTART {round}: {open} open descriptors");
+        match first_count {
+            None => first_count = Some(open),
+            Some(first) => assert!(
+                open <= first + 2,
+                "descriptors grow across restarts: {first} after the first, {open} after {round}"
+            ),
+        }
         thread::sleep(Duration::from_millis(300));
     }
+    // The Passive node restarts too: it comes back Passive, same PID.
+    let m2_pid = t.daemon("m2").pid();
+    let (ok, text) = t.ctl("m2", &["restart"]);
+    assert!(ok, "restart on m2: {text}");
+    wait_for("m2 Passive again", Duration::from_secs(10), || {
+        let s = t.status("m2");
+        let me = s["nodes"]
+            .as_array()?
+            .iter()
+            .find(|n| n["local"] == true)?
+            .clone();
+        (me["status"] == "Passive" && s["holder"]["node"] == "m1").then_some(())
+    });
+    assert_eq!(t.daemon("m2").pid(), m2_pid);
+    thread::sleep(Duration::from_millis(300));
     stop.store(true, Ordering::SeqCst);
     let seen = client.join().expect("the client thread");
     let logs = t.dump_logs();
