@@ -1,15 +1,18 @@
 //! The control socket: a Unix stream socket, mode 0600, that takes one JSON
 //! request per connection and answers with one JSON line. Requests are
-//! handed to the event loop, which answers from the core itself.
+//! handed to the event loop, which answers from the core itself; a
+//! `restart` is first checked here (off the loop, which must keep
+//! heartbeating while the new binary reads the configuration).
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
 use super::limits::{Limiter, CONTROL_CONNECTIONS};
 use super::{Request, Response};
@@ -18,6 +21,10 @@ use super::{Request, Response};
 const MAX_REQUEST: u64 = 64 * 1024;
 /// How long a connection may take to send its request, or the loop to answer.
 const DEADLINE: Duration = Duration::from_secs(5);
+
+/// Must pass before a `restart` reaches the loop: the new binary accepts
+/// the configuration (`Err` says why not). Runs on a blocking thread.
+pub type RestartCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 /// A request on its way to the event loop, with who asked.
 pub struct ControlRequest {
@@ -58,7 +65,12 @@ pub async fn bind(path: &Path) -> std::io::Result<UnixListener> {
     Ok(listener)
 }
 
-pub async fn serve(listener: UnixListener, path: PathBuf, to_loop: mpsc::Sender<ControlRequest>) {
+pub async fn serve(
+    listener: UnixListener,
+    path: PathBuf,
+    to_loop: mpsc::Sender<ControlRequest>,
+    restart_check: RestartCheck,
+) {
     // SAFETY: geteuid has no preconditions.
     let own_uid = unsafe { libc::geteuid() };
     let limiter = Limiter::new(CONTROL_CONNECTIONS, CONTROL_CONNECTIONS);
@@ -75,12 +87,13 @@ pub async fn serve(listener: UnixListener, path: PathBuf, to_loop: mpsc::Sender<
             debug!("control socket: all connections in use; closing a new one");
             continue;
         };
-        let to_loop = to_loop.clone();
+        let (to_loop, check) = (to_loop.clone(), restart_check.clone());
         tokio::spawn(async move {
             let _slot = slot;
             // Reading the request and answering each have DEADLINE; a
             // caller that does not read its answer is cut off too.
-            match tokio::time::timeout(DEADLINE * 3, handle(stream, own_uid, to_loop)).await {
+            let handled = handle(stream, own_uid, to_loop, check);
+            match tokio::time::timeout(DEADLINE * 3, handled).await {
                 Err(_) => debug!("control connection closed at its deadline"),
                 Ok(Err(e)) => debug!(error = %e, "control connection ended"),
                 Ok(Ok(())) => {}
@@ -93,6 +106,7 @@ async fn handle(
     stream: UnixStream,
     own_uid: u32,
     to_loop: mpsc::Sender<ControlRequest>,
+    restart_check: RestartCheck,
 ) -> std::io::Result<()> {
     let uid = stream.peer_cred()?.uid();
     let (read, mut write) = stream.into_split();
@@ -110,6 +124,16 @@ async fn handle(
         }
         Ok(Ok(_)) => match serde_json::from_str::<Request>(line.trim()) {
             Err(e) => refuse(&format!("bad request: {e}")),
+            Ok(Request::Restart) => {
+                match tokio::task::spawn_blocking(move || restart_check()).await {
+                    Ok(Ok(())) => ask_loop(&to_loop, Request::Restart, format!("uid {uid}")).await,
+                    Ok(Err(why)) => {
+                        info!(who = %format!("uid {uid}"), %why, "restart refused");
+                        refuse(&format!("restart refused: {why}"))
+                    }
+                    Err(e) => refuse(&format!("restart refused: its check did not finish: {e}")),
+                }
+            }
             Ok(request) => ask_loop(&to_loop, request, format!("uid {uid}")).await,
         },
     };

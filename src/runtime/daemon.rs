@@ -58,10 +58,6 @@ pub struct Daemon {
     holding: Arc<AtomicBool>,
     /// The core's time zero, for the replay log (see [`crate::replay`]).
     origin: std::time::Instant,
-    /// The binary as found at start, which `understudy restart` re-executes.
-    exe: PathBuf,
-    /// The configuration file the new binary must accept first.
-    config_file: PathBuf,
 }
 
 /// The tasks beside the loop, stopped by [`Background::shutdown`] or, after
@@ -101,10 +97,12 @@ impl Daemon {
         if let Some(api) = open_api(&config, control_tx.clone(), metrics.clone()).await? {
             others.push(api);
         }
+        let check = restart_check(exe, config_file, config.nodes[me].name.clone());
         others.push(tokio::spawn(control_server::serve(
             r.control_listener,
             r.socket_path.clone(),
             control_tx,
+            check,
         )));
         let (effect_tx, effect_rx) = mpsc::unbounded_channel::<Queued>();
         let (interrupts, interrupt_rx) = watch::channel(0u64);
@@ -156,8 +154,6 @@ impl Daemon {
             state_path: r.state_path,
             holding,
             origin,
-            exe,
-            config_file,
         };
         let background = Background {
             worker,
@@ -257,18 +253,9 @@ impl Daemon {
     /// an input to the core, and a change to Disabled or maintenance is saved.
     fn answer(&mut self, request: Request, who: &str) -> Response {
         let at = now();
-        // A restart gives this process up: the new binary must accept the
-        // configuration first (it blocks the loop for that one command).
-        let restart_refused = (request == Request::Restart)
-            .then(|| restart::precheck(&self.exe, &self.config_file, &self.node.name).err())
-            .flatten();
-        let (ok, mut message) = match (request.admin(), restart_refused) {
-            (_, Some(why)) => {
-                info!(%who, %why, "restart refused");
-                (false, format!("restart refused: {why}"))
-            }
-            (None, None) => (true, String::new()),
-            (Some((cmd, force)), None) => {
+        let (ok, mut message) = match request.admin() {
+            None => (true, String::new()),
+            Some((cmd, force)) => {
                 info!(%who, %cmd, force, "admin request");
                 replay_log(self.origin, at, replay::format_admin(&cmd, force));
                 match self.core.handle_admin(at, cmd, force) {
@@ -390,6 +377,12 @@ fn log_start(config: &Config, me: usize, settings: &Settings, r: &Resources) {
         vip_present = r.vip_present, disabled = r.persisted.disabled, maintenance = r.persisted.maintenance,
         socket = %r.socket_path.display(), "understudy starting"
     );
+}
+
+/// What a `restart` must pass first: the binary found at start accepts the
+/// configuration file as this node.
+fn restart_check(exe: PathBuf, config_file: PathBuf, node: String) -> control_server::RestartCheck {
+    Arc::new(move || restart::precheck(&exe, &config_file, &node))
 }
 
 /// The heartbeat sockets' two sides: the sender the loop uses, and the
