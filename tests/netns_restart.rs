@@ -111,8 +111,10 @@ fn restart_on_the_active_node_moves_nothing() {
         eprintln!("RESTART {round}: {open} open descriptors");
         match first_count {
             None => first_count = Some(open),
+            // A probe's socket may be open at either count; a leak of even
+            // one descriptor per restart passes this by the fifth.
             Some(first) => assert!(
-                open <= first + 2,
+                open <= first + 3,
                 "descriptors grow across restarts: {first} after the first, {open} after {round}"
             ),
         }
