@@ -187,6 +187,29 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
     }
 }
 
+/// One line for systemd's `STATUS=` (and `systemctl status`): "Active:
+/// holding 192.0.2.10/24, term 3", "Passive: m1 holds 192.0.2.10/24;
+/// takeover in 2 minutes".
+pub fn one_line(config: &Config, me: usize, status: &Status) -> String {
+    let vip = format!("{}/{}", config.cluster.vip, config.cluster.prefix_len);
+    let mut line = match status.holder {
+        Holder::Local => format!("{}: holding {vip}, term {}", status.word(), status.term),
+        Holder::Peer => format!(
+            "{}: {} holds {vip}",
+            status.word(),
+            config.nodes[config.peer_of(me)].name
+        ),
+        Holder::Nobody => format!("{}: nobody holds {vip}", status.word()),
+    };
+    if let Some(left) = status.takeover_in {
+        line.push_str(&format!("; {}", countdown::takeover_in(left)));
+    }
+    if let Some(blocked) = &status.takeover_blocked {
+        line.push_str(&format!("; takeover held back: {blocked}"));
+    }
+    line
+}
+
 fn age(ms: u64) -> String {
     countdown::ago(Duration::from_millis(ms))
 }

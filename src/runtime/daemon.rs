@@ -19,6 +19,7 @@ use super::effects::{self, Effects, Queued};
 use super::panic::Emergency;
 use super::probes::Checks;
 use super::role_file::RoleFile;
+use super::systemd::Systemd;
 use super::{
     boot_epoch, failpoint, now, restart, watch as addr_watch, wire, Overrides, RuntimeError,
 };
@@ -58,6 +59,8 @@ pub struct Daemon {
     holding: Arc<AtomicBool>,
     /// The core's time zero, for the replay log (see [`crate::replay`]).
     origin: std::time::Instant,
+    /// What systemd was last told (readiness, status line).
+    systemd: Systemd,
 }
 
 /// The tasks beside the loop, stopped by [`Background::shutdown`] or, after
@@ -80,10 +83,7 @@ impl Daemon {
     ) -> Result<(Daemon, Background, Emergency), RuntimeError> {
         let (handover, config_file) = (overrides.handover, overrides.config_file.clone());
         let r = Resources::open(&config, me, overrides).await?;
-        let mut settings = config.core_settings(me, boot_epoch());
-        settings.disabled = r.persisted.disabled;
-        settings.maintenance = r.persisted.maintenance;
-        settings.adopt = handover.filter(|h| h.holding).map(|h| h.term);
+        let settings = core_settings(&config, me, &r, handover);
         log_start(&config, me, &settings, &r);
         let (node, peer) = (
             config.nodes[me].clone(),
@@ -154,6 +154,7 @@ impl Daemon {
             state_path: r.state_path,
             holding,
             origin,
+            systemd: Systemd::default(),
         };
         let background = Background {
             worker,
@@ -181,6 +182,8 @@ impl Daemon {
                 }
             });
         }
+        // WATCHDOG=1 from this loop itself: a stalled loop is restarted.
+        let mut watchdog = Systemd::watchdog_every().map(tokio::time::interval);
         loop {
             while let Some(action) = self.core.poll_action() {
                 if action == Action::Exit {
@@ -198,6 +201,8 @@ impl Daemon {
             let holding = status.state.wire().holding();
             self.holding.store(holding, Ordering::SeqCst);
             self.role.update(holding);
+            let line = report::one_line(&self.config, self.me, &status);
+            self.systemd.update(&status, line);
             let deadline = self.core.poll_timeout().map(Instant::from_std);
             tokio::select! {
                 Some(input) = self.inputs.recv() => self.input(input),
@@ -207,6 +212,7 @@ impl Daemon {
                     let _ = req.reply.send(response);
                 }
                 () = sleep_until(deadline) => self.core.handle_timeout(now()),
+                _ = tick(&mut watchdog) => Systemd::watchdog(),
             }
         }
     }
@@ -379,6 +385,31 @@ fn log_start(config: &Config, me: usize, settings: &Settings, r: &Resources) {
     );
 }
 
+/// The core's settings: the file's, with what the state file kept and
+/// what a re-executed predecessor handed over.
+fn core_settings(
+    config: &Config,
+    me: usize,
+    r: &Resources,
+    handover: Option<restart::Handover>,
+) -> Settings {
+    let mut settings = config.core_settings(me, boot_epoch());
+    settings.disabled = r.persisted.disabled;
+    settings.maintenance = r.persisted.maintenance;
+    settings.adopt = handover.filter(|h| h.holding).map(|h| h.term);
+    settings
+}
+
+/// The next tick of the watchdog interval; never, without a watchdog.
+async fn tick(watchdog: &mut Option<tokio::time::Interval>) {
+    match watchdog {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// What a `restart` must pass first: the binary found at start accepts the
 /// configuration file as this node.
 fn restart_check(exe: PathBuf, config_file: PathBuf, node: String) -> control_server::RestartCheck {
@@ -434,6 +465,7 @@ fn forward_signals(
                 signal = name,
                 "stopping: the application is stopped and the common IP released if this node holds them"
             );
+            Systemd::stopping();
             if inputs.send(Input::Shutdown).is_err() {
                 return;
             }

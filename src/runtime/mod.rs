@@ -15,6 +15,7 @@ mod probes;
 mod process;
 pub mod restart;
 mod role_file;
+mod systemd;
 mod watch;
 mod wire;
 
@@ -139,6 +140,7 @@ pub async fn run(config: Config, me: usize, overrides: Overrides) -> Result<(), 
             // The peer counts the silence from here: be quick.
             background.shutdown(notifier, RESTART_DRAIN).await;
             info!(exe = %exe.display(), term = handover.term, holding = handover.holding, "re-executing");
+            systemd::Systemd::reloading();
             let e = restart::exec(&exe, &args, handover);
             tracing::error!(error = %e, "cannot re-execute; releasing everything");
             emergency.release().await;
