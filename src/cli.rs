@@ -100,6 +100,13 @@ pub enum Command {
         #[command(flatten)]
         to: Target,
     },
+    /// Print a shell completion script: `understudy completions bash >
+    /// /etc/bash_completion.d/understudy` (also zsh, fish, elvish,
+    /// powershell).
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
     /// Re-execute the running daemon's binary as found on disk (after an
     /// upgrade, or to read a changed configuration) without moving the
     /// common IP or restarting the application; same PID. The new binary
@@ -204,6 +211,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Refresh { to } => control(&to, R::Refresh, false).await,
         Command::ResetFlapping { to } => control(&to, R::ResetFlapping, false).await,
         Command::Restart { to } => restart(&to).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cli = Cli::command();
+            clap_complete::generate(shell, &mut cli, "understudy", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Forget { node, to, force } => control(&to, R::Forget { node, force }, false).await,
         Command::CheckConfig { file, node } => check_config(file, node).await,
         Command::Iflist { json, for_ip } => iflist_cmd(json, for_ip).await,
