@@ -447,19 +447,27 @@ impl Core {
             self.count_down(now, due, &want);
             return;
         }
-        let forced = self.w().promote == Some(true);
-        if let Some(blocker) = self.takeover_blocker().filter(|_| !forced) {
-            if self.w().takeover_blocked.as_ref() != Some(&blocker) {
-                PeerNote::TakeoverHeldBack { blocker: &blocker }.log();
-            }
-            self.with_watch(|w| {
-                w.takeover_blocked = Some(blocker);
-                w.requesting_release = false;
-            });
+        if self.held_back() {
+            self.with_watch(|w| w.requesting_release = false);
             return;
         }
         self.with_watch(|w| w.takeover_blocked = None);
         self.act_on(now, due, want);
+    }
+
+    /// Would a takeover be held back now (this node could not serve, and no
+    /// forced promotion overrides that)? The reason is logged once per
+    /// blocker and kept for status.
+    fn held_back(&mut self) -> bool {
+        let forced = self.w().promote == Some(true);
+        let Some(blocker) = self.takeover_blocker().filter(|_| !forced) else {
+            return false;
+        };
+        if self.w().takeover_blocked.as_ref() != Some(&blocker) {
+            PeerNote::TakeoverHeldBack { blocker: &blocker }.log();
+        }
+        self.with_watch(|w| w.takeover_blocked = Some(blocker));
+        true
     }
 
     /// Who may claim when nobody holds the VIP: since when nobody has, and
@@ -506,13 +514,7 @@ impl Core {
     /// end in a takeover is logged as held back instead) and wakes up at
     /// the due instant.
     fn count_down(&mut self, now: Instant, due: Instant, want: &Want) {
-        let forced = self.w().promote == Some(true);
-        if let Some(blocker) = self.takeover_blocker().filter(|_| !forced) {
-            if self.w().takeover_blocked.as_ref() != Some(&blocker) {
-                PeerNote::TakeoverHeldBack { blocker: &blocker }.log();
-                self.with_watch(|w| w.takeover_blocked = Some(blocker));
-            }
-        } else if self.w().countdown_logged.is_none() {
+        if !self.held_back() && self.w().countdown_logged.is_none() {
             self.with_watch(|w| w.countdown_logged = Some(due));
             let reason = match want {
                 Want::Claim(_) | Want::AskToClaim => "nobody holds the common IP".to_owned(),

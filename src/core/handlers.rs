@@ -15,34 +15,28 @@ use crate::proto::heartbeat::{self, Heartbeat, WireState};
 impl Core {
     pub(super) fn on_started(&mut self, now: Instant, vip_present: bool) {
         self.vip_held = vip_present;
+        if self.settings.watch_data {
+            self.timers.set(Timer::ProbeData, now);
+        }
+        if self.settings.watch_nic {
+            self.timers.set(Timer::ProbeNic, now);
+        }
         if let Some(term) = self.settings.adopt {
             self.term = term;
             if vip_present && !self.disabled && !self.in_maintenance() {
                 // Our previous process held the VIP and told the peer it
                 // restarts: take it back at once, without the start-up
                 // window (the peer still counts us as holding).
-                self.start_probes(now);
                 self.change_state(now, State::Claiming, Cause::Adopted);
                 return;
             }
         }
-        self.start_probes(now);
         self.change_state(now, State::Starting, Cause::Startup);
         if self.settings.startup.is_zero() {
             self.end_startup(now);
         } else {
             self.timers
                 .set(Timer::Startup, later(now, self.settings.startup));
-        }
-    }
-
-    /// The data service and the NIC are probed from the start.
-    fn start_probes(&mut self, now: Instant) {
-        if self.settings.watch_data {
-            self.timers.set(Timer::ProbeData, now);
-        }
-        if self.settings.watch_nic {
-            self.timers.set(Timer::ProbeNic, now);
         }
     }
 
