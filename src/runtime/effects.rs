@@ -120,6 +120,18 @@ pub fn supervisor(config: &Config, node: &Node, prober: &Prober) -> Supervisor {
     )
 }
 
+/// An application start (or adoption) and its wait until ready, cut short
+/// if the core interrupts it.
+async fn unless_interrupted(
+    start: impl std::future::Future<Output = Result<(), String>>,
+    interrupted: impl std::future::Future<Output = ()>,
+) -> Result<(), String> {
+    tokio::select! {
+        started = start => started,
+        () = interrupted => Err(INTERRUPTED.into()),
+    }
+}
+
 /// An action for the worker, with the interrupt count when it was queued.
 pub type Queued = (Action, u64);
 
@@ -182,15 +194,12 @@ impl Effects {
                 Input::Announced(outcome)
             }
             Action::StartApp => {
-                let outcome = self.start_app(interrupted).await;
+                let outcome = unless_interrupted(self.supervisor.start(), interrupted).await;
                 info!(ms = ms(), ok = outcome.is_ok(), "application start");
                 Input::AppStarted(outcome)
             }
             Action::AdoptApp => {
-                let outcome = tokio::select! {
-                    adopted = self.supervisor.adopt() => adopted,
-                    () = interrupted => Err(INTERRUPTED.into()),
-                };
+                let outcome = unless_interrupted(self.supervisor.adopt(), interrupted).await;
                 info!(ms = ms(), ok = outcome.is_ok(), "application adopted");
                 Input::AppStarted(outcome)
             }
@@ -198,7 +207,7 @@ impl Effects {
                 if let Err(why) = self.supervisor.stop().await {
                     warn!(%why, "stop before the restart failed; starting anyway");
                 }
-                let outcome = self.start_app(interrupted).await;
+                let outcome = unless_interrupted(self.supervisor.start(), interrupted).await;
                 info!(ms = ms(), ok = outcome.is_ok(), "application restart");
                 Input::AppStarted(outcome)
             }
@@ -290,18 +299,6 @@ impl Effects {
             "looked at the common IP"
         );
         Input::VipChecked { holder, via_vip }
-    }
-
-    /// Starts the application and waits until it is ready, unless the core
-    /// interrupts the wait.
-    async fn start_app(
-        &mut self,
-        interrupted: impl std::future::Future<Output = ()>,
-    ) -> Result<(), String> {
-        tokio::select! {
-            started = self.supervisor.start() => started,
-            () = interrupted => Err(INTERRUPTED.into()),
-        }
     }
 
     /// The first round of gratuitous ARP; the others go on in the
