@@ -154,7 +154,7 @@ impl Daemon {
             state_path: r.state_path,
             holding,
             origin,
-            systemd: Systemd::default(),
+            systemd: Systemd::new(),
         };
         let background = Background {
             worker,
@@ -201,8 +201,9 @@ impl Daemon {
             let holding = status.state.wire().holding();
             self.holding.store(holding, Ordering::SeqCst);
             self.role.update(holding);
-            let line = report::one_line(&self.config, self.me, &status);
-            self.systemd.update(&status, line);
+            let (config, me) = (&self.config, self.me);
+            self.systemd
+                .update(&status, || report::one_line(config, me, &status));
             let deadline = self.core.poll_timeout().map(Instant::from_std);
             tokio::select! {
                 Some(input) = self.inputs.recv() => self.input(input),

@@ -15,13 +15,24 @@ use tracing::debug;
 use crate::core::{State, Status};
 
 /// What systemd was last told, so that only changes are sent.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Systemd {
+    /// `NOTIFY_SOCKET` is set: without it the status line is not even
+    /// worded (this runs after every event, on the heartbeat thread).
+    listening: bool,
     ready: bool,
     status: String,
 }
 
 impl Systemd {
+    pub fn new() -> Self {
+        Systemd {
+            listening: std::env::var_os("NOTIFY_SOCKET").is_some(),
+            ready: false,
+            status: String::new(),
+        }
+    }
+
     /// The watchdog interval systemd asks for (`WatchdogSec=`), if any:
     /// `WATCHDOG=1` goes out every half of it.
     pub fn watchdog_every() -> Option<Duration> {
@@ -29,8 +40,12 @@ impl Systemd {
     }
 
     /// After every event: `READY=1` once settled, `STATUS=` when the line
-    /// changes.
-    pub fn update(&mut self, status: &Status, line: String) {
+    /// (worded by `line`) changes.
+    pub fn update(&mut self, status: &Status, line: impl FnOnce() -> String) {
+        if !self.listening {
+            return;
+        }
+        let line = line();
         let settled = !matches!(
             status.state,
             State::Init
