@@ -415,25 +415,17 @@ impl World {
                 );
                 (now + NETLINK, Input::Announced(Ok(())))
             }
-            Action::StartApp => {
+            Action::StartApp | Action::AdoptApp => {
                 let n = &self.nodes[i];
                 assert!(
                     n.vip && n.announced,
-                    "{:?}: node {i} starts its app before claim+announce",
+                    "{:?}: node {i} starts (or adopts) its app before claim+announce",
                     self.t()
                 );
-                (now + START_APP, Input::AppStarted(Ok(())))
-            }
-            Action::AdoptApp => {
-                let n = &self.nodes[i];
-                assert!(
-                    n.vip && n.announced,
-                    "{:?}: node {i} adopts its app before claim+announce",
-                    self.t()
-                );
-                // A running application answers at once; one that does
-                // not is started.
-                let took = if n.app_running { NETLINK } else { START_APP };
+                // An adopted application that runs answers at once; one
+                // that does not is started.
+                let adopted = action == Action::AdoptApp && n.app_running;
+                let took = if adopted { NETLINK } else { START_APP };
                 (now + took, Input::AppStarted(Ok(())))
             }
             Action::RestartApp => {
