@@ -115,6 +115,24 @@ pub enum Command {
         #[command(flatten)]
         to: Target,
     },
+    /// Read the configuration file again and apply it without moving the
+    /// common IP or restarting the application (as SIGHUP and `systemctl
+    /// reload` do). A file with problems, or one that changes what cannot
+    /// change live (node names, the VIP, a NIC, the heartbeat port), is
+    /// refused whole with the reasons; the running configuration stays.
+    Reload {
+        #[command(flatten)]
+        to: Target,
+    },
+    /// Work with the configuration file shared by the nodes.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Write the manual pages and completion scripts into DIR (for
+    /// packaging).
+    #[command(hide = true)]
+    Manual { dir: PathBuf },
     /// Drop a departed node's record from the status table.
     Forget {
         /// The departed node's name.
@@ -133,13 +151,21 @@ pub enum Command {
         #[arg(long)]
         node: Option<String>,
     },
-    /// Write a new random heartbeat key (32 bytes, hex) readable by root only.
+    /// Write a new random heartbeat key (32 bytes, hex) readable by root
+    /// only; with --add or --activate, change an existing key file to
+    /// rotate keys without a failover (README: "Changing the heartbeat key").
     Keygen {
         /// Where to write it (the path in `heartbeat.secret_file`).
         file: PathBuf,
         /// Replace an existing file.
-        #[arg(long)]
+        #[arg(long, conflicts_with_all = ["add", "activate"])]
         force: bool,
+        /// Append a new key, accepted but not yet sent with.
+        #[arg(long, conflicts_with = "activate")]
+        add: bool,
+        /// Send with the key of this id from now on (all listed stay accepted).
+        #[arg(long, value_name = "ID")]
+        activate: Option<u32>,
     },
     /// List network interfaces with their state and addresses.
     Iflist {
@@ -153,6 +179,23 @@ pub enum Command {
 }
 
 /// Which daemon to talk to.
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Send this node's configuration file to the peer, which checks it,
+    /// writes it in place of its own (keeping that as FILE.bak) and reloads
+    /// it; refused whole, with the reasons, otherwise. Authenticated with
+    /// the heartbeat key, over TCP to the peer's heartbeat port.
+    Push {
+        /// The file to send (also where the peer's copy is, by its own
+        /// daemon's --config).
+        #[arg(default_value = "/etc/understudy/understudy.toml")]
+        file: PathBuf,
+        /// This node's name; by default the node whose address is local.
+        #[arg(long)]
+        node: Option<String>,
+    },
+}
+
 #[derive(clap::Args)]
 pub struct Target {
     /// Control socket [default: control.socket from --config, else /run/understudy/understudy.sock]
@@ -211,6 +254,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Refresh { to } => control(&to, R::Refresh, false).await,
         Command::ResetFlapping { to } => control(&to, R::ResetFlapping, false).await,
         Command::Restart { to } => restart(&to).await,
+        Command::Config {
+            command: ConfigCommand::Push { file, node },
+        } => config_push(&file, node).await,
+        Command::Manual { dir } => {
+            crate::manual::write_all(&dir)
+                .with_context(|| format!("writing the manual pages into {}", dir.display()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reload { to } => control(&to, understudy::control::Request::Reload, false).await,
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut cli = Cli::command();
@@ -220,7 +272,16 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Forget { node, to, force } => control(&to, R::Forget { node, force }, false).await,
         Command::CheckConfig { file, node } => check_config(file, node).await,
         Command::Iflist { json, for_ip } => iflist_cmd(json, for_ip).await,
-        Command::Keygen { file, force } => keygen(&file, force),
+        Command::Keygen {
+            file,
+            force,
+            add,
+            activate,
+        } => match (add, activate) {
+            (true, _) => rotate(&file, None),
+            (_, Some(id)) => rotate(&file, Some(id)),
+            _ => keygen(&file, force),
+        },
     }
 }
 
@@ -238,8 +299,8 @@ fn take_handover() -> Option<understudy::runtime::restart::Handover> {
 fn keygen(path: &std::path::Path, force: bool) -> anyhow::Result<ExitCode> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut key = [0u8; 32];
-    getrandom::getrandom(&mut key).map_err(|e| anyhow::anyhow!("no randomness available: {e}"))?;
+    use understudy::config::keyfile;
+    let secret = keyfile::random_secret().map_err(anyhow::Error::msg)?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).mode(0o600);
     if force {
@@ -249,17 +310,49 @@ fn keygen(path: &std::path::Path, force: bool) -> anyhow::Result<ExitCode> {
     }
     let mut file = options.open(path).with_context(|| {
         format!(
-            "cannot create {} (use --force to replace it)",
+            "cannot create {} (use --force to replace it, --add to add a key to it)",
             path.display()
         )
     })?;
     // An existing file keeps its mode when truncated; make sure of 0600.
     std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-    writeln!(file, "{}", hex::encode(key))?;
+    let ring = understudy::proto::keyring::Keyring::single(secret);
+    file.write_all(keyfile::format(&ring).as_bytes())?;
     println!(
         "wrote a new heartbeat key to {} (mode 0600); copy it to the other node",
         path.display()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `keygen --add` (`activate: None`) or `keygen --activate ID`: rewrites
+/// the key file with one key more, or another key sending.
+fn rotate(path: &std::path::Path, activate: Option<u32>) -> anyhow::Result<ExitCode> {
+    use understudy::config::keyfile;
+    let ring = keyfile::read_keys(path).map_err(anyhow::Error::msg)?;
+    let (ring, said) = match activate {
+        None => {
+            let secret = keyfile::random_secret().map_err(anyhow::Error::msg)?;
+            let (ring, id) = keyfile::with_new_key(&ring, secret);
+            let said = format!(
+                "added key {id} to {} (accepted, not yet sent with); copy the file to the other \
+                 node and reload both, then `understudy keygen --activate {id}`",
+                path.display()
+            );
+            (ring, said)
+        }
+        Some(id) => {
+            let ring = keyfile::activated(&ring, id).map_err(anyhow::Error::msg)?;
+            let said = format!(
+                "key {id} now sends ({}); copy the file to the other node and reload both",
+                path.display()
+            );
+            (ring, said)
+        }
+    };
+    keyfile::write_atomically(path, &ring)
+        .with_context(|| format!("cannot rewrite {}", path.display()))?;
+    println!("{said}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -362,6 +455,45 @@ async fn run(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `config push`: the file, checked here first, to the peer; prints the
+/// peer's answer.
+async fn config_push(path: &std::path::Path, node: Option<String>) -> anyhow::Result<ExitCode> {
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(problems) => {
+            eprintln!("{problems}");
+            eprintln!("not pushed: fix the file first");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let netlink = Netlink::open().context("opening netlink")?;
+    let addrs = netlink.local_addresses().await.unwrap_or_default();
+    let me = config
+        .identify(node.as_deref(), &addrs)
+        .map_err(anyhow::Error::msg)?;
+    let peer = &config.nodes[config.peer_of(me)];
+    let keys =
+        understudy::config::read_keys(&config.heartbeat.secret_file).map_err(anyhow::Error::msg)?;
+    let text = std::fs::read_to_string(path)?;
+    let push = understudy::io::push::Push {
+        to: std::net::SocketAddr::new(IpAddr::V4(peer.address), config.heartbeat.port),
+        from: &config.nodes[me].name,
+        cluster_id: understudy::proto::heartbeat::cluster_id(&config.cluster.name),
+        key: &keys.sending().secret,
+        text: &text,
+    };
+    let answer = understudy::io::push::send(push)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    if answer.ok {
+        println!("{}: {}", peer.name, answer.message);
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("refused by {}: {}", peer.name, answer.message);
+        Ok(ExitCode::FAILURE)
+    }
+}
+
 async fn check_config(path: PathBuf, node: Option<String>) -> anyhow::Result<ExitCode> {
     let config = match Config::load(&path) {
         Ok(c) => c,
@@ -397,7 +529,7 @@ async fn check_config(path: PathBuf, node: Option<String>) -> anyhow::Result<Exi
         file: path.clone(),
         list: Vec::new(),
     };
-    if let Err(why) = understudy::config::read_secret(&config.heartbeat.secret_file) {
+    if let Err(why) = understudy::config::read_keys(&config.heartbeat.secret_file) {
         problems.list.push(Problem::new(
             Config::locate_key(&text, &["heartbeat", "secret_file"]),
             "heartbeat.secret_file",

@@ -2,6 +2,7 @@
 //! hand over to [`cli::dispatch`].
 
 mod cli;
+mod manual;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

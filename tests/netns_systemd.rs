@@ -3,7 +3,7 @@
 //! namespaces (needs root; see tests/common): `READY=1` with the status line
 //! once m1 holds the VIP, `WATCHDOG=1` from the loop at half of
 //! `WATCHDOG_USEC`, `RELOADING=1` then `READY=1` again around `understudy
-//! restart`, and `STOPPING=1` on SIGTERM.
+//! restart` and around `understudy reload`, and `STOPPING=1` on SIGTERM.
 
 mod common;
 
@@ -46,6 +46,18 @@ fn wait_for_message(socket: &UnixDatagram, text: &str, limit: Duration) -> Vec<S
     panic!("no {text:?} within {limit:?}; got {seen:?}");
 }
 
+/// Waits for `READY=1` after `what`, which must follow a `RELOADING=1`;
+/// returns the `RELOADING=1` message.
+fn reloading_then_ready(socket: &UnixDatagram, what: &str) -> String {
+    let seen = wait_for_message(socket, "READY=1", Duration::from_secs(10));
+    let reloading = seen.iter().position(|m| m.contains("RELOADING=1"));
+    let ready = seen.iter().position(|m| m.contains("READY=1"));
+    match (reloading, ready) {
+        (Some(r), Some(d)) if r < d => seen[r].clone(),
+        _ => panic!("{what}: RELOADING=1 then READY=1 expected: {seen:?}"),
+    }
+}
+
 #[test]
 fn systemd_hears_ready_status_watchdog_reloading_and_stopping() {
     let mut t = Topology::up("systemd");
@@ -79,17 +91,12 @@ fn systemd_hears_ready_status_watchdog_reloading_and_stopping() {
     );
     let (ok, text) = t.ctl("m1", &["restart"]);
     assert!(ok, "{text}");
-    let seen = wait_for_message(&socket, "READY=1", Duration::from_secs(10));
-    let reloading = seen.iter().position(|m| m.contains("RELOADING=1"));
-    let ready = seen.iter().position(|m| m.contains("READY=1"));
-    assert!(
-        matches!((reloading, ready), (Some(r), Some(d)) if r < d),
-        "RELOADING=1 then READY=1: {seen:?}"
-    );
-    assert!(
-        seen[reloading.unwrap()].contains("MONOTONIC_USEC="),
-        "{seen:?}"
-    );
+    let reloading = reloading_then_ready(&socket, "restart");
+    assert!(reloading.contains("MONOTONIC_USEC="), "{reloading}");
+    // A live reload: RELOADING=1, then READY=1 again from the same process.
+    let (ok, text) = t.ctl("m1", &["reload"]);
+    assert!(ok, "{text}");
+    reloading_then_ready(&socket, "reload");
     t.daemon("m1").signal("TERM");
     let seen = wait_for_message(&socket, "STOPPING=1", Duration::from_secs(5));
     assert!(!seen.is_empty());

@@ -1,4 +1,5 @@
-//! The README's "Install and deploy" and "Upgrading" sections, run as a new
+//! The README's "Install and deploy", "Changing the configuration" and
+//! "Upgrading" sections, run as a new
 //! administrator would run them (needs root; see tests/common). Every shell
 //! block marked `<!-- tested: HOSTS -->` is read out of README.md and run,
 //! in order, on the hosts it names: `host` is this machine in the
@@ -14,8 +15,8 @@
 //! for real on the installed unit. The hosts start with an nftables input
 //! policy of drop, so the README's firewall rules are what lets the pair
 //! work. Then the client must reach m1 through the common IP, m2's status
-//! must show the pair, and the upgrade must keep the daemon's PID and the
-//! VIP.
+//! must show the pair, the reload must apply the edited grace on both, and
+//! the upgrade must keep the daemon's PID and the VIP.
 
 mod common;
 
@@ -224,8 +225,12 @@ fn the_readme_deploys_and_upgrades_a_pair() {
     let mut transcript = String::new();
     let upgrade = blocks
         .iter()
-        .rposition(|b| b.script.contains("systemctl reload understudy"))
+        .rposition(|b| b.script.contains("understudy restart"))
         .expect("an upgrade block");
+    let reload = blocks
+        .iter()
+        .position(|b| b.script.contains("systemctl reload understudy"))
+        .expect("a reload block");
     let mut pid_before_upgrade = None;
     for (i, block) in blocks.iter().enumerate() {
         if i == upgrade {
@@ -262,6 +267,21 @@ fn the_readme_deploys_and_upgrades_a_pair() {
                 key.display()
             ));
             assert!(ok, "copying the key to m2: {out}");
+        }
+        // Both reloaded the edited file: each applied it, and they agree.
+        if i == reload {
+            for (name, shell) in [("m1", &mut m1), ("m2", &mut m2)] {
+                let (_, log) = shell.run("cat /run/standin/understudy.log");
+                assert!(
+                    log.contains("configuration reloaded") && log.contains("changed=monitor"),
+                    "{name} did not apply the reload:\n{log}"
+                );
+            }
+            wait_for("m2 to see m1 run its file", Duration::from_secs(10), || {
+                let (_, json) = m2.run("understudy status --json");
+                let s: serde_json::Value = serde_json::from_str(&json[json.find('{')?..]).ok()?;
+                (s["nodes"][0]["config_match"] == true).then_some(())
+            });
         }
         // Both started: m1 takes the common IP, and m2 hears it (the next
         // block shows m2's status).

@@ -7,9 +7,11 @@
 //! together.
 
 mod check;
+pub mod keyfile;
 mod leaves;
 mod locate;
 mod raw;
+pub mod reload;
 mod sections;
 mod validate;
 
@@ -442,25 +444,7 @@ pub fn redact_password(conn: &str) -> String {
     }
 }
 
-/// Reads a key file written by `understudy keygen`: hex, at least 16 bytes.
-pub fn read_secret(path: &Path) -> Result<Vec<u8>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the secret file {}: {e}", path.display()))?;
-    let key = hex::decode(text.trim()).map_err(|e| {
-        format!(
-            "the secret file {} is not hex ({e}); write one with `understudy keygen`",
-            path.display()
-        )
-    })?;
-    if key.len() < 16 {
-        return Err(format!(
-            "the secret file {} holds {} bytes; at least 16 are needed",
-            path.display(),
-            key.len()
-        ));
-    }
-    Ok(key)
-}
+pub use keyfile::read_keys;
 
 /// One thing wrong with a configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -65,12 +65,36 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
         process,
         api,
         notify,
-        checksum: crate::proto::heartbeat::config_checksum(text),
+        checksum: shared_checksum(text),
     })
 }
 
+/// Sections that are each node's own: where its control socket and state
+/// file are, how its process is scheduled. They may differ between the
+/// nodes without the pair running different configurations; so may where
+/// each keeps its heartbeat key file (the keys themselves must agree, or
+/// no heartbeat is accepted at all).
+const NODE_LOCAL: [&str; 2] = ["control", "process"];
+
+/// The checksum announced to the peer: over what the nodes must agree on,
+/// in a canonical form (sorted keys, no comments or spacing), so that a
+/// comment or a node-local path does not count as drift.
+fn shared_checksum(text: &str) -> u64 {
+    let Ok(mut value) = text.parse::<toml::Table>() else {
+        return crate::proto::heartbeat::config_checksum(text);
+    };
+    for section in NODE_LOCAL {
+        value.remove(section);
+    }
+    if let Some(toml::Value::Table(heartbeat)) = value.get_mut("heartbeat") {
+        heartbeat.remove("secret_file");
+    }
+    let canonical = toml::to_string(&value).unwrap_or_else(|_| text.to_owned());
+    crate::proto::heartbeat::config_checksum(&canonical)
+}
+
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::check::{
         network_or_broadcast, parse_data_service, parse_netmask, MAX_DURATION,
     };
@@ -78,6 +102,19 @@ mod tests {
     use super::super::{DataService, Process, Role};
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn the_checksum_ignores_comments_and_node_local_sections() {
+        let base = shared_checksum(GOOD);
+        let commented = format!("# edited on m2\n{GOOD}\n[control]\nsocket = \"/run/x.sock\"\n");
+        assert_eq!(shared_checksum(&commented), base);
+        let tuned = format!("{GOOD}\n[process]\nlock_memory = true\n");
+        assert_eq!(shared_checksum(&tuned), base);
+        let keyed = GOOD.replace("/etc/understudy/secret", "/etc/m2.key");
+        assert_eq!(shared_checksum(&keyed), base);
+        let changed = GOOD.replacen("helpdesk", "billing", 1);
+        assert_ne!(shared_checksum(&changed), base);
+    }
 
     pub const GOOD: &str = r#"
 [cluster]

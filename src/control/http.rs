@@ -33,6 +33,9 @@ use super::{Request, Response};
 #[derive(Clone)]
 pub struct Tokens(Vec<(String, String)>);
 
+/// The tokens the API checks, replaced whole by a reload.
+pub type SharedTokens = Arc<std::sync::RwLock<Tokens>>;
+
 /// Tokens shorter than this are refused: they could be guessed.
 const MIN_TOKEN: usize = 16;
 
@@ -68,11 +71,11 @@ impl Tokens {
 
     /// The name of the token presented, if it is one of ours. Compares
     /// every token in constant time so that timing tells nothing.
-    fn check(&self, presented: &str) -> Option<&str> {
+    fn check(&self, presented: &str) -> Option<String> {
         let mut found = None;
         for (name, token) in &self.0 {
             if constant_time_eq(token.as_bytes(), presented.as_bytes()) {
-                found = Some(name.as_str());
+                found = Some(name.clone());
             }
         }
         found
@@ -108,7 +111,7 @@ pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, String> {
 
 #[derive(Clone)]
 struct Shared {
-    tokens: Tokens,
+    tokens: SharedTokens,
     to_loop: mpsc::Sender<ControlRequest>,
     metrics: Arc<Metrics>,
 }
@@ -116,7 +119,7 @@ struct Shared {
 pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
-    tokens: Tokens,
+    tokens: SharedTokens,
     to_loop: mpsc::Sender<ControlRequest>,
     metrics: Arc<Metrics>,
 ) {
@@ -247,7 +250,11 @@ async fn handle(req: HttpRequest<Incoming>, shared: Shared) -> Result<Reply, Inf
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    let Some(name) = bearer.and_then(|t| shared.tokens.check(t.trim())) else {
+    let name = bearer.and_then(|t| {
+        let tokens = shared.tokens.read().unwrap_or_else(|p| p.into_inner());
+        tokens.check(t.trim())
+    });
+    let Some(name) = name else {
         return Ok(json(
             StatusCode::UNAUTHORIZED,
             &refuse("unauthorized: a valid bearer token is required"),

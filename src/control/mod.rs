@@ -47,6 +47,9 @@ pub enum Request {
     /// Re-execute the daemon's binary without moving the VIP (control
     /// socket only).
     Restart,
+    /// Read the configuration file again and apply what may change live
+    /// (control socket only; see [`crate::config::reload`]).
+    Reload,
     Forget {
         node: String,
         #[serde(default)]
@@ -58,7 +61,9 @@ impl Request {
     /// The admin command and its force flag; `None` for `status`.
     pub fn admin(&self) -> Option<(AdminCommand, bool)> {
         Some(match self {
-            Request::Status => return None,
+            // A reload never reaches the loop as a request: the control
+            // server hands it to the reloader.
+            Request::Status | Request::Reload => return None,
             Request::Enable => (AdminCommand::Enable, false),
             Request::Disable { force } => (AdminCommand::Disable, *force),
             Request::Promote { force } => (AdminCommand::Promote, *force),

@@ -26,6 +26,18 @@ const DEADLINE: Duration = Duration::from_secs(5);
 /// the configuration (`Err` says why not). Runs on a blocking thread.
 pub type RestartCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
+/// Carries out a reload (given who asked) and answers; the runtime's
+/// [`crate::runtime`] reloader, which reads the file off the loop.
+pub type ReloadHook =
+    Arc<dyn Fn(String) -> futures::future::BoxFuture<'static, Response> + Send + Sync>;
+
+/// What the socket hands to the runtime instead of the loop.
+#[derive(Clone)]
+pub struct Hooks {
+    pub restart: RestartCheck,
+    pub reload: ReloadHook,
+}
+
 /// A request on its way to the event loop, with who asked.
 pub struct ControlRequest {
     pub request: Request,
@@ -69,7 +81,7 @@ pub async fn serve(
     listener: UnixListener,
     path: PathBuf,
     to_loop: mpsc::Sender<ControlRequest>,
-    restart_check: RestartCheck,
+    hooks: Hooks,
 ) {
     // SAFETY: geteuid has no preconditions.
     let own_uid = unsafe { libc::geteuid() };
@@ -87,12 +99,12 @@ pub async fn serve(
             debug!("control socket: all connections in use; closing a new one");
             continue;
         };
-        let (to_loop, check) = (to_loop.clone(), restart_check.clone());
+        let (to_loop, hooks) = (to_loop.clone(), hooks.clone());
         tokio::spawn(async move {
             let _slot = slot;
             // Reading the request and answering each have DEADLINE; a
             // caller that does not read its answer is cut off too.
-            let handled = handle(stream, own_uid, to_loop, check);
+            let handled = handle(stream, own_uid, to_loop, hooks);
             match tokio::time::timeout(DEADLINE * 3, handled).await {
                 Err(_) => debug!("control connection closed at its deadline"),
                 Ok(Err(e)) => debug!(error = %e, "control connection ended"),
@@ -106,7 +118,7 @@ async fn handle(
     stream: UnixStream,
     own_uid: u32,
     to_loop: mpsc::Sender<ControlRequest>,
-    restart_check: RestartCheck,
+    hooks: Hooks,
 ) -> std::io::Result<()> {
     let uid = stream.peer_cred()?.uid();
     let (read, mut write) = stream.into_split();
@@ -124,8 +136,10 @@ async fn handle(
         }
         Ok(Ok(_)) => match serde_json::from_str::<Request>(line.trim()) {
             Err(e) => refuse(&format!("bad request: {e}")),
+            Ok(Request::Reload) => (hooks.reload)(format!("uid {uid}")).await,
             Ok(Request::Restart) => {
-                match tokio::task::spawn_blocking(move || restart_check()).await {
+                let check = hooks.restart;
+                match tokio::task::spawn_blocking(move || check()).await {
                     Ok(Ok(())) => ask_loop(&to_loop, Request::Restart, format!("uid {uid}")).await,
                     Ok(Err(why)) => {
                         info!(who = %format!("uid {uid}"), %why, "restart refused");

@@ -272,6 +272,12 @@ impl Core {
             };
             self.notify(EventKind::ConfigDrift, cause, None);
         }
+        if hb.config_checksum == self.settings.config_checksum && self.config_mismatch {
+            PeerNote::ConfigAgrees {
+                peer: &self.settings.peer_name,
+            }
+            .log();
+        }
         self.config_mismatch = hb.config_checksum != self.settings.config_checksum;
         let down = match (hb.state, hb.flags) {
             (_, f) if f.maintenance => Some(FailureCause::Maintenance),

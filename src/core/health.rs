@@ -47,6 +47,13 @@ pub struct Health {
 }
 
 impl Health {
+    /// New counts for the streaks to come (a reload); the current streak
+    /// and verdict stay.
+    pub fn set_counts(&mut self, rise: u32, fall: u32) {
+        self.rise = rise.max(1);
+        self.fall = fall.max(1);
+    }
+
     pub fn new(rise: u32, fall: u32) -> Self {
         Health {
             rise: rise.max(1),

@@ -27,6 +27,7 @@ mod mode;
 mod note;
 mod own_app;
 mod peer;
+mod reconfigure;
 mod recovery;
 mod settings;
 mod state;

@@ -99,6 +99,10 @@ pub enum PeerNote<'a> {
         ours: u64,
         theirs: u64,
     },
+    /// The drift ended (one of the nodes reloaded or restarted).
+    ConfigAgrees {
+        peer: &'a str,
+    },
     PeerHealthyAgain,
     PeerAsksToClaim,
     AskingRelease {

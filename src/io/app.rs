@@ -42,6 +42,16 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
+    /// A reload's commands, limits and URL; the process group of the
+    /// running application's start command is kept, so that a stop that
+    /// times out still kills it.
+    pub fn reconfigure(&mut self, fresh: Supervisor) {
+        *self = Supervisor {
+            started_group: self.started_group,
+            ..fresh
+        };
+    }
+
     pub fn new(
         start: Option<String>,
         stop: Option<String>,

@@ -7,3 +7,4 @@ pub mod arp;
 pub mod iflist;
 pub mod netlink;
 pub mod probe;
+pub mod push;

@@ -217,15 +217,25 @@ impl Heartbeat {
     /// Checks length, version and MAC (in constant time), then the fields.
     /// Never panics, whatever the bytes.
     pub fn decode(b: &[u8], key: &[u8]) -> Result<Heartbeat, Reject> {
+        Heartbeat::decode_with(b, std::iter::once(key))
+    }
+
+    /// As [`Heartbeat::decode`], accepting a MAC made with any of `keys`
+    /// (a key rotation in progress; see [`super::keyring`]).
+    pub fn decode_with<'k>(
+        b: &[u8],
+        keys: impl IntoIterator<Item = &'k [u8]>,
+    ) -> Result<Heartbeat, Reject> {
         if b.len() != LEN {
             return Err(Reject::Malformed);
         }
         if b[0] != VERSION {
             return Err(Reject::Version);
         }
-        mac(key, &b[..BODY])
-            .verify_slice(&b[BODY..])
-            .map_err(|_| Reject::Mac)?;
+        let signed = |key: &[u8]| mac(key, &b[..BODY]).verify_slice(&b[BODY..]).is_ok();
+        if !keys.into_iter().any(signed) {
+            return Err(Reject::Mac);
+        }
         if b[1] != KIND_HEARTBEAT {
             return Err(Reject::Malformed);
         }
@@ -329,6 +339,17 @@ mod tests {
         assert_eq!(b[36], WireState::Active as u8);
         assert_eq!(b[37], 0b10111);
         assert_eq!(Heartbeat::decode(&b, KEY), Ok(hb));
+    }
+
+    #[test]
+    fn any_accepted_key_verifies_and_no_other_does() {
+        let b = sample().encode(b"the new key");
+        let ring: [&[u8]; 2] = [KEY, b"the new key"];
+        assert_eq!(Heartbeat::decode_with(&b, ring), Ok(sample()));
+        let old_only: [&[u8]; 1] = [KEY];
+        assert_eq!(Heartbeat::decode_with(&b, old_only), Err(Reject::Mac));
+        let none: [&[u8]; 0] = [];
+        assert_eq!(Heartbeat::decode_with(&b, none), Err(Reject::Mac));
     }
 
     #[test]

@@ -2,3 +2,5 @@
 
 pub mod arp;
 pub mod heartbeat;
+pub mod keyring;
+pub mod push;

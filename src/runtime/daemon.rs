@@ -21,9 +21,9 @@ use super::probes::Checks;
 use super::role_file::RoleFile;
 use super::systemd::Systemd;
 use super::{
-    boot_epoch, failpoint, now, restart, watch as addr_watch, wire, Overrides, RuntimeError,
+    boot_epoch, failpoint, now, reload, restart, watch as addr_watch, wire, Overrides, RuntimeError,
 };
-use crate::config::{read_secret, Config, Node};
+use crate::config::{read_keys, Config, Node};
 use crate::control::metrics::Metrics;
 use crate::control::server::{self as control_server, ControlRequest};
 use crate::control::{http, report, state_file, Request, Response};
@@ -61,7 +61,16 @@ pub struct Daemon {
     origin: std::time::Instant,
     /// What systemd was last told (readiness, status line).
     systemd: Systemd,
+    /// The heartbeat keys and the API's tokens, which a reload replaces.
+    keys: wire::SharedKeys,
+    tokens: Option<http::SharedTokens>,
+    /// Reloads, read and checked off the loop, to apply or refuse.
+    reloads: mpsc::Receiver<reload::Ask>,
+    netlink: Netlink,
 }
+
+/// How long a notifier replaced by a reload may take to send what it holds.
+const NOTIFY_DRAIN_ON_RELOAD: Duration = Duration::from_secs(30);
 
 /// The tasks beside the loop, stopped by [`Background::shutdown`] or, after
 /// a panic, by [`Background::abort`].
@@ -90,30 +99,23 @@ impl Daemon {
             config.nodes[config.peer_of(me)].clone(),
         );
         let metrics = Arc::new(Metrics::new(&node.name, &config.cluster.name));
-        let (control_tx, control_rx) = mpsc::channel::<ControlRequest>(16);
+        let keys = r.keys.clone();
         let (input_tx, inputs) = mpsc::unbounded_channel::<Input>();
-        let (wire, receiver) = heartbeats(&config, me, r.heartbeat, &r.key, settings.cluster_id)?;
-        let mut others = vec![tokio::spawn(forward_signals(input_tx.clone())?)];
-        if let Some(api) = open_api(&config, control_tx.clone(), metrics.clone()).await? {
-            others.push(api);
-        }
-        let check = restart_check(exe, config_file, config.nodes[me].name.clone());
-        others.push(tokio::spawn(control_server::serve(
-            r.control_listener,
-            r.socket_path.clone(),
-            control_tx,
-            check,
-        )));
-        let (effect_tx, effect_rx) = mpsc::unbounded_channel::<Queued>();
-        let (interrupts, interrupt_rx) = watch::channel(0u64);
-        let effects = Effects::new(
-            &config,
-            &node,
-            r.netlink.clone(),
-            r.prober.clone(),
-            interrupt_rx,
-        );
-        let worker = tokio::spawn(effects.serve(effect_rx, input_tx.clone()));
+        let (wire, receiver) = heartbeats(&config, me, r.heartbeat, &r.keys, settings.cluster_id)?;
+        let listening = Listening {
+            control: r.control_listener,
+            push: r.push_listener,
+            socket_path: r.socket_path.clone(),
+            exe,
+            config_file,
+        };
+        let outside = Outside::open(
+            &config, me, listening, &r.keys, &r.netlink, &input_tx, &metrics,
+        )
+        .await?;
+        let mut others = outside.tasks;
+        let (worker, effect_tx, interrupts) =
+            spawn_worker(&config, &node, (&r.netlink, &r.prober), &input_tx);
         others.push(tokio::spawn(addr_watch::watch(
             node.nic.clone(),
             config.cluster.vip,
@@ -131,6 +133,7 @@ impl Daemon {
             socket_path: r.socket_path.clone(),
             holding: holding.clone(),
         };
+        let netlink = r.netlink.clone();
         let checks = Checks::new(&config, &node, &peer, r.netlink, r.prober)?;
         let origin = now();
         let core = start_core(settings, r.vip_present, origin);
@@ -144,7 +147,7 @@ impl Daemon {
             core,
             inputs,
             input_tx,
-            control_rx,
+            control_rx: outside.control_rx,
             effect_tx,
             interrupts,
             wire,
@@ -155,6 +158,10 @@ impl Daemon {
             holding,
             origin,
             systemd: Systemd::new(),
+            keys,
+            tokens: outside.tokens,
+            reloads: outside.reloads,
+            netlink,
         };
         let background = Background {
             worker,
@@ -212,6 +219,9 @@ impl Daemon {
                     let response = self.answer(req.request, &req.who);
                     let _ = req.reply.send(response);
                 }
+                Some((prepared, reply)) = self.reloads.recv() => {
+                    let _ = reply.send(self.reload(*prepared));
+                }
                 () = sleep_until(deadline) => self.core.handle_timeout(now()),
                 _ = tick(&mut watchdog) => Systemd::watchdog(),
             }
@@ -238,7 +248,8 @@ impl Daemon {
             other => {
                 // The worker lives as long as `effect_tx`; a send can only
                 // fail if it panicked, and then the panic hook acts.
-                let _ = self.effect_tx.send((other, *self.interrupts.borrow()));
+                let queued = Queued::Act(other, *self.interrupts.borrow());
+                let _ = self.effect_tx.send(queued);
             }
         }
     }
@@ -290,6 +301,96 @@ impl Daemon {
     }
 }
 
+impl Daemon {
+    /// Applies a prepared reload whole, or refuses it whole (see
+    /// [`crate::config::reload`]); the VIP and the application stay. systemd
+    /// hears `RELOADING=1` and then `READY=1` again.
+    fn reload(&mut self, p: reload::Prepared) -> Response {
+        Systemd::reloading();
+        let answer = self.apply(p);
+        self.systemd.reloaded();
+        answer
+    }
+
+    fn apply(&mut self, mut p: reload::Prepared) -> Response {
+        let who = p.who.clone();
+        let checked = crate::config::reload::compare(&self.config, &p.config);
+        let written = match (&checked, p.commit.take()) {
+            (Ok(_), Some(commit)) => commit().map_err(|why| vec![why]),
+            _ => Ok(()),
+        };
+        let mut changed = match checked.and_then(|c| written.map(|()| c)) {
+            Ok(changed) => changed,
+            Err(refused) => {
+                for why in &refused {
+                    tracing::warn!(%who, %why, "reload refused");
+                }
+                tokio::spawn(p.notifier.close(Duration::ZERO));
+                return self.reply(
+                    false,
+                    format!(
+                        "reload refused; the running configuration stays:\n{}",
+                        refused.join("\n")
+                    ),
+                );
+            }
+        };
+        let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
+        if *keys != p.keys {
+            changed.push("heartbeat keys");
+            *keys = p.keys;
+        }
+        drop(keys);
+        if let (Some(tokens), Some(fresh)) = (&self.tokens, p.tokens) {
+            *tokens.write().unwrap_or_else(|e| e.into_inner()) = fresh;
+        }
+        let (config, me) = (p.config, p.me);
+        let (node, peer) = (&config.nodes[me], &config.nodes[config.peer_of(me)]);
+        let fresh = Effects::new(
+            &config,
+            node,
+            self.netlink.clone(),
+            p.prober,
+            self.interrupts.subscribe(),
+        );
+        let _ = self.effect_tx.send(Queued::Reconfigure(Box::new(fresh)));
+        self.checks = p.checks;
+        let old = if changed.contains(&"notify") {
+            std::mem::replace(&mut self.notifier, p.notifier)
+        } else {
+            p.notifier
+        };
+        tokio::spawn(old.close(NOTIFY_DRAIN_ON_RELOAD));
+        self.role = RoleFile::new(config.application.role_file.clone());
+        (self.node, self.peer) = (node.clone(), peer.clone());
+        let settings = config.core_settings(me, 0);
+        replay_log(self.origin, now(), replay::format_settings(&settings));
+        self.core.reconfigure(now(), settings);
+        self.config = config;
+        let list = if changed.is_empty() {
+            "nothing changed".to_owned()
+        } else {
+            changed.join(", ")
+        };
+        info!(%who, changed = %list, config = format!("{:016x}", self.config.checksum), "configuration reloaded");
+        self.reply(true, format!("reloaded: {list}"))
+    }
+
+    fn reply(&self, ok: bool, message: String) -> Response {
+        let at = now();
+        Response {
+            ok,
+            message,
+            status: Some(report::build(
+                &self.config,
+                self.me,
+                &self.core.status(at),
+                at,
+            )),
+        }
+    }
+}
+
 impl Background {
     /// After a clean exit: the worker finishes (its channel closed with the
     /// loop), the listeners stop, queued notifications go out within a
@@ -314,9 +415,101 @@ impl Background {
     }
 }
 
+/// The effects worker, the queue to it and the interrupt count it watches.
+fn spawn_worker(
+    config: &Config,
+    node: &Node,
+    (netlink, prober): (&Netlink, &Prober),
+    input_tx: &mpsc::UnboundedSender<Input>,
+) -> (
+    JoinHandle<()>,
+    mpsc::UnboundedSender<Queued>,
+    watch::Sender<u64>,
+) {
+    let (effect_tx, effect_rx) = mpsc::unbounded_channel::<Queued>();
+    let (interrupts, interrupt_rx) = watch::channel(0u64);
+    let effects = Effects::new(config, node, netlink.clone(), prober.clone(), interrupt_rx);
+    let worker = tokio::spawn(effects.serve(effect_rx, input_tx.clone()));
+    (worker, effect_tx, interrupts)
+}
+
+/// What the listeners need that only the start knows.
+struct Listening {
+    control: tokio::net::UnixListener,
+    push: tokio::net::TcpListener,
+    socket_path: PathBuf,
+    /// The binary and the file a `restart` checks, the file a reload reads.
+    exe: PathBuf,
+    config_file: PathBuf,
+}
+
+/// The tasks that take requests from outside the loop (signals, the
+/// control socket, the HTTP API, configuration pushes), with the reloader
+/// they share, and the loop's ends of their channels.
+struct Outside {
+    tasks: Vec<JoinHandle<()>>,
+    control_rx: mpsc::Receiver<ControlRequest>,
+    reloads: mpsc::Receiver<reload::Ask>,
+    tokens: Option<http::SharedTokens>,
+}
+
+impl Outside {
+    async fn open(
+        config: &Config,
+        me: usize,
+        l: Listening,
+        keys: &wire::SharedKeys,
+        netlink: &Netlink,
+        input_tx: &mpsc::UnboundedSender<Input>,
+        metrics: &Arc<Metrics>,
+    ) -> Result<Outside, RuntimeError> {
+        let (node, peer) = (&config.nodes[me], &config.nodes[config.peer_of(me)]);
+        let (control_tx, control_rx) = mpsc::channel::<ControlRequest>(16);
+        let (reload_tx, reloads) = mpsc::channel::<reload::Ask>(1);
+        let reloader = Arc::new(reload::Reloader {
+            path: l.config_file.clone(),
+            node: node.name.clone(),
+            netlink: netlink.clone(),
+            metrics: metrics.clone(),
+            to_loop: reload_tx,
+        });
+        let hooks = control_server::Hooks {
+            restart: restart_check(l.exe, l.config_file, node.name.clone()),
+            reload: reloader.clone().hook(),
+        };
+        let pushes = super::push::Receiver {
+            peer: IpAddr::V4(peer.address),
+            peer_name: peer.name.clone(),
+            cluster_id: crate::proto::heartbeat::cluster_id(&config.cluster.name),
+            keys: keys.clone(),
+            reloader: reloader.clone(),
+        };
+        let mut tasks = vec![
+            tokio::spawn(forward_signals(input_tx.clone(), reloader)?),
+            tokio::spawn(pushes.serve(l.push)),
+        ];
+        let (api, tokens) = open_api(config, control_tx.clone(), metrics.clone())
+            .await?
+            .unzip();
+        tasks.extend(api);
+        tasks.push(tokio::spawn(control_server::serve(
+            l.control,
+            l.socket_path,
+            control_tx,
+            hooks,
+        )));
+        Ok(Outside {
+            tasks,
+            control_rx,
+            reloads,
+            tokens,
+        })
+    }
+}
+
 /// What the daemon takes from the machine before it starts anything.
 struct Resources {
-    key: Arc<Vec<u8>>,
+    keys: wire::SharedKeys,
     netlink: Netlink,
     /// The VIP is on our NIC already (left by an earlier run).
     vip_present: bool,
@@ -326,6 +519,8 @@ struct Resources {
     state_path: PathBuf,
     persisted: state_file::Persisted,
     control_listener: tokio::net::UnixListener,
+    /// `understudy config push` from the peer (TCP, the heartbeat port).
+    push_listener: tokio::net::TcpListener,
 }
 
 impl Resources {
@@ -335,8 +530,8 @@ impl Resources {
         overrides: Overrides,
     ) -> Result<Resources, RuntimeError> {
         let node = &config.nodes[me];
-        let key =
-            Arc::new(read_secret(&config.heartbeat.secret_file).map_err(RuntimeError::Secret)?);
+        let keys = read_keys(&config.heartbeat.secret_file).map_err(RuntimeError::Secret)?;
+        let keys = Arc::new(std::sync::RwLock::new(keys));
         let netlink = Netlink::open()?;
         let link = netlink.link(&node.nic).await?;
         let vip_present = netlink
@@ -344,6 +539,13 @@ impl Resources {
             .await?;
         let prober = super::probes::prober(config, config.monitor.timeout)?;
         let heartbeat = open_heartbeat(config, me)?;
+        let push_addr = SocketAddr::new(IpAddr::V4(node.address), config.heartbeat.port);
+        let push_listener = tokio::net::TcpListener::bind(push_addr)
+            .await
+            .map_err(|source| RuntimeError::Push {
+                addr: push_addr,
+                source,
+            })?;
         let socket_path = overrides
             .socket
             .unwrap_or_else(|| config.control.socket.clone());
@@ -359,7 +561,7 @@ impl Resources {
                     source,
                 })?;
         Ok(Resources {
-            key,
+            keys,
             netlink,
             vip_present,
             prober,
@@ -368,6 +570,7 @@ impl Resources {
             state_path,
             persisted,
             control_listener,
+            push_listener,
         })
     }
 }
@@ -423,7 +626,7 @@ fn heartbeats(
     config: &Config,
     me: usize,
     sockets: wire::Sockets,
-    key: &Arc<Vec<u8>>,
+    keys: &wire::SharedKeys,
     cluster_id: u64,
 ) -> Result<(wire::Wire, (wire::Sockets, wire::Expect)), RuntimeError> {
     let peer = &config.nodes[config.peer_of(me)];
@@ -438,29 +641,36 @@ fn heartbeats(
     let wire = wire::Wire {
         socket: Arc::new(socket),
         peer: peer_addr,
-        key: key.clone(),
+        keys: keys.clone(),
         last: Arc::default(),
     };
     let expect = wire::Expect {
         cluster_id,
         peer_id: config.peer_of(me) as u16,
-        key: key.clone(),
+        keys: keys.clone(),
     };
     Ok((wire, (sockets, expect)))
 }
 
 /// SIGTERM and SIGINT become [`Input::Shutdown`] (stop the application,
-/// release the VIP, exit), from the main runtime.
+/// release the VIP, exit), from the main runtime; SIGHUP is a reload.
 fn forward_signals(
     inputs: mpsc::UnboundedSender<Input>,
+    reloader: Arc<reload::Reloader>,
 ) -> Result<impl std::future::Future<Output = ()>, RuntimeError> {
     let mut term = signal(SignalKind::terminate()).map_err(RuntimeError::Signal)?;
     let mut int = signal(SignalKind::interrupt()).map_err(RuntimeError::Signal)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(RuntimeError::Signal)?;
     Ok(async move {
         loop {
             let name = tokio::select! {
                 _ = term.recv() => "SIGTERM",
                 _ = int.recv() => "SIGINT",
+                _ = hup.recv() => {
+                    // The reload logs its own outcome.
+                    reloader.clone().reload("SIGHUP".into()).await;
+                    continue;
+                }
             };
             info!(
                 signal = name,
@@ -511,11 +721,12 @@ async fn open_api(
     config: &Config,
     control_tx: mpsc::Sender<ControlRequest>,
     metrics: Arc<Metrics>,
-) -> Result<Option<JoinHandle<()>>, RuntimeError> {
+) -> Result<Option<(JoinHandle<()>, http::SharedTokens)>, RuntimeError> {
     let Some(api) = &config.api else {
         return Ok(None);
     };
     let tokens = http::Tokens::load(&api.tokens_file).map_err(RuntimeError::Api)?;
+    let tokens = Arc::new(std::sync::RwLock::new(tokens));
     let tls = match &api.tls {
         Some((cert, key)) => Some(http::tls_acceptor(cert, key).map_err(RuntimeError::Api)?),
         None => None,
@@ -524,9 +735,14 @@ async fn open_api(
         .await
         .map_err(|e| RuntimeError::Api(format!("cannot listen on {}: {e}", api.listen)))?;
     info!(listen = %api.listen, tls = tls.is_some(), "HTTP API listening");
-    Ok(Some(tokio::spawn(http::serve(
-        listener, tls, tokens, control_tx, metrics,
-    ))))
+    let server = tokio::spawn(http::serve(
+        listener,
+        tls,
+        tokens.clone(),
+        control_tx,
+        metrics,
+    ));
+    Ok(Some((server, tokens)))
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

@@ -132,8 +132,15 @@ async fn unless_interrupted(
     }
 }
 
-/// An action for the worker, with the interrupt count when it was queued.
-pub type Queued = (Action, u64);
+/// What the worker is given, in order.
+pub enum Queued {
+    /// An action, with the interrupt count when it was queued.
+    Act(Action, u64),
+    /// A reload's settings for the actions that follow (the announce
+    /// counts, the application's commands, the URLs); the repeats of the
+    /// current claim and the application's process group are kept.
+    Reconfigure(Box<Effects>),
+}
 
 impl Effects {
     pub fn new(
@@ -168,13 +175,32 @@ impl Effects {
         mut actions: mpsc::UnboundedReceiver<Queued>,
         inputs: mpsc::UnboundedSender<Input>,
     ) {
-        while let Some((action, queued_at)) = actions.recv().await {
+        while let Some(work) = actions.recv().await {
+            let (action, queued_at) = match work {
+                Queued::Act(action, queued_at) => (action, queued_at),
+                Queued::Reconfigure(fresh) => {
+                    self.reconfigure(*fresh);
+                    continue;
+                }
+            };
             super::failpoint::hit("effects");
             if let Some(input) = self.execute(action, queued_at).await {
                 let _ = inputs.send(input);
             }
         }
         self.stop_repeats();
+    }
+
+    /// Takes `fresh`'s settings; keeps what belongs to this run (the
+    /// interrupt watch, the repeats in flight, the started process group).
+    fn reconfigure(&mut self, fresh: Effects) {
+        self.announce_count = fresh.announce_count;
+        self.announce_interval = fresh.announce_interval;
+        self.supervisor.reconfigure(fresh.supervisor);
+        self.prober = fresh.prober;
+        self.via_vip = fresh.via_vip;
+        self.app_port = fresh.app_port;
+        self.drain_timeout = fresh.drain_timeout;
     }
 
     async fn execute(&mut self, action: Action, queued_at: u64) -> Option<Input> {

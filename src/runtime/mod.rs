@@ -13,6 +13,8 @@ mod failpoint;
 mod panic;
 mod probes;
 mod process;
+mod push;
+mod reload;
 pub mod restart;
 mod role_file;
 mod systemd;
@@ -49,6 +51,11 @@ pub enum RuntimeError {
     },
     #[error("cannot install a signal handler: {0}")]
     Signal(std::io::Error),
+    #[error("cannot listen for configuration pushes on {addr} (tcp): {source}")]
+    Push {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot open the control socket {path}: {source}")]
     Control {
         path: std::path::PathBuf,

@@ -5,7 +5,8 @@
 //! whenever it changes, `WATCHDOG=1` from the event loop itself (so a
 //! stalled loop, which also stops heartbeating, is restarted by systemd),
 //! `RELOADING=1` before `understudy restart` re-executes the binary (the new
-//! process says `READY=1` again) and `STOPPING=1` on shutdown.
+//! process says `READY=1` again) and around a live reload (then `READY=1`),
+//! and `STOPPING=1` on shutdown.
 
 use std::time::Duration;
 
@@ -74,6 +75,14 @@ impl Systemd {
         match NotifyState::monotonic_usec_now() {
             Ok(now) => send(&[NotifyState::Reloading, now]),
             Err(_) => send(&[NotifyState::Reloading]),
+        }
+    }
+
+    /// After a live reload (applied or refused): `READY=1` again, if it
+    /// had been said; otherwise it comes once the node settles.
+    pub fn reloaded(&self) {
+        if self.ready {
+            send(&[NotifyState::Ready, NotifyState::Status(&self.status)]);
         }
     }
 

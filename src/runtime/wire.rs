@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
@@ -24,6 +24,11 @@ use tracing::{trace, warn};
 
 use crate::core::Input;
 use crate::proto::heartbeat::{Flags, Heartbeat, Reject, ReplayGuard, WireState, LEN};
+use crate::proto::keyring::Keyring;
+
+/// The heartbeat keys, shared by the sender and the receiver and replaced
+/// whole by a reload (a key rotation step).
+pub type SharedKeys = Arc<RwLock<Keyring>>;
 
 /// DSCP CS6 (network control) in the IPv4 TOS byte (RFC 4594).
 const TOS_CS6: u32 = 48 << 2;
@@ -74,7 +79,7 @@ pub struct Wire {
     /// release can still say "stopped" after the loop died).
     pub socket: Arc<std::net::UdpSocket>,
     pub peer: SocketAddr,
-    pub key: Arc<Vec<u8>>,
+    pub keys: SharedKeys,
     /// The last heartbeat sent, from which an emergency "stopped" one is
     /// made (the core may be what failed).
     pub last: Arc<Mutex<Option<Heartbeat>>>,
@@ -84,7 +89,10 @@ impl Wire {
     /// Sends a heartbeat and keeps it as the last one sent.
     pub fn send(&self, hb: &Heartbeat) {
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(*hb);
-        self.send_bytes(hb.encode(&self.key));
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        let bytes = hb.encode(&keys.sending().secret);
+        drop(keys);
+        self.send_bytes(bytes);
     }
 
     /// Says "stopped" with the next sequence number after the last
@@ -120,7 +128,7 @@ impl Wire {
 pub struct Expect {
     pub cluster_id: u64,
     pub peer_id: u16,
-    pub key: Arc<Vec<u8>>,
+    pub keys: SharedKeys,
 }
 
 /// Counts of rejected datagrams by reason.
@@ -148,7 +156,10 @@ fn is_power_of_ten(mut n: u64) -> bool {
 
 /// Checks one datagram; `Ok` is a heartbeat the core may trust.
 pub fn accept(bytes: &[u8], expect: &Expect, guard: &mut ReplayGuard) -> Result<Heartbeat, Reject> {
-    let hb = Heartbeat::decode(bytes, &expect.key)?;
+    let hb = {
+        let keys = expect.keys.read().unwrap_or_else(|p| p.into_inner());
+        Heartbeat::decode_with(bytes, keys.accepted().map(|k| k.secret.as_slice()))?
+    };
     if hb.cluster_id != expect.cluster_id {
         return Err(Reject::Cluster);
     }
@@ -265,17 +276,17 @@ mod tests {
         let local: SocketAddr = ([127, 0, 0, 1], port).into();
         let peer: SocketAddr = ([127, 0, 0, 2], port).into();
         let sockets = Sockets::open(local, peer).expect("open the heartbeat sockets");
-        let key = Arc::new(vec![7u8; 32]);
+        let keys = Arc::new(RwLock::new(Keyring::single(vec![7u8; 32])));
         let wire = Wire {
             socket: Arc::new(sockets.peer.try_clone().unwrap()),
             peer,
-            key: key.clone(),
+            keys: keys.clone(),
             last: Arc::default(),
         };
         let expect = Expect {
             cluster_id: 1,
             peer_id: 1,
-            key,
+            keys,
         };
         let (tx, mut rx) = mpsc::unbounded_channel();
         let metrics = Arc::new(crate::control::metrics::Metrics::new("m1", "test"));

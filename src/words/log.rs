@@ -158,6 +158,11 @@ impl PeerNote<'_> {
                 theirs = format!("{theirs:016x}"),
                 "the peer runs a different configuration"
             ),
+            Self::ConfigAgrees { peer } => info!(
+                target: CORE,
+                %peer,
+                "the peer runs the same configuration again"
+            ),
             Self::PeerHealthyAgain => {
                 info!(target: CORE, "the peer is healthy again; withdrawing the release request")
             }

@@ -274,7 +274,8 @@ impl Topology {
 
     /// The heartbeat key the test configuration uses.
     pub fn key(&self) -> Vec<u8> {
-        understudy::config::read_secret(&self.dir.join("secret")).expect("the test key")
+        let keys = understudy::config::read_keys(&self.dir.join("secret")).expect("the test key");
+        keys.sending().secret.clone()
     }
 
     /// Starts `understudy run --config CONFIG` for `node`.
@@ -401,12 +402,18 @@ impl Topology {
     /// waits until it sees m1 healthy: the steady state every failover case
     /// begins from.
     pub fn steady_pair(&mut self) {
-        self.start("m1");
+        let config = self.config.clone();
+        self.steady_pair_with(&config, &config);
+    }
+
+    /// [`Topology::steady_pair`] with a configuration file for each node.
+    pub fn steady_pair_with(&mut self, m1: &Path, m2: &Path) {
+        self.start_with("m1", m1);
         self.wait_log("m1", "claimed the common IP", Duration::from_secs(10));
         wait_for("m1 to answer on the VIP", Duration::from_secs(10), || {
             (self.get_vip().as_deref() == Some("m1")).then_some(())
         });
-        self.start("m2");
+        self.start_with("m2", m2);
         wait_for(
             "m2 to hear m1 and see it healthy",
             Duration::from_secs(10),

@@ -1,0 +1,180 @@
+//! What a live reload may change. A running daemon holds sockets, an
+//! address and a place in the pair that some settings name; changing those
+//! needs the daemons started again, so a file that changes them is refused
+//! whole (never half-applied). Everything else (probe timings, grace,
+//! expectations, the application's commands, announce settings, heartbeat
+//! timings, failback, notifications, API tokens, heartbeat keys) applies
+//! in place, without moving the VIP or restarting the application.
+
+use super::Config;
+
+/// What a stop and start of both daemons is needed for.
+const BOTH: &str = "stop both daemons and start them with the new file (the common IP moves)";
+/// What `understudy restart` (a re-exec that keeps the VIP) applies.
+const RESTART: &str = "run `understudy restart`, which reads the file anew and keeps the common IP";
+
+/// The sections `new` changes that a reload applies, or every change it
+/// cannot apply and why.
+pub fn compare(old: &Config, new: &Config) -> Result<Vec<&'static str>, Vec<String>> {
+    let mut refused = Vec::new();
+    let mut fixed = |key: &str, before: String, after: String, how: &str| {
+        if before != after {
+            refused.push(format!(
+                "{key} cannot change while the daemon runs ({before} → {after}); {how}"
+            ));
+        }
+    };
+    fixed(
+        "cluster.name",
+        old.cluster.name.clone(),
+        new.cluster.name.clone(),
+        BOTH,
+    );
+    let vip = |c: &Config| format!("{}/{}", c.cluster.vip, c.cluster.prefix_len);
+    fixed("cluster.vip", vip(old), vip(new), BOTH);
+    let names = |c: &Config| {
+        c.nodes
+            .iter()
+            .map(|n| n.name.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    fixed("the nodes", names(old), names(new), BOTH);
+    for (a, b) in old.nodes.iter().zip(&new.nodes) {
+        let key = |k: &str| format!("node {:?}.{k}", a.name);
+        fixed(&key("role"), a.role.to_string(), b.role.to_string(), BOTH);
+        fixed(&key("nic"), a.nic.clone(), b.nic.clone(), BOTH);
+        fixed(
+            &key("address"),
+            a.address.to_string(),
+            b.address.to_string(),
+            BOTH,
+        );
+    }
+    let port = |c: &Config| c.heartbeat.port.to_string();
+    fixed("heartbeat.port", port(old), port(new), BOTH);
+    let shown = |p: &std::path::Path| p.display().to_string();
+    fixed(
+        "control.socket",
+        shown(&old.control.socket),
+        shown(&new.control.socket),
+        RESTART,
+    );
+    fixed(
+        "control.state_file",
+        shown(&old.control.state_file),
+        shown(&new.control.state_file),
+        RESTART,
+    );
+    fixed(
+        "[process]",
+        format!("{:?}", old.process),
+        format!("{:?}", new.process),
+        RESTART,
+    );
+    let listener = |c: &Config| match &c.api {
+        None => "no API".to_owned(),
+        Some(api) => format!("{} tls={:?}", api.listen, api.tls),
+    };
+    fixed(
+        "api.listen and api.tls",
+        listener(old),
+        listener(new),
+        RESTART,
+    );
+    if !refused.is_empty() {
+        return Err(refused);
+    }
+    Ok(changed_sections(old, new))
+}
+
+/// The live sections that differ, for the log and the answer.
+fn changed_sections(old: &Config, new: &Config) -> Vec<&'static str> {
+    let urls = |c: &Config| {
+        c.nodes
+            .iter()
+            .map(|n| n.url.to_string())
+            .collect::<Vec<_>>()
+    };
+    let tokens = |c: &Config| c.api.as_ref().map(|a| a.tokens_file.clone());
+    let heartbeat = |c: &Config| {
+        let h = &c.heartbeat;
+        (h.interval, h.peer_timeout, h.startup, h.secret_file.clone())
+    };
+    let sections = [
+        (
+            "monitor",
+            format!("{:?}", old.monitor) != format!("{:?}", new.monitor),
+        ),
+        ("node URLs", urls(old) != urls(new)),
+        (
+            "application",
+            format!("{:?}", old.application) != format!("{:?}", new.application),
+        ),
+        (
+            "announce",
+            format!("{:?}", old.announce) != format!("{:?}", new.announce),
+        ),
+        ("heartbeat", heartbeat(old) != heartbeat(new)),
+        ("failback", old.failback != new.failback),
+        (
+            "notify",
+            format!("{:?}", old.notify) != format!("{:?}", new.notify),
+        ),
+        ("api.tokens_file", tokens(old) != tokens(new)),
+    ];
+    sections
+        .into_iter()
+        .filter(|(_, changed)| *changed)
+        .map(|(name, _)| name)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::validate::tests::GOOD;
+    use super::*;
+    use std::path::Path;
+
+    /// A valid file with a grace to change.
+    fn base() -> String {
+        format!("{GOOD}\n[monitor]\ngrace = \"3m\"\n")
+    }
+
+    fn config(text: &str) -> Config {
+        Config::parse(Path::new("test.toml"), text).expect("a valid configuration")
+    }
+
+    #[test]
+    fn timings_apply_live() {
+        let edited = base().replace("grace = \"3m\"", "grace = \"30s\"\ninterval = \"2s\"")
+            + "\n[announce]\ncount = 9\n";
+        assert_eq!(
+            compare(&config(&base()), &config(&edited)),
+            Ok(vec!["monitor", "announce"])
+        );
+        assert_eq!(compare(&config(&base()), &config(&base())), Ok(vec![]));
+    }
+
+    #[test]
+    fn what_names_the_pair_is_refused_with_every_reason() {
+        let edited = base().replace("192.0.2.10", "192.0.2.9").replace(
+            "nic = \"eth0\"\naddress = \"192.0.2.12\"",
+            "nic = \"eth1\"\naddress = \"192.0.2.12\"",
+        ) + "\n[control]\nsocket = \"/run/other.sock\"\n";
+        let refused = compare(&config(&base()), &config(&edited)).expect_err("refused");
+        assert_eq!(refused.len(), 3, "{refused:#?}");
+        assert!(
+            refused[0].starts_with("cluster.vip cannot change"),
+            "{}",
+            refused[0]
+        );
+        assert!(
+            refused[0].contains("192.0.2.10/24 → 192.0.2.9/24"),
+            "{}",
+            refused[0]
+        );
+        assert!(refused[1].starts_with("node \"m2\".nic"), "{}", refused[1]);
+        assert!(refused[2].contains("understudy restart"), "{}", refused[2]);
+    }
+}

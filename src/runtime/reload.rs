@@ -1,0 +1,188 @@
+//! Live reload (`SIGHUP`, `understudy reload`, `systemctl reload`): the
+//! configuration file is read and checked off the event loop, with
+//! everything built from it that can fail (keys, API tokens, probers, the
+//! notifier); the loop then compares it with the running configuration
+//! ([`crate::config::reload::compare`]) and either applies it whole or
+//! refuses it whole. Nothing here touches the network: the VIP stays where
+//! it is and the application keeps running.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::warn;
+
+use super::probes::{self, Checks};
+use crate::config::{read_keys, Config};
+use crate::control::http::Tokens;
+use crate::control::metrics::Metrics;
+use crate::control::server::{refuse, ReloadHook};
+use crate::control::Response;
+use crate::io::netlink::Netlink;
+use crate::notify::Notifier;
+use crate::proto::keyring::Keyring;
+
+/// A checked file and what was built from it, ready for the loop.
+pub struct Prepared {
+    pub config: Config,
+    pub me: usize,
+    pub keys: Keyring,
+    pub tokens: Option<Tokens>,
+    pub prober: crate::io::probe::Prober,
+    pub checks: Checks,
+    pub notifier: Notifier,
+    /// Who asked (for the log).
+    pub who: String,
+    /// For a pushed file: writes it in place of the running file, once the
+    /// loop has found that it may apply (a failure refuses the reload).
+    pub commit: Option<Commit>,
+}
+
+/// Writes a pushed file; run by the loop between the check and the apply.
+pub type Commit = Box<dyn FnOnce() -> Result<(), String> + Send>;
+
+/// A prepared reload on its way to the loop, and where its answer goes.
+pub type Ask = (Box<Prepared>, oneshot::Sender<Response>);
+
+/// Reads the file again on each call; shared by the control socket and
+/// the SIGHUP handler.
+pub struct Reloader {
+    pub path: PathBuf,
+    pub node: String,
+    pub netlink: Netlink,
+    pub metrics: Arc<Metrics>,
+    pub to_loop: mpsc::Sender<Ask>,
+}
+
+impl Reloader {
+    /// The control server's hook: a reload, answered.
+    pub fn hook(self: Arc<Self>) -> ReloadHook {
+        Arc::new(move |who| {
+            let reloader = self.clone();
+            Box::pin(async move { reloader.reload(who).await })
+        })
+    }
+
+    /// Reads the file again: prepares on a blocking thread (file reads,
+    /// certificate loads), then hands the result to the loop and waits for
+    /// its answer.
+    pub async fn reload(self: Arc<Self>, who: String) -> Response {
+        self.submit(who, None).await
+    }
+
+    /// A file pushed by the peer: checked and applied as a reload of it
+    /// would be, and written in place of ours (ours kept as `.bak`) only
+    /// if it applies.
+    pub async fn push(self: Arc<Self>, text: String, who: String) -> Response {
+        self.submit(who, Some(text)).await
+    }
+
+    async fn submit(self: Arc<Self>, who: String, pushed: Option<String>) -> Response {
+        let reloader = self.clone();
+        let asked = who.clone();
+        let prepared = tokio::task::spawn_blocking(move || reloader.prepare(asked, pushed)).await;
+        let prepared = match prepared {
+            Ok(Ok(prepared)) => prepared,
+            Ok(Err(problems)) => {
+                for problem in &problems {
+                    warn!(%who, %problem, "reload refused: the file has a problem");
+                }
+                warn!(%who, "reload refused; the running configuration stays");
+                return refuse(&format!(
+                    "reload refused; the running configuration stays:\n{}",
+                    problems.join("\n")
+                ));
+            }
+            Err(e) => return refuse(&format!("reload refused: its check did not finish: {e}")),
+        };
+        let (reply, answer) = oneshot::channel();
+        if self
+            .to_loop
+            .send((Box::new(prepared), reply))
+            .await
+            .is_err()
+        {
+            return refuse("the daemon is shutting down");
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| refuse("the daemon is shutting down"))
+    }
+
+    /// Everything that can fail, each problem worded with its place.
+    fn prepare(&self, who: String, pushed: Option<String>) -> Result<Prepared, Vec<String>> {
+        let lines = |problems: crate::config::Problems| {
+            let text = problems.to_string();
+            text.lines().map(str::to_owned).collect::<Vec<_>>()
+        };
+        let config = match &pushed {
+            None => Config::load(&self.path).map_err(lines)?,
+            Some(text) => Config::parse(&self.path, text).map_err(lines)?,
+        };
+        let commit = pushed.map(|text| {
+            let path = self.path.clone();
+            Box::new(move || {
+                replace_keeping_backup(&path, &text)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))
+            }) as Commit
+        });
+        let me = config
+            .nodes
+            .iter()
+            .position(|n| n.name == self.node)
+            .ok_or_else(|| {
+                vec![format!(
+                    "{}: no node named {:?} any more",
+                    self.path.display(),
+                    self.node
+                )]
+            })?;
+        let mut problems = Vec::new();
+        let keys = read_keys(&config.heartbeat.secret_file).map_err(|e| problems.push(e));
+        let tokens = match &config.api {
+            Some(api) => Tokens::load(&api.tokens_file)
+                .map(Some)
+                .map_err(|e| problems.push(e)),
+            None => Ok(None),
+        };
+        let prober = probes::prober(&config, config.monitor.timeout)
+            .map_err(|e| problems.push(e.to_string()));
+        let (Ok(keys), Ok(tokens), Ok(prober)) = (keys, tokens, prober) else {
+            return Err(problems);
+        };
+        let (node, peer) = (&config.nodes[me], &config.nodes[config.peer_of(me)]);
+        let checks = Checks::new(&config, node, peer, self.netlink.clone(), prober.clone())
+            .map_err(|e| vec![e.to_string()])?;
+        let notifier = Notifier::start(&config.notify, self.metrics.clone())
+            .map_err(|e| vec![format!("notifications: {e}")])?;
+        Ok(Prepared {
+            config,
+            me,
+            keys,
+            tokens,
+            prober,
+            checks,
+            notifier,
+            who,
+            commit,
+        })
+    }
+}
+
+/// Writes `text` to `path` through a temporary file and a rename (a reader
+/// never sees half a file), with the file's mode, after copying the
+/// previous file to `path.bak`.
+fn replace_keeping_backup(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut backup = path.as_os_str().to_owned();
+    backup.push(".bak");
+    std::fs::copy(path, &backup)?;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".pushed");
+    let tmp = PathBuf::from(tmp);
+    let mut file = std::fs::File::create(&tmp)?;
+    file.set_permissions(std::fs::metadata(path)?.permissions())?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
