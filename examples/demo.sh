@@ -4,6 +4,8 @@
 #
 #   sudo examples/demo.sh            # the primary's application dies
 #   sudo examples/demo.sh link       # the primary's link goes down
+#   sudo examples/demo.sh dual       # either fault, with a dual-stack group:
+#   sudo examples/demo.sh link dual  # 192.0.2.10/24 and 2001:db8::10/64
 #
 # It builds the release binary (or reuses it when it is up to date), creates
 # four namespaces (a bridge, m1, m2, a client) on 192.0.2.0/24, runs
@@ -15,8 +17,15 @@
 # as shipped in this topology.
 set -euo pipefail
 
-fault=${1:-app}
-case $fault in app|link) ;; *) echo "usage: $0 [app|link]" >&2; exit 2 ;; esac
+fault=app
+dual=0
+for arg in "$@"; do
+    case $arg in
+        app|link) fault=$arg ;;
+        dual) dual=1 ;;
+        *) echo "usage: $0 [app|link] [dual]" >&2; exit 2 ;;
+    esac
+done
 root=$(cd "$(dirname "$0")/.." && pwd)
 
 build() {
@@ -53,6 +62,12 @@ trap cleanup EXIT
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 say() { printf '\n== %s\n' "$*"; }
 get_vip() { ip netns exec $prefix-cl curl -s --max-time 0.3 http://192.0.2.10/ || true; }
+get_vip6() { ip netns exec $prefix-cl curl -6 -s --max-time 0.3 'http://[2001:db8::10]/' || true; }
+if [[ $dual == 1 ]]; then
+    vip_lines='vip = ["192.0.2.10/24", "2001:db8::10/64"]'
+else
+    vip_lines=$'vip = "192.0.2.10"\nnetmask = "255.255.255.0"'
+fi
 # Polls a condition every 50 ms, at most $1 times.
 wait_until() {
     local tries=$1; shift
@@ -66,8 +81,7 @@ say "building the topology (namespaces $prefix-{sw,m1,m2,cl})"
 cat > "$work/pair.toml" <<TOML
 [cluster]
 name = "demo"
-vip = "192.0.2.10"
-netmask = "255.255.255.0"
+$vip_lines
 
 [[node]]
 name = "m1"
@@ -127,11 +141,25 @@ wait_until 200 grep -q "peer available" "$work/m2.log"
 wait_until 200 grep -q "peer application healthy" "$work/m2.log"
 
 say "steady state"
-for node in m1 m2; do
-    printf '%s eth0: %s\n' $node "$(ip -n $prefix-$node -br -4 addr show dev eth0 | awk '{$1=$2=""; print}')"
-done
+show_addresses() {
+    local family=-4
+    [[ $dual == 1 ]] && family=""
+    for node in m1 m2; do
+        printf '%s eth0: %s\n' $node "$(ip -n $prefix-$node -br $family addr show dev eth0 scope global | awk '{$1=$2=""; print}')"
+    done
+}
+show_neighbours() {
+    echo "client: $(ip -n $prefix-cl neigh show 192.0.2.10)"
+    [[ $dual == 1 ]] && echo "client: $(ip -n $prefix-cl -6 neigh show 2001:db8::10)"
+    return 0
+}
+show_addresses
 echo "client: GET http://192.0.2.10/ -> $(get_vip)"
-echo "client: $(ip -n $prefix-cl neigh show 192.0.2.10)"
+if [[ $dual == 1 ]]; then
+    wait_until 200 eval '[[ $(get_vip6) == m1 ]]'
+    echo "client: GET http://[2001:db8::10]/ -> $(get_vip6)"
+fi
+show_neighbours
 
 fault_ms=$(now_ms)
 if [[ $fault == app ]]; then
@@ -142,8 +170,11 @@ else
     ip -n $prefix-m1 link set eth0 down
 fi
 
-# The client asks every 50 ms (at most 100 times) and records each change.
+# The client asks every 50 ms (at most 100 times) and records each change,
+# through both addresses in the dual-stack demo.
 last=m1
+last6=m1
+[[ $dual == 1 ]] || last6=m2
 : > "$work/client.events"
 for ((i = 0; i < 100; i++)); do
     got=$(get_vip)
@@ -152,7 +183,15 @@ for ((i = 0; i < 100; i++)); do
         echo "$(now_ms) client: GET http://192.0.2.10/ -> $got" >> "$work/client.events"
         last=$got
     fi
-    [[ $got == m2 ]] && break
+    if [[ $dual == 1 && $last6 != m2 ]]; then
+        got6=$(get_vip6)
+        [[ -n $got6 ]] || got6="(no answer)"
+        if [[ $got6 != "$last6" ]]; then
+            echo "$(now_ms) client: GET http://[2001:db8::10]/ -> $got6" >> "$work/client.events"
+            last6=$got6
+        fi
+    fi
+    [[ $last == m2 && $last6 == m2 ]] && break
     sleep 0.05
 done
 sleep 0.3
@@ -161,10 +200,8 @@ say "timeline (ms after the fault)"
 python3 "$root/examples/timeline.py" "$fault_ms" "$work"
 
 say "after the takeover"
-for node in m1 m2; do
-    printf '%s eth0: %s\n' $node "$(ip -n $prefix-$node -br -4 addr show dev eth0 | awk '{$1=$2=""; print}')"
-done
-echo "client: $(ip -n $prefix-cl neigh show 192.0.2.10)"
+show_addresses
+show_neighbours
 echo "m2's MAC: $(ip -n $prefix-m2 -br link show dev eth0 | awk '{print $3}')"
 
 say "understudy status (as m2 sees it)"

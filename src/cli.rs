@@ -476,7 +476,7 @@ async fn config_push(path: &std::path::Path, node: Option<String>) -> anyhow::Re
         understudy::config::read_keys(&config.heartbeat.secret_file).map_err(anyhow::Error::msg)?;
     let text = std::fs::read_to_string(path)?;
     let push = understudy::io::push::Push {
-        to: std::net::SocketAddr::new(IpAddr::V4(peer.address), config.heartbeat.port),
+        to: std::net::SocketAddr::new(peer.address, config.heartbeat.port),
         from: &config.nodes[me].name,
         cluster_id: understudy::proto::heartbeat::cluster_id(&config.cluster.name),
         key: &keys.sending().secret,
@@ -513,11 +513,10 @@ async fn check_config(path: PathBuf, node: Option<String>) -> anyhow::Result<Exi
         }
         Err(_) => {
             println!(
-                "{}: OK (cluster {:?}, common IP {}/{}); no configured address is local, so this node's NIC and the key file were not checked (run it on each node, or pass --node NAME)",
+                "{}: OK (cluster {:?}, common IP {}); no configured address is local, so this node's NIC and the key file were not checked (run it on each node, or pass --node NAME)",
                 path.display(),
                 config.cluster.name,
-                config.cluster.vip,
-                config.cluster.prefix_len
+                config.cluster.shown(),
             );
             print_not_checked(&config);
             return Ok(ExitCode::SUCCESS);
@@ -537,13 +536,19 @@ async fn check_config(path: PathBuf, node: Option<String>) -> anyhow::Result<Exi
         ));
     }
     match netlink.link(&local.nic).await {
-        Ok(_) => {}
+        Ok(_) => {
+            let links = netlink.links().await.context("reading interfaces")?;
+            problems
+                .list
+                .extend(group_problems(&config, local, &links, &text));
+        }
         Err(NetlinkError::NoSuchLink(_)) => problems.list.push(Problem::new(
             Config::locate_node_key(&text, me, "nic"),
             format!("node #{}.nic", me + 1),
             format!(
                 "no interface named {:?} on this machine (run `understudy iflist --for {}`)",
-                local.nic, config.cluster.vip
+                local.nic,
+                config.cluster.vip_like(None)
             ),
         )),
         Err(e) => return Err(e).context("reading interfaces"),
@@ -554,17 +559,54 @@ async fn check_config(path: PathBuf, node: Option<String>) -> anyhow::Result<Exi
         return Ok(ExitCode::FAILURE);
     }
     println!(
-        "{}: OK (cluster {:?}, common IP {}/{}; this machine is {} ({}) with NIC {})",
+        "{}: OK (cluster {:?}, common IP {}; this machine is {} ({}) with NIC {})",
         path.display(),
         config.cluster.name,
-        config.cluster.vip,
-        config.cluster.prefix_len,
+        config.cluster.shown(),
         local.name,
         local.role,
         local.nic
     );
     print_not_checked(&config);
     Ok(ExitCode::SUCCESS)
+}
+
+/// On this node: every common address's NIC exists and has an address of
+/// its own in the common address's subnet (else clients on that link
+/// could not reach it, and the kernel would route it nowhere useful).
+fn group_problems(
+    config: &Config,
+    local: &understudy::config::Node,
+    links: &[understudy::io::netlink::Link],
+    text: &str,
+) -> Vec<Problem> {
+    let line = Config::locate_key(text, &["cluster", "vip"]);
+    let mut problems = Vec::new();
+    for vip in &config.cluster.vips {
+        let nic = vip.nic_for(&local.nic);
+        let Some(link) = links.iter().find(|l| l.name == nic) else {
+            problems.push(Problem::new(
+                line,
+                "cluster.vip",
+                format!("{vip}: no interface named {nic:?} on this machine"),
+            ));
+            continue;
+        };
+        let inside = link.addresses.iter().any(|(own, prefix)| {
+            *own != vip.address && understudy::config::subnet_contains(*own, *prefix, vip.address)
+        });
+        if !inside {
+            problems.push(Problem::new(
+                line,
+                "cluster.vip",
+                format!(
+                    "{vip}: outside every subnet of {nic} on this machine (run `understudy iflist --for {}`)",
+                    vip.address
+                ),
+            ));
+        }
+    }
+    problems
 }
 
 /// What check-config leaves to the running daemon, and why: it never

@@ -212,9 +212,13 @@ fn problems_on_this_node_are_listed_together_with_the_footer() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let file = path.display().to_string();
+    let nic_line = 1 + text
+        .lines()
+        .position(|l| l.starts_with("nic = \"nosuchnic0\""))
+        .expect("the edited nic line");
     assert!(
         stderr.contains(&format!(
-            "{file}:15: node #1.nic: no interface named \"nosuchnic0\""
+            "{file}:{nic_line}: node #1.nic: no interface named \"nosuchnic0\""
         )),
         "{stderr}"
     );

@@ -298,7 +298,7 @@ fn start_up(text: &str) -> bool {
             return false;
         }
     };
-    let addresses: Vec<IpAddr> = config.nodes.iter().map(|n| IpAddr::V4(n.address)).collect();
+    let addresses: Vec<IpAddr> = config.nodes.iter().map(|n| n.address).collect();
     for (i, node) in config.nodes.iter().enumerate() {
         let me = config
             .identify(Some(&node.name), &addresses[i..=i])

@@ -4,7 +4,7 @@
 //! forms (durations, addresses, netmasks, URLs, status ranges, data
 //! services). Never panics on any input.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use super::locate::{Locator, Seg};
@@ -111,23 +111,6 @@ pub(super) fn network_or_broadcast(ip: Ipv4Addr, prefix_len: u8) -> Option<&'sta
         0 => Some("network"),
         h if h == host_bits => Some("broadcast"),
         _ => None,
-    }
-}
-
-pub(super) fn parse_v4(ck: &mut Checker, text: &str, path: &[Seg]) -> Option<Ipv4Addr> {
-    match text.trim().parse::<IpAddr>() {
-        Ok(IpAddr::V4(a)) => Some(a),
-        Ok(IpAddr::V6(_)) => {
-            ck.report(
-                path,
-                format!("{text:?}: IPv6 addresses are not supported yet"),
-            );
-            None
-        }
-        Err(_) => {
-            ck.report(path, format!("{text:?} is not an IPv4 address"));
-            None
-        }
     }
 }
 

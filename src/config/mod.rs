@@ -16,7 +16,7 @@ mod sections;
 mod validate;
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -48,12 +48,52 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct Cluster {
     pub name: String,
-    /// The common IP.
-    pub vip: Ipv4Addr,
-    /// Prefix length the VIP is added with (from `netmask`).
-    pub prefix_len: u8,
+    /// The common addresses, one group that moves as one; never empty.
+    pub vips: Vec<Vip>,
     /// The URL users reach; shown in logs, never probed.
     pub alias: Option<String>,
+}
+
+/// One common address and the prefix it is added with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vip {
+    pub address: IpAddr,
+    pub prefix_len: u8,
+    /// The NIC it goes on when not the node's own `nic` (`ADDRESS/PREFIX@NIC`).
+    pub nic: Option<String>,
+}
+
+impl Vip {
+    /// The NIC this address goes on for a node whose NIC is `node_nic`.
+    pub fn nic_for<'a>(&'a self, node_nic: &'a str) -> &'a str {
+        self.nic.as_deref().unwrap_or(node_nic)
+    }
+}
+
+impl fmt::Display for Vip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.address, self.prefix_len)?;
+        if let Some(nic) = &self.nic {
+            write!(f, "@{nic}")?;
+        }
+        Ok(())
+    }
+}
+
+impl Cluster {
+    /// Every address, for logs, status and notifications:
+    /// `192.0.2.10/24, 2001:db8::10/64`.
+    pub fn shown(&self) -> String {
+        let all: Vec<String> = self.vips.iter().map(Vip::to_string).collect();
+        all.join(", ")
+    }
+
+    /// The address a look through the VIP and the application's GET use:
+    /// the first of the family `like` is in, else the first.
+    pub fn vip_like(&self, like: Option<IpAddr>) -> IpAddr {
+        let same = |v: &&Vip| like.is_none_or(|l| l.is_ipv4() == v.address.is_ipv4());
+        self.vips.iter().find(same).unwrap_or(&self.vips[0]).address
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -62,8 +102,9 @@ pub struct Node {
     pub role: Role,
     /// The interface the VIP goes on when this node holds it.
     pub nic: String,
-    /// The node's own address; also how a daemon recognises itself.
-    pub address: Ipv4Addr,
+    /// The node's own address (IPv4 or IPv6; heartbeats go to it); also
+    /// how a daemon recognises itself.
+    pub address: IpAddr,
     /// The node's application URL, probed by its peer and by itself.
     pub url: Url,
 }
@@ -377,7 +418,7 @@ impl Config {
                 });
         }
         let found: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| local_addrs.contains(&IpAddr::V4(self.nodes[i].address)))
+            .filter(|&i| local_addrs.contains(&self.nodes[i].address))
             .collect();
         match found.as_slice() {
             [one] => Ok(*one),

@@ -24,9 +24,17 @@ pub struct RawConfig {
 #[serde(deny_unknown_fields)]
 pub struct RawCluster {
     pub name: Option<String>,
-    pub vip: Option<String>,
+    pub vip: Option<RawVip>,
     pub netmask: Option<RawNetmask>,
     pub alias: Option<String>,
+}
+
+/// `vip = "192.0.2.10"` or `vip = ["192.0.2.10/24", "2001:db8::10/64"]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum RawVip {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// `netmask = "255.255.255.0"`, `netmask = 24` or `netmask = "24"`.

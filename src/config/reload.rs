@@ -30,7 +30,7 @@ pub fn compare(old: &Config, new: &Config) -> Result<Vec<&'static str>, Vec<Stri
         new.cluster.name.clone(),
         BOTH,
     );
-    let vip = |c: &Config| format!("{}/{}", c.cluster.vip, c.cluster.prefix_len);
+    let vip = |c: &Config| c.cluster.shown();
     fixed("cluster.vip", vip(old), vip(new), BOTH);
     let names = |c: &Config| {
         c.nodes

@@ -27,8 +27,8 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
         locator,
         problems: type_problems,
     };
-    let (cluster, vip, prefix_len) = sections::cluster(&mut ck, raw.cluster.unwrap_or_default());
-    let nodes = sections::nodes(&mut ck, raw.node.as_deref().unwrap_or(&[]), vip, prefix_len);
+    let (cluster, vips) = sections::cluster(&mut ck, raw.cluster.unwrap_or_default());
+    let nodes = sections::nodes(&mut ck, raw.node.as_deref().unwrap_or(&[]), vips.as_deref());
     let monitor = sections::monitor(&mut ck, raw.monitor.unwrap_or_default());
     let application = sections::application(&mut ck, raw.application.unwrap_or_default());
     let announce = sections::announce(&mut ck, raw.announce.unwrap_or_default());
@@ -183,7 +183,7 @@ secret_file = "/etc/understudy/secret"
     #[test]
     fn good_config_gets_defaults() {
         let c = validate(GOOD).unwrap();
-        assert_eq!(c.cluster.prefix_len, 24);
+        assert_eq!(c.cluster.vips[0].prefix_len, 24);
         assert_eq!(c.monitor.grace, Duration::from_secs(180));
         assert_eq!(c.monitor.rise, 2);
         assert_eq!(c.nodes[1].role, Role::Secondary);
@@ -375,6 +375,81 @@ secret_file = "/etc/understudy/secret"
             assert_eq!(p[0].key, format!("control.{key}"));
             assert_eq!(p[0].line, Some(23));
         }
+    }
+
+    fn with_vip(vip: &str) -> String {
+        GOOD.replace("vip = \"192.0.2.10\"", &format!("vip = {vip}"))
+    }
+
+    #[test]
+    fn a_list_of_addresses_is_one_group() {
+        let c = validate(&with_vip(
+            r#"["192.0.2.10/24", "2001:db8::10/64", "198.51.100.10/24@eth1"]"#,
+        ))
+        .expect("a dual-stack group");
+        let shown: Vec<String> = c.cluster.vips.iter().map(|v| v.to_string()).collect();
+        assert_eq!(
+            shown,
+            ["192.0.2.10/24", "2001:db8::10/64", "198.51.100.10/24@eth1"]
+        );
+        assert_eq!(c.cluster.vips[2].nic_for("eth0"), "eth1");
+        assert_eq!(
+            c.cluster.shown(),
+            "192.0.2.10/24, 2001:db8::10/64, 198.51.100.10/24@eth1"
+        );
+        assert_eq!(
+            c.cluster
+                .vip_like(Some("2001:db8::11".parse().unwrap()))
+                .to_string(),
+            "2001:db8::10"
+        );
+    }
+
+    #[test]
+    fn bad_groups_are_refused_with_the_line() {
+        for (vip, words) in [
+            (r#"["192.0.2.10/24", "192.0.2.10/24"]"#, "listed twice"),
+            (r#"["fe80::10/64"]"#, "link-local"),
+            (
+                r#"["192.0.2.10/24", "192.0.2.20/25"]"#,
+                "different prefixes",
+            ),
+            (r#""2001:db8::10""#, "with its prefix"),
+            (r#"["2001:db8::10/129"]"#, "1..=128"),
+            (r#"["192.0.2.10"]"#, "ADDRESS/PREFIX"),
+            (r#"["192.0.2.0/24"]"#, "network address"),
+            (r#"["ff02::1/64"]"#, "not an address a host can serve on"),
+            (r#"["192.0.2.10/24@bad/nic"]"#, "interface name"),
+            ("[]", "empty"),
+        ] {
+            let p = problems(&with_vip(vip));
+            let found = p
+                .iter()
+                .find(|p| p.key == "cluster.vip")
+                .unwrap_or_else(|| panic!("{vip}: {p:?}"));
+            assert!(found.message.contains(words), "{vip}: {found:?}");
+            assert_eq!(found.line, Some(4), "{vip}");
+        }
+        let list = r#"["192.0.2.10/24"]"#;
+        let p = problems(&with_vip(list).replace(list, &format!("{list}\nnetmask = 24")));
+        assert!(p.iter().any(|p| p.key == "cluster.netmask"), "{p:?}");
+    }
+
+    #[test]
+    fn nodes_may_heartbeat_over_ipv6() {
+        let text = with_vip(r#"["192.0.2.10/24", "2001:db8::10/64"]"#)
+            .replace("address = \"192.0.2.11\"", "address = \"2001:db8::11\"")
+            .replace("address = \"192.0.2.12\"", "address = \"2001:db8::12\"");
+        let c = validate(&text).expect("IPv6 node addresses");
+        assert!(c.nodes[0].address.is_ipv6());
+        let outside = text.replace("2001:db8::12\"", "2001:db8:1::12\"");
+        let p = problems(&outside);
+        assert!(
+            p.iter()
+                .any(|p| p.key == "node #2.address"
+                    && p.message.contains("not in this node's subnet")),
+            "{p:?}"
+        );
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub struct Metrics {
     state: Family<Labels, Gauge>,
     term: Gauge,
     holder: Family<Labels, Gauge>,
+    /// Every common address, 1 while this node holds the group.
+    addresses: Family<Labels, Gauge>,
+    address_list: Vec<String>,
     peer_available: Gauge,
     config_match: Gauge,
     probe_up: Family<Labels, Gauge>,
@@ -59,7 +62,8 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(node: &str, cluster: &str) -> Self {
+    /// `addresses`: the group, as `ADDRESS/PREFIX`.
+    pub fn new(node: &str, cluster: &str, addresses: Vec<String>) -> Self {
         let registry = Registry::with_prefix_and_labels(
             "understudy",
             [
@@ -73,6 +77,8 @@ impl Metrics {
             state: Family::default(),
             term: Gauge::default(),
             holder: Family::default(),
+            addresses: Family::default(),
+            address_list: addresses,
             peer_available: Gauge::default(),
             config_match: Gauge::default(),
             probe_up: Family::default(),
@@ -112,6 +118,11 @@ impl Metrics {
             "vip_holder",
             "1 for the node holding the VIP, as this node knows",
             self.holder.clone(),
+        );
+        r.register(
+            "vip_address",
+            "1 for each common address while this node holds the group, else 0",
+            self.addresses.clone(),
         );
         r.register(
             "peer_available",
@@ -200,6 +211,11 @@ impl Metrics {
                 .get_or_create(&label("holder", node))
                 .set(i64::from(holder == Some(node)));
         }
+        for address in &self.address_list {
+            self.addresses
+                .get_or_create(&label("address", address))
+                .set(i64::from(holder == Some(local)));
+        }
         self.peer_available.set(i64::from(status.peer_available));
         self.config_match.set(i64::from(!status.config_mismatch));
         for (target, verdict) in &status.probes {
@@ -272,7 +288,7 @@ mod tests {
 
     #[test]
     fn encodes_registered_metrics_with_labels() {
-        let m = Metrics::new("m1", "helpdesk");
+        let m = Metrics::new("m1", "helpdesk", vec!["192.0.2.10/24".into()]);
         m.heartbeat_rejected("bad_mac");
         m.probe_took(Target::Peer, Duration::from_millis(3));
         let text = m.encode();

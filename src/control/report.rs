@@ -14,8 +14,11 @@ use crate::words::countdown;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusReport {
     pub cluster: String,
-    /// "ADDRESS/PREFIX".
+    /// Every common address: "ADDRESS/PREFIX, ADDRESS/PREFIX".
     pub vip: String,
+    /// The same, one entry per address (`ADDRESS/PREFIX[@NIC]`).
+    #[serde(default)]
+    pub vips: Vec<String>,
     pub alias: Option<String>,
     /// The node that answered.
     pub local: String,
@@ -149,7 +152,8 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
     nodes.sort_by_key(|r| config.nodes.iter().position(|n| n.name == r.name));
     StatusReport {
         cluster: config.cluster.name.clone(),
-        vip: format!("{}/{}", config.cluster.vip, config.cluster.prefix_len),
+        vip: config.cluster.shown(),
+        vips: config.cluster.vips.iter().map(|v| v.to_string()).collect(),
         alias: config.cluster.alias.clone(),
         local: config.nodes[me].name.clone(),
         nodes,
@@ -191,7 +195,7 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
 /// holding 192.0.2.10/24, term 3", "Passive: m1 holds 192.0.2.10/24;
 /// takeover in 2 minutes".
 pub fn one_line(config: &Config, me: usize, status: &Status) -> String {
-    let vip = format!("{}/{}", config.cluster.vip, config.cluster.prefix_len);
+    let vip = config.cluster.shown();
     let mut line = match status.holder {
         Holder::Local => format!("{}: holding {vip}, term {}", status.word(), status.term),
         Holder::Peer => format!(
@@ -394,6 +398,7 @@ mod tests {
         StatusReport {
             cluster: "helpdesk".into(),
             vip: "192.0.2.10/24".into(),
+            vips: vec!["192.0.2.10/24".into()],
             alias: None,
             local: me.name.clone(),
             nodes: vec![peer, me],

@@ -3,8 +3,9 @@
 //! errors as values; none of them panics the loop.
 
 pub mod app;
-pub mod arp;
+pub mod group;
 pub mod iflist;
+pub mod neighbours;
 pub mod netlink;
 pub mod probe;
 pub mod push;

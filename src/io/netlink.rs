@@ -4,7 +4,9 @@
 use std::net::IpAddr;
 
 use futures::TryStreamExt;
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use rtnetlink::Handle;
 
@@ -119,20 +121,26 @@ impl Netlink {
         Ok(msgs.iter().any(|m| address_of(m) == Some(ip)))
     }
 
-    /// Adds `ip/prefix_len` to the link; an address already there is success.
+    /// Adds `ip/prefix_len` to the link; an address already there is
+    /// success. An IPv6 address is added with `IFA_F_NODAD`: it is usable
+    /// at once (no tentative period) and cannot fail duplicate address
+    /// detection; the look before a claim is what asks whether another
+    /// host holds it.
     pub async fn add_address(
         &self,
         index: u32,
         ip: IpAddr,
         prefix_len: u8,
     ) -> Result<(), NetlinkError> {
-        match self
-            .handle
-            .address()
-            .add(index, ip, prefix_len)
-            .execute()
-            .await
-        {
+        let mut request = self.handle.address().add(index, ip, prefix_len);
+        if ip.is_ipv6() {
+            let message = request.message_mut();
+            message.header.flags |= AddressHeaderFlags::Nodad;
+            message
+                .attributes
+                .push(AddressAttribute::Flags(AddressFlags::Nodad));
+        }
+        match request.execute().await {
             Err(e) if errno(&e) == Some(EEXIST) => Ok(()),
             other => Ok(other?),
         }

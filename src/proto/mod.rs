@@ -3,4 +3,5 @@
 pub mod arp;
 pub mod heartbeat;
 pub mod keyring;
+pub mod ndp;
 pub mod push;

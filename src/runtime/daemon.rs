@@ -3,7 +3,7 @@
 //! out), and [`Background::shutdown`] waits for the workers and drains the
 //! notifier within a bound.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -28,6 +28,7 @@ use crate::control::metrics::Metrics;
 use crate::control::server::{self as control_server, ControlRequest};
 use crate::control::{http, report, state_file, Request, Response};
 use crate::core::{Action, Core, Input, Settings};
+use crate::io::group::Group;
 use crate::io::netlink::Netlink;
 use crate::io::probe::Prober;
 use crate::notify::Notifier;
@@ -98,7 +99,8 @@ impl Daemon {
             config.nodes[me].clone(),
             config.nodes[config.peer_of(me)].clone(),
         );
-        let metrics = Arc::new(Metrics::new(&node.name, &config.cluster.name));
+        let addresses = config.cluster.vips.iter().map(|v| v.to_string()).collect();
+        let metrics = Arc::new(Metrics::new(&node.name, &config.cluster.name, addresses));
         let keys = r.keys.clone();
         let (input_tx, inputs) = mpsc::unbounded_channel::<Input>();
         let (wire, receiver) = heartbeats(&config, me, r.heartbeat, &r.keys, settings.cluster_id)?;
@@ -116,18 +118,17 @@ impl Daemon {
         let mut others = outside.tasks;
         let (worker, effect_tx, interrupts) =
             spawn_worker(&config, &node, (&r.netlink, &r.prober), &input_tx);
+        let group = Group::new(&config, &node, r.netlink.clone());
         others.push(tokio::spawn(addr_watch::watch(
             node.nic.clone(),
-            config.cluster.vip,
+            group.by_nic(),
             input_tx.clone(),
         )));
         let notifier =
             Notifier::start(&config.notify, metrics.clone()).map_err(RuntimeError::Notify)?;
         let holding = Arc::new(AtomicBool::new(r.vip_present));
         let emergency = Emergency {
-            netlink: r.netlink.clone(),
-            nic: node.nic.clone(),
-            vip: config.cluster.vip,
+            group,
             stop: effects::supervisor(&config, &node, &r.prober),
             wire: wire.clone(),
             socket_path: r.socket_path.clone(),
@@ -478,7 +479,7 @@ impl Outside {
             reload: reloader.clone().hook(),
         };
         let pushes = super::push::Receiver {
-            peer: IpAddr::V4(peer.address),
+            peer: peer.address,
             peer_name: peer.name.clone(),
             cluster_id: crate::proto::heartbeat::cluster_id(&config.cluster.name),
             keys: keys.clone(),
@@ -533,13 +534,15 @@ impl Resources {
         let keys = read_keys(&config.heartbeat.secret_file).map_err(RuntimeError::Secret)?;
         let keys = Arc::new(std::sync::RwLock::new(keys));
         let netlink = Netlink::open()?;
-        let link = netlink.link(&node.nic).await?;
-        let vip_present = netlink
-            .has_address(link.index, IpAddr::V4(config.cluster.vip))
+        // The node's NIC must exist; the group's may hold an earlier run's
+        // addresses.
+        netlink.link(&node.nic).await?;
+        let vip_present = Group::new(config, node, netlink.clone())
+            .any_present()
             .await?;
         let prober = super::probes::prober(config, config.monitor.timeout)?;
         let heartbeat = open_heartbeat(config, me)?;
-        let push_addr = SocketAddr::new(IpAddr::V4(node.address), config.heartbeat.port);
+        let push_addr = SocketAddr::new(node.address, config.heartbeat.port);
         let push_listener = tokio::net::TcpListener::bind(push_addr)
             .await
             .map_err(|source| RuntimeError::Push {
@@ -578,7 +581,7 @@ impl Resources {
 fn log_start(config: &Config, me: usize, settings: &Settings, r: &Resources) {
     let (node, peer) = (&config.nodes[me], &config.nodes[config.peer_of(me)]);
     info!(
-        node = %node.name, role = %node.role, nic = %node.nic, vip = %config.cluster.vip, peer = %peer.name,
+        node = %node.name, role = %node.role, nic = %node.nic, vip = %config.cluster.shown(), peer = %peer.name,
         grace = %humantime::format_duration(config.monitor.grace),
         interval = %humantime::format_duration(config.monitor.interval),
         heartbeat = %humantime::format_duration(config.heartbeat.interval),
@@ -630,7 +633,7 @@ fn heartbeats(
     cluster_id: u64,
 ) -> Result<(wire::Wire, (wire::Sockets, wire::Expect)), RuntimeError> {
     let peer = &config.nodes[config.peer_of(me)];
-    let peer_addr = SocketAddr::new(IpAddr::V4(peer.address), config.heartbeat.port);
+    let peer_addr = SocketAddr::new(peer.address, config.heartbeat.port);
     let socket = sockets
         .peer
         .try_clone()
@@ -707,9 +710,9 @@ fn replay_log(origin: std::time::Instant, at: std::time::Instant, line: String) 
 /// The heartbeat port's sockets on our address, one connected to the peer's.
 fn open_heartbeat(config: &Config, me: usize) -> Result<wire::Sockets, RuntimeError> {
     let port = config.heartbeat.port;
-    let listen = SocketAddr::new(IpAddr::V4(config.nodes[me].address), port);
+    let listen = SocketAddr::new(config.nodes[me].address, port);
     let peer = &config.nodes[config.peer_of(me)];
-    let peer_addr = SocketAddr::new(IpAddr::V4(peer.address), config.heartbeat.port);
+    let peer_addr = SocketAddr::new(peer.address, config.heartbeat.port);
     wire::Sockets::open(listen, peer_addr).map_err(|source| RuntimeError::Socket {
         addr: listen,
         source,

@@ -8,7 +8,7 @@
 //! soon as the count passes it. A shutdown thus never waits out
 //! `ready_timeout`.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
@@ -19,8 +19,9 @@ use tracing::{debug, info, warn};
 use crate::config::{Config, Failback, Node, Url};
 use crate::core::{millis, Action, Input};
 use crate::io::app::Supervisor;
-use crate::io::arp;
-use crate::io::netlink::{Netlink, NetlinkError};
+use crate::io::group::Group;
+use crate::io::neighbours;
+use crate::io::netlink::Netlink;
 use crate::io::probe::{Check, Prober};
 
 /// The least time the GET through the VIP gets during a look.
@@ -29,10 +30,11 @@ const MIN_GET: Duration = Duration::from_millis(20);
 pub struct Effects {
     /// The interrupt count, raised by [`crate::core::Action::Interrupt`].
     pub interrupts: watch::Receiver<u64>,
-    pub netlink: Netlink,
-    pub nic: String,
-    pub vip: Ipv4Addr,
-    pub prefix_len: u8,
+    /// The common addresses, placed on their NICs.
+    pub group: Group,
+    /// The group was added by a claim and not removed since: a new
+    /// addition restores it (no rollback).
+    pub claimed: bool,
     pub announce_count: u32,
     pub announce_interval: Duration,
     pub supervisor: Supervisor,
@@ -40,8 +42,8 @@ pub struct Effects {
     /// Our application URL with the VIP as host: does the service answer
     /// through the common IP?
     pub via_vip: Check,
-    /// The background gratuitous ARP repeats of the current claim.
-    pub repeats: Option<JoinHandle<()>>,
+    /// The background announcement repeats of the current claim, one per NIC.
+    pub repeats: Vec<JoinHandle<()>>,
     /// The application's port, whose connections a failback drains.
     pub app_port: u16,
     pub drain_timeout: Duration,
@@ -95,10 +97,10 @@ pub fn established(port: u16) -> usize {
 }
 
 /// `url` with its host replaced by the VIP.
-pub fn url_via(url: &Url, vip: Ipv4Addr) -> Url {
+pub fn url_via(url: &Url, vip: IpAddr) -> Url {
     let mut u = url.clone();
     // A URL that has a host (validated) accepts an IP host.
-    let _ = u.set_ip_host(IpAddr::V4(vip));
+    let _ = u.set_ip_host(vip);
     u
 }
 
@@ -115,7 +117,17 @@ pub fn supervisor(config: &Config, node: &Node, prober: &Prober) -> Supervisor {
             ("UNDERSTUDY_CLUSTER".into(), config.cluster.name.clone()),
             ("UNDERSTUDY_NODE".into(), node.name.clone()),
             ("UNDERSTUDY_ROLE".into(), node.role.to_string()),
-            ("UNDERSTUDY_VIP".into(), config.cluster.vip.to_string()),
+            // Every address of the group, space-separated.
+            (
+                "UNDERSTUDY_VIP".into(),
+                config
+                    .cluster
+                    .vips
+                    .iter()
+                    .map(|v| v.address.to_string())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
         ],
     )
 }
@@ -152,16 +164,17 @@ impl Effects {
     ) -> Effects {
         Effects {
             interrupts,
-            netlink,
-            nic: node.nic.clone(),
-            vip: config.cluster.vip,
-            prefix_len: config.cluster.prefix_len,
+            group: Group::new(config, node, netlink),
+            claimed: false,
             announce_count: config.announce.count,
             announce_interval: config.announce.interval,
             supervisor: supervisor(config, node, &prober),
-            via_vip: Check::App(url_via(&node.url, config.cluster.vip)),
+            via_vip: Check::App(url_via(
+                &node.url,
+                config.cluster.vip_like(Some(node.address)),
+            )),
             prober,
-            repeats: None,
+            repeats: Vec::new(),
             app_port: node.url.port_or_known_default().unwrap_or(80),
             drain_timeout: match config.failback {
                 Failback::Automatic { drain_timeout, .. } => drain_timeout,
@@ -210,13 +223,19 @@ impl Effects {
         let input = match action {
             Action::CheckVip { window } => self.check_vip(window, interrupted).await,
             Action::AddVip => {
-                let outcome = self.add_vip().await.map_err(|e| e.to_string());
-                info!(ms = ms(), ok = outcome.is_ok(), vip = %self.vip, nic = %self.nic, "common IP added");
+                let outcome = self.group.add_all(!self.claimed).await;
+                self.claimed = self.claimed || outcome.is_ok();
+                info!(
+                    ms = ms(),
+                    ok = outcome.is_ok(),
+                    addresses = self.group.placed.len(),
+                    "common IP added"
+                );
                 Input::VipAdded(outcome)
             }
             Action::Announce => {
                 let outcome = self.announce().await;
-                info!(ms = ms(), ok = outcome.is_ok(), "first gratuitous ARP sent");
+                info!(ms = ms(), ok = outcome.is_ok(), "first announcement sent");
                 Input::Announced(outcome)
             }
             Action::StartApp => {
@@ -245,8 +264,14 @@ impl Effects {
             }
             Action::RemoveVip => {
                 self.stop_repeats();
-                let outcome = self.remove_vip().await.map_err(|e| e.to_string());
-                info!(ms = ms(), ok = outcome.is_ok(), vip = %self.vip, nic = %self.nic, "common IP removed");
+                let outcome = self.group.remove_all().await;
+                self.claimed = false;
+                info!(
+                    ms = ms(),
+                    ok = outcome.is_ok(),
+                    addresses = self.group.placed.len(),
+                    "common IP removed"
+                );
                 Input::VipRemoved(outcome)
             }
             Action::Drain => {
@@ -287,11 +312,27 @@ impl Effects {
         };
         let deadline = crate::clock::later(began.into_std(), window);
         let arp = async {
-            let holder = arp::probe(&self.nic, self.vip, deadline).await;
+            // One probe per NIC, at once; the first holder seen answers.
+            let probes = self
+                .group
+                .by_nic()
+                .into_iter()
+                .map(|(nic, addresses)| async move {
+                    neighbours::probe(&nic, addresses, deadline).await
+                });
+            let answers = futures::future::join_all(probes).await;
             debug!(
                 ms = millis(began.elapsed()),
-                "ARP probe of the common IP done"
+                "probe of the common IP's neighbours done"
             );
+            let mut holder = Ok(None);
+            for answer in answers {
+                match answer {
+                    Ok(Some(mac)) => return Ok(Some(mac)),
+                    Ok(None) => {}
+                    Err(e) => holder = Err(e),
+                }
+            }
             holder
         };
         let get = async {
@@ -327,38 +368,22 @@ impl Effects {
         Input::VipChecked { holder, via_vip }
     }
 
-    /// The first round of gratuitous ARP; the others go on in the
-    /// background until the VIP is removed.
+    /// The first round of announcements on every NIC of the group; the
+    /// others go on in the background until the VIP is removed.
     async fn announce(&mut self) -> Result<(), String> {
         self.stop_repeats();
-        let repeats = arp::announce(
-            &self.nic,
-            self.vip,
-            self.announce_count,
-            self.announce_interval,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        self.repeats = repeats;
+        for (nic, addresses) in self.group.by_nic() {
+            let repeats =
+                neighbours::announce(&nic, addresses, self.announce_count, self.announce_interval)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            self.repeats.extend(repeats);
+        }
         Ok(())
     }
 
-    async fn add_vip(&self) -> Result<(), NetlinkError> {
-        let link = self.netlink.link(&self.nic).await?;
-        self.netlink
-            .add_address(link.index, IpAddr::V4(self.vip), self.prefix_len)
-            .await
-    }
-
-    async fn remove_vip(&self) -> Result<(), NetlinkError> {
-        let link = self.netlink.link(&self.nic).await?;
-        self.netlink
-            .remove_address(link.index, IpAddr::V4(self.vip))
-            .await
-    }
-
     fn stop_repeats(&mut self) {
-        if let Some(task) = self.repeats.take() {
+        for task in self.repeats.drain(..) {
             task.abort();
         }
     }

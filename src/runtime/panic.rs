@@ -5,7 +5,6 @@
 //! removes the VIP and tells the peer "stopped" directly, without the core
 //! or the worker (either may be what panicked), before exiting non-zero.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -15,7 +14,7 @@ use tracing::{error, info};
 
 use super::wire::Wire;
 use crate::io::app::Supervisor;
-use crate::io::netlink::Netlink;
+use crate::io::group::Group;
 
 static PANICKED: Notify = Notify::const_new();
 
@@ -36,9 +35,7 @@ pub async fn panicked() {
 
 /// What a release needs when the core and the worker cannot be trusted.
 pub struct Emergency {
-    pub netlink: Netlink,
-    pub nic: String,
-    pub vip: Ipv4Addr,
+    pub group: Group,
     /// A supervisor of its own, for the stop command only.
     pub stop: Supervisor,
     pub wire: Wire,
@@ -51,28 +48,14 @@ impl Emergency {
     /// Stops the application and removes the VIP if this node may hold
     /// it (by the loop's word or the kernel's), then says "stopped".
     pub async fn release(mut self) {
-        let link = self.netlink.link(&self.nic).await;
-        let vip = IpAddr::V4(self.vip);
-        let on_nic = match &link {
-            Ok(link) => self
-                .netlink
-                .has_address(link.index, vip)
-                .await
-                .unwrap_or(true),
-            Err(_) => true,
-        };
+        let on_nic = self.group.any_present().await.unwrap_or(true);
         if self.holding.load(Ordering::SeqCst) || on_nic {
             if let Err(why) = self.stop.stop().await {
                 error!(%why, "emergency stop of the application failed");
             }
-            match link {
-                Ok(link) => match self.netlink.remove_address(link.index, vip).await {
-                    Ok(()) => info!(%vip, "emergency release: common IP removed"),
-                    Err(e) => {
-                        error!(error = %e, %vip, "emergency release: cannot remove the common IP")
-                    }
-                },
-                Err(e) => error!(error = %e, "emergency release: cannot find the NIC"),
+            match self.group.remove_all().await {
+                Ok(()) => info!("emergency release: common IP removed"),
+                Err(why) => error!(%why, "emergency release: cannot remove the common IP"),
             }
         }
         // Twice: one lost datagram must not leave the peer waiting out its

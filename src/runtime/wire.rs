@@ -48,7 +48,12 @@ impl Sockets {
     pub fn open(local: SocketAddr, peer: SocketAddr) -> io::Result<Sockets> {
         let connected = bound(local)?;
         connected.connect(&peer.into())?;
-        connected.set_tos_v4(TOS_CS6)?;
+        // The same DSCP in the IPv6 traffic class.
+        if local.is_ipv4() {
+            connected.set_tos_v4(TOS_CS6)?;
+        } else {
+            connected.set_tclass_v6(TOS_CS6)?;
+        }
         if let Err(e) = connected.set_priority(PRIORITY_CONTROL) {
             // Needs CAP_NET_ADMIN; the DSCP mark still goes out.
             warn!(error = %e, "cannot raise the heartbeat socket's priority");
@@ -289,7 +294,11 @@ mod tests {
             keys,
         };
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let metrics = Arc::new(crate::control::metrics::Metrics::new("m1", "test"));
+        let metrics = Arc::new(crate::control::metrics::Metrics::new(
+            "m1",
+            "test",
+            Vec::new(),
+        ));
         tokio::spawn(receive(sockets, expect, tx, metrics));
         let hb = Heartbeat {
             cluster_id: 1,

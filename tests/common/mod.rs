@@ -18,6 +18,8 @@ use std::sync::{Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
 pub const VIP: &str = "192.0.2.10";
+/// The IPv6 address of the dual-stack group ([`Topology::dual_stack_config`]).
+pub const VIP6: &str = "2001:db8::10";
 pub const INTERVAL_MS: u64 = 100;
 pub const GRACE: Duration = Duration::from_secs(1);
 const POLL: Duration = Duration::from_millis(20);
@@ -343,6 +345,70 @@ impl Topology {
         out.status
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// The body of GET http://[VIP6]/ from the client, if it answered.
+    pub fn get_vip6(&self) -> Option<String> {
+        let url = format!("http://[{VIP6}]/");
+        let out = self.exec("cl", &["curl", "-6", "-s", "--max-time", "0.3", &url]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    }
+
+    /// The nodes whose eth0 holds the IPv6 VIP.
+    pub fn vip6_holders(&self) -> Vec<String> {
+        ["m1", "m2"]
+            .into_iter()
+            .filter(|h| self.addresses6(h).iter().any(|(a, _)| a == VIP6))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The IPv6 addresses on a host's eth0 with their flags
+    /// (`tentative`, `dadfailed`, `nodad`, …).
+    pub fn addresses6(&self, host: &str) -> Vec<(String, Vec<String>)> {
+        let out = self.exec(host, &["ip", "-j", "-6", "addr", "show", "dev", "eth0"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let flags = ["tentative", "dadfailed", "nodad", "optimistic"];
+        v[0]["addr_info"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|i| {
+                        let local = i["local"].as_str()?.to_owned();
+                        let set = flags
+                            .iter()
+                            .filter(|f| i[**f] == true)
+                            .map(|f| f.to_string())
+                            .collect();
+                        Some((local, set))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The MAC in the client's IPv6 neighbour entry for the IPv6 VIP.
+    pub fn client_neighbour6(&self) -> Option<String> {
+        let out = self.exec("cl", &["ip", "-j", "-6", "neigh", "show", VIP6]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        v[0]["lladdr"].as_str().map(str::to_owned)
+    }
+
+    /// A copy of the configuration whose common IP is the dual-stack group
+    /// `["192.0.2.10/24", "2001:db8::10/64"]`; returns its path.
+    pub fn dual_stack_config(&self) -> PathBuf {
+        let text = std::fs::read_to_string(&self.config).expect("the configuration");
+        let single = format!("vip = \"{VIP}\"\nnetmask = \"255.255.255.0\"");
+        assert!(
+            text.contains(&single),
+            "the test configuration's VIP lines changed"
+        );
+        let path = self.dir.join("dual-stack.toml");
+        let group = format!("vip = [\"{VIP}/24\", \"{VIP6}/64\"]");
+        std::fs::write(&path, text.replace(&single, &group)).expect("write the configuration");
+        path
     }
 
     /// The nodes whose eth0 holds the VIP.

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A tiny application for tests and the demo: answers GET with its node name.
+"""A tiny application for tests and the demo: answers GET with its node name,
+on every IPv4 and IPv6 address (one dual-stack socket).
 
 usage: nodeapp.py NAME PORT PIDFILE [MAINTFILE]
 Writes its PID to PIDFILE, serves until SIGTERM, then removes PIDFILE.
@@ -8,6 +9,7 @@ While MAINTFILE exists it answers 503 (its maintenance signal).
 import http.server
 import os
 import signal
+import socket
 import sys
 
 name, port, pidfile = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -36,8 +38,16 @@ def stop(*_):
     os._exit(0)
 
 
+class DualStack(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+    def server_bind(self):
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+
 signal.signal(signal.SIGTERM, stop)
-server = http.server.ThreadingHTTPServer(("", port), Handler)
+server = DualStack(("::", port), Handler)
 with open(pidfile + ".tmp", "w") as f:
     f.write(str(os.getpid()))
 os.rename(pidfile + ".tmp", pidfile)

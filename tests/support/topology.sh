@@ -2,9 +2,11 @@
 # Builds or removes the test topology: four network namespaces, PREFIX-sw
 # holding a bridge, and PREFIX-m1, PREFIX-m2, PREFIX-cl each joined to it by
 # a veth pair whose inner end is eth0. Only documentation addresses
-# (192.0.2.0/24) are used, and nothing outside these namespaces is touched.
+# (192.0.2.0/24 and 2001:db8::/64) are used, and nothing outside these
+# namespaces is touched.
 #
-#   topology.sh up PREFIX      m1 192.0.2.11, m2 192.0.2.12, client 192.0.2.100
+#   topology.sh up PREFIX      m1 192.0.2.11 2001:db8::11, m2 192.0.2.12
+#                              2001:db8::12, client 192.0.2.100 2001:db8::100
 #   topology.sh down PREFIX    ends the processes left in them, deletes them
 set -euo pipefail
 
@@ -12,6 +14,7 @@ cmd=${1:?usage: topology.sh up|down PREFIX}
 prefix=${2:?usage: topology.sh up|down PREFIX}
 hosts=(m1 m2 cl)
 declare -A addr=([m1]=192.0.2.11 [m2]=192.0.2.12 [cl]=192.0.2.100)
+declare -A addr6=([m1]=2001:db8::11 [m2]=2001:db8::12 [cl]=2001:db8::100)
 
 down() {
     for ns in "${hosts[@]/#/$prefix-}" "$prefix-sw"; do
@@ -36,6 +39,9 @@ up() {
         ip -n "$prefix-sw" link set "p-$h" master br0 up
         ip -n "$ns" link set lo up
         ip -n "$ns" addr add "${addr[$h]}/24" dev eth0
+        # No duplicate address detection: the hosts' own addresses are
+        # usable at once (the tests wait for nothing tentative).
+        ip -n "$ns" addr add "${addr6[$h]}/64" dev eth0 nodad
         ip -n "$ns" link set eth0 up
     done
 }

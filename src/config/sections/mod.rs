@@ -6,11 +6,12 @@
 mod monitor;
 mod nodes;
 mod notify;
+mod vips;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::check::{network_or_broadcast, parse_netmask, parse_v4, Checker};
+use super::check::Checker;
 use super::locate::Seg;
 use super::raw::{
     RawAnnounce, RawApi, RawApplication, RawCluster, RawControl, RawFailback, RawHeartbeat,
@@ -24,7 +25,6 @@ pub(super) use monitor::monitor;
 pub(super) use nodes::nodes;
 pub(super) use notify::notify;
 
-const DEFAULT_PREFIX: u8 = 24;
 const DEFAULT_APP_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Restarts in place of a failed application while no peer can serve.
@@ -40,49 +40,40 @@ const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
 const MIN_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(10);
 const DEFAULT_FAILBACK_HOLD: Duration = Duration::from_secs(300);
 
-/// `[cluster]`; the name and VIP are `None` when missing or unusable.
+/// `[cluster]`; `None` when the name or the VIP group is missing or
+/// unusable. The group is returned on its own too, for the nodes' checks.
 pub(super) fn cluster(
     ck: &mut Checker,
     raw: RawCluster,
-) -> (Option<Cluster>, Option<std::net::Ipv4Addr>, u8) {
+) -> (Option<Cluster>, Option<Vec<super::Vip>>) {
     let c = |k| [Seg::Key("cluster"), Seg::Key(k)];
     let name = ck.required(&raw.name, &c("name"));
     if raw.name.as_deref() == Some("") {
         ck.report(&c("name"), "must not be empty");
     }
-    let vip = ck
-        .required(&raw.vip, &c("vip"))
-        .and_then(|v| parse_v4(ck, &v, &c("vip")));
-    let prefix_len = match &raw.netmask {
-        None => DEFAULT_PREFIX,
-        Some(mask) => parse_netmask(mask).unwrap_or_else(|msg| {
-            ck.report(&c("netmask"), msg);
-            DEFAULT_PREFIX
-        }),
-    };
+    let vips = vips::vips(ck, raw.vip.as_ref(), raw.netmask.as_ref());
     if let Some(alias) = &raw.alias {
         if Url::parse(alias).is_err() {
             ck.report(&c("alias"), format!("{alias:?} is not a URL"));
         }
     }
-    if let Some(v) = vip {
-        if let Some(which) = network_or_broadcast(v, prefix_len) {
-            ck.report(
-                &c("vip"),
-                format!("{v} is the {which} address of {v}/{prefix_len}; hosts cannot use it"),
-            );
-        }
-    }
-    let cluster = match (name, vip) {
-        (Some(name), Some(vip)) => Some(Cluster {
+    let cluster = match (name, &vips) {
+        (Some(name), Some(vips)) => Some(Cluster {
             name,
-            vip,
-            prefix_len,
+            vips: vips.clone(),
             alias: raw.alias,
         }),
         _ => None,
     };
-    (cluster, vip, prefix_len)
+    (cluster, vips)
+}
+
+/// Linux limits interface names to 15 bytes (IFNAMSIZ - 1).
+const MAX_NIC_NAME: usize = 15;
+
+/// Could the kernel have an interface by this name?
+fn valid_nic_name(nic: &str) -> bool {
+    !nic.is_empty() && nic.len() <= MAX_NIC_NAME && !nic.contains(['/', ' '])
 }
 
 /// `[application]`: the start and stop commands (or a systemd unit), their

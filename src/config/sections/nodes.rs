@@ -1,29 +1,26 @@
 //! `[[node]]`: exactly two, one primary, unique names and addresses, each
-//! address in the VIP's subnet.
+//! address (IPv4 or IPv6) in the subnet of a common address of its family.
 
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 
-use super::super::check::{parse_http_url, parse_v4, Checker};
+use super::super::check::{parse_http_url, Checker};
 use super::super::locate::Seg;
 use super::super::raw::RawNode;
-use super::super::{subnet_contains, Node, Role};
-
-/// Linux limits interface names to 15 bytes (IFNAMSIZ - 1).
-const MAX_NIC_NAME: usize = 15;
+use super::super::{subnet_contains, Node, Role, Vip};
+use super::valid_nic_name;
 
 /// What the nodes must not share.
 #[derive(Default)]
 struct Seen {
     names: HashSet<String>,
-    addresses: HashSet<Ipv4Addr>,
+    addresses: HashSet<IpAddr>,
 }
 
 pub(in crate::config) fn nodes(
     ck: &mut Checker,
     raw: &[RawNode],
-    vip: Option<Ipv4Addr>,
-    prefix_len: u8,
+    vips: Option<&[Vip]>,
 ) -> Option<Vec<Node>> {
     if raw.len() != 2 {
         ck.report(
@@ -38,7 +35,7 @@ pub(in crate::config) fn nodes(
     let nodes: Vec<Node> = raw
         .iter()
         .enumerate()
-        .filter_map(|(i, r)| node(ck, i, r, &mut seen, vip, prefix_len))
+        .filter_map(|(i, r)| node(ck, i, r, &mut seen, vips))
         .collect();
     let primaries = raw
         .iter()
@@ -59,8 +56,7 @@ fn node(
     i: usize,
     r: &RawNode,
     seen: &mut Seen,
-    vip: Option<Ipv4Addr>,
-    prefix_len: u8,
+    vips: Option<&[Vip]>,
 ) -> Option<Node> {
     let k = |key| [Seg::Key("node"), Seg::Index(i), Seg::Key(key)];
     let name = ck.required(&r.name, &k("name"));
@@ -86,15 +82,21 @@ fn node(
         });
     let nic = ck.required(&r.nic, &k("nic"));
     if let Some(nic) = &nic {
-        if nic.is_empty() || nic.len() > MAX_NIC_NAME || nic.contains(['/', ' ']) {
+        if !valid_nic_name(nic) {
             ck.report(&k("nic"), format!("{nic:?} is not a valid interface name"));
         }
     }
-    let address = ck
-        .required(&r.address, &k("address"))
-        .and_then(|a| parse_v4(ck, &a, &k("address")));
+    let address =
+        ck.required(&r.address, &k("address"))
+            .and_then(|a| match a.trim().parse::<IpAddr>() {
+                Ok(ip) => Some(ip),
+                Err(_) => {
+                    ck.report(&k("address"), format!("{a:?} is not an IP address"));
+                    None
+                }
+            });
     if let Some(address) = address {
-        check_address(ck, &k("address"), address, seen, vip, prefix_len);
+        check_address(ck, &k("address"), address, seen, vips);
     }
     let url = ck
         .required(&r.url, &k("url"))
@@ -114,25 +116,35 @@ fn node(
     })
 }
 
-/// Unique, not the VIP, and in the VIP's subnet.
+/// Unique, not a common address, and in the subnet of the first common
+/// address of its family on the node's NIC (when there is one: an IPv6
+/// node may serve an IPv4-only group, heartbeating over IPv6).
 fn check_address(
     ck: &mut Checker,
     key: &[Seg],
-    address: Ipv4Addr,
+    address: IpAddr,
     seen: &mut Seen,
-    vip: Option<Ipv4Addr>,
-    prefix_len: u8,
+    vips: Option<&[Vip]>,
 ) {
     if !seen.addresses.insert(address) {
         ck.report(key, format!("{address} is used by another node"));
     }
-    let Some(vip) = vip else { return };
-    if address == vip {
+    let Some(vips) = vips else { return };
+    if vips.iter().any(|v| v.address == address) {
         ck.report(key, "must differ from the common IP (cluster.vip)");
-    } else if !subnet_contains(IpAddr::V4(address), prefix_len, IpAddr::V4(vip)) {
-        ck.report(
-            key,
-            format!("the common IP {vip}/{prefix_len} is not in this node's subnet ({address}/{prefix_len})"),
-        );
+        return;
+    }
+    let same_family = |v: &&Vip| v.nic.is_none() && v.address.is_ipv4() == address.is_ipv4();
+    if let Some(vip) = vips.iter().find(same_family) {
+        let prefix_len = vip.prefix_len;
+        if !subnet_contains(address, prefix_len, vip.address) {
+            ck.report(
+                key,
+                format!(
+                    "the common IP {}/{prefix_len} is not in this node's subnet ({address}/{prefix_len})",
+                    vip.address
+                ),
+            );
+        }
     }
 }

@@ -1,14 +1,18 @@
-//! ARP on the wire through an AF_PACKET socket (pnet's datalink channel):
-//! gratuitous ARP to announce the VIP, and the RFC 5227 probe that asks
-//! whether another host already holds it.
+//! The neighbours of a common address, on the wire through an AF_PACKET
+//! socket (pnet's datalink channel): gratuitous ARP for IPv4 and unsolicited
+//! neighbour advertisements for IPv6 announce the addresses, in the same
+//! rounds; the RFC 5227 ARP probe and its IPv6 twin, a neighbour
+//! solicitation from the unspecified address, ask whether another host
+//! already holds one of them.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use pnet_datalink::{Channel, DataLinkReceiver, DataLinkSender, NetworkInterface};
 use tokio::task::JoinHandle;
 
 use crate::proto::arp::{ArpFrame, Mac};
+use crate::proto::ndp::NdpFrame;
 
 /// How long one blocking read waits, so the probe loop checks its deadline:
 /// the look ends at most this late, and a look now ends when a takeover
@@ -69,9 +73,8 @@ impl Wire {
         }
     }
 
-    fn send(&mut self, frame: &ArpFrame) -> Result<(), ArpError> {
-        let bytes = frame.encode();
-        match self.tx.send_to(&bytes, None) {
+    fn send(&mut self, bytes: &[u8]) -> Result<(), ArpError> {
+        match self.tx.send_to(bytes, None) {
             Some(Ok(())) => Ok(()),
             Some(Err(source)) => Err(ArpError::Send {
                 nic: self.nic.clone(),
@@ -84,56 +87,97 @@ impl Wire {
         }
     }
 
-    /// One announcement round: the request form, then the reply form.
-    fn announce_once(&mut self, vip: Ipv4Addr) -> Result<(), ArpError> {
+    /// One announcement round for every address: for IPv4 the request
+    /// form, then the reply form; for IPv6 one advertisement.
+    fn announce_once(&mut self, addresses: &[IpAddr]) -> Result<(), ArpError> {
         let mac = self.mac;
-        self.send(&ArpFrame::announce_request(mac, vip))?;
-        self.send(&ArpFrame::announce_reply(mac, vip))
+        for address in addresses {
+            match *address {
+                IpAddr::V4(vip) => {
+                    self.send(&ArpFrame::announce_request(mac, vip).encode())?;
+                    self.send(&ArpFrame::announce_reply(mac, vip).encode())?;
+                }
+                IpAddr::V6(vip) => self.send(&NdpFrame::announce(mac, vip).encode())?,
+            }
+        }
+        Ok(())
+    }
+
+    /// The probe for one address: an ARP probe or a neighbour solicitation
+    /// from the unspecified address.
+    fn probe_once(&mut self, address: IpAddr) -> Result<(), ArpError> {
+        let mac = self.mac;
+        match address {
+            IpAddr::V4(ip) => self.send(&ArpFrame::probe(mac, ip).encode()),
+            IpAddr::V6(ip) => self.send(&NdpFrame::probe(mac, ip).encode()),
+        }
     }
 }
 
-/// Sends the first gratuitous ARP round now and returns; the remaining
-/// `count - 1` rounds go out every `interval` from a background task, which
-/// the caller aborts when the VIP is released (an announcement for an
-/// address we no longer hold would pull clients back to us).
+/// The MAC of another host (not `own`) this frame shows holding one of
+/// `addresses`.
+fn holder_in(own: Mac, bytes: &[u8], addresses: &[IpAddr]) -> Option<Mac> {
+    if let Some(frame) = ArpFrame::decode(bytes) {
+        return addresses
+            .iter()
+            .any(|a| matches!(a, IpAddr::V4(ip) if frame.claims(*ip, own)))
+            .then_some(frame.sender_mac);
+    }
+    let frame = NdpFrame::decode(bytes)?;
+    addresses
+        .iter()
+        .any(|a| matches!(a, IpAddr::V6(ip) if frame.claims(*ip, own)))
+        .then(|| frame.holder())
+}
+
+/// Sends the first announcement round for `addresses` (all on `nic`) now
+/// and returns; the remaining `count - 1` rounds go out every `interval`
+/// from a background task, which the caller aborts when the VIP is released
+/// (an announcement for an address we no longer hold would pull clients
+/// back to us).
 pub async fn announce(
     nic: &str,
-    vip: Ipv4Addr,
+    addresses: Vec<IpAddr>,
     count: u32,
     interval: Duration,
 ) -> Result<Option<JoinHandle<()>>, ArpError> {
     let mut wire = Wire::open(nic)?;
-    wire.announce_once(vip)?;
-    tracing::debug!(nic, %vip, "gratuitous ARP round 1 sent");
+    wire.announce_once(&addresses)?;
+    tracing::debug!(nic, addresses = ?addresses, "announcement round 1 sent");
     if count <= 1 {
         return Ok(None);
     }
     Ok(Some(tokio::spawn(async move {
         for round in 2..=count {
             tokio::time::sleep(interval).await;
-            if let Err(e) = wire.announce_once(vip) {
-                tracing::warn!(error = %e, "gratuitous ARP repeat failed");
+            if let Err(e) = wire.announce_once(&addresses) {
+                tracing::warn!(error = %e, "announcement repeat failed");
                 return;
             }
-            tracing::trace!(round, "gratuitous ARP round sent");
+            tracing::trace!(round, "announcement round sent");
         }
     })))
 }
 
-/// Listens on `nic` until `deadline` while sending ARP probes for `ip`;
-/// returns the MAC of another host that uses it, if one shows itself.
+/// Listens on `nic` until `deadline` while sending probes for each of
+/// `addresses`; returns the MAC of another host that uses one of them, if
+/// one shows itself.
 /// The deadline is absolute, so that opening the socket and starting the
 /// blocking thread come out of the window instead of adding to it.
 ///
 /// The answer is handed back before the packet socket is closed: closing
 /// one waits for an RCU grace period (`synchronize_net`, about 10 ms here),
 /// which would otherwise delay the claim it decides.
-pub async fn probe(nic: &str, ip: Ipv4Addr, deadline: Instant) -> Result<Option<Mac>, ArpError> {
+pub async fn probe(
+    nic: &str,
+    addresses: Vec<IpAddr>,
+    deadline: Instant,
+) -> Result<Option<Mac>, ArpError> {
     let nic = nic.to_owned();
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::task::spawn_blocking(move || match Wire::open(&nic) {
         Ok(mut wire) => {
-            let _ = tx.send(listen(&mut wire, ip, deadline));
+            let _ = tx.send(listen(&mut wire, &addresses, deadline));
             drop(wire);
         }
         Err(e) => {
@@ -144,22 +188,26 @@ pub async fn probe(nic: &str, ip: Ipv4Addr, deadline: Instant) -> Result<Option<
         .map_err(|_| ArpError::Task("the probe thread ended without an answer".into()))?
 }
 
-fn listen(wire: &mut Wire, ip: Ipv4Addr, deadline: Instant) -> Result<Option<Mac>, ArpError> {
+fn listen(
+    wire: &mut Wire,
+    addresses: &[IpAddr],
+    deadline: Instant,
+) -> Result<Option<Mac>, ArpError> {
     let start = Instant::now();
     let window = deadline.saturating_duration_since(start);
     let mut sent = 0;
     // At least one probe goes out, however short the window left.
     while sent == 0 || Instant::now() < deadline {
         if sent < PROBES && start.elapsed() >= window / PROBES * sent {
-            wire.send(&ArpFrame::probe(wire.mac, ip))?;
+            for address in addresses {
+                wire.probe_once(*address)?;
+            }
             sent += 1;
         }
         match wire.rx.next() {
             Ok(bytes) => {
-                if let Some(frame) = ArpFrame::decode(bytes) {
-                    if frame.claims(ip, wire.mac) {
-                        return Ok(Some(frame.sender_mac));
-                    }
+                if let Some(holder) = holder_in(wire.mac, bytes, addresses) {
+                    return Ok(Some(holder));
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
