@@ -338,3 +338,38 @@ fn a_pair_heartbeats_over_ipv6() {
     let answers = first_answers_from_m2(&t, fault);
     assert_group_on_m2(&t, "heartbeats over IPv6", answers);
 }
+
+/// The IPv6 address deleted from the holder's NIC (as a network restart
+/// or an administrator would) is added back at once and announced, and is
+/// not left tentative.
+#[test]
+fn a_deleted_ipv6_address_is_restored() {
+    let t = steady_dual_stack("dual-restore");
+    let deleted = Instant::now();
+    let gone = t.exec(
+        "m1",
+        &[
+            "ip",
+            "-6",
+            "addr",
+            "del",
+            &format!("{VIP6}/64"),
+            "dev",
+            "eth0",
+        ],
+    );
+    assert!(gone.status.success());
+    wait_for("the IPv6 VIP back on m1", LIMIT, || {
+        (t.vip6_holders() == ["m1"]).then_some(())
+    });
+    let back = deleted.elapsed();
+    assert_clean(&t, "m1");
+    assert_eq!(t.vip_holders(), ["m1"], "the IPv4 address stayed");
+    wait_for("the client through the IPv6 VIP", LIMIT, || {
+        (t.get_vip6().as_deref() == Some("m1")).then_some(())
+    });
+    eprintln!(
+        "DUAL-STACK ip -6 addr del: delete -> VIP back: {} ms",
+        back.as_millis()
+    );
+}
