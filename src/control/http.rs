@@ -8,6 +8,12 @@
 //! - `POST /actions/{enable|disable|promote|demote|maintenance-on|maintenance-off|refresh|reset-flapping|forget}`
 //!   with `?force=true` and, for forget, `?node=NAME` → the answer (200 applied, 409 refused)
 //! - `GET /metrics` → Prometheus/OpenMetrics text
+//! - `GET /` (and `/console.js`, `/console.css`) → the console
+//!   ([`super::console`]), without a token; `GET /whoami`, `/history` and
+//!   `/stream` (server-sent events) → what the console reads
+//!
+//! A read-only token (`NAME TOKEN ro`) may read everything and is refused
+//! every action (403).
 
 use std::convert::Infallible;
 use std::path::Path;
@@ -23,15 +29,35 @@ use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
+use http_body_util::BodyExt;
+
+use super::console::{self, Body};
+use super::history::SharedHistory;
 use super::limits::{Limiter, Refused, API_CONNECTIONS, API_CONNECTIONS_PER_CLIENT};
 use super::metrics::Metrics;
 use super::server::{ask_loop, refuse, ControlRequest};
-use super::{Request, Response};
+use super::Request;
 
 /// Named bearer tokens, read from the tokens file: one `NAME TOKEN` per
-/// line, `#` comments. The name is what the logs say asked.
+/// line, or `NAME TOKEN ro` for a read-only one (status, metrics, the
+/// console's view; every action refused); `#` comments. The name is what
+/// the logs say asked.
 #[derive(Clone)]
-pub struct Tokens(Vec<(String, String)>);
+pub struct Tokens(Vec<Token>);
+
+#[derive(Clone)]
+struct Token {
+    name: String,
+    secret: String,
+    read_only: bool,
+}
+
+/// Who a valid token says is calling.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Caller {
+    pub name: String,
+    pub read_only: bool,
+}
 
 /// The tokens the API checks, replaced whole by a reload.
 pub type SharedTokens = Arc<std::sync::RwLock<Tokens>>;
@@ -50,13 +76,23 @@ impl Tokens {
                 continue;
             }
             let mut parts = line.split_whitespace();
-            match (parts.next(), parts.next(), parts.next()) {
-                (Some(name), Some(token), None) if token.len() >= MIN_TOKEN => {
-                    tokens.push((name.to_owned(), token.to_owned()))
+            let read_only = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+                (Some(_), Some(_), None, None) => Some(false),
+                (Some(_), Some(_), Some("ro"), None) => Some(true),
+                _ => None,
+            };
+            let mut parts = line.split_whitespace();
+            match (parts.next(), parts.next(), read_only) {
+                (Some(name), Some(token), Some(read_only)) if token.len() >= MIN_TOKEN => {
+                    tokens.push(Token {
+                        name: name.to_owned(),
+                        secret: token.to_owned(),
+                        read_only,
+                    })
                 }
                 _ => {
                     return Err(format!(
-                        "tokens file {}:{}: write NAME TOKEN (a token of at least {MIN_TOKEN} characters)",
+                        "tokens file {}:{}: write NAME TOKEN, or NAME TOKEN ro for a read-only one (a token of at least {MIN_TOKEN} characters)",
                         path.display(),
                         n + 1
                     ))
@@ -71,11 +107,14 @@ impl Tokens {
 
     /// The name of the token presented, if it is one of ours. Compares
     /// every token in constant time so that timing tells nothing.
-    fn check(&self, presented: &str) -> Option<String> {
+    fn check(&self, presented: &str) -> Option<Caller> {
         let mut found = None;
-        for (name, token) in &self.0 {
-            if constant_time_eq(token.as_bytes(), presented.as_bytes()) {
-                found = Some(name.clone());
+        for token in &self.0 {
+            if constant_time_eq(token.secret.as_bytes(), presented.as_bytes()) {
+                found = Some(Caller {
+                    name: token.name.clone(),
+                    read_only: token.read_only,
+                });
             }
         }
         found
@@ -114,6 +153,7 @@ struct Shared {
     tokens: SharedTokens,
     to_loop: mpsc::Sender<ControlRequest>,
     metrics: Arc<Metrics>,
+    history: SharedHistory,
 }
 
 pub async fn serve(
@@ -122,11 +162,13 @@ pub async fn serve(
     tokens: SharedTokens,
     to_loop: mpsc::Sender<ControlRequest>,
     metrics: Arc<Metrics>,
+    history: SharedHistory,
 ) {
     let shared = Shared {
         tokens,
         to_loop,
         metrics,
+        history,
     };
     let limiter = Limiter::new(API_CONNECTIONS, API_CONNECTIONS_PER_CLIENT);
     let mut refusals = RefusalLog::default();
@@ -233,18 +275,26 @@ impl RefusalLog {
     }
 }
 
-type Reply = HttpResponse<Full<Bytes>>;
+type Reply = HttpResponse<Body>;
 
-fn json(code: StatusCode, response: &Response) -> Reply {
+fn json(code: StatusCode, response: &impl serde::Serialize) -> Reply {
     let body = serde_json::to_vec(response).unwrap_or_default();
     HttpResponse::builder()
         .status(code)
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body)))
+        .header("cache-control", "no-store")
+        .header("x-content-type-options", "nosniff")
+        .body(Full::new(Bytes::from(body)).boxed())
         .unwrap_or_default()
 }
 
 async fn handle(req: HttpRequest<Incoming>, shared: Shared) -> Result<Reply, Infallible> {
+    // The console's page, script and style hold no data: no token needed.
+    if req.method() == Method::GET {
+        if let Some(page) = console::asset(req.uri().path()) {
+            return Ok(page);
+        }
+    }
     let bearer = req
         .headers()
         .get("authorization")
@@ -254,13 +304,13 @@ async fn handle(req: HttpRequest<Incoming>, shared: Shared) -> Result<Reply, Inf
         let tokens = shared.tokens.read().unwrap_or_else(|p| p.into_inner());
         tokens.check(t.trim())
     });
-    let Some(name) = name else {
+    let Some(caller) = name else {
         return Ok(json(
             StatusCode::UNAUTHORIZED,
             &refuse("unauthorized: a valid bearer token is required"),
         ));
     };
-    let who = format!("token {name}");
+    let who = format!("token {}", caller.name);
     let query = req.uri().query().unwrap_or("");
     let param = |key: &str| {
         query
@@ -277,10 +327,27 @@ async fn handle(req: HttpRequest<Incoming>, shared: Shared) -> Result<Reply, Inf
                     "content-type",
                     "application/openmetrics-text; version=1.0.0; charset=utf-8",
                 )
-                .body(Full::new(Bytes::from(shared.metrics.encode())))
+                .body(Full::new(Bytes::from(shared.metrics.encode())).boxed())
                 .unwrap_or_default());
         }
         (&Method::GET, "/status") => Request::Status,
+        (&Method::GET, "/whoami") => return Ok(json(StatusCode::OK, &caller)),
+        (&Method::GET, "/history") => return Ok(history(&shared.history)),
+        (&Method::GET, "/stream") => {
+            let after = param("after").and_then(|v| v.parse().ok()).unwrap_or(0);
+            return Ok(console::stream(
+                shared.to_loop.clone(),
+                shared.history.clone(),
+                who,
+                after,
+            ));
+        }
+        (&Method::POST, _) if caller.read_only => {
+            return Ok(json(
+                StatusCode::FORBIDDEN,
+                &refuse("forbidden: a read-only token may not act"),
+            ))
+        }
         (&Method::POST, path) => match path.strip_prefix("/actions/") {
             Some("enable") => Request::Enable,
             Some("disable") => Request::Disable { force },
@@ -310,4 +377,13 @@ async fn handle(req: HttpRequest<Incoming>, shared: Shared) -> Result<Reply, Inf
         StatusCode::CONFLICT
     };
     Ok(json(code, &response))
+}
+
+/// `GET /history`: the timeline's samples (oldest first) and the events
+/// (newest first).
+fn history(history: &SharedHistory) -> Reply {
+    let h = history.lock().unwrap_or_else(|p| p.into_inner());
+    let body = serde_json::json!({ "samples": h.samples(), "events": h.events_after(0) });
+    drop(h);
+    json(StatusCode::OK, &body)
 }

@@ -3,6 +3,8 @@
 //! report. The shapes here are the documented, stable JSON contract.
 
 pub mod client;
+pub mod console;
+pub mod history;
 pub mod http;
 pub mod limits;
 pub mod metrics;

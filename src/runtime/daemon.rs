@@ -24,6 +24,7 @@ use super::{
     boot_epoch, failpoint, now, reload, restart, watch as addr_watch, wire, Overrides, RuntimeError,
 };
 use crate::config::{read_keys, Config, Node};
+use crate::control::history::{self, SharedHistory};
 use crate::control::metrics::Metrics;
 use crate::control::server::{self as control_server, ControlRequest};
 use crate::control::{http, report, state_file, Request, Response};
@@ -68,7 +69,21 @@ pub struct Daemon {
     /// Reloads, read and checked off the loop, to apply or refuse.
     reloads: mpsc::Receiver<reload::Ask>,
     netlink: Netlink,
+    /// The console's timeline and events, and the last sample's key.
+    history: SharedHistory,
+    sampled: Option<SampleKey>,
 }
+
+/// What a timeline sample depends on: a new sample is taken when it changes.
+type SampleKey = (
+    crate::core::State,
+    Option<crate::proto::heartbeat::WireState>,
+    bool,
+    bool,
+    bool,
+    crate::core::Holder,
+    bool,
+);
 
 /// How long a notifier replaced by a reload may take to send what it holds.
 const NOTIFY_DRAIN_ON_RELOAD: Duration = Duration::from_secs(30);
@@ -103,6 +118,7 @@ impl Daemon {
         let metrics = Arc::new(Metrics::new(&node.name, &config.cluster.name, addresses));
         let keys = r.keys.clone();
         let (input_tx, inputs) = mpsc::unbounded_channel::<Input>();
+        let history = SharedHistory::default();
         let (wire, receiver) = heartbeats(&config, me, r.heartbeat, &r.keys, settings.cluster_id)?;
         let listening = Listening {
             control: r.control_listener,
@@ -110,6 +126,7 @@ impl Daemon {
             socket_path: r.socket_path.clone(),
             exe,
             config_file,
+            history: history.clone(),
         };
         let outside = Outside::open(
             &config, me, listening, &r.keys, &r.netlink, &input_tx, &metrics,
@@ -163,6 +180,8 @@ impl Daemon {
             tokens: outside.tokens,
             reloads: outside.reloads,
             netlink,
+            history,
+            sampled: None,
         };
         let background = Background {
             worker,
@@ -206,6 +225,7 @@ impl Daemon {
             let status = self.core.status(now());
             self.metrics
                 .update(&status, &self.node.name, &self.peer.name);
+            self.sample(&status);
             let holding = status.state.wire().holding();
             self.holding.store(holding, Ordering::SeqCst);
             self.role.update(holding);
@@ -256,6 +276,11 @@ impl Daemon {
     }
 
     fn notify(&mut self, event: &crate::core::Event) {
+        let cause = event.cause.to_string();
+        self.history
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .event(event.kind.name(), cause, event.term, event.duration);
         if !self.notifier.wants(event.kind) {
             return;
         }
@@ -303,6 +328,39 @@ impl Daemon {
 }
 
 impl Daemon {
+    /// A timeline sample for the console when what it shows changed.
+    fn sample(&mut self, status: &crate::core::Status) {
+        let key = (
+            status.state,
+            status.peer_state,
+            status.peer_available,
+            status.disabled,
+            status.maintenance || status.maintenance_signal,
+            status.holder,
+            status.failure.is_some(),
+        );
+        if self.sampled == Some(key) {
+            return;
+        }
+        self.sampled = Some(key);
+        let at = now();
+        let report = report::build(&self.config, self.me, status, at);
+        let sample = history::Sample {
+            at_ms: history::now_ms(),
+            nodes: report
+                .nodes
+                .iter()
+                .map(|n| (n.name.clone(), n.status.clone()))
+                .collect(),
+            holder: report.holder.node.clone(),
+            failing: report.nodes.iter().find_map(|n| n.failing.clone()),
+        };
+        self.history
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .sample(sample);
+    }
+
     /// Applies a prepared reload whole, or refuses it whole (see
     /// [`crate::config::reload`]); the VIP and the application stay. systemd
     /// hears `RELOADING=1` and then `READY=1` again.
@@ -442,6 +500,8 @@ struct Listening {
     /// The binary and the file a `restart` checks, the file a reload reads.
     exe: PathBuf,
     config_file: PathBuf,
+    /// The console's past, which the loop records and the API serves.
+    history: SharedHistory,
 }
 
 /// The tasks that take requests from outside the loop (signals, the
@@ -489,7 +549,7 @@ impl Outside {
             tokio::spawn(forward_signals(input_tx.clone(), reloader)?),
             tokio::spawn(pushes.serve(l.push)),
         ];
-        let (api, tokens) = open_api(config, control_tx.clone(), metrics.clone())
+        let (api, tokens) = open_api(config, control_tx.clone(), metrics.clone(), l.history)
             .await?
             .unzip();
         tasks.extend(api);
@@ -724,6 +784,7 @@ async fn open_api(
     config: &Config,
     control_tx: mpsc::Sender<ControlRequest>,
     metrics: Arc<Metrics>,
+    history: SharedHistory,
 ) -> Result<Option<(JoinHandle<()>, http::SharedTokens)>, RuntimeError> {
     let Some(api) = &config.api else {
         return Ok(None);
@@ -744,6 +805,7 @@ async fn open_api(
         tokens.clone(),
         control_tx,
         metrics,
+        history,
     ));
     Ok(Some((server, tokens)))
 }
