@@ -373,3 +373,61 @@ fn a_deleted_ipv6_address_is_restored() {
         back.as_millis()
     );
 }
+
+/// The IPv6 look before a claim: another host (the client) holds the IPv6
+/// VIP and serves through it; m1, starting alone on an IPv6-only group,
+/// finds it with a neighbour solicitation from the unspecified address
+/// (its neighbour advertisement names the holder's MAC), sees the service
+/// answer through the VIP, and keeps out.
+#[test]
+fn the_primary_keeps_out_while_another_host_holds_the_ipv6_vip() {
+    let mut t = Topology::up("dual-holder");
+    let held = t.exec(
+        "cl",
+        &[
+            "ip",
+            "addr",
+            "add",
+            &format!("{VIP6}/64"),
+            "dev",
+            "eth0",
+            "nodad",
+        ],
+    );
+    assert!(held.status.success());
+    let app = t.spawn_app("cl");
+    let mut text = std::fs::read_to_string(t.dual_stack_config()).unwrap();
+    text = text.replace(
+        &format!("vip = [\"{VIP}/24\", \"{VIP6}/64\"]"),
+        &format!("vip = [\"{VIP6}/64\"]"),
+    );
+    for n in ["11", "12"] {
+        text = text
+            .replace(
+                &format!("address = \"192.0.2.{n}\""),
+                &format!("address = \"2001:db8::{n}\""),
+            )
+            .replace(
+                &format!("url = \"http://192.0.2.{n}/\""),
+                &format!("url = \"http://[2001:db8::{n}]/\""),
+            );
+    }
+    let config = t.dir.join("ipv6-only.toml");
+    std::fs::write(&config, text).unwrap();
+    t.start_with("m1", &config);
+    t.wait_log(
+        "m1",
+        "answers through the common IP",
+        Duration::from_secs(5),
+    );
+    let mac = t.mac("cl");
+    assert!(
+        t.daemon("m1").log_text().contains(&mac),
+        "names the holder's MAC\n{}",
+        t.dump_logs()
+    );
+    common::holds_for("m1 keeps out", common::GRACE, || {
+        t.vip6_holders().is_empty()
+    });
+    drop(app);
+}
