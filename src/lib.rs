@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //!
+//! - [`atomic_file`]: replacing a file whole (temporary file, sync, rename).
 //! - [`clock`]: instants computed without panicking.
 //! - [`config`]: the TOML file, raw → validated, with located problems.
 //! - [`core`]: the sans-IO state machine that decides; time is passed in,
@@ -20,6 +21,7 @@
 //! - [`control`]: the admin requests, their JSON answers and the status
 //!   report, over the Unix control socket (and the HTTP API).
 
+pub mod atomic_file;
 pub mod clock;
 pub mod config;
 pub mod control;

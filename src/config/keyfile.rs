@@ -5,8 +5,6 @@
 //! appends a key and `--activate ID` moves the mark; each rewrites the file
 //! whole, atomically, mode 0600.
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use crate::proto::keyring::{Key, Keyring};
@@ -135,20 +133,9 @@ pub fn activated(ring: &Keyring, id: u32) -> Result<Keyring, String> {
     Ok(Keyring::new(keys, at).expect("the index was found"))
 }
 
-/// Writes `ring` to `path` through a temporary file and a rename, so that
-/// a reader never sees half a file; mode 0600.
+/// Writes `ring` to `path` whole (see [`crate::atomic_file`]), mode 0600.
 pub fn write_atomically(path: &Path, ring: &Keyring) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp-keygen");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
-    file.write_all(format(ring).as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
+    crate::atomic_file::replace(path, format(ring).as_bytes(), 0o600)
 }
 
 #[cfg(test)]

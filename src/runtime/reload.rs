@@ -169,20 +169,13 @@ impl Reloader {
     }
 }
 
-/// Writes `text` to `path` through a temporary file and a rename (a reader
-/// never sees half a file), with the file's mode, after copying the
-/// previous file to `path.bak`.
+/// Copies the previous file to `path.bak`, then replaces it with `text`
+/// whole, with the file's mode (see [`crate::atomic_file`]).
 fn replace_keeping_backup(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
     let mut backup = path.as_os_str().to_owned();
     backup.push(".bak");
     std::fs::copy(path, &backup)?;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".pushed");
-    let tmp = PathBuf::from(tmp);
-    let mut file = std::fs::File::create(&tmp)?;
-    file.set_permissions(std::fs::metadata(path)?.permissions())?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
+    let mode = std::fs::metadata(path)?.permissions().mode() & 0o7777;
+    crate::atomic_file::replace(path, text.as_bytes(), mode)
 }
