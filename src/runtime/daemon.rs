@@ -361,9 +361,9 @@ impl Daemon {
             .sample(sample);
     }
 
-    /// Applies a prepared reload whole, or refuses it whole (see
-    /// [`crate::config::reload`]); the VIP and the application stay. systemd
-    /// hears `RELOADING=1` and then `READY=1` again.
+    /// Applies a prepared reload whole (checked off the loop, see
+    /// [`reload`]); the VIP and the application stay. systemd hears
+    /// `RELOADING=1` and then `READY=1` again.
     fn reload(&mut self, p: reload::Prepared) -> Response {
         Systemd::reloading();
         let answer = self.apply(p);
@@ -371,29 +371,8 @@ impl Daemon {
         answer
     }
 
-    fn apply(&mut self, mut p: reload::Prepared) -> Response {
-        let who = p.who.clone();
-        let checked = crate::config::reload::compare(&self.config, &p.config);
-        let written = match (&checked, p.commit.take()) {
-            (Ok(_), Some(commit)) => commit().map_err(|why| vec![why]),
-            _ => Ok(()),
-        };
-        let mut changed = match checked.and_then(|c| written.map(|()| c)) {
-            Ok(changed) => changed,
-            Err(refused) => {
-                for why in &refused {
-                    tracing::warn!(%who, %why, "reload refused");
-                }
-                tokio::spawn(p.notifier.close(Duration::ZERO));
-                return self.reply(
-                    false,
-                    format!(
-                        "reload refused; the running configuration stays:\n{}",
-                        refused.join("\n")
-                    ),
-                );
-            }
-        };
+    fn apply(&mut self, p: reload::Prepared) -> Response {
+        let (who, mut changed) = (p.who, p.changed);
         let mut keys = self.keys.write().unwrap_or_else(|e| e.into_inner());
         if *keys != p.keys {
             changed.push("heartbeat keys");
@@ -533,6 +512,7 @@ impl Outside {
             netlink: netlink.clone(),
             metrics: metrics.clone(),
             to_loop: reload_tx,
+            running: tokio::sync::Mutex::new(config.clone()),
         });
         let hooks = control_server::Hooks {
             restart: restart_check(l.exe, l.config_file, node.name.clone()),

@@ -1,10 +1,13 @@
-//! Live reload (`SIGHUP`, `understudy reload`, `systemctl reload`): the
-//! configuration file is read and checked off the event loop, with
-//! everything built from it that can fail (keys, API tokens, probers, the
-//! notifier); the loop then compares it with the running configuration
-//! ([`crate::config::reload::compare`]) and either applies it whole or
-//! refuses it whole. Nothing here touches the network: the VIP stays where
-//! it is and the application keeps running.
+//! Live reload (`SIGHUP`, `understudy reload`, `systemctl reload`, a
+//! configuration push): one at a time, off the event loop, the file is read,
+//! compared with the running configuration
+//! ([`crate::config::reload::compare`]) and everything that can fail is
+//! built from it (keys, API tokens, probers, the notifier), and a pushed
+//! file is written; only a reload that can no longer fail reaches the loop,
+//! which applies it whole. The loop never waits for a disk: a write that
+//! syncs can take hundreds of milliseconds, and a heartbeat must not.
+//! Nothing here touches the network: the VIP stays where it is and the
+//! application keeps running.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,13 +36,9 @@ pub struct Prepared {
     pub notifier: Notifier,
     /// Who asked (for the log).
     pub who: String,
-    /// For a pushed file: writes it in place of the running file, once the
-    /// loop has found that it may apply (a failure refuses the reload).
-    pub commit: Option<Commit>,
+    /// The sections that differ from the running configuration.
+    pub changed: Vec<&'static str>,
 }
-
-/// Writes a pushed file; run by the loop between the check and the apply.
-pub type Commit = Box<dyn FnOnce() -> Result<(), String> + Send>;
 
 /// A prepared reload on its way to the loop, and where its answer goes.
 pub type Ask = (Box<Prepared>, oneshot::Sender<Response>);
@@ -52,6 +51,9 @@ pub struct Reloader {
     pub netlink: Netlink,
     pub metrics: Arc<Metrics>,
     pub to_loop: mpsc::Sender<Ask>,
+    /// The configuration the loop runs, which only a reload changes; the
+    /// lock makes reloads one at a time, so this copy is always exact.
+    pub running: tokio::sync::Mutex<Config>,
 }
 
 impl Reloader {
@@ -78,23 +80,16 @@ impl Reloader {
     }
 
     async fn submit(self: Arc<Self>, who: String, pushed: Option<String>) -> Response {
-        let reloader = self.clone();
-        let asked = who.clone();
-        let prepared = tokio::task::spawn_blocking(move || reloader.prepare(asked, pushed)).await;
+        let mut running = self.running.lock().await;
+        let (reloader, current, asked) = (self.clone(), running.clone(), who.clone());
+        let prepared =
+            tokio::task::spawn_blocking(move || reloader.prepare(&current, asked, pushed)).await;
         let prepared = match prepared {
             Ok(Ok(prepared)) => prepared,
-            Ok(Err(problems)) => {
-                for problem in &problems {
-                    warn!(%who, %problem, "reload refused: the file has a problem");
-                }
-                warn!(%who, "reload refused; the running configuration stays");
-                return refuse(&format!(
-                    "reload refused; the running configuration stays:\n{}",
-                    problems.join("\n")
-                ));
-            }
+            Ok(Err(problems)) => return refusal(&who, &problems),
             Err(e) => return refuse(&format!("reload refused: its check did not finish: {e}")),
         };
+        let applied = prepared.config.clone();
         let (reply, answer) = oneshot::channel();
         if self
             .to_loop
@@ -104,13 +99,22 @@ impl Reloader {
         {
             return refuse("the daemon is shutting down");
         }
-        answer
+        let answer = answer
             .await
-            .unwrap_or_else(|_| refuse("the daemon is shutting down"))
+            .unwrap_or_else(|_| refuse("the daemon is shutting down"));
+        if answer.ok {
+            *running = applied;
+        }
+        answer
     }
 
     /// Everything that can fail, each problem worded with its place.
-    fn prepare(&self, who: String, pushed: Option<String>) -> Result<Prepared, Vec<String>> {
+    fn prepare(
+        &self,
+        running: &Config,
+        who: String,
+        pushed: Option<String>,
+    ) -> Result<Prepared, Vec<String>> {
         let lines = |problems: crate::config::Problems| {
             let text = problems.to_string();
             text.lines().map(str::to_owned).collect::<Vec<_>>()
@@ -119,13 +123,7 @@ impl Reloader {
             None => Config::load(&self.path).map_err(lines)?,
             Some(text) => Config::parse(&self.path, text).map_err(lines)?,
         };
-        let commit = pushed.map(|text| {
-            let path = self.path.clone();
-            Box::new(move || {
-                replace_keeping_backup(&path, &text)
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))
-            }) as Commit
-        });
+        let changed = crate::config::reload::compare(running, &config)?;
         let me = config
             .nodes
             .iter()
@@ -155,6 +153,11 @@ impl Reloader {
             .map_err(|e| vec![e.to_string()])?;
         let notifier = Notifier::start(&config.notify, self.metrics.clone())
             .map_err(|e| vec![format!("notifications: {e}")])?;
+        // Last, once nothing else can refuse it.
+        if let Some(text) = &pushed {
+            replace_keeping_backup(&self.path, text)
+                .map_err(|e| vec![format!("cannot write {}: {e}", self.path.display())])?;
+        }
         Ok(Prepared {
             config,
             me,
@@ -164,9 +167,21 @@ impl Reloader {
             checks,
             notifier,
             who,
-            commit,
+            changed,
         })
     }
+}
+
+/// A refused reload, logged with every reason; the running configuration
+/// stays.
+fn refusal(who: &str, problems: &[String]) -> Response {
+    for why in problems {
+        warn!(%who, %why, "reload refused");
+    }
+    refuse(&format!(
+        "reload refused; the running configuration stays:\n{}",
+        problems.join("\n")
+    ))
 }
 
 /// Copies the previous file to `path.bak`, then replaces it with `text`
