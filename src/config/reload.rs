@@ -8,6 +8,10 @@
 
 use super::Config;
 
+/// The section name `compare` reports for changed notifications: a reload
+/// that lists it starts a new notifier.
+pub const NOTIFY: &str = "notify";
+
 /// What a stop and start of both daemons is needed for.
 const BOTH: &str = "stop both daemons and start them with the new file (the common IP moves)";
 /// What `understudy restart` (a re-exec that keeps the VIP) applies.
@@ -118,7 +122,7 @@ fn changed_sections(old: &Config, new: &Config) -> Vec<&'static str> {
         ("heartbeat", heartbeat(old) != heartbeat(new)),
         ("failback", old.failback != new.failback),
         (
-            "notify",
+            NOTIFY,
             format!("{:?}", old.notify) != format!("{:?}", new.notify),
         ),
         ("api.tokens_file", tokens(old) != tokens(new)),

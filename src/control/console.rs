@@ -98,14 +98,16 @@ pub fn stream(
         }
         let (events, samples) = {
             let h = s.history.lock().unwrap_or_else(|p| p.into_inner());
-            (h.events_after(s.after_event), h.samples())
+            (
+                h.events_after(s.after_event),
+                h.samples_after(s.after_sample),
+            )
         };
         for event in events.iter().rev() {
             s.after_event = s.after_event.max(event.id);
             push(&mut text, "event", event);
         }
-        let since = s.after_sample;
-        for sample in samples.iter().filter(|x| x.at_ms > since) {
+        for sample in &samples {
             s.after_sample = sample.at_ms;
             push(&mut text, "sample", sample);
         }

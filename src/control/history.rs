@@ -94,7 +94,17 @@ impl History {
     }
 
     pub fn samples(&self) -> Vec<Sample> {
-        self.samples.iter().cloned().collect()
+        self.samples_after(0)
+    }
+
+    /// The samples taken after `at_ms`, oldest first (by the wall clock,
+    /// which may step: each is tested, no order is assumed).
+    pub fn samples_after(&self, at_ms: u64) -> Vec<Sample> {
+        self.samples
+            .iter()
+            .filter(|s| s.at_ms > at_ms)
+            .cloned()
+            .collect()
     }
 
     /// Events newer than `after` (an id), newest first.
@@ -132,6 +142,7 @@ mod tests {
         h.sample(at(late, "m1"));
         let kept: Vec<u64> = h.samples().iter().map(|s| s.at_ms).collect();
         assert_eq!(kept, [3_000, late], "one sample before the window stays");
+        assert_eq!(h.samples_after(3_000).len(), 1);
     }
 
     #[test]

@@ -75,18 +75,17 @@ impl Tokens {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let mut parts = line.split_whitespace();
-            let read_only = match (parts.next(), parts.next(), parts.next(), parts.next()) {
-                (Some(_), Some(_), None, None) => Some(false),
-                (Some(_), Some(_), Some("ro"), None) => Some(true),
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let token = match words.as_slice() {
+                [name, secret] => Some((name, secret, false)),
+                [name, secret, "ro"] => Some((name, secret, true)),
                 _ => None,
             };
-            let mut parts = line.split_whitespace();
-            match (parts.next(), parts.next(), read_only) {
-                (Some(name), Some(token), Some(read_only)) if token.len() >= MIN_TOKEN => {
+            match token {
+                Some((name, secret, read_only)) if secret.len() >= MIN_TOKEN => {
                     tokens.push(Token {
-                        name: name.to_owned(),
-                        secret: token.to_owned(),
+                        name: (*name).to_owned(),
+                        secret: (*secret).to_owned(),
                         read_only,
                     })
                 }

@@ -319,11 +319,7 @@ impl Daemon {
                 message.push_str(&format!(" (warning: not saved: {e})"));
             }
         }
-        Response {
-            ok,
-            message,
-            status: Some(report::build(&self.config, self.me, &status, at)),
-        }
+        self.reply(ok, message)
     }
 }
 
@@ -393,7 +389,7 @@ impl Daemon {
         );
         let _ = self.effect_tx.send(Queued::Reconfigure(Box::new(fresh)));
         self.checks = p.checks;
-        let old = if changed.contains(&"notify") {
+        let old = if changed.contains(&crate::config::reload::NOTIFY) {
             std::mem::replace(&mut self.notifier, p.notifier)
         } else {
             p.notifier
@@ -414,6 +410,7 @@ impl Daemon {
         self.reply(true, format!("reloaded: {list}"))
     }
 
+    /// An answer with the status after it.
     fn reply(&self, ok: bool, message: String) -> Response {
         let at = now();
         Response {
