@@ -125,18 +125,8 @@ fn g_primary_keeps_out_while_another_host_serves_the_vip() {
     );
     assert!(out.status.success());
     let app = t.spawn_app("cl");
-    t.start("m1");
-    t.wait_log(
-        "m1",
-        "answers through the common IP",
-        Duration::from_secs(5),
-    );
-    let mac = t.mac("cl");
-    assert!(
-        t.daemon("m1").log_text().contains(&mac),
-        "names the holder's MAC"
-    );
-    holds_for("m1 keeps out", GRACE, || t.vip_holders().is_empty());
+    let config = t.config.clone();
+    t.assert_m1_keeps_out(&config, Topology::vip_holders);
     drop(app);
 }
 

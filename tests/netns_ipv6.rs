@@ -308,13 +308,10 @@ fn a_claim_that_cannot_add_one_address_removes_the_others() {
     );
 }
 
-/// Node addresses may be IPv6: heartbeats, the peer's probes and the
-/// claim all run over it, and the pair takes over as over IPv4.
-#[test]
-fn a_pair_heartbeats_over_ipv6() {
-    let mut t = Topology::up("dual-hb6");
-    let text = std::fs::read_to_string(t.dual_stack_config()).unwrap();
-    let mut text = text;
+/// `config` with the nodes on their IPv6 addresses (2001:db8::11 and ::12),
+/// addresses and application URLs both.
+fn ipv6_nodes(config: &str) -> String {
+    let mut text = config.to_owned();
     for n in ["11", "12"] {
         text = text
             .replace(
@@ -326,6 +323,15 @@ fn a_pair_heartbeats_over_ipv6() {
                 &format!("url = \"http://[2001:db8::{n}]/\""),
             );
     }
+    text
+}
+
+/// Node addresses may be IPv6: heartbeats, the peer's probes and the
+/// claim all run over it, and the pair takes over as over IPv4.
+#[test]
+fn a_pair_heartbeats_over_ipv6() {
+    let mut t = Topology::up("dual-hb6");
+    let text = ipv6_nodes(&std::fs::read_to_string(t.dual_stack_config()).unwrap());
     let config = t.dir.join("heartbeats6.toml");
     std::fs::write(&config, text).unwrap();
     t.steady_pair_with(&config, &config);
@@ -396,38 +402,12 @@ fn the_primary_keeps_out_while_another_host_holds_the_ipv6_vip() {
     );
     assert!(held.status.success());
     let app = t.spawn_app("cl");
-    let mut text = std::fs::read_to_string(t.dual_stack_config()).unwrap();
-    text = text.replace(
+    let text = ipv6_nodes(&std::fs::read_to_string(t.dual_stack_config()).unwrap()).replace(
         &format!("vip = [\"{VIP}/24\", \"{VIP6}/64\"]"),
         &format!("vip = [\"{VIP6}/64\"]"),
     );
-    for n in ["11", "12"] {
-        text = text
-            .replace(
-                &format!("address = \"192.0.2.{n}\""),
-                &format!("address = \"2001:db8::{n}\""),
-            )
-            .replace(
-                &format!("url = \"http://192.0.2.{n}/\""),
-                &format!("url = \"http://[2001:db8::{n}]/\""),
-            );
-    }
     let config = t.dir.join("ipv6-only.toml");
     std::fs::write(&config, text).unwrap();
-    t.start_with("m1", &config);
-    t.wait_log(
-        "m1",
-        "answers through the common IP",
-        Duration::from_secs(5),
-    );
-    let mac = t.mac("cl");
-    assert!(
-        t.daemon("m1").log_text().contains(&mac),
-        "names the holder's MAC\n{}",
-        t.dump_logs()
-    );
-    common::holds_for("m1 keeps out", common::GRACE, || {
-        t.vip6_holders().is_empty()
-    });
+    t.assert_m1_keeps_out(&config, Topology::vip6_holders);
     drop(app);
 }

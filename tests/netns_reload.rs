@@ -30,7 +30,7 @@ struct Sampled {
 /// VIP's holders every 20 ms until `stop` (at most 10 minutes).
 fn sample(t: &Topology, stop: Arc<AtomicBool>) -> thread::JoinHandle<Sampled> {
     let sockets = [t.socket("m1"), t.socket("m2")];
-    let namespaces = [("m1", t.ns("m1")), ("m2", t.ns("m2"))];
+    let pair = t.pair();
     thread::spawn(move || {
         let mut seen = Sampled {
             samples: 0,
@@ -46,18 +46,7 @@ fn sample(t: &Topology, stop: Arc<AtomicBool>) -> thread::JoinHandle<Sampled> {
                     seen.oldest_heartbeat_ms = seen.oldest_heartbeat_ms.max(age);
                 }
             }
-            let holders = namespaces
-                .iter()
-                .filter(|(_, ns)| {
-                    let out = Command::new("ip")
-                        .args(["-n", ns, "-4", "-o", "addr", "show", "dev", "eth0"])
-                        .output()
-                        .expect("ip addr");
-                    String::from_utf8_lossy(&out.stdout).contains(&format!(" {VIP}/"))
-                })
-                .map(|(name, _)| name.to_string())
-                .collect();
-            seen.holders.push(holders);
+            seen.holders.push(pair.vip_holders());
             seen.samples += 1;
             thread::sleep(Duration::from_millis(20));
         }
@@ -114,14 +103,7 @@ fn assert_nothing_moved(t: &Topology, seen: &Sampled, what: &str) {
         seen.samples, seen.oldest_heartbeat_ms
     );
     assert!(seen.samples >= 10, "too few samples: {}", seen.samples);
-    assert!(
-        seen.holders.iter().all(|h| h == &["m1".to_owned()]),
-        "{what}: the VIP left m1 or was doubled: {:?}\n{logs}",
-        seen.holders
-            .iter()
-            .filter(|h| h != &&["m1".to_owned()])
-            .collect::<Vec<_>>()
-    );
+    common::assert_m1_held_throughout(&seen.holders, what, &logs);
     assert!(
         seen.oldest_heartbeat_ms < 2 * HEARTBEAT_MS,
         "{what}: a heartbeat was missed (a peer heartbeat {} ms old)\n{logs}",

@@ -27,18 +27,11 @@ struct Seen {
 
 /// Asks through the VIP and samples the holders every 20 ms until `stop`.
 fn watch_client(t: &Topology, stop: Arc<AtomicBool>) -> thread::JoinHandle<Seen> {
-    let (cl, m1, m2) = (t.ns("cl"), t.ns("m1"), t.ns("m2"));
+    let (cl, pair) = (t.ns("cl"), t.pair());
     thread::spawn(move || {
         let mut seen = Seen {
             answers: Vec::new(),
             holders: Vec::new(),
-        };
-        let holds = |ns: &str| {
-            let out = Command::new("ip")
-                .args(["-n", ns, "-4", "-o", "addr", "show", "dev", "eth0"])
-                .output()
-                .expect("ip addr");
-            String::from_utf8_lossy(&out.stdout).contains(&format!(" {VIP}/"))
         };
         // Bounded: at most 10 minutes of samples, even if `stop` never comes.
         for _ in 0..30_000 {
@@ -55,13 +48,7 @@ fn watch_client(t: &Topology, stop: Arc<AtomicBool>) -> thread::JoinHandle<Seen>
                     .success()
                     .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned()),
             );
-            let mut holders = Vec::new();
-            for (name, ns) in [("m1", &m1), ("m2", &m2)] {
-                if holds(ns) {
-                    holders.push(name.to_owned());
-                }
-            }
-            seen.holders.push(holders);
+            seen.holders.push(pair.vip_holders());
             thread::sleep(Duration::from_millis(20));
         }
         seen
@@ -157,14 +144,7 @@ fn restart_on_the_active_node_moves_nothing() {
     );
     assert_eq!(failed, 0, "GETs through the VIP failed\n{logs}");
     assert!(others.is_empty(), "answers not from m1: {others:?}\n{logs}");
-    assert!(
-        seen.holders.iter().all(|h| h == &["m1".to_owned()]),
-        "the VIP left m1 or was doubled: {:?}",
-        seen.holders
-            .iter()
-            .filter(|h| h != &&["m1".to_owned()])
-            .collect::<Vec<_>>()
-    );
+    common::assert_m1_held_throughout(&seen.holders, "restart", &logs);
     assert_eq!(
         t.app_pid("m1"),
         Some(app),

@@ -59,6 +59,44 @@ fn run_ok(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The IPv4 addresses on eth0 in namespace `ns`.
+fn addresses_in(ns: &str) -> Vec<String> {
+    let out = run(Command::new("ip").args(["-n", ns, "-j", "-4", "addr", "show", "dev", "eth0"]));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v[0]["addr_info"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|i| i["local"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The pair's hosts by name and namespace (see [`Topology::pair`]).
+pub struct Pair([(String, String); 2]);
+
+impl Pair {
+    /// The nodes whose eth0 holds the VIP.
+    pub fn vip_holders(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(_, ns)| addresses_in(ns).iter().any(|a| a == VIP))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+}
+
+/// Asserts that every sample of the holders is m1 alone: the VIP never
+/// left it and was never doubled.
+pub fn assert_m1_held_throughout(holders: &[Vec<String>], what: &str, logs: &str) {
+    let others: Vec<_> = holders.iter().filter(|h| *h != &["m1"]).collect();
+    assert!(
+        others.is_empty(),
+        "{what}: the VIP left m1 or was doubled: {others:?}\n{logs}"
+    );
+}
+
 /// Polls `f` every 20 ms until it returns `Some`, or panics after `limit`.
 pub fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
@@ -413,25 +451,43 @@ impl Topology {
 
     /// The nodes whose eth0 holds the VIP.
     pub fn vip_holders(&self) -> Vec<String> {
-        ["m1", "m2"]
-            .into_iter()
-            .filter(|h| self.addresses(h).iter().any(|a| a == VIP))
-            .map(str::to_owned)
-            .collect()
+        self.pair().vip_holders()
     }
 
     /// The IPv4 addresses on a host's eth0.
     pub fn addresses(&self, host: &str) -> Vec<String> {
-        let out = self.exec(host, &["ip", "-j", "-4", "addr", "show", "dev", "eth0"]);
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        v[0]["addr_info"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|i| i["local"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
+        addresses_in(&self.ns(host))
+    }
+
+    /// With the client holding a common address and serving through it,
+    /// starts m1 on `config`: m1 finds the holder (its log names the
+    /// client's MAC), sees the service answer through the VIP, and keeps
+    /// out for a grace period (`holders` lists the nodes holding the
+    /// address the client holds).
+    pub fn assert_m1_keeps_out(
+        &mut self,
+        config: &Path,
+        holders: impl Fn(&Topology) -> Vec<String>,
+    ) {
+        self.start_with("m1", config);
+        self.wait_log(
+            "m1",
+            "answers through the common IP",
+            Duration::from_secs(5),
+        );
+        let mac = self.mac("cl");
+        assert!(
+            self.daemon("m1").log_text().contains(&mac),
+            "names the holder's MAC\n{}",
+            self.dump_logs()
+        );
+        holds_for("m1 keeps out", GRACE, || holders(self).is_empty());
+    }
+
+    /// m1's and m2's namespaces, for a thread that samples them while the
+    /// test goes on with the topology.
+    pub fn pair(&self) -> Pair {
+        Pair(["m1", "m2"].map(|h| (h.to_owned(), self.ns(h))))
     }
 
     pub fn mac(&self, host: &str) -> String {
