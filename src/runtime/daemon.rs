@@ -135,17 +135,16 @@ impl Daemon {
         let mut others = outside.tasks;
         let (worker, effect_tx, interrupts) =
             spawn_worker(&config, &node, (&r.netlink, &r.prober), &input_tx);
-        let group = Group::new(&config, &node, r.netlink.clone());
         others.push(tokio::spawn(addr_watch::watch(
             node.nic.clone(),
-            group.by_nic(),
+            r.group.by_nic(),
             input_tx.clone(),
         )));
         let notifier =
             Notifier::start(&config.notify, metrics.clone()).map_err(RuntimeError::Notify)?;
         let holding = Arc::new(AtomicBool::new(r.vip_present));
         let emergency = Emergency {
-            group,
+            group: r.group,
             stop: effects::supervisor(&config, &node, &r.prober),
             wire: wire.clone(),
             socket_path: r.socket_path.clone(),
@@ -549,6 +548,9 @@ impl Outside {
 struct Resources {
     keys: wire::SharedKeys,
     netlink: Netlink,
+    /// The common addresses on their NICs, for the watch and the
+    /// emergency release.
+    group: Group,
     /// The VIP is on our NIC already (left by an earlier run).
     vip_present: bool,
     prober: Prober,
@@ -574,9 +576,8 @@ impl Resources {
         // The node's NIC must exist; the group's may hold an earlier run's
         // addresses.
         netlink.link(&node.nic).await?;
-        let vip_present = Group::new(config, node, netlink.clone())
-            .any_present()
-            .await?;
+        let group = Group::new(config, node, netlink.clone());
+        let vip_present = group.any_present().await?;
         let prober = super::probes::prober(config, config.monitor.timeout)?;
         let heartbeat = open_heartbeat(config, me)?;
         let push_addr = SocketAddr::new(node.address, config.heartbeat.port);
@@ -602,6 +603,7 @@ impl Resources {
                 })?;
         Ok(Resources {
             keys,
+            group,
             netlink,
             vip_present,
             prober,
