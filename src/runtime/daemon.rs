@@ -388,12 +388,10 @@ impl Daemon {
         );
         let _ = self.effect_tx.send(Queued::Reconfigure(Box::new(fresh)));
         self.checks = p.checks;
-        let old = if changed.contains(&crate::config::reload::NOTIFY) {
-            std::mem::replace(&mut self.notifier, p.notifier)
-        } else {
-            p.notifier
-        };
-        tokio::spawn(old.close(NOTIFY_DRAIN_ON_RELOAD));
+        if let Some(fresh) = p.notifier {
+            let old = std::mem::replace(&mut self.notifier, fresh);
+            tokio::spawn(old.close(NOTIFY_DRAIN_ON_RELOAD));
+        }
         self.role = RoleFile::new(config.application.role_file.clone());
         (self.node, self.peer) = (node.clone(), peer.clone());
         let settings = config.core_settings(me, 0);

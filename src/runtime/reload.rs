@@ -33,7 +33,8 @@ pub struct Prepared {
     pub tokens: Option<Tokens>,
     pub prober: crate::io::probe::Prober,
     pub checks: Checks,
-    pub notifier: Notifier,
+    /// A new notifier, only when the notifications changed.
+    pub notifier: Option<Notifier>,
     /// Who asked (for the log).
     pub who: String,
     /// The sections that differ from the running configuration.
@@ -151,8 +152,12 @@ impl Reloader {
         let (node, peer) = (&config.nodes[me], &config.nodes[config.peer_of(me)]);
         let checks = Checks::new(&config, node, peer, self.netlink.clone(), prober.clone())
             .map_err(|e| vec![e.to_string()])?;
-        let notifier = Notifier::start(&config.notify, self.metrics.clone())
-            .map_err(|e| vec![format!("notifications: {e}")])?;
+        let notifier = if changed.contains(&crate::config::reload::NOTIFY) {
+            let started = Notifier::start(&config.notify, self.metrics.clone());
+            Some(started.map_err(|e| vec![format!("notifications: {e}")])?)
+        } else {
+            None
+        };
         // Last, once nothing else can refuse it.
         if let Some(text) = &pushed {
             replace_keeping_backup(&self.path, text)
