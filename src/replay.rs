@@ -29,7 +29,10 @@ use std::time::{Duration, Instant};
 
 use crate::clock::later;
 use crate::config::{Failback, Role};
-use crate::core::{Action, AdminCommand, AppRecovery, Input, Outcome, Settings, Status, Target};
+use crate::core::{
+    Action, AdminCommand, AppRecovery, Input, LeaseAsk, LeaseReply, Outcome, Settings, Status,
+    Target,
+};
 use crate::proto::heartbeat::{Flags, Heartbeat, WireState};
 
 /// One line of an input file.
@@ -83,6 +86,7 @@ pub fn default_settings() -> Settings {
         disabled: false,
         maintenance: false,
         adopt: None,
+        witness: None,
     }
 }
 
@@ -131,6 +135,21 @@ fn set(s: &mut Settings, key: &str, value: &str) -> Result<(), String> {
             s.peer_name = if primary { "m2" } else { "m1" }.into();
         }
         "grace" => s.grace = duration(value)?,
+        // `lease=2s` adds a witness (on_loss release); `on_loss=keep` after it.
+        "lease" => {
+            s.witness = Some(crate::core::LeaseSettings {
+                length: duration(value)?,
+                on_loss: crate::core::OnLoss::Release,
+            })
+        }
+        "on_loss" => {
+            let w = s.witness.as_mut().ok_or("on_loss needs lease= first")?;
+            w.on_loss = match value {
+                "release" => crate::core::OnLoss::Release,
+                "keep" => crate::core::OnLoss::Keep,
+                _ => return Err(format!("on_loss {value:?}")),
+            };
+        }
         "interval" => s.interval = duration(value)?,
         "data_interval" => s.data_interval = duration(value)?,
         "heartbeat" => s.heartbeat_interval = duration(value)?,
@@ -377,6 +396,11 @@ pub fn format_input(input: &Input, origin: Instant) -> String {
             format!("maintenance_signal {}", if *on { "on" } else { "off" })
         }
         Input::Shutdown => "shutdown".into(),
+        Input::Lease(LeaseReply::Granted { term }) => format!("lease granted term={term}"),
+        Input::Lease(LeaseReply::HeldBy { holder, term }) => {
+            format!("lease held_by {holder} term={term}")
+        }
+        Input::Lease(LeaseReply::Failed(why)) => format!("lease failed {why}"),
     }
 }
 
@@ -521,9 +545,28 @@ pub fn parse_step(
             Input::MaintenanceSignal(flag(rest.first().copied().unwrap_or(""))?)
         }
         "shutdown" => Input::Shutdown,
+        "lease" => Input::Lease(parse_lease(rest)?),
         _ => return Err(format!("unknown step {verb:?}")),
     };
     Ok(Step::Input(input))
+}
+
+/// `granted term=N`, `held_by NODE term=N` or `failed REASON`.
+fn parse_lease(words: &[&str]) -> Result<LeaseReply, String> {
+    let term = || -> Result<u64, String> {
+        keyed(words, "term")
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(|| "lease … term=N".to_owned())
+    };
+    Ok(match words {
+        ["granted", ..] => LeaseReply::Granted { term: term()? },
+        ["held_by", holder, ..] => LeaseReply::HeldBy {
+            holder: (*holder).to_owned(),
+            term: term()?,
+        },
+        ["failed", why @ ..] => LeaseReply::Failed(why.join(" ")),
+        _ => return Err("lease granted|held_by NODE|failed REASON".into()),
+    })
 }
 
 fn parse_heartbeat(words: &[&str], s: &Settings) -> Result<Heartbeat, String> {
@@ -639,7 +682,8 @@ pub fn success(action: &Action) -> Option<Input> {
         | Action::Notify(_)
         | Action::Interrupt
         | Action::Exit
-        | Action::Exec { .. } => return None,
+        | Action::Exec { .. }
+        | Action::Lease(_) => return None,
     })
 }
 
@@ -666,6 +710,9 @@ pub fn format_action(action: &Action) -> String {
             format_flags(hb.flags)
         ),
         Action::Notify(e) => format!("notify {} {:?}", e.kind, e.cause.to_string()),
+        Action::Lease(LeaseAsk::Acquire) => "lease acquire".into(),
+        Action::Lease(LeaseAsk::Renew { term }) => format!("lease renew term={term}"),
+        Action::Lease(LeaseAsk::Release { term }) => format!("lease release term={term}"),
     }
 }
 

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::core::Settings;
-pub use crate::core::{Failback, Role};
+pub use crate::core::{Failback, OnLoss, Role};
 pub use reqwest::Url;
 
 /// A validated configuration.
@@ -40,6 +40,8 @@ pub struct Config {
     pub api: Option<Api>,
     /// Who is told about failovers, and how.
     pub notify: Notify,
+    /// The lease authority, if any: only its lease holder may hold the VIP.
+    pub witness: Option<Witness>,
     /// Checksum of the file's text, announced to the peer so that a node
     /// running a different configuration is noticed.
     pub checksum: u64,
@@ -287,6 +289,42 @@ pub struct Api {
     pub tls: Option<(PathBuf, PathBuf)>,
 }
 
+/// `[witness]`: who grants the lease, for how long, and what the holder
+/// does when it cannot renew it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Witness {
+    pub backend: WitnessBackend,
+    pub lease: Duration,
+    pub on_loss: OnLoss,
+}
+
+/// Where the lease is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WitnessBackend {
+    /// A PostgreSQL connection URL (`postgres://user@host/db`).
+    Postgres(String),
+    /// etcd members' client endpoints (`host:port`), tried in order.
+    Etcd(Vec<String>),
+}
+
+impl WitnessBackend {
+    /// The backend for logs and status, without any password.
+    pub fn shown(&self) -> String {
+        match self {
+            WitnessBackend::Postgres(url) => match Url::parse(url) {
+                Ok(mut u) => {
+                    if u.password().is_some() {
+                        let _ = u.set_password(Some("***"));
+                    }
+                    u.to_string()
+                }
+                Err(_) => "postgres".to_owned(),
+            },
+            WitnessBackend::Etcd(endpoints) => format!("etcd://{}", endpoints.join(",")),
+        }
+    }
+}
+
 /// Notifications: which events, and the channels.
 #[derive(Debug, Clone, Default)]
 pub struct Notify {
@@ -379,6 +417,10 @@ impl Config {
             disabled: false,
             maintenance: false,
             adopt: None,
+            witness: config.witness.as_ref().map(|w| crate::core::LeaseSettings {
+                length: w.lease,
+                on_loss: w.on_loss,
+            }),
         }
     }
 }

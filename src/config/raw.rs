@@ -18,6 +18,7 @@ pub struct RawConfig {
     pub process: Option<RawProcess>,
     pub api: Option<RawApi>,
     pub notify: Option<RawNotify>,
+    pub witness: Option<RawWitness>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -194,4 +195,13 @@ pub struct RawWebhook {
 pub struct RawHook {
     pub commands: Option<Vec<String>>,
     pub timeout: Option<String>,
+}
+
+/// `[witness]`: the lease authority (PostgreSQL or etcd).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWitness {
+    pub url: Option<String>,
+    pub lease: Option<String>,
+    pub on_loss: Option<String>,
 }

@@ -55,6 +55,16 @@ pub fn compare(old: &Config, new: &Config) -> Result<Vec<&'static str>, Vec<Stri
             BOTH,
         );
     }
+    let witness = |c: &Config| match &c.witness {
+        None => "none".to_owned(),
+        Some(w) => format!(
+            "{} lease={:?} on_loss={}",
+            w.backend.shown(),
+            w.lease,
+            w.on_loss
+        ),
+    };
+    fixed("[witness]", witness(old), witness(new), BOTH);
     let port = |c: &Config| c.heartbeat.port.to_string();
     fixed("heartbeat.port", port(old), port(new), BOTH);
     let shown = |p: &std::path::Path| p.display().to_string();

@@ -38,6 +38,7 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
     let process = sections::process(&mut ck, raw.process.unwrap_or_default());
     let notify = sections::notify(&mut ck, raw.notify.unwrap_or_default());
     let api = raw.api.and_then(|a| sections::api(&mut ck, a));
+    let witness = raw.witness.and_then(|w| sections::witness(&mut ck, w));
     if !ck.problems.is_empty() {
         // A value of the wrong type was left out to read the rest: it is
         // not also "required".
@@ -65,6 +66,7 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
         process,
         api,
         notify,
+        witness,
         checksum: shared_checksum(text),
     })
 }

@@ -21,10 +21,11 @@ fn label(key: &str, value: &str) -> Labels {
     vec![(key.to_owned(), value.to_owned())]
 }
 
-const STATES: [State; 13] = [
+const STATES: [State; 14] = [
     State::Init,
     State::Starting,
     State::Checking,
+    State::Acquiring,
     State::Passive,
     State::Claiming,
     State::Announcing,

@@ -56,4 +56,8 @@ pub enum Action {
     /// handing `term` (and whether we hold the VIP) to the new process.
     /// The VIP and the application stay as they are.
     Exec { term: u64, holding: bool },
+    /// Ask the witness (acquire, renew, release the lease); carried out
+    /// beside the other actions, never queued behind them. Acquire and
+    /// renew are answered by [`super::Input::Lease`].
+    Lease(super::lease::LeaseAsk),
 }

@@ -40,6 +40,7 @@ impl Core {
         self.timers.stop(Timer::Decide);
         self.note_peer_availability(now);
         self.note_flapping(now);
+        self.decide_lease(now);
         match self.state {
             State::Passive => self.decide_passive(now),
             State::Checking => self.decide_checking(now),
@@ -66,9 +67,8 @@ impl Core {
         } else {
             Holder::Nobody
         };
-        if holder != self.holder || self.holder_since.is_none() {
-            self.holder = holder;
-            self.holder_since = Some(now);
+        if self.holder.map(|(h, _)| h) != Some(holder) {
+            self.holder = Some((holder, now));
         }
         let failure = self.failure_cause(now);
         if let Some(cause) = failure.filter(|c| Some(*c) != self.last_failure) {
@@ -383,6 +383,9 @@ impl Core {
     /// Why taking over now would not help, if it would not.
     pub(super) fn takeover_blocker(&self) -> Option<Blocker> {
         let reason = |h: &super::Health| h.last_error().map(str::to_owned);
+        if let Some(blocker) = self.lease_blocker() {
+            return Some(blocker);
+        }
         if let Some((target, why)) = self.not_probed.first() {
             return Some(Blocker::CannotJudge {
                 target: *target,
@@ -406,7 +409,7 @@ impl Core {
             if self.peer.holding() || self.disabled || self.in_maintenance() {
                 self.release(now, Cause::StaleVip, Ending::Passive, true);
             } else {
-                self.change_state(now, State::Claiming, Cause::Resume);
+                self.claim(now, Cause::Resume);
             }
             return;
         }
@@ -553,7 +556,7 @@ impl Core {
             }
             Want::Claim(cause) => {
                 let cause = self.because_peer_failed(cause);
-                self.change_state(now, State::Claiming, cause)
+                self.claim(now, cause)
             }
             Want::AskToClaim => {
                 if !asking {
@@ -562,7 +565,7 @@ impl Core {
                 }
                 if self.peer.last.is_some_and(|h| h.flags.deferring) {
                     let cause = self.because_peer_failed(Cause::NoHolder);
-                    self.change_state(now, State::Claiming, cause);
+                    self.claim(now, cause);
                 }
             }
             Want::Check => {

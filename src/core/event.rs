@@ -36,10 +36,12 @@ pub enum EventKind {
     /// The VIP moved too often within the flap window: automatic moves
     /// stopped.
     Flapping,
+    /// The holder could not renew the witness's lease in time.
+    LeaseLost,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 13] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::PeerDown,
         EventKind::Takeover,
         EventKind::Release,
@@ -53,6 +55,7 @@ impl EventKind {
         EventKind::ProbeRecovered,
         EventKind::VipRestored,
         EventKind::Flapping,
+        EventKind::LeaseLost,
     ];
 
     pub fn name(self) -> &'static str {
@@ -70,6 +73,7 @@ impl EventKind {
             EventKind::ProbeRecovered => "probe_recovered",
             EventKind::VipRestored => "vip_restored",
             EventKind::Flapping => "flapping",
+            EventKind::LeaseLost => "lease_lost",
         }
     }
 
@@ -84,7 +88,8 @@ impl EventKind {
             | EventKind::Takeover
             | EventKind::SplitBrain
             | EventKind::ApplicationFailed
-            | EventKind::Flapping => "critical",
+            | EventKind::Flapping
+            | EventKind::LeaseLost => "critical",
             EventKind::Release
             | EventKind::Conflict
             | EventKind::ConfigDrift

@@ -27,7 +27,7 @@ impl Core {
                 // Our previous process held the VIP and told the peer it
                 // restarts: take it back at once, without the start-up
                 // window (the peer still counts us as holding).
-                self.change_state(now, State::Claiming, Cause::Adopted);
+                self.claim(now, Cause::Adopted);
                 return;
             }
         }
@@ -84,6 +84,21 @@ impl Core {
             MoveNote::RemoveFailed { why }.log();
         }
         self.vip_held = outcome.is_err();
+        if self.settings.witness.is_some() && !self.vip_held {
+            self.give_back_lease();
+        }
+        if let Some(release) = self.mode.release_mut().filter(|r| r.stop_app_after) {
+            // Fenced: the VIP went first; now the application stops.
+            release.stop_app_after = false;
+            self.change_state(now, State::StoppingApp, Cause::StepDone);
+            return;
+        }
+        self.end_release(now);
+    }
+
+    /// Where the release goes once the VIP is off and the application
+    /// stopped: decided when it began.
+    pub(super) fn end_release(&mut self, now: Instant) {
         let next = match self.mode.release().map_or(After::Passive, |r| r.after) {
             After::Passive => State::Passive,
             After::Exit => State::Stopped,
@@ -122,10 +137,10 @@ impl Core {
     pub(super) fn on_shutdown(&mut self, now: Instant) {
         self.shutdown = true;
         match self.state {
-            State::Init | State::Starting | State::Passive if self.vip_held => {
+            State::Init | State::Starting | State::Acquiring | State::Passive if self.vip_held => {
                 self.release(now, Cause::Shutdown, Ending::Exit, true)
             }
-            State::Init | State::Starting | State::Passive => {
+            State::Init | State::Starting | State::Acquiring | State::Passive => {
                 self.change_state(now, State::Stopped, Cause::Shutdown)
             }
             State::Active => self.release(now, Cause::Shutdown, Ending::Exit, true),

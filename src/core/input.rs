@@ -90,4 +90,6 @@ pub enum Input {
     MaintenanceSignal(bool),
     /// SIGTERM or SIGINT: stop the application, release the VIP, exit.
     Shutdown,
+    /// The witness answered our acquire or renew (see [`super::lease`]).
+    Lease(super::lease::LeaseReply),
 }

@@ -178,7 +178,7 @@ impl Core {
             (Some(mac), _, true) => {
                 self.release(now, Cause::OtherHolder(mac), Ending::Passive, true)
             }
-            (None, _, true) => self.change_state(now, State::Claiming, Cause::Resume),
+            (None, _, true) => self.claim(now, Cause::Resume),
             (_, Ok(()), false) => {
                 PeerNote::ServiceUpViaVip.log();
                 let next_look = later(now, self.settings.interval);
@@ -192,9 +192,9 @@ impl Core {
                 }
                 .log();
                 self.notify(EventKind::Conflict, Cause::Conflict(mac.clone()), None);
-                self.change_state(now, State::Claiming, Cause::Conflict(mac));
+                self.claim(now, Cause::Conflict(mac));
             }
-            (None, Err(_), false) => self.change_state(now, State::Claiming, Cause::VipFree),
+            (None, Err(_), false) => self.claim(now, Cause::VipFree),
         }
     }
 }

@@ -26,8 +26,9 @@ impl Core {
             },
             handover: ending == Ending::HandOver,
             holddown_until: holddown.then(|| later(now, self.settings.grace.saturating_mul(2))),
+            stop_app_after: stop_app && self.lease_lapsed(),
         };
-        let first = if stop_app {
+        let first = if stop_app && !release.stop_app_after {
             State::StoppingApp
         } else {
             State::Releasing
@@ -116,14 +117,18 @@ impl Core {
                 ..Watch::default()
             }),
             (Mode::Watch(w), Phase::Claim) => Mode::Claim(Claim {
-                started: w.look.as_ref().map_or(now, |l| l.decided()),
+                // The look, or else the lease's ask, began the claim.
+                started: w.look.as_ref().map_or_else(
+                    || w.acquiring.as_ref().map_or(now, |(since, _)| *since),
+                    |l| l.decided(),
+                ),
                 cause: match &w.look {
                     Some(look) => Because(vec![look.cause.clone(), cause.clone()]),
                     None => cause.clone().into(),
                 },
                 promoted: w.promote.is_some(),
                 yield_to: None,
-                adopting: false,
+                adopting: matches!(cause, Cause::Adopted),
             }),
             (_, Phase::Claim) => Mode::Claim(Claim {
                 started: now,
@@ -139,6 +144,7 @@ impl Core {
                 after: After::Passive,
                 handover: false,
                 holddown_until: None,
+                stop_app_after: false,
             }),
         };
         if let Mode::Watch(_) = mode {
@@ -174,7 +180,8 @@ impl Core {
     /// The entry actions of each state.
     pub(super) fn entry(&mut self, now: Instant, to: State) {
         match to {
-            State::Init | State::Starting => {}
+            // The ask went out with the claim (see `Core::claim`).
+            State::Init | State::Starting | State::Acquiring => {}
             State::Passive => self.with_watch(|w| w.look = None),
             State::Checking => {
                 // Ahead of a takeover, the look lasts until it falls due;
@@ -187,8 +194,9 @@ impl Core {
                 self.actions.push_back(Action::CheckVip { window });
             }
             State::Claiming => {
-                // An adopted VIP keeps the term it was held with.
-                if !self.mode.adopting() {
+                // An adopted VIP keeps the term it was held with; with a
+                // witness, the lease's term is ours already.
+                if !self.mode.adopting() && self.settings.witness.is_none() {
                     self.term = self.term.max(self.peer.term()) + 1;
                 }
                 self.actions.push_back(Action::AddVip);

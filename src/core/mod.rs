@@ -21,6 +21,7 @@ mod flap;
 mod handlers;
 mod health;
 mod input;
+mod lease;
 mod look;
 mod machine;
 mod mode;
@@ -36,6 +37,8 @@ mod tell;
 mod timer;
 
 #[cfg(test)]
+mod lease_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::VecDeque;
@@ -46,8 +49,9 @@ pub use admin::{AdminCommand, AdminReply, Done, Refusal};
 pub use event::{Event, EventKind};
 pub use health::{Change, Health, Verdict};
 pub use input::{Input, Outcome, Target};
+pub use lease::{LeaseAsk, LeaseRefusal, LeaseReply, LeaseSettings, LeaseStatus, OnLoss};
 use mode::{Ending, Mode, Serve, Watch};
-pub use note::{AppNote, Cancelled, InputNote, MoveNote, PeerNote, ProbeNote};
+pub use note::{AppNote, Cancelled, InputNote, LeaseNote, MoveNote, PeerNote, ProbeNote};
 pub use peer::{FailureCause, PeerView};
 pub use recovery::AppRecovery;
 pub use settings::{Failback, Role, Settings};
@@ -105,8 +109,10 @@ pub struct Core {
     /// Administrator settings (kept across restarts by the runtime).
     disabled: bool,
     maintenance: bool,
-    holder: Holder,
-    holder_since: Option<Instant>,
+    /// Who holds the VIP as this node sees it, and since when.
+    holder: Option<(Holder, Instant)>,
+    /// The witness's lease as this node knows it (see [`lease`]).
+    lease: lease::Lease,
     last_takeover: Option<Takeover>,
     last_failure: Option<FailureCause>,
     /// The peer's failure in words, kept until a takeover that it caused
@@ -150,8 +156,8 @@ impl Core {
             restarting: false,
             disabled,
             maintenance,
-            holder: Holder::Nobody,
-            holder_since: None,
+            holder: None,
+            lease: lease::Lease::default(),
             last_takeover: None,
             last_failure: None,
             peer_failure: None,
@@ -201,7 +207,12 @@ impl Core {
                 if let Err(why) = outcome {
                     MoveNote::StopFailed { why: &why }.log();
                 }
-                self.change_state(now, State::Releasing, Cause::StepDone);
+                if self.vip_held {
+                    self.change_state(now, State::Releasing, Cause::StepDone);
+                } else {
+                    // Fenced: the VIP went first.
+                    self.end_release(now);
+                }
             }
             (State::Releasing, Input::VipRemoved(outcome)) => self.on_vip_removed(now, outcome),
             (_, Input::MaintenanceSignal(on)) => self.on_maintenance_signal(now, on),
@@ -223,6 +234,7 @@ impl Core {
             (_, Input::ProbeNotRun { target, why, .. }) => self.on_probe_not_run(target, why),
             (_, Input::Heartbeat(hb)) => self.on_heartbeat(now, hb),
             (_, Input::Shutdown) => self.on_shutdown(now),
+            (_, Input::Lease(reply)) => self.on_lease(now, reply),
             (state, input) => InputNote::InputIgnored {
                 state,
                 input: &input,
@@ -237,7 +249,7 @@ impl Core {
         for timer in self.timers.take_expired(now) {
             let watching = matches!(
                 self.state,
-                State::Starting | State::Checking | State::Passive
+                State::Starting | State::Checking | State::Acquiring | State::Passive
             );
             match (timer, self.state) {
                 (_, State::Stopped) => {}
@@ -273,6 +285,7 @@ impl Core {
                         self.timers.set(Timer::Refresh, later(now, every));
                     }
                 }
+                (Timer::LeaseRenew | Timer::LeaseEnds, _) => self.on_lease_timer(now, timer),
                 // Decide runs below after every timeout anyway.
                 (Timer::Decide, _) => {}
                 (timer, state) => InputNote::TimerIgnored { timer, state }.log(),

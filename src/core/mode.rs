@@ -61,6 +61,7 @@ pub(super) static NO_WATCH: Watch = Watch {
     takeover_blocked: None,
     vip_check_not_before: None,
     look: None,
+    acquiring: None,
 };
 
 /// Standby: what the node has asked, granted and decided.
@@ -93,6 +94,9 @@ pub struct Watch {
     pub vip_check_not_before: Option<Instant>,
     /// The look at the VIP under way or just made (state Checking).
     pub look: Option<Look>,
+    /// Since when we ask the witness for the lease, to claim for this
+    /// cause once it is granted (state Acquiring).
+    pub acquiring: Option<(Instant, Cause)>,
 }
 
 /// A look at the VIP before a claim without the peer's word: an ARP probe
@@ -168,6 +172,9 @@ pub(super) struct Release {
     pub handover: bool,
     /// Hold back our own claims until then (given to the next watch).
     pub holddown_until: Option<Instant>,
+    /// The VIP goes first, then the application stops (the lease was
+    /// lost: clients must stop reaching us before it runs out).
+    pub stop_app_after: bool,
 }
 
 /// The phase a state belongs to.
@@ -184,7 +191,7 @@ impl Phase {
     pub fn of(state: State) -> Phase {
         match state {
             State::Init | State::Stopped => Phase::Idle,
-            State::Starting | State::Checking | State::Passive => Phase::Watch,
+            State::Starting | State::Checking | State::Acquiring | State::Passive => Phase::Watch,
             State::Claiming | State::Announcing | State::StartingApp => Phase::Claim,
             State::Active | State::Draining | State::Restoring | State::RestartingApp => {
                 Phase::Serve
@@ -234,6 +241,13 @@ impl Mode {
     }
 
     pub fn release(&self) -> Option<&Release> {
+        match self {
+            Mode::Release(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    pub fn release_mut(&mut self) -> Option<&mut Release> {
         match self {
             Mode::Release(r) => Some(r),
             _ => None,

@@ -12,6 +12,26 @@ use super::{
 };
 use crate::proto::heartbeat::WireState;
 
+/// The witness's lease: granted, refused, lost.
+#[derive(Debug)]
+pub enum LeaseNote<'a> {
+    Granted {
+        term: u64,
+    },
+    Refused {
+        refusal: &'a super::LeaseRefusal,
+    },
+    /// The lease ran out unrenewed (or was found taken); `kept`: on_loss
+    /// is keep and the peer is heard.
+    Lost {
+        kept: bool,
+    },
+    /// A reply to no ask (a witness answer after a restart of the loop).
+    Unasked {
+        reply: &'a super::LeaseReply,
+    },
+}
+
 /// How the VIP moves: state changes, claims, releases, split brain,
 /// failback, flapping, and the steps of a claim or release that failed.
 #[derive(Debug)]

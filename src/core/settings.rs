@@ -57,6 +57,8 @@ pub struct Settings {
     /// it held the VIP: the term it held it with. The new process adopts
     /// the VIP and the application instead of starting over.
     pub adopt: Option<u64>,
+    /// The witness's lease, when `[witness]` is configured.
+    pub witness: Option<super::lease::LeaseSettings>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

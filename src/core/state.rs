@@ -16,6 +16,9 @@ pub enum State {
     /// About to claim without the peer's word: looking at the VIP itself
     /// (ARP, and the application through it).
     Checking,
+    /// About to claim: asking the witness for the lease (only with a
+    /// `[witness]`); the VIP is not touched until it is granted.
+    Acquiring,
     /// Standby: watching the peer, ready to take over.
     Passive,
     /// The VIP is being added.
@@ -46,7 +49,9 @@ impl State {
     /// The runtime status administrators know.
     pub fn status_word(self) -> StatusWord {
         match self {
-            State::Init | State::Starting | State::Checking | State::Passive => StatusWord::Passive,
+            State::Init | State::Starting | State::Checking | State::Acquiring | State::Passive => {
+                StatusWord::Passive
+            }
             State::Claiming | State::Announcing | State::StartingApp => StatusWord::Claiming,
             State::Active | State::Restoring => StatusWord::Active,
             State::Draining => StatusWord::Draining,
@@ -60,7 +65,7 @@ impl State {
     pub fn wire(self) -> WireState {
         match self {
             State::Init | State::Starting => WireState::Starting,
-            State::Checking | State::Passive => WireState::Passive,
+            State::Checking | State::Acquiring | State::Passive => WireState::Passive,
             State::Claiming | State::Announcing | State::StartingApp => WireState::Claiming,
             State::Active | State::Restoring | State::Draining | State::RestartingApp => {
                 WireState::Active
@@ -119,6 +124,8 @@ pub enum Blocker {
     NicDown(Option<String>),
     /// This node cannot reach the data service (or did not probe it yet).
     NoData(Option<String>),
+    /// The witness does not give this node the lease (until the next ask).
+    Lease(super::lease::LeaseRefusal),
 }
 
 impl Blocker {
@@ -254,6 +261,11 @@ pub enum Cause {
     VipRemoved,
     /// SIGTERM or SIGINT.
     Shutdown,
+    /// The witness's lease could not be renewed in time.
+    LeaseLost,
+    /// The witness did not grant the lease (another holds it, or it could
+    /// not be asked).
+    LeaseRefused,
 }
 
 impl Cause {

@@ -46,6 +46,8 @@ pub struct Status {
     pub recent_moves: usize,
     /// What is being done about our own failed application.
     pub recovery: AppRecovery,
+    /// The witness's lease, with a `[witness]`.
+    pub lease: Option<super::LeaseStatus>,
 }
 
 impl Status {
@@ -118,7 +120,7 @@ impl Core {
     pub fn status(&self, now: Instant) -> Status {
         let watching = matches!(
             self.state,
-            State::Passive | State::Starting | State::Checking
+            State::Passive | State::Starting | State::Checking | State::Acquiring
         );
         let due = match self.state {
             State::Passive | State::Starting => self.takeover_due_at(now),
@@ -144,14 +146,15 @@ impl Core {
                     (!self.not_probed.is_empty())
                         .then(|| self.takeover_blocker())
                         .flatten()
-                }),
+                })
+                .or_else(|| watching.then(|| self.lease_blocker()).flatten()),
             config_mismatch: self.config_mismatch,
             disabled: self.disabled,
             maintenance: self.maintenance,
             maintenance_signal: self.maintenance_signal(),
             peer_heartbeat: self.peer.last,
-            holder: self.holder,
-            holder_since: self.holder_since,
+            holder: self.holder.map_or(Holder::Nobody, |(h, _)| h),
+            holder_since: self.holder.map(|(_, since)| since),
             last_takeover: self.last_takeover.clone(),
             counters: self.counters.clone(),
             probes: vec![
@@ -163,6 +166,7 @@ impl Core {
             flapping_since: self.flaps.since(),
             recent_moves: self.flaps.count(),
             recovery: self.mode.recovery(),
+            lease: self.lease_status(now),
         }
     }
 }

@@ -16,7 +16,9 @@ impl Core {
         // until it has decided, so that the peer does not claim over an
         // address that is still in use.
         let state = match self.state {
-            State::Starting | State::Checking | State::Passive if self.vip_held => {
+            State::Starting | State::Checking | State::Acquiring | State::Passive
+                if self.vip_held =>
+            {
                 heartbeat::WireState::Claiming
             }
             state => state.wire(),

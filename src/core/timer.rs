@@ -28,9 +28,13 @@ pub enum Timer {
     Refresh,
     /// Restart our failed application in place (after a backoff).
     RestartApp,
+    /// Renew the witness's lease.
+    LeaseRenew,
+    /// The lease ends here unless renewed (asked + lease − margin).
+    LeaseEnds,
 }
 
-const ALL: [Timer; 10] = [
+const ALL: [Timer; 12] = [
     Timer::ProbePeer,
     Timer::ProbeLocal,
     Timer::ProbeData,
@@ -41,6 +45,8 @@ const ALL: [Timer; 10] = [
     Timer::SelfRelease,
     Timer::Refresh,
     Timer::RestartApp,
+    Timer::LeaseRenew,
+    Timer::LeaseEnds,
 ];
 
 #[derive(Debug, Default, Clone)]

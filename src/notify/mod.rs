@@ -101,6 +101,9 @@ fn what_we_did(kind: EventKind) -> &'static str {
         EventKind::ProbeFailing => "nothing yet: the grace countdown runs",
         EventKind::ProbeRecovered => "nothing: the countdown, if any, is cancelled",
         EventKind::VipRestored => "put the common IP back on the NIC and announced it",
+        EventKind::LeaseLost => {
+            "removed the common IP before the lease could run out, then stopped the application (or kept serving while the peer is heard, with on_loss = keep)"
+        }
         EventKind::Flapping => {
             "stopped automatic moves: the common IP stays where it is; run `understudy reset-flapping` once the cause is fixed"
         }

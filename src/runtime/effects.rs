@@ -287,7 +287,8 @@ impl Effects {
             | Action::Notify(_)
             | Action::Interrupt
             | Action::Exit
-            | Action::Exec { .. } => return None,
+            | Action::Exec { .. }
+            | Action::Lease(_) => return None,
         };
         Some(input)
     }

@@ -52,6 +52,7 @@ impl Systemd {
             State::Init
                 | State::Starting
                 | State::Checking
+                | State::Acquiring
                 | State::Claiming
                 | State::Announcing
                 | State::StartingApp

@@ -8,7 +8,7 @@ use tracing::{debug, error, info, warn};
 
 use super::countdown::{self, humanize};
 use crate::core::{
-    millis, AppNote, Cancelled, Cause, InputNote, MoveNote, PeerNote, ProbeNote, Target,
+    millis, AppNote, Cancelled, Cause, InputNote, LeaseNote, MoveNote, PeerNote, ProbeNote, Target,
 };
 use crate::proto::heartbeat::WireState;
 
@@ -226,6 +226,25 @@ impl AppNote<'_> {
             Self::MaintenanceSignalChanged { on } => {
                 info!(target: CORE, on, "the application's maintenance signal changed")
             }
+        }
+    }
+}
+
+impl LeaseNote<'_> {
+    /// Writes this note (the witness's lease) to the log, at its level.
+    pub fn log(&self) {
+        match self {
+            Self::Granted { term } => info!(target: CORE, term, "the witness granted the lease"),
+            Self::Refused { refusal } => warn!(target: CORE, %refusal, "no lease"),
+            Self::Lost { kept: true } => warn!(
+                target: CORE,
+                "the witness's lease ran out; keeping the common IP while the peer is heard (on_loss = keep)"
+            ),
+            Self::Lost { kept: false } => error!(
+                target: CORE,
+                "the witness's lease is lost; removing the common IP before it can run out"
+            ),
+            Self::Unasked { reply } => debug!(target: CORE, ?reply, "a witness reply to no ask"),
         }
     }
 }

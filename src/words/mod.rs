@@ -39,6 +39,7 @@ impl fmt::Display for State {
             State::Init => "initialising",
             State::Starting => "starting (listening for the peer)",
             State::Checking => "looking at the common IP",
+            State::Acquiring => "asking the witness for the lease",
             State::Passive => "Passive",
             State::Claiming => "adding the common IP",
             State::Announcing => "announcing the common IP",
@@ -179,6 +180,18 @@ impl fmt::Display for Blocker {
                     not_yet(why)
                 )
             }
+            Blocker::Lease(refusal) => write!(f, "{refusal}"),
+        }
+    }
+}
+
+impl fmt::Display for crate::core::LeaseRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::HeldBy { holder, term } => {
+                write!(f, "the witness's lease is held by {holder} (term {term})")
+            }
+            Self::Unreachable(why) => write!(f, "the witness cannot be asked: {why}"),
         }
     }
 }
@@ -278,6 +291,10 @@ impl fmt::Display for Cause {
             Cause::StepDone => f.write_str("step done"),
             Cause::VipRemoved => f.write_str("the common IP was removed by something else"),
             Cause::Shutdown => f.write_str("shutdown requested"),
+            Cause::LeaseLost => f.write_str(
+                "the witness's lease could not be renewed in time: stopping before it runs out",
+            ),
+            Cause::LeaseRefused => f.write_str("the witness did not grant the lease"),
         }
     }
 }

@@ -7,6 +7,7 @@ mod monitor;
 mod nodes;
 mod notify;
 mod vips;
+mod witness;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -24,6 +25,7 @@ use super::{
 pub(super) use monitor::monitor;
 pub(super) use nodes::nodes;
 pub(super) use notify::notify;
+pub(super) use witness::witness;
 
 const DEFAULT_APP_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);

@@ -1,0 +1,413 @@
+//! The witness's lease (only with a `[witness]`): only the node that holds
+//! it may hold the VIP.
+//!
+//! The core asks ([`LeaseAsk`]) and the edge answers each acquire or renew
+//! with one [`LeaseReply`]; a release is not answered. One ask is in
+//! flight at a time, and the instant it was *asked* is what the lease is
+//! measured from: the witness started its own count later than that, so a
+//! holder that stops at `asked + lease − margin` on its own monotonic clock
+//! always stops before the lease can run out at the witness, however slow
+//! the reply was.
+//!
+//! - A claim starts in `Acquiring`; the VIP is touched only once the lease
+//!   is granted. A refusal (another holder, or no witness) sends the node
+//!   back to Passive and holds takeovers back until the next try.
+//! - The holder renews every quarter of the lease. When the lease runs out
+//!   unrenewed, `on_loss` decides: `release` fences at once (the VIP goes
+//!   first, then the application stops); `keep` keeps serving while the
+//!   peer is still heard, and fences as soon as it is not.
+//! - A release hands the lease back once the VIP is off the NIC, so that a
+//!   planned handover does not wait for the lease to run out.
+//! - The lease's term is the fencing token: while it holds the lease, the
+//!   node's term (heartbeats, status, events) is the lease's term.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use super::mode::Ending;
+use super::timer::{later, Timer};
+use super::{Action, Blocker, Cause, Core, LeaseNote, Mode, State};
+
+/// What the holder does when it cannot renew its lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnLoss {
+    /// Stop serving before the lease can run out anywhere (the default).
+    Release,
+    /// Keep serving while the peer is heard (it would ask before it took
+    /// over); stop as soon as it is not.
+    Keep,
+}
+
+impl fmt::Display for OnLoss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OnLoss::Release => "release",
+            OnLoss::Keep => "keep",
+        })
+    }
+}
+
+/// The lease's timing, from `witness.lease`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseSettings {
+    pub length: Duration,
+    pub on_loss: OnLoss,
+}
+
+impl LeaseSettings {
+    /// How often the holder renews, and a refused node asks again.
+    pub fn renew_every(&self) -> Duration {
+        self.length / 4
+    }
+
+    /// How long before the lease could run out at the witness the holder
+    /// stops: clock rate differences and the release itself fit in it.
+    pub fn margin(&self) -> Duration {
+        self.length / 4
+    }
+
+    /// How long after it was asked a granted lease counts as held here.
+    pub fn held_for(&self) -> Duration {
+        self.length.saturating_sub(self.margin())
+    }
+}
+
+/// What the core asks of the witness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseAsk {
+    /// Take the lease if nobody holds it (or we already do) →
+    /// [`LeaseReply`].
+    Acquire,
+    /// Extend the lease we hold with `term` → [`LeaseReply`].
+    Renew { term: u64 },
+    /// Give back the lease held with `term`, if it is still ours; no reply.
+    Release { term: u64 },
+}
+
+/// The witness's answer to an acquire or a renew.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseReply {
+    /// The lease is ours, with this term (granted or extended).
+    Granted { term: u64 },
+    /// Another node holds it.
+    HeldBy { holder: String, term: u64 },
+    /// The witness could not be asked, or failed to answer.
+    Failed(String),
+}
+
+/// Why the witness did not give us the lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseRefusal {
+    HeldBy { holder: String, term: u64 },
+    Unreachable(String),
+}
+
+/// The lease as this node knows it.
+#[derive(Debug, Default)]
+pub struct Lease {
+    /// Held with this term until this instant (asked + lease − margin).
+    held: Option<(u64, Instant)>,
+    /// The acquire or renew in flight, and when it was asked.
+    asked: Option<Instant>,
+    /// The last refusal, and when to ask again (`None` once due).
+    refused: Option<(LeaseRefusal, Option<Instant>)>,
+    /// The term of the last lease held, to hand back after a release.
+    last_term: Option<u64>,
+    /// The lease ran out while the VIP may be on our NIC: stop serving.
+    lapsed: bool,
+    /// Ran out, but kept (`on_loss = "keep"`, the peer is heard).
+    kept: bool,
+    /// A wait in flight was cut short for the fence.
+    interrupted: bool,
+}
+
+/// What status shows of the lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseStatus {
+    pub term: Option<u64>,
+    /// How much longer it counts as held here.
+    pub held_for: Option<Duration>,
+    pub refused: Option<LeaseRefusal>,
+    pub kept: bool,
+}
+
+impl Core {
+    fn witness(&self) -> Option<LeaseSettings> {
+        self.settings.witness
+    }
+
+    /// Claims: at once without a witness or with a lease held; otherwise
+    /// asks for the lease first (state Acquiring).
+    pub(super) fn claim(&mut self, now: Instant, cause: Cause) {
+        if self.witness().is_none() || self.lease_held(now) {
+            self.change_state(now, State::Claiming, cause);
+            return;
+        }
+        self.change_state(now, State::Acquiring, cause.clone());
+        self.with_watch(|w| w.acquiring = Some((now, cause)));
+        self.ask_lease(now, LeaseAsk::Acquire);
+    }
+
+    fn lease_held(&self, now: Instant) -> bool {
+        self.lease.held.is_some_and(|(_, until)| now < until)
+    }
+
+    /// Asks to acquire or renew, unless an ask is already out.
+    fn ask_lease(&mut self, now: Instant, ask: LeaseAsk) {
+        if self.lease.asked.is_none() {
+            self.lease.asked = Some(now);
+            self.actions.push_back(Action::Lease(ask));
+        }
+    }
+
+    /// The witness answered our acquire or renew.
+    pub(super) fn on_lease(&mut self, now: Instant, reply: LeaseReply) {
+        let (Some(settings), Some(asked)) = (self.witness(), self.lease.asked.take()) else {
+            LeaseNote::Unasked { reply: &reply }.log();
+            return;
+        };
+        match reply {
+            LeaseReply::Granted { .. } if later(asked, settings.held_for()) <= now => {
+                // Answered so late that the lease would already have ended
+                // here: it does not count.
+                let why = "the witness answered after the lease would have ended".to_owned();
+                self.on_refused(now, LeaseRefusal::Unreachable(why), settings)
+            }
+            LeaseReply::Granted { term } => {
+                let until = later(asked, settings.held_for());
+                let first = self.lease.held.is_none();
+                self.lease.held = Some((term, until));
+                self.lease.last_term = Some(term);
+                self.lease.refused = None;
+                self.lease.lapsed = false;
+                self.lease.interrupted = false;
+                if std::mem::take(&mut self.lease.kept) || first {
+                    LeaseNote::Granted { term }.log();
+                }
+                self.timers.set(Timer::LeaseEnds, until);
+                self.timers
+                    .set(Timer::LeaseRenew, later(asked, settings.renew_every()));
+                self.on_granted(now, term);
+            }
+            LeaseReply::HeldBy { holder, term } => {
+                let refusal = LeaseRefusal::HeldBy { holder, term };
+                self.on_refused(now, refusal, settings);
+            }
+            LeaseReply::Failed(why) => {
+                self.on_refused(now, LeaseRefusal::Unreachable(why), settings)
+            }
+        }
+    }
+
+    /// A granted lease: claim with it, serve on with it, or hand it back.
+    fn on_granted(&mut self, now: Instant, term: u64) {
+        match self.state {
+            // The peer holds the VIP again (it came back while we asked):
+            // never claim over a live holder.
+            State::Acquiring if self.peer_available(now) && self.peer.holding() => {
+                self.change_state(now, State::Passive, Cause::PeerHeard);
+                self.give_back_lease();
+            }
+            State::Acquiring => {
+                self.term = term;
+                let cause = self.w().acquiring.clone().map(|(_, c)| c);
+                self.change_state(now, State::Claiming, cause.unwrap_or(Cause::NoHolder));
+            }
+            _ if self.may_hold_vip() => self.term = term,
+            // No longer wanted (a shutdown, the peer came back).
+            _ => self.give_back_lease(),
+        }
+    }
+
+    /// Is the VIP (about to be) on our NIC: from a claim to a release?
+    fn may_hold_vip(&self) -> bool {
+        matches!(
+            self.mode,
+            Mode::Claim(_) | Mode::Serve(_) | Mode::Release(_)
+        )
+    }
+
+    fn on_refused(&mut self, now: Instant, refusal: LeaseRefusal, settings: LeaseSettings) {
+        if self.lease.refused.as_ref().map(|(r, _)| r) != Some(&refusal) {
+            LeaseNote::Refused { refusal: &refusal }.log();
+        }
+        // A peer that says it holds nothing is handing the lease back:
+        // ask again within a heartbeat rather than a quarter lease.
+        let handing_back = matches!(&refusal, LeaseRefusal::HeldBy { holder, .. }
+            if *holder == self.settings.peer_name && !self.peer.holding());
+        let wait = if handing_back {
+            self.settings.heartbeat_interval.min(settings.renew_every())
+        } else {
+            settings.renew_every()
+        };
+        let retry = later(now, wait);
+        self.lease.refused = Some((refusal.clone(), Some(retry)));
+        self.wake(retry);
+        let ours = self.lease.held.is_some() || self.lease.kept;
+        match (self.state, refusal) {
+            (State::Acquiring, _) => self.change_state(now, State::Passive, Cause::LeaseRefused),
+            // Someone else holds what we thought ours: it ran out at the
+            // witness. Stop serving now.
+            (_, LeaseRefusal::HeldBy { .. }) if ours => {
+                self.lease.held = None;
+                self.lease.kept = false;
+                self.lease_lost(now, false);
+            }
+            // Unreachable: the lease's end decides (LeaseEnds).
+            _ => {}
+        }
+    }
+
+    /// The lease ran out (or was found taken): `on_loss` decides, unless
+    /// it was taken, which leaves nothing to keep.
+    fn lease_lost(&mut self, now: Instant, may_keep: bool) {
+        let keep = may_keep
+            && self.witness().is_some_and(|s| s.on_loss == OnLoss::Keep)
+            && self.peer_available(now);
+        LeaseNote::Lost { kept: keep }.log();
+        if keep {
+            self.lease.kept = true;
+        } else {
+            self.lease.lapsed = true;
+            self.notify(super::EventKind::LeaseLost, Cause::LeaseLost, None);
+        }
+    }
+
+    /// The lease's timers: renew it, or see it run out.
+    pub(super) fn on_lease_timer(&mut self, now: Instant, timer: Timer) {
+        let Some((term, until)) = self.lease.held else {
+            return;
+        };
+        match timer {
+            Timer::LeaseRenew if self.lease.asked.is_some() => {
+                // The last ask is still out; look again shortly.
+                self.timers.set(
+                    Timer::LeaseRenew,
+                    later(now, self.settings.heartbeat_interval),
+                );
+            }
+            Timer::LeaseRenew => self.ask_lease(now, LeaseAsk::Renew { term }),
+            Timer::LeaseEnds if now >= until => {
+                self.lease.held = None;
+                self.timers.stop(Timer::LeaseRenew);
+                if self.may_hold_vip() {
+                    self.lease_lost(now, true);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// After every input: retry when due, give back a lease no claim
+    /// needs, and fence while the lease is lost.
+    pub(super) fn decide_lease(&mut self, now: Instant) {
+        if self.witness().is_none() {
+            return;
+        }
+        if let Some((_, Some(retry))) = &self.lease.refused {
+            if now >= *retry {
+                self.lease.refused.as_mut().map(|(_, r)| r.take());
+            } else {
+                self.wake(*retry);
+            }
+        }
+        if self.lease.kept && !self.peer_available(now) {
+            // Kept while the peer was heard; now it is not, and it may
+            // take the lease: stop serving.
+            self.lease.kept = false;
+            self.lease_lost(now, false);
+        }
+        if self.lease.kept && self.lease.refused.as_ref().is_none_or(|(_, r)| r.is_none()) {
+            self.ask_lease(now, LeaseAsk::Acquire);
+        }
+        let watching = matches!(self.mode, Mode::Watch(_) | Mode::Idle);
+        if watching && self.state != State::Acquiring {
+            if self.lease.held.is_some() {
+                self.give_back_lease();
+            }
+            // A VIP found on our NIC at start may stay only with the lease.
+            if self.vip_held && self.lease_blocker().is_some() && self.state == State::Passive {
+                self.release(now, Cause::StaleVip, Ending::Passive, true);
+                return;
+            }
+        }
+        if self.lease.lapsed {
+            self.fence(now);
+        }
+    }
+
+    /// Stops serving because the lease is lost: a release from Active (the
+    /// VIP first, see [`Core::release`]), or the wait in flight cut short
+    /// so that its completion leads to one.
+    fn fence(&mut self, now: Instant) {
+        match self.state {
+            State::Active => {
+                let ending = if self.peer_available(now) {
+                    Ending::HandOver
+                } else {
+                    Ending::Passive
+                };
+                self.release(now, Cause::LeaseLost, ending, true);
+            }
+            State::StartingApp | State::RestartingApp | State::Draining
+                if !self.lease.interrupted =>
+            {
+                self.lease.interrupted = true;
+                match &mut self.mode {
+                    Mode::Claim(c) => c.yield_to = Some(Cause::LeaseLost),
+                    Mode::Serve(s) => s.yield_to = Some(Cause::LeaseLost),
+                    _ => {}
+                }
+                self.actions.push_back(Action::Interrupt);
+            }
+            // A step in flight; its completion comes back here.
+            _ => {}
+        }
+    }
+
+    /// Is the lease lost while we may hold the VIP (a release then takes
+    /// the VIP off first)?
+    pub(super) fn lease_lapsed(&self) -> bool {
+        self.lease.lapsed
+    }
+
+    /// The VIP is off our NIC: hand the lease back (if it is still ours at
+    /// the witness, the peer gets it at once).
+    pub(super) fn give_back_lease(&mut self) {
+        self.lease.held = None;
+        self.lease.lapsed = false;
+        self.lease.kept = false;
+        self.lease.interrupted = false;
+        self.timers.stop(Timer::LeaseRenew);
+        self.timers.stop(Timer::LeaseEnds);
+        if let Some(term) = self.lease.last_term.take() {
+            self.actions
+                .push_back(Action::Lease(LeaseAsk::Release { term }));
+        }
+    }
+
+    /// Why a takeover waits for the witness, until the next ask.
+    pub(super) fn lease_blocker(&self) -> Option<Blocker> {
+        match &self.lease.refused {
+            Some((refusal, Some(_))) => Some(Blocker::Lease(refusal.clone())),
+            _ => None,
+        }
+    }
+
+    pub(super) fn lease_status(&self, now: Instant) -> Option<LeaseStatus> {
+        self.witness()?;
+        Some(LeaseStatus {
+            term: self
+                .lease
+                .held
+                .filter(|_| self.lease_held(now))
+                .map(|(t, _)| t),
+            held_for: self
+                .lease
+                .held
+                .map(|(_, until)| until.saturating_duration_since(now)),
+            refused: self.lease.refused.as_ref().map(|(r, _)| r.clone()),
+            kept: self.lease.kept,
+        })
+    }
+}
