@@ -96,7 +96,11 @@ impl Recorder {
                 | Action::StopApp
                 | Action::RemoveVip
                 | Action::Drain => self.pending.push_back(action.clone()),
-                Action::Notify(_) | Action::Interrupt | Action::Exit | Action::Exec { .. } => {}
+                Action::Notify(_)
+                | Action::Interrupt
+                | Action::Exit
+                | Action::Exec { .. }
+                | Action::Lease(_) => {}
             }
             self.actions.push_str(&format!("{at}ms {line}\n"));
         }

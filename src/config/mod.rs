@@ -311,15 +311,7 @@ impl WitnessBackend {
     /// The backend for logs and status, without any password.
     pub fn shown(&self) -> String {
         match self {
-            WitnessBackend::Postgres(url) => match Url::parse(url) {
-                Ok(mut u) => {
-                    if u.password().is_some() {
-                        let _ = u.set_password(Some("***"));
-                    }
-                    u.to_string()
-                }
-                Err(_) => "postgres".to_owned(),
-            },
+            WitnessBackend::Postgres(url) => redact_password(url),
             WitnessBackend::Etcd(endpoints) => format!("etcd://{}", endpoints.join(",")),
         }
     }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::core::{Holder, Status};
+use crate::io::witness::WitnessView;
 use crate::words::countdown;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,6 +39,30 @@ pub struct StatusReport {
     /// holds the VIP ("restarting it: attempt 2 of 3"); null when it serves.
     #[serde(default)]
     pub application_recovery: Option<String>,
+    /// The witness's lease and view, with a `[witness]`.
+    #[serde(default)]
+    pub witness: Option<WitnessReport>,
+}
+
+/// The witness beside the peer's view: who holds the lease by its last
+/// view, this node's own lease, and what went wrong.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WitnessReport {
+    /// `postgres://…` or `etcd://…`, without any password.
+    pub backend: String,
+    /// The holder and term of the lease in the witness's last view.
+    pub holder: Option<String>,
+    pub term: Option<u64>,
+    /// How much longer this node counts its own lease as held.
+    pub held_for_ms: Option<u64>,
+    /// The lease ran out and this node serves on (`on_loss = "keep"`).
+    pub kept: bool,
+    /// Why the witness last refused this node the lease.
+    pub refused: Option<String>,
+    /// Why the last round with the witness failed.
+    pub error: Option<String>,
+    /// How old the witness's view is.
+    pub view_age_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +88,13 @@ pub struct NodeRow {
     /// Does this node run the same configuration as the local one (null:
     /// unknown, or the local node itself).
     pub config_match: Option<bool>,
+    /// The last heartbeat the witness has seen from this node (its row),
+    /// with a `[witness]`.
+    #[serde(default)]
+    pub witness_heartbeat: Option<Seen>,
+    /// The state and term that row says.
+    #[serde(default)]
+    pub witness_state: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,6 +166,8 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
         blocked: status.takeover_blocked.as_ref().map(ToString::to_string),
         term: Some(status.term),
         config_match: None,
+        witness_heartbeat: None,
+        witness_state: None,
     };
     let peer_row = NodeRow {
         name: config.nodes[peer].name.clone(),
@@ -147,6 +181,8 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
         blocked: None,
         term: status.peer_heartbeat.map(|h| h.term),
         config_match: status.peer_heartbeat.map(|_| !status.config_mismatch),
+        witness_heartbeat: None,
+        witness_state: None,
     };
     let mut nodes = vec![local_row, peer_row];
     nodes.sort_by_key(|r| config.nodes.iter().position(|n| n.name == r.name));
@@ -188,7 +224,70 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
             .recovery
             .failed()
             .then(|| status.recovery.to_string()),
+        witness: None,
     }
+}
+
+/// Adds the witness: its last view of the lease, this node's own lease,
+/// and each node's row (the last heartbeat the witness has seen of it).
+pub fn add_witness(r: &mut StatusReport, status: &Status, view: &WitnessView, now: Instant) {
+    let wall = SystemTime::now();
+    let lease = status.lease.as_ref();
+    let seen_view = view.seen.as_ref();
+    for row in &mut r.nodes {
+        let Some((seen_rows, read_at)) = seen_view else {
+            break;
+        };
+        let Some(n) = seen_rows.nodes.iter().find(|n| n.record.node == row.name) else {
+            continue;
+        };
+        // The row's age when read, plus the time since the read.
+        row.witness_heartbeat = n.age.map(|age| {
+            let at = read_at.checked_sub(age).unwrap_or(*read_at);
+            seen(at, now, wall)
+        });
+        row.witness_state = Some(format!("{} (term {})", n.record.state, n.record.term));
+    }
+    r.witness = Some(WitnessReport {
+        backend: view.backend.clone(),
+        holder: seen_view.and_then(|(s, _)| s.holder.as_ref().map(|(h, _)| h.clone())),
+        term: seen_view.and_then(|(s, _)| s.holder.as_ref().map(|(_, t)| *t)),
+        held_for_ms: lease.and_then(|l| l.held_for).map(|d| d.as_millis() as u64),
+        kept: lease.is_some_and(|l| l.kept),
+        refused: lease.and_then(|l| l.refused.as_ref().map(ToString::to_string)),
+        error: view.error.clone(),
+        view_age_ms: seen_view.map(|(_, at)| now.saturating_duration_since(*at).as_millis() as u64),
+    });
+}
+
+/// The witness's lines under the table.
+fn witness_lines(w: &WitnessReport) -> Vec<String> {
+    let holder = match (&w.holder, w.term) {
+        (Some(h), Some(t)) => format!("lease held by {h} (term {t})"),
+        _ => "nobody holds the lease".to_owned(),
+    };
+    let age = w
+        .view_age_ms
+        .map_or(String::new(), |ms| format!(", read {} ago", short_age(ms)));
+    let mut lines = vec![format!("Witness {}: {holder}{age}", w.backend)];
+    if let Some(ms) = w.held_for_ms {
+        lines.push(format!(
+            "This node holds the lease for {} more unless renewed",
+            short_age(ms)
+        ));
+    }
+    if w.kept {
+        lines.push(
+            "The lease ran out: serving on while the peer is heard (on_loss = keep)".to_owned(),
+        );
+    }
+    if let Some(why) = &w.error {
+        lines.push(format!("Witness unreachable: {why}"));
+    }
+    if let Some(why) = &w.refused {
+        lines.push(format!("Last refusal: {why}"));
+    }
+    lines
 }
 
 /// One line for systemd's `STATUS=` (and `systemctl status`): "Active:
@@ -235,9 +334,15 @@ pub fn render(r: &StatusReport) -> String {
         "LAST HEARTBEAT",
         "TERM",
         "CONFIG",
+        "WITNESS SAW",
     ];
+    let witness = r.witness.is_some();
     let rows = r.nodes.iter().map(|n| {
-        vec![
+        let witness_saw = n.witness_heartbeat.as_ref().map_or("-".into(), |s| {
+            let state = n.witness_state.as_deref().unwrap_or("");
+            format!("{} ago, {state}", short_age(s.age_ms))
+        });
+        let mut row = vec![
             if n.local { "*".into() } else { String::new() },
             n.name.clone(),
             n.address.clone(),
@@ -252,9 +357,21 @@ pub fn render(r: &StatusReport) -> String {
                 Some(false) => "DIFFERS".into(),
                 None => "-".into(),
             },
-        ]
+        ];
+        if witness {
+            row.push(witness_saw);
+        }
+        row
     });
-    let mut table = vec![header.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
+    let shown = if witness {
+        header.len()
+    } else {
+        header.len() - 1
+    };
+    let mut table = vec![header[..shown]
+        .iter()
+        .map(|h| h.to_string())
+        .collect::<Vec<_>>()];
     table.extend(rows);
     let mut out = crate::table::aligned(&table);
     out.push('\n');
@@ -297,6 +414,9 @@ pub fn render(r: &StatusReport) -> String {
     }
     if let Some(words) = &r.application_recovery {
         out.push_str(&wrap(&format!("Application: {words}"), WIDTH));
+    }
+    for line in r.witness.iter().flat_map(witness_lines) {
+        out.push_str(&wrap(&line, WIDTH));
     }
     out
 }
@@ -391,6 +511,8 @@ mod tests {
             blocked: None,
             term: Some(1),
             config_match: (!local).then_some(true),
+            witness_heartbeat: None,
+            witness_state: None,
         }
     }
 
@@ -416,6 +538,7 @@ mod tests {
             flapping_since: None,
             recent_moves: 0,
             application_recovery: None,
+            witness: None,
         }
     }
 

@@ -10,7 +10,7 @@ use super::flap::FlapChange;
 use super::peer::{outranks, rank, FailureCause};
 use super::timer::{later, Timer};
 use super::{
-    AppFailure, Blocker, Cancelled, Cause, Core, Ending, Failure, GoneSignal, Holder, Mode,
+    AppFailure, Blocker, Cancelled, Cause, Core, Ending, Failure, GoneSignal, Health, Holder, Mode,
     MoveNote, PeerNote, State,
 };
 use super::{Failback, Role};
@@ -230,6 +230,14 @@ impl Core {
                 term: self.peer.term(),
             }
             .log();
+            // What our probes saw of its application while its daemon was
+            // out of reach was the network as much as the application (a
+            // healed partition): watch it afresh, as its heartbeats now
+            // speak for it.
+            if self.mode.watch().is_some() && self.peer_app.failing_since().is_some() {
+                self.peer_app = Health::new(self.settings.rise, self.settings.fall);
+                self.with_watch(|w| w.since = Some(now));
+            }
         } else {
             PeerNote::PeerUnavailable {
                 peer,

@@ -9,3 +9,4 @@ pub mod neighbours;
 pub mod netlink;
 pub mod probe;
 pub mod push;
+pub mod witness;

@@ -217,6 +217,19 @@ fn pg_tls(
 }
 
 impl Prober {
+    /// A PostgreSQL client for `conn`, over TLS when it asks for it
+    /// (`sslmode=require`), with its connection driven in the background.
+    pub async fn connect_postgres(
+        &self,
+        conn: &str,
+    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        if conn.contains("sslmode=require") {
+            pg_connect(conn, self.pg_tls.clone()).await
+        } else {
+            pg_connect(conn, tokio_postgres::NoTls).await
+        }
+    }
+
     pub fn new(
         timeout: Duration,
         ca_file: Option<&Path>,
@@ -292,12 +305,9 @@ impl Prober {
     async fn postgres(&self, conn: &str, query: &str) -> ProbeResult {
         let shown = crate::config::redact_password(conn);
         let attempt = async {
-            let client = if conn.contains("sslmode=require") {
-                pg_connect(conn, self.pg_tls.clone()).await
-            } else {
-                pg_connect(conn, tokio_postgres::NoTls).await
-            }
-            .map_err(|e| ProbeFailure::from_error(format!("cannot connect to {shown}: {e}"), &e))?;
+            let client = self.connect_postgres(conn).await.map_err(|e| {
+                ProbeFailure::from_error(format!("cannot connect to {shown}: {e}"), &e)
+            })?;
             client
                 .simple_query(query)
                 .await

@@ -21,7 +21,8 @@ use super::probes::Checks;
 use super::role_file::RoleFile;
 use super::systemd::Systemd;
 use super::{
-    boot_epoch, failpoint, now, reload, restart, watch as addr_watch, wire, Overrides, RuntimeError,
+    boot_epoch, failpoint, now, reload, restart, watch as addr_watch, wire, witness, Overrides,
+    RuntimeError,
 };
 use crate::config::{read_keys, Config, Node};
 use crate::control::history::{self, SharedHistory};
@@ -72,6 +73,8 @@ pub struct Daemon {
     /// The console's timeline and events, and the last sample's key.
     history: SharedHistory,
     sampled: Option<SampleKey>,
+    /// The witness task's side, with a `[witness]`.
+    witness: Option<witness::WitnessLink>,
 }
 
 /// What a timeline sample depends on: a new sample is taken when it changes.
@@ -85,6 +88,9 @@ type SampleKey = (
     bool,
 );
 
+/// How long the exit waits for the witness task's last hand-back.
+const WITNESS_DRAIN: Duration = Duration::from_secs(3);
+
 /// How long a notifier replaced by a reload may take to send what it holds.
 const NOTIFY_DRAIN_ON_RELOAD: Duration = Duration::from_secs(30);
 
@@ -92,6 +98,8 @@ const NOTIFY_DRAIN_ON_RELOAD: Duration = Duration::from_secs(30);
 /// a panic, by [`Background::abort`].
 pub struct Background {
     worker: JoinHandle<()>,
+    /// The witness task: it hands the lease back after the last release.
+    witness: Option<JoinHandle<()>>,
     others: Vec<JoinHandle<()>>,
     socket_path: PathBuf,
 }
@@ -151,6 +159,10 @@ impl Daemon {
             holding: holding.clone(),
         };
         let netlink = r.netlink.clone();
+        let (witness, witness_task) =
+            witness::spawn(&config, me, r.prober.clone(), input_tx.clone())
+                .map_err(RuntimeError::Witness)?
+                .unzip();
         let checks = Checks::new(&config, &node, &peer, r.netlink, r.prober)?;
         let origin = now();
         let core = start_core(settings, r.vip_present, origin);
@@ -181,9 +193,11 @@ impl Daemon {
             netlink,
             history,
             sampled: None,
+            witness,
         };
         let background = Background {
             worker,
+            witness: witness_task,
             others,
             socket_path: r.socket_path,
         };
@@ -225,6 +239,14 @@ impl Daemon {
             self.metrics
                 .update(&status, &self.node.name, &self.peer.name);
             self.sample(&status);
+            if let Some(witness) = &self.witness {
+                witness.set_record(crate::io::witness::NodeRecord {
+                    node: self.node.name.clone(),
+                    state: status.word().to_string(),
+                    term: status.term,
+                    checksum: format!("{:016x}", self.config.checksum),
+                });
+            }
             let holding = status.state.wire().holding();
             self.holding.store(holding, Ordering::SeqCst);
             self.role.update(holding);
@@ -265,6 +287,11 @@ impl Daemon {
             Action::Notify(event) => self.notify(&event),
             Action::Probe(target) => self.checks.spawn(target, &self.input_tx, &self.metrics),
             Action::Interrupt => self.interrupts.send_modify(|n| *n += 1),
+            Action::Lease(ask) => {
+                if let Some(witness) = &self.witness {
+                    witness.ask(ask);
+                }
+            }
             other => {
                 // The worker lives as long as `effect_tx`; a send can only
                 // fail if it panicked, and then the panic hook acts.
@@ -284,7 +311,7 @@ impl Daemon {
             return;
         }
         let at = now();
-        let report = report::build(&self.config, self.me, &self.core.status(at), at);
+        let report = self.report(&self.core.status(at), at);
         let table = report::render(&report);
         let envelope =
             crate::notify::Envelope::new(event, &self.node.name, &self.peer.name, report, table);
@@ -413,13 +440,18 @@ impl Daemon {
         Response {
             ok,
             message,
-            status: Some(report::build(
-                &self.config,
-                self.me,
-                &self.core.status(at),
-                at,
-            )),
+            status: Some(self.report(&self.core.status(at), at)),
         }
+    }
+
+    /// The status report, with the witness's view when there is one.
+    fn report(&self, status: &crate::core::Status, at: std::time::Instant) -> report::StatusReport {
+        let mut r = report::build(&self.config, self.me, status, at);
+        if let Some(witness) = &self.witness {
+            let view = witness.view.lock().unwrap_or_else(|p| p.into_inner());
+            report::add_witness(&mut r, status, &view, at);
+        }
+        r
     }
 }
 
@@ -429,6 +461,11 @@ impl Background {
     /// bound, and the control socket is removed.
     pub async fn shutdown(self, notifier: Notifier, drain: Duration) {
         let _ = self.worker.await;
+        if let Some(witness) = self.witness {
+            // The last release's hand-back is bounded by a quarter lease;
+            // never wait long for a witness that is gone.
+            let _ = tokio::time::timeout(WITNESS_DRAIN, witness).await;
+        }
         for task in &self.others {
             task.abort();
         }

@@ -20,6 +20,7 @@ mod role_file;
 mod systemd;
 mod watch;
 mod wire;
+mod witness;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -67,6 +68,8 @@ pub enum RuntimeError {
     Api(String),
     #[error("notifications: {0}")]
     Notify(String),
+    #[error("witness: {0}")]
+    Witness(String),
     #[error("a task panicked; the application was stopped and the common IP released")]
     Panicked,
     #[error("{0}")]

@@ -1,7 +1,8 @@
 //! Test harness for the real binary in network namespaces.
 //!
 //! Each test builds its own topology with `tests/support/topology.sh`: a
-//! bridge namespace and three hosts (m1, m2 and a client, cl) on
+//! bridge namespace and four hosts (m1, m2, a client, cl, and w for a
+//! witness's database) on
 //! 192.0.2.0/24, named after this process and the test so that runs never
 //! collide. Everything is torn down on drop: daemons and applications are
 //! ended by their own PIDs, then the namespaces are deleted. Namespaces left

@@ -1,20 +1,22 @@
 #!/usr/bin/env bash
-# Builds or removes the test topology: four network namespaces, PREFIX-sw
-# holding a bridge, and PREFIX-m1, PREFIX-m2, PREFIX-cl each joined to it by
+# Builds or removes the test topology: five network namespaces, PREFIX-sw
+# holding a bridge, and PREFIX-m1, PREFIX-m2, PREFIX-cl, PREFIX-w (where the
+# witness tests run their database) each joined to it by
 # a veth pair whose inner end is eth0. Only documentation addresses
 # (192.0.2.0/24 and 2001:db8::/64) are used, and nothing outside these
 # namespaces is touched.
 #
 #   topology.sh up PREFIX      m1 192.0.2.11 2001:db8::11, m2 192.0.2.12
-#                              2001:db8::12, client 192.0.2.100 2001:db8::100
+#                              2001:db8::12, client 192.0.2.100 2001:db8::100,
+#                              witness 192.0.2.30 2001:db8::30
 #   topology.sh down PREFIX    ends the processes left in them, deletes them
 set -euo pipefail
 
 cmd=${1:?usage: topology.sh up|down PREFIX}
 prefix=${2:?usage: topology.sh up|down PREFIX}
-hosts=(m1 m2 cl)
-declare -A addr=([m1]=192.0.2.11 [m2]=192.0.2.12 [cl]=192.0.2.100)
-declare -A addr6=([m1]=2001:db8::11 [m2]=2001:db8::12 [cl]=2001:db8::100)
+hosts=(m1 m2 cl w)
+declare -A addr=([m1]=192.0.2.11 [m2]=192.0.2.12 [cl]=192.0.2.100 [w]=192.0.2.30)
+declare -A addr6=([m1]=2001:db8::11 [m2]=2001:db8::12 [cl]=2001:db8::100 [w]=2001:db8::30)
 
 down() {
     for ns in "${hosts[@]/#/$prefix-}" "$prefix-sw"; do

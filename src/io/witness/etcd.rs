@@ -1,0 +1,290 @@
+//! The lease in etcd, through its v3 JSON gateway (`/v3/…`, keys and
+//! values in base64, 64-bit numbers as strings): an etcd lease with
+//! keep-alive, and the key `/understudy/<cluster>/lease` holding the
+//! holder's name, attached to it.
+//!
+//! - acquire: grant a lease, then `txn(create_revision(key) == 0 →
+//!   put(key, me, lease))`; the key's `create_revision` is the term. If
+//!   the key exists and names us (a restarted daemon), its lease is taken
+//!   back as it is.
+//! - renew: keep the lease alive, then check that the key still names us
+//!   with the same term (an administrator may have deleted it).
+//! - release: `txn(value == me and create_revision == term → delete)`,
+//!   then revoke the lease.
+//!
+//! Each node's row is the key `/understudy/<cluster>/node/<name>`; etcd
+//! keeps no time, so a row's age is how long ago this node saw it change.
+//! Endpoints are tried in order; a failed one sends the next call to the
+//! next.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use super::{NodeRecord, NodeSeen, Seen};
+use crate::core::LeaseReply;
+
+pub struct Etcd {
+    endpoints: Vec<String>,
+    /// The endpoint the next call goes to.
+    current: usize,
+    http: reqwest::Client,
+    lease_key: String,
+    node_prefix: String,
+    node: String,
+    ttl: u64,
+    /// The etcd lease we hold and the term it was taken with.
+    held: Option<(String, u64)>,
+    /// Each row's last mod_revision and when this node saw it change.
+    changes: HashMap<String, (u64, Option<Instant>)>,
+}
+
+fn b64(text: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+fn unb64(value: &Value) -> String {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value.as_str().unwrap_or_default())
+        .unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// A 64-bit number as the gateway writes it (a string), or 0.
+fn number(value: &Value) -> u64 {
+    value
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .or_else(|| value.as_u64())
+        .unwrap_or(0)
+}
+
+/// The key just after every key that starts with `prefix` (etcd's
+/// `range_end` for a prefix).
+fn prefix_end(prefix: &str) -> String {
+    let mut bytes = prefix.as_bytes().to_vec();
+    if let Some(last) = bytes.last_mut() {
+        *last += 1;
+    }
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+impl Etcd {
+    pub fn new(
+        endpoints: &[String],
+        cluster: &str,
+        node: &str,
+        lease: Duration,
+        timeout: Duration,
+    ) -> Result<Etcd, String> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()
+            .map_err(|e| format!("cannot make an HTTP client for etcd: {e}"))?;
+        Ok(Etcd {
+            endpoints: endpoints.to_vec(),
+            current: 0,
+            http,
+            lease_key: format!("/understudy/{cluster}/lease"),
+            node_prefix: format!("/understudy/{cluster}/node/"),
+            node: node.to_owned(),
+            ttl: lease.as_secs().max(1),
+            held: None,
+            changes: HashMap::new(),
+        })
+    }
+
+    pub fn reset(&mut self) {
+        self.current = (self.current + 1) % self.endpoints.len().max(1);
+    }
+
+    /// One call to the gateway; an unreachable endpoint or an etcd error
+    /// is an error (and the next call tries the next endpoint).
+    async fn call(&mut self, path: &str, body: Value) -> Result<Value, String> {
+        let endpoint = self.endpoints[self.current % self.endpoints.len()].clone();
+        let url = format!("http://{endpoint}/v3/{path}");
+        let result = async {
+            let response = self.http.post(&url).json(&body).send().await?;
+            let status = response.status();
+            let value: Value = response.json().await?;
+            Ok::<_, reqwest::Error>((status, value))
+        }
+        .await;
+        match result {
+            Ok((status, value)) if status.is_success() => Ok(value),
+            Ok((status, value)) => {
+                self.reset();
+                let why = value["message"].as_str().unwrap_or("no message").to_owned();
+                Err(format!("etcd {endpoint}: {path}: {status}: {why}"))
+            }
+            Err(e) => {
+                self.reset();
+                Err(format!("etcd {endpoint}: {path}: {e}"))
+            }
+        }
+    }
+
+    pub async fn acquire(&mut self) -> Result<LeaseReply, String> {
+        let grant = self.call("lease/grant", json!({ "TTL": self.ttl })).await?;
+        let id = grant["ID"].as_str().unwrap_or_default().to_owned();
+        if id.is_empty() {
+            return Err("etcd granted no lease".to_owned());
+        }
+        let key = b64(&self.lease_key);
+        let txn = json!({
+            "compare": [{"key": key, "target": "CREATE", "create_revision": "0", "result": "EQUAL"}],
+            "success": [{"request_put": {"key": key, "value": b64(&self.node), "lease": id}}],
+            "failure": [{"request_range": {"key": key}}],
+        });
+        let answer = self.call("kv/txn", txn).await?;
+        if answer["succeeded"].as_bool() == Some(true) {
+            let term = number(&answer["header"]["revision"]);
+            self.held = Some((id, term));
+            return Ok(LeaseReply::Granted { term });
+        }
+        // Not created: someone holds it. Our new lease is not needed.
+        let _ = self.call("lease/revoke", json!({ "ID": id })).await;
+        let kv = &answer["responses"][0]["response_range"]["kvs"][0];
+        let (holder, term) = (unb64(&kv["value"]), number(&kv["create_revision"]));
+        if holder == self.node {
+            // Ours from before a restart: keep its lease alive.
+            let theirs = kv["lease"].as_str().unwrap_or_default().to_owned();
+            self.held = Some((theirs, term));
+            return self.renew(term).await;
+        }
+        Ok(LeaseReply::HeldBy { holder, term })
+    }
+
+    pub async fn renew(&mut self, term: u64) -> Result<LeaseReply, String> {
+        let Some((id, _)) = self.held.clone().filter(|(_, t)| *t == term) else {
+            return self.holder_now().await;
+        };
+        let alive = self.call("lease/keepalive", json!({ "ID": id })).await?;
+        let ttl = number(&alive["result"]["TTL"]);
+        if ttl == 0 {
+            self.held = None;
+            return self.holder_now().await;
+        }
+        match self.holder_now().await? {
+            LeaseReply::HeldBy { holder, term: t } if holder == self.node && t == term => {
+                Ok(LeaseReply::Granted { term })
+            }
+            other => {
+                self.held = None;
+                Ok(other)
+            }
+        }
+    }
+
+    /// Who the lease key names now (as a refusal; checked by the caller).
+    async fn holder_now(&mut self) -> Result<LeaseReply, String> {
+        let range = self
+            .call("kv/range", json!({ "key": b64(&self.lease_key) }))
+            .await?;
+        let kv = &range["kvs"][0];
+        if kv.is_null() {
+            return Ok(LeaseReply::HeldBy {
+                holder: "nobody (it ran out)".to_owned(),
+                term: 0,
+            });
+        }
+        Ok(LeaseReply::HeldBy {
+            holder: unb64(&kv["value"]),
+            term: number(&kv["create_revision"]),
+        })
+    }
+
+    pub async fn release(&mut self, term: u64) -> Result<(), String> {
+        let key = b64(&self.lease_key);
+        let txn = json!({
+            "compare": [
+                {"key": key, "target": "VALUE", "value": b64(&self.node), "result": "EQUAL"},
+                {"key": key, "target": "CREATE", "create_revision": term.to_string(), "result": "EQUAL"},
+            ],
+            "success": [{"request_delete_range": {"key": key}}],
+        });
+        self.call("kv/txn", txn).await?;
+        if let Some((id, _)) = self.held.take() {
+            self.call("lease/revoke", json!({ "ID": id })).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn record_and_read(&mut self, record: &NodeRecord) -> Result<Seen, String> {
+        let value = json!({
+            "state": record.state,
+            "term": record.term,
+            "checksum": record.checksum,
+        });
+        let key = format!("{}{}", self.node_prefix, record.node);
+        self.call(
+            "kv/put",
+            json!({ "key": b64(&key), "value": b64(&value.to_string()) }),
+        )
+        .await?;
+        let rows = self
+            .call(
+                "kv/range",
+                json!({
+                    "key": b64(&self.node_prefix),
+                    "range_end": b64(&prefix_end(&self.node_prefix)),
+                }),
+            )
+            .await?;
+        let nodes = self.rows(&rows);
+        let holder = match self.holder_now().await? {
+            LeaseReply::HeldBy { term: 0, .. } => None,
+            LeaseReply::HeldBy { holder, term } => Some((holder, term)),
+            _ => None,
+        };
+        Ok(Seen { holder, nodes })
+    }
+
+    /// The node rows of a range answer, each aged by when it last changed.
+    fn rows(&mut self, range: &Value) -> Vec<NodeSeen> {
+        let now = Instant::now();
+        let kvs = range["kvs"].as_array().cloned().unwrap_or_default();
+        let mut nodes = Vec::new();
+        for kv in kvs {
+            let key = unb64(&kv["key"]);
+            let node = key.trim_start_matches(&self.node_prefix).to_owned();
+            let value: Value = serde_json::from_str(&unb64(&kv["value"])).unwrap_or(Value::Null);
+            let revision = number(&kv["mod_revision"]);
+            let seen = self.changes.entry(node.clone()).or_insert((revision, None));
+            if seen.0 != revision {
+                *seen = (revision, Some(now));
+            }
+            nodes.push(NodeSeen {
+                record: NodeRecord {
+                    node: node.clone(),
+                    state: value["state"].as_str().unwrap_or("?").to_owned(),
+                    term: value["term"].as_u64().unwrap_or(0),
+                    checksum: value["checksum"].as_str().unwrap_or("").to_owned(),
+                },
+                age: seen.1.map(|t| now.saturating_duration_since(t)),
+            });
+        }
+        nodes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_prefix_ends_just_after_its_last_key() {
+        assert_eq!(prefix_end("/understudy/c/node/"), "/understudy/c/node0");
+    }
+
+    #[test]
+    fn gateway_numbers_are_strings_and_values_base64() {
+        assert_eq!(number(&json!("42")), 42);
+        assert_eq!(number(&json!(7)), 7);
+        assert_eq!(number(&Value::Null), 0);
+        assert_eq!(unb64(&json!(b64("m1"))), "m1");
+    }
+}

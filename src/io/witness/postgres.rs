@@ -1,0 +1,238 @@
+//! The lease in PostgreSQL: one row per cluster in `understudy_lease`
+//! (holder, term, expiry), changed only by conditional `UPDATE … WHERE`
+//! statements that use the server's clock (`now()`), and one row per node
+//! in `understudy_node`. The daemon creates both tables if they are
+//! missing.
+//!
+//! - acquire: take the row if nobody holds it, it expired, or it is ours
+//!   already; the term goes up by one unless it is ours and still valid
+//!   (a restarted daemon takes back its own lease).
+//! - renew: extend it if it is still ours with the same term. Nobody else
+//!   can have held it in between: anyone else's acquire raises the term.
+//! - release: clear the holder if it is still ours with that term.
+
+use std::time::Duration;
+
+use tokio_postgres::Client;
+
+use super::{NodeRecord, NodeSeen, Seen};
+use crate::core::LeaseReply;
+use crate::io::probe::Prober;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS understudy_lease (
+    cluster text PRIMARY KEY,
+    holder text,
+    term bigint NOT NULL DEFAULT 0,
+    expires timestamptz
+);
+CREATE TABLE IF NOT EXISTS understudy_node (
+    cluster text NOT NULL,
+    node text NOT NULL,
+    state text NOT NULL,
+    term bigint NOT NULL,
+    checksum text NOT NULL,
+    last_heartbeat timestamptz NOT NULL,
+    PRIMARY KEY (cluster, node)
+);";
+
+const ACQUIRE: &str = "
+UPDATE understudy_lease SET
+    term = CASE WHEN holder = $2 AND expires > now() THEN term ELSE term + 1 END,
+    holder = $2,
+    expires = now() + make_interval(secs => $3)
+WHERE cluster = $1 AND (holder IS NULL OR holder = $2 OR expires <= now())
+RETURNING term";
+
+const RENEW: &str = "
+UPDATE understudy_lease SET expires = now() + make_interval(secs => $3)
+WHERE cluster = $1 AND holder = $2 AND term = $4
+RETURNING term";
+
+const RELEASE: &str = "
+UPDATE understudy_lease SET holder = NULL, expires = NULL
+WHERE cluster = $1 AND holder = $2 AND term = $3";
+
+const HOLDER: &str = "
+SELECT holder, term FROM understudy_lease
+WHERE cluster = $1 AND holder IS NOT NULL AND expires > now()";
+
+const RECORD: &str = "
+INSERT INTO understudy_node (cluster, node, state, term, checksum, last_heartbeat)
+VALUES ($1, $2, $3, $4, $5, now())
+ON CONFLICT (cluster, node) DO UPDATE SET
+    state = EXCLUDED.state, term = EXCLUDED.term,
+    checksum = EXCLUDED.checksum, last_heartbeat = now()";
+
+const NODES: &str = "
+SELECT node, state, term, checksum,
+       extract(epoch FROM now() - last_heartbeat)::float8
+FROM understudy_node WHERE cluster = $1 ORDER BY node";
+
+pub struct Postgres {
+    url: String,
+    /// The URL without its password, for messages.
+    shown: String,
+    cluster: String,
+    node: String,
+    lease_secs: f64,
+    prober: Prober,
+    client: Option<Client>,
+}
+
+impl Postgres {
+    pub fn new(url: &str, cluster: &str, node: &str, lease: Duration, prober: Prober) -> Self {
+        Postgres {
+            url: url.to_owned(),
+            shown: crate::config::redact_password(url),
+            cluster: cluster.to_owned(),
+            node: node.to_owned(),
+            lease_secs: lease.as_secs_f64(),
+            prober,
+            client: None,
+        }
+    }
+
+    pub fn reset(&mut self) {
+        self.client = None;
+    }
+
+    /// The connection, made (and the tables created) if there is none.
+    async fn client(&mut self) -> Result<&Client, String> {
+        if self.client.is_none() {
+            let client = self
+                .prober
+                .connect_postgres(&self.url)
+                .await
+                .map_err(|e| format!("cannot connect to {}: {e}", self.shown))?;
+            // Two nodes creating the tables at once may collide; the
+            // second try finds them.
+            if client.batch_execute(SCHEMA).await.is_err() {
+                client
+                    .batch_execute(SCHEMA)
+                    .await
+                    .map_err(|e| self.failed("create the tables", &e))?;
+            }
+            client
+                .execute(
+                    "INSERT INTO understudy_lease (cluster) VALUES ($1) ON CONFLICT DO NOTHING",
+                    &[&self.cluster],
+                )
+                .await
+                .map_err(|e| self.failed("create the lease row", &e))?;
+            self.client = Some(client);
+        }
+        self.client
+            .as_ref()
+            .ok_or_else(|| "no connection".to_owned())
+    }
+
+    fn failed(&self, what: &str, e: &tokio_postgres::Error) -> String {
+        format!("{}: cannot {what}: {e}", self.shown)
+    }
+
+    /// Runs one statement; a failure drops the connection.
+    async fn query(
+        &mut self,
+        what: &str,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, String> {
+        let result = self.client().await?.query(sql, params).await;
+        result.map_err(|e| {
+            let message = self.failed(what, &e);
+            self.client = None;
+            message
+        })
+    }
+
+    pub async fn acquire(&mut self) -> Result<LeaseReply, String> {
+        let (cluster, node, secs) = (self.cluster.clone(), self.node.clone(), self.lease_secs);
+        let rows = self
+            .query("acquire the lease", ACQUIRE, &[&cluster, &node, &secs])
+            .await?;
+        match rows.first() {
+            Some(row) => Ok(LeaseReply::Granted {
+                term: term(row.get(0)),
+            }),
+            None => self.held_by().await,
+        }
+    }
+
+    pub async fn renew(&mut self, term_held: u64) -> Result<LeaseReply, String> {
+        let (cluster, node, secs) = (self.cluster.clone(), self.node.clone(), self.lease_secs);
+        let ours = i64::try_from(term_held).unwrap_or(i64::MAX);
+        let rows = self
+            .query("renew the lease", RENEW, &[&cluster, &node, &secs, &ours])
+            .await?;
+        match rows.first() {
+            Some(row) => Ok(LeaseReply::Granted {
+                term: term(row.get(0)),
+            }),
+            None => self.held_by().await,
+        }
+    }
+
+    /// Who holds the lease we did not get (or nobody, just expired).
+    async fn held_by(&mut self) -> Result<LeaseReply, String> {
+        let cluster = self.cluster.clone();
+        let rows = self.query("read the lease", HOLDER, &[&cluster]).await?;
+        Ok(match rows.first() {
+            Some(row) => LeaseReply::HeldBy {
+                holder: row.get(0),
+                term: term(row.get(1)),
+            },
+            None => LeaseReply::HeldBy {
+                holder: "nobody (it changed hands)".to_owned(),
+                term: 0,
+            },
+        })
+    }
+
+    pub async fn release(&mut self, term_held: u64) -> Result<(), String> {
+        let (cluster, node) = (self.cluster.clone(), self.node.clone());
+        let ours = i64::try_from(term_held).unwrap_or(i64::MAX);
+        self.query("release the lease", RELEASE, &[&cluster, &node, &ours])
+            .await
+            .map(drop)
+    }
+
+    pub async fn record_and_read(&mut self, record: &NodeRecord) -> Result<Seen, String> {
+        let cluster = self.cluster.clone();
+        let record_term = i64::try_from(record.term).unwrap_or(i64::MAX);
+        self.query(
+            "write this node's row",
+            RECORD,
+            &[
+                &cluster,
+                &record.node,
+                &record.state,
+                &record_term,
+                &record.checksum,
+            ],
+        )
+        .await?;
+        let rows = self.query("read the nodes", NODES, &[&cluster]).await?;
+        let nodes = rows
+            .iter()
+            .map(|row| NodeSeen {
+                record: NodeRecord {
+                    node: row.get(0),
+                    state: row.get(1),
+                    term: term(row.get(2)),
+                    checksum: row.get(3),
+                },
+                age: Duration::try_from_secs_f64(row.get::<_, f64>(4).max(0.0)).ok(),
+            })
+            .collect();
+        let holder = self.query("read the lease", HOLDER, &[&cluster]).await?;
+        Ok(Seen {
+            holder: holder.first().map(|r| (r.get(0), term(r.get(1)))),
+            nodes,
+        })
+    }
+}
+
+fn term(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}

@@ -1,0 +1,480 @@
+//! What the witness tests share: a real PostgreSQL or etcd server started
+//! in the topology's witness namespace (192.0.2.30), the configuration
+//! that names it, cuts between a node and the witness, and a sampler that
+//! looks at each node's addresses every 10 ms from a thread inside its
+//! namespace (getifaddrs, no process per sample) and measures how long two
+//! nodes held the VIP at once.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::common::{wait_for, Topology, VIP};
+
+pub const WITNESS_ADDR: &str = "192.0.2.30";
+/// etcd's smallest lease: renewed every 500 ms, held for 1.5 s after each
+/// ask.
+pub const LEASE: Duration = Duration::from_secs(2);
+const SAMPLE: Duration = Duration::from_millis(10);
+/// No sampler runs longer than this.
+const SAMPLE_LIMIT: Duration = Duration::from_secs(120);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Etcd,
+}
+
+/// A witness server in the topology's `w` namespace, stopped on drop.
+pub struct Server {
+    pub backend: Backend,
+    child: Option<Child>,
+    dir: PathBuf,
+    ns: String,
+}
+
+fn pg_bin(tool: &str) -> PathBuf {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL server binaries (apt-get install postgresql)")
+        .flatten()
+        .map(|e| e.path().join("bin").join(tool))
+        .filter(|p| p.exists())
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .unwrap_or_else(|| panic!("no {tool} under /usr/lib/postgresql"))
+}
+
+fn ok(what: &str, cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Server {
+    pub fn start(t: &Topology, backend: Backend) -> Server {
+        let dir = t.dir.join(format!("witness-{backend:?}").to_lowercase());
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("the witness's directory");
+        let ns = t.ns("w");
+        let mut server = Server {
+            backend,
+            child: None,
+            dir,
+            ns,
+        };
+        match backend {
+            Backend::Postgres => server.start_postgres(),
+            Backend::Etcd => server.start_etcd(),
+        }
+        server
+    }
+
+    fn in_ns(&self) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.ns]);
+        cmd
+    }
+
+    fn start_postgres(&mut self) {
+        ok(
+            "chown the PostgreSQL directory",
+            Command::new("chown")
+                .arg("postgres:postgres")
+                .arg(&self.dir),
+        );
+        let data = self.dir.join("data");
+        ok(
+            "initdb",
+            Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .args([
+                    pg_bin("initdb").to_str().unwrap(),
+                    "-D",
+                    data.to_str().unwrap(),
+                    "-A",
+                    "trust",
+                    "-U",
+                    "understudy",
+                ]),
+        );
+        let hba = data.join("pg_hba.conf");
+        let mut rules = std::fs::read_to_string(&hba).expect("pg_hba.conf");
+        rules.push_str("host all all 192.0.2.0/24 trust\n");
+        std::fs::write(&hba, rules).expect("write pg_hba.conf");
+        let opts = format!(
+            "-c listen_addresses={WITNESS_ADDR} -p 5432 -k {}",
+            self.dir.display()
+        );
+        let log = self.dir.join("log");
+        ok(
+            "pg_ctl start",
+            self.in_ns()
+                .args(["runuser", "-u", "postgres", "--"])
+                .args([
+                    pg_bin("pg_ctl").to_str().unwrap(),
+                    "-D",
+                    data.to_str().unwrap(),
+                    "-o",
+                    &opts,
+                    "-l",
+                    log.to_str().unwrap(),
+                    "-w",
+                    "start",
+                ]),
+        );
+        ok(
+            "createdb helpdesk",
+            self.in_ns()
+                .args(["runuser", "-u", "postgres", "--"])
+                .args([
+                    pg_bin("createdb").to_str().unwrap(),
+                    "-h",
+                    WITNESS_ADDR,
+                    "-U",
+                    "understudy",
+                    "helpdesk",
+                ]),
+        );
+    }
+
+    fn start_etcd(&mut self) {
+        let client = format!("http://{WITNESS_ADDR}:2379");
+        let peer = format!("http://{WITNESS_ADDR}:2380");
+        let log = std::fs::File::create(self.dir.join("log")).expect("etcd's log");
+        let child = self
+            .in_ns()
+            .arg("etcd")
+            .args(["--name", "w", "--data-dir"])
+            .arg(self.dir.join("data"))
+            .args(["--listen-client-urls", &client])
+            .args(["--advertise-client-urls", &client])
+            .args(["--listen-peer-urls", &peer])
+            .args(["--initial-advertise-peer-urls", &peer])
+            .args(["--initial-cluster", &format!("w={peer}")])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone the log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("start etcd (apt-get install etcd-server)");
+        self.child = Some(child);
+        wait_for("etcd to answer", Duration::from_secs(15), || {
+            let out = self
+                .in_ns()
+                .args(["curl", "-sf", "--max-time", "1"])
+                .arg(format!("{client}/health"))
+                .output()
+                .ok()?;
+            String::from_utf8_lossy(&out.stdout)
+                .contains("true")
+                .then_some(())
+        });
+    }
+
+    pub fn url(&self) -> String {
+        match self.backend {
+            Backend::Postgres => format!("postgres://understudy@{WITNESS_ADDR}/helpdesk"),
+            Backend::Etcd => format!("etcd://{WITNESS_ADDR}:2379"),
+        }
+    }
+
+    /// The lease's row or key, as the server has it (for the logs).
+    pub fn lease_row(&self) -> String {
+        let out = match self.backend {
+            Backend::Postgres => self
+                .in_ns()
+                .args(["runuser", "-u", "postgres", "--"])
+                .arg(pg_bin("psql"))
+                .args(["-h", WITNESS_ADDR, "-U", "understudy", "-d", "helpdesk"])
+                .args([
+                    "-Atc",
+                    "SELECT holder, term, expires > now() FROM understudy_lease",
+                ])
+                .output(),
+            Backend::Etcd => self
+                .in_ns()
+                .args(["etcdctl", "--endpoints", &format!("{WITNESS_ADDR}:2379")])
+                .args(["get", "--prefix", "/understudy/"])
+                .output(),
+        };
+        out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if self.backend == Backend::Postgres {
+            let data = self.dir.join("data");
+            let _ = self
+                .in_ns()
+                .args(["runuser", "-u", "postgres", "--"])
+                .arg(pg_bin("pg_ctl"))
+                .arg("-D")
+                .arg(&data)
+                .args(["-m", "immediate", "stop"])
+                .output();
+        }
+    }
+}
+
+/// The topology's configuration with a `[witness]` section added.
+pub fn config_with_witness(t: &Topology, server: &Server, on_loss: &str) -> PathBuf {
+    let text = std::fs::read_to_string(&t.config).expect("the configuration");
+    let path = t.dir.join(format!("witness-{on_loss}.toml"));
+    let witness = format!(
+        "\n[witness]\nurl = \"{}\"\nlease = \"{}s\"\non_loss = \"{on_loss}\"\n",
+        server.url(),
+        LEASE.as_secs()
+    );
+    std::fs::write(&path, text + &witness).expect("write the configuration");
+    path
+}
+
+/// Cuts (or restores) all traffic between `node` and the witness, both
+/// ways, with blackhole routes.
+pub fn cut_witness(t: &Topology, node: &str, on: bool) {
+    let verb = if on { "add" } else { "del" };
+    let node_addr = match node {
+        "m1" => "192.0.2.11/32",
+        "m2" => "192.0.2.12/32",
+        other => panic!("no node {other}"),
+    };
+    for (host, dest) in [(node, "192.0.2.30/32"), ("w", node_addr)] {
+        let out = t.exec(host, &["ip", "route", verb, "blackhole", dest]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Cuts (or restores) traffic between m1 and m2 (the client and the
+/// witness still reach both); m2 also loses the route to the VIP, so that
+/// it cannot see the service through it and wants to claim.
+pub fn partition(t: &Topology, on: bool) {
+    let verb = if on { "add" } else { "del" };
+    for (host, dest) in [
+        ("m1", "192.0.2.12/32"),
+        ("m2", "192.0.2.11/32"),
+        ("m2", "192.0.2.10/32"),
+    ] {
+        let out = t.exec(host, &["ip", "route", verb, "blackhole", dest]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Whether this thread's network namespace has `vip` on any interface.
+fn has_address(vip: std::net::Ipv4Addr) -> bool {
+    let wanted = u32::from_ne_bytes(vip.octets());
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills `list` or fails; it is freed below.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return false;
+    }
+    let mut found = false;
+    let mut at = list;
+    while !at.is_null() {
+        // SAFETY: `at` is a node of the list getifaddrs returned.
+        let entry = unsafe { &*at };
+        if !entry.ifa_addr.is_null() {
+            // SAFETY: ifa_addr points at a sockaddr of its family.
+            let family = unsafe { (*entry.ifa_addr).sa_family };
+            if i32::from(family) == libc::AF_INET {
+                // SAFETY: an AF_INET address is a sockaddr_in.
+                let sin = unsafe { &*(entry.ifa_addr as *const libc::sockaddr_in) };
+                found |= sin.sin_addr.s_addr == wanted;
+            }
+        }
+        at = entry.ifa_next;
+    }
+    // SAFETY: the list came from getifaddrs.
+    unsafe { libc::freeifaddrs(list) };
+    found
+}
+
+/// Samples which nodes hold the VIP every 10 ms, one thread per node
+/// inside its namespace, until [`Sampler::stop`].
+pub struct Sampler {
+    stop: Arc<AtomicBool>,
+    threads: Vec<(String, JoinHandle<Vec<(Instant, bool)>>)>,
+}
+
+impl Sampler {
+    pub fn start(t: &Topology, nodes: &[&str]) -> Sampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let vip: std::net::Ipv4Addr = VIP.parse().unwrap();
+        // Every thread has its first sample before the test goes on.
+        let ready = Arc::new(Barrier::new(nodes.len() + 1));
+        let threads = nodes
+            .iter()
+            .map(|node| {
+                let path = PathBuf::from("/var/run/netns").join(t.ns(node));
+                let (stop, ready) = (stop.clone(), ready.clone());
+                let thread = std::thread::spawn(move || sample_in(&path, vip, &stop, &ready));
+                ((*node).to_owned(), thread)
+            })
+            .collect();
+        ready.wait();
+        Sampler { stop, threads }
+    }
+
+    pub fn stop(self) -> Timeline {
+        self.stop.store(true, Ordering::SeqCst);
+        let nodes = self
+            .threads
+            .into_iter()
+            .map(|(name, thread)| (name, thread.join().expect("a sampler thread")))
+            .collect();
+        Timeline { nodes }
+    }
+}
+
+/// Each change of whether this namespace holds the VIP, with its instant.
+fn sample_in(
+    ns: &Path,
+    vip: std::net::Ipv4Addr,
+    stop: &AtomicBool,
+    ready: &Barrier,
+) -> Vec<(Instant, bool)> {
+    let file = std::fs::File::open(ns).expect("the node's namespace");
+    use std::os::fd::AsRawFd;
+    // SAFETY: setns on this thread only, with a namespace file we opened.
+    let entered = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(entered, 0, "setns into {}", ns.display());
+    let began = Instant::now();
+    let mut changes = vec![(began, has_address(vip))];
+    ready.wait();
+    while !stop.load(Ordering::SeqCst) && began.elapsed() < SAMPLE_LIMIT {
+        std::thread::sleep(SAMPLE);
+        let now = Instant::now();
+        let holds = has_address(vip);
+        if changes.last().map(|(_, h)| *h) != Some(holds) {
+            changes.push((now, holds));
+        }
+    }
+    changes
+}
+
+/// What the sampler saw.
+pub struct Timeline {
+    nodes: Vec<(String, Vec<(Instant, bool)>)>,
+}
+
+impl Timeline {
+    /// Every instant at which some node's holding changed, in order.
+    fn instants(&self) -> Vec<Instant> {
+        let mut all: Vec<Instant> = self
+            .nodes
+            .iter()
+            .flat_map(|(_, c)| c.iter().map(|(t, _)| *t))
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// Who held the VIP at `at` (by each node's last sample before it).
+    pub fn holders_at(&self, at: Instant) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|(_, changes)| {
+                changes
+                    .iter()
+                    .take_while(|(t, _)| *t <= at)
+                    .last()
+                    .is_some_and(|(_, h)| *h)
+            })
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// The longest stretch during which two or more nodes held the VIP.
+    pub fn max_double(&self) -> Duration {
+        let instants = self.instants();
+        let mut longest = Duration::ZERO;
+        let mut since: Option<Instant> = None;
+        for &at in &instants {
+            let doubled = self.holders_at(at).len() > 1;
+            match (doubled, since) {
+                (true, None) => since = Some(at),
+                (false, Some(s)) => {
+                    longest = longest.max(at - s);
+                    since = None;
+                }
+                _ => {}
+            }
+        }
+        if let (Some(s), Some(last)) = (since, instants.last()) {
+            longest = longest.max(*last - s).max(SAMPLE);
+        }
+        longest
+    }
+
+    /// The first instant at or after `after` at which exactly one node
+    /// held the VIP, that node, and how long after `after` it was.
+    pub fn single_holder_after(&self, after: Instant) -> Option<(String, Duration)> {
+        let mut candidates = vec![after];
+        candidates.extend(self.instants().into_iter().filter(|t| *t > after));
+        candidates.into_iter().find_map(|at| {
+            let holders = self.holders_at(at);
+            (holders.len() == 1).then(|| (holders[0].clone(), at - after))
+        })
+    }
+
+    /// The first instant after `after` at which `node` held the VIP.
+    pub fn first_held_by(&self, node: &str, after: Instant) -> Option<Duration> {
+        let mut candidates = vec![after];
+        candidates.extend(self.instants().into_iter().filter(|t| *t > after));
+        candidates
+            .into_iter()
+            .find(|at| self.holders_at(*at).iter().any(|h| h == node))
+            .map(|at| at - after)
+    }
+
+    /// The first instant after `after` at which `node` no longer held it.
+    pub fn first_let_go_by(&self, node: &str, after: Instant) -> Option<Duration> {
+        let mut candidates = vec![after];
+        candidates.extend(self.instants().into_iter().filter(|t| *t > after));
+        candidates
+            .into_iter()
+            .find(|at| !self.holders_at(*at).iter().any(|h| h == node))
+            .map(|at| at - after)
+    }
+
+    /// How many times the holder changed after `after`.
+    pub fn moves_after(&self, after: Instant) -> usize {
+        let mut last: Option<Vec<String>> = None;
+        let mut moves = 0;
+        for at in self.instants().into_iter().filter(|t| *t >= after) {
+            let now = self.holders_at(at);
+            if now.is_empty() {
+                continue;
+            }
+            if last.as_ref().is_some_and(|l| *l != now) {
+                moves += 1;
+            }
+            last = Some(now);
+        }
+        moves
+    }
+}
