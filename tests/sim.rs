@@ -22,6 +22,15 @@
 //!   application on a Passive primary cannot be seen, so that case is left
 //!   out there (see `check`), and while a node is flapping (the flap limit
 //!   keeps a live holder on purpose);
+//! - with a witness (a third of the runs; `on_loss` release or keep, the
+//!   witness cut from either node and back at random): never two VIP
+//!   holders whose daemons run, at any instant, partitions and loss
+//!   included (a daemon killed with the VIP on its NIC cannot remove it,
+//!   and a restarted one that finds it there keeps it until the witness
+//!   answers its ask, at most a quarter lease: both are left out until
+//!   `STALE` after the restart); a secondary able to serve and
+//!   reaching the witness replaces a failed primary within the liveness
+//!   bound plus one lease;
 //! - and, implicitly, no panic for any input.
 
 use std::collections::VecDeque;
@@ -29,7 +38,10 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use understudy::config::{Failback, Role};
-use understudy::core::{Action, AdminCommand, Core, Input, Settings, State, Target};
+use understudy::core::{
+    Action, AdminCommand, Core, Input, LeaseAsk, LeaseReply, LeaseSettings, OnLoss, Settings, State,
+    Target,
+};
 use understudy::proto::heartbeat::Heartbeat;
 
 const MS: Duration = Duration::from_millis(1);
@@ -52,6 +64,14 @@ const SHORT_GRACE: Duration = Duration::from_millis(100);
 /// step in flight (at most an application start), then stop and remove.
 const SETTLE: Duration = Duration::from_millis(100 + 2 + 50 + 10 + 1 + 5);
 const LIVENESS: Duration = Duration::from_millis(2 * 1000 + 300 + 300 + 1000);
+/// The witness's lease (etcd's smallest): renewed every 500 ms; a node that
+/// cannot reach the witness gets no answer for that long.
+const LEASE: Duration = Duration::from_secs(2);
+const WITNESS_TIMEOUT: Duration = Duration::from_millis(500);
+/// A restarted daemon that found the VIP on its NIC keeps it until the
+/// witness answers (or its ask times out, cut off) and, refused, it stops
+/// the application and removes the VIP.
+const STALE: Duration = Duration::from_millis(500 + 2 * 2 + 10 + 1 + 5);
 
 #[derive(Debug, Clone, Copy)]
 enum Fault {
@@ -75,6 +95,9 @@ enum Fault {
     /// The administrator runs a command on the node (never forced: a
     /// forced command may rightly make two holders).
     Admin(usize, Command),
+    /// The node stops reaching the witness / reaches it again.
+    WitnessCut(usize),
+    WitnessBack(usize),
 }
 
 /// The admin commands the simulation issues.
@@ -133,8 +156,63 @@ fn fault() -> impl Strategy<Value = Fault> {
         node.clone().prop_map(Fault::DataUp),
         node.clone().prop_map(Fault::NicDown),
         node.clone().prop_map(Fault::NicUp),
-        (node, command()).prop_map(|(i, c)| Fault::Admin(i, c)),
+        (node.clone(), command()).prop_map(|(i, c)| Fault::Admin(i, c)),
+        node.clone().prop_map(Fault::WitnessCut),
+        node.prop_map(Fault::WitnessBack),
     ]
+}
+
+/// The lease authority: one lease, its holder, term and expiry on the
+/// world's clock.
+#[derive(Debug, Default)]
+struct SimWitness {
+    holder: Option<usize>,
+    term: u64,
+    expires: Option<Instant>,
+    /// Node i cannot reach it.
+    cut: [bool; 2],
+}
+
+fn node_name(i: usize) -> String {
+    format!("m{}", i + 1)
+}
+
+impl SimWitness {
+    /// The witness's answer to node `i`'s ask, made when it arrives.
+    fn answer(&mut self, i: usize, ask: &LeaseAsk, now: Instant) -> Option<LeaseReply> {
+        let valid = self.expires.is_some_and(|e| now < e) && self.holder.is_some();
+        let held_by = |w: &SimWitness| LeaseReply::HeldBy {
+            holder: w.holder.filter(|_| valid).map_or("nobody".into(), node_name),
+            term: w.term,
+        };
+        match *ask {
+            LeaseAsk::Acquire => {
+                if valid && self.holder != Some(i) {
+                    return Some(held_by(self));
+                }
+                if !(valid && self.holder == Some(i)) {
+                    self.term += 1;
+                }
+                self.holder = Some(i);
+                self.expires = Some(now + LEASE);
+                Some(LeaseReply::Granted { term: self.term })
+            }
+            LeaseAsk::Renew { term } => {
+                if self.holder == Some(i) && self.term == term {
+                    self.expires = Some(now + LEASE);
+                    Some(LeaseReply::Granted { term })
+                } else {
+                    Some(held_by(self))
+                }
+            }
+            LeaseAsk::Release { term } => {
+                if self.holder == Some(i) && self.term == term {
+                    self.holder = None;
+                }
+                None
+            }
+        }
+    }
 }
 
 struct Node {
@@ -183,6 +261,7 @@ struct World {
     last_trace: String,
     /// The settings this run varies.
     variant: Variant,
+    witness: SimWitness,
 }
 
 /// What a run varies in both nodes' settings.
@@ -195,6 +274,8 @@ struct Variant {
     /// or 100 ms, where a takeover after silence is due when the peer
     /// timeout runs out, so its look runs ahead while the peer goes silent.
     grace: Duration,
+    /// A witness, with this policy.
+    witness: Option<OnLoss>,
 }
 
 impl Default for Variant {
@@ -203,6 +284,7 @@ impl Default for Variant {
             failback: Failback::Manual,
             flap_limit: 0,
             grace: GRACE,
+            witness: None,
         }
     }
 }
@@ -268,6 +350,7 @@ impl World {
             secondary_able_since: None,
             last_trace: String::new(),
             variant,
+            witness: SimWitness::default(),
         };
         w.boot(0);
         w.boot(1);
@@ -293,6 +376,10 @@ impl World {
             flap_limit: self.variant.flap_limit,
             grace: self.variant.grace,
             adopt,
+            witness: self.variant.witness.map(|on_loss| LeaseSettings {
+                length: LEASE,
+                on_loss,
+            }),
             ..settings(n.role, n.epoch, self.variant.failback)
         });
         core.handle_input(self.now, Input::Started { vip_present: n.vip });
@@ -335,10 +422,18 @@ impl World {
                     continue;
                 }
                 Action::Probe(target) => self.probe(i, target),
+                Action::Lease(ask) => match self.ask_witness(i, &ask) {
+                    Some(answer) => answer,
+                    None => continue,
+                },
                 Action::CheckVip { window } => self.look(i, window),
                 machine => self.machine_effect(i, machine),
             };
-            self.nodes[i].pending.push_back(input);
+            // In completion order: a witness that does not answer must
+            // not hold up the effects behind it.
+            let pending = &mut self.nodes[i].pending;
+            pending.push_back(input);
+            pending.make_contiguous().sort_by_key(|(at, _)| *at);
         }
     }
 
@@ -360,6 +455,18 @@ impl World {
         } else {
             self.wire.push_back((now + LATENCY, other, hb));
         }
+    }
+
+    /// Node `i` asks the witness: answered after a round trip, or, cut off,
+    /// failed after the runtime's limit (the ask never arrived).
+    fn ask_witness(&mut self, i: usize, ask: &LeaseAsk) -> Option<(Instant, Input)> {
+        if self.witness.cut[i] {
+            let failed = LeaseReply::Failed("unreachable".into());
+            return (!matches!(ask, LeaseAsk::Release { .. }))
+                .then(|| (self.now + WITNESS_TIMEOUT, Input::Lease(failed)));
+        }
+        let answer = self.witness.answer(i, ask, self.now + LATENCY)?;
+        Some((self.now + 2 * LATENCY, Input::Lease(answer)))
     }
 
     /// A probe by node `i` of `target`, answered a millisecond later.
@@ -435,8 +542,15 @@ impl World {
             Action::StopApp => (now + STOP_APP, Input::AppStopped(Ok(()))),
             Action::Drain => (now + NETLINK, Input::Drained { remaining: 0 }),
             Action::RemoveVip => {
+                // A node whose lease is lost removes the VIP first (the
+                // fence), then stops the application.
+                let fenced = self.nodes[i]
+                    .core
+                    .as_ref()
+                    .and_then(|c| c.status(now).lease)
+                    .is_some_and(|l| l.term.is_none());
                 assert!(
-                    !self.nodes[i].app_running,
+                    !self.nodes[i].app_running || fenced,
                     "{:?}: node {i} removes the VIP under a running app",
                     self.t()
                 );
@@ -569,6 +683,8 @@ impl World {
                     self.boot(i);
                 }
             }
+            Fault::WitnessCut(i) => self.witness.cut[i] = true,
+            Fault::WitnessBack(i) => self.witness.cut[i] = false,
             Fault::DataDown(i) => self.nodes[i].data_ok = false,
             Fault::DataUp(i) => self.nodes[i].data_ok = true,
             Fault::NicDown(i) => self.nodes[i].nic_ok = false,
@@ -683,6 +799,20 @@ impl World {
             "{:?}: two VIP holders while heartbeats flow",
             self.t()
         );
+        if self.variant.witness.is_some() {
+            let now = self.now;
+            let live_holders = self
+                .nodes
+                .iter()
+                .filter(|n| n.vip && n.core.is_some() && now >= n.up_since + STALE)
+                .count();
+            assert!(
+                live_holders < 2,
+                "{:?}: two VIP holders with a witness (witness {:?})",
+                self.t(),
+                self.witness
+            );
+        }
 
         // Liveness: the primary's service is down, the secondary is up,
         // connected and able to serve.
@@ -710,8 +840,13 @@ impl World {
         let s = &self.nodes[1];
         let s_status = s.core.as_ref().map(|c| c.status(self.now));
         let s_willing = s_status.is_some_and(|st| !st.disabled && !st.maintenance);
-        let able =
-            s_willing && s.app_can_run && s.data_ok && s.nic_ok && self.connected() && !self.loss;
+        let able = s_willing
+            && s.app_can_run
+            && s.data_ok
+            && s.nic_ok
+            && self.connected()
+            && !self.loss
+            && !self.witness.cut[1];
         match (able, self.secondary_able_since) {
             (true, None) => self.secondary_able_since = Some(self.now.max(self.disturbed_until)),
             (false, _) => self.secondary_able_since = None,
@@ -727,8 +862,10 @@ impl World {
         if flapping {
             self.secondary_able_since = None;
         }
+        // With a witness, the primary's lease may have to run out first.
+        let bound = LIVENESS + self.variant.witness.map_or(Duration::ZERO, |_| LEASE);
         if let (Some(down), Some(able)) = (self.primary_down_since, self.secondary_able_since) {
-            if self.now >= down.max(able) + LIVENESS {
+            if self.now >= down.max(able) + bound {
                 assert!(
                     s.vip && s.app_running,
                     "{:?}: the primary is down since {:?}, the secondary able since {:?}, and it does not serve",
@@ -783,7 +920,7 @@ fn run_with(schedule: &[(u64, Fault)], variant: Variant) -> World {
         w.check();
     }
     // Then let it run long enough for every bound to bite.
-    let end = w.now + LIVENESS + Duration::from_secs(1);
+    let end = w.now + LIVENESS + LEASE + Duration::from_secs(1);
     while w.step(end) {
         w.check();
     }
@@ -804,11 +941,18 @@ proptest! {
         automatic in any::<bool>(),
         flap_limit in prop_oneof![Just(0u32), Just(1u32)],
         short_grace in any::<bool>(),
+        witness in prop_oneof![
+            Just(None),
+            Just(None),
+            Just(Some(OnLoss::Release)),
+            Just(Some(OnLoss::Keep)),
+        ],
     ) {
         let variant = Variant {
             failback: if automatic { AUTOMATIC } else { Failback::Manual },
             flap_limit,
             grace: if short_grace { SHORT_GRACE } else { GRACE },
+            witness,
         };
         run_with(&schedule, variant);
     }
@@ -908,5 +1052,65 @@ fn a_killed_daemon_and_application_on_a_live_host_are_replaced_before_the_timeou
     assert!(
         after_fault <= bound && after_fault < PEER_TIMEOUT,
         "claimed {after_fault:?} after the kill (bound {bound:?})"
+    );
+}
+
+fn with_witness(on_loss: OnLoss) -> Variant {
+    Variant {
+        witness: Some(on_loss),
+        ..Variant::default()
+    }
+}
+
+#[test]
+fn with_a_witness_a_partition_never_makes_two_holders() {
+    let w = run_with(
+        &[(100, Fault::Partition), (4000, Fault::Heal)],
+        with_witness(OnLoss::Release),
+    );
+    assert!(w.nodes[0].vip && !w.nodes[1].vip, "the primary kept the VIP");
+}
+
+#[test]
+fn a_holder_cut_from_the_witness_lets_go_and_the_secondary_takes_over() {
+    let w = run_with(&[(100, Fault::WitnessCut(0))], with_witness(OnLoss::Release));
+    assert!(!w.nodes[0].vip && w.nodes[1].vip, "the secondary holds the VIP");
+}
+
+#[test]
+fn a_holder_cut_from_the_witness_keeps_the_vip_with_keep() {
+    let w = run_with(
+        &[(100, Fault::WitnessCut(0)), (3000, Fault::WitnessBack(0))],
+        with_witness(OnLoss::Keep),
+    );
+    assert!(w.nodes[0].vip && !w.nodes[1].vip, "the primary kept the VIP");
+}
+
+#[test]
+fn with_both_cut_from_the_witness_nobody_new_claims() {
+    let w = run_with(
+        &[(100, Fault::WitnessCut(0)), (0, Fault::WitnessCut(1))],
+        with_witness(OnLoss::Release),
+    );
+    assert!(!w.nodes[0].vip && !w.nodes[1].vip, "nobody holds the VIP");
+}
+
+#[test]
+fn found_partition_and_witness_cut() {
+    run_with(
+        &[(0, Fault::Partition), (0, Fault::WitnessCut(0))],
+        with_witness(OnLoss::Release),
+    );
+}
+
+#[test]
+fn found_keep_then_partition() {
+    use Fault::*;
+    run_with(
+        &[(505, WitnessCut(0)), (707, NicUp(0)), (1693, Partition)],
+        Variant {
+            grace: SHORT_GRACE,
+            ..with_witness(OnLoss::Keep)
+        },
     );
 }

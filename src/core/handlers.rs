@@ -21,6 +21,15 @@ impl Core {
         if self.settings.watch_nic {
             self.timers.set(Timer::ProbeNic, now);
         }
+        let stand_by = self.disabled || self.in_maintenance();
+        let witness = self.settings.witness.is_some();
+        if vip_present && witness && self.settings.adopt.is_none() && !stand_by {
+            // A VIP left by an earlier run may stay only if its lease is
+            // still ours: ask at once instead of holding it through the
+            // start-up window (a refusal releases it).
+            self.claim(now, Cause::Resume);
+            return;
+        }
         if let Some(term) = self.settings.adopt {
             self.term = term;
             if vip_present && !self.disabled && !self.in_maintenance() {

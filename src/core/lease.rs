@@ -263,7 +263,8 @@ impl Core {
     fn lease_lost(&mut self, now: Instant, may_keep: bool) {
         let keep = may_keep
             && self.witness().is_some_and(|s| s.on_loss == OnLoss::Keep)
-            && self.peer_available(now);
+            && self.peer_available(now)
+            && self.keep_until().is_some_and(|until| now < until);
         LeaseNote::Lost { kept: keep }.log();
         if keep {
             self.lease.kept = true;
@@ -311,14 +312,29 @@ impl Core {
                 self.wake(*retry);
             }
         }
-        if self.lease.kept && !self.peer_available(now) {
-            // Kept while the peer was heard; now it is not, and it may
-            // take the lease: stop serving.
-            self.lease.kept = false;
-            self.lease_lost(now, false);
+        if self.lease.kept {
+            match self.keep_until() {
+                Some(until) if now < until && self.peer_available(now) => self.wake(until),
+                // Kept while the peer was heard; now it may not hear us
+                // and take the lease: stop serving.
+                _ => {
+                    self.lease.kept = false;
+                    self.lease_lost(now, false);
+                }
+            }
         }
         if self.lease.kept && self.lease.refused.as_ref().is_none_or(|(_, r)| r.is_none()) {
             self.ask_lease(now, LeaseAsk::Acquire);
+        }
+        if self.state == State::Acquiring
+            && self.vip_held
+            && self.peer_available(now)
+            && self.peer.holding()
+        {
+            // Asking for the lease over a VIP found at start, and the peer
+            // holds it: ours is stale, whatever the witness will say.
+            self.release(now, Cause::StaleVip, Ending::Passive, true);
+            return;
         }
         let watching = matches!(self.mode, Mode::Watch(_) | Mode::Idle);
         if watching && self.state != State::Acquiring {
@@ -334,6 +350,19 @@ impl Core {
         if self.lease.lapsed {
             self.fence(now);
         }
+    }
+
+    /// How long a kept VIP may stay without news from the peer. The peer
+    /// may claim once it has not heard us for its peer timeout; the last
+    /// heartbeat it heard from us may be a heartbeat interval older than
+    /// the last we heard from it (and it may decide at once, the look
+    /// having run ahead): stop that much earlier, with half an interval to
+    /// spare for the wire and the removal.
+    fn keep_until(&self) -> Option<Instant> {
+        let hb = self.settings.heartbeat_interval;
+        let slack = hb.saturating_add(hb / 2);
+        let last = self.peer.last_seen?;
+        Some(later(last, self.settings.peer_timeout.saturating_sub(slack)))
     }
 
     /// Stops serving because the lease is lost: a release from Active (the

@@ -203,8 +203,10 @@ impl Server {
                 .output(),
             Backend::Etcd => self
                 .in_ns()
-                .args(["etcdctl", "--endpoints", &format!("{WITNESS_ADDR}:2379")])
-                .args(["get", "--prefix", "/understudy/"])
+                .args(["curl", "-s", "--max-time", "1", "-X", "POST"])
+                .arg(format!("http://{WITNESS_ADDR}:2379/v3/kv/range"))
+                // The key /understudy/test/lease, in base64.
+                .args(["-d", r#"{"key": "L3VuZGVyc3R1ZHkvdGVzdC9sZWFzZQ=="}"#])
                 .output(),
         };
         out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
