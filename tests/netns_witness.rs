@@ -54,6 +54,22 @@ impl Case {
         );
     }
 
+    /// Waits until `node` alone holds the VIP.
+    fn wait_for_holder(&self, node: &str, limit: Duration) {
+        wait_for(&format!("{node} alone to hold the VIP"), limit, || {
+            (self.t.vip_holders() == [node]).then_some(())
+        });
+    }
+
+    /// Stops the sampler and asserts that two nodes never held the VIP
+    /// at once; the timeline and the logs for the case's own checks.
+    fn never_doubled(&self, sampler: Sampler) -> (witness::Timeline, String) {
+        let timeline = sampler.stop();
+        let logs = self.logs();
+        assert_eq!(timeline.max_double(), Duration::ZERO, "two holders\n{logs}");
+        (timeline, logs)
+    }
+
     fn logs(&self) -> String {
         format!(
             "{}\nwitness: {}",
@@ -85,9 +101,7 @@ fn partition_between_the_nodes(backend: Backend) {
     let healed = Instant::now();
     partition(&c.t, false);
     std::thread::sleep(Duration::from_secs(2));
-    let timeline = sampler.stop();
-    let logs = c.logs();
-    assert_eq!(timeline.max_double(), Duration::ZERO, "two holders\n{logs}");
+    let (timeline, logs) = c.never_doubled(sampler);
     assert_eq!(timeline.first_held_by("m2", cut), None, "m2 held\n{logs}");
     assert_eq!(
         timeline.first_let_go_by("m1", cut),
@@ -113,16 +127,12 @@ fn holder_loses_the_witness_and_releases(backend: Backend) {
     let sampler = Sampler::start(&c.t, &["m1", "m2"]);
     let cut = Instant::now();
     cut_witness(&c.t, "m1", true);
-    wait_for("m2 to take over", Duration::from_secs(8), || {
-        (c.t.vip_holders() == ["m2"]).then_some(())
-    });
+    c.wait_for_holder("m2", Duration::from_secs(8));
     std::thread::sleep(Duration::from_secs(1));
     let back = Instant::now();
     cut_witness(&c.t, "m1", false);
     std::thread::sleep(Duration::from_secs(3));
-    let timeline = sampler.stop();
-    let logs = c.logs();
-    assert_eq!(timeline.max_double(), Duration::ZERO, "two holders\n{logs}");
+    let (timeline, logs) = c.never_doubled(sampler);
     let let_go = timeline.first_let_go_by("m1", cut).expect("m1 let go");
     let took = timeline.first_held_by("m2", cut).expect("m2 took over");
     // m1's last renewal before the cut was asked at most a renewal period
@@ -165,9 +175,7 @@ fn holder_loses_the_witness_and_keeps(backend: Backend) {
         c.t.status("m1")["witness"]["held_for_ms"].as_u64()
     });
     std::thread::sleep(Duration::from_secs(1));
-    let timeline = sampler.stop();
-    let logs = c.logs();
-    assert_eq!(timeline.max_double(), Duration::ZERO, "two holders\n{logs}");
+    let (timeline, logs) = c.never_doubled(sampler);
     assert_eq!(
         timeline.first_let_go_by("m1", cut),
         None,
@@ -200,9 +208,7 @@ fn both_lose_the_witness(backend: Backend) {
     });
     let claimed = Instant::now();
     std::thread::sleep(Duration::from_secs(3));
-    let timeline = sampler.stop();
-    let logs = c.logs();
-    assert_eq!(timeline.max_double(), Duration::ZERO, "two holders\n{logs}");
+    let (timeline, logs) = c.never_doubled(sampler);
     let let_go = timeline.first_let_go_by("m1", cut).expect("m1 let go");
     assert!(
         let_go <= Duration::from_millis(1700),
@@ -237,13 +243,9 @@ fn demote_hands_the_lease_over(backend: Backend) {
     let sampler = Sampler::start(&c.t, &["m1", "m2"]);
     let asked = Instant::now();
     c.t.ctl_until_ok("m1", &["demote"]);
-    wait_for("m2 to take over", Duration::from_secs(5), || {
-        (c.t.vip_holders() == ["m2"]).then_some(())
-    });
+    c.wait_for_holder("m2", Duration::from_secs(5));
     std::thread::sleep(Duration::from_millis(500));
-    let timeline = sampler.stop();
-    let logs = c.logs();
-    assert_eq!(timeline.max_double(), Duration::ZERO, "two holders\n{logs}");
+    let (timeline, logs) = c.never_doubled(sampler);
     let took = timeline.first_held_by("m2", asked).expect("m2 holds");
     assert!(
         took < LEASE,
@@ -260,14 +262,10 @@ fn holders_application_dies(backend: Backend) {
     let pid = c.t.app_pid("m1").expect("m1's application");
     let killed = Instant::now();
     common::run(Command::new("kill").args(["-9", &pid.to_string()]));
-    wait_for("m2 to take over", Duration::from_secs(8), || {
-        (c.t.vip_holders() == ["m2"]).then_some(())
-    });
+    c.wait_for_holder("m2", Duration::from_secs(8));
     let answered = c.t.wait_answer("m2", killed, Duration::from_secs(5));
     std::thread::sleep(Duration::from_millis(500));
-    let timeline = sampler.stop();
-    let logs = c.logs();
-    assert_eq!(timeline.max_double(), Duration::ZERO, "two holders\n{logs}");
+    let (timeline, _) = c.never_doubled(sampler);
     let took = timeline.first_held_by("m2", killed).expect("m2 holds");
     report("application killed", backend, "m2 holds", Some(took));
     report(
@@ -277,6 +275,41 @@ fn holders_application_dies(backend: Backend) {
         Some(answered),
     );
     let _ = &c.config;
+}
+
+/// m1's host dies (daemon and application killed, its NIC down): nothing
+/// can hand the lease back, so m2 takes over once it has run out at the
+/// witness, at most a lease after m1's last renewal.
+fn holders_host_dies(backend: Backend) {
+    let c = Case::steady("whost", backend, "release");
+    let sampler = Sampler::start(&c.t, &["m1", "m2"]);
+    let app = c.t.app_pid("m1").expect("m1's application");
+    let daemon =
+        c.t.daemons
+            .iter()
+            .find(|(n, _)| n == "m1")
+            .map(|(_, d)| d.pid());
+    let died = Instant::now();
+    for pid in [Some(app), daemon].into_iter().flatten() {
+        common::run(Command::new("kill").args(["-9", &pid.to_string()]));
+    }
+    let out = c.t.exec("m1", &["ip", "link", "set", "eth0", "down"]);
+    assert!(out.status.success());
+    // m1's dead NIC keeps the address: only m2's is looked at.
+    wait_for("m2 to hold the VIP", Duration::from_secs(8), || {
+        c.t.addresses("m2")
+            .iter()
+            .any(|a| a == common::VIP)
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let (timeline, logs) = c.never_doubled(sampler);
+    let took = timeline.first_held_by("m2", died).expect("m2 holds");
+    assert!(
+        took >= LEASE - Duration::from_millis(600),
+        "m2 claimed after {took:?}, before m1's lease could have run out\n{logs}"
+    );
+    report("host dies", backend, "m2 holds", Some(took));
 }
 
 macro_rules! both_backends {
@@ -297,4 +330,5 @@ both_backends!(
     both_lose_the_witness,
     demote_hands_the_lease_over,
     holders_application_dies,
+    holders_host_dies,
 );

@@ -39,8 +39,8 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use understudy::config::{Failback, Role};
 use understudy::core::{
-    Action, AdminCommand, Core, Input, LeaseAsk, LeaseReply, LeaseSettings, OnLoss, Settings, State,
-    Target,
+    Action, AdminCommand, Core, Input, LeaseAsk, LeaseReply, LeaseSettings, OnLoss, Settings,
+    State, Target,
 };
 use understudy::proto::heartbeat::Heartbeat;
 
@@ -182,7 +182,10 @@ impl SimWitness {
     fn answer(&mut self, i: usize, ask: &LeaseAsk, now: Instant) -> Option<LeaseReply> {
         let valid = self.expires.is_some_and(|e| now < e) && self.holder.is_some();
         let held_by = |w: &SimWitness| LeaseReply::HeldBy {
-            holder: w.holder.filter(|_| valid).map_or("nobody".into(), node_name),
+            holder: w
+                .holder
+                .filter(|_| valid)
+                .map_or("nobody".into(), node_name),
             term: w.term,
         };
         match *ask {
@@ -1068,13 +1071,22 @@ fn with_a_witness_a_partition_never_makes_two_holders() {
         &[(100, Fault::Partition), (4000, Fault::Heal)],
         with_witness(OnLoss::Release),
     );
-    assert!(w.nodes[0].vip && !w.nodes[1].vip, "the primary kept the VIP");
+    assert!(
+        w.nodes[0].vip && !w.nodes[1].vip,
+        "the primary kept the VIP"
+    );
 }
 
 #[test]
 fn a_holder_cut_from_the_witness_lets_go_and_the_secondary_takes_over() {
-    let w = run_with(&[(100, Fault::WitnessCut(0))], with_witness(OnLoss::Release));
-    assert!(!w.nodes[0].vip && w.nodes[1].vip, "the secondary holds the VIP");
+    let w = run_with(
+        &[(100, Fault::WitnessCut(0))],
+        with_witness(OnLoss::Release),
+    );
+    assert!(
+        !w.nodes[0].vip && w.nodes[1].vip,
+        "the secondary holds the VIP"
+    );
 }
 
 #[test]
@@ -1083,7 +1095,10 @@ fn a_holder_cut_from_the_witness_keeps_the_vip_with_keep() {
         &[(100, Fault::WitnessCut(0)), (3000, Fault::WitnessBack(0))],
         with_witness(OnLoss::Keep),
     );
-    assert!(w.nodes[0].vip && !w.nodes[1].vip, "the primary kept the VIP");
+    assert!(
+        w.nodes[0].vip && !w.nodes[1].vip,
+        "the primary kept the VIP"
+    );
 }
 
 #[test]

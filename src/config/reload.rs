@@ -191,4 +191,17 @@ mod tests {
         assert!(refused[1].starts_with("node \"m2\".nic"), "{}", refused[1]);
         assert!(refused[2].contains("understudy restart"), "{}", refused[2]);
     }
+
+    #[test]
+    fn adding_a_witness_is_refused_with_how_to_apply_it() {
+        let edited = base() + "\n[witness]\nurl = \"etcd://192.0.2.30:2379\"\n";
+        let refused = compare(&config(&base()), &config(&edited)).expect_err("refused");
+        assert_eq!(refused.len(), 1, "{refused:#?}");
+        assert!(
+            refused[0].starts_with("[witness] cannot change")
+                && refused[0].contains("none → etcd://192.0.2.30:2379 lease=10s on_loss=release"),
+            "{}",
+            refused[0]
+        );
+    }
 }

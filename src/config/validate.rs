@@ -101,7 +101,7 @@ pub(super) mod tests {
         network_or_broadcast, parse_data_service, parse_netmask, MAX_DURATION,
     };
     use super::super::raw::RawNetmask;
-    use super::super::{DataService, Process, Role};
+    use super::super::{DataService, OnLoss, Process, Role, WitnessBackend};
     use super::*;
     use std::time::Duration;
 
@@ -143,6 +143,64 @@ secret_file = "/etc/understudy/secret"
 
     fn problems(text: &str) -> Vec<Problem> {
         validate(text).expect_err("should be rejected")
+    }
+
+    #[test]
+    fn a_witness_is_read_with_its_defaults_and_its_mistakes_named_with_their_line() {
+        let c = validate(&format!(
+            "{GOOD}\n[witness]\nurl = \"postgres://understudy:pw@192.0.2.30/helpdesk\"\n"
+        ))
+        .expect("a PostgreSQL witness");
+        let w = c.witness.expect("the witness");
+        assert_eq!(
+            (w.lease, w.on_loss),
+            (Duration::from_secs(10), OnLoss::Release)
+        );
+        assert_eq!(
+            w.backend.shown(),
+            "postgres://understudy:***@192.0.2.30/helpdesk"
+        );
+        let c = validate(&format!(
+            "{GOOD}\n[witness]\nurl = \"etcd://192.0.2.30,192.0.2.31:2479\"\nlease = \"3s\"\non_loss = \"keep\"\n"
+        ))
+        .expect("an etcd witness");
+        let w = c.witness.expect("the witness");
+        assert_eq!(
+            w.backend,
+            WitnessBackend::Etcd(vec!["192.0.2.30:2379".into(), "192.0.2.31:2479".into()])
+        );
+        assert_eq!(w.on_loss, OnLoss::Keep);
+        let bad = format!(
+            "{GOOD}\n[witness]\nurl = \"etcd://192.0.2.30:2379\"\nlease = \"1500ms\"\non_loss = \"hope\"\n"
+        );
+        let p = problems(&bad);
+        let line_of = |needle: &str| {
+            bad.lines()
+                .position(|l| l.starts_with(needle))
+                .map(|i| i + 1)
+        };
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert_eq!(
+            (p[0].key.as_str(), p[0].line),
+            ("witness.lease", line_of("lease"))
+        );
+        assert!(
+            p[0].message.contains("whole number of seconds"),
+            "{}",
+            p[0].message
+        );
+        assert_eq!(
+            (p[1].key.as_str(), p[1].line),
+            ("witness.on_loss", line_of("on_loss"))
+        );
+        let p = problems(&format!("{GOOD}\n[witness]\nurl = \"mysql://h/db\"\n"));
+        assert_eq!(p[0].key, "witness.url");
+        assert!(p[0].message.contains("etcd://"), "{}", p[0].message);
+        let p = problems(&format!("{GOOD}\n[witness]\nlease = \"5s\"\n"));
+        assert_eq!(
+            (p[0].key.as_str(), p[0].message.as_str()),
+            ("witness.url", "is required")
+        );
     }
 
     #[test]

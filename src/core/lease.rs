@@ -208,6 +208,11 @@ impl Core {
                 self.change_state(now, State::Passive, Cause::PeerHeard);
                 self.give_back_lease();
             }
+            // Disabled or put in maintenance while it asked.
+            State::Acquiring if self.disabled || self.in_maintenance() => {
+                self.change_state(now, State::Passive, Cause::NoLongerDue);
+                self.give_back_lease();
+            }
             State::Acquiring => {
                 self.term = term;
                 let cause = self.w().acquiring.clone().map(|(_, c)| c);
@@ -362,7 +367,10 @@ impl Core {
         let hb = self.settings.heartbeat_interval;
         let slack = hb.saturating_add(hb / 2);
         let last = self.peer.last_seen?;
-        Some(later(last, self.settings.peer_timeout.saturating_sub(slack)))
+        Some(later(
+            last,
+            self.settings.peer_timeout.saturating_sub(slack),
+        ))
     }
 
     /// Stops serving because the lease is lost: a release from Active (the

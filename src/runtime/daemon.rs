@@ -118,10 +118,8 @@ impl Daemon {
         let r = Resources::open(&config, me, overrides).await?;
         let settings = core_settings(&config, me, &r, handover);
         log_start(&config, me, &settings, &r);
-        let (node, peer) = (
-            config.nodes[me].clone(),
-            config.nodes[config.peer_of(me)].clone(),
-        );
+        let node = config.nodes[me].clone();
+        let peer = config.nodes[config.peer_of(me)].clone();
         let addresses = config.cluster.vips.iter().map(|v| v.to_string()).collect();
         let metrics = Arc::new(Metrics::new(&node.name, &config.cluster.name, addresses));
         let keys = r.keys.clone();
@@ -158,12 +156,8 @@ impl Daemon {
             socket_path: r.socket_path.clone(),
             holding: holding.clone(),
         };
-        let netlink = r.netlink.clone();
-        let (witness, witness_task) =
-            witness::spawn(&config, me, r.prober.clone(), input_tx.clone())
-                .map_err(RuntimeError::Witness)?
-                .unzip();
-        let checks = Checks::new(&config, &node, &peer, r.netlink, r.prober)?;
+        let (witness, witness_task) = witness::start(&config, me, &r.prober, &input_tx)?;
+        let checks = Checks::new(&config, &node, &peer, r.netlink.clone(), r.prober)?;
         let origin = now();
         let core = start_core(settings, r.vip_present, origin);
         let daemon = Daemon {
@@ -190,7 +184,7 @@ impl Daemon {
             keys,
             tokens: outside.tokens,
             reloads: outside.reloads,
-            netlink,
+            netlink: r.netlink,
             history,
             sampled: None,
             witness,

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+use super::RuntimeError;
 use crate::config::Config;
 use crate::core::{Input, LeaseAsk, LeaseReply};
 use crate::io::probe::Prober;
@@ -41,15 +42,16 @@ impl WitnessLink {
     }
 }
 
-/// Starts the task for node `me`, or `None` without a witness.
-pub fn spawn(
+/// Starts the task for node `me`: its link and handle, or neither
+/// without a witness.
+pub fn start(
     config: &Config,
     me: usize,
-    prober: Prober,
-    inputs: mpsc::UnboundedSender<Input>,
-) -> Result<Option<(WitnessLink, JoinHandle<()>)>, String> {
+    prober: &Prober,
+    inputs: &mpsc::UnboundedSender<Input>,
+) -> Result<(Option<WitnessLink>, Option<JoinHandle<()>>), RuntimeError> {
     let Some(w) = &config.witness else {
-        return Ok(None);
+        return Ok((None, None));
     };
     let round = w.lease / 4;
     let node = &config.nodes[me].name;
@@ -58,9 +60,10 @@ pub fn spawn(
         &config.cluster.name,
         node,
         w.lease,
-        prober,
+        prober.clone(),
         round,
-    )?;
+    )
+    .map_err(RuntimeError::Witness)?;
     let (asks, asks_rx) = mpsc::unbounded_channel();
     let (record, record_rx) = watch::channel(NodeRecord {
         node: node.clone(),
@@ -75,10 +78,10 @@ pub fn spawn(
         witness,
         round,
         view: view.clone(),
-        inputs,
+        inputs: inputs.clone(),
     };
     let handle = tokio::spawn(task.run(asks_rx, record_rx));
-    Ok(Some((WitnessLink { asks, record, view }, handle)))
+    Ok((Some(WitnessLink { asks, record, view }), Some(handle)))
 }
 
 struct Task {

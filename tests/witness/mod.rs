@@ -285,7 +285,8 @@ pub fn partition(t: &Topology, on: bool) {
     }
 }
 
-/// Whether this thread's network namespace has `vip` on any interface.
+/// Whether this thread's network namespace has `vip` on an interface that
+/// is up (a dead host's address on a NIC that is down serves nobody).
 fn has_address(vip: std::net::Ipv4Addr) -> bool {
     let wanted = u32::from_ne_bytes(vip.octets());
     let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
@@ -298,7 +299,8 @@ fn has_address(vip: std::net::Ipv4Addr) -> bool {
     while !at.is_null() {
         // SAFETY: `at` is a node of the list getifaddrs returned.
         let entry = unsafe { &*at };
-        if !entry.ifa_addr.is_null() {
+        let up = entry.ifa_flags & libc::IFF_UP as u32 != 0;
+        if up && !entry.ifa_addr.is_null() {
             // SAFETY: ifa_addr points at a sockaddr of its family.
             let family = unsafe { (*entry.ifa_addr).sa_family };
             if i32::from(family) == libc::AF_INET {
@@ -314,11 +316,14 @@ fn has_address(vip: std::net::Ipv4Addr) -> bool {
     found
 }
 
+/// Each change of whether a node holds the VIP, with its instant.
+type Changes = Vec<(Instant, bool)>;
+
 /// Samples which nodes hold the VIP every 10 ms, one thread per node
 /// inside its namespace, until [`Sampler::stop`].
 pub struct Sampler {
     stop: Arc<AtomicBool>,
-    threads: Vec<(String, JoinHandle<Vec<(Instant, bool)>>)>,
+    threads: Vec<(String, JoinHandle<Changes>)>,
 }
 
 impl Sampler {
@@ -352,12 +357,7 @@ impl Sampler {
 }
 
 /// Each change of whether this namespace holds the VIP, with its instant.
-fn sample_in(
-    ns: &Path,
-    vip: std::net::Ipv4Addr,
-    stop: &AtomicBool,
-    ready: &Barrier,
-) -> Vec<(Instant, bool)> {
+fn sample_in(ns: &Path, vip: std::net::Ipv4Addr, stop: &AtomicBool, ready: &Barrier) -> Changes {
     let file = std::fs::File::open(ns).expect("the node's namespace");
     use std::os::fd::AsRawFd;
     // SAFETY: setns on this thread only, with a namespace file we opened.
@@ -379,7 +379,7 @@ fn sample_in(
 
 /// What the sampler saw.
 pub struct Timeline {
-    nodes: Vec<(String, Vec<(Instant, bool)>)>,
+    nodes: Vec<(String, Changes)>,
 }
 
 impl Timeline {
