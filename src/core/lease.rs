@@ -28,6 +28,9 @@ use super::mode::Ending;
 use super::timer::{later, Timer};
 use super::{Action, Blocker, Cause, Core, LeaseNote, Mode, State};
 
+/// The first wait before asking again while the peer hands the lease back.
+const HANDBACK_RETRY: Duration = Duration::from_millis(10);
+
 /// What the holder does when it cannot renew its lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnLoss {
@@ -119,6 +122,8 @@ pub struct Lease {
     kept: bool,
     /// A wait in flight was cut short for the fence.
     interrupted: bool,
+    /// Asks in a row refused while the peer hands the lease back.
+    handback_asks: u32,
 }
 
 /// What status shows of the lease.
@@ -179,6 +184,7 @@ impl Core {
                 self.lease.held = Some((term, until));
                 self.lease.last_term = Some(term);
                 self.lease.refused = None;
+                self.lease.handback_asks = 0;
                 self.lease.lapsed = false;
                 self.lease.interrupted = false;
                 if std::mem::take(&mut self.lease.kept) || first {
@@ -236,13 +242,19 @@ impl Core {
         if self.lease.refused.as_ref().map(|(r, _)| r) != Some(&refusal) {
             LeaseNote::Refused { refusal: &refusal }.log();
         }
-        // A peer that says it holds nothing is handing the lease back:
-        // ask again within a heartbeat rather than a quarter lease.
+        // A peer that says it holds nothing is handing the lease back (its
+        // release may reach the witness just after our ask): ask again at
+        // once, backing off from 10 ms, rather than a quarter lease later.
         let handing_back = matches!(&refusal, LeaseRefusal::HeldBy { holder, .. }
             if *holder == self.settings.peer_name && !self.peer.holding());
         let wait = if handing_back {
-            self.settings.heartbeat_interval.min(settings.renew_every())
+            let shift = self.lease.handback_asks.min(16);
+            self.lease.handback_asks += 1;
+            HANDBACK_RETRY
+                .saturating_mul(1 << shift)
+                .min(settings.renew_every())
         } else {
+            self.lease.handback_asks = 0;
             settings.renew_every()
         };
         let retry = later(now, wait);

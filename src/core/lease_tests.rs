@@ -292,3 +292,34 @@ fn no_witness_claims_as_before() {
     assert!(!done.iter().any(|a| matches!(a, Action::Lease(_))));
     assert!(core.status(t0).lease.is_none());
 }
+
+#[test]
+fn a_lease_the_peer_is_handing_back_is_asked_for_again_within_milliseconds() {
+    let t0 = Instant::now();
+    let mut core = Core::new(with_lease(Role::Secondary, OnLoss::Release));
+    core.handle_input(t0, Input::Started { vip_present: false });
+    core.handle_input(t0, Input::Heartbeat(hb(WireState::Active, 7, 1)));
+    drain(&mut core);
+    // m1 hands over on purpose: Passive, and it defers to us.
+    let mut handing = hb(WireState::Passive, 7, 2);
+    handing.flags.deferring = true;
+    let at = t0 + Duration::from_millis(100);
+    core.handle_input(at, Input::Heartbeat(handing));
+    assert_eq!(drain(&mut core), [Action::Lease(LeaseAsk::Acquire)]);
+    // Our ask reached the witness before m1's release did.
+    let early = LeaseReply::HeldBy {
+        holder: "m1".into(),
+        term: 7,
+    };
+    core.handle_input(at, Input::Lease(early));
+    assert_eq!(core.state(), State::Passive);
+    core.handle_timeout(at + Duration::from_millis(10));
+    assert_eq!(
+        drain(&mut core),
+        [Action::Lease(LeaseAsk::Acquire)],
+        "asked again 10 ms later, not a quarter lease later"
+    );
+    core.handle_input(at + Duration::from_millis(12), granted(8));
+    let done = complete_all(&mut core, at);
+    assert_eq!(done, [Action::AddVip, Action::Announce, Action::StartApp]);
+}

@@ -316,8 +316,10 @@ fn has_address(vip: std::net::Ipv4Addr) -> bool {
     found
 }
 
-/// Each change of whether a node holds the VIP, with its instant.
-type Changes = Vec<(Instant, bool)>;
+/// Each change of whether a node holds the VIP: the instant of the sample
+/// that saw it, that of the sample before (which still saw the old
+/// state), and the new state; then the instant of the last sample.
+type Changes = (Vec<(Instant, Instant, bool)>, Instant);
 
 /// Samples which nodes hold the VIP every 10 ms, one thread per node
 /// inside its namespace, until [`Sampler::stop`].
@@ -364,17 +366,19 @@ fn sample_in(ns: &Path, vip: std::net::Ipv4Addr, stop: &AtomicBool, ready: &Barr
     let entered = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
     assert_eq!(entered, 0, "setns into {}", ns.display());
     let began = Instant::now();
-    let mut changes = vec![(began, has_address(vip))];
+    let mut changes = vec![(began, began, has_address(vip))];
+    let mut last = began;
     ready.wait();
     while !stop.load(Ordering::SeqCst) && began.elapsed() < SAMPLE_LIMIT {
         std::thread::sleep(SAMPLE);
         let now = Instant::now();
         let holds = has_address(vip);
-        if changes.last().map(|(_, h)| *h) != Some(holds) {
-            changes.push((now, holds));
+        if changes.last().map(|(_, _, h)| *h) != Some(holds) {
+            changes.push((now, last, holds));
         }
+        last = now;
     }
-    changes
+    (changes, last)
 }
 
 /// What the sampler saw.
@@ -388,7 +392,7 @@ impl Timeline {
         let mut all: Vec<Instant> = self
             .nodes
             .iter()
-            .flat_map(|(_, c)| c.iter().map(|(t, _)| *t))
+            .flat_map(|(_, (c, _))| c.iter().map(|(t, _, _)| *t))
             .collect();
         all.sort();
         all.dedup();
@@ -399,19 +403,61 @@ impl Timeline {
     pub fn holders_at(&self, at: Instant) -> Vec<String> {
         self.nodes
             .iter()
-            .filter(|(_, changes)| {
+            .filter(|(_, (changes, _))| {
                 changes
                     .iter()
-                    .take_while(|(t, _)| *t <= at)
+                    .take_while(|(t, _, _)| *t <= at)
                     .last()
-                    .is_some_and(|(_, h)| *h)
+                    .is_some_and(|(_, _, h)| *h)
             })
             .map(|(n, _)| n.clone())
             .collect()
     }
 
-    /// The longest stretch during which two or more nodes held the VIP.
+    /// Each node's stretches of holding as its samples prove them: from
+    /// the first sample that saw the VIP to the last one that did.
+    fn surely_held(&self) -> Vec<Vec<(Instant, Instant)>> {
+        self.nodes
+            .iter()
+            .map(|(_, (changes, last))| {
+                changes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (_, _, holds))| *holds)
+                    .map(|(k, (at, _, _))| {
+                        let end = changes.get(k + 1).map_or(*last, |(_, before, _)| *before);
+                        (*at, end)
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The longest time two nodes were both seen holding the VIP by their
+    /// samples (an overlap shorter than about two sampling periods can
+    /// escape this; one longer cannot).
     pub fn max_double(&self) -> Duration {
+        let held = self.surely_held();
+        let mut longest = Duration::ZERO;
+        for (i, a) in held.iter().enumerate() {
+            for b in &held[i + 1..] {
+                for &(a0, a1) in a {
+                    for &(b0, b1) in b {
+                        let (start, end) = (a0.max(b0), a1.min(b1));
+                        if start <= end {
+                            longest = longest.max((end - start).max(Duration::from_nanos(1)));
+                        }
+                    }
+                }
+            }
+        }
+        longest
+    }
+
+    /// The longest stretch during which two or more nodes may have held
+    /// the VIP: each node's change counted from the sample that saw it, so
+    /// a handover between two samples shows as up to one sampling period.
+    pub fn max_possible_double(&self) -> Duration {
         let instants = self.instants();
         let mut longest = Duration::ZERO;
         let mut since: Option<Instant> = None;
