@@ -621,6 +621,14 @@ fn print_not_checked(config: &Config) {
     if config.application.start.is_some() || config.application.stop.is_some() {
         println!("  - application.start/stop: not run here; they run when this node takes over or releases");
     }
+    if let Some(w) = &config.witness {
+        println!(
+            "  - witness {}: not asked here; the daemon asks it before every claim (lease {:?}, on_loss {})",
+            w.backend.shown(),
+            w.lease,
+            w.on_loss
+        );
+    }
     println!(
         "  - that the other node runs the same file: compare `understudy status` (CONFIG column)"
     );

@@ -146,17 +146,27 @@ impl Postgres {
         })
     }
 
+    /// Takes the lease if it is free. The update saw the row as it was
+    /// when it began: a release that committed meanwhile makes the read
+    /// after it find nobody, and then the update is tried once more.
     pub async fn acquire(&mut self) -> Result<LeaseReply, String> {
         let (cluster, node, secs) = (self.cluster.clone(), self.node.clone(), self.lease_secs);
-        let rows = self
-            .query("acquire the lease", ACQUIRE, &[&cluster, &node, &secs])
-            .await?;
-        match rows.first() {
-            Some(row) => Ok(LeaseReply::Granted {
-                term: term(row.get(0)),
-            }),
-            None => self.held_by().await,
+        for _ in 0..2 {
+            let rows = self
+                .query("acquire the lease", ACQUIRE, &[&cluster, &node, &secs])
+                .await?;
+            if let Some(row) = rows.first() {
+                return Ok(LeaseReply::Granted {
+                    term: term(row.get(0)),
+                });
+            }
+            let held = self.held_by().await?;
+            if matches!(held, LeaseReply::HeldBy { term: 0, .. }) {
+                continue;
+            }
+            return Ok(held);
         }
+        self.held_by().await
     }
 
     pub async fn renew(&mut self, term_held: u64) -> Result<LeaseReply, String> {
