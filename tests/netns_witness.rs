@@ -39,8 +39,31 @@ impl Case {
         let case = Case { server, t, config };
         if case.server.is_some() {
             case.wait_for_witness_rows("m2");
+            case.start_command_got_the_lease_term();
         }
         case
+    }
+
+    /// m1's start command was given the lease's term (UNDERSTUDY_TERM),
+    /// the one its status and the witness show.
+    fn start_command_got_the_lease_term(&self) {
+        let written = std::fs::read_to_string(self.t.dir.join("m1.term")).expect("m1.term");
+        let status = self.t.status("m1");
+        let term = status["witness"]["term"]
+            .as_u64()
+            .expect("the lease's term");
+        assert_eq!(written.trim(), term.to_string(), "UNDERSTUDY_TERM");
+        let row = status["nodes"]
+            .as_array()
+            .and_then(|n| n.iter().find(|r| r["name"] == "m1"));
+        assert_eq!(row.map(|r| r["term"].clone()), Some(term.into()));
+        let url = format!("http://192.0.2.11:{}/metrics", common::API_PORT);
+        let (code, metrics) = self.t.api("GET", &url, Some(common::API_TOKEN), &[]);
+        assert_eq!(code, 200, "{metrics}");
+        let held = metrics
+            .lines()
+            .find(|l| l.starts_with("understudy_lease_held{"));
+        assert!(held.is_some_and(|l| l.ends_with(" 1")), "{held:?}");
     }
 
     /// Waits until `node`'s status shows the witness's view: the lease's

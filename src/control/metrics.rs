@@ -60,6 +60,8 @@ pub struct Metrics {
     heartbeats_rejected: Family<Labels, Counter>,
     notifications: Family<Labels, Counter>,
     dwell_delays: Counter,
+    lease_held: Gauge,
+    lease_left_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl Metrics {
@@ -101,6 +103,8 @@ impl Metrics {
             heartbeats_rejected: Family::default(),
             notifications: Family::default(),
             dwell_delays: Counter::default(),
+            lease_held: Gauge::default(),
+            lease_left_seconds: Gauge::default(),
         };
         m.register();
         m
@@ -115,6 +119,16 @@ impl Metrics {
             self.state.clone(),
         );
         r.register("term", "The node's term", self.term.clone());
+        r.register(
+            "lease_held",
+            "1 while this node holds the witness's lease, 0 otherwise (and without a witness)",
+            self.lease_held.clone(),
+        );
+        r.register(
+            "lease_left_seconds",
+            "How much longer this node counts its lease as held unless renewed (0 without one)",
+            self.lease_left_seconds.clone(),
+        );
         r.register(
             "vip_holder",
             "1 for the node holding the VIP, as this node knows",
@@ -202,6 +216,10 @@ impl Metrics {
                 .set(on);
         }
         self.term.set(status.term as i64);
+        let left = status.lease.as_ref().and_then(|l| l.held_for);
+        self.lease_held.set(i64::from(left.is_some()));
+        self.lease_left_seconds
+            .set(left.map_or(0.0, |d| d.as_secs_f64()));
         let holder = match status.holder {
             Holder::Local => Some(local),
             Holder::Peer => Some(peer),

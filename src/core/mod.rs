@@ -171,6 +171,11 @@ impl Core {
         self.state
     }
 
+    /// Our term (with a witness, the lease's while we hold it).
+    pub fn term(&self) -> u64 {
+        self.term
+    }
+
     #[must_use]
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()

@@ -37,6 +37,8 @@ pub struct Supervisor {
     pub prober: Prober,
     /// Exposed to the commands as UNDERSTUDY_* variables.
     pub env: Vec<(String, String)>,
+    /// The node's term when the command was asked for (UNDERSTUDY_TERM).
+    pub term: u64,
     /// Process group of the last start command, killed if a stop times out.
     started_group: Option<i32>,
 }
@@ -69,6 +71,7 @@ impl Supervisor {
             health,
             prober,
             env,
+            term: 0,
             started_group: None,
         }
     }
@@ -137,6 +140,7 @@ impl Supervisor {
             .arg(cmd)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env("UNDERSTUDY_STATE", state)
+            .env("UNDERSTUDY_TERM", self.term.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -254,9 +258,10 @@ mod tests {
     #[tokio::test]
     async fn commands_know_what_the_node_becomes() {
         let mut s = supervisor(
-            r#"test "$UNDERSTUDY_STATE" = active && test "$UNDERSTUDY_NODE" = m1"#,
-            r#"test "$UNDERSTUDY_STATE" = passive"#,
+            r#"test "$UNDERSTUDY_STATE" = active && test "$UNDERSTUDY_NODE" = m1 && test "$UNDERSTUDY_TERM" = 7"#,
+            r#"test "$UNDERSTUDY_STATE" = passive && test "$UNDERSTUDY_TERM" = 7"#,
         );
+        s.term = 7;
         let err = s.start().await.unwrap_err();
         assert!(
             err.contains("not healthy"),

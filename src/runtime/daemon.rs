@@ -289,7 +289,7 @@ impl Daemon {
             other => {
                 // The worker lives as long as `effect_tx`; a send can only
                 // fail if it panicked, and then the panic hook acts.
-                let queued = Queued::Act(other, *self.interrupts.borrow());
+                let queued = Queued::Act(other, *self.interrupts.borrow(), self.core.term());
                 let _ = self.effect_tx.send(queued);
             }
         }

@@ -146,8 +146,10 @@ async fn unless_interrupted(
 
 /// What the worker is given, in order.
 pub enum Queued {
-    /// An action, with the interrupt count when it was queued.
-    Act(Action, u64),
+    /// An action, with the interrupt count and the node's term when it
+    /// was queued (the commands get the term as UNDERSTUDY_TERM: with a
+    /// witness, the lease's fencing token).
+    Act(Action, u64, u64),
     /// A reload's settings for the actions that follow (the announce
     /// counts, the application's commands, the URLs); the repeats of the
     /// current claim and the application's process group are kept.
@@ -190,7 +192,10 @@ impl Effects {
     ) {
         while let Some(work) = actions.recv().await {
             let (action, queued_at) = match work {
-                Queued::Act(action, queued_at) => (action, queued_at),
+                Queued::Act(action, queued_at, term) => {
+                    self.supervisor.term = term;
+                    (action, queued_at)
+                }
                 Queued::Reconfigure(fresh) => {
                     self.reconfigure(*fresh);
                     continue;

@@ -234,9 +234,21 @@ impl Drop for Server {
     }
 }
 
-/// The topology's configuration with a `[witness]` section added.
+/// The topology's configuration with a `[witness]` section added, and a
+/// start command that also writes the term it was given to
+/// `NODE.term` in the test's directory.
 pub fn config_with_witness(t: &Topology, server: &Server, on_loss: &str) -> PathBuf {
     let text = std::fs::read_to_string(&t.config).expect("the configuration");
+    let start = "\nstart = \"";
+    assert!(
+        text.contains(start),
+        "the test configuration's start command"
+    );
+    let term_file = format!(
+        "echo $UNDERSTUDY_TERM > {}/$UNDERSTUDY_NODE.term; ",
+        t.dir.display()
+    );
+    let text = text.replacen(start, &format!("{start}{term_file}"), 1);
     let path = t.dir.join(format!("witness-{on_loss}.toml"));
     let witness = format!(
         "\n[witness]\nurl = \"{}\"\nlease = \"{}s\"\non_loss = \"{on_loss}\"\n",
