@@ -270,7 +270,13 @@ impl Core {
                 self.lease.kept = false;
                 self.lease_lost(now, false);
             }
-            // Unreachable: the lease's end decides (LeaseEnds).
+            // Unreachable while the lease lasts: renew again soon (a short
+            // outage of the witness must not cost the lease); its end
+            // decides otherwise (LeaseEnds).
+            _ if self.lease.held.is_some() => {
+                let soon = later(now, settings.renew_every() / 2);
+                self.timers.set(Timer::LeaseRenew, soon);
+            }
             _ => {}
         }
     }

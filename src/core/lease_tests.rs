@@ -223,19 +223,39 @@ fn a_witness_back_while_kept_gives_the_lease_again_without_a_move() {
     let mut core = holding_primary(t0, OnLoss::Keep);
     renewal_asked(&mut core, t0 + RENEW);
     core.handle_input(t0 + RENEW, Input::Lease(LeaseReply::Failed("down".into())));
+    // The witness stays down past the lease's end: every ask fails, the
+    // peer's heartbeats keep coming.
     let end = t0 + RENEW + HELD;
-    core.handle_input(end, Input::Heartbeat(hb(WireState::Passive, 0, 2)));
-    core.handle_timeout(end);
-    let done = drain(&mut core);
-    assert_eq!(
-        done,
-        [Action::Lease(LeaseAsk::Acquire)],
-        "asks again at once"
-    );
-    core.handle_input(end, granted(9));
+    let mut at = t0 + RENEW;
+    let mut seq = 2;
+    while at < end + Duration::from_millis(200) {
+        at += Duration::from_millis(50);
+        seq += 1;
+        core.handle_input(at, Input::Heartbeat(hb(WireState::Passive, 0, seq)));
+        core.handle_timeout(at);
+        for action in drain(&mut core) {
+            assert_ne!(action, Action::RemoveVip, "kept at {:?}", at - t0);
+            if matches!(action, Action::Lease(_)) {
+                core.handle_input(at, Input::Lease(LeaseReply::Failed("down".into())));
+            }
+        }
+    }
+    assert!(core.status(at).lease.is_some_and(|l| l.kept));
+    // The witness is back: the next ask takes the lease again.
+    let asked = (0..20)
+        .find_map(|k| {
+            let when = at + Duration::from_millis(50 * k);
+            core.handle_input(when, Input::Heartbeat(hb(WireState::Passive, 0, seq + k)));
+            core.handle_timeout(when);
+            drain(&mut core)
+                .contains(&Action::Lease(LeaseAsk::Acquire))
+                .then_some(when)
+        })
+        .expect("asks for the lease again within a quarter lease");
+    core.handle_input(asked, granted(9));
     assert_eq!(core.state(), State::Active);
-    assert_eq!(core.status(end).term, 9, "serves on with the new term");
-    assert!(drain(&mut core).is_empty(), "no move");
+    assert_eq!(core.status(asked).term, 9, "serves on with the new term");
+    assert!(!drain(&mut core).contains(&Action::RemoveVip), "no move");
 }
 
 #[test]
@@ -322,4 +342,23 @@ fn a_lease_the_peer_is_handing_back_is_asked_for_again_within_milliseconds() {
     core.handle_input(at + Duration::from_millis(12), granted(8));
     let done = complete_all(&mut core, at);
     assert_eq!(done, [Action::AddVip, Action::Announce, Action::StartApp]);
+}
+
+#[test]
+fn a_failed_renewal_is_tried_again_and_a_short_outage_costs_nothing() {
+    let t0 = Instant::now();
+    let mut core = holding_primary(t0, OnLoss::Release);
+    renewal_asked(&mut core, t0 + RENEW);
+    let failed_at = t0 + RENEW + Duration::from_millis(500);
+    core.handle_input(
+        failed_at,
+        Input::Lease(LeaseReply::Failed("timed out".into())),
+    );
+    // Asked again half a renewal period later, and granted.
+    renewal_asked(&mut core, failed_at + RENEW / 2);
+    core.handle_input(failed_at + RENEW / 2, granted(7));
+    let later_still = t0 + RENEW + HELD + Duration::from_millis(100);
+    core.handle_timeout(later_still);
+    assert_eq!(core.state(), State::Active, "the outage cost the lease");
+    assert!(!drain(&mut core).contains(&Action::RemoveVip));
 }
