@@ -9,7 +9,8 @@
 //! - [`core`]: the sans-IO state machine that decides; time is passed in,
 //!   effects come out as [`core::Action`]s.
 //! - [`proto`]: pure wire formats (ARP frames).
-//! - [`io`]: the effects: rtnetlink, AF_PACKET, probes, the application.
+//! - [`io`]: the effects: rtnetlink, AF_PACKET, probes, the application,
+//!   the witness's lease (PostgreSQL, etcd).
 //! - [`runtime`]: the only place that owns tokio; feeds the core and runs
 //!   its actions in order.
 //! - [`notify`]: mail, webhook and hook commands, off the core's path.
