@@ -325,6 +325,20 @@ pub const WIDTH: usize = 100;
 /// (role, status, last heartbeat, term, configuration), then what the
 /// local node judges and will do, in its own name, wrapped at [`WIDTH`].
 pub fn render(r: &StatusReport) -> String {
+    let mut out = node_table(r);
+    out.push('\n');
+    for line in judgements(r) {
+        out.push_str(&wrap(&line, WIDTH));
+    }
+    summary(r, &mut out);
+    for line in r.witness.iter().flat_map(witness_lines) {
+        out.push_str(&wrap(&line, WIDTH));
+    }
+    out
+}
+
+/// One row per node, aligned; the WITNESS SAW column only with a witness.
+fn node_table(r: &StatusReport) -> String {
     let header = [
         "",
         "NODE",
@@ -338,10 +352,6 @@ pub fn render(r: &StatusReport) -> String {
     ];
     let witness = r.witness.is_some();
     let rows = r.nodes.iter().map(|n| {
-        let witness_saw = n.witness_heartbeat.as_ref().map_or("-".into(), |s| {
-            let state = n.witness_state.as_deref().unwrap_or("");
-            format!("{} ago, {state}", short_age(s.age_ms))
-        });
         let mut row = vec![
             if n.local { "*".into() } else { String::new() },
             n.name.clone(),
@@ -359,7 +369,10 @@ pub fn render(r: &StatusReport) -> String {
             },
         ];
         if witness {
-            row.push(witness_saw);
+            row.push(n.witness_heartbeat.as_ref().map_or("-".into(), |s| {
+                let state = n.witness_state.as_deref().unwrap_or("");
+                format!("{} ago, {state}", short_age(s.age_ms))
+            }));
         }
         row
     });
@@ -373,11 +386,12 @@ pub fn render(r: &StatusReport) -> String {
         .map(|h| h.to_string())
         .collect::<Vec<_>>()];
     table.extend(rows);
-    let mut out = crate::table::aligned(&table);
-    out.push('\n');
-    for line in judgements(r) {
-        out.push_str(&wrap(&line, WIDTH));
-    }
+    crate::table::aligned(&table)
+}
+
+/// The VIP's holder, the alias, the last takeover, flapping and the
+/// application's recovery, under the table.
+fn summary(r: &StatusReport, out: &mut String) {
     let since = r.holder.since.as_ref().map_or(String::new(), |s| {
         format!(" since {} ({} ago)", s.at, age(s.age_ms))
     });
@@ -415,10 +429,6 @@ pub fn render(r: &StatusReport) -> String {
     if let Some(words) = &r.application_recovery {
         out.push_str(&wrap(&format!("Application: {words}"), WIDTH));
     }
-    for line in r.witness.iter().flat_map(witness_lines) {
-        out.push_str(&wrap(&line, WIDTH));
-    }
-    out
 }
 
 /// What the local node judges of the others and what it will do, each
