@@ -2,6 +2,8 @@
 //! started by the test from Debian's postgresql package (needs root, to run
 //! the server as the postgres user; CI installs the package).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -9,18 +11,7 @@ use std::time::Duration;
 use understudy::config::Expect;
 use understudy::io::probe::{Check, Prober};
 
-fn pg_bin(tool: &str) -> PathBuf {
-    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("PostgreSQL server binaries (apt-get install postgresql)")
-        .flatten()
-        .map(|e| e.path().join("bin").join(tool))
-        .filter(|p| p.exists())
-        .collect();
-    found.sort();
-    found
-        .pop()
-        .unwrap_or_else(|| panic!("no {tool} under /usr/lib/postgresql"))
-}
+use common::pg_bin;
 
 fn as_postgres(args: &[&str]) -> std::process::Output {
     Command::new("runuser")

@@ -721,3 +721,18 @@ tokens_file = "{tokens}"
         tokens = format_args!("{dir}/tokens"),
     )
 }
+
+/// A PostgreSQL server program from Debian's postgresql package (the
+/// newest version installed).
+pub fn pg_bin(tool: &str) -> PathBuf {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL server binaries (apt-get install postgresql)")
+        .flatten()
+        .map(|e| e.path().join("bin").join(tool))
+        .filter(|p| p.exists())
+        .collect();
+    found.sort();
+    found
+        .pop()
+        .unwrap_or_else(|| panic!("no {tool} under /usr/lib/postgresql"))
+}

@@ -14,7 +14,7 @@ use std::sync::{Arc, Barrier};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::common::{wait_for, Topology, VIP};
+use crate::common::{pg_bin, wait_for, Topology, VIP};
 
 pub const WITNESS_ADDR: &str = "192.0.2.30";
 /// etcd's smallest lease: renewed every 500 ms, held for 1.5 s after each
@@ -36,19 +36,6 @@ pub struct Server {
     child: Option<Child>,
     dir: PathBuf,
     ns: String,
-}
-
-fn pg_bin(tool: &str) -> PathBuf {
-    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .expect("PostgreSQL server binaries (apt-get install postgresql)")
-        .flatten()
-        .map(|e| e.path().join("bin").join(tool))
-        .filter(|p| p.exists())
-        .collect();
-    found.sort();
-    found
-        .pop()
-        .unwrap_or_else(|| panic!("no {tool} under /usr/lib/postgresql"))
 }
 
 fn ok(what: &str, cmd: &mut Command) {
