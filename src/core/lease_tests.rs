@@ -57,6 +57,44 @@ fn renewal_asked(core: &mut Core, at: Instant) {
     );
 }
 
+/// The fence's order: the VIP first, the lease handed back, then the
+/// application stops.
+fn assert_fenced(done: &[Action]) {
+    assert_eq!(
+        done,
+        [
+            Action::RemoveVip,
+            Action::Lease(LeaseAsk::Release { term: 7 }),
+            Action::StopApp
+        ]
+    );
+}
+
+/// From `from` to past `until`, every `step`: a heartbeat from the peer,
+/// the timers, and every ask of the witness failing; the VIP must stay.
+/// Returns the last instant and heartbeat number.
+fn kept_while_heard(
+    core: &mut Core,
+    (t0, from): (Instant, Instant),
+    until: Instant,
+    step: Duration,
+) -> (Instant, u64) {
+    let (mut at, mut seq) = (from, 1);
+    while at < until {
+        at += step;
+        seq += 1;
+        core.handle_input(at, Input::Heartbeat(hb(WireState::Passive, 0, seq)));
+        core.handle_timeout(at);
+        for action in drain(core) {
+            assert_ne!(action, Action::RemoveVip, "kept at {:?}", at - t0);
+            if matches!(action, Action::Lease(_)) {
+                core.handle_input(at, Input::Lease(LeaseReply::Failed("down".into())));
+            }
+        }
+    }
+    (at, seq)
+}
+
 #[test]
 fn a_claim_waits_for_the_lease_and_serves_with_its_term() {
     let t0 = Instant::now();
@@ -166,55 +204,27 @@ fn a_lease_found_taken_fences_at_once() {
     };
     core.handle_input(t0 + RENEW, Input::Lease(taken));
     let done = complete_all(&mut core, t0 + RENEW);
-    assert_eq!(
-        done,
-        [
-            Action::RemoveVip,
-            Action::Lease(LeaseAsk::Release { term: 7 }),
-            Action::StopApp
-        ]
-    );
+    assert_fenced(&done);
 }
 
 #[test]
 fn on_loss_keep_serves_on_while_the_peer_is_heard_and_fences_once_it_is_not() {
     let t0 = Instant::now();
     let mut core = holding_primary(t0, OnLoss::Keep);
-    let mut seq = 1;
-    let mut peer_says = |core: &mut Core, at: Instant| {
-        seq += 1;
-        core.handle_input(at, Input::Heartbeat(hb(WireState::Passive, 0, seq)));
-    };
     renewal_asked(&mut core, t0 + RENEW);
     let cut = LeaseReply::Failed("connection refused".into());
     core.handle_input(t0 + RENEW, Input::Lease(cut));
     // Heartbeats go on every 100 ms past the lease's end.
     let end = t0 + RENEW + HELD;
-    let mut at = t0 + RENEW;
-    while at < end + Duration::from_millis(500) {
-        at += Duration::from_millis(100);
-        peer_says(&mut core, at);
-        core.handle_timeout(at);
-        let done = drain(&mut core);
-        assert!(!done.contains(&Action::RemoveVip), "kept at {at:?}");
-        if let Some(Action::Lease(LeaseAsk::Acquire)) = done.first() {
-            core.handle_input(at, Input::Lease(LeaseReply::Failed("down".into())));
-        }
-    }
+    let step = Duration::from_millis(100);
+    let (at, _) = kept_while_heard(&mut core, (t0, t0 + RENEW), end + 5 * step, step);
     assert_eq!(core.state(), State::Active);
     assert!(core.status(at).lease.is_some_and(|l| l.kept));
     // The peer falls silent: past its timeout, the VIP goes.
     let silent = at + Duration::from_millis(300);
     core.handle_timeout(silent);
     let done = complete_all(&mut core, silent);
-    assert_eq!(
-        done,
-        [
-            Action::RemoveVip,
-            Action::Lease(LeaseAsk::Release { term: 7 }),
-            Action::StopApp
-        ]
-    );
+    assert_fenced(&done);
 }
 
 #[test]
@@ -226,20 +236,8 @@ fn a_witness_back_while_kept_gives_the_lease_again_without_a_move() {
     // The witness stays down past the lease's end: every ask fails, the
     // peer's heartbeats keep coming.
     let end = t0 + RENEW + HELD;
-    let mut at = t0 + RENEW;
-    let mut seq = 2;
-    while at < end + Duration::from_millis(200) {
-        at += Duration::from_millis(50);
-        seq += 1;
-        core.handle_input(at, Input::Heartbeat(hb(WireState::Passive, 0, seq)));
-        core.handle_timeout(at);
-        for action in drain(&mut core) {
-            assert_ne!(action, Action::RemoveVip, "kept at {:?}", at - t0);
-            if matches!(action, Action::Lease(_)) {
-                core.handle_input(at, Input::Lease(LeaseReply::Failed("down".into())));
-            }
-        }
-    }
+    let step = Duration::from_millis(50);
+    let (at, seq) = kept_while_heard(&mut core, (t0, t0 + RENEW), end + 4 * step, step);
     assert!(core.status(at).lease.is_some_and(|l| l.kept));
     // The witness is back: the next ask takes the lease again.
     let asked = (0..20)
