@@ -234,12 +234,7 @@ impl Daemon {
                 .update(&status, &self.node.name, &self.peer.name);
             self.sample(&status);
             if let Some(witness) = &self.witness {
-                witness.set_record(crate::io::witness::NodeRecord {
-                    node: self.node.name.clone(),
-                    state: status.word().to_string(),
-                    term: status.term,
-                    checksum: format!("{:016x}", self.config.checksum),
-                });
+                witness.set_record(status.word(), status.term, self.config.checksum);
             }
             let holding = status.state.wire().holding();
             self.holding.store(holding, Ordering::SeqCst);

@@ -15,7 +15,7 @@ use tracing::{info, warn};
 
 use super::RuntimeError;
 use crate::config::Config;
-use crate::core::{Input, LeaseAsk, LeaseReply};
+use crate::core::{Input, LeaseAsk, LeaseReply, StatusWord};
 use crate::io::probe::Prober;
 use crate::io::witness::{NodeRecord, SharedView, Witness, WitnessView};
 
@@ -23,6 +23,8 @@ use crate::io::witness::{NodeRecord, SharedView, Witness, WitnessView};
 pub struct WitnessLink {
     asks: mpsc::UnboundedSender<LeaseAsk>,
     record: watch::Sender<NodeRecord>,
+    /// What the row says now.
+    said: std::cell::Cell<Option<(StatusWord, u64, u64)>>,
     pub view: SharedView,
 }
 
@@ -32,12 +34,18 @@ impl WitnessLink {
         let _ = self.asks.send(ask);
     }
 
-    /// What this node's next row says (written at the next round).
-    pub fn set_record(&self, record: NodeRecord) {
-        self.record.send_if_modified(|old| {
-            let changed = *old != record;
-            *old = record;
-            changed
+    /// What this node's next row says (written at the next round). Called
+    /// on every turn of the loop: the row's text is made only when what
+    /// it says changed.
+    pub fn set_record(&self, state: StatusWord, term: u64, checksum: u64) {
+        let said = (state, term, checksum);
+        if self.said.replace(Some(said)) == Some(said) {
+            return;
+        }
+        self.record.send_modify(|row| {
+            row.state = state.to_string();
+            row.term = term;
+            row.checksum = format!("{checksum:016x}");
         });
     }
 }
@@ -81,7 +89,13 @@ pub fn start(
         inputs: inputs.clone(),
     };
     let handle = tokio::spawn(task.run(asks_rx, record_rx));
-    Ok((Some(WitnessLink { asks, record, view }), Some(handle)))
+    let link = WitnessLink {
+        asks,
+        record,
+        said: std::cell::Cell::new(None),
+        view,
+    };
+    Ok((Some(link), Some(handle)))
 }
 
 struct Task {

@@ -398,6 +398,13 @@ impl Timeline {
         all
     }
 
+    /// `after`, then every change after it.
+    fn instants_from(&self, after: Instant) -> Vec<Instant> {
+        let mut all = vec![after];
+        all.extend(self.instants().into_iter().filter(|t| *t > after));
+        all
+    }
+
     /// Who held the VIP at `at` (by each node's last sample before it).
     pub fn holders_at(&self, at: Instant) -> Vec<String> {
         self.nodes
@@ -480,8 +487,7 @@ impl Timeline {
     /// The first instant at or after `after` at which exactly one node
     /// held the VIP, that node, and how long after `after` it was.
     pub fn single_holder_after(&self, after: Instant) -> Option<(String, Duration)> {
-        let mut candidates = vec![after];
-        candidates.extend(self.instants().into_iter().filter(|t| *t > after));
+        let candidates = self.instants_from(after);
         candidates.into_iter().find_map(|at| {
             let holders = self.holders_at(at);
             (holders.len() == 1).then(|| (holders[0].clone(), at - after))
@@ -490,8 +496,7 @@ impl Timeline {
 
     /// The first instant after `after` at which `node` held the VIP.
     pub fn first_held_by(&self, node: &str, after: Instant) -> Option<Duration> {
-        let mut candidates = vec![after];
-        candidates.extend(self.instants().into_iter().filter(|t| *t > after));
+        let candidates = self.instants_from(after);
         candidates
             .into_iter()
             .find(|at| self.holders_at(*at).iter().any(|h| h == node))
@@ -500,8 +505,7 @@ impl Timeline {
 
     /// The first instant after `after` at which `node` no longer held it.
     pub fn first_let_go_by(&self, node: &str, after: Instant) -> Option<Duration> {
-        let mut candidates = vec![after];
-        candidates.extend(self.instants().into_iter().filter(|t| *t > after));
+        let candidates = self.instants_from(after);
         candidates
             .into_iter()
             .find(|at| !self.holders_at(*at).iter().any(|h| h == node))
