@@ -471,27 +471,38 @@ async fn config_push(path: &std::path::Path, node: Option<String>) -> anyhow::Re
     let me = config
         .identify(node.as_deref(), &addrs)
         .map_err(anyhow::Error::msg)?;
-    let peer = &config.nodes[config.peer_of(me)];
     let keys =
         understudy::config::read_keys(&config.heartbeat.secret_file).map_err(anyhow::Error::msg)?;
     let text = std::fs::read_to_string(path)?;
-    let push = understudy::io::push::Push {
-        to: std::net::SocketAddr::new(peer.address, config.heartbeat.port),
-        from: &config.nodes[me].name,
-        cluster_id: understudy::proto::heartbeat::cluster_id(&config.cluster.name),
-        key: &keys.sending().secret,
-        text: &text,
-    };
-    let answer = understudy::io::push::send(push)
-        .await
-        .map_err(anyhow::Error::msg)?;
-    if answer.ok {
-        println!("{}: {}", peer.name, answer.message);
-        Ok(ExitCode::SUCCESS)
-    } else {
-        println!("refused by {}: {}", peer.name, answer.message);
-        Ok(ExitCode::FAILURE)
+    // Every peer in turn; one that cannot be reached or refuses does not
+    // stop the others, but fails the command.
+    let mut all_ok = true;
+    for peer in config.peers_of(me) {
+        let push = understudy::io::push::Push {
+            to: std::net::SocketAddr::new(peer.address, config.heartbeat.port),
+            from: &config.nodes[me].name,
+            cluster_id: understudy::proto::heartbeat::cluster_id(&config.cluster.name),
+            key: &keys.sending().secret,
+            text: &text,
+        };
+        match understudy::io::push::send(push).await {
+            Ok(answer) if answer.ok => println!("{}: {}", peer.name, answer.message),
+            Ok(answer) => {
+                println!("refused by {}: {}", peer.name, answer.message);
+                all_ok = false;
+            }
+            Err(why) if config.nodes.len() == 2 => return Err(anyhow::Error::msg(why)),
+            Err(why) => {
+                println!("not pushed to {}: {why}", peer.name);
+                all_ok = false;
+            }
+        }
     }
+    Ok(if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn check_config(path: PathBuf, node: Option<String>) -> anyhow::Result<ExitCode> {

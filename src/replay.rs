@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 use crate::clock::later;
 use crate::config::{Failback, Role};
 use crate::core::{
-    Action, AdminCommand, AppRecovery, Input, LeaseAsk, LeaseReply, Outcome, Settings, Status,
-    Target,
+    Action, AdminCommand, AppRecovery, Holder, Input, LeaseAsk, LeaseReply, Outcome, Settings,
+    Status, Target,
 };
 use crate::proto::heartbeat::{Flags, Heartbeat, WireState};
 
@@ -59,7 +59,8 @@ pub fn default_settings() -> Settings {
         name: "m2".into(),
         role: Role::Secondary,
         node_id: 1,
-        peer_name: "m1".into(),
+        preference: 1,
+        peers: vec![peer(0)],
         interval: Duration::from_millis(100),
         grace: Duration::from_secs(1),
         rise: 2,
@@ -87,6 +88,15 @@ pub fn default_settings() -> Settings {
         maintenance: false,
         adopt: None,
         witness: None,
+    }
+}
+
+/// Node `id` of the scenarios: named m1, m2, … in the order of preference.
+fn peer(id: u16) -> crate::core::PeerInfo {
+    crate::core::PeerInfo {
+        name: format!("m{}", id + 1),
+        id,
+        preference: id as u8,
     }
 }
 
@@ -131,8 +141,15 @@ fn set(s: &mut Settings, key: &str, value: &str) -> Result<(), String> {
             };
             let primary = s.role == Role::Primary;
             s.node_id = u16::from(!primary);
+            s.preference = u8::from(!primary);
             s.name = if primary { "m1" } else { "m2" }.into();
-            s.peer_name = if primary { "m2" } else { "m1" }.into();
+            s.peers = vec![peer(u16::from(primary))];
+        }
+        // `nodes=3` (after `role=`) makes a cluster of three, m1 to m3,
+        // each preferred in the order of its number.
+        "nodes" => {
+            let n: u16 = value.parse().map_err(|_| format!("nodes {value:?}"))?;
+            s.peers = (0..n).filter(|&id| id != s.node_id).map(peer).collect();
         }
         "grace" => s.grace = duration(value)?,
         // `lease=2s` adds a witness (on_loss release); `on_loss=keep` after it.
@@ -371,7 +388,7 @@ pub fn format_input(input: &Input, origin: Instant) -> String {
                 _ => format_outcome(outcome),
             }
         ),
-        Input::HeartbeatRefused => "heartbeat_refused".into(),
+        Input::HeartbeatRefused { node } => format!("heartbeat_refused node={node}"),
         Input::ProbeNotRun {
             target,
             started,
@@ -382,8 +399,9 @@ pub fn format_input(input: &Input, origin: Instant) -> String {
             since(*started)
         ),
         Input::Heartbeat(hb) => format!(
-            "heartbeat {} term={} seq={} epoch={} config={} flags={}",
+            "heartbeat {} node={} term={} seq={} epoch={} config={} flags={}",
             state_name(hb.state),
+            hb.node_id,
             hb.term,
             hb.seq,
             hb.epoch,
@@ -540,7 +558,9 @@ pub fn parse_step(
                 .ok_or("drained N")?,
         },
         "vip_missing" => Input::VipMissing,
-        "heartbeat_refused" => Input::HeartbeatRefused,
+        "heartbeat_refused" => Input::HeartbeatRefused {
+            node: peer_id(rest, settings)?,
+        },
         "maintenance_signal" => {
             Input::MaintenanceSignal(flag(rest.first().copied().unwrap_or(""))?)
         }
@@ -578,7 +598,7 @@ fn parse_heartbeat(words: &[&str], s: &Settings) -> Result<Heartbeat, String> {
     };
     Ok(Heartbeat {
         cluster_id: s.cluster_id,
-        node_id: 1 - s.node_id.min(1),
+        node_id: peer_id(rest, s)?,
         epoch: number("epoch", 1)?,
         seq: number("seq", 1)?,
         term: number("term", 0)?,
@@ -586,6 +606,14 @@ fn parse_heartbeat(words: &[&str], s: &Settings) -> Result<Heartbeat, String> {
         flags: parse_flags(keyed(rest, "flags").unwrap_or("-"))?,
         config_checksum: number("config", s.config_checksum)?,
     })
+}
+
+/// The sender of a heartbeat line: `node=ID`, else the first peer.
+fn peer_id(words: &[&str], s: &Settings) -> Result<u16, String> {
+    match keyed(words, "node") {
+        Some(v) => v.parse().map_err(|_| format!("node={v:?}")),
+        None => Ok(s.peers.first().map_or(0, |p| p.id)),
+    }
 }
 
 /// Reads a whole input file: the header, the settings, the steps.
@@ -678,6 +706,7 @@ pub fn success(action: &Action) -> Option<Input> {
         Action::RemoveVip => Input::VipRemoved(Ok(())),
         Action::Drain => Input::Drained { remaining: 0 },
         Action::Probe(_)
+        | Action::WatchPeer(_)
         | Action::SendHeartbeat(_)
         | Action::Notify(_)
         | Action::Interrupt
@@ -703,6 +732,7 @@ pub fn format_action(action: &Action) -> String {
         Action::Exec { term, holding } => format!("exec term={term} holding={holding}"),
         Action::AdoptApp => "adopt_app".into(),
         Action::Probe(t) => format!("probe {}", t.name()),
+        Action::WatchPeer(id) => format!("watch_peer node={id}"),
         Action::SendHeartbeat(hb) => format!(
             "heartbeat {} term={} flags={}",
             state_name(hb.state),
@@ -728,7 +758,12 @@ pub fn format_status(s: &Status, now: Instant) -> String {
         s.peer_available,
         s.peer_heartbeat.map_or(0, |h| h.term)
     );
-    let _ = writeln!(out, "holder: {:?}", s.holder);
+    let holder = match s.holder {
+        // Which peer, when there are several: the log names it.
+        Holder::Peer(_) => "Peer".to_owned(),
+        other => format!("{other:?}"),
+    };
+    let _ = writeln!(out, "holder: {holder}");
     let _ = writeln!(out, "term: {}", s.term);
     let _ = writeln!(out, "failure: {}", opt(s.failure.map(|c| c.to_string())));
     let _ = writeln!(out, "takeover_in: {}", opt(s.takeover_in.map(ms)));
@@ -799,7 +834,7 @@ mod tests {
                 outcome: Err("cannot connect: Connection refused".into()),
                 refused: true,
             },
-            Input::HeartbeatRefused,
+            Input::HeartbeatRefused { node: 0 },
             Input::ProbeNotRun {
                 target: Target::Peer,
                 started: origin + at,

@@ -100,6 +100,7 @@ impl Recorder {
                 | Action::Interrupt
                 | Action::Exit
                 | Action::Exec { .. }
+                | Action::WatchPeer(_)
                 | Action::Lease(_) => {}
             }
             self.actions.push_str(&format!("{at}ms {line}\n"));

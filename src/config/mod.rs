@@ -109,6 +109,10 @@ pub struct Node {
     pub address: IpAddr,
     /// The node's application URL, probed by its peer and by itself.
     pub url: Url,
+    /// Its place in the order of preference: 0 for the primary, then the
+    /// secondaries by `priority` (higher first), then by their order in
+    /// the file. Who takes over first, and who a failback goes to.
+    pub preference: u8,
 }
 
 #[derive(Debug, Clone)]
@@ -375,12 +379,19 @@ impl Config {
     /// The core's settings for node `me`, with this run's boot epoch.
     pub fn core_settings(&self, me: usize, epoch: u64) -> Settings {
         let config = self;
-        let peer = config.peer_of(me);
+        let peers = (0..config.nodes.len()).filter(|&i| i != me);
         Settings {
             name: config.nodes[me].name.clone(),
             role: config.nodes[me].role,
             node_id: me as u16,
-            peer_name: config.nodes[peer].name.clone(),
+            preference: config.nodes[me].preference,
+            peers: peers
+                .map(|i| crate::core::PeerInfo {
+                    name: config.nodes[i].name.clone(),
+                    id: i as u16,
+                    preference: config.nodes[i].preference,
+                })
+                .collect(),
             interval: config.monitor.interval,
             grace: config.monitor.grace,
             rise: config.monitor.rise,
@@ -463,13 +474,25 @@ impl Config {
         }
     }
 
-    /// The single peer of node `me` (the pair has exactly two nodes).
-    pub fn peer_of(&self, me: usize) -> usize {
-        if me == 0 {
-            1
-        } else {
-            0
-        }
+    /// Every node but `me` (a pair: the one peer), in the file's order.
+    pub fn peers_of(&self, me: usize) -> impl Iterator<Item = &Node> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| *i != me)
+            .map(|(_, n)| n)
+    }
+
+    /// The heartbeat id of a node: its index in the file.
+    pub fn id_of(&self, node: &Node) -> u16 {
+        let index = self.nodes.iter().position(|n| n.name == node.name);
+        index.unwrap_or(0) as u16
+    }
+
+    /// The most preferred node but `me`: the one watched first.
+    pub fn first_peer(&self, me: usize) -> &Node {
+        let most_preferred = self.peers_of(me).min_by_key(|n| n.preference);
+        most_preferred.unwrap_or(&self.nodes[me])
     }
 
     /// Where the line of a node's key is, for problems found after

@@ -54,6 +54,7 @@ pub struct RawNode {
     pub nic: Option<String>,
     pub address: Option<String>,
     pub url: Option<String>,
+    pub priority: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

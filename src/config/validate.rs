@@ -39,6 +39,8 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
     let notify = sections::notify(&mut ck, raw.notify.unwrap_or_default());
     let api = raw.api.and_then(|a| sections::api(&mut ck, a));
     let witness = raw.witness.and_then(|w| sections::witness(&mut ck, w));
+    let node_count = raw.node.as_ref().map_or(0, Vec::len);
+    sections::cluster_size(&mut ck, node_count, witness.as_ref());
     if !ck.problems.is_empty() {
         // A value of the wrong type was left out to read the rest: it is
         // not also "required".

@@ -13,7 +13,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::core::{Holder, State, Status, Target, Verdict};
+use crate::core::{State, Status, Target, Verdict};
 
 type Labels = Vec<(String, String)>;
 
@@ -208,7 +208,7 @@ impl Metrics {
     }
 
     /// Copies the core's view in.
-    pub fn update(&self, status: &Status, local: &str, peer: &str) {
+    pub fn update(&self, status: &Status, local: &str) {
         for state in STATES {
             let on = i64::from(state == status.state);
             self.state
@@ -220,12 +220,9 @@ impl Metrics {
         self.lease_held.set(i64::from(left.is_some()));
         self.lease_left_seconds
             .set(left.map_or(0.0, |d| d.as_secs_f64()));
-        let holder = match status.holder {
-            Holder::Local => Some(local),
-            Holder::Peer => Some(peer),
-            Holder::Nobody => None,
-        };
-        for node in [local, peer] {
+        let holder = status.holder_name(local);
+        let peers = status.peers.iter().map(|p| p.name.as_str());
+        for node in std::iter::once(local).chain(peers) {
             self.holder
                 .get_or_create(&label("holder", node))
                 .set(i64::from(holder == Some(node)));

@@ -150,7 +150,6 @@ pub fn seen(at: Instant, now: Instant, wall_now: SystemTime) -> Seen {
 
 pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> StatusReport {
     let wall = SystemTime::now();
-    let peer = config.peer_of(me);
     let local_row = NodeRow {
         name: config.nodes[me].name.clone(),
         address: config.nodes[me].address.to_string(),
@@ -169,22 +168,26 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
         witness_heartbeat: None,
         witness_state: None,
     };
-    let peer_row = NodeRow {
-        name: config.nodes[peer].name.clone(),
-        address: config.nodes[peer].address.to_string(),
-        role: config.nodes[peer].role.to_string(),
-        status: status.peer_word().to_string(),
-        local: false,
-        last_heartbeat: status.peer_last_seen.map(|t| seen(t, now, wall)),
-        failing: status.failure.map(|c| c.to_string()),
-        takeover_in: None,
-        blocked: None,
-        term: status.peer_heartbeat.map(|h| h.term),
-        config_match: status.peer_heartbeat.map(|_| !status.config_mismatch),
-        witness_heartbeat: None,
-        witness_state: None,
-    };
-    let mut nodes = vec![local_row, peer_row];
+    let peer_rows = status.peers.iter().map(|p| {
+        let node = &config.nodes[usize::from(p.id)];
+        NodeRow {
+            name: node.name.clone(),
+            address: node.address.to_string(),
+            role: node.role.to_string(),
+            status: p.word().to_string(),
+            local: false,
+            last_heartbeat: p.last_seen.map(|t| seen(t, now, wall)),
+            // What this node judges: the watched peer's failure.
+            failing: status.failure.filter(|_| p.watched).map(|c| c.to_string()),
+            takeover_in: None,
+            blocked: None,
+            term: p.heartbeat.map(|h| h.term),
+            config_match: p.heartbeat.map(|h| h.config_checksum == config.checksum),
+            witness_heartbeat: None,
+            witness_state: None,
+        }
+    });
+    let mut nodes: Vec<NodeRow> = std::iter::once(local_row).chain(peer_rows).collect();
     nodes.sort_by_key(|r| config.nodes.iter().position(|n| n.name == r.name));
     StatusReport {
         cluster: config.cluster.name.clone(),
@@ -194,11 +197,9 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
         local: config.nodes[me].name.clone(),
         nodes,
         holder: HolderView {
-            node: match status.holder {
-                Holder::Local => Some(config.nodes[me].name.clone()),
-                Holder::Peer => Some(config.nodes[peer].name.clone()),
-                Holder::Nobody => None,
-            },
+            node: status
+                .holder_name(&config.nodes[me].name)
+                .map(str::to_owned),
             since: status.holder_since.map(|t| seen(t, now, wall)),
         },
         last_takeover: status.last_takeover.as_ref().map(|t| TakeoverView {
@@ -297,10 +298,12 @@ pub fn one_line(config: &Config, me: usize, status: &Status) -> String {
     let vip = config.cluster.shown();
     let mut line = match status.holder {
         Holder::Local => format!("{}: holding {vip}, term {}", status.word(), status.term),
-        Holder::Peer => format!(
+        Holder::Peer(_) => format!(
             "{}: {} holds {vip}",
             status.word(),
-            config.nodes[config.peer_of(me)].name
+            status
+                .holder_name(&config.nodes[me].name)
+                .unwrap_or("a peer")
         ),
         Holder::Nobody => format!("{}: nobody holds {vip}", status.word()),
     };

@@ -41,7 +41,11 @@ pub enum Action {
     Drain,
     /// Probe a target → `Probed`. Probes run concurrently with the above.
     Probe(Target),
-    /// Send this heartbeat to the peer now (not queued behind other actions).
+    /// Probe the application URL of the peer with this heartbeat id from
+    /// now on (the watched peer changed; see [`super::Peers::choose`]).
+    /// Carried out at once.
+    WatchPeer(u16),
+    /// Send this heartbeat to every peer now (not queued behind other actions).
     SendHeartbeat(Heartbeat),
     /// Tell people (mail, webhook, hooks); never waits for delivery.
     Notify(Event),

@@ -211,8 +211,9 @@ impl Core {
             let w = self.w();
             let granted = w.deferring
                 && self.peer_available(now)
-                && !self.peer.holding()
-                && (w.handover_pending || self.peer.last.is_some_and(|h| h.flags.release_request));
+                && !self.peer().holding()
+                && (w.handover_pending
+                    || self.peer().last.is_some_and(|h| h.flags.release_request));
             if granted {
                 return Err(Refusal::PeerTakingOver);
             }
@@ -242,14 +243,20 @@ impl Core {
         if node == self.settings.name {
             return Err(Refusal::CannotForgetSelf);
         }
-        if node != self.settings.peer_name {
+        let timeout = self.settings.peer_timeout;
+        let Some(peer) = self.peers.by_name(node) else {
             return Err(Refusal::NoSuchNode(node.to_owned()));
-        }
-        if self.peer_available(now) && !force {
+        };
+        if peer.view.available(now, timeout) && !force {
             return Err(Refusal::StillHeard(node.to_owned()));
         }
-        self.peer = super::PeerView::default();
-        self.peer_reported_down = None;
+        let (id, watched) = (peer.info.id, peer.info.id == self.peers.watched().info.id);
+        if let Some(peer) = self.peers.by_id_mut(id) {
+            peer.view = super::PeerView::default();
+        }
+        if watched {
+            self.peer_reported_down = None;
+        }
         Ok(Done::Forgot(node.to_owned()))
     }
 

@@ -4,16 +4,16 @@
 //! input and timeout, and arms [`Timer::Decide`] for the next instant at
 //! which its answer could change.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::flap::FlapChange;
-use super::peer::{outranks, rank, FailureCause};
+use super::peer::{outranks, rank, reported_down, FailureCause};
 use super::timer::{later, Timer};
+use super::Failback;
 use super::{
     AppFailure, Blocker, Cancelled, Cause, Core, Ending, Failure, GoneSignal, Health, Holder, Mode,
     MoveNote, PeerNote, State,
 };
-use super::{Failback, Role};
 use crate::proto::heartbeat::WireState;
 
 /// Heartbeats missed in a row that, with the peer's application refusing
@@ -36,6 +36,7 @@ enum Want {
 
 impl Core {
     pub(super) fn decide(&mut self, now: Instant) {
+        self.refocus(now);
         self.note_two_signals(now);
         self.timers.stop(Timer::Decide);
         self.note_peer_availability(now);
@@ -48,7 +49,7 @@ impl Core {
             State::StartingApp | State::RestartingApp => self.decide_starting(now),
             _ => {}
         }
-        if let Some(at) = self.peer.expires(self.settings.peer_timeout) {
+        if let Some(at) = self.peer().expires(self.settings.peer_timeout) {
             if at > now {
                 self.wake(at);
             }
@@ -62,8 +63,8 @@ impl Core {
         // Claiming to releasing, the VIP may be on our NIC.
         let holder = if self.state.wire().holding() {
             Holder::Local
-        } else if self.peer_available(now) && self.peer.holding() {
-            Holder::Peer
+        } else if self.peer_available(now) && self.peer().holding() {
+            Holder::Peer(self.peers.watched().info.id)
         } else {
             Holder::Nobody
         };
@@ -81,7 +82,8 @@ impl Core {
                 None,
             );
         }
-        let peer_serving = self.peer_available(now) && self.peer.state() == Some(WireState::Active);
+        let peer_serving =
+            self.peer_available(now) && self.peer().state() == Some(WireState::Active);
         if failure.is_none() && peer_serving {
             self.peer_failure = None;
         }
@@ -119,7 +121,7 @@ impl Core {
         if self.yield_to().is_some() || self.shutdown || !self.peer_can_take_over(now) {
             return;
         }
-        let asks = self.peer.last.is_some_and(|h| h.flags.release_request);
+        let asks = self.peer().last.is_some_and(|h| h.flags.release_request);
         let cause = if self.state == State::RestartingApp {
             let why = self.local.last_error().unwrap_or("failed").to_owned();
             Cause::LocalAppFailed(AppFailure::Restart(why))
@@ -151,7 +153,7 @@ impl Core {
     /// (the peer timeout), nor once it was found gone on another signal
     /// (see [`GoneSignal`]).
     pub(super) fn peer_available(&self, now: Instant) -> bool {
-        self.peer.available(now, self.settings.peer_timeout)
+        self.peer().available(now, self.settings.peer_timeout)
     }
 
     /// While watching, two heartbeats missing in a row and an application
@@ -167,7 +169,9 @@ impl Core {
         };
         if now >= gone {
             let signal = GoneSignal::MissedAndAppRefuses { missed: MISSED };
-            self.peer.gone = Some((now, signal));
+            if let Some(peer) = self.peers.watched_mut() {
+                peer.view.gone = Some((now, signal));
+            }
         } else {
             self.wake(gone);
         }
@@ -175,8 +179,8 @@ impl Core {
 
     /// When the peer counts as gone if nothing more arrives.
     pub(super) fn peer_gone_at(&self) -> Option<Instant> {
-        let expiry = self.peer.expires(self.settings.peer_timeout)?;
-        let seen = self.peer.last_seen?;
+        let expiry = self.peer().expires(self.settings.peer_timeout)?;
+        let seen = self.peer().last_seen?;
         if self.two_signals() {
             let missed = later(
                 seen,
@@ -192,28 +196,70 @@ impl Core {
     /// failed. (A Passive peer's application does not run at all.)
     fn two_signals(&self) -> bool {
         self.mode.watch().is_some()
-            && self.peer.holding()
+            && self.peer().holding()
             && self.peer_app.refusing()
-            && !self.peer.restarting()
+            && !self.peer().restarting()
     }
 
     /// What told us the peer is gone (for the log).
     fn gone_signal(&self) -> GoneSignal {
-        self.peer
+        self.peer()
             .gone_by()
             .unwrap_or(GoneSignal::Silent(self.settings.peer_timeout))
     }
 
     pub(super) fn peer_ready_to_take_over(&self, now: Instant) -> bool {
-        self.peer
+        self.peer()
             .ready_to_take_over(now, self.settings.peer_timeout)
     }
 
-    fn peer_role(&self) -> Role {
-        match self.settings.role {
-            Role::Primary => Role::Secondary,
-            Role::Secondary => Role::Primary,
+    /// Is this node preferred over the watched peer (in a pair: is it the
+    /// primary)? The preferred one claims a free VIP at once; the other
+    /// asks first.
+    pub(super) fn preferred_over_watched(&self) -> bool {
+        self.settings.preference < self.peers.watched().info.preference
+    }
+
+    /// When a claim due at `due` may be made: one step later for every
+    /// other heard, ready peer more preferred than this node, so that the
+    /// most preferred healthy node claims first and the others see it
+    /// claiming (a pair never waits here). A step covers the skew of the
+    /// nodes' probes (an interval), a heartbeat, and one witness ask.
+    pub(super) fn deferred(&self, now: Instant, due: Instant) -> Instant {
+        let ahead =
+            self.peers
+                .outranking(self.settings.preference, now, self.settings.peer_timeout);
+        if ahead == 0 {
+            return due;
         }
+        let ask = self
+            .settings
+            .witness
+            .map_or(Duration::ZERO, |w| w.length / 4);
+        let step = self.settings.interval + self.settings.heartbeat_interval + ask;
+        later(due, step.saturating_mul(ahead))
+    }
+
+    /// Watches the peer [`super::Peers::choose`] names, if it changed:
+    /// its application is judged afresh (probes of the one watched before
+    /// are stale), and the runtime probes its URL from now on.
+    pub(super) fn refocus(&mut self, now: Instant) {
+        let we_hold = self.state.wire().holding();
+        let id = self.peers.choose(now, self.settings.peer_timeout, we_hold);
+        if id == self.peers.watched().info.id {
+            return;
+        }
+        self.peers.watch(id);
+        PeerNote::Watching {
+            peer: self.peer_name(),
+            state: self.peer().state(),
+        }
+        .log();
+        self.peer_app = Health::new(self.settings.rise, self.settings.fall);
+        self.with_watch(|w| w.since = Some(now));
+        self.peer_reported_down = self.peer().last.and_then(reported_down).map(|c| (now, c));
+        self.peer_was_available = self.peer_available(now);
+        self.actions.push_back(super::Action::WatchPeer(id));
     }
 
     fn note_peer_availability(&mut self, now: Instant) {
@@ -222,12 +268,12 @@ impl Core {
             return;
         }
         self.peer_was_available = available;
-        let peer = &self.settings.peer_name;
+        let peer = self.peer_name();
         if available {
             PeerNote::PeerAvailable {
                 peer,
-                state: self.peer.state(),
-                term: self.peer.term(),
+                state: self.peer().state(),
+                term: self.peer().term(),
             }
             .log();
             // What our probes saw of its application while its daemon was
@@ -263,7 +309,7 @@ impl Core {
             if let Some((_, cause)) = self.peer_reported_down {
                 return Some(cause);
             }
-            let watched = self.peer.state() == Some(WireState::Active);
+            let watched = self.peer().state() == Some(WireState::Active);
             (watched && self.peer_app.failing_since().is_some()).then_some(FailureCause::WebService)
         } else {
             self.peer_app
@@ -283,27 +329,27 @@ impl Core {
         if let Some(forced) = w.promote {
             let want = match (
                 self.peer_available(now),
-                self.peer.holding(),
-                self.settings.role,
+                self.peer().holding(),
+                self.preferred_over_watched(),
             ) {
                 (true, true, _) => Want::RequestRelease,
-                (true, false, Role::Primary) => Want::Claim(Cause::Promoted),
-                (true, false, Role::Secondary) => Want::AskToClaim,
+                (true, false, true) => Want::Claim(Cause::Promoted),
+                (true, false, false) => Want::AskToClaim,
                 (false, _, _) if forced => Want::Claim(Cause::Promoted),
                 (false, _, _) => Want::Check,
             };
             return Some((now, want));
         }
         if self.peer_available(now) {
-            if self.peer.holding() && self.flaps.since().is_some() {
+            if self.peer().holding() && self.flaps.since().is_some() {
                 // Flapping: a live holder keeps the VIP (only the
                 // administrator moves it now).
                 return None;
             }
-            if self.peer.holding() {
+            if self.peer().holding() {
                 // Only a peer that finished claiming is judged: one that is
                 // still starting its application has its own ready timeout.
-                if self.peer.state() != Some(WireState::Active) {
+                if self.peer().state() != Some(WireState::Active) {
                     return None;
                 }
                 let since = self.peer_failing_since()?;
@@ -323,27 +369,35 @@ impl Core {
         Some((self.check_due(now)?, Want::Check))
     }
 
-    /// Nobody holds the VIP, by the peer's word: who claims, and when.
+    /// Nobody holds the VIP, by the peer's word: who claims, and when
+    /// (deferred to more preferred ready peers, see [`Self::deferred`]).
     fn plan_no_holder(&self, now: Instant) -> Option<(Instant, Want)> {
+        let (due, want) = self.plan_no_holder_with_watched(now)?;
+        Some((self.deferred(now, due), want))
+    }
+
+    /// Between this node and the watched peer: the preferred one claims at
+    /// once, the other asks it first.
+    fn plan_no_holder_with_watched(&self, now: Instant) -> Option<(Instant, Want)> {
         let (w, grace) = (self.w(), self.settings.grace);
         let nobody = w.no_holder_since?;
-        if self.peer.state() == Some(WireState::Stopped) {
+        if self.peer().state() == Some(WireState::Stopped) {
             // It left for good: nobody to race with.
             return Some((nobody, Want::Claim(Cause::NoHolder)));
         }
         let held_down = w.holddown_until.filter(|&t| now < t);
-        match self.settings.role {
+        match self.preferred_over_watched() {
             // The preferred node claims at once, unless it was just
-            // held down, or the secondary asks (then it defers).
-            Role::Primary => {
-                let asked = self.peer.last.is_some_and(|h| h.flags.release_request);
+            // held down, or the other asks (then it defers).
+            true => {
+                let asked = self.peer().last.is_some_and(|h| h.flags.release_request);
                 let cause = if w.requesting_release {
                     Cause::PeerReleased
                 } else {
                     Cause::NoHolder
                 };
                 // A peer that hands over on purpose needs no hold-down.
-                let peer_defers = self.peer.last.is_some_and(|h| h.flags.deferring);
+                let peer_defers = self.peer().last.is_some_and(|h| h.flags.deferring);
                 let due = if peer_defers {
                     nobody
                 } else {
@@ -351,10 +405,10 @@ impl Core {
                 };
                 (!asked).then_some((due, Want::Claim(cause)))
             }
-            // The secondary gives the primary the grace period first,
+            // The other gives the preferred node the grace period first,
             // unless it already asked the holder to release.
-            Role::Secondary => {
-                let peer_defers = self.peer.last.is_some_and(|h| h.flags.deferring);
+            false => {
+                let peer_defers = self.peer().last.is_some_and(|h| h.flags.deferring);
                 let due = if w.requesting_release || peer_defers {
                     nobody
                 } else {
@@ -414,7 +468,7 @@ impl Core {
         if self.vip_held && available {
             // A VIP found on our NIC at start: keep it only if the peer
             // does not hold one (and we may hold it).
-            if self.peer.holding() || self.disabled || self.in_maintenance() {
+            if self.peer().holding() || self.disabled || self.in_maintenance() {
                 self.release(now, Cause::StaleVip, Ending::Passive, true);
             } else {
                 self.claim(now, Cause::Resume);
@@ -429,18 +483,18 @@ impl Core {
             // A peer that is releasing (or still claiming) is not healthy
             // again; only an Active peer that no longer fails is.
             let healthy_again =
-                self.w().requesting_release && self.peer.state() == Some(WireState::Active);
+                self.w().requesting_release && self.peer().state() == Some(WireState::Active);
             if healthy_again {
                 PeerNote::PeerHealthyAgain.log();
             }
             // A peer releasing (on its own, or because we asked) is the
             // takeover going ahead, not a cancelled one; a withdrawn request
             // says so itself (PeerHealthyAgain).
-            let releasing = self.peer.state() == Some(WireState::Releasing);
+            let releasing = self.peer().state() == Some(WireState::Releasing);
             let cancelled = !releasing && !self.w().requesting_release;
             if self.w().countdown_logged.is_some() && cancelled {
                 PeerNote::CountdownCancelled {
-                    peer: &self.settings.peer_name,
+                    peer: self.peer_name(),
                     why: self.why_no_takeover(),
                 }
                 .log();
@@ -484,12 +538,12 @@ impl Core {
     /// Who may claim when nobody holds the VIP: since when nobody has, and
     /// whether we let the peer (it asked, we handed over, or we stand by).
     fn note_grants(&mut self, now: Instant, available: bool) {
-        let holding = available && self.peer.holding();
+        let holding = available && self.peer().holding();
         let asked = available
-            && !self.peer.holding()
-            && self.peer.last.is_some_and(|h| h.flags.release_request);
+            && !self.peer().holding()
+            && self.peer().last.is_some_and(|h| h.flags.release_request);
         let stand_by = self.disabled || self.in_maintenance();
-        let primary = self.settings.role == Role::Primary;
+        let primary = self.preferred_over_watched();
         let was_deferring = self.w().deferring;
         self.with_watch(|w| {
             if available && !holding {
@@ -512,9 +566,9 @@ impl Core {
             Cancelled::Disabled
         } else if self.in_maintenance() {
             Cancelled::Maintenance
-        } else if self.flaps.since().is_some() && self.peer.holding() {
+        } else if self.flaps.since().is_some() && self.peer().holding() {
             Cancelled::Flapping
-        } else if self.peer.state() == Some(WireState::Claiming) {
+        } else if self.peer().state() == Some(WireState::Claiming) {
             Cancelled::PeerClaims
         } else {
             Cancelled::PeerAnswers
@@ -534,7 +588,7 @@ impl Core {
                     .map_or("failing".to_owned(), |c| c.to_string()),
             };
             PeerNote::Countdown {
-                peer: &self.settings.peer_name,
+                peer: self.peer_name(),
                 reason,
                 left: due.saturating_duration_since(now),
             }
@@ -571,7 +625,7 @@ impl Core {
                     PeerNote::AskingToClaim.log();
                     self.with_watch(|w| w.requesting_release = true);
                 }
-                if self.peer.last.is_some_and(|h| h.flags.deferring) {
+                if self.peer().last.is_some_and(|h| h.flags.deferring) {
                     let cause = self.because_peer_failed(Cause::NoHolder);
                     self.claim(now, cause);
                 }
@@ -589,7 +643,7 @@ impl Core {
             self.with_serve(|s| s.last_reannounce = Some(now));
             self.actions.push_back(super::Action::Announce);
         }
-        let hb = self.peer.last.filter(|_| self.peer_available(now));
+        let hb = self.peer().last.filter(|_| self.peer_available(now));
         let Some(hb) = hb else {
             self.with_serve(|s| s.primary_ready_since = None);
             return;
@@ -615,8 +669,9 @@ impl Core {
             self.hand_over(now, Cause::DataLost(why));
             return;
         }
-        match (self.settings.role, self.settings.failback) {
-            (Role::Secondary, Failback::Automatic { hold, .. }) if peer_ready => {
+        match (self.preferred_over_watched(), self.settings.failback) {
+            // Back to the most preferred ready node (in a pair, the primary).
+            (false, Failback::Automatic { hold, .. }) if peer_ready => {
                 self.fail_back_when_due(now, hold)
             }
             _ => self.with_serve(|s| s.primary_ready_since = None),
@@ -635,8 +690,9 @@ impl Core {
             };
             self.notify(super::EventKind::SplitBrain, cause, None);
         }
-        let ours = rank(self.term, self.settings.role, &self.settings.name);
-        let peers = rank(theirs, self.peer_role(), &self.settings.peer_name);
+        let ours = rank(self.term, self.settings.preference, &self.settings.name);
+        let preference = self.peers.watched().info.preference;
+        let peers = rank(theirs, preference, self.peer_name());
         if !outranks(ours, peers) {
             let cause = Cause::SplitBrain {
                 ours: self.term,

@@ -5,9 +5,10 @@ use std::time::Instant;
 
 use super::health::{Change, Verdict};
 use super::mode::{After, Ending};
+use super::peer::reported_down;
 use super::timer::{later, Timer};
 use super::{
-    Action, AppNote, AppRecovery, Cause, Core, EventKind, FailureCause, Health, MoveNote, Outcome,
+    Action, AppNote, AppRecovery, Cause, Core, EventKind, Health, InputNote, MoveNote, Outcome,
     PeerNote, ProbeNote, Role, State, Target,
 };
 use crate::proto::heartbeat::{self, Heartbeat, WireState};
@@ -215,7 +216,7 @@ impl Core {
             (Target::Peer, Change::StartedFailing(_)) => ProbeNote::PeerAppNotAnswering {
                 why: &why,
                 // A claiming peer's application is still starting.
-                peer_holds: self.peer.state() == Some(WireState::Active),
+                peer_holds: self.peer().state() == Some(WireState::Active),
             }
             .log(),
             // A first verdict of healthy is how things should be, not news.
@@ -267,48 +268,74 @@ impl Core {
 
     /// The peer's host refused a heartbeat (ICMP port unreachable): its
     /// daemon is gone, which the peer view now says until it speaks again.
-    pub(super) fn on_heartbeat_refused(&mut self, now: Instant) {
-        self.peer.refused(now);
+    pub(super) fn on_heartbeat_refused(&mut self, now: Instant, node: u16) {
+        if let Some(peer) = self.peers.by_id_mut(node) {
+            peer.view.refused(now);
+        }
     }
 
+    /// A valid heartbeat from peer `hb.node_id`: its view is updated, the
+    /// watched peer chosen again, and what the watched peer reports (its
+    /// application or data service down, maintenance) noted.
     pub(super) fn on_heartbeat(&mut self, now: Instant, hb: Heartbeat) {
-        let before = self.peer.state();
+        let Some(peer) = self.peers.by_id(hb.node_id) else {
+            InputNote::UnknownPeer { id: hb.node_id }.log();
+            return;
+        };
+        let (name, before) = (peer.info.name.clone(), peer.view.state());
+        let was_holding = peer.view.holding();
         if before != Some(hb.state) {
             PeerNote::PeerState {
-                peer: &self.settings.peer_name,
+                peer: &name,
                 from: before,
                 to: hb.state,
                 term: hb.term,
             }
             .log();
         }
-        if hb.config_checksum != self.settings.config_checksum && !self.config_mismatch {
-            PeerNote::ConfigDiffers {
-                peer: &self.settings.peer_name,
-                ours: self.settings.config_checksum,
-                theirs: hb.config_checksum,
-            }
-            .log();
+        self.note_checksum(&name, hb.config_checksum);
+        let we_hold = matches!(
+            self.state.wire(),
+            heartbeat::WireState::Claiming | heartbeat::WireState::Active
+        );
+        if we_hold && was_holding && !hb.state.holding() {
+            self.reannounce_pending = true;
+        }
+        if let Some(peer) = self.peers.by_id_mut(hb.node_id) {
+            peer.view.last_seen = Some(now);
+            peer.view.last = Some(hb);
+        }
+        self.refocus(now);
+        if self.peers.watched().info.id == hb.node_id {
+            self.note_watched_report(now, hb, before);
+        }
+        if self.state == State::Starting {
+            self.change_state(now, State::Passive, Cause::PeerHeard);
+        }
+    }
+
+    /// A peer's configuration checksum: drift is reported once, and its
+    /// end too.
+    fn note_checksum(&mut self, peer: &str, theirs: u64) {
+        let ours = self.settings.config_checksum;
+        if theirs != ours && !self.config_mismatch {
+            PeerNote::ConfigDiffers { peer, ours, theirs }.log();
             let cause = Cause::ConfigDrift {
-                peer: self.settings.peer_name.clone(),
-                theirs: hb.config_checksum,
-                ours: self.settings.config_checksum,
+                peer: peer.to_owned(),
+                theirs,
+                ours,
             };
             self.notify(EventKind::ConfigDrift, cause, None);
         }
-        if hb.config_checksum == self.settings.config_checksum && self.config_mismatch {
-            PeerNote::ConfigAgrees {
-                peer: &self.settings.peer_name,
-            }
-            .log();
+        if theirs == ours && self.config_mismatch {
+            PeerNote::ConfigAgrees { peer }.log();
         }
-        self.config_mismatch = hb.config_checksum != self.settings.config_checksum;
-        let down = match (hb.state, hb.flags) {
-            (_, f) if f.maintenance => Some(FailureCause::Maintenance),
-            (heartbeat::WireState::Active, f) if !f.app_ok => Some(FailureCause::WebService),
-            (heartbeat::WireState::Active, f) if !f.data_ok => Some(FailureCause::DataService),
-            _ => None,
-        };
+        self.config_mismatch = theirs != ours;
+    }
+
+    /// What the watched peer's heartbeat says of its own failure.
+    fn note_watched_report(&mut self, now: Instant, hb: Heartbeat, before: Option<WireState>) {
+        let down = reported_down(hb);
         self.peer_reported_down = match (self.peer_reported_down, down) {
             (Some((since, old)), Some(cause)) if old == cause => Some((since, cause)),
             (_, Some(cause)) => Some((now, cause)),
@@ -322,18 +349,6 @@ impl Core {
             // now on, not by failures seen while it was starting.
             self.peer_app = Health::new(self.settings.rise, self.settings.fall);
             self.with_watch(|w| w.since = Some(now));
-        }
-        let we_hold = matches!(
-            self.state.wire(),
-            heartbeat::WireState::Claiming | heartbeat::WireState::Active
-        );
-        if we_hold && self.peer.holding() && !hb.state.holding() {
-            self.reannounce_pending = true;
-        }
-        self.peer.last_seen = Some(now);
-        self.peer.last = Some(hb);
-        if self.state == State::Starting {
-            self.change_state(now, State::Passive, Cause::PeerHeard);
         }
     }
 }

@@ -64,9 +64,11 @@ pub enum Input {
         outcome: Outcome,
         refused: bool,
     },
-    /// The peer's host refused a heartbeat of ours (ICMP port unreachable
-    /// on the heartbeat socket): its daemon is not running.
-    HeartbeatRefused,
+    /// Peer `node`'s host refused a heartbeat of ours (ICMP port
+    /// unreachable on the heartbeat socket): its daemon is not running.
+    HeartbeatRefused {
+        node: u16,
+    },
     /// A probe launched at `started` could not be carried out by this node
     /// (no file descriptor, no memory, a command that cannot start): it
     /// tells nothing about the target, only that this node cannot judge.

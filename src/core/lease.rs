@@ -210,7 +210,7 @@ impl Core {
         match self.state {
             // The peer holds the VIP again (it came back while we asked):
             // never claim over a live holder.
-            State::Acquiring if self.peer_available(now) && self.peer.holding() => {
+            State::Acquiring if self.peer_available(now) && self.peer().holding() => {
                 self.change_state(now, State::Passive, Cause::PeerHeard);
                 self.give_back_lease();
             }
@@ -246,7 +246,7 @@ impl Core {
         // release may reach the witness just after our ask): ask again at
         // once, backing off from 10 ms, rather than a quarter lease later.
         let handing_back = matches!(&refusal, LeaseRefusal::HeldBy { holder, .. }
-            if *holder == self.settings.peer_name && !self.peer.holding());
+            if self.peers.by_name(holder).is_some_and(|p| !p.view.holding()));
         let wait = if handing_back {
             let shift = self.lease.handback_asks.min(16);
             self.lease.handback_asks += 1;
@@ -352,7 +352,7 @@ impl Core {
         if self.state == State::Acquiring
             && self.vip_held
             && self.peer_available(now)
-            && self.peer.holding()
+            && self.peer().holding()
         {
             // Asking for the lease over a VIP found at start, and the peer
             // holds it: ours is stale, whatever the witness will say.
@@ -384,7 +384,7 @@ impl Core {
     fn keep_until(&self) -> Option<Instant> {
         let hb = self.settings.heartbeat_interval;
         let slack = hb.saturating_add(hb / 2);
-        let last = self.peer.last_seen?;
+        let last = self.peer().last_seen?;
         Some(later(
             last,
             self.settings.peer_timeout.saturating_sub(slack),

@@ -30,9 +30,9 @@ impl Core {
         let w = self.w();
         let due = later(since, self.settings.grace).max(w.vip_check_not_before.unwrap_or(since));
         if !self.peer_available(now) {
-            return Some(due);
+            return Some(self.deferred(now, due));
         }
-        Some(due.max(self.peer_gone_at()?))
+        Some(self.deferred(now, due.max(self.peer_gone_at()?)))
     }
 
     /// Starts a look at the VIP (state Checking). `due`: the takeover's
@@ -55,7 +55,7 @@ impl Core {
     /// will be. Returns whether it started one.
     pub(super) fn look_ahead(&mut self, now: Instant) -> bool {
         let standing_by = self.w().promote.is_some() || self.takeover_blocker().is_some();
-        let (Some(due), Some(seen)) = (self.check_due(now), self.peer.last_seen) else {
+        let (Some(due), Some(seen)) = (self.check_due(now), self.peer().last_seen) else {
             return false;
         };
         if standing_by || due <= now {
@@ -63,7 +63,7 @@ impl Core {
             return false;
         }
         let available = self.peer_available(now);
-        if available && !self.peer.holding() {
+        if available && !self.peer().holding() {
             // A live peer that holds nothing: the VIP is free by its word.
             return false;
         }
@@ -125,9 +125,9 @@ impl Core {
         // The look was made because the peer went silent. If it spoke
         // since, its word decides, not the look: an Active peer heard
         // while we listened holds the VIP.
-        if self.peer.last_seen.is_some_and(|seen| seen >= look.began) {
+        if self.peer().last_seen.is_some_and(|seen| seen >= look.began) {
             PeerNote::PeerReportedDuringLook {
-                peer_state: self.peer.state(),
+                peer_state: self.peer().state(),
             }
             .log();
             self.back_to_passive(now, Cause::PeerHeard);
@@ -166,7 +166,7 @@ impl Core {
         // At start-up, a heartbeat during the look decides instead.
         if self.peer_available(now) {
             PeerNote::PeerReportedDuringLook {
-                peer_state: self.peer.state(),
+                peer_state: self.peer().state(),
             }
             .log();
             self.change_state(now, State::Passive, Cause::PeerHeard);

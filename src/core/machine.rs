@@ -197,7 +197,7 @@ impl Core {
                 // An adopted VIP keeps the term it was held with; with a
                 // witness, the lease's term is ours already.
                 if !self.mode.adopting() && self.settings.witness.is_none() {
-                    self.term = self.term.max(self.peer.term()) + 1;
+                    self.term = self.term.max(self.peer().term()) + 1;
                 }
                 self.actions.push_back(Action::AddVip);
             }

@@ -52,11 +52,11 @@ pub use input::{Input, Outcome, Target};
 pub use lease::{LeaseAsk, LeaseRefusal, LeaseReply, LeaseSettings, LeaseStatus, OnLoss};
 use mode::{Ending, Mode, Serve, Watch};
 pub use note::{AppNote, Cancelled, InputNote, LeaseNote, MoveNote, PeerNote, ProbeNote};
-pub use peer::{FailureCause, PeerView};
+pub use peer::{FailureCause, Peer, PeerView, Peers};
 pub use recovery::AppRecovery;
-pub use settings::{Failback, Role, Settings};
+pub use settings::{Failback, PeerInfo, Role, Settings};
 pub use state::{AppFailure, Because, Blocker, Cause, Failure, GoneSignal, State, StatusWord};
-pub use status::{Counters, Holder, Status, Takeover};
+pub use status::{Counters, Holder, PeerStatus, Status, Takeover};
 use timer::{later, Timer, Timers};
 
 use crate::proto::heartbeat::{self, Flags};
@@ -80,7 +80,8 @@ pub struct Core {
     /// descriptors or memory). While any is listed the node cannot judge,
     /// so it neither takes over nor asks for the VIP.
     not_probed: Vec<(Target, String)>,
-    peer: PeerView,
+    /// Every other node, and the one watched (see [`peer::Peers`]).
+    peers: Peers,
     /// Since when the holding peer has reported its application or data
     /// service down, and which.
     peer_reported_down: Option<(Instant, FailureCause)>,
@@ -131,6 +132,7 @@ impl Core {
         let (rise, fall) = (settings.rise, settings.fall);
         let (data_rise, data_fall) = (settings.data_rise, settings.data_fall);
         let (disabled, maintenance) = (settings.disabled, settings.maintenance);
+        let peers = Peers::new(&settings.peers);
         Core {
             settings,
             state: State::Init,
@@ -142,7 +144,7 @@ impl Core {
             data: Health::new(data_rise, data_fall),
             nic: Health::new(1, 1),
             not_probed: Vec::new(),
-            peer: PeerView::default(),
+            peers,
             peer_reported_down: None,
             term: 0,
             seq: 0,
@@ -169,6 +171,16 @@ impl Core {
 
     pub fn state(&self) -> State {
         self.state
+    }
+
+    /// The watched peer's view (see [`Peers::choose`]).
+    pub(super) fn peer(&self) -> &PeerView {
+        &self.peers.watched().view
+    }
+
+    /// The watched peer's name.
+    pub(super) fn peer_name(&self) -> &str {
+        &self.peers.watched().info.name
     }
 
     /// Our term (with a witness, the lease's while we hold it).
@@ -235,7 +247,7 @@ impl Core {
                     refused,
                 },
             ) => self.on_probe(now, target, started, outcome, refused),
-            (_, Input::HeartbeatRefused) => self.on_heartbeat_refused(now),
+            (_, Input::HeartbeatRefused { node }) => self.on_heartbeat_refused(now, node),
             (_, Input::ProbeNotRun { target, why, .. }) => self.on_probe_not_run(target, why),
             (_, Input::Heartbeat(hb)) => self.on_heartbeat(now, hb),
             (_, Input::Shutdown) => self.on_shutdown(now),

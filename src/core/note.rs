@@ -100,6 +100,12 @@ pub enum PeerNote<'a> {
         to: WireState,
         term: u64,
     },
+    /// The peer this node watches changed (more than two nodes: the
+    /// holder changed, or the one a handover would go to).
+    Watching {
+        peer: &'a str,
+        state: Option<WireState>,
+    },
     PeerAvailable {
         peer: &'a str,
         state: Option<WireState>,
@@ -235,6 +241,10 @@ pub enum InputNote<'a> {
     InputIgnored {
         state: State,
         input: &'a Input,
+    },
+    /// A heartbeat with a node id the configuration has no peer for.
+    UnknownPeer {
+        id: u16,
     },
     TimerIgnored {
         timer: Timer,

@@ -1,12 +1,155 @@
-//! What this node knows of its peer: its last valid heartbeat and when it
-//! arrived, and the order that settles who keeps the VIP when both hold it.
+//! What this node knows of its peers: each one's last valid heartbeat and
+//! when it arrived; which of them it watches (see [`Peers::choose`]); and
+//! the order that settles who keeps the VIP when two hold it.
 
-use std::cmp::Ordering;
+use std::cmp::{Ordering, Reverse};
 use std::time::{Duration, Instant};
 
+use super::settings::PeerInfo;
 use super::timer::later;
-use super::{GoneSignal, Role};
+use super::GoneSignal;
 use crate::proto::heartbeat::{Heartbeat, WireState};
+
+/// One other node: who it is and what we know of it.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub info: PeerInfo,
+    pub view: PeerView,
+}
+
+/// Every other node, and the one this node watches: the peer it would
+/// take the VIP over from, or hand it to. A pair watches its one peer;
+/// every decision about "the peer" is about the watched one, and the
+/// others only defer a claim to a more preferred node (see
+/// [`Peers::outranking`]).
+#[derive(Debug, Clone)]
+pub struct Peers {
+    list: Vec<Peer>,
+    watched: usize,
+}
+
+impl Peers {
+    /// Watching the most preferred peer first.
+    pub fn new(infos: &[PeerInfo]) -> Peers {
+        let list: Vec<Peer> = infos
+            .iter()
+            .map(|info| Peer {
+                info: info.clone(),
+                view: PeerView::default(),
+            })
+            .collect();
+        let watched = (0..list.len())
+            .min_by_key(|&i| list[i].info.preference)
+            .unwrap_or(0);
+        Peers { list, watched }
+    }
+
+    /// The watched peer. (A configuration always has at least one peer;
+    /// with none, a core built by hand sees an empty, silent one.)
+    pub fn watched(&self) -> &Peer {
+        self.list.get(self.watched).unwrap_or(&NOBODY)
+    }
+
+    pub fn watched_mut(&mut self) -> Option<&mut Peer> {
+        self.list.get_mut(self.watched)
+    }
+
+    pub fn by_id(&self, id: u16) -> Option<&Peer> {
+        self.list.iter().find(|p| p.info.id == id)
+    }
+
+    pub fn by_id_mut(&mut self, id: u16) -> Option<&mut Peer> {
+        self.list.iter_mut().find(|p| p.info.id == id)
+    }
+
+    pub fn by_name(&self, name: &str) -> Option<&Peer> {
+        self.list.iter().find(|p| p.info.name == name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Peer> {
+        self.list.iter()
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Peer> {
+        self.list.iter_mut()
+    }
+
+    /// Watches peer `id` from now on.
+    pub fn watch(&mut self, id: u16) {
+        if let Some(i) = self.list.iter().position(|p| p.info.id == id) {
+            self.watched = i;
+        }
+    }
+
+    /// Which peer to watch now (its id):
+    /// 1. a peer heard holding the VIP (the highest term, then the most
+    ///    preferred, if several say so): the one to take over from;
+    /// 2. else the watched peer, if it held the VIP when it went silent
+    ///    and we do not hold it: its failure is what a takeover counts
+    ///    the grace period from, until another node holds;
+    /// 3. else the most preferred peer that is heard and ready to take
+    ///    over (the one a handover or failback goes to), else the most
+    ///    preferred one heard, else the watched one.
+    pub fn choose(&self, now: Instant, timeout: Duration, we_hold: bool) -> u16 {
+        let heard = |p: &&Peer| p.view.available(now, timeout);
+        let holder = self
+            .list
+            .iter()
+            .filter(heard)
+            .filter(|p| p.view.holding())
+            .max_by_key(|p| (p.view.term(), Reverse(p.info.preference)));
+        if let Some(p) = holder {
+            return p.info.id;
+        }
+        let current = self.watched();
+        if !we_hold && current.view.holding() && !current.view.available(now, timeout) {
+            return current.info.id;
+        }
+        let most_preferred = |ready: bool| {
+            self.list
+                .iter()
+                .filter(heard)
+                .filter(|p| !ready || p.view.ready_to_take_over(now, timeout))
+                .min_by_key(|p| p.info.preference)
+        };
+        most_preferred(true)
+            .or_else(|| most_preferred(false))
+            .map_or(current.info.id, |p| p.info.id)
+    }
+
+    /// How many peers other than the watched one are heard, ready to take
+    /// over and more preferred than `preference`: a claim waits one step
+    /// for each, so that the most preferred healthy node wins the lease.
+    /// (A pair has no other peer: it never waits here.)
+    pub fn outranking(&self, preference: u8, now: Instant, timeout: Duration) -> u32 {
+        let n = self
+            .list
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| {
+                *i != self.watched
+                    && p.info.preference < preference
+                    && p.view.ready_to_take_over(now, timeout)
+            })
+            .count();
+        n as u32
+    }
+}
+
+/// What an absent peer looks like: never heard.
+static NOBODY: Peer = Peer {
+    info: PeerInfo {
+        name: String::new(),
+        id: u16::MAX,
+        preference: u8::MAX,
+    },
+    view: PeerView {
+        last_seen: None,
+        last: None,
+        gone: None,
+        last_sent: None,
+    },
+};
 
 #[derive(Debug, Clone, Default)]
 pub struct PeerView {
@@ -102,14 +245,26 @@ pub enum FailureCause {
     Maintenance,
 }
 
-/// A node's rank when both hold the VIP: higher term first, then the
-/// primary, then the greater name. The lower one releases.
-pub fn rank(term: u64, role: Role, name: &str) -> (u64, u8, &str) {
-    (term, u8::from(role == Role::Primary), name)
+/// What a peer's heartbeat says of its own failure: maintenance, or
+/// (while it holds the VIP) its application or data service down.
+pub fn reported_down(hb: Heartbeat) -> Option<FailureCause> {
+    match (hb.state, hb.flags) {
+        (_, f) if f.maintenance => Some(FailureCause::Maintenance),
+        (WireState::Active, f) if !f.app_ok => Some(FailureCause::WebService),
+        (WireState::Active, f) if !f.data_ok => Some(FailureCause::DataService),
+        _ => None,
+    }
+}
+
+/// A node's rank when two hold the VIP: higher term first, then the more
+/// preferred (the primary first), then the greater name. The lower one
+/// releases.
+pub fn rank(term: u64, preference: u8, name: &str) -> (u64, Reverse<u8>, &str) {
+    (term, Reverse(preference), name)
 }
 
 /// Do we (`ours`) outrank the peer (`theirs`)?
-pub fn outranks(ours: (u64, u8, &str), theirs: (u64, u8, &str)) -> bool {
+pub fn outranks(ours: (u64, Reverse<u8>, &str), theirs: (u64, Reverse<u8>, &str)) -> bool {
     ours.cmp(&theirs) == Ordering::Greater
 }
 
@@ -119,21 +274,10 @@ mod tests {
 
     #[test]
     fn higher_term_then_primary_then_name() {
-        assert!(outranks(
-            rank(3, Role::Secondary, "m2"),
-            rank(2, Role::Primary, "m1")
-        ));
-        assert!(outranks(
-            rank(3, Role::Primary, "m1"),
-            rank(3, Role::Secondary, "m2")
-        ));
-        assert!(!outranks(
-            rank(3, Role::Secondary, "m2"),
-            rank(3, Role::Primary, "m1")
-        ));
-        assert!(outranks(
-            rank(1, Role::Secondary, "b"),
-            rank(1, Role::Secondary, "a")
-        ));
+        assert!(outranks(rank(3, 1, "m2"), rank(2, 0, "m1")));
+        assert!(outranks(rank(3, 0, "m1"), rank(3, 1, "m2")));
+        assert!(!outranks(rank(3, 1, "m2"), rank(3, 0, "m1")));
+        assert!(outranks(rank(3, 1, "m2"), rank(3, 2, "m3")));
+        assert!(outranks(rank(1, 1, "b"), rank(1, 1, "a")));
     }
 }

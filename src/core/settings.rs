@@ -12,7 +12,11 @@ pub struct Settings {
     pub name: String,
     pub role: Role,
     pub node_id: u16,
-    pub peer_name: String,
+    /// This node's place in the order of preference (0: the primary).
+    pub preference: u8,
+    /// Every other node, in the order of the configuration (a pair has
+    /// one; more than two elect through the witness).
+    pub peers: Vec<PeerInfo>,
     pub interval: Duration,
     pub grace: Duration,
     pub rise: u32,
@@ -59,6 +63,16 @@ pub struct Settings {
     pub adopt: Option<u64>,
     /// The witness's lease, when `[witness]` is configured.
     pub witness: Option<super::lease::LeaseSettings>,
+}
+
+/// Who another node is, as the configuration says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub name: String,
+    /// Its heartbeat id (its index in the configuration).
+    pub id: u16,
+    /// Its place in the order of preference (0: the primary).
+    pub preference: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

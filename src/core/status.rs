@@ -48,6 +48,44 @@ pub struct Status {
     pub recovery: AppRecovery,
     /// The witness's lease, with a `[witness]`.
     pub lease: Option<super::LeaseStatus>,
+    /// Every peer as this node hears it, in the configuration's order
+    /// (the `peer_*` fields above are the watched one's).
+    pub peers: Vec<PeerStatus>,
+}
+
+/// One peer as this node hears it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerStatus {
+    pub id: u16,
+    pub name: String,
+    pub available: bool,
+    pub last_seen: Option<Instant>,
+    pub heartbeat: Option<Heartbeat>,
+    /// The peer this node watches (see [`super::Peers::choose`]).
+    pub watched: bool,
+}
+
+impl PeerStatus {
+    /// Its status word, from its last heartbeat.
+    pub fn word(&self) -> StatusWord {
+        word_of(self.heartbeat.filter(|_| self.available))
+    }
+}
+
+/// A peer's status word from its last heartbeat, if it is heard.
+fn word_of(heard: Option<Heartbeat>) -> StatusWord {
+    match heard {
+        Some(hb) => match hb.state {
+            heartbeat::WireState::Active => StatusWord::Active,
+            heartbeat::WireState::Claiming => StatusWord::Claiming,
+            heartbeat::WireState::Releasing => StatusWord::Releasing,
+            heartbeat::WireState::Stopped => StatusWord::Unavailable,
+            _ if hb.flags.maintenance => StatusWord::Maintenance,
+            _ if hb.flags.disabled => StatusWord::Disabled,
+            _ => StatusWord::Passive,
+        },
+        None => StatusWord::Unavailable,
+    }
 }
 
 impl Status {
@@ -62,19 +100,21 @@ impl Status {
         }
     }
 
-    /// The peer's status, from its last heartbeat.
+    /// The watched peer's status, from its last heartbeat.
     pub fn peer_word(&self) -> StatusWord {
-        match self.peer_heartbeat {
-            Some(hb) if self.peer_available => match hb.state {
-                heartbeat::WireState::Active => StatusWord::Active,
-                heartbeat::WireState::Claiming => StatusWord::Claiming,
-                heartbeat::WireState::Releasing => StatusWord::Releasing,
-                heartbeat::WireState::Stopped => StatusWord::Unavailable,
-                _ if hb.flags.maintenance => StatusWord::Maintenance,
-                _ if hb.flags.disabled => StatusWord::Disabled,
-                _ => StatusWord::Passive,
-            },
-            _ => StatusWord::Unavailable,
+        word_of(self.peer_heartbeat.filter(|_| self.peer_available))
+    }
+
+    /// The name of the node holding the VIP (`local` is this node's).
+    pub fn holder_name<'a>(&'a self, local: &'a str) -> Option<&'a str> {
+        match self.holder {
+            Holder::Local => Some(local),
+            Holder::Peer(id) => self
+                .peers
+                .iter()
+                .find(|p| p.id == id)
+                .map(|p| p.name.as_str()),
+            Holder::Nobody => None,
         }
     }
 }
@@ -83,7 +123,8 @@ impl Status {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Holder {
     Local,
-    Peer,
+    /// The peer with this heartbeat id.
+    Peer(u16),
     Nobody,
 }
 
@@ -132,8 +173,8 @@ impl Core {
             state: self.state,
             term: self.term,
             peer_available: self.peer_available(now),
-            peer_state: self.peer.state(),
-            peer_last_seen: self.peer.last_seen,
+            peer_state: self.peer().state(),
+            peer_last_seen: self.peer().last_seen,
             failure: watching.then(|| self.failure_cause(now)).flatten(),
             takeover_in: due.map(|at| at.saturating_duration_since(now)),
             // A node that cannot run its probes says so at once, not only
@@ -152,7 +193,7 @@ impl Core {
             disabled: self.disabled,
             maintenance: self.maintenance,
             maintenance_signal: self.maintenance_signal(),
-            peer_heartbeat: self.peer.last,
+            peer_heartbeat: self.peer().last,
             holder: self.holder.map_or(Holder::Nobody, |(h, _)| h),
             holder_since: self.holder.map(|(_, since)| since),
             last_takeover: self.last_takeover.clone(),
@@ -167,6 +208,18 @@ impl Core {
             recent_moves: self.flaps.count(),
             recovery: self.mode.recovery(),
             lease: self.lease_status(now),
+            peers: self
+                .peers
+                .iter()
+                .map(|p| PeerStatus {
+                    id: p.info.id,
+                    name: p.info.name.clone(),
+                    available: p.view.available(now, self.settings.peer_timeout),
+                    last_seen: p.view.last_seen,
+                    heartbeat: p.view.last,
+                    watched: p.info.id == self.peers.watched().info.id,
+                })
+                .collect(),
         }
     }
 }

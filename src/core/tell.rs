@@ -64,7 +64,9 @@ impl Core {
             config_checksum: self.settings.config_checksum,
         };
         self.actions.push_back(Action::SendHeartbeat(hb));
-        self.peer.last_sent = Some(now);
+        for peer in self.peers.iter_mut() {
+            peer.view.last_sent = Some(now);
+        }
         if self.state != State::Stopped {
             let interval = self.settings.heartbeat_interval;
             // On schedule (or a little late): the next one an interval

@@ -22,7 +22,11 @@ pub(super) fn settings(role: Role) -> Settings {
         Role::Primary => "settings role=primary",
         Role::Secondary => "settings role=secondary",
     };
-    let s = crate::replay::parse_settings(line).expect("the replay defaults");
+    let mut s = crate::replay::parse_settings(line).expect("the replay defaults");
+    // The peer is node 0 for either role here, so that [`hb`] speaks for
+    // it whichever role the core under test has (ids are only labels).
+    s.node_id = 1;
+    s.peers[0].id = 0;
     assert_eq!(
         (s.interval, s.grace, s.heartbeat_interval, s.peer_timeout),
         (INTERVAL, GRACE, HB, PEER_TIMEOUT)
@@ -556,7 +560,6 @@ fn the_active_node_releases_when_asked_by_a_peer_that_can_serve() {
     let t0 = Instant::now();
     let mut core = active_primary(t0);
     let mut ask = hb(WireState::Passive, 1, 1);
-    ask.node_id = 1;
     ask.flags.release_request = true;
     ask.flags.data_ok = false;
     core.handle_input(t0, Input::Heartbeat(ask));
@@ -585,7 +588,6 @@ fn split_brain_the_lower_rank_releases_the_higher_announces() {
     // Primary at term 1 meets a secondary that claimed at term 2.
     let mut primary = active_primary(t0);
     let mut other = hb(WireState::Active, 2, 1);
-    other.node_id = 1;
     primary.handle_input(t0, Input::Heartbeat(other));
     let done = complete_all(&mut primary, t0);
     assert_eq!(done, [Action::StopApp, Action::RemoveVip]);
@@ -593,7 +595,6 @@ fn split_brain_the_lower_rank_releases_the_higher_announces() {
     // The same meeting seen from a primary with the higher term.
     let mut winner = active_primary(t0);
     let mut low = hb(WireState::Active, 0, 1);
-    low.node_id = 1;
     winner.handle_input(t0, Input::Heartbeat(low));
     assert_eq!(winner.state(), State::Active);
     assert_eq!(
@@ -623,7 +624,6 @@ fn a_restarted_primary_stays_passive_under_manual_failback() {
     let t0 = Instant::now();
     let mut core = starting(Role::Primary, t0, false);
     let mut active = hb(WireState::Active, 3, 1);
-    active.node_id = 1;
     core.handle_input(t0, Input::Heartbeat(active));
     core.handle_timeout(t0 + PEER_TIMEOUT * 10);
     assert_eq!(core.state(), State::Passive);
@@ -752,7 +752,6 @@ fn an_idle_primary_defers_to_an_asking_secondary() {
     let t0 = Instant::now();
     let mut core = starting(Role::Primary, t0, false);
     let mut ask = hb(WireState::Passive, 1, 1);
-    ask.node_id = 1;
     ask.flags.release_request = true;
     core.handle_input(t0, Input::Heartbeat(ask));
     assert_eq!(
@@ -839,7 +838,6 @@ fn demote_hands_over_and_tells_the_peer_to_claim() {
     let t0 = Instant::now();
     let mut core = active_primary(t0);
     let mut peer = hb(WireState::Passive, 1, 1);
-    peer.node_id = 1;
     core.handle_input(t0, Input::Heartbeat(peer));
     assert!(core.handle_admin(t0, AdminCommand::Demote, false).is_ok());
     let _ = complete_all(&mut core, t0);
@@ -855,7 +853,6 @@ fn maintenance_hands_over_and_keeps_out_until_off() {
     let t0 = Instant::now();
     let mut core = active_primary(t0);
     let mut peer = hb(WireState::Passive, 1, 1);
-    peer.node_id = 1;
     core.handle_input(t0, Input::Heartbeat(peer));
     assert!(core
         .handle_admin(t0, AdminCommand::MaintenanceOn, false)
@@ -966,7 +963,6 @@ fn the_active_node_hands_over_when_it_loses_the_data_service_and_the_peer_has_it
     let _ = complete_all(&mut core, t0);
     assert_eq!(core.state(), State::Active);
     let mut peer = hb(WireState::Passive, 0, 1);
-    peer.node_id = 1;
     core.handle_input(t0, Input::Heartbeat(peer));
     probe(
         &mut core,
@@ -1162,7 +1158,7 @@ fn a_heartbeat_from_an_active_peer_during_the_look_stops_the_claim() {
     );
     assert_eq!(core.state(), State::Passive);
     assert!(!drain(&mut core).contains(&Action::AddVip));
-    assert_eq!(core.status(answered).holder, Holder::Peer);
+    assert_eq!(core.status(answered).holder, Holder::Peer(0));
 }
 
 /// The same look ends in a claim when the peer stays silent.
@@ -1653,14 +1649,14 @@ fn a_refused_heartbeat_makes_the_peer_gone_without_waiting_for_its_timeout() {
     let last = t0 + Duration::from_millis(500);
     let mut core = primary_going_silent(t0, last);
     // A refusal of a heartbeat sent before the peer last spoke is stale.
-    core.handle_input(last, Input::HeartbeatRefused);
+    core.handle_input(last, Input::HeartbeatRefused { node: 0 });
     assert!(core.status(last).peer_available);
     // Its kernel answers our next heartbeat with port unreachable.
     let sent = last + Duration::from_millis(50);
     core.handle_timeout(sent);
     assert!(drain_heartbeats(&mut core).len() == 1);
     let refused = sent + Duration::from_millis(1);
-    core.handle_input(refused, Input::HeartbeatRefused);
+    core.handle_input(refused, Input::HeartbeatRefused { node: 0 });
     assert!(!core.status(refused).peer_available);
     // The grace (100 ms from the failed probe at `last`) has passed: the
     // look starts now, the configured window.
@@ -1669,7 +1665,7 @@ fn a_refused_heartbeat_makes_the_peer_gone_without_waiting_for_its_timeout() {
     // A heartbeat after the refusal makes it available again.
     let mut core = primary_going_silent(t0, last);
     core.handle_timeout(sent);
-    core.handle_input(refused, Input::HeartbeatRefused);
+    core.handle_input(refused, Input::HeartbeatRefused { node: 0 });
     assert!(!core.status(refused).peer_available);
     core.handle_input(refused + HB, Input::Heartbeat(hb(WireState::Active, 1, 60)));
     assert!(core.status(refused + HB).peer_available);

@@ -41,7 +41,6 @@ pub struct Daemon {
     config: Config,
     me: usize,
     node: Node,
-    peer: Node,
     core: Core,
     inputs: mpsc::UnboundedReceiver<Input>,
     input_tx: mpsc::UnboundedSender<Input>,
@@ -119,7 +118,6 @@ impl Daemon {
         let settings = core_settings(&config, me, &r, handover);
         log_start(&config, me, &settings, &r);
         let node = config.nodes[me].clone();
-        let peer = config.nodes[config.peer_of(me)].clone();
         let addresses = config.cluster.vips.iter().map(|v| v.to_string()).collect();
         let metrics = Arc::new(Metrics::new(&node.name, &config.cluster.name, addresses));
         let keys = r.keys.clone();
@@ -157,7 +155,7 @@ impl Daemon {
             holding: holding.clone(),
         };
         let (witness, witness_task) = witness::start(&config, me, &r.prober, &input_tx)?;
-        let checks = Checks::new(&config, &node, &peer, r.netlink.clone(), r.prober)?;
+        let checks = Checks::new(&config, me, r.netlink.clone(), r.prober)?;
         let origin = now();
         let core = start_core(settings, r.vip_present, origin);
         let daemon = Daemon {
@@ -166,7 +164,6 @@ impl Daemon {
             config,
             me,
             node,
-            peer,
             core,
             inputs,
             input_tx,
@@ -230,8 +227,7 @@ impl Daemon {
                 self.dispatch(action);
             }
             let status = self.core.status(now());
-            self.metrics
-                .update(&status, &self.node.name, &self.peer.name);
+            self.metrics.update(&status, &self.node.name);
             self.sample(&status);
             if let Some(witness) = &self.witness {
                 witness.set_record(status.word(), status.term, self.config.checksum);
@@ -273,6 +269,7 @@ impl Daemon {
     fn dispatch(&mut self, action: Action) {
         match action {
             Action::SendHeartbeat(hb) => self.wire.send(&hb),
+            Action::WatchPeer(id) => self.checks.watch(id),
             Action::Notify(event) => self.notify(&event),
             Action::Probe(target) => self.checks.spawn(target, &self.input_tx, &self.metrics),
             Action::Interrupt => self.interrupts.send_modify(|n| *n += 1),
@@ -300,10 +297,12 @@ impl Daemon {
             return;
         }
         let at = now();
-        let report = self.report(&self.core.status(at), at);
+        let status = self.core.status(at);
+        let report = self.report(&status, at);
         let table = report::render(&report);
-        let envelope =
-            crate::notify::Envelope::new(event, &self.node.name, &self.peer.name, report, table);
+        let watched = status.peers.iter().find(|p| p.watched);
+        let peer = watched.map_or("", |p| p.name.as_str());
+        let envelope = crate::notify::Envelope::new(event, &self.node.name, peer, report, table);
         self.notifier
             .send(event.kind, &event.cause.to_string(), envelope);
     }
@@ -394,7 +393,7 @@ impl Daemon {
             *tokens.write().unwrap_or_else(|e| e.into_inner()) = fresh;
         }
         let (config, me) = (p.config, p.me);
-        let (node, peer) = (&config.nodes[me], &config.nodes[config.peer_of(me)]);
+        let node = &config.nodes[me];
         let fresh = Effects::new(
             &config,
             node,
@@ -403,13 +402,15 @@ impl Daemon {
             self.interrupts.subscribe(),
         );
         let _ = self.effect_tx.send(Queued::Reconfigure(Box::new(fresh)));
+        let watched = self.checks.watched();
         self.checks = p.checks;
+        self.checks.watch(watched);
         if let Some(fresh) = p.notifier {
             let old = std::mem::replace(&mut self.notifier, fresh);
             tokio::spawn(old.close(NOTIFY_DRAIN_ON_RELOAD));
         }
         self.role = RoleFile::new(config.application.role_file.clone());
-        (self.node, self.peer) = (node.clone(), peer.clone());
+        self.node = node.clone();
         let settings = config.core_settings(me, 0);
         replay_log(self.origin, now(), replay::format_settings(&settings));
         self.core.reconfigure(now(), settings);
@@ -523,7 +524,7 @@ impl Outside {
         input_tx: &mpsc::UnboundedSender<Input>,
         metrics: &Arc<Metrics>,
     ) -> Result<Outside, RuntimeError> {
-        let (node, peer) = (&config.nodes[me], &config.nodes[config.peer_of(me)]);
+        let node = &config.nodes[me];
         let (control_tx, control_rx) = mpsc::channel::<ControlRequest>(16);
         let (reload_tx, reloads) = mpsc::channel::<reload::Ask>(1);
         let reloader = Arc::new(reload::Reloader {
@@ -539,8 +540,10 @@ impl Outside {
             reload: reloader.clone().hook(),
         };
         let pushes = super::push::Receiver {
-            peer: peer.address,
-            peer_name: peer.name.clone(),
+            peers: config
+                .peers_of(me)
+                .map(|p| (p.address, p.name.clone()))
+                .collect(),
             cluster_id: crate::proto::heartbeat::cluster_id(&config.cluster.name),
             keys: keys.clone(),
             reloader: reloader.clone(),
@@ -642,9 +645,10 @@ impl Resources {
 }
 
 fn log_start(config: &Config, me: usize, settings: &Settings, r: &Resources) {
-    let (node, peer) = (&config.nodes[me], &config.nodes[config.peer_of(me)]);
+    let node = &config.nodes[me];
+    let peers: Vec<&str> = config.peers_of(me).map(|p| p.name.as_str()).collect();
     info!(
-        node = %node.name, role = %node.role, nic = %node.nic, vip = %config.cluster.shown(), peer = %peer.name,
+        node = %node.name, role = %node.role, nic = %node.nic, vip = %config.cluster.shown(), peers = %peers.join(","),
         grace = %humantime::format_duration(config.monitor.grace),
         interval = %humantime::format_duration(config.monitor.interval),
         heartbeat = %humantime::format_duration(config.heartbeat.interval),
@@ -695,24 +699,18 @@ fn heartbeats(
     keys: &wire::SharedKeys,
     cluster_id: u64,
 ) -> Result<(wire::Wire, (wire::Sockets, wire::Expect)), RuntimeError> {
-    let peer = &config.nodes[config.peer_of(me)];
-    let peer_addr = SocketAddr::new(peer.address, config.heartbeat.port);
-    let socket = sockets
-        .peer
-        .try_clone()
-        .map_err(|source| RuntimeError::Socket {
-            addr: peer_addr,
-            source,
-        })?;
+    let senders = sockets.senders().map_err(|source| RuntimeError::Socket {
+        addr: SocketAddr::new(config.nodes[me].address, config.heartbeat.port),
+        source,
+    })?;
     let wire = wire::Wire {
-        socket: Arc::new(socket),
-        peer: peer_addr,
+        peers: Arc::new(senders),
         keys: keys.clone(),
         last: Arc::default(),
     };
     let expect = wire::Expect {
         cluster_id,
-        peer_id: config.peer_of(me) as u16,
+        peer_ids: config.peers_of(me).map(|p| config.id_of(p)).collect(),
         keys: keys.clone(),
     };
     Ok((wire, (sockets, expect)))
@@ -770,13 +768,16 @@ fn replay_log(origin: std::time::Instant, at: std::time::Instant, line: String) 
     );
 }
 
-/// The heartbeat port's sockets on our address, one connected to the peer's.
+/// The heartbeat port's sockets on our address, one connected to each
+/// peer's.
 fn open_heartbeat(config: &Config, me: usize) -> Result<wire::Sockets, RuntimeError> {
     let port = config.heartbeat.port;
     let listen = SocketAddr::new(config.nodes[me].address, port);
-    let peer = &config.nodes[config.peer_of(me)];
-    let peer_addr = SocketAddr::new(peer.address, config.heartbeat.port);
-    wire::Sockets::open(listen, peer_addr).map_err(|source| RuntimeError::Socket {
+    let peers: Vec<(u16, SocketAddr)> = config
+        .peers_of(me)
+        .map(|p| (config.id_of(p), SocketAddr::new(p.address, port)))
+        .collect();
+    wire::Sockets::open(listen, &peers).map_err(|source| RuntimeError::Socket {
         addr: listen,
         source,
     })

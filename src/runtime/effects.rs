@@ -288,6 +288,7 @@ impl Effects {
                 Input::Drained { remaining: open }
             }
             Action::Probe(_)
+            | Action::WatchPeer(_)
             | Action::SendHeartbeat(_)
             | Action::Notify(_)
             | Action::Interrupt

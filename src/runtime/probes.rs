@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::config::{Config, Node};
+use crate::config::Config;
 use crate::control::metrics::Metrics;
 use crate::core::{Input, Target};
 use crate::io::netlink::Netlink;
@@ -15,7 +15,10 @@ use crate::io::probe::{Check, ProbeResult, ProbeSetupError, Prober};
 
 /// What each probe target means for this node.
 pub struct Checks {
-    peer: Check,
+    /// Each peer's application URL, by heartbeat id; the watched one's is
+    /// probed (the core says which, see [`crate::core::Action::WatchPeer`]).
+    peers: Vec<(u16, Check)>,
+    watched: u16,
     local: Check,
     data: Option<Check>,
     /// Our NIC, checked before our own application: an Active node whose
@@ -32,15 +35,20 @@ pub struct Checks {
 }
 
 impl Checks {
+    /// The checks of node `me`.
     pub fn new(
         config: &Config,
-        node: &Node,
-        peer: &Node,
+        me: usize,
         netlink: Netlink,
         prober: Prober,
     ) -> Result<Checks, ProbeSetupError> {
+        let node = &config.nodes[me];
         Ok(Checks {
-            peer: Check::App(peer.url.clone()),
+            peers: config
+                .peers_of(me)
+                .map(|p| (config.id_of(p), Check::App(p.url.clone())))
+                .collect(),
+            watched: config.id_of(config.first_peer(me)),
             local: Check::App(node.url.clone()),
             data: config.monitor.data.as_ref().map(Check::from),
             nic: node.nic.clone(),
@@ -51,13 +59,30 @@ impl Checks {
         })
     }
 
+    /// Probes peer `id`'s application from now on.
+    pub fn watch(&mut self, id: u16) {
+        self.watched = id;
+    }
+
+    pub fn watched(&self) -> u16 {
+        self.watched
+    }
+
+    fn watched_check(&self) -> Option<Check> {
+        let found = self.peers.iter().find(|(id, _)| *id == self.watched);
+        found.map(|(_, check)| check.clone())
+    }
+
     /// Starts the probe of `target`; its result comes back as an input.
     pub fn spawn(&self, target: Target, tx: &mpsc::UnboundedSender<Input>, metrics: &Arc<Metrics>) {
         // Which parts a target's probe is made of: our NIC, a check, or both.
         let (nic_first, check) = match target {
             Target::Nic => (true, None),
             Target::Local => (true, Some(self.local.clone())),
-            Target::Peer => (false, Some(self.peer.clone())),
+            Target::Peer => match self.watched_check() {
+                Some(c) => (false, Some(c)),
+                None => return,
+            },
             Target::Data => match &self.data {
                 Some(c) => (false, Some(c.clone())),
                 None => return,

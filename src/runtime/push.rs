@@ -24,8 +24,8 @@ const READ_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Who may push, and how a push is checked and applied.
 pub struct Receiver {
-    pub peer: IpAddr,
-    pub peer_name: String,
+    /// Every peer's address and name: any of them may push.
+    pub peers: Vec<(IpAddr, String)>,
     pub cluster_id: u64,
     pub keys: SharedKeys,
     pub reloader: Arc<Reloader>,
@@ -42,34 +42,34 @@ impl Receiver {
                     continue;
                 }
             };
-            if from.ip() != self.peer {
-                debug!(%from, "config push: not the peer's address; closed");
+            let Some((_, name)) = self.peers.iter().find(|(a, _)| *a == from.ip()) else {
+                debug!(%from, "config push: not a peer's address; closed");
                 continue;
-            }
+            };
             // One at a time: a push reloads, and two would race.
-            if let Err(e) = self.handle(stream).await {
+            if let Err(e) = self.handle(stream, name).await {
                 debug!(error = %e, "config push: connection ended");
             }
         }
     }
 
-    async fn handle(&self, stream: TcpStream) -> std::io::Result<()> {
+    async fn handle(&self, stream: TcpStream, peer: &str) -> std::io::Result<()> {
         let (read, mut write) = stream.into_split();
         let mut nonce = [0u8; 32];
         if getrandom::getrandom(&mut nonce).is_err() {
             return Ok(());
         }
         write.write_all(push::challenge(&nonce).as_bytes()).await?;
-        let received = tokio::time::timeout(READ_DEADLINE, self.receive(read, &nonce)).await;
+        let received = tokio::time::timeout(READ_DEADLINE, self.receive(read, &nonce, peer)).await;
         let answer = match received {
             Err(_) => refuse("no complete push within 5 s"),
             Ok(Err(why)) => {
-                warn!(peer = %self.peer_name, %why, "config push refused");
+                warn!(%peer, %why, "config push refused");
                 refuse(&format!("push refused: {why}"))
             }
             Ok(Ok(text)) => {
-                info!(peer = %self.peer_name, bytes = text.len(), "config push received");
-                let who = format!("push from {}", self.peer_name);
+                info!(%peer, bytes = text.len(), "config push received");
+                let who = format!("push from {peer}");
                 self.reloader.clone().push(text, who).await
             }
         };
@@ -84,6 +84,7 @@ impl Receiver {
         &self,
         read: tokio::net::tcp::OwnedReadHalf,
         nonce: &push::Nonce,
+        peer: &str,
     ) -> Result<String, String> {
         let mut read = BufReader::new(read.take((push::MAX_LINE + push::MAX_FILE) as u64));
         let mut line = String::new();
@@ -92,11 +93,8 @@ impl Receiver {
             .await
             .map_err(|e| format!("cannot read the request: {e}"))?;
         let (from, len, tag) = push::parse_request(&line)?;
-        if from != self.peer_name {
-            return Err(format!(
-                "it names {from:?}, not the peer {:?}",
-                self.peer_name
-            ));
+        if from != peer {
+            return Err(format!("it names {from:?}, not the peer {peer:?}"));
         }
         let mut body = vec![0u8; len];
         read.read_exact(&mut body)

@@ -149,8 +149,7 @@ impl Reloader {
         let (Ok(keys), Ok(tokens), Ok(prober)) = (keys, tokens, prober) else {
             return Err(problems);
         };
-        let (node, peer) = (&config.nodes[me], &config.nodes[config.peer_of(me)]);
-        let checks = Checks::new(&config, node, peer, self.netlink.clone(), prober.clone())
+        let checks = Checks::new(&config, me, self.netlink.clone(), prober.clone())
             .map_err(|e| vec![e.to_string()])?;
         let notifier = if changed.contains(&crate::config::reload::NOTIFY) {
             let started = Notifier::start(&config.notify, self.metrics.clone());

@@ -1,13 +1,15 @@
-//! The heartbeat sockets: sends the core's heartbeats to the peer over UDP
-//! and turns received datagrams into inputs, after the MAC, cluster, node
-//! and replay checks. Rejected datagrams are counted by reason and logged
-//! at the 1st, 10th, 100th … of each reason, so a flood cannot flood the log.
+//! The heartbeat sockets: sends the core's heartbeats to every peer over
+//! UDP (unicast) and turns received datagrams into inputs, after the MAC,
+//! cluster, node and replay checks. Rejected datagrams are counted by
+//! reason and logged at the 1st, 10th, 100th … of each reason, so a flood
+//! cannot flood the log.
 //!
-//! Two sockets share the heartbeat port (SO_REUSEPORT): one *connected* to the peer's
-//! address and port, which sends, receives the peer's heartbeats, and is
-//! told by the kernel when the peer's host answers a heartbeat with ICMP
-//! port unreachable (its daemon is gone: [`Input::HeartbeatRefused`]); and
-//! one unconnected, which receives everything else (so that forged or
+//! The sockets share the heartbeat port (SO_REUSEPORT): one *connected* to
+//! each peer's address and port, which sends to it, receives its
+//! heartbeats, and is told by the kernel when its host answers a heartbeat
+//! with ICMP port unreachable (its daemon is gone:
+//! [`Input::HeartbeatRefused`]); and one unconnected, which receives
+//! everything else (so that forged or
 //! misdirected datagrams are still seen and counted). Heartbeats leave with
 //! DSCP CS6 and socket priority 7 (TC_PRIO_CONTROL), as routing protocols'
 //! do, so that a loaded link or qdisc sends them first.
@@ -35,41 +37,78 @@ const TOS_CS6: u32 = 48 << 2;
 /// Linux's TC_PRIO_CONTROL: the band routing daemons' packets go in.
 const PRIORITY_CONTROL: u32 = 7;
 
-/// The heartbeat port's two sockets, opened before anything else runs
+/// One peer's connected socket: its heartbeat id, where it listens.
+pub struct PeerSocket {
+    pub id: u16,
+    pub addr: SocketAddr,
+    pub socket: std::net::UdpSocket,
+}
+
+/// The heartbeat port's sockets, opened before anything else runs
 /// (blocking-free, not yet tied to a runtime).
 pub struct Sockets {
-    /// Connected to the peer: sends, and hears the peer and its kernel.
-    pub peer: std::net::UdpSocket,
+    /// Connected to each peer: sends, and hears the peer and its kernel.
+    pub peers: Vec<PeerSocket>,
     /// Everything else that arrives on the port.
     pub any: std::net::UdpSocket,
 }
 
 impl Sockets {
-    pub fn open(local: SocketAddr, peer: SocketAddr) -> io::Result<Sockets> {
-        let connected = bound(local)?;
-        connected.connect(&peer.into())?;
-        // The same DSCP in the IPv6 traffic class.
-        if local.is_ipv4() {
-            connected.set_tos_v4(TOS_CS6)?;
-        } else {
-            connected.set_tclass_v6(TOS_CS6)?;
-        }
-        if let Err(e) = connected.set_priority(PRIORITY_CONTROL) {
-            // Needs CAP_NET_ADMIN; the DSCP mark still goes out.
-            warn!(error = %e, "cannot raise the heartbeat socket's priority");
+    /// The port's sockets: one connected to each `(id, address)` of
+    /// `peers`, and the one for everything else.
+    pub fn open(local: SocketAddr, peers: &[(u16, SocketAddr)]) -> io::Result<Sockets> {
+        let mut connected = Vec::with_capacity(peers.len());
+        for &(id, addr) in peers {
+            connected.push(PeerSocket {
+                id,
+                addr,
+                socket: connected_to(local, addr)?,
+            });
         }
         Ok(Sockets {
-            peer: connected.into(),
+            peers: connected,
             any: bound(local)?.into(),
         })
     }
+
+    /// The senders' side of the peers' sockets (clones of them).
+    pub fn senders(&self) -> io::Result<Vec<PeerSocket>> {
+        self.peers
+            .iter()
+            .map(|p| {
+                Ok(PeerSocket {
+                    id: p.id,
+                    addr: p.addr,
+                    socket: p.socket.try_clone()?,
+                })
+            })
+            .collect()
+    }
 }
 
-/// A non-blocking UDP socket on `local` that shares it with its twin.
+/// A socket on `local` connected to `peer`, its heartbeats marked as
+/// network control.
+fn connected_to(local: SocketAddr, peer: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    let connected = bound(local)?;
+    connected.connect(&peer.into())?;
+    // The same DSCP in the IPv6 traffic class.
+    if local.is_ipv4() {
+        connected.set_tos_v4(TOS_CS6)?;
+    } else {
+        connected.set_tclass_v6(TOS_CS6)?;
+    }
+    if let Err(e) = connected.set_priority(PRIORITY_CONTROL) {
+        // Needs CAP_NET_ADMIN; the DSCP mark still goes out.
+        warn!(error = %e, "cannot raise the heartbeat socket's priority");
+    }
+    Ok(connected.into())
+}
+
+/// A non-blocking UDP socket on `local` that shares it with its twins.
 /// SO_REUSEPORT, not SO_REUSEADDR: only sockets of the same user may join,
 /// so another local user cannot bind the port beside us and take the
 /// peer's heartbeats. (A connected socket is not load-balanced within the
-/// group: the peer's datagrams go to it, the rest to its twin.)
+/// group: each peer's datagrams go to its own, the rest to the unconnected one.)
 fn bound(local: SocketAddr) -> io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(local), Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_reuse_port(true)?;
@@ -80,10 +119,9 @@ fn bound(local: SocketAddr) -> io::Result<Socket> {
 
 #[derive(Clone)]
 pub struct Wire {
-    /// The connected socket (sending needs no runtime, so the emergency
-    /// release can still say "stopped" after the loop died).
-    pub socket: Arc<std::net::UdpSocket>,
-    pub peer: SocketAddr,
+    /// The connected sockets, one per peer (sending needs no runtime, so
+    /// the emergency release can still say "stopped" after the loop died).
+    pub peers: Arc<Vec<PeerSocket>>,
     pub keys: SharedKeys,
     /// The last heartbeat sent, from which an emergency "stopped" one is
     /// made (the core may be what failed).
@@ -91,7 +129,7 @@ pub struct Wire {
 }
 
 impl Wire {
-    /// Sends a heartbeat and keeps it as the last one sent.
+    /// Sends a heartbeat to every peer and keeps it as the last one sent.
     pub fn send(&self, hb: &Heartbeat) {
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(*hb);
         let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
@@ -123,8 +161,10 @@ impl Wire {
     /// refusal reported here (the kernel keeps the last ICMP error for the
     /// next call) is left to the receiver, which reads it too.
     fn send_bytes(&self, bytes: [u8; LEN]) {
-        if let Err(e) = self.socket.send(&bytes) {
-            trace!(error = %e, peer = %self.peer, "heartbeat not sent");
+        for peer in self.peers.iter() {
+            if let Err(e) = peer.socket.send(&bytes) {
+                trace!(error = %e, peer = %peer.addr, "heartbeat not sent");
+            }
         }
     }
 }
@@ -132,7 +172,8 @@ impl Wire {
 /// What a received datagram must match to be accepted.
 pub struct Expect {
     pub cluster_id: u64,
-    pub peer_id: u16,
+    /// The peers' heartbeat ids.
+    pub peer_ids: Vec<u16>,
     pub keys: SharedKeys,
 }
 
@@ -168,71 +209,96 @@ pub fn accept(bytes: &[u8], expect: &Expect, guard: &mut ReplayGuard) -> Result<
     if hb.cluster_id != expect.cluster_id {
         return Err(Reject::Cluster);
     }
-    if hb.node_id != expect.peer_id {
+    if !expect.peer_ids.contains(&hb.node_id) {
         return Err(Reject::UnknownNode);
     }
     guard.check(&hb)?;
     Ok(hb)
 }
 
-/// Receives from both sockets until the input channel closes; must run
-/// in the runtime that will poll it (the sockets register there).
+/// What a socket's reader hands the checker: a datagram (its first
+/// `len` bytes) and its sender, or a refusal by peer `id`'s host.
+enum Received {
+    Datagram {
+        buf: [u8; LEN + 1],
+        len: usize,
+        from: SocketAddr,
+    },
+    Refused(u16),
+}
+
+/// Receives from every socket until the input channel closes; must run
+/// in the runtime that will poll it (the sockets register there). One
+/// reader per socket; one checker, so that one replay guard sees every
+/// datagram whichever socket it came in on.
 pub async fn receive(
     sockets: Sockets,
     expect: Expect,
     inputs: mpsc::UnboundedSender<Input>,
     metrics: Arc<crate::control::metrics::Metrics>,
 ) -> io::Result<()> {
-    let peer = UdpSocket::from_std(sockets.peer)?;
-    let any = UdpSocket::from_std(sockets.any)?;
-    listen(peer, any, expect, inputs, metrics).await;
+    let (tx, mut rx) = mpsc::channel::<Received>(256);
+    let mut readers = Vec::new();
+    for peer in sockets.peers {
+        let socket = UdpSocket::from_std(peer.socket)?;
+        readers.push(tokio::spawn(read(socket, Some(peer.id), tx.clone())));
+    }
+    readers.push(tokio::spawn(read(
+        UdpSocket::from_std(sockets.any)?,
+        None,
+        tx,
+    )));
+    let mut guard = ReplayGuard::default();
+    let mut rejections = Rejections::default();
+    while let Some(received) = rx.recv().await {
+        let input = match received {
+            Received::Refused(node) => Input::HeartbeatRefused { node },
+            Received::Datagram { buf, len, from } => match accept(&buf[..len], &expect, &mut guard)
+            {
+                Ok(hb) => {
+                    metrics.heartbeat_accepted();
+                    trace!(?hb, %from, "heartbeat");
+                    Input::Heartbeat(hb)
+                }
+                Err(reason) => {
+                    metrics.heartbeat_rejected(reason.name());
+                    rejections.count(reason, from);
+                    continue;
+                }
+            },
+        };
+        if inputs.send(input).is_err() {
+            break;
+        }
+    }
+    for reader in readers {
+        reader.abort();
+    }
     Ok(())
 }
 
-async fn listen(
-    peer: UdpSocket,
-    any: UdpSocket,
-    expect: Expect,
-    inputs: mpsc::UnboundedSender<Input>,
-    metrics: Arc<crate::control::metrics::Metrics>,
-) {
-    let mut guard = ReplayGuard::default();
-    let mut rejections = Rejections::default();
-    // One byte more than a heartbeat, so that a longer datagram is seen as
-    // such instead of truncated into a valid-looking one.
-    let (mut from_peer, mut from_any) = ([0u8; LEN + 1], [0u8; LEN + 1]);
+/// Reads one socket until the checker is gone. `peer`: the peer this
+/// socket is connected to (whose host's refusals it hears).
+async fn read(socket: UdpSocket, peer: Option<u16>, tx: mpsc::Sender<Received>) {
     loop {
-        let (received, buf) = tokio::select! {
-            r = peer.recv_from(&mut from_peer) => (r, &from_peer),
-            r = any.recv_from(&mut from_any) => (r, &from_any),
-        };
-        let (n, from) = match received {
-            Ok(r) => r,
-            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
+        // One byte more than a heartbeat, so that a longer datagram is
+        // seen as such instead of truncated into a valid-looking one.
+        let mut buf = [0u8; LEN + 1];
+        let received = match socket.recv_from(&mut buf).await {
+            Ok((len, from)) => Received::Datagram { buf, len, from },
+            Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => match peer {
                 // ICMP port unreachable from the peer's host.
-                if inputs.send(Input::HeartbeatRefused).is_err() {
-                    return;
-                }
-                continue;
-            }
+                Some(id) => Received::Refused(id),
+                None => continue,
+            },
             Err(e) => {
                 warn!(error = %e, "heartbeat socket receive failed");
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                 continue;
             }
         };
-        match accept(&buf[..n], &expect, &mut guard) {
-            Ok(hb) => {
-                metrics.heartbeat_accepted();
-                trace!(?hb, %from, "heartbeat");
-                if inputs.send(Input::Heartbeat(hb)).is_err() {
-                    return;
-                }
-            }
-            Err(reason) => {
-                metrics.heartbeat_rejected(reason.name());
-                rejections.count(reason, from);
-            }
+        if tx.send(received).await.is_err() {
+            return;
         }
     }
 }
@@ -254,8 +320,8 @@ mod tests {
         let port = free_port();
         let local: SocketAddr = ([127, 0, 0, 1], port).into();
         let peer: SocketAddr = ([127, 0, 0, 2], port).into();
-        let sockets = Sockets::open(local, peer).expect("open the heartbeat sockets");
-        let sender = socket2::SockRef::from(&sockets.peer);
+        let sockets = Sockets::open(local, &[(1, peer)]).expect("open the heartbeat sockets");
+        let sender = socket2::SockRef::from(&sockets.peers[0].socket);
         assert_eq!(sender.tos_v4().unwrap(), TOS_CS6);
         // Raising the priority above 6 needs CAP_NET_ADMIN (CI runs as root).
         if sender.priority().unwrap() != PRIORITY_CONTROL {
@@ -280,17 +346,16 @@ mod tests {
         let port = free_port();
         let local: SocketAddr = ([127, 0, 0, 1], port).into();
         let peer: SocketAddr = ([127, 0, 0, 2], port).into();
-        let sockets = Sockets::open(local, peer).expect("open the heartbeat sockets");
+        let sockets = Sockets::open(local, &[(1, peer)]).expect("open the heartbeat sockets");
         let keys = Arc::new(RwLock::new(Keyring::single(vec![7u8; 32])));
         let wire = Wire {
-            socket: Arc::new(sockets.peer.try_clone().unwrap()),
-            peer,
+            peers: Arc::new(sockets.senders().unwrap()),
             keys: keys.clone(),
             last: Arc::default(),
         };
         let expect = Expect {
             cluster_id: 1,
-            peer_id: 1,
+            peer_ids: vec![1],
             keys,
         };
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -314,7 +379,7 @@ mod tests {
         let input = tokio::time::timeout(std::time::Duration::from_secs(5), rx.recv())
             .await
             .expect("an input within 5 s");
-        assert_eq!(input, Some(Input::HeartbeatRefused));
+        assert_eq!(input, Some(Input::HeartbeatRefused { node: 1 }));
     }
 
     #[test]

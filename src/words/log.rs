@@ -137,6 +137,9 @@ impl PeerNote<'_> {
                 None => debug!(target: CORE, %peer, %to, term, "peer state"),
                 Some(from) => info!(target: CORE, %peer, %from, %to, term, "peer state"),
             },
+            Self::Watching { peer, state } => {
+                info!(target: CORE, %peer, state = %or_unknown(*state), "watching peer")
+            }
             Self::PeerAvailable { peer, state, term } => {
                 info!(target: CORE, %peer, state = %or_unknown(*state), term, "peer available")
             }
@@ -315,6 +318,9 @@ impl InputNote<'_> {
             }
             Self::InputIgnored { state, input } => {
                 debug!(target: CORE, %state, ?input, "input does not apply in this state; ignored")
+            }
+            Self::UnknownPeer { id } => {
+                debug!(target: CORE, id, "heartbeat from a node id with no peer; ignored")
             }
             Self::TimerIgnored { timer, state } => {
                 debug!(target: CORE, ?timer, %state, "timer does not apply in this state")

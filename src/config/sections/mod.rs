@@ -25,7 +25,7 @@ use super::{
 pub(super) use monitor::monitor;
 pub(super) use nodes::nodes;
 pub(super) use notify::notify;
-pub(super) use witness::witness;
+pub(super) use witness::{cluster_size, witness};
 
 const DEFAULT_APP_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);

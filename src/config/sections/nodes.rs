@@ -1,5 +1,8 @@
-//! `[[node]]`: exactly two, one primary, unique names and addresses, each
-//! address (IPv4 or IPv6) in the subnet of a common address of its family.
+//! `[[node]]`: two or more (up to [`MAX_NODES`]), one primary, unique
+//! names and addresses, each address (IPv4 or IPv6) in the subnet of a
+//! common address of its family; the secondaries ordered by `priority`,
+//! then by their place in the file. (More than two need an etcd witness:
+//! checked with `[witness]`, in [`super::cluster_size`].)
 
 use std::collections::HashSet;
 use std::net::IpAddr;
@@ -9,6 +12,10 @@ use super::super::locate::Seg;
 use super::super::raw::RawNode;
 use super::super::{subnet_contains, Node, Role, Vip};
 use super::valid_nic_name;
+
+/// The most nodes one cluster may have: every node heartbeats to every
+/// other, and the status table lists them all.
+pub const MAX_NODES: usize = 16;
 
 /// What the nodes must not share.
 #[derive(Default)]
@@ -22,17 +29,17 @@ pub(in crate::config) fn nodes(
     raw: &[RawNode],
     vips: Option<&[Vip]>,
 ) -> Option<Vec<Node>> {
-    if raw.len() != 2 {
+    if raw.len() < 2 || raw.len() > MAX_NODES {
         ck.report(
             &[Seg::Key("node")],
             format!(
-                "exactly two [[node]] entries are needed (a primary and a secondary); found {}",
+                "from 2 to {MAX_NODES} [[node]] entries are needed (a primary and its secondaries); found {}",
                 raw.len()
             ),
         );
     }
     let mut seen = Seen::default();
-    let nodes: Vec<Node> = raw
+    let mut nodes: Vec<Node> = raw
         .iter()
         .enumerate()
         .filter_map(|(i, r)| node(ck, i, r, &mut seen, vips))
@@ -47,7 +54,32 @@ pub(in crate::config) fn nodes(
             format!("exactly one node must have role = \"primary\"; found {primaries}"),
         );
     }
-    (nodes.len() == raw.len() && raw.len() == 2).then_some(nodes)
+    let complete = nodes.len() == raw.len() && (2..=MAX_NODES).contains(&raw.len());
+    let priorities: Vec<Option<u8>> = raw.iter().map(|r| priority(r.priority)).collect();
+    rank_by_preference(&mut nodes, &priorities);
+    complete.then_some(nodes)
+}
+
+/// A valid `priority` (1 to 255), or none.
+fn priority(raw: Option<i64>) -> Option<u8> {
+    raw.and_then(|p| u8::try_from(p).ok()).filter(|&p| p > 0)
+}
+
+/// Sets each node's place in the order of preference: the primary first,
+/// then the secondaries by priority (higher first; none counts as 0), then
+/// by their order in the file. The nodes keep their order in the file
+/// (their index is their heartbeat id).
+fn rank_by_preference(nodes: &mut [Node], priorities: &[Option<u8>]) {
+    let mut order: Vec<usize> = (0..nodes.len()).collect();
+    let key = |i: usize| {
+        let primary = nodes[i].role == Role::Primary;
+        let priority = priorities.get(i).copied().flatten().unwrap_or(0);
+        (!primary, std::cmp::Reverse(priority), i)
+    };
+    order.sort_by_key(|&i| key(i));
+    for (place, i) in order.into_iter().enumerate() {
+        nodes[i].preference = place as u8;
+    }
 }
 
 /// Node `i`; `None` when a key it needs is missing or unusable.
@@ -107,13 +139,32 @@ fn node(
                 None
             }
         });
+    check_priority(ck, &k("priority"), r, role);
     Some(Node {
         name: name?,
         role: role?,
         nic: nic?,
         address: address?,
         url: url?,
+        preference: 0,
     })
+}
+
+/// `priority` orders the secondaries: 1 to 255, higher preferred; the
+/// primary is always first and takes none.
+fn check_priority(ck: &mut Checker, key: &[Seg], r: &RawNode, role: Option<Role>) {
+    let Some(p) = r.priority else { return };
+    if role == Some(Role::Primary) {
+        ck.report(
+            key,
+            "the primary is always the most preferred node; priority orders the secondaries",
+        );
+    } else if priority(Some(p)).is_none() {
+        ck.report(
+            key,
+            format!("{p} is not a priority; use 1 to 255 (higher is preferred)"),
+        );
+    }
 }
 
 /// Unique, not a common address, and in the subnet of the first common

@@ -55,6 +55,34 @@ pub(in crate::config) fn witness(ck: &mut Checker, w: RawWitness) -> Option<Witn
     })
 }
 
+/// More than two nodes elect through an etcd witness: heartbeats between
+/// a pair can settle who holds, among three they cannot (a node may hear
+/// one peer and not the other). `on_loss = "keep"` relies on the one
+/// peer's word, which a larger cluster does not have.
+pub(in crate::config) fn cluster_size(ck: &mut Checker, nodes: usize, w: Option<&Witness>) {
+    if nodes <= 2 {
+        return;
+    }
+    match w {
+        Some(w) if matches!(w.backend, WitnessBackend::Etcd(_)) => {
+            if w.on_loss == OnLoss::Keep {
+                ck.report(
+                    &key("on_loss"),
+                    format!("with {nodes} nodes only \"release\" is safe: \"keep\" serves on the word of one peer, and more than two nodes have several"),
+                );
+            }
+        }
+        Some(_) => ck.report(
+            &key("url"),
+            format!("{nodes} nodes elect through etcd: write url = \"etcd://HOST:PORT,…\" (PostgreSQL serves a pair only)"),
+        ),
+        None => ck.report(
+            &[Seg::Key("node")],
+            format!("{nodes} nodes need a [witness] with an etcd url (url = \"etcd://HOST:PORT,…\"): more than two nodes cannot elect by heartbeats alone"),
+        ),
+    }
+}
+
 /// The backend a URL names, or a report of what is wrong with it.
 fn backend(ck: &mut Checker, url: &str) -> Option<WitnessBackend> {
     if let Some(list) = url.strip_prefix("etcd://") {
