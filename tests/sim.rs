@@ -1,5 +1,6 @@
-//! The core in a simulated world: two nodes, a virtual clock, a wire with
-//! latency, loss and partitions, applications that go up and down, daemons
+//! The core in a simulated world: two, three or five nodes, a virtual
+//! clock, a wire with latency, loss and partitions of any shape (each node
+//! on one side or the other of a cut), applications that go up and down, daemons
 //! that crash and restart, data services and NICs that fail and return,
 //! and an administrator who promotes, demotes, disables, enables and puts
 //! nodes in maintenance at random; half the runs use automatic failback,
@@ -31,6 +32,11 @@
 //!   `STALE` after the restart); a secondary able to serve and
 //!   reaching the witness replaces a failed primary within the liveness
 //!   bound plus one lease;
+//! - with three or five nodes (always with an etcd-like witness, `release`):
+//!   never two live VIP holders at any instant (as above), and, while the
+//!   cluster is connected and some node is able to serve and reaches the
+//!   witness, some node serves within the liveness bound plus one lease
+//!   plus one deferral step per node (the most preferred claims first);
 //! - and, implicitly, no panic for any input.
 
 use std::collections::VecDeque;
@@ -39,8 +45,8 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use understudy::config::{Failback, Role};
 use understudy::core::{
-    Action, AdminCommand, Core, Input, LeaseAsk, LeaseReply, LeaseSettings, OnLoss, Settings,
-    State, Target,
+    Action, AdminCommand, Core, Input, LeaseAsk, LeaseReply, LeaseSettings, OnLoss, PeerInfo,
+    Settings, State, Target,
 };
 use understudy::proto::heartbeat::Heartbeat;
 
@@ -77,7 +83,10 @@ const STALE: Duration = Duration::from_millis(500 + 2 * 2 + 10 + 1 + 5);
 enum Fault {
     AppDown(usize),
     AppUp(usize),
-    Partition,
+    /// Node i is cut from the others if bit i is set (the nodes whose bit
+    /// is set hear each other); with two nodes, any odd mask below 3 cuts
+    /// the pair.
+    Partition(u8),
     Heal,
     LossOn,
     LossOff,
@@ -140,12 +149,17 @@ fn command() -> impl Strategy<Value = Command> {
     ]
 }
 
-fn fault() -> impl Strategy<Value = Fault> {
-    let node = 0..2usize;
+fn fault(nodes: usize) -> impl Strategy<Value = Fault> {
+    let node = 0..nodes;
+    let side = if nodes == 2 {
+        Just(1u8).boxed()
+    } else {
+        (1u8..(1 << nodes) - 1).boxed()
+    };
     prop_oneof![
         node.clone().prop_map(Fault::AppDown),
         node.clone().prop_map(Fault::AppUp),
-        Just(Fault::Partition),
+        side.prop_map(Fault::Partition),
         Just(Fault::Heal),
         Just(Fault::LossOn),
         Just(Fault::LossOff),
@@ -164,13 +178,13 @@ fn fault() -> impl Strategy<Value = Fault> {
 
 /// The lease authority: one lease, its holder, term and expiry on the
 /// world's clock.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct SimWitness {
     holder: Option<usize>,
     term: u64,
     expires: Option<Instant>,
     /// Node i cannot reach it.
-    cut: [bool; 2],
+    cut: Vec<bool>,
 }
 
 fn node_name(i: usize) -> String {
@@ -219,7 +233,8 @@ impl SimWitness {
 }
 
 struct Node {
-    role: Role,
+    /// The peer whose application it probes (its core says which).
+    watched: usize,
     core: Option<Core>,
     /// The host runs (its kernel answers: a heartbeat to a dead daemon on
     /// a live host comes back as ICMP port unreachable).
@@ -247,9 +262,10 @@ struct Node {
 struct World {
     start: Instant,
     now: Instant,
-    nodes: [Node; 2],
+    nodes: Vec<Node>,
     wire: VecDeque<(Instant, usize, Heartbeat)>,
-    partitioned: bool,
+    /// The side of the last partition each node is on (all 0: healed).
+    side: Vec<u8>,
     loss: bool,
     /// A counter for deterministic loss (every other packet).
     loss_tick: u64,
@@ -260,6 +276,10 @@ struct World {
     /// Since when the secondary has been up, connected, with an
     /// application that can run.
     secondary_able_since: Option<Instant>,
+    /// More than two nodes: since when nobody serves, and since when some
+    /// node could (see `check_cluster`).
+    nobody_serves_since: Option<Instant>,
+    someone_able_since: Option<Instant>,
     /// The last line printed with SIM_TRACE set.
     last_trace: String,
     /// The settings this run varies.
@@ -279,6 +299,8 @@ struct Variant {
     grace: Duration,
     /// A witness, with this policy.
     witness: Option<OnLoss>,
+    /// How many nodes (more than two always with a witness).
+    nodes: usize,
 }
 
 impl Default for Variant {
@@ -288,11 +310,19 @@ impl Default for Variant {
             flap_limit: 0,
             grace: GRACE,
             witness: None,
+            nodes: 2,
         }
     }
 }
 
-fn settings(role: Role, epoch: u64, failback: Failback) -> Settings {
+/// Node `i` of `n`: m1 the primary, then m2, m3 … in that order of
+/// preference.
+fn settings(i: usize, n: usize, epoch: u64, failback: Failback) -> Settings {
+    let role = if i == 0 {
+        Role::Primary
+    } else {
+        Role::Secondary
+    };
     // The golden scenarios' defaults (probe and heartbeat 100 ms, peer
     // timeout 300 ms, grace 1 s), with a start-up window and every watch on.
     let line = match role {
@@ -309,7 +339,17 @@ fn settings(role: Role, epoch: u64, failback: Failback) -> Settings {
         ),
         (INTERVAL, GRACE, HEARTBEAT, PEER_TIMEOUT)
     );
+    let info = |j: usize| PeerInfo {
+        name: node_name(j),
+        id: j as u16,
+        preference: j as u8,
+    };
     Settings {
+        name: node_name(i),
+        role,
+        node_id: i as u16,
+        preference: i as u8,
+        peers: (0..n).filter(|&j| j != i).map(info).collect(),
         watch_data: true,
         watch_nic: true,
         startup: STARTUP,
@@ -324,8 +364,9 @@ fn settings(role: Role, epoch: u64, failback: Failback) -> Settings {
 impl World {
     fn new(variant: Variant) -> World {
         let start = Instant::now();
-        let node = |role| Node {
-            role,
+        let n = variant.nodes;
+        let node = |i: usize| Node {
+            watched: usize::from(i == 0),
             core: None,
             host_up: true,
             vip: false,
@@ -343,20 +384,28 @@ impl World {
         let mut w = World {
             start,
             now: start,
-            nodes: [node(Role::Primary), node(Role::Secondary)],
+            nodes: (0..n).map(node).collect(),
             wire: VecDeque::new(),
-            partitioned: false,
+            side: vec![0; n],
             loss: false,
             loss_tick: 0,
             disturbed_until: start,
             primary_down_since: None,
             secondary_able_since: None,
+            nobody_serves_since: None,
+            someone_able_since: None,
             last_trace: String::new(),
             variant,
-            witness: SimWitness::default(),
+            witness: SimWitness {
+                holder: None,
+                term: 0,
+                expires: None,
+                cut: vec![false; n],
+            },
         };
-        w.boot(0);
-        w.boot(1);
+        for i in 0..n {
+            w.boot(i);
+        }
         w
     }
 
@@ -383,8 +432,9 @@ impl World {
                 length: LEASE,
                 on_loss,
             }),
-            ..settings(n.role, n.epoch, self.variant.failback)
+            ..settings(i, self.variant.nodes, n.epoch, self.variant.failback)
         });
+        n.watched = usize::from(i == 0);
         core.handle_input(self.now, Input::Started { vip_present: n.vip });
         n.core = Some(core);
         n.pending.clear();
@@ -392,9 +442,19 @@ impl World {
         self.pump(i);
     }
 
-    /// Do packets flow between the nodes (no partition, both NICs up)?
+    /// Do packets flow between nodes `i` and `j` (the same side of the
+    /// partition, both NICs up)?
+    fn linked(&self, i: usize, j: usize) -> bool {
+        self.side[i] == self.side[j] && self.nodes[i].nic_ok && self.nodes[j].nic_ok
+    }
+
+    /// Do packets flow between every two nodes?
     fn connected(&self) -> bool {
-        !self.partitioned && self.nodes.iter().all(|n| n.nic_ok)
+        !self.partitioned() && self.nodes.iter().all(|n| n.nic_ok)
+    }
+
+    fn partitioned(&self) -> bool {
+        self.side.iter().any(|&s| s != self.side[0])
     }
 
     /// Takes every action the node's core queued and carries it out.
@@ -425,6 +485,10 @@ impl World {
                     continue;
                 }
                 Action::Probe(target) => self.probe(i, target),
+                Action::WatchPeer(id) => {
+                    self.nodes[i].watched = usize::from(id);
+                    continue;
+                }
                 Action::Lease(ask) => match self.ask_witness(i, &ask) {
                     Some(answer) => answer,
                     None => continue,
@@ -440,23 +504,27 @@ impl World {
         }
     }
 
-    /// A heartbeat from node `i` reaches the other daemon, or, if only its
-    /// host runs, comes back refused (ICMP port unreachable).
+    /// A heartbeat from node `i` reaches every other daemon it is linked
+    /// to, or, where only the host runs, comes back refused (ICMP port
+    /// unreachable).
     fn send_heartbeat(&mut self, i: usize, hb: Heartbeat) {
-        let (now, other) = (self.now, 1 - i);
-        self.loss_tick += 1;
-        let lost = self.loss && self.loss_tick % 2 == 0;
-        if !self.connected() || lost {
-            return;
-        }
-        let o = &self.nodes[other];
-        if o.core.is_none() && o.host_up {
-            // Nothing listens there: the kernel says so.
-            let pending = &mut self.nodes[i].pending;
-            pending.push_back((now + 2 * LATENCY, Input::HeartbeatRefused));
-            pending.make_contiguous().sort_by_key(|(at, _)| *at);
-        } else {
-            self.wire.push_back((now + LATENCY, other, hb));
+        let now = self.now;
+        for other in (0..self.nodes.len()).filter(|&j| j != i) {
+            self.loss_tick += 1;
+            let lost = self.loss && self.loss_tick % 2 == 0;
+            if !self.linked(i, other) || lost {
+                continue;
+            }
+            let o = &self.nodes[other];
+            if o.core.is_none() && o.host_up {
+                // Nothing listens there: the kernel says so.
+                let refused = Input::HeartbeatRefused { node: other as u16 };
+                let pending = &mut self.nodes[i].pending;
+                pending.push_back((now + 2 * LATENCY, refused));
+                pending.make_contiguous().sort_by_key(|(at, _)| *at);
+            } else if o.host_up {
+                self.wire.push_back((now + LATENCY, other, hb));
+            }
         }
     }
 
@@ -474,16 +542,18 @@ impl World {
 
     /// A probe by node `i` of `target`, answered a millisecond later.
     fn probe(&self, i: usize, target: Target) -> (Instant, Input) {
-        let (n, o) = (&self.nodes[i], &self.nodes[1 - i]);
+        let watched = self.nodes[i].watched;
+        let (n, o) = (&self.nodes[i], &self.nodes[watched]);
+        let linked = self.linked(i, watched);
         let ok = match target {
-            Target::Peer => self.connected() && o.app_running,
+            Target::Peer => linked && o.app_running,
             Target::Local => n.app_running && n.nic_ok,
             Target::Data => n.data_ok,
             Target::Nic => n.nic_ok,
         };
         let outcome = if ok { Ok(()) } else { Err("down".into()) };
         // A live host with nothing listening refuses at once.
-        let refused = target == Target::Peer && !ok && self.connected() && o.host_up;
+        let refused = target == Target::Peer && !ok && linked && o.host_up;
         let started = self.now;
         let probed = Input::Probed {
             target,
@@ -498,7 +568,7 @@ impl World {
     /// start (`complete` adds what it sees at its end); a holder's answer
     /// ends it early, as the runtime's ARP probe does.
     fn look(&self, i: usize, window: Duration) -> (Instant, Input) {
-        let (holder, via_vip) = self.look_at_vip(1 - i);
+        let (holder, via_vip) = self.look_at_vip(i);
         let ends = if holder.is_some() {
             self.now + 2 * LATENCY
         } else {
@@ -563,16 +633,18 @@ impl World {
         }
     }
 
-    /// What a look at the VIP from the other node sees now: the holder's
-    /// ARP answer, and the application through the VIP.
-    fn look_at_vip(&self, other: usize) -> (Option<String>, Result<(), String>) {
-        let o = &self.nodes[other];
-        let visible = self.connected() && o.host_up && o.vip;
-        let holder = visible.then(|| "02:00:00:00:00:0".to_owned() + &other.to_string());
-        let via = if visible && o.app_running {
-            Ok(())
-        } else {
-            Err("no answer".into())
+    /// What a look at the VIP from node `i` sees now: a holder's ARP
+    /// answer (the first other node linked to it that holds), and the
+    /// application through the VIP.
+    fn look_at_vip(&self, i: usize) -> (Option<String>, Result<(), String>) {
+        let visible = (0..self.nodes.len()).find(|&j| {
+            let o = &self.nodes[j];
+            j != i && self.linked(i, j) && o.host_up && o.vip
+        });
+        let holder = visible.map(|j| "02:00:00:00:00:0".to_owned() + &j.to_string());
+        let via = match visible {
+            Some(j) if self.nodes[j].app_running => Ok(()),
+            _ => Err("no answer".into()),
         };
         (holder, via)
     }
@@ -635,7 +707,7 @@ impl World {
             }
             // A holder that answered at any time during the look is seen.
             Input::VipChecked { holder, .. } => {
-                let (now_holder, via_vip) = self.look_at_vip(1 - i);
+                let (now_holder, via_vip) = self.look_at_vip(i);
                 Input::VipChecked {
                     holder: holder.or(now_holder),
                     via_vip,
@@ -656,12 +728,16 @@ impl World {
                 self.nodes[i].app_running = false;
             }
             Fault::AppUp(i) => self.nodes[i].app_can_run = true,
-            Fault::Partition => self.partitioned = true,
+            Fault::Partition(mask) => {
+                for (i, side) in self.side.iter_mut().enumerate() {
+                    *side = (mask >> i) & 1;
+                }
+            }
             Fault::Heal => {
-                if self.partitioned {
+                if self.partitioned() {
                     self.disturbed_until = self.now;
                 }
-                self.partitioned = false;
+                self.side.iter_mut().for_each(|s| *s = 0);
             }
             Fault::LossOn => self.loss = true,
             Fault::LossOff => {
@@ -703,6 +779,7 @@ impl World {
                 // while it is Passive): the liveness bound counts from the
                 // last command.
                 self.secondary_able_since = None;
+                self.someone_able_since = None;
                 if let Some(core) = self.nodes[i].core.as_mut() {
                     let _ = core.handle_admin(self.now, command.admin(), false);
                     self.pump(i);
@@ -743,7 +820,7 @@ impl World {
                 self.pump(to);
             }
         }
-        for i in 0..2 {
+        for i in 0..self.nodes.len() {
             while let Some(&(t, _)) = self.nodes[i].pending.front() {
                 if t > self.now {
                     break;
@@ -765,7 +842,7 @@ impl World {
         if std::env::var_os("SIM_TRACE").is_none() {
             return;
         }
-        let view: Vec<String> = (0..2)
+        let view: Vec<String> = (0..self.nodes.len())
             .map(|i| {
                 format!(
                     "{:?}/vip={}/app={}",
@@ -778,9 +855,9 @@ impl World {
         let line = view.join("  ");
         if self.last_trace != line {
             eprintln!(
-                "{:>8.3}s  {line}  part={} loss={}",
+                "{:>8.3}s  {line}  sides={:?} loss={}",
                 self.t().as_secs_f64(),
-                self.partitioned,
+                self.side,
                 self.loss
             );
             self.last_trace = line;
@@ -791,14 +868,11 @@ impl World {
         self.trace();
         let both_up = self.nodes.iter().all(|n| n.core.is_some());
         let flowing = both_up && self.connected() && !self.loss;
-        let settled = self.now
-            >= self
-                .disturbed_until
-                .max(self.nodes[0].up_since)
-                .max(self.nodes[1].up_since)
-                + SETTLE;
+        let last_up = self.nodes.iter().map(|n| n.up_since).max();
+        let settled = self.now >= self.disturbed_until.max(last_up.unwrap_or(self.start)) + SETTLE;
+        let holders = self.nodes.iter().filter(|n| n.vip).count();
         assert!(
-            !(self.nodes[0].vip && self.nodes[1].vip && flowing && settled),
+            !(holders > 1 && flowing && settled),
             "{:?}: two VIP holders while heartbeats flow",
             self.t()
         );
@@ -815,6 +889,10 @@ impl World {
                 self.t(),
                 self.witness
             );
+        }
+        if self.nodes.len() > 2 {
+            self.check_cluster();
+            return;
         }
 
         // Liveness: the primary's service is down, the secondary is up,
@@ -880,6 +958,57 @@ impl World {
         }
     }
 
+    /// More than two nodes: while the cluster is connected, without loss,
+    /// and some node able to serve (up, willing, its application, data
+    /// service, NIC and witness fine), someone serves within the bound.
+    fn check_cluster(&mut self) {
+        let now = self.now;
+        // A node whose daemon was killed with the VIP and its application
+        // left serves on (its peers see the application answer, as in a
+        // pair); only its own daemon can tell that it lost the data service.
+        let serving = self.nodes.iter().any(|n| {
+            let out = n.core.as_ref().is_some_and(|c| {
+                let st = c.status(now);
+                st.maintenance || !n.data_ok
+            });
+            n.vip && n.app_running && n.nic_ok && n.host_up && !out
+        });
+        match (serving, self.nobody_serves_since) {
+            (false, None) => self.nobody_serves_since = Some(now),
+            (true, _) => self.nobody_serves_since = None,
+            _ => {}
+        }
+        let able = |i: usize| {
+            let n = &self.nodes[i];
+            let willing =
+                n.core.as_ref().map(|c| c.status(now)).is_some_and(|st| {
+                    !st.disabled && !st.maintenance && st.flapping_since.is_none()
+                });
+            willing && n.app_can_run && n.data_ok && n.nic_ok && !self.witness.cut[i]
+        };
+        let someone_able = (0..self.nodes.len()).any(able) && self.connected() && !self.loss;
+        // Under automatic failback a broken application on a Passive node
+        // cannot be seen (see `check`): the VIP may bounce to it and back.
+        let unseen = matches!(self.variant.failback, Failback::Automatic { .. })
+            && self.nodes.iter().any(|n| !n.app_can_run);
+        match (someone_able && !unseen, self.someone_able_since) {
+            (true, None) => self.someone_able_since = Some(now.max(self.disturbed_until)),
+            (false, _) => self.someone_able_since = None,
+            _ => {}
+        }
+        let steps = (self.nodes.len() as u32 - 1) * (INTERVAL + HEARTBEAT + LEASE / 4);
+        let bound = LIVENESS + LEASE + steps;
+        if let (Some(down), Some(able)) = (self.nobody_serves_since, self.someone_able_since) {
+            assert!(
+                now < down.max(able) + bound,
+                "{:?}: nobody serves since {:?}, a node able since {:?}",
+                self.t(),
+                down - self.start,
+                able - self.start
+            );
+        }
+    }
+
     fn state(&self, i: usize) -> Option<State> {
         self.nodes[i].core.as_ref().map(Core::state)
     }
@@ -940,7 +1069,7 @@ proptest! {
 
     #[test]
     fn invariants_hold_under_random_faults(
-        schedule in proptest::collection::vec((0u64..2500, fault()), 0..10),
+        schedule in proptest::collection::vec((0u64..2500, fault(2)), 0..10),
         automatic in any::<bool>(),
         flap_limit in prop_oneof![Just(0u32), Just(1u32)],
         short_grace in any::<bool>(),
@@ -956,14 +1085,100 @@ proptest! {
             flap_limit,
             grace: if short_grace { SHORT_GRACE } else { GRACE },
             witness,
+            nodes: 2,
         };
         run_with(&schedule, variant);
     }
+
+    #[test]
+    fn invariants_hold_with_three_nodes(
+        schedule in proptest::collection::vec((0u64..2500, fault(3)), 0..10),
+        automatic in any::<bool>(),
+        short_grace in any::<bool>(),
+    ) {
+        run_with(&schedule, cluster(3, automatic, short_grace));
+    }
+
+    #[test]
+    fn invariants_hold_with_five_nodes(
+        schedule in proptest::collection::vec((0u64..2500, fault(5)), 0..12),
+        automatic in any::<bool>(),
+        short_grace in any::<bool>(),
+    ) {
+        run_with(&schedule, cluster(5, automatic, short_grace));
+    }
+}
+
+/// A cluster of `nodes` electing through the witness (`release`: with
+/// more than two nodes the configuration refuses `keep`).
+fn cluster(nodes: usize, automatic: bool, short_grace: bool) -> Variant {
+    Variant {
+        failback: if automatic {
+            AUTOMATIC
+        } else {
+            Failback::Manual
+        },
+        grace: if short_grace { SHORT_GRACE } else { GRACE },
+        witness: Some(OnLoss::Release),
+        nodes,
+        ..Variant::default()
+    }
+}
+
+/// Which nodes ever added the VIP.
+fn ever_held(w: &World) -> Vec<bool> {
+    w.nodes.iter().map(|n| n.vip_added_at.is_some()).collect()
+}
+
+#[test]
+fn three_nodes_the_most_preferred_backup_takes_over_and_only_it() {
+    let w = run_with(&[(100, Fault::AppDown(0))], cluster(3, false, false));
+    assert_eq!(
+        ever_held(&w),
+        [true, true, false],
+        "m2 took over, m3 never held"
+    );
+    assert!(w.nodes[1].vip && w.nodes[1].app_running);
+}
+
+#[test]
+fn three_nodes_a_disabled_backup_is_passed_over() {
+    let w = run_with(
+        &[
+            (100, Fault::Admin(1, Command::Disable)),
+            (500, Fault::AppDown(0)),
+        ],
+        cluster(3, false, false),
+    );
+    assert_eq!(ever_held(&w), [true, false, true], "m3 took over");
+}
+
+#[test]
+fn three_nodes_one_cut_from_the_others_and_the_witness_never_holds() {
+    let w = run_with(
+        &[
+            (100, Fault::Partition(1 << 2)),
+            (0, Fault::WitnessCut(2)),
+            (3000, Fault::AppDown(0)),
+        ],
+        cluster(3, false, false),
+    );
+    assert_eq!(ever_held(&w), [true, true, false], "m3 never held");
+}
+
+#[test]
+fn five_nodes_two_dead_hosts_leave_the_third_in_line() {
+    let w = run_with(
+        &[(100, Fault::CrashHost(0)), (3000, Fault::CrashHost(1))],
+        cluster(5, false, false),
+    );
+    assert!(w.nodes[2].vip, "m3 serves");
+    assert_eq!(ever_held(&w), [true, true, true, false, false]);
 }
 
 #[test]
 fn a_healed_partition_settles_on_one_holder() {
-    run(&[(100, Fault::Partition), (3000, Fault::Heal)]);
+    run(&[(100, Fault::Partition(1)), (3000, Fault::Heal)]);
 }
 
 #[test]
@@ -1068,7 +1283,7 @@ fn with_witness(on_loss: OnLoss) -> Variant {
 #[test]
 fn with_a_witness_a_partition_never_makes_two_holders() {
     let w = run_with(
-        &[(100, Fault::Partition), (4000, Fault::Heal)],
+        &[(100, Fault::Partition(1)), (4000, Fault::Heal)],
         with_witness(OnLoss::Release),
     );
     assert!(
@@ -1113,7 +1328,7 @@ fn with_both_cut_from_the_witness_nobody_new_claims() {
 #[test]
 fn found_partition_and_witness_cut() {
     run_with(
-        &[(0, Fault::Partition), (0, Fault::WitnessCut(0))],
+        &[(0, Fault::Partition(1)), (0, Fault::WitnessCut(0))],
         with_witness(OnLoss::Release),
     );
 }
@@ -1122,10 +1337,37 @@ fn found_partition_and_witness_cut() {
 fn found_keep_then_partition() {
     use Fault::*;
     run_with(
-        &[(505, WitnessCut(0)), (707, NicUp(0)), (1693, Partition)],
+        &[(505, WitnessCut(0)), (707, NicUp(0)), (1693, Partition(1))],
         Variant {
             grace: SHORT_GRACE,
             ..with_witness(OnLoss::Keep)
         },
+    );
+}
+
+#[test]
+fn found_five_nodes_backup_cut_from_the_witness_as_the_primary_fails() {
+    use Fault::*;
+    run_with(
+        &[(0, WitnessCut(1)), (0, AppDown(0)), (1801, LossOff)],
+        cluster(5, false, true),
+    );
+}
+
+#[test]
+fn found_three_nodes_primary_and_first_backup_fail_together() {
+    use Fault::*;
+    run_with(
+        &[(0, AppDown(0)), (0, AppDown(1)), (401, DataUp(0))],
+        cluster(3, false, false),
+    );
+}
+
+#[test]
+fn found_three_nodes_first_backup_cut_from_the_witness_as_it_takes_over() {
+    use Fault::*;
+    run_with(
+        &[(0, AppDown(0)), (116, WitnessCut(1)), (1911, Heal)],
+        cluster(3, false, true),
     );
 }

@@ -232,12 +232,17 @@ impl Core {
         if ahead == 0 {
             return due;
         }
+        later(due, self.defer_step().saturating_mul(ahead))
+    }
+
+    /// One step of [`Self::deferred`]: the skew of two nodes' probes (an
+    /// interval), a heartbeat, and one witness ask (a quarter lease).
+    pub(super) fn defer_step(&self) -> Duration {
         let ask = self
             .settings
             .witness
             .map_or(Duration::ZERO, |w| w.length / 4);
-        let step = self.settings.interval + self.settings.heartbeat_interval + ask;
-        later(due, step.saturating_mul(ahead))
+        self.settings.interval + self.settings.heartbeat_interval + ask
     }
 
     /// Watches the peer [`super::Peers::choose`] names, if it changed:
@@ -373,6 +378,18 @@ impl Core {
     /// (deferred to more preferred ready peers, see [`Self::deferred`]).
     fn plan_no_holder(&self, now: Instant) -> Option<(Instant, Want)> {
         let (due, want) = self.plan_no_holder_with_watched(now)?;
+        // Held down after a release for our own failure, with another peer
+        // ready to take the VIP (more than two nodes): the hold-down holds
+        // even if the watched peer hands over, so that the two that failed
+        // do not pass the VIP back and forth.
+        let held_down = self.w().holddown_until.filter(|&t| now < t);
+        let others = self
+            .peers
+            .outranking(u8::MAX, now, self.settings.peer_timeout);
+        let due = match held_down {
+            Some(until) if others > 0 => due.max(until),
+            _ => due,
+        };
         Some((self.deferred(now, due), want))
     }
 
@@ -390,13 +407,14 @@ impl Core {
             // The preferred node claims at once, unless it was just
             // held down, or the other asks (then it defers).
             true => {
-                let asked = self.peer().last.is_some_and(|h| h.flags.release_request);
+                let asked = self.peers.asking(now, self.settings.peer_timeout);
                 let cause = if w.requesting_release {
                     Cause::PeerReleased
                 } else {
                     Cause::NoHolder
                 };
-                // A peer that hands over on purpose needs no hold-down.
+                // A peer that hands over on purpose needs no hold-down
+                // (but see `plan_no_holder`).
                 let peer_defers = self.peer().last.is_some_and(|h| h.flags.deferring);
                 let due = if peer_defers {
                     nobody
@@ -541,7 +559,7 @@ impl Core {
         let holding = available && self.peer().holding();
         let asked = available
             && !self.peer().holding()
-            && self.peer().last.is_some_and(|h| h.flags.release_request);
+            && self.peers.asking(now, self.settings.peer_timeout);
         let stand_by = self.disabled || self.in_maintenance();
         let primary = self.preferred_over_watched();
         let was_deferring = self.w().deferring;

@@ -25,7 +25,7 @@ impl Core {
                 After::Passive
             },
             handover: ending == Ending::HandOver,
-            holddown_until: holddown.then(|| later(now, self.settings.grace.saturating_mul(2))),
+            holddown_until: holddown.then(|| later(now, self.holddown())),
             stop_app_after: stop_app && self.lease_lapsed(),
         };
         let first = if stop_app && !release.stop_app_after {
@@ -34,6 +34,16 @@ impl Core {
             State::Releasing
         };
         self.enter(now, first, cause, Some(Mode::Release(release)));
+    }
+
+    /// How long a node that released for its own failure (or on request)
+    /// waits before claiming again: twice the grace period, and, beyond a
+    /// pair, one deferral step more for every other peer, so that each of
+    /// them gets its turn before the VIP comes back here.
+    fn holddown(&self) -> std::time::Duration {
+        let others = self.settings.peers.len().saturating_sub(1) as u32;
+        let grace = self.settings.grace.saturating_mul(2);
+        grace + self.defer_step().saturating_mul(others)
     }
 
     /// The one place where states are entered and left.

@@ -117,8 +117,20 @@ impl Peers {
             .map_or(current.info.id, |p| p.info.id)
     }
 
+    /// Does a heard peer that holds nothing ask for the VIP (its release
+    /// request)? In a pair, the one peer; beyond, any of them: the
+    /// preferred node then lets it claim.
+    pub fn asking(&self, now: Instant, timeout: Duration) -> bool {
+        self.list.iter().any(|p| {
+            p.view.available(now, timeout)
+                && !p.view.holding()
+                && p.view.last.is_some_and(|h| h.flags.release_request)
+        })
+    }
+
     /// How many peers other than the watched one are heard, ready to take
-    /// over and more preferred than `preference`: a claim waits one step
+    /// over, not deferring (handing over, standing by) and more preferred
+    /// than `preference` (all of them: `u8::MAX`): a claim waits one step
     /// for each, so that the most preferred healthy node wins the lease.
     /// (A pair has no other peer: it never waits here.)
     pub fn outranking(&self, preference: u8, now: Instant, timeout: Duration) -> u32 {
@@ -130,6 +142,7 @@ impl Peers {
                 *i != self.watched
                     && p.info.preference < preference
                     && p.view.ready_to_take_over(now, timeout)
+                    && !p.view.last.is_some_and(|h| h.flags.deferring)
             })
             .count();
         n as u32
