@@ -1371,3 +1371,31 @@ fn found_three_nodes_first_backup_cut_from_the_witness_as_it_takes_over() {
         cluster(3, false, true),
     );
 }
+
+#[test]
+fn found_three_nodes_data_lost_on_the_holder_as_a_backup_host_dies() {
+    use Fault::*;
+    run_with(
+        &[
+            (0, DataDown(0)),
+            (0, NicDown(1)),
+            (209, CrashHost(2)),
+            (9, NicUp(1)),
+            (483, NicUp(0)),
+        ],
+        cluster(3, false, true),
+    );
+}
+
+#[test]
+fn found_keep_with_loss_and_a_failed_application() {
+    use Fault::*;
+    run_with(
+        &[(0, LossOn), (101, AppDown(0)), (358, WitnessCut(0))],
+        Variant {
+            flap_limit: 1,
+            grace: SHORT_GRACE,
+            ..with_witness(OnLoss::Keep)
+        },
+    );
+}

@@ -557,9 +557,9 @@ impl Core {
     /// whether we let the peer (it asked, we handed over, or we stand by).
     fn note_grants(&mut self, now: Instant, available: bool) {
         let holding = available && self.peer().holding();
-        let asked = available
-            && !self.peer().holding()
-            && self.peers.asking(now, self.settings.peer_timeout);
+        // Asked by any heard peer that holds nothing (a pair: the peer),
+        // whether or not the watched one is heard (a silent holder).
+        let asked = !holding && self.peers.asking(now, self.settings.peer_timeout);
         let stand_by = self.disabled || self.in_maintenance();
         let primary = self.preferred_over_watched();
         let was_deferring = self.w().deferring;

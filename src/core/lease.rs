@@ -286,8 +286,7 @@ impl Core {
     fn lease_lost(&mut self, now: Instant, may_keep: bool) {
         let keep = may_keep
             && self.witness().is_some_and(|s| s.on_loss == OnLoss::Keep)
-            && self.peer_available(now)
-            && self.keep_until().is_some_and(|until| now < until);
+            && self.may_keep_unleased(now);
         LeaseNote::Lost { kept: keep }.log();
         if keep {
             self.lease.kept = true;
@@ -337,7 +336,7 @@ impl Core {
         }
         if self.lease.kept {
             match self.keep_until() {
-                Some(until) if now < until && self.peer_available(now) => self.wake(until),
+                Some(until) if self.may_keep_unleased(now) => self.wake(until),
                 // Kept while the peer was heard; now it may not hear us
                 // and take the lease: stop serving.
                 _ => {
@@ -373,6 +372,16 @@ impl Core {
         if self.lease.lapsed {
             self.fence(now);
         }
+    }
+
+    /// May a VIP whose lease ran out stay (`on_loss = "keep"`)? Only while
+    /// the peer is heard, before [`Self::keep_until`], and while our own
+    /// application serves: a peer that misses two heartbeats from us while
+    /// our application refuses counts us gone at once, without its peer
+    /// timeout (the simulation found this with packet loss).
+    fn may_keep_unleased(&self, now: Instant) -> bool {
+        let app_serves = self.local.failing_since().is_none() && !self.mode.recovery().failed();
+        self.peer_available(now) && app_serves && self.keep_until().is_some_and(|until| now < until)
     }
 
     /// How long a kept VIP may stay without news from the peer. The peer

@@ -587,7 +587,7 @@ fn split_brain_the_lower_rank_releases_the_higher_announces() {
     let t0 = Instant::now();
     // Primary at term 1 meets a secondary that claimed at term 2.
     let mut primary = active_primary(t0);
-    let mut other = hb(WireState::Active, 2, 1);
+    let other = hb(WireState::Active, 2, 1);
     primary.handle_input(t0, Input::Heartbeat(other));
     let done = complete_all(&mut primary, t0);
     assert_eq!(done, [Action::StopApp, Action::RemoveVip]);
@@ -623,7 +623,7 @@ fn split_brain_the_lower_rank_releases_the_higher_announces() {
 fn a_restarted_primary_stays_passive_under_manual_failback() {
     let t0 = Instant::now();
     let mut core = starting(Role::Primary, t0, false);
-    let mut active = hb(WireState::Active, 3, 1);
+    let active = hb(WireState::Active, 3, 1);
     core.handle_input(t0, Input::Heartbeat(active));
     core.handle_timeout(t0 + PEER_TIMEOUT * 10);
     assert_eq!(core.state(), State::Passive);
@@ -837,7 +837,7 @@ fn unsafe_commands_are_refused_unless_forced() {
 fn demote_hands_over_and_tells_the_peer_to_claim() {
     let t0 = Instant::now();
     let mut core = active_primary(t0);
-    let mut peer = hb(WireState::Passive, 1, 1);
+    let peer = hb(WireState::Passive, 1, 1);
     core.handle_input(t0, Input::Heartbeat(peer));
     assert!(core.handle_admin(t0, AdminCommand::Demote, false).is_ok());
     let _ = complete_all(&mut core, t0);
@@ -852,7 +852,7 @@ fn demote_hands_over_and_tells_the_peer_to_claim() {
 fn maintenance_hands_over_and_keeps_out_until_off() {
     let t0 = Instant::now();
     let mut core = active_primary(t0);
-    let mut peer = hb(WireState::Passive, 1, 1);
+    let peer = hb(WireState::Passive, 1, 1);
     core.handle_input(t0, Input::Heartbeat(peer));
     assert!(core
         .handle_admin(t0, AdminCommand::MaintenanceOn, false)

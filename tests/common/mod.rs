@@ -216,6 +216,17 @@ pub struct Topology {
 impl Topology {
     /// Builds the namespaces for test `case` and writes its configuration.
     pub fn up(case: &str) -> Topology {
+        Topology::up_with(case, &[])
+    }
+
+    /// [`Topology::up`] with hosts m3 to m5 and e1 to e3 too (clusters of
+    /// more than two nodes, an etcd cluster); the configuration is still
+    /// the pair's.
+    pub fn up_cluster(case: &str) -> Topology {
+        Topology::up_with(case, &["cluster"])
+    }
+
+    fn up_with(case: &str, form: &[&str]) -> Topology {
         let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         require_root();
         CLEAN_STALE.call_once(clean_stale);
@@ -223,7 +234,11 @@ impl Topology {
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(&prefix);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("create the test directory");
-        run_ok(Command::new(support("topology.sh")).args(["up", &prefix]));
+        run_ok(
+            Command::new(support("topology.sh"))
+                .args(["up", &prefix])
+                .args(form),
+        );
         let config = dir.join("pair.toml");
         std::fs::write(&config, pair_config(&dir, &dir.join("secret")))
             .expect("write the configuration");
@@ -638,7 +653,7 @@ impl Drop for Topology {
             eprintln!("{}", self.dump_logs());
         }
         self.daemons.clear();
-        for node in ["m1", "m2"] {
+        for node in ["m1", "m2", "m3", "m4", "m5"] {
             if let Some(pid) = self.app_pid(node) {
                 let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
             }

@@ -101,13 +101,29 @@ impl Etcd {
         self.current = (self.current + 1) % self.endpoints.len().max(1);
     }
 
-    /// One call to the gateway; an unreachable endpoint or an etcd error
-    /// is an error (and the next call tries the next endpoint).
+    /// One call to the gateway. An endpoint that refuses the connection
+    /// (its member is down, its host up) is passed over at once for the
+    /// next; any other failure is an error, and the next call tries the
+    /// next endpoint.
     async fn call(&mut self, path: &str, body: Value) -> Result<Value, String> {
+        let mut refused = Vec::new();
+        for _ in 0..self.endpoints.len().max(1) {
+            match self.call_one(path, &body).await {
+                Err((why, true)) => refused.push(why),
+                Err((why, false)) => return Err(why),
+                Ok(value) => return Ok(value),
+            }
+        }
+        Err(refused.join("; "))
+    }
+
+    /// One call to the current endpoint; an error says whether the
+    /// connection itself failed.
+    async fn call_one(&mut self, path: &str, body: &Value) -> Result<Value, (String, bool)> {
         let endpoint = self.endpoints[self.current % self.endpoints.len()].clone();
         let url = format!("http://{endpoint}/v3/{path}");
         let result = async {
-            let response = self.http.post(&url).json(&body).send().await?;
+            let response = self.http.post(&url).json(body).send().await?;
             let status = response.status();
             let value: Value = response.json().await?;
             Ok::<_, reqwest::Error>((status, value))
@@ -118,11 +134,11 @@ impl Etcd {
             Ok((status, value)) => {
                 self.reset();
                 let why = value["message"].as_str().unwrap_or("no message").to_owned();
-                Err(format!("etcd {endpoint}: {path}: {status}: {why}"))
+                Err((format!("etcd {endpoint}: {path}: {status}: {why}"), false))
             }
             Err(e) => {
                 self.reset();
-                Err(format!("etcd {endpoint}: {path}: {e}"))
+                Err((format!("etcd {endpoint}: {path}: {e}"), e.is_connect()))
             }
         }
     }
