@@ -1399,3 +1399,18 @@ fn found_keep_with_loss_and_a_failed_application() {
         },
     );
 }
+
+#[test]
+fn found_three_nodes_holder_dies_as_a_backup_restarts() {
+    use Fault::*;
+    run_with(
+        &[
+            (0, CrashHost(0)),
+            (0, WitnessCut(1)),
+            (0, CrashDaemon(2)),
+            (0, Restart(2)),
+            (401, Restart(1)),
+        ],
+        cluster(3, false, false),
+    );
+}

@@ -561,7 +561,11 @@ impl Core {
         // whether or not the watched one is heard (a silent holder).
         let asked = !holding && self.peers.asking(now, self.settings.peer_timeout);
         let stand_by = self.disabled || self.in_maintenance();
-        let primary = self.preferred_over_watched();
+        // The preferred node lets an asking peer claim (a pair: the
+        // primary); so does one that could not serve now (its NIC, data
+        // service or the witness), whatever its rank: beyond a pair, a
+        // less preferred peer may be waiting for its word.
+        let primary = self.preferred_over_watched() || self.takeover_blocker().is_some();
         let was_deferring = self.w().deferring;
         self.with_watch(|w| {
             if available && !holding {

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use super::mode::Ending;
 use super::timer::{later, Timer};
-use super::{Action, Blocker, Cause, Core, LeaseNote, Mode, State};
+use super::{Action, Blocker, Cause, Core, LeaseNote, Mode, Peer, State};
 
 /// The first wait before asking again while the peer hands the lease back.
 const HANDBACK_RETRY: Duration = Duration::from_millis(10);
@@ -238,6 +238,52 @@ impl Core {
         )
     }
 
+    /// Held by a peer gone silent (its host died): the most preferred
+    /// ready node asks again every heartbeat interval (it wins the lease
+    /// as soon as it is free); every node behind it no sooner than one
+    /// deferral step per node ahead after the silent holder's lease has
+    /// surely run out (see [`Self::silent_holder_lease_end`]), so that the
+    /// most preferred wins. For one lease past that end only: a holder
+    /// still renewing lives (a partition). `None` otherwise.
+    fn after_silent_holder(
+        &self,
+        now: Instant,
+        refusal: &LeaseRefusal,
+        settings: LeaseSettings,
+    ) -> Option<Instant> {
+        let LeaseRefusal::HeldBy { holder, .. } = refusal else {
+            return None;
+        };
+        let ends = self.silent_holder_lease_end(self.peers.by_name(holder)?, now)?;
+        let ahead =
+            self.peers
+                .outranking(self.settings.preference, now, self.settings.peer_timeout);
+        let next = if ahead == 0 {
+            later(now, self.settings.heartbeat_interval)
+        } else {
+            let ours = later(ends, self.defer_step().saturating_mul(ahead));
+            later(now, settings.renew_every()).max(ours)
+        };
+        (next < later(ends, settings.length)).then_some(next)
+    }
+
+    /// When the lease of `peer`, silent since it last held the VIP, has
+    /// surely run out at the witness: a lease after its last heartbeat, an
+    /// interval more (it may have renewed just after sending it), and a
+    /// renewal period more (the witness may take that long to let go of
+    /// an expired lease: etcd sweeps every 500 ms). `None` while it is heard,
+    /// or without a witness.
+    pub(super) fn silent_holder_lease_end(&self, peer: &Peer, now: Instant) -> Option<Instant> {
+        let settings = self.settings.witness?;
+        let silent = !peer.view.available(now, self.settings.peer_timeout);
+        let slack = self.settings.heartbeat_interval + settings.renew_every();
+        let last = peer
+            .view
+            .last_seen
+            .filter(|_| silent && peer.view.holding())?;
+        Some(later(last, settings.length + slack))
+    }
+
     fn on_refused(&mut self, now: Instant, refusal: LeaseRefusal, settings: LeaseSettings) {
         if self.lease.refused.as_ref().map(|(r, _)| r) != Some(&refusal) {
             LeaseNote::Refused { refusal: &refusal }.log();
@@ -257,7 +303,9 @@ impl Core {
             self.lease.handback_asks = 0;
             settings.renew_every()
         };
-        let retry = later(now, wait);
+        let retry = self
+            .after_silent_holder(now, &refusal, settings)
+            .unwrap_or_else(|| later(now, wait));
         self.lease.refused = Some((refusal.clone(), Some(retry)));
         self.wake(retry);
         let ours = self.lease.held.is_some() || self.lease.kept;

@@ -29,10 +29,28 @@ impl Core {
         let since = self.peer_app.failing_since()?;
         let w = self.w();
         let due = later(since, self.settings.grace).max(w.vip_check_not_before.unwrap_or(since));
-        if !self.peer_available(now) {
-            return Some(self.deferred(now, due));
+        let due = if self.peer_available(now) {
+            due.max(self.peer_gone_at()?)
+        } else {
+            due
+        };
+        Some(self.behind_a_silent_holder(now, self.deferred(now, due)))
+    }
+
+    /// With a witness, a node behind more preferred ready peers does not
+    /// ask for the lease of the silent holder it watches before that lease
+    /// has surely run out, plus one deferral step per node ahead: the most
+    /// preferred, asking all along, gets it first (a pair: unchanged).
+    fn behind_a_silent_holder(&self, now: Instant, due: Instant) -> Instant {
+        let timeout = self.settings.peer_timeout;
+        let ahead = self
+            .peers
+            .outranking(self.settings.preference, now, timeout);
+        let ends = self.silent_holder_lease_end(self.peers.watched(), now);
+        match ends.filter(|_| ahead > 0) {
+            Some(ends) => due.max(later(ends, self.defer_step().saturating_mul(ahead))),
+            None => due,
         }
-        Some(self.deferred(now, due.max(self.peer_gone_at()?)))
     }
 
     /// Starts a look at the VIP (state Checking). `due`: the takeover's
