@@ -622,6 +622,16 @@ fn group_problems(
 /// What check-config leaves to the running daemon, and why: it never
 /// touches the network or runs the application's commands.
 fn print_not_checked(config: &Config) {
+    if config.nodes.len() > 2 {
+        let mut order: Vec<&understudy::config::Node> = config.nodes.iter().collect();
+        order.sort_by_key(|n| n.preference);
+        let names: Vec<&str> = order.iter().map(|n| n.name.as_str()).collect();
+        println!(
+            "{} nodes, preferred in this order: {}",
+            config.nodes.len(),
+            names.join(", ")
+        );
+    }
     println!("not checked (check-config changes nothing and probes nothing):");
     println!("  - the application URLs and the peer's heartbeats: the running daemon probes them");
     if config.monitor.data.is_some() {
@@ -641,7 +651,7 @@ fn print_not_checked(config: &Config) {
         );
     }
     println!(
-        "  - that the other node runs the same file: compare `understudy status` (CONFIG column)"
+        "  - that the other nodes run the same file: compare `understudy status` (CONFIG column)"
     );
 }
 

@@ -497,6 +497,79 @@ secret_file = "/etc/understudy/secret"
         assert!(p.iter().any(|p| p.key == "cluster.netmask"), "{p:?}");
     }
 
+    /// `GOOD` with more secondaries (m3, m4 …, at .13, .14 …), each with
+    /// `extra` lines, and `tail` appended.
+    fn cluster(n: usize, extra: &[&str], tail: &str) -> String {
+        let more: String = (3..=n)
+            .map(|i| {
+                let lines = extra.get(i - 3).copied().unwrap_or("");
+                format!(
+                    "\n[[node]]\nname = \"m{i}\"\nrole = \"secondary\"\nnic = \"eth0\"\naddress = \"192.0.2.1{i}\"\nurl = \"http://192.0.2.1{i}/\"\n{lines}"
+                )
+            })
+            .collect();
+        GOOD.replacen("\n[heartbeat]", &format!("{more}\n[heartbeat]"), 1) + tail
+    }
+
+    const ETCD: &str = "\n[witness]\nurl = \"etcd://192.0.2.31:2379\"\n";
+
+    #[test]
+    fn more_than_two_nodes_need_an_etcd_witness_and_release() {
+        let p = problems(&cluster(3, &[], ""));
+        assert_eq!(p[0].key, "node", "{p:?}");
+        assert!(
+            p[0].message.contains("need a [witness] with an etcd url"),
+            "{p:?}"
+        );
+        let pg = "\n[witness]\nurl = \"postgres://u@192.0.2.30/db\"\n";
+        let p = problems(&cluster(3, &[], pg));
+        assert_eq!(p[0].key, "witness.url", "{p:?}");
+        assert!(
+            p[0].message.contains("PostgreSQL serves a pair only"),
+            "{p:?}"
+        );
+        let keep = format!("{ETCD}on_loss = \"keep\"\n");
+        let p = problems(&cluster(3, &[], &keep));
+        assert_eq!(p[0].key, "witness.on_loss", "{p:?}");
+        let c = validate(&cluster(5, &[], ETCD)).expect("five nodes with etcd");
+        assert_eq!(c.nodes.len(), 5);
+        // A pair may still use PostgreSQL, or no witness.
+        validate(&format!("{GOOD}{pg}")).expect("a pair with PostgreSQL");
+        let p = problems(&cluster(17, &[], ETCD));
+        assert!(p[0].message.contains("from 2 to 16"), "{p:?}");
+    }
+
+    #[test]
+    fn secondaries_are_preferred_by_priority_then_by_their_order_in_the_file() {
+        let c = validate(&cluster(4, &["", "priority = 200\n"], ETCD)).expect("four nodes");
+        let order: Vec<(&str, u8)> = c
+            .nodes
+            .iter()
+            .map(|n| (n.name.as_str(), n.preference))
+            .collect();
+        // m4 has the highest priority; m2 and m3 have none (0): file order.
+        assert_eq!(order, [("m1", 0), ("m2", 2), ("m3", 3), ("m4", 1)]);
+        let by_file = validate(&cluster(3, &[], ETCD)).expect("three nodes");
+        let prefs: Vec<u8> = by_file.nodes.iter().map(|n| n.preference).collect();
+        assert_eq!(prefs, [0, 1, 2]);
+        let text = cluster(3, &["priority = 0\n"], ETCD);
+        let p = problems(&text);
+        assert_eq!(p[0].key, "node #3.priority", "{p:?}");
+        assert!(p[0].message.contains("1 to 255"), "{p:?}");
+        let line = text
+            .lines()
+            .position(|l| l == "priority = 0")
+            .map(|i| i + 1);
+        assert_eq!(p[0].line, line);
+        let on_primary = GOOD.replacen(
+            "role = \"primary\"\n",
+            "role = \"primary\"\npriority = 9\n",
+            1,
+        );
+        let p = problems(&on_primary);
+        assert_eq!(p[0].key, "node #1.priority", "{p:?}");
+    }
+
     #[test]
     fn nodes_may_heartbeat_over_ipv6() {
         let text = with_vip(r#"["192.0.2.10/24", "2001:db8::10/64"]"#)

@@ -37,6 +37,8 @@ mod tell;
 mod timer;
 
 #[cfg(test)]
+mod cluster_tests;
+#[cfg(test)]
 mod lease_tests;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,125 @@
+//! More than two nodes, with a virtual clock: the watched peer follows the
+//! holder, and a node behind a more preferred ready peer claims only after
+//! it (one deferral step per node ahead, and, behind a silent holder, not
+//! before that holder's lease has surely run out).
+
+use super::tests::{drain, hb, probe, settings, GRACE, HB, INTERVAL};
+use super::*;
+use crate::proto::heartbeat::{Heartbeat, WireState};
+
+const LEASE: Duration = Duration::from_secs(2);
+
+/// Node `me` (0-based) of three, m1 the primary, with an etcd-like lease.
+fn node_of_three(me: u16) -> Settings {
+    let info = |id: u16| PeerInfo {
+        name: format!("m{}", id + 1),
+        id,
+        preference: id as u8,
+    };
+    Settings {
+        name: format!("m{}", me + 1),
+        role: if me == 0 {
+            Role::Primary
+        } else {
+            Role::Secondary
+        },
+        node_id: me,
+        preference: me as u8,
+        peers: (0..3).filter(|&id| id != me).map(info).collect(),
+        witness: Some(LeaseSettings {
+            length: LEASE,
+            on_loss: OnLoss::Release,
+        }),
+        ..settings(Role::Secondary)
+    }
+}
+
+fn from(id: u16, state: WireState, term: u64, seq: u64) -> Input {
+    Input::Heartbeat(Heartbeat {
+        node_id: id,
+        ..hb(state, term, seq)
+    })
+}
+
+/// m3 watching m1 serve (term 4) and hearing m2 ready, until `until`.
+fn m3_watching(t0: Instant, until: Instant) -> Core {
+    let mut core = Core::new(node_of_three(2));
+    core.handle_input(t0, Input::Started { vip_present: false });
+    let (mut at, mut seq) = (t0, 1);
+    while at <= until {
+        core.handle_input(at, from(0, WireState::Active, 4, seq));
+        core.handle_input(at, from(1, WireState::Passive, 0, seq));
+        probe(&mut core, Target::Peer, at, Ok(()));
+        core.handle_timeout(at);
+        at += HB;
+        seq += 1;
+    }
+    let _ = drain(&mut core);
+    core
+}
+
+/// Does `core` look at the VIP or ask for the lease at `at`?
+fn asks_at(core: &mut Core, at: Instant) -> bool {
+    core.handle_timeout(at);
+    std::iter::from_fn(|| core.poll_action()).any(|a| {
+        matches!(
+            a,
+            Action::Lease(LeaseAsk::Acquire) | Action::CheckVip { .. }
+        )
+    })
+}
+
+#[test]
+fn the_watched_peer_is_the_holder_and_follows_a_new_one() {
+    let t0 = Instant::now();
+    let mut core = m3_watching(t0, t0 + 3 * HB);
+    let status = core.status(t0 + 3 * HB);
+    assert_eq!(status.holder, Holder::Peer(0));
+    assert_eq!(status.holder_name("m3"), Some("m1"));
+    assert_eq!(status.peers.len(), 2);
+    let at = t0 + 4 * HB;
+    core.handle_input(at, from(1, WireState::Claiming, 5, 50));
+    let actions: Vec<Action> = std::iter::from_fn(|| core.poll_action()).collect();
+    assert!(actions.contains(&Action::WatchPeer(1)), "{actions:?}");
+    let status = core.status(at);
+    assert_eq!(status.holder, Holder::Peer(1), "the highest term holds");
+    assert!(status.peers.iter().any(|p| p.watched && p.name == "m2"));
+}
+
+#[test]
+fn behind_a_ready_peer_a_silent_holders_lease_is_left_to_it_first() {
+    let t0 = Instant::now();
+    let last = t0 + 5 * HB;
+    let mut core = m3_watching(t0, last);
+    // m1 falls silent and its application stops answering; m2 stays
+    // ready. m2 (ahead) would ask at once; m3 waits until m1's lease has
+    // surely run out (last heartbeat + lease + an interval + a quarter
+    // lease) and one deferral step more.
+    let step = INTERVAL + HB + LEASE / 4;
+    let not_before = last + LEASE + HB + LEASE / 4 + step;
+    let (mut at, mut seq) = (last + HB, 100);
+    let mut asked = None;
+    while at < not_before + GRACE {
+        core.handle_input(at, from(1, WireState::Passive, 0, seq));
+        probe(
+            &mut core,
+            Target::Peer,
+            at,
+            Err("connection refused".into()),
+        );
+        if asks_at(&mut core, at) {
+            asked = Some(at);
+            break;
+        }
+        at += Duration::from_millis(10);
+        seq += 1;
+    }
+    let asked = asked.expect("m3 claims in the end");
+    assert!(
+        asked >= not_before - core.settings.look_window,
+        "m3 looked at {:?}, before {:?}",
+        asked - last,
+        not_before - last
+    );
+    assert!(asked <= not_before + HB, "{:?}", asked - last);
+}
