@@ -145,6 +145,14 @@ fn set(s: &mut Settings, key: &str, value: &str) -> Result<(), String> {
             s.name = if primary { "m1" } else { "m2" }.into();
             s.peers = vec![peer(u16::from(primary))];
         }
+        // `node=3` (after `role=`, before `nodes=`): this node is m3.
+        "node" => {
+            let n: u16 = value.parse().map_err(|_| format!("node {value:?}"))?;
+            let id = n.checked_sub(1).ok_or("node= counts from 1")?;
+            s.node_id = id;
+            s.name = format!("m{n}");
+            s.preference = id as u8;
+        }
         // `nodes=3` (after `role=`) makes a cluster of three, m1 to m3,
         // each preferred in the order of its number.
         "nodes" => {
@@ -252,7 +260,15 @@ pub fn format_settings(s: &Settings) -> String {
         s.disabled,
         s.maintenance,
         s.adopt.map_or("-".to_owned(), |t| t.to_string()),
-    )
+    ) + &cluster_settings(s)
+}
+
+/// ` node=N nodes=M` beyond a pair (nothing for a pair).
+fn cluster_settings(s: &Settings) -> String {
+    if s.peers.len() < 2 {
+        return String::new();
+    }
+    format!(" node={} nodes={}", s.node_id + 1, s.peers.len() + 1)
 }
 
 fn parse_target(text: &str) -> Result<Target, String> {
