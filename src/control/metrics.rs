@@ -111,7 +111,16 @@ impl Metrics {
     }
 
     /// Names and describes every metric in the registry.
+    /// Registers every metric, in the order `/metrics` lists them.
     fn register(&mut self) {
+        self.register_node();
+        self.register_peer();
+        self.register_moves();
+        self.register_traffic();
+    }
+
+    /// This node: its state, term and lease, and who holds the VIP.
+    fn register_node(&mut self) {
         let r = &mut self.registry;
         r.register(
             "state",
@@ -139,6 +148,11 @@ impl Metrics {
             "1 for each common address while this node holds the group, else 0",
             self.addresses.clone(),
         );
+    }
+
+    /// The peer as this node sees it, and the probes.
+    fn register_peer(&mut self) {
+        let r = &mut self.registry;
         r.register(
             "peer_available",
             "1 while valid heartbeats arrive from the peer",
@@ -164,6 +178,11 @@ impl Metrics {
             "Failing streaks of the peer by cause",
             self.failures.clone(),
         );
+    }
+
+    /// Takeovers and releases, and the countdown to the next.
+    fn register_moves(&mut self) {
+        let r = &mut self.registry;
         r.register(
             "takeovers",
             "Takeovers by this node",
@@ -185,6 +204,11 @@ impl Metrics {
             "Time left before the takeover",
             self.takeover_in_seconds.clone(),
         );
+    }
+
+    /// Heartbeats and notifications that went by, and failbacks held back.
+    fn register_traffic(&mut self) {
+        let r = &mut self.registry;
         r.register(
             "heartbeats_accepted",
             "Valid heartbeats received",
