@@ -60,7 +60,7 @@ pub fn default_settings() -> Settings {
         role: Role::Secondary,
         node_id: 1,
         preference: 1,
-        peers: vec![peer(0)],
+        peers: vec![scenario_peer(0)],
         interval: Duration::from_millis(100),
         grace: Duration::from_secs(1),
         rise: 2,
@@ -91,8 +91,9 @@ pub fn default_settings() -> Settings {
     }
 }
 
-/// Node `id` of the scenarios: named m1, m2, … in the order of preference.
-fn peer(id: u16) -> crate::core::PeerInfo {
+/// Node `id` of the scenarios (and the simulation): named m1, m2, … in
+/// the order of preference.
+pub fn scenario_peer(id: u16) -> crate::core::PeerInfo {
     crate::core::PeerInfo {
         name: format!("m{}", id + 1),
         id,
@@ -143,7 +144,7 @@ fn set(s: &mut Settings, key: &str, value: &str) -> Result<(), String> {
             s.node_id = u16::from(!primary);
             s.preference = u8::from(!primary);
             s.name = if primary { "m1" } else { "m2" }.into();
-            s.peers = vec![peer(u16::from(primary))];
+            s.peers = vec![scenario_peer(u16::from(primary))];
         }
         // `node=3` (after `role=`, before `nodes=`): this node is m3.
         "node" => {
@@ -157,7 +158,10 @@ fn set(s: &mut Settings, key: &str, value: &str) -> Result<(), String> {
         // each preferred in the order of its number.
         "nodes" => {
             let n: u16 = value.parse().map_err(|_| format!("nodes {value:?}"))?;
-            s.peers = (0..n).filter(|&id| id != s.node_id).map(peer).collect();
+            s.peers = (0..n)
+                .filter(|&id| id != s.node_id)
+                .map(scenario_peer)
+                .collect();
         }
         "grace" => s.grace = duration(value)?,
         // `lease=2s` adds a witness (on_loss release); `on_loss=keep` after it.

@@ -45,8 +45,8 @@ use std::time::{Duration, Instant};
 use proptest::prelude::*;
 use understudy::config::{Failback, Role};
 use understudy::core::{
-    Action, AdminCommand, Core, Input, LeaseAsk, LeaseReply, LeaseSettings, OnLoss, PeerInfo,
-    Settings, State, Target,
+    Action, AdminCommand, Core, Input, LeaseAsk, LeaseReply, LeaseSettings, OnLoss, Settings,
+    State, Target,
 };
 use understudy::proto::heartbeat::Heartbeat;
 
@@ -341,17 +341,15 @@ fn settings(i: usize, n: usize, epoch: u64, failback: Failback) -> Settings {
         ),
         (INTERVAL, GRACE, HEARTBEAT, PEER_TIMEOUT)
     );
-    let info = |j: usize| PeerInfo {
-        name: node_name(j),
-        id: j as u16,
-        preference: j as u8,
-    };
     Settings {
         name: node_name(i),
         role,
         node_id: i as u16,
         preference: i as u8,
-        peers: (0..n).filter(|&j| j != i).map(info).collect(),
+        peers: (0..n)
+            .filter(|&j| j != i)
+            .map(|j| understudy::replay::scenario_peer(j as u16))
+            .collect(),
         watch_data: true,
         watch_nic: true,
         startup: STARTUP,

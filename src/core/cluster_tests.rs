@@ -3,35 +3,20 @@
 //! it (one deferral step per node ahead, and, behind a silent holder, not
 //! before that holder's lease has surely run out).
 
-use super::tests::{drain, hb, probe, settings, GRACE, HB, INTERVAL};
+use super::tests::{drain, hb, probe, GRACE, HB, INTERVAL};
 use super::*;
 use crate::proto::heartbeat::{Heartbeat, WireState};
 
 const LEASE: Duration = Duration::from_secs(2);
 
-/// Node `me` (0-based) of three, m1 the primary, with an etcd-like lease.
+/// Node `me` (0-based) of three, m1 the primary, with a 2 s lease: the
+/// golden scenarios' settings line.
 fn node_of_three(me: u16) -> Settings {
-    let info = |id: u16| PeerInfo {
-        name: format!("m{}", id + 1),
-        id,
-        preference: id as u8,
-    };
-    Settings {
-        name: format!("m{}", me + 1),
-        role: if me == 0 {
-            Role::Primary
-        } else {
-            Role::Secondary
-        },
-        node_id: me,
-        preference: me as u8,
-        peers: (0..3).filter(|&id| id != me).map(info).collect(),
-        witness: Some(LeaseSettings {
-            length: LEASE,
-            on_loss: OnLoss::Release,
-        }),
-        ..settings(Role::Secondary)
-    }
+    let role = if me == 0 { "primary" } else { "secondary" };
+    let line = format!("settings role={role} node={} nodes=3 lease=2s", me + 1);
+    let s = crate::replay::parse_settings(&line).expect("the scenario settings");
+    assert_eq!(s.witness.map(|w| w.length), Some(LEASE));
+    s
 }
 
 fn from(id: u16, state: WireState, term: u64, seq: u64) -> Input {
