@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{wait_for, Topology};
+use common::{address, wait_for, Topology};
 use witness::{Sampler, Timeline, LEASE};
 
 /// The etcd members: host, address.
@@ -22,21 +22,6 @@ const MEMBERS: [(&str, &str); 3] = [
     ("e2", "192.0.2.32"),
     ("e3", "192.0.2.33"),
 ];
-
-/// A host's address in the topology.
-fn address(host: &str) -> &'static str {
-    match host {
-        "m1" => "192.0.2.11",
-        "m2" => "192.0.2.12",
-        "m3" => "192.0.2.13",
-        "m4" => "192.0.2.14",
-        "m5" => "192.0.2.15",
-        "e1" => "192.0.2.31",
-        "e2" => "192.0.2.32",
-        "e3" => "192.0.2.33",
-        other => panic!("no host {other}"),
-    }
-}
 
 /// A three-member etcd cluster, its members killed on drop.
 struct Etcd {
@@ -269,6 +254,36 @@ impl Cluster {
         (timeline, logs)
     }
 
+    /// With every node sampled: `fault` at an instant, then `node` holds
+    /// the VIP within `limit` (`then` runs at once, given the instant),
+    /// a second more to settle; no two holders were seen, only `node`
+    /// took over, and the time to it is reported as `case` with `nodes`.
+    fn takes_over<T>(
+        &self,
+        case: &str,
+        fault: impl FnOnce(&Cluster),
+        node: &str,
+        limit: Duration,
+        then: impl FnOnce(&Cluster, Instant) -> T,
+    ) -> T {
+        let sampler = self.sampler();
+        let at = Instant::now();
+        fault(self);
+        self.wait_for_holder(node, limit);
+        let result = then(self, at);
+        std::thread::sleep(Duration::from_secs(1));
+        let (timeline, logs) = self.never_doubled(sampler);
+        self.only_took_over(&timeline, at, node, &logs);
+        let what = format!("{node} holds");
+        report(
+            self.nodes.len(),
+            case,
+            &what,
+            timeline.first_held_by(node, at),
+        );
+        result
+    }
+
     /// Only `expected` of the nodes held the VIP after `since` (m1 aside).
     fn only_took_over(&self, timeline: &Timeline, since: Instant, expected: &str, logs: &str) {
         for node in self.nodes.iter().filter(|n| *n != "m1" && *n != expected) {
@@ -329,19 +344,14 @@ fn report(nodes: usize, case: &str, what: &str, took: Option<Duration>) {
 #[test]
 fn three_nodes_holders_application_dies_the_first_backup_takes_over() {
     let c = Cluster::steady("c3app", 3);
-    let sampler = c.sampler();
-    let killed = Instant::now();
-    c.kill_app("m1");
-    c.wait_for_holder("m2", Duration::from_secs(8));
-    let answered = c.t.wait_answer("m2", killed, Duration::from_secs(5));
-    std::thread::sleep(Duration::from_secs(1));
-    let (timeline, logs) = c.never_doubled(sampler);
-    c.only_took_over(&timeline, killed, "m2", &logs);
-    report(
-        3,
+    let kill = |c: &Cluster| c.kill_app("m1");
+    let answer = |c: &Cluster, killed| c.t.wait_answer("m2", killed, Duration::from_secs(5));
+    let answered = c.takes_over(
         "application killed",
-        "m2 holds",
-        timeline.first_held_by("m2", killed),
+        kill,
+        "m2",
+        Duration::from_secs(8),
+        answer,
     );
     report(
         3,
@@ -356,19 +366,8 @@ fn three_nodes_holders_application_dies_the_first_backup_takes_over() {
 #[test]
 fn three_nodes_holders_host_dies_the_first_backup_takes_over() {
     let c = Cluster::steady("c3host", 3);
-    let sampler = c.sampler();
-    let died = Instant::now();
-    c.kill_host("m1");
-    c.wait_for_holder("m2", Duration::from_secs(10));
-    std::thread::sleep(Duration::from_secs(1));
-    let (timeline, logs) = c.never_doubled(sampler);
-    c.only_took_over(&timeline, died, "m2", &logs);
-    report(
-        3,
-        "host dies",
-        "m2 holds",
-        timeline.first_held_by("m2", died),
-    );
+    let kill = |c: &Cluster| c.kill_host("m1");
+    c.takes_over("host dies", kill, "m2", Duration::from_secs(10), |_, _| ());
 }
 
 /// m3 is cut from etcd and from the other nodes (not from the client):
@@ -441,19 +440,9 @@ fn three_nodes_a_disabled_backup_is_passed_over() {
             .any(|r| r["name"] == "m2" && r["status"] == "Disabled")
             .then_some(())
     });
-    let sampler = c.sampler();
-    let killed = Instant::now();
-    c.kill_app("m1");
-    c.wait_for_holder("m3", Duration::from_secs(10));
-    std::thread::sleep(Duration::from_secs(1));
-    let (timeline, logs) = c.never_doubled(sampler);
-    c.only_took_over(&timeline, killed, "m3", &logs);
-    report(
-        3,
-        "m2 disabled, application killed",
-        "m3 holds",
-        timeline.first_held_by("m3", killed),
-    );
+    let kill = |c: &Cluster| c.kill_app("m1");
+    let case = "m2 disabled, application killed";
+    c.takes_over(case, kill, "m3", Duration::from_secs(10), |_, _| ());
 }
 
 /// Five nodes: the holder's host dies, then the new holder's: each time the

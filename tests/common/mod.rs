@@ -665,6 +665,23 @@ impl Drop for Topology {
     }
 }
 
+/// A host's address in the topology (tests/support/topology.sh).
+pub fn address(host: &str) -> &'static str {
+    match host {
+        "m1" => "192.0.2.11",
+        "m2" => "192.0.2.12",
+        "m3" => "192.0.2.13",
+        "m4" => "192.0.2.14",
+        "m5" => "192.0.2.15",
+        "w" => "192.0.2.30",
+        "e1" => "192.0.2.31",
+        "e2" => "192.0.2.32",
+        "e3" => "192.0.2.33",
+        "cl" => "192.0.2.100",
+        other => panic!("no host {other}"),
+    }
+}
+
 /// The heartbeat port of the test configuration.
 pub const HEARTBEAT_PORT: u16 = 7046;
 pub const API_PORT: u16 = 7047;

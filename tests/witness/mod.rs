@@ -250,13 +250,9 @@ pub fn config_with_witness(t: &Topology, server: &Server, on_loss: &str) -> Path
 /// ways, with blackhole routes.
 pub fn cut_witness(t: &Topology, node: &str, on: bool) {
     let verb = if on { "add" } else { "del" };
-    let node_addr = match node {
-        "m1" => "192.0.2.11/32",
-        "m2" => "192.0.2.12/32",
-        other => panic!("no node {other}"),
-    };
-    for (host, dest) in [(node, "192.0.2.30/32"), ("w", node_addr)] {
-        let out = t.exec(host, &["ip", "route", verb, "blackhole", dest]);
+    for (host, dest) in [(node, "w"), ("w", node)] {
+        let dest = format!("{}/32", crate::common::address(dest));
+        let out = t.exec(host, &["ip", "route", verb, "blackhole", &dest]);
         assert!(
             out.status.success(),
             "{}",
