@@ -192,3 +192,117 @@ fn a_configuration_the_new_binary_refuses_stops_the_restart() {
     let s = t.status("m1");
     assert_eq!(s["holder"]["node"], "m1", "{s}");
 }
+
+/// Sends `signal` to `pid` every 2 ms until `stop` (at most 10 s).
+fn keep_signalling(
+    pid: u32,
+    signal: libc::c_int,
+    stop: Arc<AtomicBool>,
+) -> thread::JoinHandle<u32> {
+    thread::spawn(move || {
+        let mut sent = 0;
+        for _ in 0..5_000 {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            // SAFETY: kill only sends a signal to the daemon's own PID.
+            unsafe { libc::kill(pid as libc::pid_t, signal) };
+            sent += 1;
+            thread::sleep(Duration::from_millis(2));
+        }
+        sent
+    })
+}
+
+/// SIGHUP (a reload) sent all through three restarts, across the moment
+/// of the exec: the daemon survives every one (the default action of a
+/// SIGHUP that reached the new process before its handler would kill it).
+/// Then a SIGTERM sent the instant the old process says it re-executes
+/// stops the new one cleanly: exit 0, the application stopped, the VIP
+/// released, and m2 takes over.
+#[test]
+fn signals_during_a_restart_reach_the_new_process() {
+    let mut t = Topology::up("restart-sig");
+    t.steady_pair();
+    let pid = t.daemon("m1").pid();
+    for round in 1..=3 {
+        let stop = Arc::new(AtomicBool::new(false));
+        let hups = keep_signalling(pid, libc::SIGHUP, stop.clone());
+        thread::sleep(Duration::from_millis(50));
+        let (ok, text) = t.ctl("m1", &["restart"]);
+        assert!(ok, "restart {round}: {text}\n{}", t.dump_logs());
+        wait_for(
+            &format!("restart {round} under SIGHUPs to adopt the common IP"),
+            Duration::from_secs(20),
+            || {
+                let log = t.daemon("m1").log_text();
+                (log.matches("restarted without a failover").count() >= round).then_some(())
+            },
+        );
+        thread::sleep(Duration::from_millis(100));
+        stop.store(true, Ordering::SeqCst);
+        let sent = hups.join().expect("the SIGHUP thread");
+        eprintln!("RESTART under SIGHUP {round}: {sent} SIGHUPs sent");
+        let exited = t.daemon("m1").child.try_wait().expect("try_wait");
+        assert_eq!(
+            exited,
+            None,
+            "SIGHUP during restart {round} ended the daemon\n{}",
+            t.dump_logs()
+        );
+        assert_eq!(t.daemon("m1").pid(), pid);
+        assert_eq!(t.vip_holders(), ["m1"], "restart {round}");
+    }
+    // A SIGTERM into the exec.
+    let before = t.daemon("m1").log_text().matches("re-executing").count();
+    let log = t.daemon("m1").log.clone();
+    let terminator = thread::spawn(move || {
+        // Bounded: 20 s of 1 ms polls.
+        for _ in 0..20_000 {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.matches("re-executing").count() > before {
+                // SAFETY: kill only sends a signal to the daemon's own PID.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+                return true;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+        false
+    });
+    // Its answer may never come (the new process stops instead of
+    // answering; the command gives up after 30 s): what follows counts.
+    let _restart = common::ChildGuard(
+        Command::new(common::bin())
+            .args(["restart", "--socket"])
+            .arg(t.socket("m1"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("understudy restart"),
+    );
+    assert!(
+        terminator.join().expect("the SIGTERM thread"),
+        "never saw the re-exec"
+    );
+    let exited = wait_for(
+        "m1 to stop after the SIGTERM",
+        Duration::from_secs(20),
+        || t.daemon("m1").child.try_wait().ok().flatten(),
+    );
+    let logs = t.dump_logs();
+    assert!(
+        exited.success(),
+        "SIGTERM during a restart: {exited}\n{logs}"
+    );
+    let m1 = t.daemon("m1").log_text();
+    let exec_at = m1.rfind("re-executing").expect("the re-exec is logged");
+    assert!(
+        m1[exec_at..].contains("stopping: the application is stopped"),
+        "the new process did not take the SIGTERM as a stop:\n{m1}"
+    );
+    wait_for(
+        "m2 to take the common IP over",
+        Duration::from_secs(20),
+        || (t.vip_holders() == ["m2"]).then_some(()),
+    );
+}

@@ -222,6 +222,7 @@ impl Daemon {
                     return (self.notifier, None);
                 }
                 if let Action::Exec { term, holding } = action {
+                    restart::hold_signals(|| self.unread_signals());
                     return (self.notifier, Some(restart::Handover { term, holding }));
                 }
                 self.dispatch(action);
@@ -253,6 +254,21 @@ impl Daemon {
                 _ = tick(&mut watchdog) => Systemd::watchdog(),
             }
         }
+    }
+
+    /// What signals asked of the loop and it will not read now that it
+    /// stops for a re-exec: a stop (SIGTERM) or a reload (SIGHUP) queued.
+    fn unread_signals(&mut self) -> Vec<libc::c_int> {
+        let mut unread = Vec::new();
+        while let Ok(input) = self.inputs.try_recv() {
+            if input == Input::Shutdown {
+                unread.push(libc::SIGTERM);
+            }
+        }
+        while self.reloads.try_recv().is_ok() {
+            unread.push(libc::SIGHUP);
+        }
+        unread
     }
 
     /// Every input goes to the core through here, and into the replay log
@@ -548,10 +564,12 @@ impl Outside {
             keys: keys.clone(),
             reloader: reloader.clone(),
         };
-        let mut tasks = vec![
-            tokio::spawn(forward_signals(input_tx.clone(), reloader)?),
-            tokio::spawn(pushes.serve(l.push)),
-        ];
+        super::restart::catch_signals().map_err(RuntimeError::Signal)?;
+        let signals = forward_signals(input_tx.clone(), reloader)?;
+        // Our handlers are in place: what a restarting predecessor held
+        // for us (or anything sent since exec) is delivered to them now.
+        super::restart::deliver_held_signals();
+        let mut tasks = vec![tokio::spawn(signals), tokio::spawn(pushes.serve(l.push))];
         let (api, tokens) = open_api(config, control_tx.clone(), metrics.clone(), l.history)
             .await?
             .unzip();
@@ -727,21 +745,31 @@ fn forward_signals(
     let mut hup = signal(SignalKind::hangup()).map_err(RuntimeError::Signal)?;
     Ok(async move {
         loop {
-            let name = tokio::select! {
-                _ = term.recv() => "SIGTERM",
-                _ = int.recv() => "SIGINT",
-                _ = hup.recv() => {
-                    // The reload logs its own outcome.
-                    reloader.clone().reload("SIGHUP".into()).await;
-                    continue;
-                }
+            let (name, number) = tokio::select! {
+                _ = term.recv() => ("SIGTERM", libc::SIGTERM),
+                _ = int.recv() => ("SIGINT", libc::SIGINT),
+                _ = hup.recv() => ("SIGHUP", libc::SIGHUP),
             };
-            info!(
-                signal = name,
-                "stopping: the application is stopped and the common IP released if this node holds them"
-            );
-            Systemd::stopping();
-            if inputs.send(Input::Shutdown).is_err() {
+            if number == libc::SIGHUP {
+                // The reload logs its own outcome; during a restart the
+                // new process reloads (it reads the file anyway).
+                let mut reload = None;
+                restart::forward_or_hold(number, || reload = Some(reloader.clone()));
+                if let Some(reloader) = reload {
+                    reloader.reload("SIGHUP".into()).await;
+                }
+                continue;
+            }
+            let mut sent = true;
+            restart::forward_or_hold(number, || {
+                info!(
+                    signal = name,
+                    "stopping: the application is stopped and the common IP released if this node holds them"
+                );
+                Systemd::stopping();
+                sent = inputs.send(Input::Shutdown).is_ok();
+            });
+            if !sent {
                 return;
             }
         }
