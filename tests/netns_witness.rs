@@ -378,6 +378,59 @@ both_backends!(
     holders_host_dies,
 );
 
+/// A lease table made by hand with a `term` of type integer (the daemon
+/// reads bigint): both daemons keep running, neither claims without the
+/// lease, and status says what is wrong and the statement that fixes it.
+/// Once it is fixed, one of them takes the lease and the common IP.
+#[test]
+fn a_lease_table_of_another_shape_is_reported_not_a_panic() {
+    let mut t = Topology::up("wit-schema");
+    let server = Server::start(&t, Backend::Postgres);
+    server.sql(
+        "CREATE TABLE understudy_lease (cluster text PRIMARY KEY, holder text, \
+         term integer NOT NULL DEFAULT 0, expires timestamptz)",
+    );
+    let config = config_with_witness(&t, &server, "release");
+    t.start_with("m1", &config);
+    t.start_with("m2", &config);
+    let fix = "ALTER TABLE understudy_lease ALTER COLUMN term TYPE bigint";
+    for node in ["m1", "m2"] {
+        wait_for(
+            &format!("{node}'s status to name the wrong column"),
+            Duration::from_secs(20),
+            || {
+                // The daemon may not answer yet.
+                let (ok, text) = t.ctl(node, &["status", "--json"]);
+                let s: serde_json::Value = serde_json::from_str(&text).ok().filter(|_| ok)?;
+                let error = s["witness"]["error"].as_str()?.to_owned();
+                (error.contains("understudy_lease.term is integer, not bigint")
+                    && error.contains(fix))
+                .then_some(())
+            },
+        );
+    }
+    common::holds_for(
+        "both daemons running, nobody holding",
+        Duration::from_secs(3),
+        || {
+            let running = ["m1", "m2"]
+                .iter()
+                .all(|n| matches!(t.daemon(n).child.try_wait(), Ok(None)));
+            running && t.vip_holders().is_empty()
+        },
+    );
+    server.sql(fix);
+    let fixed = (0..150).any(|_| {
+        std::thread::sleep(Duration::from_millis(200));
+        t.vip_holders().len() == 1
+    });
+    assert!(
+        fixed,
+        "nobody held the common IP once the table was fixed\n{}",
+        t.dump_logs()
+    );
+}
+
 /// The same moves without a witness, measured the same way: what the
 /// witness costs (a host's death waits for its lease) and what it does not
 /// (planned moves, a failed application).

@@ -175,18 +175,26 @@ impl Server {
         }
     }
 
+    /// psql on the witness's database, as the daemons' user, running `sql`.
+    pub fn psql(&self, sql: &str) -> Command {
+        let mut cmd = self.in_ns();
+        cmd.args(["runuser", "-u", "postgres", "--"])
+            .arg(pg_bin("psql"))
+            .args(["-h", WITNESS_ADDR, "-U", "understudy", "-d", "helpdesk"])
+            .args(["-v", "ON_ERROR_STOP=1", "-Atc", sql]);
+        cmd
+    }
+
+    /// Runs `sql` on the witness's database; panics if it fails.
+    pub fn sql(&self, sql: &str) {
+        ok(sql, &mut self.psql(sql));
+    }
+
     /// The lease's row or key, as the server has it (for the logs).
     pub fn lease_row(&self) -> String {
         let out = match self.backend {
             Backend::Postgres => self
-                .in_ns()
-                .args(["runuser", "-u", "postgres", "--"])
-                .arg(pg_bin("psql"))
-                .args(["-h", WITNESS_ADDR, "-U", "understudy", "-d", "helpdesk"])
-                .args([
-                    "-Atc",
-                    "SELECT holder, term, expires > now() FROM understudy_lease",
-                ])
+                .psql("SELECT holder, term, expires > now() FROM understudy_lease")
                 .output(),
             Backend::Etcd => self
                 .in_ns()

@@ -36,6 +36,31 @@ CREATE TABLE IF NOT EXISTS understudy_node (
     PRIMARY KEY (cluster, node)
 );";
 
+/// The columns the statements below read and write, with the type
+/// PostgreSQL reports for each (`information_schema.columns.data_type`).
+const COLUMNS: [(&str, &str, &str); 10] = [
+    ("understudy_lease", "cluster", "text"),
+    ("understudy_lease", "holder", "text"),
+    ("understudy_lease", "term", "bigint"),
+    ("understudy_lease", "expires", "timestamp with time zone"),
+    ("understudy_node", "cluster", "text"),
+    ("understudy_node", "node", "text"),
+    ("understudy_node", "state", "text"),
+    ("understudy_node", "term", "bigint"),
+    ("understudy_node", "checksum", "text"),
+    (
+        "understudy_node",
+        "last_heartbeat",
+        "timestamp with time zone",
+    ),
+];
+
+const TYPES: &str = "
+SELECT table_name::text, column_name::text, data_type::text
+FROM information_schema.columns
+WHERE table_schema = current_schema()
+  AND table_name IN ('understudy_lease', 'understudy_node')";
+
 const ACQUIRE: &str = "
 UPDATE understudy_lease SET
     term = CASE WHEN holder = $2 AND expires > now() THEN term ELSE term + 1 END,
@@ -113,6 +138,16 @@ impl Postgres {
                     .await
                     .map_err(|e| self.failed("create the tables", &e))?;
             }
+            let found = client
+                .query(TYPES, &[])
+                .await
+                .map_err(|e| self.failed("read the tables' columns", &e))?;
+            let found = found
+                .iter()
+                .map(|row| Ok((cell(row, 0)?, cell(row, 1)?, cell(row, 2)?)))
+                .collect::<Result<Vec<(String, String, String)>, String>>()
+                .map_err(|why| format!("{}: {why}", self.shown))?;
+            schema_problem(&found).map_or(Ok(()), |why| Err(format!("{}: {why}", self.shown)))?;
             client
                 .execute(
                     "INSERT INTO understudy_lease (cluster) VALUES ($1) ON CONFLICT DO NOTHING",
@@ -157,7 +192,7 @@ impl Postgres {
                 .await?;
             if let Some(row) = rows.first() {
                 return Ok(LeaseReply::Granted {
-                    term: term(row.get(0)),
+                    term: term(cell(row, 0)?),
                 });
             }
             let held = self.held_by().await?;
@@ -177,7 +212,7 @@ impl Postgres {
             .await?;
         match rows.first() {
             Some(row) => Ok(LeaseReply::Granted {
-                term: term(row.get(0)),
+                term: term(cell(row, 0)?),
             }),
             None => self.held_by().await,
         }
@@ -189,8 +224,8 @@ impl Postgres {
         let rows = self.query("read the lease", HOLDER, &[&cluster]).await?;
         Ok(match rows.first() {
             Some(row) => LeaseReply::HeldBy {
-                holder: row.get(0),
-                term: term(row.get(1)),
+                holder: cell(row, 0)?,
+                term: term(cell(row, 1)?),
             },
             None => LeaseReply::HeldBy {
                 holder: "nobody (it changed hands)".to_owned(),
@@ -225,24 +260,102 @@ impl Postgres {
         let rows = self.query("read the nodes", NODES, &[&cluster]).await?;
         let nodes = rows
             .iter()
-            .map(|row| NodeSeen {
-                record: NodeRecord {
-                    node: row.get(0),
-                    state: row.get(1),
-                    term: term(row.get(2)),
-                    checksum: row.get(3),
-                },
-                age: Duration::try_from_secs_f64(row.get::<_, f64>(4).max(0.0)).ok(),
+            .map(|row| {
+                Ok(NodeSeen {
+                    record: NodeRecord {
+                        node: cell(row, 0)?,
+                        state: cell(row, 1)?,
+                        term: term(cell(row, 2)?),
+                        checksum: cell(row, 3)?,
+                    },
+                    age: Duration::try_from_secs_f64(cell::<f64>(row, 4)?.max(0.0)).ok(),
+                })
             })
-            .collect();
+            .collect::<Result<Vec<_>, String>>()?;
         let holder = self.query("read the lease", HOLDER, &[&cluster]).await?;
-        Ok(Seen {
-            holder: holder.first().map(|r| (r.get(0), term(r.get(1)))),
-            nodes,
-        })
+        let holder = match holder.first() {
+            Some(r) => Some((cell(r, 0)?, term(cell(r, 1)?))),
+            None => None,
+        };
+        Ok(Seen { holder, nodes })
     }
 }
 
 fn term(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
+}
+
+/// Column `at` of `row`, or an error naming it: a table altered by hand
+/// (another type, a NULL where none belongs) is reported, never a panic.
+fn cell<'a, T: tokio_postgres::types::FromSql<'a>>(
+    row: &'a tokio_postgres::Row,
+    at: usize,
+) -> Result<T, String> {
+    row.try_get(at).map_err(|e| {
+        let name = row.columns().get(at).map_or("?", |c| c.name());
+        format!("unexpected value in column {name}: {e}")
+    })
+}
+
+/// What is wrong with the tables as found (`(table, column, type)`
+/// rows), with the statement that fixes it; `None` when they are as this
+/// daemon created them.
+fn schema_problem(found: &[(String, String, String)]) -> Option<String> {
+    let mut problems = Vec::new();
+    for (table, column, wanted) in COLUMNS {
+        let has = found
+            .iter()
+            .find(|(t, c, _)| t == table && c == column)
+            .map(|(_, _, ty)| ty.as_str());
+        match has {
+            Some(ty) if ty == wanted => {}
+            Some(ty) => problems.push(format!(
+                "column {table}.{column} is {ty}, not {wanted} (fix: ALTER TABLE {table} ALTER COLUMN {column} TYPE {wanted})"
+            )),
+            None => problems.push(format!(
+                "table {table} has no column {column} (fix: ALTER TABLE {table} ADD COLUMN {column} {wanted}, or drop the table and let understudy create it)"
+            )),
+        }
+    }
+    (!problems.is_empty()).then(|| {
+        format!(
+            "the witness tables are not as understudy needs them: {}",
+            problems.join("; ")
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn as_created() -> Vec<(String, String, String)> {
+        COLUMNS
+            .iter()
+            .map(|(t, c, ty)| (t.to_string(), c.to_string(), ty.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn tables_as_created_pass_and_others_say_how_to_fix_them() {
+        assert_eq!(schema_problem(&as_created()), None);
+        let mut integer = as_created();
+        integer[2].2 = "integer".into();
+        let why = schema_problem(&integer).expect("a problem");
+        assert!(
+            why.contains("column understudy_lease.term is integer, not bigint"),
+            "{why}"
+        );
+        assert!(
+            why.contains("ALTER TABLE understudy_lease ALTER COLUMN term TYPE bigint"),
+            "{why}"
+        );
+        let mut missing = as_created();
+        missing.retain(|(t, c, _)| !(t == "understudy_node" && c == "checksum"));
+        let why = schema_problem(&missing).expect("a problem");
+        assert!(
+            why.contains("table understudy_node has no column checksum"),
+            "{why}"
+        );
+    }
 }
