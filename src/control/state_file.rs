@@ -31,10 +31,8 @@ pub fn save(path: &Path, state: Persisted) -> Result<(), String> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(fail)?;
     }
-    let tmp = path.with_extension("tmp");
     let text = serde_json::to_string(&state).map_err(|e| e.to_string())?;
-    std::fs::write(&tmp, text + "\n").map_err(fail)?;
-    std::fs::rename(&tmp, path).map_err(fail)
+    crate::atomic_file::replace(path, (text + "\n").as_bytes(), 0o644).map_err(fail)
 }
 
 #[cfg(test)]

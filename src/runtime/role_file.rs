@@ -27,10 +27,7 @@ impl RoleFile {
         if self.written == Some(word) {
             return;
         }
-        let tmp = path.with_extension("tmp");
-        let result =
-            std::fs::write(&tmp, format!("{word}\n")).and_then(|()| std::fs::rename(&tmp, path));
-        match result {
+        match crate::atomic_file::replace(path, format!("{word}\n").as_bytes(), 0o644) {
             Ok(()) => self.written = Some(word),
             Err(e) => warn!(path = %path.display(), error = %e, "cannot write the role file"),
         }
