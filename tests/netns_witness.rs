@@ -431,6 +431,90 @@ fn a_lease_table_of_another_shape_is_reported_not_a_panic() {
     );
 }
 
+/// A server at the witness's address that answers every request with an
+/// endless body (a broken or hostile etcd gateway).
+const ENDLESS: &str = r#"
+import socket, threading
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("192.0.2.30", 2379))
+s.listen(16)
+def answer(c):
+    try:
+        c.recv(65536)
+        c.sendall(b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{"kvs": ["')
+        chunk = b"A" * 65536
+        while True:
+            c.sendall(chunk)
+    except OSError:
+        pass
+    finally:
+        c.close()
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=answer, args=(c,), daemon=True).start()
+"#;
+
+/// The resident memory of process `pid`, in KiB.
+fn resident_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// An etcd witness that answers without end: each daemon reads at most
+/// the answer's bound (1 MiB), says so in status, stays small (it grew to
+/// 1.67 GB before the bound), and nobody claims without a lease.
+#[test]
+fn an_endless_witness_answer_is_cut_at_its_bound() {
+    let mut t = Topology::up("wit-endless");
+    let _server = common::ChildGuard(
+        Command::new("ip")
+            .args(["netns", "exec", &t.ns("w"), "python3", "-c", ENDLESS])
+            .spawn()
+            .expect("the endless server"),
+    );
+    let config = t.dir.join("endless.toml");
+    std::fs::copy(&t.config, &config).expect("copy the configuration");
+    let config = witness::config_with_witness_url(&config, "etcd://192.0.2.30:2379", "release");
+    t.start_with("m1", &config);
+    t.start_with("m2", &config);
+    for node in ["m1", "m2"] {
+        wait_for(
+            &format!("{node}'s status to say the answer was too long"),
+            Duration::from_secs(30),
+            || {
+                let (ok, text) = t.ctl(node, &["status", "--json"]);
+                let s: serde_json::Value = serde_json::from_str(&text).ok().filter(|_| ok)?;
+                s["witness"]["error"]
+                    .as_str()?
+                    .contains("longer than 1048576 bytes")
+                    .then_some(())
+            },
+        );
+    }
+    let mut most = 0;
+    common::holds_for(
+        "both daemons small, running, nobody holding",
+        Duration::from_secs(5),
+        || {
+            let sizes: Vec<u64> = ["m1", "m2"]
+                .iter()
+                .map(|n| resident_kib(t.daemon(n).pid()))
+                .collect();
+            most = most.max(*sizes.iter().max().unwrap_or(&0));
+            let running = ["m1", "m2"]
+                .iter()
+                .all(|n| matches!(t.daemon(n).child.try_wait(), Ok(None)));
+            running && most < 100 * 1024 && t.vip_holders().is_empty()
+        },
+    );
+    eprintln!("witness endless answer: largest resident size {most} KiB");
+}
+
 /// The same moves without a witness, measured the same way: what the
 /// witness costs (a host's death waits for its lease) and what it does not
 /// (planned moves, a failed application).

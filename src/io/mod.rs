@@ -3,6 +3,7 @@
 //! errors as values; none of them panics the loop.
 
 pub mod app;
+pub mod bounded;
 pub mod group;
 pub mod iflist;
 pub mod neighbours;

@@ -394,7 +394,11 @@ impl Prober {
         if e.body.is_none() && e.body_regex.is_none() && signal_body.is_none() {
             return Ok(Answer::Healthy);
         }
-        let body = response.text().await.map_err(describe)?;
+        let body = match crate::io::bounded::body(response, crate::io::bounded::PROBED_PAGE).await {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(crate::io::bounded::BodyError::Http(e)) => return Err(describe(e)),
+            Err(too_long) => return Err(too_long.to_string().into()),
+        };
         if let Some(text) = signal_body.filter(|t| body.contains(t.as_str())) {
             return Ok(Answer::Maintenance(format!("body says {text:?}")));
         }

@@ -245,13 +245,19 @@ pub fn config_with_witness(t: &Topology, server: &Server, on_loss: &str) -> Path
     );
     let text = text.replacen(start, &format!("{start}{term_file}"), 1);
     let path = t.dir.join(format!("witness-{on_loss}.toml"));
+    std::fs::write(&path, text).expect("write the configuration");
+    config_with_witness_url(&path, &server.url(), on_loss)
+}
+
+/// `config` with a `[witness]` section for `url` added (in place).
+pub fn config_with_witness_url(config: &Path, url: &str, on_loss: &str) -> PathBuf {
+    let text = std::fs::read_to_string(config).expect("the configuration");
     let witness = format!(
-        "\n[witness]\nurl = \"{}\"\nlease = \"{}s\"\non_loss = \"{on_loss}\"\n",
-        server.url(),
+        "\n[witness]\nurl = \"{url}\"\nlease = \"{}s\"\non_loss = \"{on_loss}\"\n",
         LEASE.as_secs()
     );
-    std::fs::write(&path, text + &witness).expect("write the configuration");
-    path
+    std::fs::write(config, text + &witness).expect("write the configuration");
+    config.to_path_buf()
 }
 
 /// Cuts (or restores) all traffic between `node` and the witness, both

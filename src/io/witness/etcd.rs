@@ -25,6 +25,22 @@ use serde_json::{json, Value};
 
 use super::{NodeRecord, NodeSeen, Seen};
 use crate::core::LeaseReply;
+use crate::io::bounded::{self, BodyError};
+
+/// Why a gateway's answer could not be read.
+#[derive(Debug, thiserror::Error)]
+enum Answer {
+    #[error(transparent)]
+    Body(#[from] BodyError),
+    #[error("the answer is not JSON: {0}")]
+    Json(serde_json::Error),
+}
+
+impl From<reqwest::Error> for Answer {
+    fn from(e: reqwest::Error) -> Self {
+        Answer::Body(BodyError::Http(e))
+    }
+}
 
 pub struct Etcd {
     endpoints: Vec<String>,
@@ -97,6 +113,7 @@ impl Etcd {
         })
     }
 
+    /// Moves to the next endpoint (after a failure).
     pub fn reset(&mut self) {
         self.current = (self.current + 1) % self.endpoints.len().max(1);
     }
@@ -125,8 +142,9 @@ impl Etcd {
         let result = async {
             let response = self.http.post(&url).json(body).send().await?;
             let status = response.status();
-            let value: Value = response.json().await?;
-            Ok::<_, reqwest::Error>((status, value))
+            let bytes = bounded::body(response, bounded::WITNESS_ANSWER).await?;
+            let value: Value = serde_json::from_slice(&bytes).map_err(Answer::Json)?;
+            Ok::<_, Answer>((status, value))
         }
         .await;
         match result {
@@ -138,7 +156,8 @@ impl Etcd {
             }
             Err(e) => {
                 self.reset();
-                Err((format!("etcd {endpoint}: {path}: {e}"), e.is_connect()))
+                let connect = matches!(&e, Answer::Body(BodyError::Http(e)) if e.is_connect());
+                Err((format!("etcd {endpoint}: {path}: {e}"), connect))
             }
         }
     }
