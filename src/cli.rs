@@ -11,6 +11,7 @@ use understudy::config::{Config, Problem, Problems};
 use understudy::io::iflist;
 use understudy::io::netlink::Netlink;
 use understudy::runtime::Overrides;
+use understudy::terminal::harmless;
 
 #[derive(Parser)]
 #[command(
@@ -371,7 +372,7 @@ async fn control(
     } else {
         if !response.message.is_empty() {
             let prefix = if response.ok { "" } else { "refused: " };
-            println!("{prefix}{}", response.message);
+            println!("{prefix}{}", harmless(&response.message));
         }
         if let Some(status) = &response.status {
             if !response.message.is_empty() {
@@ -395,10 +396,10 @@ async fn restart(to: &Target) -> anyhow::Result<ExitCode> {
     // The daemon answers, then re-executes; its answer may be cut short.
     match client::call(&socket, &Request::Restart).await {
         Ok(r) if !r.ok => {
-            println!("refused: {}", r.message);
+            println!("refused: {}", harmless(&r.message));
             return Ok(ExitCode::FAILURE);
         }
-        Ok(r) => println!("{}", r.message),
+        Ok(r) => println!("{}", harmless(&r.message)),
         Err(_) => println!("restarting"),
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -486,14 +487,14 @@ async fn config_push(path: &std::path::Path, node: Option<String>) -> anyhow::Re
             text: &text,
         };
         match understudy::io::push::send(push).await {
-            Ok(answer) if answer.ok => println!("{}: {}", peer.name, answer.message),
+            Ok(answer) if answer.ok => println!("{}: {}", peer.name, harmless(&answer.message)),
             Ok(answer) => {
-                println!("refused by {}: {}", peer.name, answer.message);
+                println!("refused by {}: {}", peer.name, harmless(&answer.message));
                 all_ok = false;
             }
             Err(why) if config.nodes.len() == 2 => return Err(anyhow::Error::msg(why)),
             Err(why) => {
-                println!("not pushed to {}: {why}", peer.name);
+                println!("not pushed to {}: {}", peer.name, harmless(&why));
                 all_ok = false;
             }
         }

@@ -15,6 +15,7 @@
 //!   its actions in order.
 //! - [`notify`]: mail, webhook and hook commands, off the core's path.
 //! - [`table`]: aligned plain-text tables for the CLI.
+//! - [`terminal`]: text from outside made harmless for a terminal.
 //! - [`words`]: every word the core's typed reasons become (logs, status,
 //!   notifications), in one place.
 //! - [`replay`]: the core's inputs, actions and status as lines of text,
@@ -33,4 +34,5 @@ pub mod proto;
 pub mod replay;
 pub mod runtime;
 pub mod table;
+pub mod terminal;
 pub mod words;

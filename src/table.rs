@@ -1,18 +1,27 @@
 //! Plain-text tables for people: columns padded to their widest cell and
 //! separated by two spaces, trailing blanks trimmed. Shared by `iflist`
-//! and `status`.
+//! and `status`. Cells may come from outside (a witness's rows, an
+//! interface's name): they are made harmless first ([`crate::terminal`]).
 
 /// Renders `rows` (the first one is the header), one line each.
 pub fn aligned(rows: &[Vec<String>]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|c| crate::terminal::harmless_line(c).into_owned())
+                .collect()
+        })
+        .collect();
     let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
     let mut widths = vec![0; columns];
-    for row in rows {
+    for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
     let mut out = String::new();
-    for row in rows {
+    for row in &rows {
         let cells: Vec<String> = row
             .iter()
             .zip(&widths)

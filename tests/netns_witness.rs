@@ -515,6 +515,79 @@ fn an_endless_witness_answer_is_cut_at_its_bound() {
     eprintln!("witness endless answer: largest resident size {most} KiB");
 }
 
+/// A node row written into etcd by someone else, with escape sequences
+/// that would set the window title, clear the screen and print a green
+/// "Active (all fine)": `understudy status` shows them escaped, and the
+/// daemon's log carries no raw escape either.
+#[test]
+fn escape_sequences_in_a_witness_row_reach_no_terminal() {
+    use base64::Engine as _;
+    let mut t = Topology::up("wit-escape");
+    let server = Server::start(&t, Backend::Etcd);
+    let config = config_with_witness(&t, &server, "release");
+    t.start_with("m1", &config);
+    wait_for("m1 to hold the common IP", Duration::from_secs(30), || {
+        (t.vip_holders() == ["m1"]).then_some(())
+    });
+    let hostile = "\x1b]0;owned\x07\x1b[2J\x1b[32mActive (all fine)\u{9b}0m";
+    let value = serde_json::json!({ "state": hostile, "term": 1, "checksum": "0" }).to_string();
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let put = serde_json::json!({ "key": b64("/understudy/test/node/m2"), "value": b64(&value) });
+    // Written twice: the column shows a row once it has seen it change.
+    for round in 1..=2 {
+        let out = t.exec(
+            "w",
+            &[
+                "curl",
+                "-s",
+                "--max-time",
+                "2",
+                "-X",
+                "POST",
+                "http://192.0.2.30:2379/v3/kv/put",
+                "-d",
+                &put.to_string(),
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        wait_for(
+            &format!("m1 to read the written row ({round})"),
+            Duration::from_secs(20),
+            || {
+                let s = t.status("m1");
+                let row = s["nodes"]
+                    .as_array()?
+                    .iter()
+                    .find(|n| n["name"] == "m2")?
+                    .clone();
+                let seen = row["witness_state"].as_str()?.contains("Active (all fine)");
+                (seen && (round == 1 || row["witness_heartbeat"].is_object())).then_some(())
+            },
+        );
+    }
+    let out = Command::new(common::bin())
+        .args(["status", "--socket"])
+        .arg(t.socket("m1"))
+        .output()
+        .expect("understudy status");
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        shown.contains("\\x1b]0;owned\\x07\\x1b[2J"),
+        "not shown escaped:\n{shown}"
+    );
+    let raw = |text: &str| {
+        text.chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+    };
+    assert!(!raw(&shown), "raw control characters in status:\n{shown:?}");
+    let log = t.daemon("m1").log_text();
+    assert!(!raw(&log), "raw control characters in the log");
+}
+
 /// The same moves without a witness, measured the same way: what the
 /// witness costs (a host's death waits for its lease) and what it does not
 /// (planned moves, a failed application).

@@ -337,7 +337,8 @@ pub fn render(r: &StatusReport) -> String {
     for line in r.witness.iter().flat_map(witness_lines) {
         out.push_str(&wrap(&line, WIDTH));
     }
-    out
+    // Names, states and errors may come from a witness or a server.
+    crate::terminal::harmless(&out).into_owned()
 }
 
 /// One row per node, aligned; the WITNESS SAW column only with a witness.
