@@ -28,7 +28,12 @@ fn restore_sigpipe() {
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
-    if !matches!(args.command, cli::Command::Run { .. }) {
+    if matches!(args.command, cli::Command::Run { .. }) {
+        // SIGTERM, SIGINT and SIGHUP wait, pending, until the daemon's
+        // handlers are in (their default action would end a daemon that
+        // is starting, or kill it outright on a SIGHUP).
+        understudy::runtime::restart::hold_until_handled();
+    } else {
         restore_sigpipe();
     }
     tracing_subscriber::fmt()

@@ -202,14 +202,14 @@ fn l_forged_and_replayed_heartbeats_are_rejected() {
         },
         config_checksum: 0,
     };
-    // Garbage, a heartbeat under another key, and a well-signed one from an
-    // epoch long before m2's (a replay of an old recording).
+    // Garbage, a heartbeat under another key, and a well-signed one (as if
+    // recorded) sent from the client's address, not m2's.
     t.send_from_client(b"not a heartbeat", m1, HEARTBEAT_PORT);
-    t.send_from_client(&forged.encode(b"some other key"), m1, HEARTBEAT_PORT);
-    t.send_from_client(&forged.encode(&key), m1, HEARTBEAT_PORT);
+    t.send_from_client(&forged.encode(b"some other key", 0), m1, HEARTBEAT_PORT);
+    t.send_from_client(&forged.encode(&key, 0), m1, HEARTBEAT_PORT);
     wait_for("m1 to count all three", Duration::from_secs(3), || {
         let log = t.daemon("m1").log_text();
-        ["reason=malformed", "reason=bad_mac", "reason=replay"]
+        ["reason=malformed", "reason=bad_mac", "reason=wrong_source"]
             .iter()
             .all(|r| log.contains(r))
             .then_some(())

@@ -10,13 +10,13 @@
 //!  +-----------------------+-----------------------+-----------------------+
 //!  |    boot epoch (8)     |     sequence (8)      |       term (8)        |
 //!  +-----------------------+-----------------------+-----------------------+
-//!  36      37      38                      46
-//!  +-------+-------+-----------------------+
-//!  | state | flags | config checksum (8)   |
-//!  +-------+-------+-----------------------+
-//!  46                                                              78
+//!  36      37      38                      46                      54
+//!  +-------+-------+-----------------------+-----------------------+
+//!  | state | flags | config checksum (8)   |       echo (8)        |
+//!  +-------+-------+-----------------------+-----------------------+
+//!  54                                                              86
 //!  +---------------------------------------------------------------+
-//!  |              HMAC-SHA256(key, bytes 0..46) (32)               |
+//!  |              HMAC-SHA256(key, bytes 0..54) (32)               |
 //!  +---------------------------------------------------------------+
 //! ```
 //!
@@ -32,6 +32,15 @@
 //! bits, plus 16 random bits: it grows across restarts, so [`ReplayGuard`]
 //! can refuse both an old sequence number within an epoch and any packet
 //! of an earlier epoch.
+//!
+//! The echo is the receiver's own boot epoch, as the sender last heard it
+//! (0 before it has heard the receiver). It is what makes a recording
+//! worthless across the receiver's restarts: a node that has just started
+//! has no memory of what it accepted before, but a heartbeat that echoes
+//! its new epoch can only have been made after the sender heard this run
+//! (the epoch is new, and has 16 random bits), so it is fresh; within the
+//! run, the guard's (epoch, sequence) order refuses every repeat. Version 2
+//! added the echo; version 1 heartbeats (78 bytes, no echo) are refused.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -39,10 +48,12 @@ use std::fmt;
 use hmac::{Hmac, Mac as _};
 use sha2::{Digest, Sha256};
 
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 pub const KIND_HEARTBEAT: u8 = 1;
-pub const LEN: usize = 78;
-const BODY: usize = 46;
+pub const LEN: usize = 86;
+const BODY: usize = 54;
+/// The length of a version 1 heartbeat (before the echo).
+const LEN_V1: usize = 78;
 
 /// What a node is doing, as its peer needs to know it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -156,17 +167,25 @@ pub enum Reject {
     Cluster,
     /// Authenticated, but from a node id that is not our peer.
     UnknownNode,
+    /// Authenticated, but not from the address configured for its sender.
+    Source,
+    /// Authenticated, but it does not echo this run's epoch: its sender
+    /// had not heard this run when it was made (a recording, or the
+    /// sender's first heartbeats after either side started).
+    Unproven,
     /// An old sequence number, or an earlier boot epoch.
     Replay,
 }
 
 impl Reject {
-    pub const ALL: [Reject; 6] = [
+    pub const ALL: [Reject; 8] = [
         Reject::Malformed,
         Reject::Version,
         Reject::Mac,
         Reject::Cluster,
         Reject::UnknownNode,
+        Reject::Source,
+        Reject::Unproven,
         Reject::Replay,
     ];
 
@@ -177,6 +196,8 @@ impl Reject {
             Reject::Mac => "bad_mac",
             Reject::Cluster => "wrong_cluster",
             Reject::UnknownNode => "unknown_node",
+            Reject::Source => "wrong_source",
+            Reject::Unproven => "unproven",
             Reject::Replay => "replay",
         }
     }
@@ -196,8 +217,18 @@ fn mac(key: &[u8], body: &[u8]) -> HmacSha256 {
     m
 }
 
+/// A heartbeat as received: what it says, and the receiver's epoch it
+/// echoes (see the module's doc).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signed {
+    pub heartbeat: Heartbeat,
+    pub echo: u64,
+}
+
 impl Heartbeat {
-    pub fn encode(&self, key: &[u8]) -> [u8; LEN] {
+    /// The datagram for one receiver, echoing `echo` (its epoch as last
+    /// heard, 0 if never).
+    pub fn encode(&self, key: &[u8], echo: u64) -> [u8; LEN] {
         let mut b = [0u8; LEN];
         b[0] = VERSION;
         b[1] = KIND_HEARTBEAT;
@@ -209,6 +240,7 @@ impl Heartbeat {
         b[36] = self.state as u8;
         b[37] = self.flags.to_u8();
         b[38..46].copy_from_slice(&self.config_checksum.to_be_bytes());
+        b[46..54].copy_from_slice(&echo.to_be_bytes());
         let tag = mac(key, &b[..BODY]).finalize().into_bytes();
         b[BODY..].copy_from_slice(&tag);
         b
@@ -216,7 +248,7 @@ impl Heartbeat {
 
     /// Checks length, version and MAC (in constant time), then the fields.
     /// Never panics, whatever the bytes.
-    pub fn decode(b: &[u8], key: &[u8]) -> Result<Heartbeat, Reject> {
+    pub fn decode(b: &[u8], key: &[u8]) -> Result<Signed, Reject> {
         Heartbeat::decode_with(b, std::iter::once(key))
     }
 
@@ -225,7 +257,12 @@ impl Heartbeat {
     pub fn decode_with<'k>(
         b: &[u8],
         keys: impl IntoIterator<Item = &'k [u8]>,
-    ) -> Result<Heartbeat, Reject> {
+    ) -> Result<Signed, Reject> {
+        // An older peer's heartbeat (version 1, 78 bytes) is told apart
+        // from garbage, so that the log names the upgrade.
+        if b.len() == LEN_V1 && b[0] == 1 {
+            return Err(Reject::Version);
+        }
         if b.len() != LEN {
             return Err(Reject::Malformed);
         }
@@ -240,7 +277,7 @@ impl Heartbeat {
             return Err(Reject::Malformed);
         }
         let u64_at = |at: usize| u64::from_be_bytes(b[at..at + 8].try_into().expect("8 bytes"));
-        Ok(Heartbeat {
+        let heartbeat = Heartbeat {
             cluster_id: u64_at(2),
             node_id: u16::from_be_bytes([b[10], b[11]]),
             epoch: u64_at(12),
@@ -249,6 +286,10 @@ impl Heartbeat {
             state: WireState::from_u8(b[36]).ok_or(Reject::Malformed)?,
             flags: Flags::from_u8(b[37]),
             config_checksum: u64_at(38),
+        };
+        Ok(Signed {
+            heartbeat,
+            echo: u64_at(46),
         })
     }
 }
@@ -331,21 +372,31 @@ mod tests {
     #[test]
     fn round_trip_and_layout() {
         let hb = sample();
-        let b = hb.encode(KEY);
+        let b = hb.encode(KEY, 0x0102_0304_0506_0708);
         assert_eq!(b.len(), LEN);
         assert_eq!(b[0], VERSION);
+        assert_eq!(&b[46..54], &[1, 2, 3, 4, 5, 6, 7, 8]);
         assert_eq!(&b[10..12], &[0, 1]);
         assert_eq!(&b[20..28], &42u64.to_be_bytes());
         assert_eq!(b[36], WireState::Active as u8);
         assert_eq!(b[37], 0b10111);
-        assert_eq!(Heartbeat::decode(&b, KEY), Ok(hb));
+        assert_eq!(
+            Heartbeat::decode(&b, KEY),
+            Ok(Signed {
+                heartbeat: hb,
+                echo: 0x0102_0304_0506_0708
+            })
+        );
     }
 
     #[test]
     fn any_accepted_key_verifies_and_no_other_does() {
-        let b = sample().encode(b"the new key");
+        let b = sample().encode(b"the new key", 5);
         let ring: [&[u8]; 2] = [KEY, b"the new key"];
-        assert_eq!(Heartbeat::decode_with(&b, ring), Ok(sample()));
+        assert_eq!(
+            Heartbeat::decode_with(&b, ring).map(|s| s.heartbeat),
+            Ok(sample())
+        );
         let old_only: [&[u8]; 1] = [KEY];
         assert_eq!(Heartbeat::decode_with(&b, old_only), Err(Reject::Mac));
         let none: [&[u8]; 0] = [];
@@ -354,7 +405,7 @@ mod tests {
 
     #[test]
     fn wrong_key_and_tampering_fail_the_mac() {
-        let b = sample().encode(KEY);
+        let b = sample().encode(KEY, 5);
         assert_eq!(Heartbeat::decode(&b, b"another key"), Err(Reject::Mac));
         for i in 2..LEN {
             let mut t = b;
@@ -364,6 +415,13 @@ mod tests {
         let mut v = b;
         v[0] = 9;
         assert_eq!(Heartbeat::decode(&v, KEY), Err(Reject::Version));
+        let mut older = [0u8; LEN_V1];
+        older[0] = 1;
+        assert_eq!(
+            Heartbeat::decode(&older, KEY),
+            Err(Reject::Version),
+            "a version 1 heartbeat is named as such"
+        );
         assert_eq!(
             Heartbeat::decode(&b[..LEN - 1], KEY),
             Err(Reject::Malformed)
@@ -406,10 +464,10 @@ mod tests {
 
         #[test]
         fn mutated_packets_are_rejected(pos in 0..LEN, bit in 0u8..8, extra in proptest::collection::vec(any::<u8>(), 0..4)) {
-            let mut b = sample().encode(KEY).to_vec();
+            let mut b = sample().encode(KEY, 9).to_vec();
             b[pos] ^= 1 << bit;
             prop_assert!(Heartbeat::decode(&b, KEY).is_err());
-            let mut longer = sample().encode(KEY).to_vec();
+            let mut longer = sample().encode(KEY, 9).to_vec();
             longer.extend(extra.iter());
             if !extra.is_empty() {
                 prop_assert_eq!(Heartbeat::decode(&longer, KEY), Err(Reject::Malformed));

@@ -123,7 +123,7 @@ impl Daemon {
         let keys = r.keys.clone();
         let (input_tx, inputs) = mpsc::unbounded_channel::<Input>();
         let history = SharedHistory::default();
-        let (wire, receiver) = heartbeats(&config, me, r.heartbeat, &r.keys, settings.cluster_id)?;
+        let (wire, receiver) = heartbeats(&config, me, r.heartbeat, &r.keys, &settings)?;
         let listening = Listening {
             control: r.control_listener,
             push: r.push_listener,
@@ -206,8 +206,9 @@ impl Daemon {
         if let Some((sockets, expect)) = self.receiver.take() {
             let (inputs, metrics) = (self.input_tx.clone(), self.metrics.clone());
             let input_tx = self.input_tx.clone();
+            let wire = self.wire.clone();
             tokio::spawn(async move {
-                if let Err(e) = wire::receive(sockets, expect, inputs, metrics).await {
+                if let Err(e) = wire::receive(sockets, expect, wire, inputs, metrics).await {
                     tracing::error!(error = %e, "cannot listen for heartbeats; stopping");
                     let _ = input_tx.send(Input::Shutdown);
                 }
@@ -715,21 +716,28 @@ fn heartbeats(
     me: usize,
     sockets: wire::Sockets,
     keys: &wire::SharedKeys,
-    cluster_id: u64,
+    settings: &Settings,
 ) -> Result<(wire::Wire, (wire::Sockets, wire::Expect)), RuntimeError> {
     let senders = sockets.senders().map_err(|source| RuntimeError::Socket {
         addr: SocketAddr::new(config.nodes[me].address, config.heartbeat.port),
         source,
     })?;
+    let echoes = wire::Echoes::default();
     let wire = wire::Wire {
         peers: Arc::new(senders),
         keys: keys.clone(),
         last: Arc::default(),
+        echoes: echoes.clone(),
     };
     let expect = wire::Expect {
-        cluster_id,
-        peer_ids: config.peers_of(me).map(|p| config.id_of(p)).collect(),
+        cluster_id: settings.cluster_id,
+        peers: config
+            .peers_of(me)
+            .map(|p| (config.id_of(p), p.address))
+            .collect(),
         keys: keys.clone(),
+        epoch: settings.epoch,
+        echoes,
     };
     Ok((wire, (sockets, expect)))
 }

@@ -249,6 +249,18 @@ fn execve(exe: &Path, args: &[OsString], env: &[(OsString, OsString)]) -> std::i
     std::io::Error::last_os_error()
 }
 
+/// Blocks SIGHUP, SIGTERM and SIGINT in this thread (and the threads it
+/// starts) until [`deliver_held_signals`]: call it first thing in the
+/// daemon's main thread, before any other thread exists. (Commands the
+/// daemon runs start with an empty mask: std resets it in the child.)
+pub fn hold_until_handled() {
+    let set = held_set();
+    // SAFETY: a valid set.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 /// Unblocks SIGHUP, SIGTERM and SIGINT in this thread: call it once the
 /// daemon's handlers for them are installed, from the thread that execs
 /// ran in (the main thread), so that what a predecessor held is delivered

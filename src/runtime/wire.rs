@@ -1,6 +1,14 @@
 //! The heartbeat sockets: sends the core's heartbeats to every peer over
 //! UDP (unicast) and turns received datagrams into inputs, after the MAC,
-//! cluster, node and replay checks. Rejected datagrams are counted by
+//! cluster, node, source address, freshness and replay checks.
+//!
+//! Freshness: each heartbeat to a peer echoes the newest boot epoch heard
+//! from that peer, and a heartbeat is believed only if it echoes this
+//! run's epoch, so a recording made before this run started (any run of
+//! ours, any time) holds nothing back and causes nothing. The epoch of a
+//! heartbeat that is authentic but not yet proven is still learned (only
+//! a newer one than known), and the last heartbeat is sent again at once
+//! with it, so the proof takes one round trip, not an interval. Rejected datagrams are counted by
 //! reason and logged at the 1st, 10th, 100th … of each reason, so a flood
 //! cannot flood the log.
 //!
@@ -16,7 +24,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, RwLock};
 
 use socket2::{Domain, Protocol, Socket, Type};
@@ -25,12 +33,17 @@ use tokio::sync::mpsc;
 use tracing::{trace, warn};
 
 use crate::core::Input;
-use crate::proto::heartbeat::{Flags, Heartbeat, Reject, ReplayGuard, WireState, LEN};
+use crate::proto::heartbeat::{Flags, Heartbeat, Reject, ReplayGuard, Signed, WireState, LEN};
 use crate::proto::keyring::Keyring;
 
 /// The heartbeat keys, shared by the sender and the receiver and replaced
 /// whole by a reload (a key rotation step).
 pub type SharedKeys = Arc<RwLock<Keyring>>;
+
+/// The newest boot epoch heard from each peer (by heartbeat id), which
+/// every heartbeat to it echoes; shared by the receiver, which learns
+/// them, and the sender.
+pub type Echoes = Arc<Mutex<HashMap<u16, u64>>>;
 
 /// DSCP CS6 (network control) in the IPv4 TOS byte (RFC 4594).
 const TOS_CS6: u32 = 48 << 2;
@@ -126,16 +139,40 @@ pub struct Wire {
     /// The last heartbeat sent, from which an emergency "stopped" one is
     /// made (the core may be what failed).
     pub last: Arc<Mutex<Option<Heartbeat>>>,
+    /// What each peer's heartbeats echo.
+    pub echoes: Echoes,
 }
 
 impl Wire {
     /// Sends a heartbeat to every peer and keeps it as the last one sent.
     pub fn send(&self, hb: &Heartbeat) {
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(*hb);
-        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
-        let bytes = hb.encode(&keys.sending().secret);
-        drop(keys);
-        self.send_bytes(bytes);
+        let key = self
+            .keys
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .sending()
+            .secret
+            .clone();
+        let echoes = self
+            .echoes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for peer in self.peers.iter() {
+            let echo = echoes.get(&peer.id).copied().unwrap_or(0);
+            send_to(peer, hb.encode(&key, echo));
+        }
+    }
+
+    /// Sends the last heartbeat again, with the echoes as they are now
+    /// (a peer's new epoch was just learned). The same sequence number: a
+    /// peer that refused the first copy as unproven did not record it.
+    pub fn send_again(&self) {
+        let last = *self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(last) = last {
+            self.send(&last);
+        }
     }
 
     /// Says "stopped" with the next sequence number after the last
@@ -155,26 +192,29 @@ impl Wire {
         };
         self.send(&stopped);
     }
+}
 
-    /// Sends without blocking: a heartbeat that finds the send buffer full
-    /// is dropped (the next one follows within an interval), and a
-    /// refusal reported here (the kernel keeps the last ICMP error for the
-    /// next call) is left to the receiver, which reads it too.
-    fn send_bytes(&self, bytes: [u8; LEN]) {
-        for peer in self.peers.iter() {
-            if let Err(e) = peer.socket.send(&bytes) {
-                trace!(error = %e, peer = %peer.addr, "heartbeat not sent");
-            }
-        }
+/// Sends without blocking: a heartbeat that finds the send buffer full is
+/// dropped (the next one follows within an interval), and a refusal
+/// reported here (the kernel keeps the last ICMP error for the next call)
+/// is left to the receiver, which reads it too.
+fn send_to(peer: &PeerSocket, bytes: [u8; LEN]) {
+    if let Err(e) = peer.socket.send(&bytes) {
+        trace!(error = %e, peer = %peer.addr, "heartbeat not sent");
     }
 }
 
 /// What a received datagram must match to be accepted.
 pub struct Expect {
     pub cluster_id: u64,
-    /// The peers' heartbeat ids.
-    pub peer_ids: Vec<u16>,
+    /// The peers' heartbeat ids, each with the address its heartbeats
+    /// must come from (its `[[node]] address`).
+    pub peers: HashMap<u16, IpAddr>,
     pub keys: SharedKeys,
+    /// This run's boot epoch, which a believed heartbeat echoes.
+    pub epoch: u64,
+    /// The peers' epochs as learned here, echoed by the sender.
+    pub echoes: Echoes,
 }
 
 /// Counts of rejected datagrams by reason.
@@ -200,17 +240,58 @@ fn is_power_of_ten(mut n: u64) -> bool {
     n == 1
 }
 
-/// Checks one datagram; `Ok` is a heartbeat the core may trust.
-pub fn accept(bytes: &[u8], expect: &Expect, guard: &mut ReplayGuard) -> Result<Heartbeat, Reject> {
-    let hb = {
+/// What the checks made of one datagram.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// `Ok`: a heartbeat the core may trust.
+    pub heartbeat: Result<Heartbeat, Reject>,
+    /// An authentic heartbeat from the right address told us a newer
+    /// epoch of its sender than we knew (echo it now).
+    pub learned: bool,
+}
+
+/// Checks one datagram from `from`, in order: MAC, cluster, sender,
+/// source address; then learns the sender's epoch; then the echo of
+/// ours; then the (epoch, sequence) order.
+pub fn accept(bytes: &[u8], from: SocketAddr, expect: &Expect, guard: &mut ReplayGuard) -> Verdict {
+    let mut learned = false;
+    let heartbeat = check(bytes, from, expect, guard, &mut learned);
+    Verdict { heartbeat, learned }
+}
+
+fn check(
+    bytes: &[u8],
+    from: SocketAddr,
+    expect: &Expect,
+    guard: &mut ReplayGuard,
+    learned: &mut bool,
+) -> Result<Heartbeat, Reject> {
+    let Signed {
+        heartbeat: hb,
+        echo,
+    } = {
         let keys = expect.keys.read().unwrap_or_else(|p| p.into_inner());
         Heartbeat::decode_with(bytes, keys.accepted().map(|k| k.secret.as_slice()))?
     };
     if hb.cluster_id != expect.cluster_id {
         return Err(Reject::Cluster);
     }
-    if !expect.peer_ids.contains(&hb.node_id) {
+    let Some(&address) = expect.peers.get(&hb.node_id) else {
         return Err(Reject::UnknownNode);
+    };
+    if from.ip().to_canonical() != address.to_canonical() {
+        return Err(Reject::Source);
+    }
+    {
+        let mut echoes = expect.echoes.lock().unwrap_or_else(|p| p.into_inner());
+        let known = echoes.entry(hb.node_id).or_insert(0);
+        if hb.epoch > *known {
+            *known = hb.epoch;
+            *learned = true;
+        }
+    }
+    if echo != expect.epoch {
+        return Err(Reject::Unproven);
     }
     guard.check(&hb)?;
     Ok(hb)
@@ -234,6 +315,7 @@ enum Received {
 pub async fn receive(
     sockets: Sockets,
     expect: Expect,
+    wire: Wire,
     inputs: mpsc::UnboundedSender<Input>,
     metrics: Arc<crate::control::metrics::Metrics>,
 ) -> io::Result<()> {
@@ -253,19 +335,24 @@ pub async fn receive(
     while let Some(received) = rx.recv().await {
         let input = match received {
             Received::Refused(node) => Input::HeartbeatRefused { node },
-            Received::Datagram { buf, len, from } => match accept(&buf[..len], &expect, &mut guard)
-            {
-                Ok(hb) => {
-                    metrics.heartbeat_accepted();
-                    trace!(?hb, %from, "heartbeat");
-                    Input::Heartbeat(hb)
+            Received::Datagram { buf, len, from } => {
+                let verdict = accept(&buf[..len], from, &expect, &mut guard);
+                if verdict.learned {
+                    wire.send_again();
                 }
-                Err(reason) => {
-                    metrics.heartbeat_rejected(reason.name());
-                    rejections.count(reason, from);
-                    continue;
+                match verdict.heartbeat {
+                    Ok(hb) => {
+                        metrics.heartbeat_accepted();
+                        trace!(?hb, %from, "heartbeat");
+                        Input::Heartbeat(hb)
+                    }
+                    Err(reason) => {
+                        metrics.heartbeat_rejected(reason.name());
+                        rejections.count(reason, from);
+                        continue;
+                    }
                 }
-            },
+            }
         };
         if inputs.send(input).is_err() {
             break;
@@ -352,11 +439,14 @@ mod tests {
             peers: Arc::new(sockets.senders().unwrap()),
             keys: keys.clone(),
             last: Arc::default(),
+            echoes: Echoes::default(),
         };
         let expect = Expect {
             cluster_id: 1,
-            peer_ids: vec![1],
+            peers: HashMap::from([(1, peer.ip())]),
             keys,
+            epoch: 5,
+            echoes: wire.echoes.clone(),
         };
         let (tx, mut rx) = mpsc::unbounded_channel();
         let metrics = Arc::new(crate::control::metrics::Metrics::new(
@@ -364,7 +454,7 @@ mod tests {
             "test",
             Vec::new(),
         ));
-        tokio::spawn(receive(sockets, expect, tx, metrics));
+        tokio::spawn(receive(sockets, expect, wire.clone(), tx, metrics));
         let hb = Heartbeat {
             cluster_id: 1,
             node_id: 0,
@@ -380,6 +470,92 @@ mod tests {
             .await
             .expect("an input within 5 s");
         assert_eq!(input, Some(Input::HeartbeatRefused { node: 1 }));
+    }
+
+    const KEY: &[u8] = &[7u8; 32];
+    const OUR_EPOCH: u64 = 0x1234 << 16 | 77;
+
+    /// What the daemon expects from peer 1 at 192.0.2.11.
+    fn expecting() -> Expect {
+        Expect {
+            cluster_id: 1,
+            peers: HashMap::from([(1, IpAddr::from([192, 0, 2, 11]))]),
+            keys: Arc::new(RwLock::new(Keyring::single(KEY.to_vec()))),
+            epoch: OUR_EPOCH,
+            echoes: Echoes::default(),
+        }
+    }
+
+    fn from_peer(epoch: u64, seq: u64, state: WireState) -> Heartbeat {
+        Heartbeat {
+            cluster_id: 1,
+            node_id: 1,
+            epoch,
+            seq,
+            term: 1,
+            state,
+            flags: Flags::default(),
+            config_checksum: 0,
+        }
+    }
+
+    const PEER: SocketAddr =
+        SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 11)), 7000);
+    const CLIENT: SocketAddr =
+        SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 100)), 7000);
+
+    /// A restarted node (empty guard, new epoch) is fed a recording of
+    /// its peer's heartbeats, which echo the epoch of the node's earlier
+    /// run: every one is refused, from any address, "stopped" included,
+    /// though the peer's epoch is learned; the peer's next heartbeat, made
+    /// after it heard this run, is believed, and its replay is not.
+    #[test]
+    fn recordings_are_refused_after_a_restart_and_fresh_heartbeats_believed() {
+        let expect = expecting();
+        let mut guard = ReplayGuard::default();
+        let earlier_run = OUR_EPOCH - (5 << 16);
+        let peer_epoch = 0x1000 << 16 | 3;
+        for (seq, state) in [(10, WireState::Active), (11, WireState::Stopped)] {
+            let recorded = from_peer(peer_epoch, seq, state).encode(KEY, earlier_run);
+            let v = accept(&recorded, CLIENT, &expect, &mut guard);
+            assert_eq!(v.heartbeat, Err(Reject::Source), "from another address");
+            let v = accept(&recorded, PEER, &expect, &mut guard);
+            assert_eq!(
+                v.heartbeat,
+                Err(Reject::Unproven),
+                "from the peer's address"
+            );
+        }
+        assert_eq!(expect.echoes.lock().unwrap().get(&1), Some(&peer_epoch));
+        let fresh = from_peer(peer_epoch, 12, WireState::Active).encode(KEY, OUR_EPOCH);
+        let v = accept(&fresh, PEER, &expect, &mut guard);
+        assert_eq!(
+            v.heartbeat,
+            Ok(from_peer(peer_epoch, 12, WireState::Active))
+        );
+        assert!(!v.learned, "the epoch was known already");
+        let again = accept(&fresh, PEER, &expect, &mut guard);
+        assert_eq!(again.heartbeat, Err(Reject::Replay));
+        // An older epoch of the peer never replaces the newest known.
+        let older =
+            from_peer(peer_epoch - (1 << 16), 99, WireState::Stopped).encode(KEY, OUR_EPOCH);
+        let v = accept(&older, PEER, &expect, &mut guard);
+        assert_eq!((v.heartbeat, v.learned), (Err(Reject::Replay), false));
+        assert_eq!(expect.echoes.lock().unwrap().get(&1), Some(&peer_epoch));
+    }
+
+    #[test]
+    fn a_new_epoch_of_the_peer_is_learned_even_before_it_is_proven() {
+        let expect = expecting();
+        let mut guard = ReplayGuard::default();
+        let first = from_peer(1 << 16, 1, WireState::Starting).encode(KEY, 0);
+        let v = accept(&first, PEER, &expect, &mut guard);
+        assert_eq!((v.heartbeat, v.learned), (Err(Reject::Unproven), true));
+        let v = accept(&first, PEER, &expect, &mut guard);
+        assert!(!v.learned, "learned once");
+        let forged = from_peer(9 << 16, 1, WireState::Active).encode(b"another key", OUR_EPOCH);
+        let v = accept(&forged, PEER, &expect, &mut guard);
+        assert_eq!((v.heartbeat, v.learned), (Err(Reject::Mac), false));
     }
 
     #[test]

@@ -34,7 +34,7 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_understudy")
 }
 
-fn support(file: &str) -> PathBuf {
+pub fn support(file: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/support")
         .join(file)
