@@ -72,6 +72,7 @@ pub fn default_settings() -> Settings {
         watch_nic: false,
         heartbeat_interval: Duration::from_millis(100),
         peer_timeout: Duration::from_millis(300),
+        restart_allowance: Duration::from_secs(5),
         startup: Duration::ZERO,
         look_window: Duration::from_millis(100),
         failback: Failback::Manual,
@@ -183,6 +184,7 @@ fn set(s: &mut Settings, key: &str, value: &str) -> Result<(), String> {
         "data_interval" => s.data_interval = duration(value)?,
         "heartbeat" => s.heartbeat_interval = duration(value)?,
         "peer_timeout" => s.peer_timeout = duration(value)?,
+        "restart_allowance" => s.restart_allowance = duration(value)?,
         "startup" => s.startup = duration(value)?,
         "look" => s.look_window = duration(value)?,
         "dwell" => s.dwell = duration(value)?,
@@ -240,7 +242,7 @@ pub fn format_settings(s: &Settings) -> String {
         } => format!("automatic:{}:{}", ms(hold), ms(drain_timeout)),
     };
     format!(
-        "settings role={} grace={} interval={} data_interval={} heartbeat={} peer_timeout={} startup={} \
+        "settings role={} grace={} interval={} data_interval={} heartbeat={} peer_timeout={} restart_allowance={} startup={} \
          look={} rise={} fall={} data={} nic={} failback={failback} dwell={} flap_limit={} flap_window={} \
          restart_attempts={} restart_backoff={} refresh={} disabled={} maintenance={} adopt={}",
         s.role,
@@ -249,6 +251,7 @@ pub fn format_settings(s: &Settings) -> String {
         ms(s.data_interval),
         ms(s.heartbeat_interval),
         ms(s.peer_timeout),
+        ms(s.restart_allowance),
         ms(s.startup),
         ms(s.look_window),
         s.rise,

@@ -255,6 +255,9 @@ pub struct HeartbeatConfig {
     pub interval: Duration,
     /// A peer without a valid heartbeat for this long is Unavailable.
     pub peer_timeout: Duration,
+    /// How long a peer that said it re-executes itself (`understudy
+    /// restart`) may stay silent before it is replaced.
+    pub restart_allowance: Duration,
     /// How long a starting node listens for its peer before claiming.
     pub startup: Duration,
     /// File holding the shared HMAC key (`understudy keygen` writes one).
@@ -403,6 +406,7 @@ impl Config {
             watch_nic: true,
             heartbeat_interval: config.heartbeat.interval,
             peer_timeout: config.heartbeat.peer_timeout,
+            restart_allowance: config.heartbeat.restart_allowance,
             startup: config.heartbeat.startup,
             // Even with `announce.probe = "0s"` a claim without the
             // peer's word looks first.

@@ -121,6 +121,7 @@ pub struct RawHeartbeat {
     pub port: Option<i64>,
     pub interval: Option<String>,
     pub peer_timeout: Option<String>,
+    pub restart_allowance: Option<String>,
     pub startup: Option<String>,
     pub secret_file: Option<String>,
 }

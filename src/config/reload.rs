@@ -113,7 +113,13 @@ fn changed_sections(old: &Config, new: &Config) -> Vec<&'static str> {
     let tokens = |c: &Config| c.api.as_ref().map(|a| a.tokens_file.clone());
     let heartbeat = |c: &Config| {
         let h = &c.heartbeat;
-        (h.interval, h.peer_timeout, h.startup, h.secret_file.clone())
+        (
+            h.interval,
+            h.peer_timeout,
+            h.restart_allowance,
+            h.startup,
+            h.secret_file.clone(),
+        )
     };
     let sections = [
         (

@@ -243,7 +243,7 @@ impl Core {
         if node == self.settings.name {
             return Err(Refusal::CannotForgetSelf);
         }
-        let timeout = self.settings.peer_timeout;
+        let timeout = self.settings.silence();
         let Some(peer) = self.peers.by_name(node) else {
             return Err(Refusal::NoSuchNode(node.to_owned()));
         };

@@ -49,7 +49,7 @@ impl Core {
             State::StartingApp | State::RestartingApp => self.decide_starting(now),
             _ => {}
         }
-        if let Some(at) = self.peer().expires(self.settings.peer_timeout) {
+        if let Some(at) = self.peer().expires(self.settings.silence()) {
             if at > now {
                 self.wake(at);
             }
@@ -153,7 +153,7 @@ impl Core {
     /// (the peer timeout), nor once it was found gone on another signal
     /// (see [`GoneSignal`]).
     pub(super) fn peer_available(&self, now: Instant) -> bool {
-        self.peer().available(now, self.settings.peer_timeout)
+        self.peer().available(now, self.settings.silence())
     }
 
     /// While watching, two heartbeats missing in a row and an application
@@ -179,7 +179,7 @@ impl Core {
 
     /// When the peer counts as gone if nothing more arrives.
     pub(super) fn peer_gone_at(&self) -> Option<Instant> {
-        let expiry = self.peer().expires(self.settings.peer_timeout)?;
+        let expiry = self.peer().expires(self.settings.silence())?;
         let seen = self.peer().last_seen?;
         if self.two_signals() {
             let missed = later(
@@ -203,14 +203,13 @@ impl Core {
 
     /// What told us the peer is gone (for the log).
     fn gone_signal(&self) -> GoneSignal {
-        self.peer()
-            .gone_by()
-            .unwrap_or(GoneSignal::Silent(self.settings.peer_timeout))
+        self.peer().gone_by().unwrap_or(GoneSignal::Silent(
+            self.settings.silence().for_view(self.peer()),
+        ))
     }
 
     pub(super) fn peer_ready_to_take_over(&self, now: Instant) -> bool {
-        self.peer()
-            .ready_to_take_over(now, self.settings.peer_timeout)
+        self.peer().ready_to_take_over(now, self.settings.silence())
     }
 
     /// Is this node preferred over the watched peer (in a pair: is it the
@@ -226,9 +225,9 @@ impl Core {
     /// claiming (a pair never waits here). A step covers the skew of the
     /// nodes' probes (an interval), a heartbeat, and one witness ask.
     pub(super) fn deferred(&self, now: Instant, due: Instant) -> Instant {
-        let ahead =
-            self.peers
-                .outranking(self.settings.preference, now, self.settings.peer_timeout);
+        let ahead = self
+            .peers
+            .outranking(self.settings.preference, now, self.settings.silence());
         if ahead == 0 {
             return due;
         }
@@ -250,7 +249,7 @@ impl Core {
     /// are stale), and the runtime probes its URL from now on.
     pub(super) fn refocus(&mut self, now: Instant) {
         let we_hold = self.state.wire().holding();
-        let id = self.peers.choose(now, self.settings.peer_timeout, we_hold);
+        let id = self.peers.choose(now, self.settings.silence(), we_hold);
         if id == self.peers.watched().info.id {
             return;
         }
@@ -383,9 +382,7 @@ impl Core {
         // even if the watched peer hands over, so that the two that failed
         // do not pass the VIP back and forth.
         let held_down = self.w().holddown_until.filter(|&t| now < t);
-        let others = self
-            .peers
-            .outranking(u8::MAX, now, self.settings.peer_timeout);
+        let others = self.peers.outranking(u8::MAX, now, self.settings.silence());
         let due = match held_down {
             Some(until) if others > 0 => due.max(until),
             _ => due,
@@ -407,7 +404,7 @@ impl Core {
             // The preferred node claims at once, unless it was just
             // held down, or the other asks (then it defers).
             true => {
-                let asked = self.peers.asking(now, self.settings.peer_timeout);
+                let asked = self.peers.asking(now, self.settings.silence());
                 let cause = if w.requesting_release {
                     Cause::PeerReleased
                 } else {
@@ -559,7 +556,7 @@ impl Core {
         let holding = available && self.peer().holding();
         // Asked by any heard peer that holds nothing (a pair: the peer),
         // whether or not the watched one is heard (a silent holder).
-        let asked = !holding && self.peers.asking(now, self.settings.peer_timeout);
+        let asked = !holding && self.peers.asking(now, self.settings.silence());
         let stand_by = self.disabled || self.in_maintenance();
         // The preferred node lets an asking peer claim (a pair: the
         // primary); so does one that could not serve now (its NIC, data

@@ -255,9 +255,9 @@ impl Core {
             return None;
         };
         let ends = self.silent_holder_lease_end(self.peers.by_name(holder)?, now)?;
-        let ahead =
-            self.peers
-                .outranking(self.settings.preference, now, self.settings.peer_timeout);
+        let ahead = self
+            .peers
+            .outranking(self.settings.preference, now, self.settings.silence());
         let next = if ahead == 0 {
             later(now, self.settings.heartbeat_interval)
         } else {
@@ -275,7 +275,7 @@ impl Core {
     /// or without a witness.
     pub(super) fn silent_holder_lease_end(&self, peer: &Peer, now: Instant) -> Option<Instant> {
         let settings = self.settings.witness?;
-        let silent = !peer.view.available(now, self.settings.peer_timeout);
+        let silent = !peer.view.available(now, self.settings.silence());
         let slack = self.settings.heartbeat_interval + settings.renew_every();
         let last = peer
             .view

@@ -42,7 +42,7 @@ impl Core {
     /// has surely run out, plus one deferral step per node ahead: the most
     /// preferred, asking all along, gets it first (a pair: unchanged).
     fn behind_a_silent_holder(&self, now: Instant, due: Instant) -> Instant {
-        let timeout = self.settings.peer_timeout;
+        let timeout = self.settings.silence();
         let ahead = self
             .peers
             .outranking(self.settings.preference, now, timeout);

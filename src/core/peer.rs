@@ -90,7 +90,7 @@ impl Peers {
     /// 3. else the most preferred peer that is heard and ready to take
     ///    over (the one a handover or failback goes to), else the most
     ///    preferred one heard, else the watched one.
-    pub fn choose(&self, now: Instant, timeout: Duration, we_hold: bool) -> u16 {
+    pub fn choose(&self, now: Instant, timeout: Silence, we_hold: bool) -> u16 {
         let heard = |p: &&Peer| p.view.available(now, timeout);
         let holder = self
             .list
@@ -120,7 +120,7 @@ impl Peers {
     /// Does a heard peer that holds nothing ask for the VIP (its release
     /// request)? In a pair, the one peer; beyond, any of them: the
     /// preferred node then lets it claim.
-    pub fn asking(&self, now: Instant, timeout: Duration) -> bool {
+    pub fn asking(&self, now: Instant, timeout: Silence) -> bool {
         self.list.iter().any(|p| {
             p.view.available(now, timeout)
                 && !p.view.holding()
@@ -133,7 +133,7 @@ impl Peers {
     /// than `preference` (all of them: `u8::MAX`): a claim waits one step
     /// for each, so that the most preferred healthy node wins the lease.
     /// (A pair has no other peer: it never waits here.)
-    pub fn outranking(&self, preference: u8, now: Instant, timeout: Duration) -> u32 {
+    pub fn outranking(&self, preference: u8, now: Instant, timeout: Silence) -> u32 {
         let n = self
             .list
             .iter()
@@ -146,6 +146,27 @@ impl Peers {
             })
             .count();
         n as u32
+    }
+}
+
+/// How long a peer may be silent before it counts as gone: the peer
+/// timeout, or, after a heartbeat that said its daemon re-executes itself,
+/// the longer restart allowance (a bounded wait: a restart that does not
+/// come back within it is a failure like any other).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Silence {
+    pub timeout: Duration,
+    pub restart: Duration,
+}
+
+impl Silence {
+    /// The bound for a peer whose last word was `view`'s.
+    pub fn for_view(self, view: &PeerView) -> Duration {
+        if view.restarting() {
+            self.timeout.max(self.restart)
+        } else {
+            self.timeout
+        }
     }
 }
 
@@ -181,7 +202,8 @@ pub struct PeerView {
 impl PeerView {
     /// Has a valid heartbeat arrived within `timeout`, and was the peer
     /// not found gone since?
-    pub fn available(&self, now: Instant, timeout: Duration) -> bool {
+    pub fn available(&self, now: Instant, silence: Silence) -> bool {
+        let timeout = silence.for_view(self);
         self.last_seen.is_some_and(|t| now < later(t, timeout)) && self.gone_by().is_none()
     }
 
@@ -210,7 +232,8 @@ impl PeerView {
     }
 
     /// The instant the peer becomes Unavailable if nothing more arrives.
-    pub fn expires(&self, timeout: Duration) -> Option<Instant> {
+    pub fn expires(&self, silence: Silence) -> Option<Instant> {
+        let timeout = silence.for_view(self);
         self.last_seen.map(|t| later(t, timeout))
     }
 
@@ -235,8 +258,8 @@ impl PeerView {
     /// Could the peer take the VIP over from us right now? Available,
     /// holding nothing (Passive), reaching its NIC and data service, and
     /// neither Disabled nor in maintenance.
-    pub fn ready_to_take_over(&self, now: Instant, timeout: Duration) -> bool {
-        let Some(hb) = self.last.filter(|_| self.available(now, timeout)) else {
+    pub fn ready_to_take_over(&self, now: Instant, silence: Silence) -> bool {
+        let Some(hb) = self.last.filter(|_| self.available(now, silence)) else {
             return false;
         };
         let f = hb.flags;

@@ -34,6 +34,11 @@ pub struct Settings {
     pub watch_nic: bool,
     pub heartbeat_interval: Duration,
     pub peer_timeout: Duration,
+    /// How long a peer whose last heartbeat said it re-executes itself
+    /// (`understudy restart`) may stay silent before it counts as gone:
+    /// its own bound, longer than `peer_timeout`, since a re-exec on a
+    /// loaded machine takes longer than a few heartbeats.
+    pub restart_allowance: Duration,
     pub startup: Duration,
     /// How long a look at the VIP before a claim lasts when it could not
     /// start ahead of the takeover (`announce.probe`).
@@ -102,4 +107,14 @@ pub enum Failback {
         hold: Duration,
         drain_timeout: Duration,
     },
+}
+
+impl Settings {
+    /// How long each peer may be silent (see [`super::peer::Silence`]).
+    pub fn silence(&self) -> super::peer::Silence {
+        super::peer::Silence {
+            timeout: self.peer_timeout,
+            restart: self.restart_allowance,
+        }
+    }
 }

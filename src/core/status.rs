@@ -214,7 +214,7 @@ impl Core {
                 .map(|p| PeerStatus {
                     id: p.info.id,
                     name: p.info.name.clone(),
-                    available: p.view.available(now, self.settings.peer_timeout),
+                    available: p.view.available(now, self.settings.silence()),
                     last_seen: p.view.last_seen,
                     heartbeat: p.view.last,
                     watched: p.info.id == self.peers.watched().info.id,

@@ -37,6 +37,8 @@ const DEFAULT_ANNOUNCE_INTERVAL: Duration = Duration::from_millis(500);
 const DEFAULT_PROBE: Duration = Duration::from_millis(300);
 const DEFAULT_HEARTBEAT_PORT: u16 = 7046;
 const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a restarting peer (`understudy restart`) may be silent.
+const DEFAULT_RESTART_ALLOWANCE: Duration = Duration::from_secs(5);
 /// The shortest heartbeat interval (README, Performance: the 20 ms soak
 /// under full load kept every gap under ~30 ms).
 const MIN_HEARTBEAT_INTERVAL: Duration = Duration::from_millis(10);
@@ -163,6 +165,20 @@ pub(super) fn heartbeat(ck: &mut Checker, h: RawHeartbeat) -> HeartbeatConfig {
     let interval = ck.duration(&h.interval, &hk("interval"), DEFAULT_HEARTBEAT_INTERVAL);
     let peer_timeout = ck.duration(&h.peer_timeout, &hk("peer_timeout"), interval * 3);
     let startup = ck.duration(&h.startup, &hk("startup"), peer_timeout);
+    let restart_allowance = ck.duration(
+        &h.restart_allowance,
+        &hk("restart_allowance"),
+        DEFAULT_RESTART_ALLOWANCE.max(peer_timeout),
+    );
+    if restart_allowance < peer_timeout {
+        ck.report(
+            &hk("restart_allowance"),
+            format!(
+                "must be at least peer_timeout ({restart_allowance:?} < {peer_timeout:?}): a restarting \
+                 peer is given more time than a silent one, never less"
+            ),
+        );
+    }
     if interval < MIN_HEARTBEAT_INTERVAL {
         ck.report(
             &hk("interval"),
@@ -185,6 +201,7 @@ pub(super) fn heartbeat(ck: &mut Checker, h: RawHeartbeat) -> HeartbeatConfig {
         port,
         interval,
         peer_timeout,
+        restart_allowance,
         startup,
         secret_file: PathBuf::from(secret_file),
     }
