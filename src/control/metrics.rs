@@ -62,6 +62,8 @@ pub struct Metrics {
     dwell_delays: Counter,
     lease_held: Gauge,
     lease_left_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// Claims that failed in a row (0 once one goes through).
+    failed_claims: Gauge,
 }
 
 impl Metrics {
@@ -105,6 +107,7 @@ impl Metrics {
             dwell_delays: Counter::default(),
             lease_held: Gauge::default(),
             lease_left_seconds: Gauge::default(),
+            failed_claims: Gauge::default(),
         };
         m.register();
         m
@@ -128,6 +131,11 @@ impl Metrics {
             self.state.clone(),
         );
         r.register("term", "The node's term", self.term.clone());
+        r.register(
+            "failed_claims",
+            "Claims of the common IP that failed in a row (0 once one goes through)",
+            self.failed_claims.clone(),
+        );
         r.register(
             "lease_held",
             "1 while this node holds the witness's lease, 0 otherwise (and without a witness)",
@@ -240,6 +248,12 @@ impl Metrics {
                 .set(on);
         }
         self.term.set(status.term as i64);
+        self.failed_claims.set(
+            status
+                .failed_claims
+                .as_ref()
+                .map_or(0, |f| i64::from(f.count)),
+        );
         let left = status.lease.as_ref().and_then(|l| l.held_for);
         self.lease_held.set(i64::from(left.is_some()));
         self.lease_left_seconds

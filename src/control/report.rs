@@ -12,6 +12,16 @@ use crate::core::{Holder, Status};
 use crate::io::witness::WitnessView;
 use crate::words::countdown;
 
+/// A streak of failed claims, as status shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedClaimsView {
+    pub count: u32,
+    /// Why the last one failed.
+    pub why: String,
+    /// How long until the next claim may be made (0: it may now).
+    pub retry_in_ms: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusReport {
     pub cluster: String,
@@ -35,6 +45,9 @@ pub struct StatusReport {
     /// counts them.
     #[serde(default)]
     pub recent_moves: usize,
+    /// Claims that failed in a row (null once one goes through).
+    #[serde(default)]
+    pub failed_claims: Option<FailedClaimsView>,
     /// What this node is doing about its own failed application while it
     /// holds the VIP ("restarting it: attempt 2 of 3"); null when it serves.
     #[serde(default)]
@@ -220,6 +233,11 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
             failbacks_delayed: status.counters.dwell_delays,
         },
         flapping_since: status.flapping_since.map(|t| seen(t, now, wall)),
+        failed_claims: status.failed_claims.as_ref().map(|f| FailedClaimsView {
+            count: f.count,
+            why: f.why.clone(),
+            retry_in_ms: f.retry_at.saturating_duration_since(now).as_millis() as u64,
+        }),
         recent_moves: status.recent_moves,
         application_recovery: status
             .recovery
@@ -430,6 +448,17 @@ fn summary(r: &StatusReport, out: &mut String) {
             WIDTH,
         ));
     }
+    if let Some(f) = &r.failed_claims {
+        out.push_str(&wrap(
+            &format!(
+                "CLAIM FAILING: {} claim(s) in a row failed (last: {}); the next in {}",
+                f.count,
+                f.why,
+                short_age(f.retry_in_ms)
+            ),
+            WIDTH,
+        ));
+    }
     if let Some(words) = &r.application_recovery {
         out.push_str(&wrap(&format!("Application: {words}"), WIDTH));
     }
@@ -550,6 +579,7 @@ mod tests {
                 failbacks_delayed: 0,
             },
             flapping_since: None,
+            failed_claims: None,
             recent_moves: 0,
             application_recovery: None,
             witness: None,

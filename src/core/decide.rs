@@ -325,6 +325,17 @@ impl Core {
     /// When a takeover (or a release request) becomes due, and what it
     /// will be; `None` while nothing is failing.
     fn plan(&self, now: Instant) -> Option<(Instant, Want)> {
+        let (due, want) = self.plan_moves(now)?;
+        if self.w().promote.is_some() {
+            // The administrator's promote does not wait for a back-off.
+            return Some((due, want));
+        }
+        let backoff = self.flaps.claim_backoff(now);
+        Some((backoff.map_or(due, |until| due.max(until)), want))
+    }
+
+    /// What to do next and when, before a failed claim's back-off.
+    fn plan_moves(&self, now: Instant) -> Option<(Instant, Want)> {
         let grace = self.settings.grace;
         if self.disabled || self.in_maintenance() {
             return None;

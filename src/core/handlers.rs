@@ -81,10 +81,28 @@ impl Core {
             return;
         }
         self.vip_held = true;
+        if outcome.is_ok() {
+            let failed = self.flaps.claim_succeeded();
+            if failed > 0 {
+                MoveNote::ClaimWentThrough { failed }.log();
+            }
+        }
         match outcome {
             Ok(()) if self.shutdown => self.release(now, Cause::Shutdown, Ending::Exit, false),
             Ok(()) => self.change_state(now, State::Announcing, Cause::StepDone),
-            Err(why) => self.release(now, Cause::ClaimFailed(why), Ending::Passive, false),
+            Err(why) => {
+                let failed = self.flaps.claim_failed(now, &why);
+                MoveNote::ClaimBackingOff {
+                    failed: failed.count,
+                    wait: failed.wait,
+                    why: &why,
+                }
+                .log();
+                // A claim that fails again and again is the pair fighting
+                // a fault: it counts toward the flap limit.
+                self.record_move(now);
+                self.release(now, Cause::ClaimFailed(why), Ending::Passive, false);
+            }
         }
     }
 

@@ -34,6 +34,12 @@ impl Core {
         } else {
             due
         };
+        // After a failed claim, the look (and the claim after it) waits
+        // for the back-off too.
+        let due = self
+            .flaps
+            .claim_backoff(now)
+            .map_or(due, |until| due.max(until));
         Some(self.behind_a_silent_holder(now, self.deferred(now, due)))
     }
 

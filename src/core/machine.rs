@@ -175,6 +175,12 @@ impl Core {
         if release.cause.is_automatic_move() {
             self.record_move(now);
         }
+        let retried = matches!(release.cause, Cause::ClaimFailed(_))
+            && self.flaps.failed_claims().is_some_and(|f| f.count > 1);
+        if retried {
+            // One notification for a streak of failed claims, at its start.
+            return;
+        }
         let kind = match release.cause {
             Cause::Failback => EventKind::Failback,
             Cause::Demoted
@@ -206,7 +212,10 @@ impl Core {
             State::Claiming => {
                 // An adopted VIP keeps the term it was held with; with a
                 // witness, the lease's term is ours already.
-                if !self.mode.adopting() && self.settings.witness.is_none() {
+                // A retry after a failed claim keeps that claim's term while
+                // nobody has claimed with a higher one since.
+                let retry = self.flaps.failed_claims().is_some() && self.term > self.peer().term();
+                if !self.mode.adopting() && self.settings.witness.is_none() && !retry {
                     self.term = self.term.max(self.peer().term()) + 1;
                 }
                 self.actions.push_back(Action::AddVip);

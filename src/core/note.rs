@@ -74,6 +74,16 @@ pub enum MoveNote<'a> {
     FlappingStarted {
         cause: &'a Cause,
     },
+    /// A claim failed; the next waits `wait`.
+    ClaimBackingOff {
+        failed: u32,
+        wait: Duration,
+        why: &'a str,
+    },
+    /// A claim went through after `failed` failed ones.
+    ClaimWentThrough {
+        failed: u32,
+    },
     FlappingOver,
     GarpFailed {
         why: &'a str,

@@ -42,6 +42,9 @@ pub struct Status {
     pub probes: Vec<(Target, Verdict)>,
     /// Since when the flap limit has stopped automatic moves.
     pub flapping_since: Option<Instant>,
+    /// The claims that failed in a row, when the last one did (the next
+    /// waits for its back-off).
+    pub failed_claims: Option<super::flap::FailedClaims>,
     /// Automatic moves within the flap window.
     pub recent_moves: usize,
     /// What is being done about our own failed application.
@@ -205,6 +208,7 @@ impl Core {
                 (Target::Nic, self.nic.verdict()),
             ],
             flapping_since: self.flaps.since(),
+            failed_claims: self.flaps.failed_claims().cloned(),
             recent_moves: self.flaps.count(),
             recovery: self.mode.recovery(),
             lease: self.lease_status(now),

@@ -1715,3 +1715,90 @@ fn heartbeats_keep_their_schedule_when_the_timer_fires_late() {
         due += HB;
     }
 }
+
+/// Runs `core` from `t0` for `span`, answering every machine action with
+/// success but the VIP's addition, which the kernel refuses; returns when
+/// each `AddVip` was asked, the terms heartbeats carried, and the events.
+fn run_with_refused_claims(
+    core: &mut Core,
+    t0: Instant,
+    span: Duration,
+) -> (Vec<Duration>, Vec<u64>, Vec<EventKind>) {
+    let (mut claims, mut terms, mut events) = (Vec::new(), Vec::new(), Vec::new());
+    let mut now = t0;
+    for _ in 0..100_000 {
+        for _ in 0..64 {
+            let Some(action) = core.poll_action() else {
+                break;
+            };
+            match &action {
+                Action::AddVip => {
+                    claims.push(now - t0);
+                    core.handle_input(
+                        now,
+                        Input::VipAdded(Err("RTNETLINK answers: Permission denied".into())),
+                    );
+                }
+                Action::SendHeartbeat(hb) => terms.push(hb.term),
+                Action::Notify(event) => events.push(event.kind),
+                // The peer is gone: its application does not answer.
+                Action::Probe(Target::Peer) => peer_fails(core, now),
+                other => {
+                    if let Some(reply) = crate::replay::success(other) {
+                        core.handle_input(now, reply);
+                    }
+                }
+            }
+        }
+        let next = core
+            .poll_timeout()
+            .unwrap_or(now + Duration::from_millis(100));
+        now = next.min(t0 + span).max(now + Duration::from_millis(1));
+        if now >= t0 + span {
+            break;
+        }
+        core.handle_timeout(now);
+    }
+    (claims, terms, events)
+}
+
+/// A claim the kernel keeps refusing (an address of the group it will not
+/// take) backs off: 1 s, 2, 4 … between claims instead of one a second;
+/// the term is raised once for the streak, not per retry; the release is
+/// told once; status names the streak; and the first claim after the
+/// cause goes away goes through at its retry and ends the streak.
+#[test]
+fn a_claim_that_keeps_failing_backs_off() {
+    let t0 = Instant::now();
+    let mut core = failing_secondary(t0);
+    let (claims, terms, events) = run_with_refused_claims(&mut core, t0, Duration::from_secs(60));
+    let gaps: Vec<u64> = claims.windows(2).map(|w| (w[1] - w[0]).as_secs()).collect();
+    assert!(
+        claims.len() <= 8,
+        "{} claims in 60 s: {claims:?}",
+        claims.len()
+    );
+    assert_eq!(gaps, [1, 2, 4, 8, 16], "the waits double");
+    let claimed_terms: std::collections::BTreeSet<u64> =
+        terms.iter().copied().filter(|&t| t > 0).collect();
+    assert_eq!(
+        claimed_terms.len(),
+        1,
+        "one term for the streak: {claimed_terms:?}"
+    );
+    let releases = events.iter().filter(|k| **k == EventKind::Release).count();
+    assert_eq!(releases, 1, "told once: {events:?}");
+    let status = core.status(t0 + Duration::from_secs(60));
+    let failed = status
+        .failed_claims
+        .expect("status names the failed claims");
+    assert_eq!(failed.count as usize, claims.len());
+    assert!(failed.why.contains("Permission denied"), "{}", failed.why);
+    // The cause goes away: the next claim, at its retry, goes through.
+    let at = failed.retry_at;
+    core.handle_timeout(at);
+    let done = complete_all(&mut core, at);
+    assert!(done.contains(&Action::AddVip), "{done:?}");
+    assert_eq!(core.state(), State::Active);
+    assert!(core.status(at).failed_claims.is_none(), "the streak ended");
+}

@@ -101,6 +101,15 @@ impl MoveNote<'_> {
             Self::FlappingOver => {
                 info!(target: CORE, "the common IP has not moved too often lately; automatic moves again")
             }
+            _ => self.log_failure(),
+        }
+    }
+}
+
+impl MoveNote<'_> {
+    /// The notes of a step that failed (the rest are [`Self::log`]'s).
+    fn log_failure(&self) {
+        match self {
             Self::GarpFailed { why } => warn!(
                 target: CORE,
                 %why,
@@ -112,6 +121,18 @@ impl MoveNote<'_> {
             Self::RestoreFailed { why } => {
                 error!(target: CORE, %why, "could not restore the common IP")
             }
+            Self::ClaimBackingOff { failed, wait, why } => warn!(
+                target: CORE,
+                failed,
+                retry_in = %humantime::format_duration(*wait),
+                %why,
+                "the claim failed; backing off before the next one"
+            ),
+            Self::ClaimWentThrough { failed } => info!(
+                target: CORE,
+                failed,
+                "the claim went through after failed ones"
+            ),
             Self::RemoveFailed { why } => {
                 error!(target: CORE, %why, "could not remove the common IP")
             }
@@ -119,6 +140,7 @@ impl MoveNote<'_> {
                 target: CORE,
                 "the common IP was removed from the NIC by something else; restoring it"
             ),
+            _ => {}
         }
     }
 }
