@@ -38,6 +38,67 @@ fn flood_script() -> String {
         .to_string()
 }
 
+/// Eight strangers' addresses each hold eight idle connections to m1's
+/// API (every slot: 64), opening a new one whenever one is closed, for
+/// 25 s. An operator with a valid token asks for the status 35 times
+/// meanwhile: every request is served, since a connection without a
+/// token that has been open a second makes room for a new one (before,
+/// 0 of 35 got through).
+#[test]
+fn strangers_holding_every_api_connection_do_not_lock_the_operator_out() {
+    let mut t = Topology::up("slowhold");
+    t.steady_pair();
+    let sources: Vec<String> = (200..208).map(|i| format!("192.0.2.{i}")).collect();
+    for s in &sources {
+        let out = t.exec(
+            "cl",
+            &["ip", "addr", "add", &format!("{s}/24"), "dev", "eth0"],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/slow_hold.py");
+    let mut hold = common::ChildGuard(
+        Command::new("ip")
+            .args(["netns", "exec", &t.ns("cl"), "python3"])
+            .arg(&script)
+            .args(["192.0.2.11", &API_PORT.to_string(), "8", "25"])
+            .args(&sources)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the strangers"),
+    );
+    // Let them fill every slot and grow old enough to be evicted.
+    std::thread::sleep(Duration::from_secs(3));
+    let url = format!("http://192.0.2.11:{API_PORT}/status");
+    let mut served = 0;
+    for _ in 0..35 {
+        let (code, _) = t.api("GET", &url, Some(API_TOKEN), &[]);
+        served += usize::from(code == 200);
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let mut report = String::new();
+    let _ = hold.0.wait();
+    if let Some(mut out) = hold.0.stdout.take() {
+        let _ = out.read_to_string(&mut report);
+    }
+    eprintln!(
+        "slow hold: operator served {served} of 35; strangers {}",
+        report.trim()
+    );
+    let strangers: serde_json::Value =
+        serde_json::from_str(report.trim()).expect("the strangers' report");
+    assert!(
+        strangers["opened"].as_u64().is_some_and(|n| n >= 64),
+        "the strangers never filled the slots: {strangers}"
+    );
+    assert_eq!(served, 35, "the operator was locked out");
+}
+
 /// 1,100 idle connections to each node's API, from sixteen client
 /// addresses, against daemons limited to 1,024 open files (the limit the
 /// shipped unit once gave them). Before the connection caps this exhausted

@@ -169,7 +169,7 @@ pub async fn serve(
         metrics,
         history,
     };
-    let limiter = Limiter::new(API_CONNECTIONS, API_CONNECTIONS_PER_CLIENT);
+    let limiter = Limiter::new(API_CONNECTIONS, API_CONNECTIONS_PER_CLIENT).evicting();
     let mut refusals = RefusalLog::default();
     loop {
         let (stream, from) = match listener.accept().await {
@@ -192,13 +192,20 @@ pub async fn serve(
         let shared = shared.clone();
         let tls = tls.clone();
         tokio::spawn(async move {
-            let _slot = slot;
-            let served = tokio::time::timeout(CONNECTION_DEADLINE, serve_one(stream, tls, shared));
-            match served.await {
-                Err(_) => debug!(%from, "API connection closed at its deadline"),
-                Ok(Err(e)) => debug!(error = %e, %from, "API connection ended"),
-                Ok(Ok(())) => {}
+            let shown = slot.shown.clone();
+            let served =
+                tokio::time::timeout(CONNECTION_DEADLINE, serve_one(stream, tls, shared, shown));
+            tokio::select! {
+                served = served => match served {
+                    Err(_) => debug!(%from, "API connection closed at its deadline"),
+                    Ok(Err(e)) => debug!(error = %e, %from, "API connection ended"),
+                    Ok(Ok(())) => {}
+                },
+                () = slot.evicted.notified() => {
+                    debug!(%from, "API connection without a token closed to make room");
+                }
             }
+            drop(slot);
         });
     }
 }
@@ -214,8 +221,9 @@ async fn serve_one(
     stream: tokio::net::TcpStream,
     tls: Option<TlsAcceptor>,
     shared: Shared,
+    shown: Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<(), String> {
-    let service = hyper::service::service_fn(move |req| handle(req, shared.clone()));
+    let service = hyper::service::service_fn(move |req| handle(req, shared.clone(), shown.clone()));
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(hyper_util::rt::TokioTimer::new())
@@ -287,7 +295,13 @@ fn json(code: StatusCode, response: &impl serde::Serialize) -> Reply {
         .unwrap_or_default()
 }
 
-async fn handle(req: HttpRequest<Incoming>, shared: Shared) -> Result<Reply, Infallible> {
+/// One request. `shown` is set once the connection shows a valid token
+/// (it is then never evicted to make room, see [`super::limits`]).
+async fn handle(
+    req: HttpRequest<Incoming>,
+    shared: Shared,
+    shown: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<Reply, Infallible> {
     // The console's page, script and style hold no data: no token needed.
     if req.method() == Method::GET {
         if let Some(page) = console::asset(req.uri().path()) {
@@ -309,6 +323,7 @@ async fn handle(req: HttpRequest<Incoming>, shared: Shared) -> Result<Reply, Inf
             &refuse("unauthorized: a valid bearer token is required"),
         ));
     };
+    shown.store(true, std::sync::atomic::Ordering::SeqCst);
     let who = format!("token {}", caller.name);
     let query = req.uri().query().unwrap_or("");
     let param = |key: &str| {
