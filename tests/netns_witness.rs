@@ -210,14 +210,16 @@ fn holder_loses_the_witness_and_keeps(backend: Option<Backend>) {
     let sampler = Sampler::start(&c.t, &["m1", "m2"]);
     let cut = Instant::now();
     cut_witness(&c.t, "m1", true);
+    // The bounds are generous: they bound an outcome, not its speed (a
+    // loaded machine stretched the first to past 4 s once).
     c.t.wait_log(
         "m1",
         "keeping the common IP while the peer is heard",
-        Duration::from_secs(4),
+        Duration::from_secs(15),
     );
     std::thread::sleep(LEASE * 2);
     cut_witness(&c.t, "m1", false);
-    wait_for("m1 to hold the lease again", Duration::from_secs(4), || {
+    wait_for("m1 to hold the lease again", Duration::from_secs(15), || {
         c.t.status("m1")["witness"]["held_for_ms"].as_u64()
     });
     std::thread::sleep(Duration::from_secs(1));
