@@ -49,17 +49,7 @@ fn strangers_holding_every_api_connection_do_not_lock_the_operator_out() {
     let mut t = Topology::up("slowhold");
     t.steady_pair();
     let sources: Vec<String> = (200..208).map(|i| format!("192.0.2.{i}")).collect();
-    for s in &sources {
-        let out = t.exec(
-            "cl",
-            &["ip", "addr", "add", &format!("{s}/24"), "dev", "eth0"],
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    t.add_client_addresses(&sources);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/slow_hold.py");
     let mut hold = common::ChildGuard(
         Command::new("ip")
@@ -113,17 +103,7 @@ fn an_api_flood_without_a_token_moves_nothing() {
     let pids = [t.daemon("m1").pid(), t.daemon("m2").pid()];
     let rss_before = pids.map(|p| proc_kb(p, "VmRSS:"));
     let sources: Vec<String> = (200..216).map(|i| format!("192.0.2.{i}")).collect();
-    for s in &sources {
-        let out = t.exec(
-            "cl",
-            &["ip", "addr", "add", &format!("{s}/24"), "dev", "eth0"],
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    t.add_client_addresses(&sources);
     let mut floods: Vec<common::ChildGuard> = ["192.0.2.11", "192.0.2.12"]
         .iter()
         .map(|target| {

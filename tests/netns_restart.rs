@@ -139,13 +139,7 @@ fn restarts_move_nothing(case: &str, _load: Option<common::ChildGuard>) {
     let (ok, text) = t.ctl("m2", &["restart"]);
     assert!(ok, "restart on m2: {text}");
     wait_for("m2 Passive again", Duration::from_secs(10), || {
-        let s = t.status("m2");
-        let me = s["nodes"]
-            .as_array()?
-            .iter()
-            .find(|n| n["local"] == true)?
-            .clone();
-        (me["status"] == "Passive" && s["holder"]["node"] == "m1").then_some(())
+        t.passive_behind("m2", "m1")
     });
     assert_eq!(t.daemon("m2").pid(), m2_pid);
     let restarts_ended = Instant::now();

@@ -219,9 +219,11 @@ fn holder_loses_the_witness_and_keeps(backend: Option<Backend>) {
     );
     std::thread::sleep(LEASE * 2);
     cut_witness(&c.t, "m1", false);
-    wait_for("m1 to hold the lease again", Duration::from_secs(15), || {
-        c.t.status("m1")["witness"]["held_for_ms"].as_u64()
-    });
+    wait_for(
+        "m1 to hold the lease again",
+        Duration::from_secs(15),
+        || c.t.status("m1")["witness"]["held_for_ms"].as_u64(),
+    );
     std::thread::sleep(Duration::from_secs(1));
     let (timeline, logs) = c.never_doubled(sampler);
     m1_kept_it(&timeline, cut, &logs);
@@ -380,6 +382,21 @@ both_backends!(
     holders_host_dies,
 );
 
+/// Waits until `node`'s status shows a witness error containing every
+/// one of `words` (the daemon may not answer at first).
+fn wait_witness_error(t: &Topology, node: &str, words: &[&str]) {
+    wait_for(
+        &format!("{node}'s status to show the witness error {words:?}"),
+        Duration::from_secs(30),
+        || {
+            let (ok, text) = t.ctl(node, &["status", "--json"]);
+            let s: serde_json::Value = serde_json::from_str(&text).ok().filter(|_| ok)?;
+            let error = s["witness"]["error"].as_str()?.to_owned();
+            words.iter().all(|w| error.contains(w)).then_some(())
+        },
+    );
+}
+
 /// A lease table made by hand with a `term` of type integer (the daemon
 /// reads bigint): both daemons keep running, neither claims without the
 /// lease, and status says what is wrong and the statement that fixes it.
@@ -397,18 +414,10 @@ fn a_lease_table_of_another_shape_is_reported_not_a_panic() {
     t.start_with("m2", &config);
     let fix = "ALTER TABLE understudy_lease ALTER COLUMN term TYPE bigint";
     for node in ["m1", "m2"] {
-        wait_for(
-            &format!("{node}'s status to name the wrong column"),
-            Duration::from_secs(20),
-            || {
-                // The daemon may not answer yet.
-                let (ok, text) = t.ctl(node, &["status", "--json"]);
-                let s: serde_json::Value = serde_json::from_str(&text).ok().filter(|_| ok)?;
-                let error = s["witness"]["error"].as_str()?.to_owned();
-                (error.contains("understudy_lease.term is integer, not bigint")
-                    && error.contains(fix))
-                .then_some(())
-            },
+        wait_witness_error(
+            &t,
+            node,
+            &["understudy_lease.term is integer, not bigint", fix],
         );
     }
     common::holds_for(
@@ -485,18 +494,7 @@ fn an_endless_witness_answer_is_cut_at_its_bound() {
     t.start_with("m1", &config);
     t.start_with("m2", &config);
     for node in ["m1", "m2"] {
-        wait_for(
-            &format!("{node}'s status to say the answer was too long"),
-            Duration::from_secs(30),
-            || {
-                let (ok, text) = t.ctl(node, &["status", "--json"]);
-                let s: serde_json::Value = serde_json::from_str(&text).ok().filter(|_| ok)?;
-                s["witness"]["error"]
-                    .as_str()?
-                    .contains("longer than 1048576 bytes")
-                    .then_some(())
-            },
-        );
+        wait_witness_error(&t, node, &["longer than 1048576 bytes"]);
     }
     let mut most = 0;
     common::holds_for(

@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
-use tracing::{trace, warn};
+use tracing::{info, trace, warn};
 
 use crate::core::Input;
 use crate::proto::heartbeat::{Flags, Heartbeat, Reject, ReplayGuard, Signed, WireState, LEN};
@@ -227,7 +227,15 @@ impl Rejections {
     fn count(&mut self, reason: Reject, from: SocketAddr) {
         let n = self.counts.entry(reason).or_default();
         *n += 1;
-        if is_power_of_ten(*n) {
+        if reason == Reject::Unproven && *n == 1 {
+            // The first heartbeats after either node starts are unproven
+            // until a round trip: normal, so not a warning; a recording
+            // replayed at us reaches the 10th at once.
+            info!(
+                reason = %reason, %from,
+                "heartbeat not believed yet: it does not echo this run's epoch (normal for the first heartbeats after a start)"
+            );
+        } else if is_power_of_ten(*n) {
             warn!(reason = %reason, %from, total = *n, "rejected heartbeat");
         }
     }

@@ -592,6 +592,35 @@ impl Topology {
         ChildGuard(child)
     }
 
+    /// Adds `addresses` (each /24) to the client's eth0, as more hosts
+    /// on the segment.
+    pub fn add_client_addresses(&self, addresses: &[String]) {
+        for a in addresses {
+            let out = self.exec(
+                "cl",
+                &["ip", "addr", "add", &format!("{a}/24"), "dev", "eth0"],
+            );
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
+    /// `node` is Passive with `holder` holding the VIP, by its status
+    /// (None while its daemon does not answer yet).
+    pub fn passive_behind(&self, node: &str, holder: &str) -> Option<()> {
+        let (ok, text) = self.ctl(node, &["status", "--json"]);
+        let s: serde_json::Value = serde_json::from_str(&text).ok().filter(|_| ok)?;
+        let me = s["nodes"]
+            .as_array()?
+            .iter()
+            .find(|n| n["local"] == true)?
+            .clone();
+        (me["status"] == "Passive" && s["holder"]["node"] == holder).then_some(())
+    }
+
     /// Sends a UDP datagram from the client namespace to `to`.
     pub fn send_from_client(&self, bytes: &[u8], to: &str, port: u16) {
         let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
