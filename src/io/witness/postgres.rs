@@ -89,10 +89,13 @@ ON CONFLICT (cluster, node) DO UPDATE SET
     state = EXCLUDED.state, term = EXCLUDED.term,
     checksum = EXCLUDED.checksum, last_heartbeat = now()";
 
+/// The node rows: at most 64 (a cluster has 16 nodes at most), so that a
+/// table filled by someone else cannot fill the daemon's memory.
 const NODES: &str = "
 SELECT node, state, term, checksum,
        extract(epoch FROM now() - last_heartbeat)::float8
-FROM understudy_node WHERE cluster = $1 ORDER BY node";
+FROM understudy_node WHERE cluster = $1 ORDER BY node
+LIMIT 64";
 
 pub struct Postgres {
     url: String,
