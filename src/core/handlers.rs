@@ -301,7 +301,6 @@ impl Core {
             return;
         };
         let (name, before) = (peer.info.name.clone(), peer.view.state());
-        let sender_preference = peer.info.preference;
         let was_holding = peer.view.holding();
         if before != Some(hb.state) {
             PeerNote::PeerState {
@@ -328,22 +327,9 @@ impl Core {
         if self.peers.watched().info.id == hb.node_id {
             self.note_watched_report(now, hb, before);
         }
-        if self.state == State::Starting && self.ends_startup(&hb, sender_preference) {
+        if self.state == State::Starting {
             self.change_state(now, State::Passive, Cause::PeerHeard);
         }
-    }
-
-    /// Does this heartbeat end our start-up window early? Only if it comes
-    /// from a node more preferred than us, or from one that holds the
-    /// VIP, or if no node is more preferred than us: a node that has heard
-    /// only less preferred ones keeps listening for the window, so that a
-    /// cold start of several nodes claims in order of preference (a backup
-    /// that had heard only another backup asked for the lease before the
-    /// primary's first heartbeat reached it).
-    fn ends_startup(&self, hb: &Heartbeat, sender_preference: u8) -> bool {
-        let ours = self.settings.preference;
-        let most_preferred = self.peers.iter().all(|p| p.info.preference > ours);
-        hb.state.holding() || sender_preference < ours || most_preferred
     }
 
     /// A peer's configuration checksum: drift is reported once, and its

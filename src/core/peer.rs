@@ -129,7 +129,7 @@ impl Peers {
     }
 
     /// How many peers other than the watched one are heard, ready to take
-    /// over or settling, not deferring (handing over, standing by) and more preferred
+    /// over or still starting, not deferring (handing over, standing by) and more preferred
     /// than `preference` (all of them: `u8::MAX`): a claim waits one step
     /// for each, so that the most preferred healthy node wins the lease.
     /// (A pair has no other peer: it never waits here.)
@@ -141,7 +141,7 @@ impl Peers {
             .filter(|(i, p)| {
                 *i != self.watched
                     && p.info.preference < preference
-                    && (p.view.ready_to_take_over(now, timeout) || p.view.settling(now, timeout))
+                    && (p.view.ready_to_take_over(now, timeout) || p.view.starting(now, timeout))
                     && !p.view.last.is_some_and(|h| h.flags.deferring)
             })
             .count();
@@ -251,18 +251,11 @@ impl PeerView {
         self.state().is_some_and(WireState::holding)
     }
 
-    /// Heard and still settling: in its start-up window, or Passive with
-    /// its NIC or data service not yet known good (its first probes are
-    /// out). It will be ready soon in a cold start of several nodes, so a
-    /// less preferred node gives it a deferral step first. Disabled or in
-    /// maintenance, it never will.
-    pub fn settling(&self, now: Instant, silence: Silence) -> bool {
-        let Some(hb) = self.last.filter(|_| self.available(now, silence)) else {
-            return false;
-        };
-        let f = hb.flags;
-        let unsure = !(f.disabled || f.maintenance || f.nic_ok && f.data_ok);
-        hb.state == WireState::Starting || (hb.state == WireState::Passive && unsure)
+    /// Heard, and still in its start-up window: it will decide soon (a
+    /// cold start of several nodes), so a less preferred node gives it a
+    /// deferral step first. (The window is bounded, so is the wait.)
+    pub fn starting(&self, now: Instant, silence: Silence) -> bool {
+        self.available(now, silence) && self.state() == Some(WireState::Starting)
     }
 
     pub fn term(&self) -> u64 {
