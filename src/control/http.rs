@@ -295,6 +295,31 @@ fn json(code: StatusCode, response: &impl serde::Serialize) -> Reply {
         .unwrap_or_default()
 }
 
+/// The request a `POST /actions/…` path asks for, or the status
+/// code and words that refuse it (no such action, or `forget` without
+/// `?node=NAME`).
+fn action(
+    path: &str,
+    force: bool,
+    node: Option<String>,
+) -> Result<Request, (StatusCode, &'static str)> {
+    Ok(match path.strip_prefix("/actions/") {
+        Some("enable") => Request::Enable,
+        Some("disable") => Request::Disable { force },
+        Some("promote") => Request::Promote { force },
+        Some("demote") => Request::Demote { force },
+        Some("maintenance-on") => Request::MaintenanceOn { force },
+        Some("maintenance-off") => Request::MaintenanceOff,
+        Some("refresh") => Request::Refresh,
+        Some("reset-flapping") => Request::ResetFlapping,
+        Some("forget") => match node {
+            Some(node) => Request::Forget { node, force },
+            None => return Err((StatusCode::BAD_REQUEST, "forget needs ?node=NAME")),
+        },
+        _ => return Err((StatusCode::NOT_FOUND, "no such action")),
+    })
+}
+
 /// One request. `shown` is set once the connection shows a valid token
 /// (it is then never evicted to make room, see [`super::limits`]).
 async fn handle(
@@ -362,25 +387,9 @@ async fn handle(
                 &refuse("forbidden: a read-only token may not act"),
             ))
         }
-        (&Method::POST, path) => match path.strip_prefix("/actions/") {
-            Some("enable") => Request::Enable,
-            Some("disable") => Request::Disable { force },
-            Some("promote") => Request::Promote { force },
-            Some("demote") => Request::Demote { force },
-            Some("maintenance-on") => Request::MaintenanceOn { force },
-            Some("maintenance-off") => Request::MaintenanceOff,
-            Some("refresh") => Request::Refresh,
-            Some("reset-flapping") => Request::ResetFlapping,
-            Some("forget") => match param("node") {
-                Some(node) => Request::Forget { node, force },
-                None => {
-                    return Ok(json(
-                        StatusCode::BAD_REQUEST,
-                        &refuse("forget needs ?node=NAME"),
-                    ))
-                }
-            },
-            _ => return Ok(json(StatusCode::NOT_FOUND, &refuse("no such action"))),
+        (&Method::POST, path) => match action(path, force, param("node")) {
+            Ok(request) => request,
+            Err((code, why)) => return Ok(json(code, &refuse(why))),
         },
         _ => return Ok(json(StatusCode::NOT_FOUND, &refuse("no such endpoint"))),
     };
