@@ -147,21 +147,13 @@ impl Wire {
     /// Sends a heartbeat to every peer and keeps it as the last one sent.
     pub fn send(&self, hb: &Heartbeat) {
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(*hb);
-        let key = self
-            .keys
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .sending()
-            .secret
-            .clone();
-        let echoes = self
-            .echoes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone();
+        // Sends never block, so holding both locks across them is cheap
+        // (no copy of the key and the echoes per heartbeat).
+        let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
+        let echoes = self.echoes.lock().unwrap_or_else(|p| p.into_inner());
         for peer in self.peers.iter() {
             let echo = echoes.get(&peer.id).copied().unwrap_or(0);
-            send_to(peer, hb.encode(&key, echo));
+            send_to(peer, hb.encode(&keys.sending().secret, echo));
         }
     }
 
