@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{address, wait_for, Topology};
+use common::{address, wait_for, Topology, PEER_TIMEOUT};
 use witness::{Sampler, Timeline, LEASE};
 
 /// The etcd members: host, address.
@@ -480,4 +480,87 @@ fn five_nodes_two_hosts_die_in_turn_and_the_next_in_line_takes_over() {
         "m3 holds",
         timeline.first_held_by("m3", second),
     );
+}
+
+/// Twenty cold starts of three nodes, the backups started first (the
+/// worst order: each hears the other backup before the primary): m1 takes
+/// the common IP every time, and neither backup asks for the lease or
+/// logs a failure for the grace period (in 8 of 60 starts a backup used
+/// to ask 18–77 ms after it started, having heard only the other backup).
+/// "At once" is within the start-up window: the test's window is 3 s, as
+/// an administrator whose hosts boot together would set it, because on a
+/// loaded machine starting the three processes one after the other can
+/// take longer than the 300 ms default (a backup that heard no more
+/// preferred node for its whole window claims, as it should).
+#[test]
+fn three_nodes_started_at_once_elect_the_primary_every_time() {
+    let mut t = Topology::up_cluster("cold");
+    let _etcd = Etcd::start(&t);
+    let config = cluster_config(&t, 3, LEASE);
+    let text = std::fs::read_to_string(&config).expect("the cluster configuration");
+    let window = format!("startup = \"{}ms\"", PEER_TIMEOUT.as_millis());
+    assert!(text.contains(&window), "the start-up window line");
+    let config = t.dir.join("cold.toml");
+    std::fs::write(&config, text.replace(&window, "startup = \"3s\""))
+        .expect("write the configuration");
+    let nodes = ["m3", "m2", "m1"];
+    let log_len = |t: &Topology, node: &str| {
+        std::fs::read_to_string(t.dir.join(format!("{node}.log"))).map_or(0, |l| l.len())
+    };
+    for round in 1..=20 {
+        let marks: Vec<usize> = nodes.iter().map(|n| log_len(&t, n)).collect();
+        for node in nodes {
+            t.start_with(node, &config);
+        }
+        let held = (0..1000).any(|_| {
+            std::thread::sleep(Duration::from_millis(20));
+            t.vip_holders() == ["m1"]
+        });
+        let mut tails = || {
+            nodes
+                .iter()
+                .zip(&marks)
+                .map(|(n, mark)| {
+                    let log = t.daemon(n).log_text();
+                    let lines: Vec<&str> = log[(*mark).min(log.len())..]
+                        .lines()
+                        .filter(|l| !l.contains(" DEBUG "))
+                        .collect();
+                    format!(
+                        "--- {n} ---\n{}",
+                        lines[lines.len().saturating_sub(30)..].join("\n")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert!(
+            held,
+            "start {round}: m1 never held the VIP in 20 s\n{}",
+            tails()
+        );
+        for (node, mark) in nodes.iter().zip(&marks).filter(|(n, _)| **n != "m1") {
+            let log = t.daemon(node).log_text();
+            let since = &log[(*mark).min(log.len())..];
+            for wrong in [
+                "asking the witness for the lease",
+                "failed for the grace period",
+            ] {
+                assert!(
+                    !since.contains(wrong),
+                    "start {round}: {node} logged {wrong:?}:\n{since}"
+                );
+            }
+        }
+        for node in nodes {
+            t.daemon(node).signal("TERM");
+        }
+        for node in nodes {
+            let status = t.daemon(node).wait_exit(Duration::from_secs(10));
+            assert!(
+                status.success(),
+                "start {round}: {node} stopped with {status}"
+            );
+        }
+    }
 }

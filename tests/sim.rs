@@ -1426,3 +1426,17 @@ fn found_split_brain_settled_after_a_restart_in_place() {
         (1106, Heal),
     ]);
 }
+
+#[test]
+fn found_five_nodes_primary_cut_from_the_witness_then_two_applications_fail() {
+    use Fault::*;
+    run_with(
+        &[
+            (0, WitnessCut(0)),
+            (1035, NicUp(0)),
+            (691, AppDown(1)),
+            (1808, AppDown(0)),
+        ],
+        cluster(5, false, true),
+    );
+}

@@ -130,3 +130,53 @@ fn a_starting_more_preferred_peer_is_waited_for() {
         m3.handle_input(ms(at), from(1, WireState::Starting, 0, at));
     }
 }
+
+/// A cold start of three, the backups first. m2 hears m3 (less preferred)
+/// 20 ms in: it keeps listening instead of going Passive on m3's word (it
+/// would then have claimed past m1, not yet heard). m1's heartbeat ends
+/// m2's window, but only once m2's own NIC is judged: until then its
+/// heartbeats say it is starting, not that its NIC is down.
+#[test]
+fn a_cold_start_waits_for_the_more_preferred_node_and_its_own_checks() {
+    let t0 = Instant::now();
+    let ms = |n: u64| t0 + Duration::from_millis(n);
+    let mut m2 = Core::new(Settings {
+        startup: Duration::from_millis(300),
+        watch_nic: true,
+        ..node_of_three(1)
+    });
+    m2.handle_input(t0, Input::Started { vip_present: false });
+    m2.handle_input(ms(20), from(2, WireState::Starting, 0, 1));
+    assert_eq!(
+        m2.state(),
+        State::Starting,
+        "a less preferred node does not end the window"
+    );
+    m2.handle_input(ms(40), from(0, WireState::Starting, 0, 1));
+    assert_eq!(m2.state(), State::Starting, "its NIC is not judged yet");
+    probe(&mut m2, Target::Nic, ms(50), Ok(()));
+    assert_eq!(m2.state(), State::Passive, "m1 heard and the NIC judged");
+}
+
+/// The most preferred node ends its window on any node's heartbeat, and a
+/// node that heard only less preferred ones ends it with its timer (and,
+/// the most preferred one heard, claims).
+#[test]
+fn the_most_preferred_node_ends_its_window_on_any_heartbeat() {
+    let t0 = Instant::now();
+    let ms = |n: u64| t0 + Duration::from_millis(n);
+    let start = |me: u16| {
+        let mut core = Core::new(Settings {
+            startup: Duration::from_millis(300),
+            ..node_of_three(me)
+        });
+        core.handle_input(t0, Input::Started { vip_present: false });
+        core.handle_input(ms(20), from(2, WireState::Starting, 0, 1));
+        core
+    };
+    assert_ne!(start(0).state(), State::Starting, "m1 hears m3");
+    let mut m2 = start(1);
+    assert_eq!(m2.state(), State::Starting, "m2 hears only m3");
+    m2.handle_timeout(ms(300));
+    assert_ne!(m2.state(), State::Starting, "the window ran out");
+}

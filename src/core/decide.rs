@@ -518,6 +518,11 @@ impl Core {
             // says so itself (PeerHealthyAgain).
             let releasing = self.peer().state() == Some(WireState::Releasing);
             let cancelled = !releasing && !self.w().requesting_release;
+            // A node claiming answers our request: the holder we asked let
+            // go, or nobody held and another node takes the VIP. Asking on
+            // would make the claimer, still starting its application, hand
+            // the VIP to us, even if we cannot take it (the witness).
+            let answered = self.peer().state() == Some(WireState::Claiming);
             if self.w().countdown_logged.is_some() && cancelled {
                 PeerNote::CountdownCancelled {
                     peer: self.peer_name(),
@@ -530,7 +535,7 @@ impl Core {
                     w.countdown_logged = None;
                 }
                 w.takeover_blocked = None;
-                w.requesting_release &= !healthy_again;
+                w.requesting_release &= !(healthy_again || answered);
             });
             return;
         };

@@ -265,6 +265,9 @@ impl Core {
             }
             (Target::Nic, Change::Recovered) => ProbeNote::NicUsable.log(),
         }
+        if matches!(target, Target::Nic | Target::Data) {
+            self.end_startup_early(now);
+        }
     }
 
     /// What a target that counts as healthy again changes (however it is
@@ -327,7 +330,30 @@ impl Core {
         if self.peers.watched().info.id == hb.node_id {
             self.note_watched_report(now, hb, before);
         }
-        if self.state == State::Starting {
+        self.end_startup_early(now);
+    }
+
+    /// Ends the start-up window before its timer once what this node heard
+    /// and knows of itself allow it: a heartbeat from a more preferred node
+    /// or a holder (from any node, if none is more preferred than us), and
+    /// our own NIC and data service judged. A node that heard only less
+    /// preferred nodes listens for the whole window, so that a cold start
+    /// of several nodes claims in order of preference (a backup that had
+    /// heard only the other backup asked for the lease before the
+    /// primary's first heartbeat reached it); and one whose first probes
+    /// are still out says "starting", not "Passive, NIC down", so that the
+    /// others wait for it rather than claim past it.
+    pub(super) fn end_startup_early(&mut self, now: Instant) {
+        if self.state != State::Starting || !self.own_checks_known() {
+            return;
+        }
+        let (ours, silence) = (self.settings.preference, self.settings.silence());
+        let most_preferred = self.peers.iter().all(|p| p.info.preference > ours);
+        let heard = self.peers.iter().any(|p| {
+            p.view.available(now, silence)
+                && (most_preferred || p.info.preference < ours || p.view.holding())
+        });
+        if heard {
             self.change_state(now, State::Passive, Cause::PeerHeard);
         }
     }

@@ -356,6 +356,13 @@ impl Core {
         !self.settings.watch_nic || self.nic.verdict() == Verdict::Healthy
     }
 
+    /// Have our NIC and data service been judged (or are they not
+    /// watched)? Until then our heartbeats could only say "not usable".
+    pub(super) fn own_checks_known(&self) -> bool {
+        let known = |watched: bool, h: &Health| !watched || h.verdict() != Verdict::Unknown;
+        known(self.settings.watch_nic, &self.nic) && known(self.settings.watch_data, &self.data)
+    }
+
     /// Queues an event for the notifier.
     pub(super) fn notify(
         &mut self,
