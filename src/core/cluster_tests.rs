@@ -180,3 +180,43 @@ fn the_most_preferred_node_ends_its_window_on_any_heartbeat() {
     m2.handle_timeout(ms(300));
     assert_ne!(m2.state(), State::Starting, "the window ran out");
 }
+
+/// A cold start: m1's first probe of a peer's application fails before
+/// any peer is heard (nothing serves yet). That is no failure of the
+/// peer's: no "peer down", and m1's claim once m2 is heard is not a
+/// takeover for a failure (it was logged as "peer failed for the grace
+/// period … the peer released the common IP").
+#[test]
+fn a_cold_start_reports_no_peer_failure() {
+    let t0 = Instant::now();
+    let ms = |n: u64| t0 + Duration::from_millis(n);
+    let mut m1 = Core::new(Settings {
+        startup: Duration::from_millis(300),
+        ..node_of_three(0)
+    });
+    m1.handle_input(t0, Input::Started { vip_present: false });
+    probe(
+        &mut m1,
+        Target::Peer,
+        ms(1),
+        Err("connection refused".into()),
+    );
+    m1.handle_timeout(ms(2));
+    m1.handle_input(ms(5), from(1, WireState::Starting, 0, 1));
+    let actions: Vec<Action> = std::iter::from_fn(|| m1.poll_action()).collect();
+    assert!(
+        actions.contains(&Action::Lease(LeaseAsk::Acquire)),
+        "m1 asks for the lease: {actions:?}"
+    );
+    let notified: Vec<_> = actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Notify(e) => Some(e.kind),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !notified.contains(&EventKind::PeerDown),
+        "notified {notified:?}"
+    );
+}

@@ -71,7 +71,11 @@ impl Core {
         if self.holder.map(|(h, _)| h) != Some(holder) {
             self.holder = Some((holder, now));
         }
-        let failure = self.failure_cause(now);
+        // In our start-up window a silent peer has not failed: it may be
+        // starting a moment after us (a cold start), and a claim once it
+        // is heard is not a takeover for its failure.
+        let listening = self.state == State::Starting;
+        let failure = self.failure_cause(now).filter(|_| !listening);
         if let Some(cause) = failure.filter(|c| Some(*c) != self.last_failure) {
             self.counters.count_failure(cause);
             let failure = self.peer_failure(cause);
