@@ -651,6 +651,14 @@ fn print_not_checked(config: &Config) {
             w.on_loss
         );
     }
+    if let Some(w) = &config.watchdog {
+        println!(
+            "  - fencing watchdog {} ({}, {}s): not opened here; the daemon arms it before every claim and disarms it after every release",
+            w.device.display(),
+            w.mode,
+            w.timeout.as_secs()
+        );
+    }
     println!(
         "  - that the other nodes run the same file: compare `understudy status` (CONFIG column)"
     );

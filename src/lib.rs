@@ -10,7 +10,7 @@
 //!   effects come out as [`core::Action`]s.
 //! - [`proto`]: pure wire formats (ARP frames).
 //! - [`io`]: the effects: rtnetlink, AF_PACKET, probes, the application,
-//!   the witness's lease (PostgreSQL, etcd).
+//!   the witness's lease (PostgreSQL, etcd), the watchdog device.
 //! - [`runtime`]: the only place that owns tokio; feeds the core and runs
 //!   its actions in order.
 //! - [`notify`]: mail, webhook and hook commands, off the core's path.

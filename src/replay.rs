@@ -89,6 +89,7 @@ pub fn default_settings() -> Settings {
         maintenance: false,
         adopt: None,
         witness: None,
+        watchdog: None,
     }
 }
 

@@ -42,6 +42,8 @@ pub struct Config {
     pub notify: Notify,
     /// The lease authority, if any: only its lease holder may hold the VIP.
     pub witness: Option<Witness>,
+    /// The watchdog armed while this node may hold the VIP (`[fencing]`).
+    pub watchdog: Option<Watchdog>,
     /// Checksum of the file's text, announced to the peer so that a node
     /// running a different configuration is noticed.
     pub checksum: u64,
@@ -305,6 +307,33 @@ pub struct Witness {
     pub on_loss: OnLoss,
 }
 
+/// `[fencing]`'s watchdog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watchdog {
+    pub device: PathBuf,
+    pub mode: WatchdogMode,
+    /// Whole seconds (see `core::fencing` for how it relates to the lease).
+    pub timeout: Duration,
+}
+
+/// Whether a claim may go ahead without the watchdog armed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchdogMode {
+    /// Armed when it can be; a claim goes ahead (with a warning) when not.
+    Automatic,
+    /// No claim without it armed.
+    Required,
+}
+
+impl std::fmt::Display for WatchdogMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            WatchdogMode::Automatic => "automatic",
+            WatchdogMode::Required => "required",
+        })
+    }
+}
+
 /// Where the lease is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WitnessBackend {
@@ -428,6 +457,7 @@ impl Config {
                 length: w.lease,
                 on_loss: w.on_loss,
             }),
+            watchdog: config.watchdog.as_ref().map(|w| w.timeout),
         }
     }
 }

@@ -19,6 +19,7 @@ pub struct RawConfig {
     pub api: Option<RawApi>,
     pub notify: Option<RawNotify>,
     pub witness: Option<RawWitness>,
+    pub fencing: Option<RawFencing>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -206,4 +207,13 @@ pub struct RawWitness {
     pub url: Option<String>,
     pub lease: Option<String>,
     pub on_loss: Option<String>,
+}
+
+/// `[fencing]`: what stops a holder that cannot be reached.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFencing {
+    pub watchdog: Option<String>,
+    pub watchdog_mode: Option<String>,
+    pub watchdog_timeout: Option<String>,
 }

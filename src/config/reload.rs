@@ -17,6 +17,37 @@ const BOTH: &str = "stop both daemons and start them with the new file (the comm
 /// What `understudy restart` (a re-exec that keeps the VIP) applies.
 const RESTART: &str = "run `understudy restart`, which reads the file anew and keeps the common IP";
 
+/// The witness as a reload compares it.
+fn witness(c: &Config) -> String {
+    match &c.witness {
+        None => "none".to_owned(),
+        Some(w) => format!(
+            "{} lease={:?} on_loss={}",
+            w.backend.shown(),
+            w.lease,
+            w.on_loss
+        ),
+    }
+}
+
+/// The watchdog as a reload compares it.
+fn fencing(c: &Config) -> String {
+    match &c.watchdog {
+        None => "off".to_owned(),
+        Some(w) => format!(
+            "{} mode={} timeout={:?}",
+            w.device.display(),
+            w.mode,
+            w.timeout
+        ),
+    }
+}
+
+/// What a change of this node's watchdog needs: the device is armed only
+/// while the node holds the VIP, and a restart while holding hands the open
+/// device over as it is.
+const FENCING: &str = "stop this node's daemon while it does not hold the common IP (`understudy demote` first) and start it with the new file";
+
 /// The sections `new` changes that a reload applies, or every change it
 /// cannot apply and why.
 pub fn compare(old: &Config, new: &Config) -> Result<Vec<&'static str>, Vec<String>> {
@@ -55,16 +86,8 @@ pub fn compare(old: &Config, new: &Config) -> Result<Vec<&'static str>, Vec<Stri
             BOTH,
         );
     }
-    let witness = |c: &Config| match &c.witness {
-        None => "none".to_owned(),
-        Some(w) => format!(
-            "{} lease={:?} on_loss={}",
-            w.backend.shown(),
-            w.lease,
-            w.on_loss
-        ),
-    };
     fixed("[witness]", witness(old), witness(new), BOTH);
+    fixed("[fencing]", fencing(old), fencing(new), FENCING);
     let port = |c: &Config| c.heartbeat.port.to_string();
     fixed("heartbeat.port", port(old), port(new), BOTH);
     let shown = |p: &std::path::Path| p.display().to_string();
@@ -196,6 +219,17 @@ mod tests {
         );
         assert!(refused[1].starts_with("node \"m2\".nic"), "{}", refused[1]);
         assert!(refused[2].contains("understudy restart"), "{}", refused[2]);
+    }
+
+    #[test]
+    fn a_watchdog_change_is_refused_with_how_to_apply_it() {
+        let edited = base() + "\n[fencing]\nwatchdog = \"/dev/watchdog\"\n";
+        let refused = compare(&config(&base()), &config(&edited)).expect_err("refused");
+        assert!(
+            refused[0].starts_with("[fencing] cannot change"),
+            "{refused:?}"
+        );
+        assert!(refused[0].contains("understudy demote"), "{refused:?}");
     }
 
     #[test]

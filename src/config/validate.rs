@@ -41,6 +41,9 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
     let witness = raw.witness.and_then(|w| sections::witness(&mut ck, w));
     let node_count = raw.node.as_ref().map_or(0, Vec::len);
     sections::cluster_size(&mut ck, node_count, witness.as_ref());
+    let watchdog = raw
+        .fencing
+        .and_then(|f| sections::fencing(&mut ck, f, witness.as_ref()));
     if !ck.problems.is_empty() {
         // A value of the wrong type was left out to read the rest: it is
         // not also "required".
@@ -69,16 +72,18 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
         api,
         notify,
         witness,
+        watchdog,
         checksum: shared_checksum(text),
     })
 }
 
 /// Sections that are each node's own: where its control socket and state
-/// file are, how its process is scheduled. They may differ between the
+/// file are, how its process is scheduled, its host's watchdog (each
+/// node's device guards that node only). They may differ between the
 /// nodes without the pair running different configurations; so may where
 /// each keeps its heartbeat key file (the keys themselves must agree, or
 /// no heartbeat is accepted at all).
-const NODE_LOCAL: [&str; 2] = ["control", "process"];
+const NODE_LOCAL: [&str; 3] = ["control", "process", "fencing"];
 
 /// The checksum announced to the peer: over what the nodes must agree on,
 /// in a canonical form (sorted keys, no comments or spacing), so that a
@@ -106,6 +111,53 @@ pub(super) mod tests {
     use super::super::{DataService, OnLoss, Process, Role, WitnessBackend};
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn a_watchdog_gets_the_longest_timeout_its_lease_allows_and_bad_ones_are_named() {
+        use super::super::WatchdogMode;
+        let etcd = "\n[witness]\nurl = \"etcd://192.0.2.31:2379\"\n";
+        let c = validate(&format!(
+            "{GOOD}{etcd}\n[fencing]\nwatchdog = \"/dev/watchdog1\"\n"
+        ))
+        .expect("a watchdog");
+        let w = c.watchdog.expect("the watchdog");
+        assert_eq!(w.device, std::path::PathBuf::from("/dev/watchdog1"));
+        assert_eq!(w.mode, WatchdogMode::Automatic);
+        // A 10 s lease: ¾ is 7.5 s, less a 0.5 s margin, in whole seconds.
+        assert_eq!(w.timeout, Duration::from_secs(7));
+        let c = validate(&format!(
+            "{GOOD}\n[fencing]\nwatchdog_mode = \"required\"\n"
+        ))
+        .expect("no witness");
+        let w = c.watchdog.expect("the watchdog");
+        assert_eq!(
+            (w.mode, w.timeout),
+            (WatchdogMode::Required, Duration::from_secs(2))
+        );
+        assert_eq!(w.device, std::path::PathBuf::from("/dev/watchdog"));
+        let off = validate(&format!("{GOOD}\n[fencing]\nwatchdog_mode = \"off\"\n"));
+        assert!(off.expect("off").watchdog.is_none());
+        let p = problems(&format!(
+            "{GOOD}{etcd}\n[fencing]\nwatchdog = \"/dev/watchdog\"\nwatchdog_timeout = \"8s\"\n"
+        ));
+        assert_eq!(p[0].key, "fencing.watchdog_timeout", "{p:?}");
+        assert!(p[0].message.contains("at most 7s"), "{}", p[0].message);
+        let p = problems(&format!(
+            "{GOOD}\n[fencing]\nwatchdog = \"/dev/watchdog\"\nwatchdog_timeout = \"1500ms\"\n"
+        ));
+        assert!(p[0].message.contains("whole number of seconds"), "{p:?}");
+        let p = problems(&format!("{GOOD}\n[fencing]\nwatchdog_mode = \"maybe\"\n"));
+        assert_eq!(p[0].key, "fencing.watchdog_mode", "{p:?}");
+        let p = problems(&format!("{GOOD}\n[fencing]\nwatchdog = \"watchdog\"\n"));
+        assert_eq!(p[0].key, "fencing.watchdog", "{p:?}");
+        let pg = "\n[witness]\nurl = \"postgres://u@192.0.2.30/db\"\nlease = \"1s\"\n";
+        let p = problems(&format!(
+            "{GOOD}{pg}\n[fencing]\nwatchdog = \"/dev/watchdog\"\n"
+        ));
+        assert_eq!(p[0].key, "witness.lease", "{p:?}");
+        assert!(p[0].message.contains("too short for a watchdog"), "{p:?}");
+        assert!(p[0].line.is_some(), "{p:?}");
+    }
 
     #[test]
     fn the_checksum_ignores_comments_and_node_local_sections() {

@@ -64,6 +64,8 @@ pub struct Metrics {
     lease_left_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     /// Claims that failed in a row (0 once one goes through).
     failed_claims: Gauge,
+    watchdog_armed: Gauge,
+    watchdog_fed: Gauge,
 }
 
 impl Metrics {
@@ -108,6 +110,8 @@ impl Metrics {
             lease_held: Gauge::default(),
             lease_left_seconds: Gauge::default(),
             failed_claims: Gauge::default(),
+            watchdog_armed: Gauge::default(),
+            watchdog_fed: Gauge::default(),
         };
         m.register();
         m
@@ -135,6 +139,16 @@ impl Metrics {
             "failed_claims",
             "Claims of the common IP that failed in a row (0 once one goes through)",
             self.failed_claims.clone(),
+        );
+        r.register(
+            "watchdog_armed",
+            "1 while the watchdog of [fencing] is armed (the host resets if it is not fed), 0 otherwise",
+            self.watchdog_armed.clone(),
+        );
+        r.register(
+            "watchdog_fed",
+            "1 while the watchdog is fed (this node may hold the common IP), 0 otherwise",
+            self.watchdog_fed.clone(),
         );
         r.register(
             "lease_held",
@@ -237,6 +251,12 @@ impl Metrics {
             "Automatic failbacks held back by the dwell time (flapping)",
             self.dwell_delays.clone(),
         );
+    }
+
+    /// The watchdog's state (armed, fed), with `[fencing]`.
+    pub fn watchdog(&self, armed: bool, fed: bool) {
+        self.watchdog_armed.set(i64::from(armed));
+        self.watchdog_fed.set(i64::from(fed));
     }
 
     /// Copies the core's view in.

@@ -55,6 +55,52 @@ pub struct StatusReport {
     /// The witness's lease and view, with a `[witness]`.
     #[serde(default)]
     pub witness: Option<WitnessReport>,
+    /// The watchdog, with `[fencing]`.
+    #[serde(default)]
+    pub watchdog: Option<WatchdogReport>,
+}
+
+/// The watchdog of `[fencing]` as status shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WatchdogReport {
+    pub device: String,
+    /// `automatic` or `required`.
+    pub mode: String,
+    pub timeout_s: u64,
+    /// Open, its timer running (the host resets if it is not fed).
+    pub armed: bool,
+    /// Fed now: this node may hold the VIP.
+    pub feeding: bool,
+    pub fed_ago_ms: Option<u64>,
+    /// Why it could not be armed or fed, last time it was tried.
+    pub error: Option<String>,
+    /// A named pipe stands in for a device (tests).
+    pub stand_in: bool,
+}
+
+/// The watchdog's line under the table.
+fn watchdog_line(w: &WatchdogReport) -> String {
+    let state = match (w.armed, w.feeding) {
+        (true, true) => {
+            let ago = w
+                .fed_ago_ms
+                .map_or(String::new(), |ms| format!(", fed {} ago", short_age(ms)));
+            format!("armed{ago}")
+        }
+        (true, false) => format!(
+            "armed and NOT fed: the host resets within {}s unless the common IP is released",
+            w.timeout_s
+        ),
+        (false, _) => "disarmed (armed only while this node holds the common IP)".to_owned(),
+    };
+    let error = w
+        .error
+        .as_ref()
+        .map_or(String::new(), |e| format!("; last error: {e}"));
+    format!(
+        "Watchdog {} ({}, {}s): {state}{error}",
+        w.device, w.mode, w.timeout_s
+    )
 }
 
 /// The witness beside the peer's view: who holds the lease by its last
@@ -244,6 +290,7 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
             .failed()
             .then(|| status.recovery.to_string()),
         witness: None,
+        watchdog: None,
     }
 }
 
@@ -353,6 +400,9 @@ pub fn render(r: &StatusReport) -> String {
     }
     summary(r, &mut out);
     for line in r.witness.iter().flat_map(witness_lines) {
+        out.push_str(&wrap(&line, WIDTH));
+    }
+    for line in r.watchdog.iter().map(watchdog_line) {
         out.push_str(&wrap(&line, WIDTH));
     }
     // Names, states and errors may come from a witness or a server.
@@ -583,6 +633,7 @@ mod tests {
             recent_moves: 0,
             application_recovery: None,
             witness: None,
+            watchdog: None,
         }
     }
 

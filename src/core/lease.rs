@@ -230,8 +230,19 @@ impl Core {
         }
     }
 
+    /// When the lease we hold was last asked for (acquired or renewed).
+    pub(super) fn lease_asked_at(&self) -> Option<Instant> {
+        let (settings, (_, until)) = (self.witness()?, self.lease.held?);
+        until.checked_sub(settings.held_for())
+    }
+
+    /// Serving on after the lease ran out (`on_loss = "keep"`).
+    pub(super) fn lease_kept(&self) -> bool {
+        self.lease.kept
+    }
+
     /// Is the VIP (about to be) on our NIC: from a claim to a release?
-    fn may_hold_vip(&self) -> bool {
+    pub(super) fn may_hold_vip(&self) -> bool {
         matches!(
             self.mode,
             Mode::Claim(_) | Mode::Serve(_) | Mode::Release(_)

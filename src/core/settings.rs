@@ -68,6 +68,9 @@ pub struct Settings {
     pub adopt: Option<u64>,
     /// The witness's lease, when `[witness]` is configured.
     pub witness: Option<super::lease::LeaseSettings>,
+    /// The watchdog's timeout, when `[fencing]` arms one (see
+    /// [`super::fencing`]).
+    pub watchdog: Option<Duration>,
 }
 
 /// Who another node is, as the configuration says.

@@ -10,4 +10,5 @@ pub mod neighbours;
 pub mod netlink;
 pub mod probe;
 pub mod push;
+pub mod watchdog;
 pub mod witness;

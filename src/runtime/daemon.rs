@@ -20,6 +20,7 @@ use super::panic::Emergency;
 use super::probes::Checks;
 use super::role_file::RoleFile;
 use super::systemd::Systemd;
+use super::watchdog::Watchdog;
 use super::{
     boot_epoch, failpoint, now, reload, restart, watch as addr_watch, wire, witness, Overrides,
     RuntimeError,
@@ -74,6 +75,8 @@ pub struct Daemon {
     sampled: Option<SampleKey>,
     /// The witness task's side, with a `[witness]`.
     witness: Option<witness::WitnessLink>,
+    /// The watchdog of `[fencing]`, fed while the core allows it.
+    watchdog: Option<Watchdog>,
 }
 
 /// What a timeline sample depends on: a new sample is taken when it changes.
@@ -137,7 +140,7 @@ impl Daemon {
         )
         .await?;
         let mut others = outside.tasks;
-        let (worker, effect_tx, interrupts) =
+        let (worker, effect_tx, interrupts, watchdog) =
             spawn_worker(&config, &node, (&r.netlink, &r.prober), &input_tx);
         others.push(tokio::spawn(addr_watch::watch(
             node.nic.clone(),
@@ -153,6 +156,7 @@ impl Daemon {
             wire: wire.clone(),
             socket_path: r.socket_path.clone(),
             holding: holding.clone(),
+            watchdog: watchdog.clone(),
         };
         let (witness, witness_task) = witness::start(&config, me, &r.prober, &input_tx)?;
         let checks = Checks::new(&config, me, r.netlink.clone(), r.prober)?;
@@ -185,6 +189,7 @@ impl Daemon {
             history,
             sampled: None,
             witness,
+            watchdog,
         };
         let background = Background {
             worker,
@@ -224,7 +229,13 @@ impl Daemon {
                 }
                 if let Action::Exec { term, holding } = action {
                     restart::hold_signals(|| self.unread_signals());
-                    return (self.notifier, Some(restart::Handover { term, holding }));
+                    let watchdog_fd = self.watchdog.as_ref().and_then(Watchdog::keep_across_exec);
+                    let handover = restart::Handover {
+                        term,
+                        holding,
+                        watchdog_fd,
+                    };
+                    return (self.notifier, Some(handover));
                 }
                 self.dispatch(action);
             }
@@ -233,6 +244,11 @@ impl Daemon {
             self.sample(&status);
             if let Some(witness) = &self.witness {
                 witness.set_record(status.word(), status.term, self.config.checksum);
+            }
+            if let Some(watchdog) = &self.watchdog {
+                watchdog.allow_until(self.core.watchdog_feed_until(now()));
+                let view = watchdog.view();
+                self.metrics.watchdog(view.armed, view.feeding);
             }
             let holding = status.state.wire().holding();
             self.holding.store(holding, Ordering::SeqCst);
@@ -458,6 +474,7 @@ impl Daemon {
             let view = witness.view.lock().unwrap_or_else(|p| p.into_inner());
             report::add_witness(&mut r, status, &view, at);
         }
+        r.watchdog = self.watchdog.as_ref().map(|w| w.report(at));
         r
     }
 }
@@ -491,7 +508,8 @@ impl Background {
     }
 }
 
-/// The effects worker, the queue to it and the interrupt count it watches.
+/// The effects worker, the queue to it, the interrupt count it watches,
+/// and the watchdog it arms (with `[fencing]`), whose feeder starts here.
 fn spawn_worker(
     config: &Config,
     node: &Node,
@@ -501,12 +519,15 @@ fn spawn_worker(
     JoinHandle<()>,
     mpsc::UnboundedSender<Queued>,
     watch::Sender<u64>,
+    Option<Watchdog>,
 ) {
     let (effect_tx, effect_rx) = mpsc::unbounded_channel::<Queued>();
     let (interrupts, interrupt_rx) = watch::channel(0u64);
-    let effects = Effects::new(config, node, netlink.clone(), prober.clone(), interrupt_rx);
+    let watchdog = config.watchdog.clone().map(Watchdog::start);
+    let mut effects = Effects::new(config, node, netlink.clone(), prober.clone(), interrupt_rx);
+    effects.watchdog = watchdog.clone();
     let worker = tokio::spawn(effects.serve(effect_rx, input_tx.clone()));
-    (worker, effect_tx, interrupts)
+    (worker, effect_tx, interrupts, watchdog)
 }
 
 /// What the listeners need that only the start knows.

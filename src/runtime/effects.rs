@@ -24,6 +24,8 @@ use crate::io::neighbours;
 use crate::io::netlink::Netlink;
 use crate::io::probe::{Check, Prober};
 
+use super::watchdog::Watchdog;
+
 /// The least time the GET through the VIP gets during a look.
 const MIN_GET: Duration = Duration::from_millis(20);
 
@@ -47,6 +49,9 @@ pub struct Effects {
     /// The application's port, whose connections a failback drains.
     pub app_port: u16,
     pub drain_timeout: Duration,
+    /// The watchdog of `[fencing]`: armed before the VIP is added,
+    /// disarmed once it is removed.
+    pub watchdog: Option<Watchdog>,
 }
 
 /// The reason an interrupted wait reports.
@@ -182,6 +187,7 @@ impl Effects {
                 Failback::Automatic { drain_timeout, .. } => drain_timeout,
                 Failback::Manual => Duration::ZERO,
             },
+            watchdog: None,
         }
     }
 
@@ -228,7 +234,12 @@ impl Effects {
         let input = match action {
             Action::CheckVip { window } => self.check_vip(window, interrupted).await,
             Action::AddVip => {
-                let outcome = self.group.add_all(!self.claimed).await;
+                // Armed first: a holder must never be unguarded.
+                let armed = self.watchdog.as_ref().map_or(Ok(()), Watchdog::arm);
+                let outcome = match armed {
+                    Ok(()) => self.group.add_all(!self.claimed).await,
+                    Err(why) => Err(why),
+                };
                 self.claimed = self.claimed || outcome.is_ok();
                 info!(
                     ms = ms(),
@@ -271,6 +282,9 @@ impl Effects {
                 self.stop_repeats();
                 let outcome = self.group.remove_all().await;
                 self.claimed = false;
+                if let (Ok(()), Some(watchdog)) = (&outcome, &self.watchdog) {
+                    watchdog.disarm();
+                }
                 info!(
                     ms = ms(),
                     ok = outcome.is_ok(),

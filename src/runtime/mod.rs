@@ -19,6 +19,7 @@ pub mod restart;
 mod role_file;
 mod systemd;
 mod watch;
+mod watchdog;
 mod wire;
 mod witness;
 
@@ -153,6 +154,9 @@ pub async fn run(config: Config, me: usize, overrides: Overrides) -> Result<(), 
             systemd::Systemd::reloading();
             let e = restart::exec(&exe, &args, handover);
             tracing::error!(error = %e, "cannot re-execute; releasing everything");
+            if let (Some(fd), Some(watchdog)) = (handover.watchdog_fd, &emergency.watchdog) {
+                watchdog.take_back(fd);
+            }
             emergency.release().await;
             Err(RuntimeError::Exec(e))
         }

@@ -42,6 +42,9 @@ pub struct Emergency {
     pub socket_path: PathBuf,
     /// Kept true by the loop while this node holds or is taking the VIP.
     pub holding: Arc<AtomicBool>,
+    /// Disarmed once the VIP is off the NIC; left armed (the host resets)
+    /// if it could not be removed.
+    pub watchdog: Option<super::watchdog::Watchdog>,
 }
 
 impl Emergency {
@@ -55,8 +58,14 @@ impl Emergency {
             }
             match self.group.remove_all().await {
                 Ok(()) => info!("emergency release: common IP removed"),
-                Err(why) => error!(%why, "emergency release: cannot remove the common IP"),
+                Err(why) => {
+                    error!(%why, "emergency release: cannot remove the common IP");
+                    self.watchdog = None;
+                }
             }
+        }
+        if let Some(watchdog) = &self.watchdog {
+            watchdog.disarm();
         }
         // Twice: one lost datagram must not leave the peer waiting out its
         // timeout.

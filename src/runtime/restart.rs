@@ -39,6 +39,9 @@ pub struct Handover {
     pub term: u64,
     /// It held the VIP (Active) when it re-executed.
     pub holding: bool,
+    /// The armed watchdog, left open across the exec (its own variable,
+    /// [`super::watchdog::ENV`]).
+    pub watchdog_fd: Option<std::os::fd::RawFd>,
 }
 
 impl Handover {
@@ -61,6 +64,7 @@ impl Handover {
                 "passive" => false,
                 _ => return None,
             },
+            watchdog_fd: None,
         })
     }
 }
@@ -278,9 +282,14 @@ pub fn deliver_held_signals() {
 /// held since [`hold_signals`]. Returns only if the exec failed (then the
 /// signals are delivered here).
 pub fn exec(exe: &Path, args: &[OsString], handover: Handover) -> std::io::Error {
-    let mut env: Vec<(OsString, OsString)> =
-        std::env::vars_os().filter(|(k, _)| k != ENV).collect();
+    let watchdog = super::watchdog::ENV;
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(k, _)| k != ENV && k != watchdog)
+        .collect();
     env.push((ENV.into(), handover.to_env().into()));
+    if let Some(fd) = handover.watchdog_fd {
+        env.push((watchdog.into(), fd.to_string().into()));
+    }
     carry_held_signals();
     let e = execve(exe, args, &env);
     HOLDING.store(false, Ordering::SeqCst);
@@ -299,10 +308,12 @@ mod tests {
             Handover {
                 term: 7,
                 holding: true,
+                watchdog_fd: None,
             },
             Handover {
                 term: 0,
                 holding: false,
+                watchdog_fd: None,
             },
         ] {
             assert_eq!(Handover::parse(&h.to_env()), Some(h));

@@ -3,6 +3,7 @@
 //! returns its part of the configuration with defaults filled in, whether
 //! or not an earlier section had problems. `validate` assembles them.
 
+mod fencing;
 mod monitor;
 mod nodes;
 mod notify;
@@ -22,6 +23,7 @@ use super::{
     Announce, Api, Application, Cluster, Control, Failback, HeartbeatConfig, Process, Url,
     DEFAULT_SOCKET, DEFAULT_STATE_FILE,
 };
+pub(super) use fencing::fencing;
 pub(super) use monitor::monitor;
 pub(super) use nodes::nodes;
 pub(super) use notify::notify;
