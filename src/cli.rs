@@ -651,6 +651,12 @@ fn print_not_checked(config: &Config) {
             w.on_loss
         );
     }
+    if let Some(f) = &config.fence {
+        println!(
+            "  - fencing fence command: not run here; the daemon runs it before claiming from a silent peer (timeout {:?})",
+            f.timeout
+        );
+    }
     if let Some(w) = &config.watchdog {
         println!(
             "  - fencing watchdog {} ({}, {}s): not opened here; the daemon arms it before every claim and disarms it after every release",

@@ -90,6 +90,7 @@ pub fn default_settings() -> Settings {
         adopt: None,
         witness: None,
         watchdog: None,
+        fence: false,
     }
 }
 
@@ -204,6 +205,7 @@ fn set(s: &mut Settings, key: &str, value: &str) -> Result<(), String> {
         }
         "data" => s.watch_data = flag(value)?,
         "nic" => s.watch_nic = flag(value)?,
+        "fence" => s.fence = flag(value)?,
         "disabled" => s.disabled = flag(value)?,
         "maintenance" => s.maintenance = flag(value)?,
         "adopt" => {
@@ -268,7 +270,8 @@ pub fn format_settings(s: &Settings) -> String {
         s.disabled,
         s.maintenance,
         s.adopt.map_or("-".to_owned(), |t| t.to_string()),
-    ) + &cluster_settings(s)
+    ) + if s.fence { " fence=true" } else { "" }
+        + &cluster_settings(s)
 }
 
 /// ` node=N nodes=M` beyond a pair (nothing for a pair).
@@ -394,6 +397,7 @@ pub fn format_input(input: &Input, origin: Instant) -> String {
             format_outcome(via_vip)
         ),
         Input::VipAdded(o) => format!("vip_added {}", format_outcome(o)),
+        Input::Fenced(o) => format!("fenced {}", format_outcome(o)),
         Input::Announced(o) => format!("announced {}", format_outcome(o)),
         Input::AppStarted(o) => format!("app_started {}", format_outcome(o)),
         Input::AppStopped(o) => format!("app_stopped {}", format_outcome(o)),
@@ -544,6 +548,7 @@ pub fn parse_step(
             }
         }
         "vip_added" => Input::VipAdded(parse_outcome(rest)?),
+        "fenced" => Input::Fenced(parse_outcome(rest)?),
         "announced" => Input::Announced(parse_outcome(rest)?),
         "app_started" => Input::AppStarted(parse_outcome(rest)?),
         "app_stopped" => Input::AppStopped(parse_outcome(rest)?),
@@ -729,6 +734,7 @@ pub fn success(action: &Action) -> Option<Input> {
         Action::StopApp => Input::AppStopped(Ok(())),
         Action::RemoveVip => Input::VipRemoved(Ok(())),
         Action::Drain => Input::Drained { remaining: 0 },
+        Action::Fence { .. } => Input::Fenced(Ok(())),
         Action::Probe(_)
         | Action::WatchPeer(_)
         | Action::SendHeartbeat(_)
@@ -767,6 +773,10 @@ pub fn format_action(action: &Action) -> String {
         Action::Lease(LeaseAsk::Acquire) => "lease acquire".into(),
         Action::Lease(LeaseAsk::Renew { term }) => format!("lease renew term={term}"),
         Action::Lease(LeaseAsk::Release { term }) => format!("lease release term={term}"),
+        Action::Lease(LeaseAsk::Break { holder, term }) => {
+            format!("lease break holder={holder} term={term}")
+        }
+        Action::Fence { peer, term } => format!("fence node={peer} term={term}"),
     }
 }
 

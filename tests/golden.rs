@@ -95,7 +95,8 @@ impl Recorder {
                 | Action::RestartApp
                 | Action::StopApp
                 | Action::RemoveVip
-                | Action::Drain => self.pending.push_back(action.clone()),
+                | Action::Drain
+                | Action::Fence { .. } => self.pending.push_back(action.clone()),
                 Action::Notify(_)
                 | Action::Interrupt
                 | Action::Exit

@@ -311,3 +311,166 @@ fn required_without_a_device_never_claims() {
     assert!(ok, "{text}");
     assert!(text.contains("Watchdog "), "{text}");
 }
+
+/// A fence command for m2 that "powers m1 off" as a PDU would: every
+/// process in m1's namespace killed, its addresses gone. It writes its
+/// environment to `fence.env` first.
+fn power_off_m1(t: &Topology) -> Option<String> {
+    Some(format!(
+        "env | grep ^UNDERSTUDY_ | sort > {dir}/fence.env; \
+         ip netns pids {ns} | xargs -r kill -9; ip -n {ns} addr flush dev eth0",
+        dir = t.dir.display(),
+        ns = t.ns("m1")
+    ))
+}
+
+/// Sends `signal` to every process of `node`'s host (its namespace): STOP
+/// freezes the host as a hung machine is, its kernel still answering ARP
+/// for the address; CONT thaws it.
+fn signal_host(t: &Topology, node: &str, signal: &str) {
+    let pids = Command::new("ip")
+        .args(["netns", "pids", &t.ns(node)])
+        .output()
+        .expect("ip netns pids");
+    for pid in String::from_utf8_lossy(&pids.stdout).split_whitespace() {
+        let _ = Command::new("kill")
+            .args([&format!("-{signal}"), pid])
+            .status();
+    }
+}
+
+/// m1 and m2 with an etcd witness and a 10 s lease; m2 has `fence`
+/// (given), m1 nothing to fence with.
+fn fenced_by_command(
+    name: &str,
+    backend: Backend,
+    fence: impl Fn(&Topology) -> Option<String>,
+) -> (Topology, Server) {
+    let mut t = Topology::up(name);
+    let server = Server::start(&t, backend);
+    let shared = config_with_witness(&t, &server, "release");
+    let text = std::fs::read_to_string(&shared).expect("the configuration");
+    let text = text.replace("lease = \"2s\"", "lease = \"10s\"");
+    let m1 = t.dir.join("m1-lease10.toml");
+    std::fs::write(&m1, &text).expect("write the configuration");
+    let m2 = t.dir.join("m2-fence.toml");
+    let fencing = fence(&t).map_or(String::new(), |command| {
+        format!(
+            "\n[fencing]\nfence = \"{}\"\nfence_timeout = \"10s\"\n",
+            command.replace('"', "\\\"")
+        )
+    });
+    std::fs::write(&m2, text + &fencing).expect("write the configuration");
+    t.steady_pair_with(&m1, &m2);
+    (t, server)
+}
+
+/// A frozen holder, fenced by m2's command: its lease is ended at the
+/// witness after the fence, so m2 claims without waiting for the 10 s
+/// lease to run out (it would otherwise: the witness keeps the frozen
+/// holder's lease until then). The command had the peer, its address and
+/// its term.
+fn a_fenced_holders_lease_is_ended(name: &str, backend: Backend) {
+    let (mut t, server) = fenced_by_command(name, backend, power_off_m1);
+    let status = t.status("m1");
+    let rows = status["nodes"].as_array().expect("the node rows");
+    let row = rows.iter().find(|r| r["name"] == "m1").expect("m1's row");
+    let term = row["term"].as_u64().expect("m1's term");
+    let sampler = Sampler::start(&t, &["m1", "m2"]);
+    let at = Instant::now();
+    signal_host(&t, "m1", "STOP");
+    wait_for("m2 to hold the VIP", Duration::from_secs(9), || {
+        (t.vip_holders() == ["m2"]).then_some(())
+    });
+    let timeline = sampler.stop();
+    let logs = format!("{}\nwitness: {}", t.dump_logs(), server.lease_row());
+    assert_eq!(timeline.max_double(), Duration::ZERO, "two holders\n{logs}");
+    let taken = timeline.first_held_by("m2", at).expect("m2 took over");
+    eprintln!(
+        "fence command, {backend:?}, 10 s lease: m2 holds {} ms after m1 froze",
+        taken.as_millis()
+    );
+    assert!(
+        taken < Duration::from_secs(8),
+        "m2 waited {taken:?}: the lease was not ended\n{logs}"
+    );
+    t.wait_log(
+        "m2",
+        "ended the fenced holder's lease",
+        Duration::from_secs(5),
+    );
+    let env = std::fs::read_to_string(t.dir.join("fence.env")).expect("the fence ran");
+    for line in [
+        "UNDERSTUDY_PEER=m1".to_owned(),
+        "UNDERSTUDY_PEER_ADDRESS=192.0.2.11".to_owned(),
+        format!("UNDERSTUDY_TERM={term}"),
+        "UNDERSTUDY_NODE=m2".to_owned(),
+    ] {
+        assert!(env.lines().any(|l| l == line), "{line} not in\n{env}");
+    }
+}
+
+#[test]
+fn a_fenced_holders_etcd_lease_is_ended_and_the_claim_does_not_wait_for_it() {
+    a_fenced_holders_lease_is_ended("fencecmd", Backend::Etcd);
+}
+
+#[test]
+fn a_fenced_holders_postgres_lease_is_ended_and_the_claim_does_not_wait_for_it() {
+    a_fenced_holders_lease_is_ended("fencepg", Backend::Postgres);
+}
+
+/// A fence that fails holds the claim back: m1's host frozen (the
+/// address stays on its NIC), m2's fence command fails, m2 never claims,
+/// and its status says why.
+#[test]
+fn a_failed_fence_holds_the_claim_back_and_says_why() {
+    let (mut t, _server) = fenced_by_command("fencefail", Backend::Etcd, |_| {
+        Some("echo the PDU says no >&2; exit 3".into())
+    });
+    signal_host(&t, "m1", "STOP");
+    t.wait_log("m2", "the fence command failed", Duration::from_secs(15));
+    let why = wait_for(
+        "m2's failed claims in status",
+        Duration::from_secs(5),
+        || {
+            t.status("m2")["failed_claims"]["why"]
+                .as_str()
+                .map(str::to_owned)
+        },
+    );
+    assert!(why.contains("the fence command failed"), "{why}");
+    assert!(why.contains("the PDU says no"), "{why}");
+    assert_eq!(t.vip_holders(), ["m1"], "{}", t.dump_logs());
+    signal_host(&t, "m1", "CONT");
+}
+
+/// The same frozen host without a fence command, for comparison: m2 is
+/// granted the lease only once the frozen holder's 10 s lease ran out,
+/// and the frozen host still answers for the address meanwhile (no
+/// watchdog here), so both hold it until the host is thawed.
+#[test]
+fn without_a_fence_the_claim_waits_for_the_frozen_holders_lease() {
+    let (mut t, _server) = fenced_by_command("nofence", Backend::Etcd, |_| None);
+    let at = Instant::now();
+    signal_host(&t, "m1", "STOP");
+    wait_for("m2 to add the VIP", Duration::from_secs(20), || {
+        t.vip_holders().contains(&"m2".to_owned()).then_some(())
+    });
+    let taken = at.elapsed();
+    eprintln!(
+        "no fence command, 10 s lease: m2 holds {} ms after m1 froze",
+        taken.as_millis()
+    );
+    signal_host(&t, "m1", "CONT");
+    assert!(
+        taken > Duration::from_secs(7),
+        "m2 claimed after {taken:?}, before the lease could run out\n{}",
+        t.dump_logs()
+    );
+    t.wait_log(
+        "m2",
+        "the witness's lease is held by m1",
+        Duration::from_secs(1),
+    );
+}

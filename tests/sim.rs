@@ -204,7 +204,7 @@ impl SimWitness {
                 .map_or("nobody".into(), node_name),
             term: w.term,
         };
-        match *ask {
+        match ask {
             LeaseAsk::Acquire => {
                 if valid && self.holder != Some(i) {
                     return Some(held_by(self));
@@ -216,7 +216,7 @@ impl SimWitness {
                 self.expires = Some(now + LEASE);
                 Some(LeaseReply::Granted { term: self.term })
             }
-            LeaseAsk::Renew { term } => {
+            &LeaseAsk::Renew { term } => {
                 if self.holder == Some(i) && self.term == term {
                     self.expires = Some(now + LEASE);
                     Some(LeaseReply::Granted { term })
@@ -224,8 +224,18 @@ impl SimWitness {
                     Some(held_by(self))
                 }
             }
-            LeaseAsk::Release { term } => {
+            &LeaseAsk::Release { term } => {
                 if self.holder == Some(i) && self.term == term {
+                    self.holder = None;
+                }
+                None
+            }
+            // The simulation runs no fence command, so this is never asked;
+            // it does what the real witnesses do.
+            LeaseAsk::Break { holder, term } => {
+                if self.holder.map(node_name).as_deref() == Some(holder.as_str())
+                    && self.term == *term
+                {
                     self.holder = None;
                 }
                 None

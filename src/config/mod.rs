@@ -44,6 +44,8 @@ pub struct Config {
     pub witness: Option<Witness>,
     /// The watchdog armed while this node may hold the VIP (`[fencing]`).
     pub watchdog: Option<Watchdog>,
+    /// The command that fences a silent peer before a claim from it.
+    pub fence: Option<FenceCommand>,
     /// Checksum of the file's text, announced to the peer so that a node
     /// running a different configuration is noticed.
     pub checksum: u64,
@@ -316,6 +318,14 @@ pub struct Watchdog {
     pub timeout: Duration,
 }
 
+/// `[fencing]`'s fence command: run (with `sh -c`) before claiming from a
+/// silent peer; the claim goes ahead only if it exits 0 within `timeout`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FenceCommand {
+    pub command: String,
+    pub timeout: std::time::Duration,
+}
+
 /// Whether a claim may go ahead without the watchdog armed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WatchdogMode {
@@ -458,6 +468,7 @@ impl Config {
                 on_loss: w.on_loss,
             }),
             watchdog: config.watchdog.as_ref().map(|w| w.timeout),
+            fence: config.fence.is_some(),
         }
     }
 }

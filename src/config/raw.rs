@@ -216,4 +216,6 @@ pub struct RawFencing {
     pub watchdog: Option<String>,
     pub watchdog_mode: Option<String>,
     pub watchdog_timeout: Option<String>,
+    pub fence: Option<String>,
+    pub fence_timeout: Option<String>,
 }

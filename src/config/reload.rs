@@ -30,16 +30,20 @@ fn witness(c: &Config) -> String {
     }
 }
 
-/// The watchdog as a reload compares it.
+/// The watchdog and the fence command as a reload compares them.
 fn fencing(c: &Config) -> String {
-    match &c.watchdog {
-        None => "off".to_owned(),
+    let watchdog = match &c.watchdog {
+        None => "watchdog off".to_owned(),
         Some(w) => format!(
-            "{} mode={} timeout={:?}",
+            "watchdog {} mode={} timeout={:?}",
             w.device.display(),
             w.mode,
             w.timeout
         ),
+    };
+    match &c.fence {
+        None => watchdog,
+        Some(f) => format!("{watchdog} fence={:?} timeout={:?}", f.command, f.timeout),
     }
 }
 

@@ -41,9 +41,9 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
     let witness = raw.witness.and_then(|w| sections::witness(&mut ck, w));
     let node_count = raw.node.as_ref().map_or(0, Vec::len);
     sections::cluster_size(&mut ck, node_count, witness.as_ref());
-    let watchdog = raw
-        .fencing
-        .and_then(|f| sections::fencing(&mut ck, f, witness.as_ref()));
+    let (watchdog, fence) = raw.fencing.map_or((None, None), |f| {
+        sections::fencing(&mut ck, f, witness.as_ref())
+    });
     if !ck.problems.is_empty() {
         // A value of the wrong type was left out to read the rest: it is
         // not also "required".
@@ -73,6 +73,7 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
         notify,
         witness,
         watchdog,
+        fence,
         checksum: shared_checksum(text),
     })
 }

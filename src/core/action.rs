@@ -64,4 +64,8 @@ pub enum Action {
     /// beside the other actions, never queued behind them. Acquire and
     /// renew are answered by [`super::Input::Lease`].
     Lease(super::lease::LeaseAsk),
+    /// Run the fence command against peer `peer` (its last known term:
+    /// `term`) before claiming from it while it is silent; answered by
+    /// [`super::Input::Fenced`].
+    Fence { peer: u16, term: u64 },
 }

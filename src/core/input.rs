@@ -94,4 +94,6 @@ pub enum Input {
     Shutdown,
     /// The witness answered our acquire or renew (see [`super::lease`]).
     Lease(super::lease::LeaseReply),
+    /// The fence command ran (`Ok`: the peer is fenced).
+    Fenced(Outcome),
 }

@@ -85,6 +85,10 @@ pub enum LeaseAsk {
     Renew { term: u64 },
     /// Give back the lease held with `term`, if it is still ours; no reply.
     Release { term: u64 },
+    /// End the lease `holder` holds with `term`, if it still does: the
+    /// holder was fenced (its host is off), so the claim need not wait for
+    /// the lease to run out. No reply.
+    Break { holder: String, term: u64 },
 }
 
 /// The witness's answer to an acquire or a renew.

@@ -63,12 +63,13 @@ impl Core {
     /// instant (the look lasts until then); `None` at start-up.
     pub(super) fn look(&mut self, now: Instant, due: Option<Instant>, cause: Cause) {
         self.with_watch(|w| {
-            w.look = Some(Look {
+            w.look = Some(Box::new(Look {
                 began: now,
                 due,
                 cause: cause.clone(),
                 answer: None,
-            })
+                fencing: false,
+            }))
         });
         self.change_state(now, State::Checking, cause);
     }
@@ -139,7 +140,7 @@ impl Core {
         let Some(look) = self.w().look.clone() else {
             return;
         };
-        let Some((holder, via_vip)) = look.answer else {
+        let Some((holder, via_vip)) = look.answer.filter(|_| !look.fencing) else {
             return;
         };
         if look.due.is_none() {
@@ -216,9 +217,9 @@ impl Core {
                 }
                 .log();
                 self.notify(EventKind::Conflict, Cause::Conflict(mac.clone()), None);
-                self.claim(now, Cause::Conflict(mac));
+                self.fence_then_claim(now, Cause::Conflict(mac));
             }
-            (None, Err(_), false) => self.claim(now, Cause::VipFree),
+            (None, Err(_), false) => self.fence_then_claim(now, Cause::VipFree),
         }
     }
 }

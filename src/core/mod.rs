@@ -17,6 +17,7 @@ mod action;
 mod admin;
 mod decide;
 mod event;
+mod fence;
 mod fencing;
 mod flap;
 mod handlers;
@@ -55,7 +56,9 @@ pub use health::{Change, Health, Verdict};
 pub use input::{Input, Outcome, Target};
 pub use lease::{LeaseAsk, LeaseRefusal, LeaseReply, LeaseSettings, LeaseStatus, OnLoss};
 use mode::{Ending, Mode, Serve, Watch};
-pub use note::{AppNote, Cancelled, InputNote, LeaseNote, MoveNote, PeerNote, ProbeNote};
+pub use note::{
+    AppNote, Cancelled, FenceNote, InputNote, LeaseNote, MoveNote, PeerNote, ProbeNote,
+};
 pub use peer::{FailureCause, Peer, PeerView, Peers};
 pub use recovery::AppRecovery;
 pub use settings::{Failback, PeerInfo, Role, Settings};
@@ -256,6 +259,7 @@ impl Core {
             (_, Input::Heartbeat(hb)) => self.on_heartbeat(now, hb),
             (_, Input::Shutdown) => self.on_shutdown(now),
             (_, Input::Lease(reply)) => self.on_lease(now, reply),
+            (_, Input::Fenced(outcome)) => self.on_fenced(now, outcome),
             (state, input) => InputNote::InputIgnored {
                 state,
                 input: &input,

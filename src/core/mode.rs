@@ -93,7 +93,7 @@ pub struct Watch {
     /// Pace of the VIP check while the service answers through the VIP.
     pub vip_check_not_before: Option<Instant>,
     /// The look at the VIP under way or just made (state Checking).
-    pub look: Option<Look>,
+    pub look: Option<Box<Look>>,
     /// Since when we ask the witness for the lease, to claim for this
     /// cause once it is granted (state Acquiring).
     pub acquiring: Option<(Instant, Cause)>,
@@ -114,6 +114,9 @@ pub struct Look {
     /// Another host's MAC that answered for the VIP, and the application
     /// through the VIP; `None` while looking.
     pub answer: Option<(Option<String>, Outcome)>,
+    /// The answer says claim, and the fence command runs against the
+    /// silent peer first (see [`super::fence`]).
+    pub fencing: bool,
 }
 
 impl Look {

@@ -12,6 +12,26 @@ use super::{
 };
 use crate::proto::heartbeat::WireState;
 
+/// The fence command, run before claiming from a silent peer.
+#[derive(Debug)]
+pub enum FenceNote<'a> {
+    Fencing {
+        peer: &'a str,
+        term: u64,
+    },
+    Fenced {
+        peer: &'a str,
+    },
+    Failed {
+        peer: &'a str,
+        why: &'a str,
+        failed: u32,
+        wait: Duration,
+    },
+    /// A fence answered while none was asked (or the look was dropped).
+    Unasked,
+}
+
 /// The witness's lease: granted, refused, lost.
 #[derive(Debug)]
 pub enum LeaseNote<'a> {

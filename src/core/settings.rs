@@ -71,6 +71,9 @@ pub struct Settings {
     /// The watchdog's timeout, when `[fencing]` arms one (see
     /// [`super::fencing`]).
     pub watchdog: Option<Duration>,
+    /// A fence command is configured: a claim from a silent peer waits
+    /// for it to succeed (see [`super::fence`]).
+    pub fence: bool,
 }
 
 /// Who another node is, as the configuration says.

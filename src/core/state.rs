@@ -215,6 +215,8 @@ pub enum Cause {
     /// We lost the data service for the grace period; the peer reaches it.
     DataLost(String),
     ClaimFailed(String),
+    /// The fence command against the silent peer failed: no claim.
+    FenceFailed(String),
     AppStartFailed(String),
     /// Our application failed and no peer can take over: restart it here.
     RestartApp {
@@ -281,6 +283,7 @@ impl Cause {
                 | Cause::Shutdown
                 | Cause::StaleVip
                 | Cause::ClaimFailed(_)
+                | Cause::FenceFailed(_)
         )
     }
 }

@@ -71,8 +71,12 @@ fn complete_all_telling(core: &mut Core, now: Instant, events: &mut Vec<EventKin
         if let Action::Notify(event) = &action {
             events.push(event.kind);
         }
-        // Exits and the witness's asks are answered by the test itself.
-        if matches!(action, Action::Exit | Action::Lease(_)) {
+        // Exits, the witness's asks and fences are answered by the test
+        // itself.
+        if matches!(
+            action,
+            Action::Exit | Action::Lease(_) | Action::Fence { .. }
+        ) {
             done.push(action);
             continue;
         }
@@ -136,7 +140,7 @@ fn starting(role: Role, t0: Instant, vip_present: bool) -> Core {
 
 /// A secondary that started at `t0`, never heard its peer, and has just
 /// seen the peer's application fail at `t0`.
-fn failing_secondary(t0: Instant) -> Core {
+pub(super) fn failing_secondary(t0: Instant) -> Core {
     let mut core = Core::new(settings(Role::Secondary));
     core.handle_input(t0, Input::Started { vip_present: false });
     assert_eq!(core.state(), State::Passive);

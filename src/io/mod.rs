@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod bounded;
+pub mod fence;
 pub mod group;
 pub mod iflist;
 pub mod neighbours;

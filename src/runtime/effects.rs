@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use crate::config::{Config, Failback, Node, Url};
+use crate::config::{Config, Failback, FenceCommand, Node, Url};
 use crate::core::{millis, Action, Input};
 use crate::io::app::Supervisor;
 use crate::io::group::Group;
@@ -52,6 +52,48 @@ pub struct Effects {
     /// The watchdog of `[fencing]`: armed before the VIP is added,
     /// disarmed once it is removed.
     pub watchdog: Option<Watchdog>,
+    /// The fence command, and who the nodes are (by id) for its
+    /// environment.
+    pub fence: Option<Fencer>,
+}
+
+/// What running the fence command needs to know.
+pub struct Fencer {
+    pub command: FenceCommand,
+    pub cluster: String,
+    pub node: String,
+    /// Every node's name and address, by id.
+    pub nodes: Vec<(String, IpAddr)>,
+}
+
+impl Fencer {
+    fn new(config: &Config, node: &Node) -> Option<Fencer> {
+        Some(Fencer {
+            command: config.fence.clone()?,
+            cluster: config.cluster.name.clone(),
+            node: node.name.clone(),
+            nodes: config
+                .nodes
+                .iter()
+                .map(|n| (n.name.clone(), n.address))
+                .collect(),
+        })
+    }
+
+    async fn fence(&self, peer: u16, term: u64) -> Result<(), String> {
+        let (name, address) = self
+            .nodes
+            .get(usize::from(peer))
+            .ok_or_else(|| format!("no node {peer}"))?;
+        let target = crate::io::fence::Target {
+            cluster: &self.cluster,
+            node: &self.node,
+            peer: name,
+            peer_address: address.to_string(),
+            term,
+        };
+        crate::io::fence::run(&self.command, &target).await
+    }
 }
 
 /// The reason an interrupted wait reports.
@@ -188,6 +230,7 @@ impl Effects {
                 Failback::Manual => Duration::ZERO,
             },
             watchdog: None,
+            fence: Fencer::new(config, node),
         }
     }
 
@@ -213,6 +256,19 @@ impl Effects {
             }
         }
         self.stop_repeats();
+    }
+
+    /// Runs the fence command against `peer`, unless interrupted.
+    async fn fence(
+        &self,
+        peer: u16,
+        term: u64,
+        interrupted: impl std::future::Future<Output = ()>,
+    ) -> Result<(), String> {
+        match &self.fence {
+            Some(fencer) => unless_interrupted(fencer.fence(peer, term), interrupted).await,
+            None => Err("no fence command is configured".to_owned()),
+        }
     }
 
     /// Takes `fresh`'s settings; keeps what belongs to this run (the
@@ -292,6 +348,11 @@ impl Effects {
                     "common IP removed"
                 );
                 Input::VipRemoved(outcome)
+            }
+            Action::Fence { peer, term } => {
+                let outcome = self.fence(peer, term, interrupted).await;
+                info!(ms = ms(), ok = outcome.is_ok(), peer, "fence done");
+                Input::Fenced(outcome)
             }
             Action::Drain => {
                 let open = tokio::select! {

@@ -149,6 +149,21 @@ impl Task {
                 }
                 let _ = self.inputs.send(Input::Lease(reply));
             }
+            LeaseAsk::Break { holder, term } => {
+                let result = tokio::time::timeout(limit, self.witness.break_lease(&holder, term))
+                    .await
+                    .unwrap_or_else(|_| Err(late()));
+                match result {
+                    Ok(true) => info!(%holder, term, "ended the fenced holder's lease"),
+                    Ok(false) => {
+                        info!(%holder, term, "the fenced holder's lease was not there to end")
+                    }
+                    Err(why) => {
+                        self.witness.reset();
+                        warn!(%holder, term, %why, "could not end the fenced holder's lease; the claim waits for it to run out");
+                    }
+                }
+            }
             LeaseAsk::Release { term } => {
                 let result = tokio::time::timeout(limit, self.witness.release(term))
                     .await

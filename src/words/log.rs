@@ -8,7 +8,8 @@ use tracing::{debug, error, info, warn};
 
 use super::countdown::{self, humanize};
 use crate::core::{
-    millis, AppNote, Cancelled, Cause, InputNote, LeaseNote, MoveNote, PeerNote, ProbeNote, Target,
+    millis, AppNote, Cancelled, Cause, FenceNote, InputNote, LeaseNote, MoveNote, PeerNote,
+    ProbeNote, Target,
 };
 use crate::proto::heartbeat::WireState;
 
@@ -251,6 +252,35 @@ impl AppNote<'_> {
             Self::MaintenanceSignalChanged { on } => {
                 info!(target: CORE, on, "the application's maintenance signal changed")
             }
+        }
+    }
+}
+
+impl FenceNote<'_> {
+    /// Writes this note (the fence command) to the log, at its level.
+    pub fn log(&self) {
+        match self {
+            Self::Fencing { peer, term } => warn!(
+                target: CORE,
+                peer,
+                term,
+                "fencing the silent peer before claiming (running the fence command)"
+            ),
+            Self::Fenced { peer } => info!(target: CORE, peer, "the peer is fenced; claiming"),
+            Self::Failed {
+                peer,
+                why,
+                failed,
+                wait,
+            } => error!(
+                target: CORE,
+                peer,
+                %why,
+                failed,
+                retry_in = %humantime::format_duration(*wait),
+                "the fence command failed; not claiming from a peer that may still serve"
+            ),
+            Self::Unasked => debug!(target: CORE, "a fence result for no fence asked"),
         }
     }
 }

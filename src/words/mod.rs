@@ -261,6 +261,7 @@ impl fmt::Display for Cause {
             Cause::NicDown(why) => write!(f, "this node's NIC failed: {why}"),
             Cause::DataLost(why) => write!(f, "this node lost the data service for the grace period ({why}); the peer reaches it"),
             Cause::ClaimFailed(why) => write!(f, "could not add the common IP: {why}"),
+            Cause::FenceFailed(why) => write!(f, "could not fence the silent peer: {why}"),
             Cause::AppStartFailed(why) => write!(f, "application failed to start: {why}"),
             Cause::RestartApp { attempt } => write!(
                 f,

@@ -2,7 +2,8 @@
 //! the device's path, `watchdog_mode` whether to use it (`off`,
 //! `automatic`: when it can be armed, `required`: never claim without it),
 //! `watchdog_timeout` its timeout, in whole seconds, checked against the
-//! witness's lease (see `core::fencing`).
+//! witness's lease (see `core::fencing`). `fence` is a command run before
+//! claiming from a silent peer, within `fence_timeout`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,7 +11,7 @@ use std::time::Duration;
 use super::super::check::Checker;
 use super::super::locate::Seg;
 use super::super::raw::RawFencing;
-use super::super::{Watchdog, WatchdogMode, Witness};
+use super::super::{FenceCommand, Watchdog, WatchdogMode, Witness};
 use crate::core::{longest_timeout, safety_margin};
 
 const DEFAULT_DEVICE: &str = "/dev/watchdog";
@@ -22,12 +23,45 @@ fn key(k: &'static str) -> [Seg<'static>; 2] {
     [Seg::Key("fencing"), Seg::Key(k)]
 }
 
-/// The watchdog, if one is to be armed.
+/// How long a fence command may take by default: an IPMI power-off or a
+/// hypervisor's API call answers within seconds, a PDU within a few more.
+const DEFAULT_FENCE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The watchdog, if one is to be armed, and the fence command, if any.
 pub(in crate::config) fn fencing(
     ck: &mut Checker,
     f: RawFencing,
     witness: Option<&Witness>,
-) -> Option<Watchdog> {
+) -> (Option<Watchdog>, Option<FenceCommand>) {
+    let fence = fence(ck, &f);
+    (watchdog(ck, f, witness), fence)
+}
+
+/// `fence` and `fence_timeout`.
+fn fence(ck: &mut Checker, f: &RawFencing) -> Option<FenceCommand> {
+    let command = f.fence.as_deref().map(str::trim)?;
+    if command.is_empty() {
+        ck.report(
+            &key("fence"),
+            "is empty; write the command that turns the peer's host off, or leave the key out",
+        );
+        return None;
+    }
+    let timeout = ck.duration(
+        &f.fence_timeout,
+        &key("fence_timeout"),
+        DEFAULT_FENCE_TIMEOUT,
+    );
+    if timeout.is_zero() {
+        ck.report(&key("fence_timeout"), "must be longer than 0s");
+    }
+    Some(FenceCommand {
+        command: command.to_owned(),
+        timeout,
+    })
+}
+
+fn watchdog(ck: &mut Checker, f: RawFencing, witness: Option<&Witness>) -> Option<Watchdog> {
     let mode = match f.watchdog_mode.as_deref().map(str::trim) {
         // Naming a device is asking for it.
         None if f.watchdog.is_some() => WatchdogMode::Automatic,

@@ -233,19 +233,33 @@ impl Etcd {
     }
 
     pub async fn release(&mut self, term: u64) -> Result<(), String> {
-        let key = b64(&self.lease_key);
-        let txn = json!({
-            "compare": [
-                {"key": key, "target": "VALUE", "value": b64(&self.node), "result": "EQUAL"},
-                {"key": key, "target": "CREATE", "create_revision": term.to_string(), "result": "EQUAL"},
-            ],
-            "success": [{"request_delete_range": {"key": key}}],
-        });
-        self.call("kv/txn", txn).await?;
+        let node = self.node.clone();
+        self.end(&node, term).await?;
         if let Some((id, _)) = self.held.take() {
             self.call("lease/revoke", json!({ "ID": id })).await?;
         }
         Ok(())
+    }
+
+    /// Ends the lease `holder` holds with `term` (a fenced holder's): the
+    /// key goes, whatever etcd lease it was attached to. `Ok(false)` if
+    /// the key had another holder or term (nothing was ended).
+    pub async fn break_lease(&mut self, holder: &str, term: u64) -> Result<bool, String> {
+        self.end(holder, term).await
+    }
+
+    /// Deletes the lease key if `holder` holds it with `term`.
+    async fn end(&mut self, holder: &str, term: u64) -> Result<bool, String> {
+        let key = b64(&self.lease_key);
+        let txn = json!({
+            "compare": [
+                {"key": key, "target": "VALUE", "value": b64(holder), "result": "EQUAL"},
+                {"key": key, "target": "CREATE", "create_revision": term.to_string(), "result": "EQUAL"},
+            ],
+            "success": [{"request_delete_range": {"key": key}}],
+        });
+        let answer = self.call("kv/txn", txn).await?;
+        Ok(answer["succeeded"].as_bool() == Some(true))
     }
 
     pub async fn record_and_read(&mut self, record: &NodeRecord) -> Result<Seen, String> {

@@ -104,6 +104,14 @@ impl Witness {
         }
     }
 
+    /// Ends a fenced holder's lease; `Ok(false)`: it was not theirs.
+    pub async fn break_lease(&mut self, holder: &str, term: u64) -> Result<bool, String> {
+        match self {
+            Witness::Postgres(p) => p.break_lease(holder, term).await,
+            Witness::Etcd(e) => e.break_lease(holder, term).await,
+        }
+    }
+
     /// Writes our row, then reads the lease and every row.
     pub async fn record_and_read(&mut self, record: &NodeRecord) -> Result<Seen, String> {
         match self {

@@ -245,6 +245,22 @@ impl Postgres {
             .map(drop)
     }
 
+    /// Ends the lease `holder` holds with `term` (a fenced holder's).
+    /// `Ok(false)` if it had another holder or term (nothing was ended).
+    pub async fn break_lease(&mut self, holder: &str, term: u64) -> Result<bool, String> {
+        let cluster = self.cluster.clone();
+        let theirs = i64::try_from(term).unwrap_or(i64::MAX);
+        let holder = holder.to_owned();
+        let ended = format!("{RELEASE} RETURNING term");
+        self.query(
+            "end the fenced holder's lease",
+            &ended,
+            &[&cluster, &holder, &theirs],
+        )
+        .await
+        .map(|rows| !rows.is_empty())
+    }
+
     pub async fn record_and_read(&mut self, record: &NodeRecord) -> Result<Seen, String> {
         let cluster = self.cluster.clone();
         let record_term = i64::try_from(record.term).unwrap_or(i64::MAX);
