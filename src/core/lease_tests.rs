@@ -360,3 +360,42 @@ fn a_failed_renewal_is_tried_again_and_a_short_outage_costs_nothing() {
     assert_eq!(core.state(), State::Active, "the outage cost the lease");
     assert!(!drain(&mut core).contains(&Action::RemoveVip));
 }
+
+/// The watchdog is fed only while the lease is confirmed: from the grant
+/// until `asked + lease − timeout − margin` (2 s lease, 1 s watchdog,
+/// 0.2 s margin: 0.8 s after the ask), moved on by each renewal, and not
+/// at all once the node holds nothing.
+#[test]
+fn the_watchdog_is_fed_until_the_last_renewal_allows() {
+    let t0 = Instant::now();
+    let ms = |n: u64| t0 + Duration::from_millis(n);
+    let mut core = Core::new(Settings {
+        watchdog: Some(Duration::from_secs(1)),
+        ..with_lease(Role::Primary, OnLoss::Release)
+    });
+    core.handle_input(t0, Input::Started { vip_present: false });
+    assert_eq!(core.watchdog_feed_until(t0), None, "looking, not holding");
+    let _ = complete_all(&mut core, t0);
+    assert_eq!(core.state(), State::Acquiring);
+    assert_eq!(core.watchdog_feed_until(t0), None, "no lease yet");
+    core.handle_input(t0, granted(7));
+    let _ = complete_all(&mut core, t0);
+    assert_eq!(core.watchdog_feed_until(t0), Some(ms(800)));
+    renewal_asked(&mut core, ms(500));
+    core.handle_input(ms(510), granted(7));
+    assert_eq!(core.watchdog_feed_until(ms(510)), Some(ms(1300)));
+    // Renewals fail from here: the deadline stays, and passes before the
+    // lease could end at the witness (2.5 s) by the timeout and margin.
+    renewal_asked(&mut core, ms(1000));
+    core.handle_input(ms(1010), Input::Lease(LeaseReply::Failed("down".into())));
+    assert_eq!(core.watchdog_feed_until(ms(1010)), Some(ms(1300)));
+    // The lease held here ends (the last good ask + 1.5 s): the node
+    // fences itself, and once released holds nothing to feed for.
+    core.handle_timeout(ms(2000));
+    let _ = complete_all(&mut core, ms(2000));
+    assert_eq!(core.state(), State::Passive);
+    assert_eq!(core.watchdog_feed_until(ms(2000)), None);
+    // Without a watchdog there is nothing to feed.
+    let plain = holding_primary(t0, OnLoss::Release);
+    assert_eq!(plain.watchdog_feed_until(t0), None);
+}
