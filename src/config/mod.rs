@@ -307,6 +307,23 @@ pub struct Witness {
     pub backend: WitnessBackend,
     pub lease: Duration,
     pub on_loss: OnLoss,
+    /// How this node proves itself to the witness, and checks it.
+    pub access: WitnessAccess,
+}
+
+/// `[witness]`'s TLS and credentials. Secrets come from files only, which
+/// nobody but their owner may read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WitnessAccess {
+    /// The CA that signed the witness's certificate: the witness is then
+    /// asked over TLS (etcd: https; PostgreSQL: `sslmode=verify-full`).
+    pub ca_file: Option<PathBuf>,
+    /// A client certificate and its key (etcd `--client-cert-auth`).
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// A user of the witness, with its password in `password_file`.
+    pub user: Option<String>,
+    pub password_file: Option<PathBuf>,
 }
 
 /// `[fencing]`'s watchdog.

@@ -207,6 +207,11 @@ pub struct RawWitness {
     pub url: Option<String>,
     pub lease: Option<String>,
     pub on_loss: Option<String>,
+    pub ca_file: Option<String>,
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    pub user: Option<String>,
+    pub password_file: Option<String>,
 }
 
 /// `[fencing]`: what stops a holder that cannot be reached.

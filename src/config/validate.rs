@@ -114,6 +114,34 @@ pub(super) mod tests {
     use std::time::Duration;
 
     #[test]
+    fn a_secured_witness_is_read_and_its_mistakes_named() {
+        let etcd = "\n[witness]\nurl = \"etcd://192.0.2.31:2379\"\nca_file = \"/etc/u/ca.crt\"\ncert_file = \"/etc/u/c.crt\"\nkey_file = \"/etc/u/c.key\"\nuser = \"understudy\"\npassword_file = \"/etc/u/pw\"\n";
+        let w = validate(&format!("{GOOD}{etcd}"))
+            .expect("a secured etcd")
+            .witness
+            .expect("the witness");
+        assert_eq!(
+            w.access.ca_file.as_deref(),
+            Some(std::path::Path::new("/etc/u/ca.crt"))
+        );
+        assert_eq!(w.access.user.as_deref(), Some("understudy"));
+        let keyless = etcd.replace("key_file = \"/etc/u/c.key\"\n", "");
+        let p = problems(&format!("{GOOD}{keyless}"));
+        assert_eq!(p[0].key, "witness.key_file", "{p:?}");
+        let userless = etcd.replace("user = \"understudy\"\n", "");
+        let p = problems(&format!("{GOOD}{userless}"));
+        assert_eq!(p[0].key, "witness.user", "{p:?}");
+        let relative = etcd.replace("/etc/u/ca.crt", "ca.crt");
+        let p = problems(&format!("{GOOD}{relative}"));
+        assert!(p[0].message.contains("not an absolute path"), "{p:?}");
+        let pg = "\n[witness]\nurl = \"postgres://u:inline@192.0.2.30/db?sslmode=verify-full\"\npassword_file = \"/etc/u/pw\"\ncert_file = \"/etc/u/c.crt\"\nkey_file = \"/etc/u/c.key\"\n";
+        let p = problems(&format!("{GOOD}{pg}"));
+        let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+        assert!(keys.contains(&"witness.cert_file"), "{p:?}");
+        assert!(keys.contains(&"witness.url"), "{p:?}");
+    }
+
+    #[test]
     fn a_watchdog_gets_the_longest_timeout_its_lease_allows_and_bad_ones_are_named() {
         use super::super::WatchdogMode;
         let etcd = "\n[witness]\nurl = \"etcd://192.0.2.31:2379\"\n";

@@ -183,7 +183,7 @@ pub struct Prober {
 
 /// The rustls client configuration for PostgreSQL: the system's roots and
 /// the configured CA file.
-fn pg_tls(
+pub(crate) fn pg_tls(
     ca_file: Option<&Path>,
 ) -> Result<tokio_postgres_rustls::MakeRustlsConnect, ProbeSetupError> {
     use rustls_pki_types::pem::PemObject;

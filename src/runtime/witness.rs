@@ -70,6 +70,7 @@ pub fn start(
         w.lease,
         prober.clone(),
         round,
+        &w.access,
     )
     .map_err(RuntimeError::Witness)?;
     let (asks, asks_rx) = mpsc::unbounded_channel();

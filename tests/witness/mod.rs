@@ -73,7 +73,28 @@ impl Server {
         cmd
     }
 
+    /// PostgreSQL with `ssl = on` (this certificate and key), reachable
+    /// from the nodes' network only over TLS with a password (SCRAM), and
+    /// `understudy`'s password set to `password`.
+    pub fn start_secured_postgres(t: &Topology, cert: &Path, key: &Path, password: &str) -> Server {
+        let dir = t.dir.join("witness-postgres-secured");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("the witness's directory");
+        let mut server = Server {
+            backend: Backend::Postgres,
+            child: None,
+            dir,
+            ns: t.ns("w"),
+        };
+        server.start_postgres_with(Some((cert, key, password)));
+        server
+    }
+
     fn start_postgres(&mut self) {
+        self.start_postgres_with(None);
+    }
+
+    fn start_postgres_with(&mut self, secured: Option<(&Path, &Path, &str)>) {
         ok(
             "chown the PostgreSQL directory",
             Command::new("chown")
@@ -97,12 +118,28 @@ impl Server {
         );
         let hba = data.join("pg_hba.conf");
         let mut rules = std::fs::read_to_string(&hba).expect("pg_hba.conf");
-        rules.push_str("host all all 192.0.2.0/24 trust\n");
-        std::fs::write(&hba, rules).expect("write pg_hba.conf");
-        let opts = format!(
+        let mut opts = format!(
             "-c listen_addresses={WITNESS_ADDR} -p 5432 -k {}",
             self.dir.display()
         );
+        match secured {
+            None => rules.push_str("host all all 192.0.2.0/24 trust\n"),
+            Some((cert, key, _)) => {
+                rules.push_str("hostssl all all 192.0.2.0/24 scram-sha-256\n");
+                for (from, to) in [(cert, "server.crt"), (key, "server.key")] {
+                    std::fs::copy(from, data.join(to)).expect("copy the server's TLS files");
+                    ok(
+                        "chown",
+                        Command::new("chown")
+                            .arg("postgres:postgres")
+                            .arg(data.join(to)),
+                    );
+                    ok("chmod", Command::new("chmod").arg("600").arg(data.join(to)));
+                }
+                opts.push_str(" -c ssl=on -c password_encryption=scram-sha-256");
+            }
+        }
+        std::fs::write(&hba, rules).expect("write pg_hba.conf");
         let log = self.dir.join("log");
         ok(
             "pg_ctl start",
@@ -120,6 +157,9 @@ impl Server {
                     "start",
                 ]),
         );
+        // Through the local socket (trust), which the secured server
+        // keeps beside its TLS-only network rule.
+        let socket = self.dir.display().to_string();
         ok(
             "createdb helpdesk",
             self.in_ns()
@@ -127,12 +167,31 @@ impl Server {
                 .args([
                     pg_bin("createdb").to_str().unwrap(),
                     "-h",
-                    WITNESS_ADDR,
+                    &socket,
                     "-U",
                     "understudy",
                     "helpdesk",
                 ]),
         );
+        if let Some((_, _, password)) = secured {
+            let sql = format!("ALTER USER understudy PASSWORD '{password}'");
+            ok(
+                "set understudy's password",
+                self.in_ns()
+                    .args(["runuser", "-u", "postgres", "--"])
+                    .args([
+                        pg_bin("psql").to_str().unwrap(),
+                        "-h",
+                        &socket,
+                        "-U",
+                        "understudy",
+                        "-d",
+                        "helpdesk",
+                        "-c",
+                        &sql,
+                    ]),
+            );
+        }
     }
 
     fn start_etcd(&mut self) {

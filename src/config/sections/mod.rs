@@ -9,6 +9,7 @@ mod nodes;
 mod notify;
 mod vips;
 mod witness;
+mod witness_access;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -3,7 +3,6 @@
 //! lease lasts without renewal, `on_loss` what the holder does when it
 //! cannot renew it.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use super::super::check::Checker;
@@ -48,10 +47,12 @@ pub(in crate::config) fn witness(ck: &mut Checker, w: RawWitness) -> Option<Witn
             OnLoss::Release
         }
     };
+    let access = super::witness_access::access(ck, &w, &backend);
     Some(Witness {
         backend,
         lease,
         on_loss,
+        access,
     })
 }
 
@@ -102,10 +103,11 @@ fn backend(ck: &mut Checker, url: &str) -> Option<WitnessBackend> {
         return Some(WitnessBackend::Etcd(endpoints));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return match tokio_postgres::Config::from_str(url) {
+        let parsed = crate::io::witness::access::postgres_config(url, &Default::default());
+        return match parsed {
             Ok(_) => Some(WitnessBackend::Postgres(url.to_owned())),
             Err(e) => {
-                ck.report(&key("url"), format!("not a PostgreSQL URL: {e}"));
+                ck.report(&key("url"), e);
                 None
             }
         };

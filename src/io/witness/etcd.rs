@@ -24,8 +24,13 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use super::{NodeRecord, NodeSeen, Seen};
+use crate::config::WitnessAccess;
 use crate::core::LeaseReply;
 use crate::io::bounded::{self, BodyError};
+
+/// etcd's gRPC code for a request whose auth token is invalid or expired
+/// (`Unauthenticated`): authenticate again and retry.
+const UNAUTHENTICATED: i64 = 16;
 
 /// Why a gateway's answer could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -42,11 +47,25 @@ impl From<reqwest::Error> for Answer {
     }
 }
 
+/// A call that failed: why, whether the connection itself failed (the
+/// next endpoint is tried), and etcd's gRPC code if it answered one.
+struct Failed {
+    why: String,
+    connect: bool,
+    code: Option<i64>,
+}
+
 pub struct Etcd {
     endpoints: Vec<String>,
     /// The endpoint the next call goes to.
     current: usize,
     http: reqwest::Client,
+    /// `https` with a `ca_file`, `http` otherwise.
+    scheme: &'static str,
+    /// A user and its password file (etcd's auth), and the token the
+    /// last authentication gave.
+    user: Option<(String, std::path::PathBuf)>,
+    token: Option<String>,
     lease_key: String,
     node_prefix: String,
     node: String,
@@ -94,16 +113,20 @@ impl Etcd {
         node: &str,
         lease: Duration,
         timeout: Duration,
+        access: &WitnessAccess,
     ) -> Result<Etcd, String> {
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .build()
-            .map_err(|e| format!("cannot make an HTTP client for etcd: {e}"))?;
+        let http = super::access::etcd_client(timeout, access)?;
         Ok(Etcd {
             endpoints: endpoints.to_vec(),
             current: 0,
             http,
+            scheme: if access.ca_file.is_some() {
+                "https"
+            } else {
+                "http"
+            },
+            user: access.user.clone().zip(access.password_file.clone()),
+            token: None,
             lease_key: format!("/understudy/{cluster}/lease"),
             node_prefix: format!("/understudy/{cluster}/node/"),
             node: node.to_owned(),
@@ -123,24 +146,73 @@ impl Etcd {
     /// next; any other failure is an error, and the next call tries the
     /// next endpoint.
     async fn call(&mut self, path: &str, body: Value) -> Result<Value, String> {
+        if self.user.is_some() && self.token.is_none() {
+            self.authenticate().await?;
+        }
+        match self.call_any(path, &body).await {
+            // The token ran out (`--auth-token-ttl`): once more, anew.
+            Err((_, Some(UNAUTHENTICATED))) if self.user.is_some() => {
+                tracing::info!("etcd's auth token ran out; authenticating again");
+                self.authenticate().await?;
+                self.call_any(path, &body).await.map_err(|(why, _)| why)
+            }
+            other => other.map_err(|(why, _)| why),
+        }
+    }
+
+    /// Asks for a token as the configured user (the password read from
+    /// its file each time, so that a changed password is taken).
+    async fn authenticate(&mut self) -> Result<(), String> {
+        self.token = None;
+        let Some((user, file)) = self.user.clone() else {
+            return Ok(());
+        };
+        let password = super::access::read_secret(&file)?;
+        let body = json!({ "name": user, "password": password });
+        let answer = self
+            .call_any("auth/authenticate", &body)
+            .await
+            .map_err(|(why, _)| why)?;
+        match answer["token"].as_str() {
+            Some(token) if !token.is_empty() => {
+                self.token = Some(token.to_owned());
+                Ok(())
+            }
+            _ => Err(format!("etcd authenticated {user} but gave no token")),
+        }
+    }
+
+    /// Tries each endpoint in turn while connections fail; an error says
+    /// etcd's gRPC code when it gave one.
+    async fn call_any(&mut self, path: &str, body: &Value) -> Result<Value, (String, Option<i64>)> {
         let mut refused = Vec::new();
         for _ in 0..self.endpoints.len().max(1) {
-            match self.call_one(path, &body).await {
-                Err((why, true)) => refused.push(why),
-                Err((why, false)) => return Err(why),
+            match self.call_one(path, body).await {
+                Err(Failed {
+                    why, connect: true, ..
+                }) => refused.push(why),
+                Err(Failed { why, code, .. }) => return Err((why, code)),
                 Ok(value) => return Ok(value),
             }
         }
-        Err(refused.join("; "))
+        Err((refused.join("; "), None))
     }
 
     /// One call to the current endpoint; an error says whether the
     /// connection itself failed.
-    async fn call_one(&mut self, path: &str, body: &Value) -> Result<Value, (String, bool)> {
+    async fn call_one(&mut self, path: &str, body: &Value) -> Result<Value, Failed> {
         let endpoint = self.endpoints[self.current % self.endpoints.len()].clone();
-        let url = format!("http://{endpoint}/v3/{path}");
+        let url = format!("{}://{endpoint}/v3/{path}", self.scheme);
         let result = async {
-            let response = self.http.post(&url).json(body).send().await?;
+            let mut request = self.http.post(&url).json(body);
+            if let Some(token) = self
+                .token
+                .as_deref()
+                .filter(|_| path != "auth/authenticate")
+            {
+                request = request.header("Authorization", token);
+            }
+            let response = request.send().await?;
             let status = response.status();
             let bytes = bounded::body(response, bounded::WITNESS_ANSWER).await?;
             let value: Value = serde_json::from_slice(&bytes).map_err(Answer::Json)?;
@@ -150,14 +222,25 @@ impl Etcd {
         match result {
             Ok((status, value)) if status.is_success() => Ok(value),
             Ok((status, value)) => {
-                self.reset();
+                let code = value["code"].as_i64();
+                if code != Some(UNAUTHENTICATED) {
+                    self.reset();
+                }
                 let why = value["message"].as_str().unwrap_or("no message").to_owned();
-                Err((format!("etcd {endpoint}: {path}: {status}: {why}"), false))
+                Err(Failed {
+                    why: format!("etcd {endpoint}: {path}: {status}: {why}"),
+                    connect: false,
+                    code,
+                })
             }
             Err(e) => {
                 self.reset();
                 let connect = matches!(&e, Answer::Body(BodyError::Http(e)) if e.is_connect());
-                Err((format!("etcd {endpoint}: {path}: {e}"), connect))
+                Err(Failed {
+                    why: format!("etcd {endpoint}: {path}: {e}"),
+                    connect,
+                    code: None,
+                })
             }
         }
     }

@@ -3,12 +3,13 @@
 //! trip or a few, returns errors as text, and never panics; the caller
 //! bounds it in time ([`crate::runtime::witness`]).
 
+pub mod access;
 pub mod etcd;
 pub mod postgres;
 
 use std::time::Duration;
 
-use crate::config::WitnessBackend;
+use crate::config::{WitnessAccess, WitnessBackend};
 use crate::core::LeaseReply;
 use crate::io::probe::Prober;
 
@@ -70,14 +71,19 @@ impl Witness {
         lease: Duration,
         prober: Prober,
         timeout: Duration,
+        access: &WitnessAccess,
     ) -> Result<Witness, String> {
         Ok(match backend {
-            WitnessBackend::Postgres(url) => {
-                Witness::Postgres(postgres::Postgres::new(url, cluster, node, lease, prober))
-            }
-            WitnessBackend::Etcd(endpoints) => {
-                Witness::Etcd(etcd::Etcd::new(endpoints, cluster, node, lease, timeout)?)
-            }
+            WitnessBackend::Postgres(url) => Witness::Postgres(postgres::Postgres::new(
+                url,
+                (cluster, node),
+                lease,
+                prober,
+                access.clone(),
+            )),
+            WitnessBackend::Etcd(endpoints) => Witness::Etcd(etcd::Etcd::new(
+                endpoints, cluster, node, lease, timeout, access,
+            )?),
         })
     }
 

@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio_postgres::Client;
 
 use super::{NodeRecord, NodeSeen, Seen};
+use crate::config::WitnessAccess;
 use crate::core::LeaseReply;
 use crate::io::probe::Prober;
 
@@ -105,11 +106,19 @@ pub struct Postgres {
     node: String,
     lease_secs: f64,
     prober: Prober,
+    /// TLS and the password file (`[witness]`).
+    access: WitnessAccess,
     client: Option<Client>,
 }
 
 impl Postgres {
-    pub fn new(url: &str, cluster: &str, node: &str, lease: Duration, prober: Prober) -> Self {
+    pub fn new(
+        url: &str,
+        (cluster, node): (&str, &str),
+        lease: Duration,
+        prober: Prober,
+        access: WitnessAccess,
+    ) -> Self {
         Postgres {
             url: url.to_owned(),
             shown: crate::config::redact_password(url),
@@ -117,7 +126,38 @@ impl Postgres {
             node: node.to_owned(),
             lease_secs: lease.as_secs_f64(),
             prober,
+            access,
             client: None,
+        }
+    }
+
+    /// Connects with TLS that verifies the server (its CA, its name) when
+    /// the URL says `sslmode=verify-full` or a `ca_file` is given, and the
+    /// password from its file; as the probes do otherwise.
+    async fn connect(&self) -> Result<Client, String> {
+        let failed = |e: &dyn std::fmt::Display| format!("cannot connect to {}: {e}", self.shown);
+        let (config, tls) = super::access::postgres_config(&self.url, &self.access)?;
+        let secured = self.access.password_file.is_some() || self.access.ca_file.is_some();
+        if !tls && !secured {
+            return self
+                .prober
+                .connect_postgres(&self.url)
+                .await
+                .map_err(|e| failed(&e));
+        }
+        if tls {
+            let connector =
+                crate::io::probe::pg_tls(self.access.ca_file.as_deref()).map_err(|e| failed(&e))?;
+            let (client, connection) = config.connect(connector).await.map_err(|e| failed(&e))?;
+            tokio::spawn(connection);
+            Ok(client)
+        } else {
+            let (client, connection) = config
+                .connect(tokio_postgres::NoTls)
+                .await
+                .map_err(|e| failed(&e))?;
+            tokio::spawn(connection);
+            Ok(client)
         }
     }
 
@@ -128,11 +168,7 @@ impl Postgres {
     /// The connection, made (and the tables created) if there is none.
     async fn client(&mut self) -> Result<&Client, String> {
         if self.client.is_none() {
-            let client = self
-                .prober
-                .connect_postgres(&self.url)
-                .await
-                .map_err(|e| format!("cannot connect to {}: {e}", self.shown))?;
+            let client = self.connect().await?;
             // Two nodes creating the tables at once may collide; the
             // second try finds them.
             if client.batch_execute(SCHEMA).await.is_err() {
