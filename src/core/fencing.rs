@@ -52,6 +52,14 @@ fn feed_until(asked: Instant, lease: LeaseSettings, timeout: Duration) -> Instan
 }
 
 impl Core {
+    /// Is this node done with the VIP: no claim under way or kept, no
+    /// release unfinished (the address and the application both), and no
+    /// VIP that may be on the NIC (one found at start, or kept by a
+    /// restart)? The edge disarms the watchdog then.
+    pub fn done_with_vip(&self) -> bool {
+        !self.may_hold_vip() && !self.vip_held
+    }
+
     /// Until when the watchdog may be fed, as of `now`; `None` while this
     /// node may not hold the VIP (or has no watchdog): then nothing feeds
     /// it, and the edge disarms it once the VIP is off the NIC.

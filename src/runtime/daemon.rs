@@ -225,6 +225,9 @@ impl Daemon {
             while let Some(action) = self.core.poll_action() {
                 if action == Action::Exit {
                     info!("released everything; exiting");
+                    if let Some(watchdog) = &self.watchdog {
+                        watchdog.disarm();
+                    }
                     return (self.notifier, None);
                 }
                 if let Action::Exec { term, holding } = action {
@@ -247,6 +250,9 @@ impl Daemon {
             }
             if let Some(watchdog) = &self.watchdog {
                 watchdog.allow_until(self.core.watchdog_feed_until(now()));
+                if self.core.done_with_vip() {
+                    watchdog.disarm();
+                }
                 let view = watchdog.view();
                 self.metrics.watchdog(view.armed, view.feeding);
             }

@@ -49,8 +49,8 @@ pub struct Effects {
     /// The application's port, whose connections a failback drains.
     pub app_port: u16,
     pub drain_timeout: Duration,
-    /// The watchdog of `[fencing]`: armed before the VIP is added,
-    /// disarmed once it is removed.
+    /// The watchdog of `[fencing]`: armed before the VIP is added (the
+    /// loop disarms it once the release is over).
     pub watchdog: Option<Watchdog>,
     /// The fence command, and who the nodes are (by id) for its
     /// environment.
@@ -338,9 +338,6 @@ impl Effects {
                 self.stop_repeats();
                 let outcome = self.group.remove_all().await;
                 self.claimed = false;
-                if let (Ok(()), Some(watchdog)) = (&outcome, &self.watchdog) {
-                    watchdog.disarm();
-                }
                 info!(
                     ms = ms(),
                     ok = outcome.is_ok(),

@@ -1,8 +1,8 @@
 //! The watchdog at the edge: armed by the effects worker just before the
 //! VIP is added, fed by a thread of its own while the core says the node
 //! may hold the VIP ([`crate::core::Core::watchdog_feed_until`], published
-//! by the loop after every turn), and disarmed (magic close) once the VIP
-//! is off the NIC.
+//! by the loop after every turn), and disarmed (magic close) by the loop
+//! once the release is over ([`crate::core::Core::done_with_vip`]).
 //!
 //! The feeding thread never decides anything: it feeds while the deadline
 //! the loop last published is ahead. A loop that stops turning (a frozen
@@ -177,7 +177,7 @@ impl Watchdog {
         }
     }
 
-    /// Disarms the device once the VIP is off the NIC (the magic close).
+    /// Disarms the device (the magic close); nothing if it is not armed.
     pub fn disarm(&self) {
         let Some(device) = self.shared.device().take() else {
             return;
