@@ -1450,3 +1450,18 @@ fn found_five_nodes_primary_cut_from_the_witness_then_two_applications_fail() {
         cluster(5, false, true),
     );
 }
+
+#[test]
+fn found_three_nodes_primary_restarts_then_loses_witness_daemon_and_data() {
+    use Fault::*;
+    run_with(
+        &[
+            (1940, Restart(0)),
+            (2474, WitnessBack(0)),
+            (1071, WitnessCut(0)),
+            (1019, CrashDaemon(0)),
+            (400, DataDown(0)),
+        ],
+        cluster(3, false, false),
+    );
+}

@@ -16,6 +16,7 @@ use std::time::Instant;
 use super::mode::{Ending, Look};
 use super::timer::later;
 use super::{Cause, Core, EventKind, Outcome, PeerNote, State};
+use crate::proto::heartbeat::WireState;
 
 impl Core {
     /// When a takeover without the peer's word falls due if the peer stays
@@ -26,7 +27,10 @@ impl Core {
         if self.disabled || self.in_maintenance() {
             return None;
         }
-        let since = self.peer_app.failing_since()?;
+        let since = match self.peer_app.failing_since() {
+            Some(since) => since,
+            None => self.silent_non_holder_since(now)?,
+        };
         let w = self.w();
         let due = later(since, self.settings.grace).max(w.vip_check_not_before.unwrap_or(since));
         let due = if self.peer_available(now) {
@@ -41,6 +45,24 @@ impl Core {
             .claim_backoff(now)
             .map_or(due, |until| due.max(until));
         Some(self.behind_a_silent_holder(now, self.deferred(now, due)))
+    }
+
+    /// Since when the watched peer has been gone, if its last word was that
+    /// it was giving the VIP up or held nothing (releasing, standing by):
+    /// then it serves nobody through the VIP, whatever its own URL answers
+    /// (a daemon that died while releasing leaves an application it did
+    /// not get to stop), and the look decides. The simulation found three
+    /// nodes waiting for ever on such a peer.
+    fn silent_non_holder_since(&self, now: Instant) -> Option<Instant> {
+        let peer = self.peer();
+        let serving = |s: WireState| matches!(s, WireState::Claiming | WireState::Active);
+        let held_nothing = peer.last.is_some_and(|h| !serving(h.state));
+        // A node that handed the VIP over on purpose (demote) waits for
+        // the peer it handed it to, as before.
+        if self.peer_available(now) || !held_nothing || self.w().handover_pending {
+            return None;
+        }
+        peer.expires(self.settings.silence())
     }
 
     /// With a witness, a node behind more preferred ready peers does not
