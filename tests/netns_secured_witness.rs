@@ -16,18 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{wait_for, Topology};
-use witness::{config_with_witness_url, WITNESS_ADDR};
-
-fn ok(what: &str, cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use witness::{config_with_witness_url, ok, WITNESS_ADDR};
 
 /// A CA, a server certificate for the witness's address (for client use
 /// too: etcd's JSON gateway connects to its own gRPC port with it) and a

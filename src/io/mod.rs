@@ -11,5 +11,6 @@ pub mod neighbours;
 pub mod netlink;
 pub mod probe;
 pub mod push;
+pub mod shell;
 pub mod watchdog;
 pub mod witness;

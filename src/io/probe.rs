@@ -164,6 +164,21 @@ where
     Ok(client)
 }
 
+/// As [`pg_connect`], for a parsed configuration (the witness's, whose
+/// password comes from a file).
+pub(crate) async fn pg_connect_config<T>(
+    config: &tokio_postgres::Config,
+    tls: T,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, connection) = config.connect(tls).await?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
 /// What an application said, when it answered.
 enum Answer {
     Healthy,

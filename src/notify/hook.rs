@@ -2,10 +2,8 @@
 //! fields as UNDERSTUDY_* environment variables and a time limit; the exit
 //! status and the output are logged.
 
-use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::process::Command;
 use tracing::info;
 
 use super::Envelope;
@@ -57,35 +55,12 @@ impl Runner {
             ),
             ("UNDERSTUDY_ACTION", e.action.to_owned()),
         ];
-        let child = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(cmd)
-            .envs(vars)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| format!("cannot run: {e}"))?;
-        let out = tokio::time::timeout(self.timeout, child.wait_with_output())
-            .await
-            .map_err(|_| format!("timed out after {:?} (killed)", self.timeout))?
-            .map_err(|e| e.to_string())?;
-        let text = String::from_utf8_lossy(&out.stdout).to_string()
-            + &String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = text
-            .lines()
-            .rev()
-            .take(5)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        info!(command = cmd, event = e.event, status = %out.status, output = tail.join(" | "), "hook ran");
-        if out.status.success() {
+        let (status, tail) = crate::io::shell::run(cmd, &vars, self.timeout).await?;
+        info!(command = cmd, event = e.event, %status, output = tail, "hook ran");
+        if status.success() {
             Ok(())
         } else {
-            Err(format!("exit {}", out.status))
+            Err(format!("exit {status}"))
         }
     }
 }

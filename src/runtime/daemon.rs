@@ -253,8 +253,8 @@ impl Daemon {
                 if self.core.done_with_vip() {
                     watchdog.disarm();
                 }
-                let view = watchdog.view();
-                self.metrics.watchdog(view.armed, view.feeding);
+                let (armed, fed) = watchdog.state();
+                self.metrics.watchdog(armed, fed);
             }
             let holding = status.state.wire().holding();
             self.holding.store(holding, Ordering::SeqCst);

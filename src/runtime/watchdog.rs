@@ -211,13 +211,16 @@ impl Watchdog {
         *s.device() = Some(device);
     }
 
-    pub fn view(&self) -> WatchdogView {
-        self.shared.view().clone()
+    /// Armed, and fed now (for the metrics, at every turn of the loop:
+    /// no copy of the whole view).
+    pub fn state(&self) -> (bool, bool) {
+        let view = self.shared.view();
+        (view.armed, view.feeding)
     }
 
     /// The watchdog for status, as of `now`.
     pub fn report(&self, now: Instant) -> WatchdogReport {
-        let v = self.view();
+        let v = self.shared.view().clone();
         WatchdogReport {
             device: v.device.display().to_string(),
             mode: v.mode.to_string(),

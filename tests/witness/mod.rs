@@ -38,7 +38,9 @@ pub struct Server {
     ns: String,
 }
 
-fn ok(what: &str, cmd: &mut Command) {
+/// Runs `cmd`, panicking with `what` and its output if it fails; its
+/// standard output.
+pub fn ok(what: &str, cmd: &mut Command) -> String {
     let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
     assert!(
         out.status.success(),
@@ -46,6 +48,7 @@ fn ok(what: &str, cmd: &mut Command) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 impl Server {

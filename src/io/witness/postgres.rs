@@ -151,20 +151,14 @@ impl Postgres {
                 .await
                 .map_err(|e| failed(&e));
         }
-        if tls {
+        let connected = if tls {
             let connector =
                 crate::io::probe::pg_tls(self.access.ca_file.as_deref()).map_err(|e| failed(&e))?;
-            let (client, connection) = config.connect(connector).await.map_err(|e| failed(&e))?;
-            tokio::spawn(connection);
-            Ok(client)
+            crate::io::probe::pg_connect_config(&config, connector).await
         } else {
-            let (client, connection) = config
-                .connect(tokio_postgres::NoTls)
-                .await
-                .map_err(|e| failed(&e))?;
-            tokio::spawn(connection);
-            Ok(client)
-        }
+            crate::io::probe::pg_connect_config(&config, tokio_postgres::NoTls).await
+        };
+        connected.map_err(|e| failed(&e))
     }
 
     pub fn reset(&mut self) {
