@@ -328,6 +328,12 @@ fn signals_during_a_restart_reach_the_new_process() {
         m1[exec_at..].contains("stopping: the application is stopped"),
         "the new process did not take the SIGTERM as a stop:\n{m1}"
     );
+    // Wherever the SIGTERM fell (even while the new process was taking the
+    // VIP back), the application it inherited is stopped, not left serving.
+    assert!(
+        t.stop_count("m1") >= 1,
+        "m1's application was never stopped:\n{logs}"
+    );
     wait_for(
         "m2 to take the common IP over",
         Duration::from_secs(20),

@@ -88,7 +88,7 @@ impl Core {
             }
         }
         match outcome {
-            Ok(()) if self.shutdown => self.release(now, Cause::Shutdown, Ending::Exit, false),
+            Ok(()) if self.shutdown => self.stop_mid_claim(now),
             Ok(()) => self.change_state(now, State::Announcing, Cause::StepDone),
             Err(why) => {
                 let failed = self.flaps.claim_failed(now, &why);
@@ -104,6 +104,15 @@ impl Core {
                 self.release(now, Cause::ClaimFailed(why), Ending::Passive, false);
             }
         }
+    }
+
+    /// A stop asked while a claim's step was in flight, now that it is
+    /// done. The application is stopped only if it runs: it does when a
+    /// re-executed daemon was taking back what its predecessor held
+    /// (`understudy restart`); a fresh claim has not started it yet.
+    pub(super) fn stop_mid_claim(&mut self, now: Instant) {
+        let stop_app = self.mode.adopting();
+        self.release(now, Cause::Shutdown, Ending::Exit, stop_app);
     }
 
     /// The release's last step: where it ends was decided when it began.

@@ -219,7 +219,7 @@ impl Core {
                     MoveNote::GarpFailed { why: &why }.log();
                 }
                 if self.shutdown {
-                    self.release(now, Cause::Shutdown, Ending::Exit, false);
+                    self.stop_mid_claim(now);
                 } else {
                     self.change_state(now, State::StartingApp, Cause::StepDone);
                 }
