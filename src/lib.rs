@@ -9,8 +9,11 @@
 //! - [`core`]: the sans-IO state machine that decides; time is passed in,
 //!   effects come out as [`core::Action`]s.
 //! - [`proto`]: pure wire formats (ARP frames).
-//! - [`io`]: the effects: rtnetlink, AF_PACKET, probes, the application,
-//!   the witness's lease (PostgreSQL, etcd), the watchdog device.
+//! - [`io`]: the effects: the claim seam ([`io::claim::Claim`], through
+//!   which the common addresses are placed, announced, looked for and
+//!   watched; the L2 claim over rtnetlink and AF_PACKET is its first
+//!   kind), the node's NICs, probes, the application, the witness's lease
+//!   (PostgreSQL, etcd), the watchdog device.
 //! - [`runtime`]: the only place that owns tokio; feeds the core and runs
 //!   its actions in order.
 //! - [`notify`]: mail, webhook and hook commands, off the core's path.

@@ -1,7 +1,8 @@
 //! The shape the core, the configuration, the runtime and the words keep, so that a
 //! newcomer can change one decision without reading two thousand lines: no
 //! function longer than 90 lines there, and the core's state held in few
-//! fields (per-phase data lives in `core/mode.rs`). Run with
+//! fields (per-phase data lives in `core/mode.rs`), and the runtime
+//! claiming the common addresses only through the claim seam. Run with
 //! `-- --nocapture` to see the figures.
 
 use std::path::{Path, PathBuf};
@@ -123,5 +124,37 @@ fn the_core_keeps_few_fields() {
     assert!(
         fields <= 32,
         "Core has {fields} fields; per-phase data belongs in core/mode.rs"
+    );
+}
+
+/// The claim seam: the runtime places, announces, looks for and watches
+/// the common addresses only through `io::claim::Claim`, so that a new
+/// kind of claim (a route, a cloud provider's API) touches the seam and
+/// not the daemon. No runtime file names the L2 claim's parts.
+#[test]
+fn the_runtime_claims_only_through_the_seam() {
+    let mut files = Vec::new();
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/runtime"),
+        &mut files,
+    );
+    let mut named = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).expect("a source file");
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            for part in ["netlink", "Netlink", "neighbours", "Group", "io::claim::l2"] {
+                if code.contains(part) {
+                    named.push(format!("{}:{}: {part}", file.display(), n + 1));
+                }
+            }
+        }
+    }
+    eprintln!("runtime files checked: {}", files.len());
+    assert!(files.len() > 10, "the runtime's files were not found");
+    assert!(
+        named.is_empty(),
+        "the runtime names the L2 claim's parts instead of io::claim::Claim:\n{}",
+        named.join("\n")
     );
 }

@@ -4,11 +4,11 @@
 
 pub mod app;
 pub mod bounded;
+pub mod claim;
 pub mod fence;
-pub mod group;
 pub mod iflist;
-pub mod neighbours;
 pub mod netlink;
+pub mod nic;
 pub mod probe;
 pub mod push;
 pub mod shell;

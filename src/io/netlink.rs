@@ -1,5 +1,7 @@
-//! Links and addresses through rtnetlink: the VIP is added and removed here,
-//! and `iflist` reads the machine's interfaces here.
+//! Links and addresses through rtnetlink: the L2 claim adds and removes
+//! the common addresses here, the NIC watch and the address watch
+//! subscribe to the kernel's events here, and `iflist` reads the
+//! machine's interfaces here.
 
 use std::net::IpAddr;
 
@@ -8,6 +10,7 @@ use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
 };
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::RouteNetlinkMessage;
 use rtnetlink::Handle;
 
 use crate::proto::arp::Mac;
@@ -158,6 +161,27 @@ impl Netlink {
         }
         Ok(())
     }
+}
+
+/// The kernel's link and address events (`RTMGRP_*` bits in `groups`), as
+/// they come; the stream ends if the socket does.
+pub fn events(
+    groups: u32,
+) -> Result<impl futures::Stream<Item = RouteNetlinkMessage>, NetlinkError> {
+    use futures::StreamExt;
+    use rtnetlink::sys::{AsyncSocket, SocketAddr};
+    let (mut connection, _handle, messages) = rtnetlink::new_connection()?;
+    connection
+        .socket_mut()
+        .socket_mut()
+        .bind(&SocketAddr::new(0, groups))?;
+    tokio::spawn(connection);
+    Ok(messages.filter_map(|(message, _)| async move {
+        match message.payload {
+            netlink_packet_core::NetlinkPayload::InnerMessage(msg) => Some(msg),
+            _ => None,
+        }
+    }))
 }
 
 /// Whether a NIC can carry traffic, with the reason when it cannot: up

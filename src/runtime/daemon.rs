@@ -22,7 +22,7 @@ use super::role_file::RoleFile;
 use super::systemd::Systemd;
 use super::watchdog::Watchdog;
 use super::{
-    boot_epoch, failpoint, now, reload, restart, watch as addr_watch, wire, witness, Overrides,
+    boot_epoch, failpoint, now, reload, restart, watch as watches, wire, witness, Overrides,
     RuntimeError,
 };
 use crate::config::{read_keys, Config, Node};
@@ -31,8 +31,8 @@ use crate::control::metrics::Metrics;
 use crate::control::server::{self as control_server, ControlRequest};
 use crate::control::{http, report, state_file, Request, Response};
 use crate::core::{Action, Core, Input, Settings};
-use crate::io::group::Group;
-use crate::io::netlink::Netlink;
+use crate::io::claim::Claim;
+use crate::io::nic::Links;
 use crate::io::probe::Prober;
 use crate::notify::Notifier;
 use crate::replay;
@@ -69,7 +69,8 @@ pub struct Daemon {
     tokens: Option<http::SharedTokens>,
     /// Reloads, read and checked off the loop, to apply or refuse.
     reloads: mpsc::Receiver<reload::Ask>,
-    netlink: Netlink,
+    /// The machine's links, from which a reload makes the claim anew.
+    links: Links,
     /// The console's timeline and events, and the last sample's key.
     history: SharedHistory,
     sampled: Option<SampleKey>,
@@ -136,22 +137,18 @@ impl Daemon {
             history: history.clone(),
         };
         let outside = Outside::open(
-            &config, me, listening, &r.keys, &r.netlink, &input_tx, &metrics,
+            &config, me, listening, &r.keys, &r.links, &input_tx, &metrics,
         )
         .await?;
         let mut others = outside.tasks;
         let (worker, effect_tx, interrupts, watchdog) =
-            spawn_worker(&config, &node, (&r.netlink, &r.prober), &input_tx);
-        others.push(tokio::spawn(addr_watch::watch(
-            node.nic.clone(),
-            r.group.by_nic(),
-            input_tx.clone(),
-        )));
+            spawn_worker(&config, &node, (&r.claim, &r.prober), &input_tx);
+        others.extend(watches::start(&r.claim, &node.nic, &input_tx));
         let notifier =
             Notifier::start(&config.notify, metrics.clone()).map_err(RuntimeError::Notify)?;
         let holding = Arc::new(AtomicBool::new(r.vip_present));
         let emergency = Emergency {
-            group: r.group,
+            claim: r.claim.clone(),
             stop: effects::supervisor(&config, &node, &r.prober),
             wire: wire.clone(),
             socket_path: r.socket_path.clone(),
@@ -159,7 +156,7 @@ impl Daemon {
             watchdog: watchdog.clone(),
         };
         let (witness, witness_task) = witness::start(&config, me, &r.prober, &input_tx)?;
-        let checks = Checks::new(&config, me, r.netlink.clone(), r.prober)?;
+        let checks = Checks::new(&config, me, r.links.clone(), r.prober)?;
         let origin = now();
         let core = start_core(settings, r.vip_present, origin);
         let daemon = Daemon {
@@ -185,7 +182,7 @@ impl Daemon {
             keys,
             tokens: outside.tokens,
             reloads: outside.reloads,
-            netlink: r.netlink,
+            links: r.links,
             history,
             sampled: None,
             witness,
@@ -436,7 +433,7 @@ impl Daemon {
         let fresh = Effects::new(
             &config,
             node,
-            self.netlink.clone(),
+            Claim::new(&config, node, &self.links),
             p.prober,
             self.interrupts.subscribe(),
         );
@@ -519,7 +516,7 @@ impl Background {
 fn spawn_worker(
     config: &Config,
     node: &Node,
-    (netlink, prober): (&Netlink, &Prober),
+    (claim, prober): (&Claim, &Prober),
     input_tx: &mpsc::UnboundedSender<Input>,
 ) -> (
     JoinHandle<()>,
@@ -530,7 +527,7 @@ fn spawn_worker(
     let (effect_tx, effect_rx) = mpsc::unbounded_channel::<Queued>();
     let (interrupts, interrupt_rx) = watch::channel(0u64);
     let watchdog = config.watchdog.clone().map(Watchdog::start);
-    let mut effects = Effects::new(config, node, netlink.clone(), prober.clone(), interrupt_rx);
+    let mut effects = Effects::new(config, node, claim.clone(), prober.clone(), interrupt_rx);
     effects.watchdog = watchdog.clone();
     let worker = tokio::spawn(effects.serve(effect_rx, input_tx.clone()));
     (worker, effect_tx, interrupts, watchdog)
@@ -564,7 +561,7 @@ impl Outside {
         me: usize,
         l: Listening,
         keys: &wire::SharedKeys,
-        netlink: &Netlink,
+        links: &Links,
         input_tx: &mpsc::UnboundedSender<Input>,
         metrics: &Arc<Metrics>,
     ) -> Result<Outside, RuntimeError> {
@@ -574,7 +571,7 @@ impl Outside {
         let reloader = Arc::new(reload::Reloader {
             path: l.config_file.clone(),
             node: node.name.clone(),
-            netlink: netlink.clone(),
+            links: links.clone(),
             metrics: metrics.clone(),
             to_loop: reload_tx,
             running: tokio::sync::Mutex::new(config.clone()),
@@ -620,10 +617,10 @@ impl Outside {
 /// What the daemon takes from the machine before it starts anything.
 struct Resources {
     keys: wire::SharedKeys,
-    netlink: Netlink,
-    /// The common addresses on their NICs, for the watch and the
-    /// emergency release.
-    group: Group,
+    links: Links,
+    /// How the common addresses are placed, for the worker, the watch
+    /// and the emergency release.
+    claim: Claim,
     /// The VIP is on our NIC already (left by an earlier run).
     vip_present: bool,
     prober: Prober,
@@ -645,12 +642,12 @@ impl Resources {
         let node = &config.nodes[me];
         let keys = read_keys(&config.heartbeat.secret_file).map_err(RuntimeError::Secret)?;
         let keys = Arc::new(std::sync::RwLock::new(keys));
-        let netlink = Netlink::open()?;
-        // The node's NIC must exist; the group's may hold an earlier run's
+        let links = Links::open()?;
+        // The node's NIC must exist; the claim's may hold an earlier run's
         // addresses.
-        netlink.link(&node.nic).await?;
-        let group = Group::new(config, node, netlink.clone());
-        let vip_present = group.any_present().await?;
+        links.require(&node.nic).await?;
+        let claim = Claim::new(config, node, &links);
+        let vip_present = claim.present().await?;
         let prober = super::probes::prober(config, config.monitor.timeout)?;
         let heartbeat = open_heartbeat(config, me)?;
         let push_addr = SocketAddr::new(node.address, config.heartbeat.port);
@@ -676,8 +673,8 @@ impl Resources {
                 })?;
         Ok(Resources {
             keys,
-            group,
-            netlink,
+            claim,
+            links,
             vip_present,
             prober,
             heartbeat,

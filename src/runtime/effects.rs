@@ -12,16 +12,13 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::config::{Config, Failback, FenceCommand, Node, Url};
 use crate::core::{millis, Action, Input};
 use crate::io::app::Supervisor;
-use crate::io::group::Group;
-use crate::io::neighbours;
-use crate::io::netlink::Netlink;
+use crate::io::claim::{Announcement, Claim};
 use crate::io::probe::{Check, Prober};
 
 use super::watchdog::Watchdog;
@@ -32,20 +29,18 @@ const MIN_GET: Duration = Duration::from_millis(20);
 pub struct Effects {
     /// The interrupt count, raised by [`crate::core::Action::Interrupt`].
     pub interrupts: watch::Receiver<u64>,
-    /// The common addresses, placed on their NICs.
-    pub group: Group,
-    /// The group was added by a claim and not removed since: a new
-    /// addition restores it (no rollback).
+    /// How the common addresses are placed, announced and looked for.
+    pub claim: Claim,
+    /// The addresses were placed by a claim and not removed since: a new
+    /// placement restores them (no rollback).
     pub claimed: bool,
-    pub announce_count: u32,
-    pub announce_interval: Duration,
     pub supervisor: Supervisor,
     pub prober: Prober,
     /// Our application URL with the VIP as host: does the service answer
     /// through the common IP?
     pub via_vip: Check,
-    /// The background announcement repeats of the current claim, one per NIC.
-    pub repeats: Vec<JoinHandle<()>>,
+    /// The background announcements of the current claim.
+    pub announcement: Option<Announcement>,
     /// The application's port, whose connections a failback drains.
     pub app_port: u16,
     pub drain_timeout: Duration,
@@ -207,23 +202,21 @@ impl Effects {
     pub fn new(
         config: &Config,
         node: &Node,
-        netlink: Netlink,
+        claim: Claim,
         prober: Prober,
         interrupts: watch::Receiver<u64>,
     ) -> Effects {
         Effects {
             interrupts,
-            group: Group::new(config, node, netlink),
+            claim,
             claimed: false,
-            announce_count: config.announce.count,
-            announce_interval: config.announce.interval,
             supervisor: supervisor(config, node, &prober),
             via_vip: Check::App(url_via(
                 &node.url,
                 config.cluster.vip_like(Some(node.address)),
             )),
             prober,
-            repeats: Vec::new(),
+            announcement: None,
             app_port: node.url.port_or_known_default().unwrap_or(80),
             drain_timeout: match config.failback {
                 Failback::Automatic { drain_timeout, .. } => drain_timeout,
@@ -255,7 +248,7 @@ impl Effects {
                 let _ = inputs.send(input);
             }
         }
-        self.stop_repeats();
+        self.announcement = None;
     }
 
     /// Runs the fence command against `peer`, unless interrupted.
@@ -272,10 +265,10 @@ impl Effects {
     }
 
     /// Takes `fresh`'s settings; keeps what belongs to this run (the
-    /// interrupt watch, the repeats in flight, the started process group).
+    /// interrupt watch, the announcements in flight, the started process
+    /// group).
     fn reconfigure(&mut self, fresh: Effects) {
-        self.announce_count = fresh.announce_count;
-        self.announce_interval = fresh.announce_interval;
+        self.claim = fresh.claim;
         self.supervisor.reconfigure(fresh.supervisor);
         self.prober = fresh.prober;
         self.via_vip = fresh.via_vip;
@@ -289,27 +282,8 @@ impl Effects {
         let interrupted = interrupted_after(self.interrupts.clone(), queued_at);
         let input = match action {
             Action::CheckVip { window } => self.check_vip(window, interrupted).await,
-            Action::AddVip => {
-                // Armed first: a holder must never be unguarded.
-                let armed = self.watchdog.as_ref().map_or(Ok(()), Watchdog::arm);
-                let outcome = match armed {
-                    Ok(()) => self.group.add_all(!self.claimed).await,
-                    Err(why) => Err(why),
-                };
-                self.claimed = self.claimed || outcome.is_ok();
-                info!(
-                    ms = ms(),
-                    ok = outcome.is_ok(),
-                    addresses = self.group.placed.len(),
-                    "common IP added"
-                );
-                Input::VipAdded(outcome)
-            }
-            Action::Announce => {
-                let outcome = self.announce().await;
-                info!(ms = ms(), ok = outcome.is_ok(), "first announcement sent");
-                Input::Announced(outcome)
-            }
+            Action::AddVip => self.place().await,
+            Action::Announce => self.announce().await,
             Action::StartApp => {
                 let outcome = unless_interrupted(self.supervisor.start(), interrupted).await;
                 info!(ms = ms(), ok = outcome.is_ok(), "application start");
@@ -334,18 +308,7 @@ impl Effects {
                 info!(ms = ms(), ok = outcome.is_ok(), "application stop");
                 Input::AppStopped(outcome)
             }
-            Action::RemoveVip => {
-                self.stop_repeats();
-                let outcome = self.group.remove_all().await;
-                self.claimed = false;
-                info!(
-                    ms = ms(),
-                    ok = outcome.is_ok(),
-                    addresses = self.group.placed.len(),
-                    "common IP removed"
-                );
-                Input::VipRemoved(outcome)
-            }
+            Action::RemoveVip => self.remove().await,
             Action::Fence { peer, term } => {
                 let outcome = self.fence(peer, term, interrupted).await;
                 info!(ms = ms(), ok = outcome.is_ok(), peer, "fence done");
@@ -391,27 +354,11 @@ impl Effects {
         };
         let deadline = crate::clock::later(began.into_std(), window);
         let arp = async {
-            // One probe per NIC, at once; the first holder seen answers.
-            let probes = self
-                .group
-                .by_nic()
-                .into_iter()
-                .map(|(nic, addresses)| async move {
-                    neighbours::probe(&nic, addresses, deadline).await
-                });
-            let answers = futures::future::join_all(probes).await;
+            let holder = self.claim.holder(deadline).await;
             debug!(
                 ms = millis(began.elapsed()),
-                "probe of the common IP's neighbours done"
+                "look for another holder of the common IP done"
             );
-            let mut holder = Ok(None);
-            for answer in answers {
-                match answer {
-                    Ok(Some(mac)) => return Ok(Some(mac)),
-                    Ok(None) => {}
-                    Err(e) => holder = Err(e),
-                }
-            }
             holder
         };
         let get = async {
@@ -431,9 +378,9 @@ impl Effects {
             }
         };
         let holder = match arp {
-            Ok(holder) => holder.map(|m| m.to_string()),
+            Ok(holder) => holder,
             Err(e) => {
-                warn!(error = %e, "ARP probe failed; assuming no other holder");
+                warn!(error = %e, "cannot look for another holder; assuming there is none");
                 None
             }
         };
@@ -447,23 +394,61 @@ impl Effects {
         Input::VipChecked { holder, via_vip }
     }
 
-    /// The first round of announcements on every NIC of the group; the
-    /// others go on in the background until the VIP is removed.
-    async fn announce(&mut self) -> Result<(), String> {
-        self.stop_repeats();
-        for (nic, addresses) in self.group.by_nic() {
-            let repeats =
-                neighbours::announce(&nic, addresses, self.announce_count, self.announce_interval)
-                    .await
-                    .map_err(|e| e.to_string())?;
-            self.repeats.extend(repeats);
-        }
-        Ok(())
+    /// Places the common addresses (the watchdog armed first: a holder
+    /// must never be unguarded).
+    async fn place(&mut self) -> Input {
+        let began = Instant::now();
+        let armed = self.watchdog.as_ref().map_or(Ok(()), Watchdog::arm);
+        let outcome = match armed {
+            Ok(()) => self
+                .claim
+                .place(self.claimed)
+                .await
+                .map_err(|e| e.to_string()),
+            Err(why) => Err(why),
+        };
+        self.claimed = self.claimed || outcome.is_ok();
+        info!(
+            ms = millis(began.elapsed()),
+            ok = outcome.is_ok(),
+            addresses = self.claim.addresses(),
+            "common IP added"
+        );
+        Input::VipAdded(outcome)
     }
 
-    fn stop_repeats(&mut self) {
-        for task in self.repeats.drain(..) {
-            task.abort();
-        }
+    /// The claim's first announcement; its repeats go on in the background
+    /// (an earlier claim's stop first).
+    async fn announce(&mut self) -> Input {
+        let began = Instant::now();
+        self.announcement = None;
+        let outcome = match self.claim.announce().await {
+            Ok(announcement) => {
+                self.announcement = Some(announcement);
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        info!(
+            ms = millis(began.elapsed()),
+            ok = outcome.is_ok(),
+            "first announcement sent"
+        );
+        Input::Announced(outcome)
+    }
+
+    /// Takes the common addresses off, announcements first.
+    async fn remove(&mut self) -> Input {
+        let began = Instant::now();
+        self.announcement = None;
+        let outcome = self.claim.remove().await.map_err(|e| e.to_string());
+        self.claimed = false;
+        info!(
+            ms = millis(began.elapsed()),
+            ok = outcome.is_ok(),
+            addresses = self.claim.addresses(),
+            "common IP removed"
+        );
+        Input::VipRemoved(outcome)
     }
 }

@@ -32,7 +32,8 @@ use tokio::time::Instant;
 use tracing::info;
 
 use crate::config::Config;
-use crate::io::netlink::NetlinkError;
+use crate::io::claim::ClaimError;
+use crate::io::nic::LinkError;
 use crate::io::probe::ProbeSetupError;
 use crate::proto::heartbeat;
 use daemon::Daemon;
@@ -41,7 +42,9 @@ pub use wire::accept;
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
     #[error(transparent)]
-    Netlink(#[from] NetlinkError),
+    Links(#[from] LinkError),
+    #[error("cannot tell whether the common IP is placed here already: {0}")]
+    Claim(#[from] ClaimError),
     #[error(transparent)]
     Probe(#[from] ProbeSetupError),
     #[error("{0}")]

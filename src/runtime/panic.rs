@@ -14,7 +14,7 @@ use tracing::{error, info};
 
 use super::wire::Wire;
 use crate::io::app::Supervisor;
-use crate::io::group::Group;
+use crate::io::claim::Claim;
 
 static PANICKED: Notify = Notify::const_new();
 
@@ -35,7 +35,8 @@ pub async fn panicked() {
 
 /// What a release needs when the core and the worker cannot be trusted.
 pub struct Emergency {
-    pub group: Group,
+    /// How the common addresses were placed, to take them off.
+    pub claim: Claim,
     /// A supervisor of its own, for the stop command only.
     pub stop: Supervisor,
     pub wire: Wire,
@@ -51,15 +52,15 @@ impl Emergency {
     /// Stops the application and removes the VIP if this node may hold
     /// it (by the loop's word or the kernel's), then says "stopped".
     pub async fn release(mut self) {
-        let on_nic = self.group.any_present().await.unwrap_or(true);
+        let on_nic = self.claim.present().await.unwrap_or(true);
         if self.holding.load(Ordering::SeqCst) || on_nic {
             if let Err(why) = self.stop.stop().await {
                 error!(%why, "emergency stop of the application failed");
             }
-            match self.group.remove_all().await {
+            match self.claim.remove().await {
                 Ok(()) => info!("emergency release: common IP removed"),
                 Err(why) => {
-                    error!(%why, "emergency release: cannot remove the common IP");
+                    error!(why = %why, "emergency release: cannot remove the common IP");
                     self.watchdog = None;
                 }
             }

@@ -10,7 +10,7 @@ use tokio::sync::mpsc;
 use crate::config::Config;
 use crate::control::metrics::Metrics;
 use crate::core::{Input, Target};
-use crate::io::netlink::Netlink;
+use crate::io::nic::Links;
 use crate::io::probe::{Check, ProbeResult, ProbeSetupError, Prober};
 
 /// What each probe target means for this node.
@@ -25,7 +25,7 @@ pub struct Checks {
     /// NIC is down or has lost carrier serves nobody, even if its
     /// application still answers on the local address.
     nic: String,
-    netlink: Netlink,
+    links: Links,
     prober: Prober,
     /// The data service has its own time limit.
     data_prober: Prober,
@@ -39,7 +39,7 @@ impl Checks {
     pub fn new(
         config: &Config,
         me: usize,
-        netlink: Netlink,
+        links: Links,
         prober: Prober,
     ) -> Result<Checks, ProbeSetupError> {
         let node = &config.nodes[me];
@@ -52,7 +52,7 @@ impl Checks {
             local: Check::App(node.url.clone()),
             data: config.monitor.data.as_ref().map(Check::from),
             nic: node.nic.clone(),
-            netlink,
+            links,
             prober,
             data_prober: self::prober(config, config.monitor.data_probe.timeout)?,
             work: tokio::runtime::Handle::current(),
@@ -93,13 +93,13 @@ impl Checks {
         } else {
             self.prober.clone()
         };
-        let (netlink, nic, tx) = (self.netlink.clone(), self.nic.clone(), tx.clone());
+        let (links, nic, tx) = (self.links.clone(), self.nic.clone(), tx.clone());
         let metrics = metrics.clone();
         self.work.spawn(async move {
             let started = super::now();
             let mut outcome: ProbeResult = Ok(());
             if nic_first {
-                outcome = nic_usable(&netlink, &nic).await.map_err(Into::into);
+                outcome = links.usable(&nic).await.map_err(Into::into);
             }
             if let (Ok(()), Some(check)) = (&outcome, check) {
                 outcome = match (target, &check) {
@@ -146,10 +146,4 @@ fn into_input(target: Target, started: std::time::Instant, outcome: ProbeResult)
             outcome: outcome.map_err(|f| f.reason),
         },
     }
-}
-
-/// Is our NIC administratively up with carrier?
-async fn nic_usable(netlink: &Netlink, nic: &str) -> Result<(), String> {
-    let link = netlink.link(nic).await.map_err(|e| e.to_string())?;
-    crate::io::netlink::nic_usable(nic, link.admin_up, link.carrier)
 }

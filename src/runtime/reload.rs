@@ -21,7 +21,7 @@ use crate::control::http::Tokens;
 use crate::control::metrics::Metrics;
 use crate::control::server::{refuse, ReloadHook};
 use crate::control::Response;
-use crate::io::netlink::Netlink;
+use crate::io::nic::Links;
 use crate::notify::Notifier;
 use crate::proto::keyring::Keyring;
 
@@ -49,7 +49,7 @@ pub type Ask = (Box<Prepared>, oneshot::Sender<Response>);
 pub struct Reloader {
     pub path: PathBuf,
     pub node: String,
-    pub netlink: Netlink,
+    pub links: Links,
     pub metrics: Arc<Metrics>,
     pub to_loop: mpsc::Sender<Ask>,
     /// The configuration the loop runs, which only a reload changes; the
@@ -149,7 +149,7 @@ impl Reloader {
         let (Ok(keys), Ok(tokens), Ok(prober)) = (keys, tokens, prober) else {
             return Err(problems);
         };
-        let checks = Checks::new(&config, me, self.netlink.clone(), prober.clone())
+        let checks = Checks::new(&config, me, self.links.clone(), prober.clone())
             .map_err(|e| vec![e.to_string()])?;
         let notifier = if changed.contains(&crate::config::reload::NOTIFY) {
             let started = Notifier::start(&config.notify, self.metrics.clone());
