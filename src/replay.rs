@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 use crate::clock::later;
 use crate::config::{Failback, Role};
 use crate::core::{
-    Action, AdminCommand, AppRecovery, Holder, Input, LeaseAsk, LeaseReply, Outcome, Settings,
-    Status, Target,
+    Action, AdminCommand, AppRecovery, Holder, Input, LeaseAsk, LeaseReply, Outcome, PeerStatus,
+    Settings, Status, StatusWord, Target,
 };
 use crate::proto::heartbeat::{Flags, Heartbeat, WireState};
 
@@ -785,12 +785,14 @@ pub fn format_status(s: &Status, now: Instant) -> String {
     let mut out = String::new();
     let opt = |o: Option<String>| o.unwrap_or_else(|| "-".into());
     let _ = writeln!(out, "state: {} ({:?})", s.word(), s.state);
+    // The watched node's line (the golden scenarios are pairs).
+    let watched = s.watched();
     let _ = writeln!(
         out,
         "peer: {} (available {}, term {})",
-        s.peer_word(),
-        s.peer_available,
-        s.peer_heartbeat.map_or(0, |h| h.term)
+        watched.map_or(StatusWord::Unavailable, PeerStatus::word),
+        watched.is_some_and(|p| p.available),
+        watched.and_then(|p| p.heartbeat).map_or(0, |h| h.term)
     );
     let holder = match s.holder {
         // Which peer, when there are several: the log names it.
@@ -799,8 +801,8 @@ pub fn format_status(s: &Status, now: Instant) -> String {
     };
     let _ = writeln!(out, "holder: {holder}");
     let _ = writeln!(out, "term: {}", s.term);
-    let _ = writeln!(out, "failure: {}", opt(s.failure.map(|c| c.to_string())));
-    let _ = writeln!(out, "takeover_in: {}", opt(s.takeover_in.map(ms)));
+    let _ = writeln!(out, "failure: {}", opt(s.failure().map(|c| c.to_string())));
+    let _ = writeln!(out, "takeover_in: {}", opt(s.takeover_in().map(ms)));
     let _ = writeln!(
         out,
         "blocked: {}",

@@ -98,7 +98,11 @@ fn s_metrics_after_a_takeover_parse_as_prometheus_text() {
     assert_eq!(value("understudy_vip_holder", Some(("holder", "m2"))), 1.0);
     assert_eq!(value("understudy_vip_holder", Some(("holder", "m1"))), 0.0);
     assert_eq!(value("understudy_term", None), 2.0);
-    assert_eq!(value("understudy_peer_available", None), 1.0);
+    assert_eq!(
+        value("understudy_peer_available", Some(("peer", "m1"))),
+        1.0
+    );
+    assert_eq!(value("understudy_peer_watched", Some(("peer", "m1"))), 1.0);
     assert_eq!(
         value(
             "understudy_peer_failures_total",

@@ -445,6 +445,87 @@ fn three_nodes_a_disabled_backup_is_passed_over() {
     c.takes_over(case, kill, "m3", Duration::from_secs(10), |_, _| ());
 }
 
+/// Status per node: a change at a node that is not the watched one (m3
+/// disabled, while m2 watches the holder m1) reaches m2's console timeline
+/// (`GET /history`) and its metrics (`understudy_peer_status{peer="m3"}`)
+/// with m3's next heartbeat, not when something at m1 changes next.
+#[test]
+fn three_nodes_a_change_at_an_unwatched_node_reaches_the_timeline_and_metrics() {
+    let c = Cluster::steady("c3tl", 3);
+    let api = |path: &str| {
+        let url = format!("http://{}:{}{path}", address("m2"), common::API_PORT);
+        let (code, body) = c.t.api("GET", &url, Some(common::API_TOKEN), &[]);
+        assert_eq!(code, 200, "GET {path} on m2: {body}");
+        body
+    };
+    let m3_in_last_sample = |word: &str| {
+        let history: serde_json::Value = serde_json::from_str(&api("/history")).ok()?;
+        let last = history["samples"].as_array()?.last()?.clone();
+        let nodes = last["nodes"].as_array()?;
+        nodes
+            .iter()
+            .any(|n| n[0] == "m3" && n[1] == word)
+            .then_some(last)
+    };
+    let metric = |body: &str, series: &str| {
+        body.lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .map(str::to_owned)
+    };
+    let series = |peer: &str, name: &str, extra: &str| {
+        format!(r#"understudy_{name}{{cluster="test",node="m2",peer="{peer}"{extra}}}"#)
+    };
+    let before = m3_in_last_sample("Passive").expect("m3 Passive in m2's last sample");
+    let metrics = api("/metrics");
+    assert_eq!(
+        metric(&metrics, &series("m1", "peer_watched", "")).as_deref(),
+        Some("1"),
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(&metrics, &series("m3", "peer_watched", "")).as_deref(),
+        Some("0"),
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(&metrics, &series("m3", "peer_available", "")).as_deref(),
+        Some("1"),
+        "{metrics}"
+    );
+    let disabled = series("m3", "peer_status", r#",status="Disabled""#);
+    assert_eq!(
+        metric(&metrics, &disabled).as_deref(),
+        Some("0"),
+        "{metrics}"
+    );
+
+    let asked = Instant::now();
+    c.t.ctl_until_ok("m3", &["disable"]);
+    let sample = wait_for(
+        "m2's timeline to show m3 disabled",
+        Duration::from_secs(5),
+        || m3_in_last_sample("Disabled"),
+    );
+    let timeline = asked.elapsed();
+    wait_for(
+        "m2's metrics to show m3 disabled",
+        Duration::from_secs(5),
+        || (metric(&api("/metrics"), &disabled).as_deref() == Some("1")).then_some(()),
+    );
+    let metrics = asked.elapsed();
+    assert_eq!(sample["holder"], "m1", "{sample}");
+    assert!(
+        sample["at_ms"].as_u64() > before["at_ms"].as_u64(),
+        "{sample} after {before}"
+    );
+    eprintln!(
+        "UNWATCHED NODE: m3 disabled; m2's timeline showed it after {} ms, its metrics after {} ms (both measured from the command, through curl)",
+        timeline.as_millis(),
+        metrics.as_millis()
+    );
+}
+
 /// Five nodes: the holder's host dies, then the new holder's: each time the
 /// most preferred node left takes over, and only it.
 #[test]

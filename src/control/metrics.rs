@@ -13,13 +13,24 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::core::{State, Status, Target, Verdict};
+use crate::core::{State, Status, StatusWord, Target, Verdict};
 
 type Labels = Vec<(String, String)>;
 
 fn label(key: &str, value: &str) -> Labels {
     vec![(key.to_owned(), value.to_owned())]
 }
+
+/// The words a peer's heartbeats can give it.
+const PEER_WORDS: [StatusWord; 7] = [
+    StatusWord::Active,
+    StatusWord::Claiming,
+    StatusWord::Releasing,
+    StatusWord::Passive,
+    StatusWord::Maintenance,
+    StatusWord::Disabled,
+    StatusWord::Unavailable,
+];
 
 const STATES: [State; 14] = [
     State::Init,
@@ -46,7 +57,12 @@ pub struct Metrics {
     /// Every common address, 1 while this node holds the group.
     addresses: Family<Labels, Gauge>,
     address_list: Vec<String>,
-    peer_available: Gauge,
+    /// By peer: 1 while its heartbeats arrive.
+    peer_available: Family<Labels, Gauge>,
+    /// By peer and status word: 1 for the word it has now.
+    peer_status: Family<Labels, Gauge>,
+    /// By peer: 1 for the node this one watches.
+    peer_watched: Family<Labels, Gauge>,
     config_match: Gauge,
     probe_up: Family<Labels, Gauge>,
     probe_seconds: Family<Labels, Histogram>,
@@ -86,7 +102,9 @@ impl Metrics {
             holder: Family::default(),
             addresses: Family::default(),
             address_list: addresses,
-            peer_available: Gauge::default(),
+            peer_available: Family::default(),
+            peer_status: Family::default(),
+            peer_watched: Family::default(),
             config_match: Gauge::default(),
             probe_up: Family::default(),
             probe_seconds: Family::new_with_constructor(|| {
@@ -177,8 +195,18 @@ impl Metrics {
         let r = &mut self.registry;
         r.register(
             "peer_available",
-            "1 while valid heartbeats arrive from the peer",
+            "1 while valid heartbeats arrive from the peer, by peer",
             self.peer_available.clone(),
+        );
+        r.register(
+            "peer_status",
+            "1 for each peer's current status word (from its heartbeats), by peer",
+            self.peer_status.clone(),
+        );
+        r.register(
+            "peer_watched",
+            "1 for the peer this node watches (the holder, or the one it would take over from)",
+            self.peer_watched.clone(),
         );
         r.register(
             "config_match",
@@ -290,7 +318,7 @@ impl Metrics {
                 .get_or_create(&label("address", address))
                 .set(i64::from(holder == Some(local)));
         }
-        self.peer_available.set(i64::from(status.peer_available));
+        self.update_peers(status);
         self.config_match.set(i64::from(!status.config_mismatch));
         for (target, verdict) in &status.probes {
             let value = match verdict {
@@ -318,9 +346,32 @@ impl Metrics {
             self.last_takeover_seconds.set(t.duration.as_secs_f64());
         }
         self.takeover_pending
-            .set(i64::from(status.takeover_in.is_some()));
+            .set(i64::from(status.takeover_in().is_some()));
         self.takeover_in_seconds
-            .set(status.takeover_in.map_or(0.0, |d| d.as_secs_f64()));
+            .set(status.takeover_in().map_or(0.0, |d| d.as_secs_f64()));
+    }
+
+    /// Every other node as this node hears it, one series each.
+    fn update_peers(&self, status: &Status) {
+        for peer in &status.peers {
+            let by_peer = label("peer", &peer.name);
+            self.peer_available
+                .get_or_create(&by_peer)
+                .set(i64::from(peer.available));
+            self.peer_watched
+                .get_or_create(&by_peer)
+                .set(i64::from(peer.watched));
+            let word = peer.word();
+            for shown in PEER_WORDS {
+                let labels = vec![
+                    ("peer".to_owned(), peer.name.clone()),
+                    ("status".to_owned(), shown.to_string()),
+                ];
+                self.peer_status
+                    .get_or_create(&labels)
+                    .set(i64::from(word == shown));
+            }
+        }
     }
 
     pub fn probe_took(&self, target: Target, took: Duration) {

@@ -217,7 +217,7 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
         local: true,
         last_heartbeat: None,
         failing: None,
-        takeover_in: status.takeover_in.map(|left| Countdown {
+        takeover_in: status.takeover_in().map(|left| Countdown {
             seconds: left.as_secs_f64(),
             text: countdown::takeover_in(left),
         }),
@@ -236,8 +236,8 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
             status: p.word().to_string(),
             local: false,
             last_heartbeat: p.last_seen.map(|t| seen(t, now, wall)),
-            // What this node judges: the watched peer's failure.
-            failing: status.failure.filter(|_| p.watched).map(|c| c.to_string()),
+            // What this node judges: the watched node's failure.
+            failing: p.failing.map(|c| c.to_string()),
             takeover_in: None,
             blocked: None,
             term: p.heartbeat.map(|h| h.term),
@@ -372,7 +372,7 @@ pub fn one_line(config: &Config, me: usize, status: &Status) -> String {
         ),
         Holder::Nobody => format!("{}: nobody holds {vip}", status.word()),
     };
-    if let Some(left) = status.takeover_in {
+    if let Some(left) = status.takeover_in() {
         line.push_str(&format!("; {}", countdown::takeover_in(left)));
     }
     if let Some(blocked) = &status.takeover_blocked {

@@ -7,6 +7,30 @@ use std::time::Instant;
 use super::{Action, Blocker, Cause, Core, Ending, InputNote, State, Target};
 use crate::proto::heartbeat::WireState;
 
+/// What the administrator and the process asked of the core, as one part
+/// of it: the administrator's settings (kept across restarts by the
+/// runtime) and the process's own stop and restart.
+pub(super) struct Asked {
+    pub disabled: bool,
+    pub maintenance: bool,
+    /// SIGTERM arrived: finish the step in flight, then release and exit.
+    pub shutdown: bool,
+    /// `understudy restart` was accepted: the process is about to re-exec;
+    /// nothing more is decided.
+    pub restarting: bool,
+}
+
+impl Asked {
+    pub fn new(disabled: bool, maintenance: bool) -> Asked {
+        Asked {
+            disabled,
+            maintenance,
+            shutdown: false,
+            restarting: false,
+        }
+    }
+}
+
 /// What an administrator can ask of a node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AdminCommand {
@@ -134,7 +158,7 @@ impl Core {
         }
         match cmd {
             AdminCommand::Enable => {
-                self.disabled = false;
+                self.admin.disabled = false;
                 Ok(Done::Enabled)
             }
             AdminCommand::Disable => self.disable(now, holding, force),
@@ -153,20 +177,20 @@ impl Core {
                 if holding && !force {
                     self.peer_can_serve(now)?;
                 }
-                self.maintenance = true;
+                self.admin.maintenance = true;
                 if holding {
                     self.hand_over(now, Cause::Maintenance);
                 }
                 Ok(Done::MaintenanceOn)
             }
             AdminCommand::MaintenanceOff => {
-                self.maintenance = false;
+                self.admin.maintenance = false;
                 Ok(Done::MaintenanceOff)
             }
             AdminCommand::Refresh => Ok(self.refresh()),
             AdminCommand::ResetFlapping => {
-                let was = self.flaps.since().is_some();
-                self.flaps.reset();
+                let was = self.record.flaps.since().is_some();
+                self.record.flaps.reset();
                 Ok(Done::FlappingReset { was })
             }
             AdminCommand::Forget { node } => self.forget(now, node, force),
@@ -178,11 +202,11 @@ impl Core {
     /// process speaks is not a failure), then asks the runtime to re-exec.
     fn restart(&mut self, now: Instant) -> Done {
         let holding = self.state == State::Active;
-        self.restarting = true;
+        self.admin.restarting = true;
         self.send_heartbeat(now);
         self.timers.stop_all();
         self.actions.push_back(Action::Exec {
-            term: self.term,
+            term: self.teller.term,
             holding,
         });
         Done::Restarting { holding }
@@ -192,7 +216,7 @@ impl Core {
         if holding && !force {
             return Err(Refusal::HoldsDemoteFirst);
         }
-        self.disabled = true;
+        self.admin.disabled = true;
         if holding {
             self.hand_over(now, Cause::Disabled);
         }
@@ -221,8 +245,8 @@ impl Core {
                 return Err(Refusal::PeerSilent);
             }
         }
-        self.disabled = false;
-        self.maintenance = false;
+        self.admin.disabled = false;
+        self.admin.maintenance = false;
         self.with_watch(|w| w.promote = Some(force));
         Ok(Done::Promoting)
     }
@@ -255,7 +279,7 @@ impl Core {
             peer.view = super::PeerView::default();
         }
         if watched {
-            self.peer_reported_down = None;
+            self.peers.reported_down = None;
         }
         Ok(Done::Forgot(node.to_owned()))
     }

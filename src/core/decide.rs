@@ -68,18 +68,18 @@ impl Core {
         } else {
             Holder::Nobody
         };
-        if self.holder.map(|(h, _)| h) != Some(holder) {
-            self.holder = Some((holder, now));
+        if self.vip.holder.map(|(h, _)| h) != Some(holder) {
+            self.vip.holder = Some((holder, now));
         }
         // In our start-up window a silent peer has not failed: it may be
         // starting a moment after us (a cold start), and a claim once it
         // is heard is not a takeover for its failure.
         let listening = self.state == State::Starting;
         let failure = self.failure_cause(now).filter(|_| !listening);
-        if let Some(cause) = failure.filter(|c| Some(*c) != self.last_failure) {
-            self.counters.count_failure(cause);
+        if let Some(cause) = failure.filter(|c| Some(*c) != self.record.last_failure) {
+            self.record.counters.count_failure(cause);
             let failure = self.peer_failure(cause);
-            self.peer_failure = Some(failure.clone());
+            self.record.peer_failure = Some(failure.clone());
             self.notify(
                 super::EventKind::PeerDown,
                 Cause::PeerFailing(failure),
@@ -89,17 +89,18 @@ impl Core {
         let peer_serving =
             self.peer_available(now) && self.peer().state() == Some(WireState::Active);
         if failure.is_none() && peer_serving {
-            self.peer_failure = None;
+            self.record.peer_failure = None;
         }
-        self.last_failure = failure;
+        self.record.last_failure = failure;
     }
 
     /// The peer's failure with the reason of our last failed probe of it.
     fn peer_failure(&self, cause: FailureCause) -> Failure {
         let detail = self
+            .probes
             .peer_app
             .last_error()
-            .filter(|_| self.peer_app.failing_since().is_some());
+            .filter(|_| self.probes.peer_app.failing_since().is_some());
         Failure {
             cause,
             detail: detail.map(str::to_owned),
@@ -109,10 +110,10 @@ impl Core {
     /// Ends the flapping once the moves age out of the window.
     fn note_flapping(&mut self, now: Instant) {
         let (limit, window) = (self.settings.flap_limit, self.settings.flap_window);
-        if self.flaps.update(now, limit, window) == FlapChange::Ended {
+        if self.record.flaps.update(now, limit, window) == FlapChange::Ended {
             MoveNote::FlappingOver.log();
         }
-        if let Some(at) = self.flaps.next_expiry(window) {
+        if let Some(at) = self.record.flaps.next_expiry(window) {
             self.wake(at);
         }
     }
@@ -122,12 +123,17 @@ impl Core {
     /// a restart, as soon as it is ready; during a first claim, when it asks
     /// (a healthy slow start must not bounce the VIP).
     fn decide_starting(&mut self, now: Instant) {
-        if self.yield_to().is_some() || self.shutdown || !self.peer_can_take_over(now) {
+        if self.yield_to().is_some() || self.admin.shutdown || !self.peer_can_take_over(now) {
             return;
         }
         let asks = self.peer().last.is_some_and(|h| h.flags.release_request);
         let cause = if self.state == State::RestartingApp {
-            let why = self.local.last_error().unwrap_or("failed").to_owned();
+            let why = self
+                .probes
+                .local
+                .last_error()
+                .unwrap_or("failed")
+                .to_owned();
             Cause::LocalAppFailed(AppFailure::Restart(why))
         } else if asks {
             Cause::PeerAsked
@@ -201,7 +207,7 @@ impl Core {
     fn two_signals(&self) -> bool {
         self.mode.watch().is_some()
             && self.peer().holding()
-            && self.peer_app.refusing()
+            && self.probes.peer_app.refusing()
             && !self.peer().restarting()
     }
 
@@ -263,19 +269,19 @@ impl Core {
             state: self.peer().state(),
         }
         .log();
-        self.peer_app = Health::new(self.settings.rise, self.settings.fall);
+        self.probes.peer_app = Health::new(self.settings.rise, self.settings.fall);
         self.with_watch(|w| w.since = Some(now));
-        self.peer_reported_down = self.peer().last.and_then(reported_down).map(|c| (now, c));
-        self.peer_was_available = self.peer_available(now);
+        self.peers.reported_down = self.peer().last.and_then(reported_down).map(|c| (now, c));
+        self.peers.was_available = self.peer_available(now);
         self.actions.push_back(super::Action::WatchPeer(id));
     }
 
     fn note_peer_availability(&mut self, now: Instant) {
         let available = self.peer_available(now);
-        if available == self.peer_was_available {
+        if available == self.peers.was_available {
             return;
         }
-        self.peer_was_available = available;
+        self.peers.was_available = available;
         let peer = self.peer_name();
         if available {
             PeerNote::PeerAvailable {
@@ -288,8 +294,8 @@ impl Core {
             // out of reach was the network as much as the application (a
             // healed partition): watch it afresh, as its heartbeats now
             // speak for it.
-            if self.mode.watch().is_some() && self.peer_app.failing_since().is_some() {
-                self.peer_app = Health::new(self.settings.rise, self.settings.fall);
+            if self.mode.watch().is_some() && self.probes.peer_app.failing_since().is_some() {
+                self.probes.peer_app = Health::new(self.settings.rise, self.settings.fall);
                 self.with_watch(|w| w.since = Some(now));
             }
         } else {
@@ -298,14 +304,14 @@ impl Core {
                 signal: self.gone_signal(),
             }
             .log();
-            self.peer_reported_down = None;
+            self.peers.reported_down = None;
         }
     }
 
     /// When the watched peer's failure began, by our probe or its report.
     fn peer_failing_since(&self) -> Option<Instant> {
-        let report = self.peer_reported_down.map(|(since, _)| since);
-        match (self.peer_app.failing_since(), report) {
+        let report = self.peers.reported_down.map(|(since, _)| since);
+        match (self.probes.peer_app.failing_since(), report) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -314,13 +320,15 @@ impl Core {
     /// Why the peer counts as failing, in the four causes users know.
     pub(super) fn failure_cause(&self, now: Instant) -> Option<FailureCause> {
         if self.peer_available(now) {
-            if let Some((_, cause)) = self.peer_reported_down {
+            if let Some((_, cause)) = self.peers.reported_down {
                 return Some(cause);
             }
             let watched = self.peer().state() == Some(WireState::Active);
-            (watched && self.peer_app.failing_since().is_some()).then_some(FailureCause::WebService)
+            (watched && self.probes.peer_app.failing_since().is_some())
+                .then_some(FailureCause::WebService)
         } else {
-            self.peer_app
+            self.probes
+                .peer_app
                 .failing_since()
                 .map(|_| FailureCause::HostOrNetwork)
         }
@@ -334,14 +342,14 @@ impl Core {
             // The administrator's promote does not wait for a back-off.
             return Some((due, want));
         }
-        let backoff = self.flaps.claim_backoff(now);
+        let backoff = self.record.flaps.claim_backoff(now);
         Some((backoff.map_or(due, |until| due.max(until)), want))
     }
 
     /// What to do next and when, before a failed claim's back-off.
     fn plan_moves(&self, now: Instant) -> Option<(Instant, Want)> {
         let grace = self.settings.grace;
-        if self.disabled || self.in_maintenance() {
+        if self.admin.disabled || self.in_maintenance() {
             return None;
         }
         let w = self.w();
@@ -360,7 +368,7 @@ impl Core {
             return Some((now, want));
         }
         if self.peer_available(now) {
-            if self.peer().holding() && self.flaps.since().is_some() {
+            if self.peer().holding() && self.record.flaps.since().is_some() {
                 // Flapping: a live holder keeps the VIP (only the
                 // administrator moves it now).
                 return None;
@@ -373,7 +381,7 @@ impl Core {
                 }
                 let since = self.peer_failing_since()?;
                 let maintenance = matches!(
-                    self.peer_reported_down,
+                    self.peers.reported_down,
                     Some((_, FailureCause::Maintenance))
                 );
                 let due = if maintenance {
@@ -443,6 +451,7 @@ impl Core {
                     nobody
                 } else {
                     let since = self
+                        .probes
                         .peer_app
                         .failing_since()
                         .map_or(nobody, |f| f.min(nobody));
@@ -464,7 +473,7 @@ impl Core {
             // The peer released because the administrator asked for it.
             return Cause::Promoted;
         }
-        match (&cause, &self.peer_failure) {
+        match (&cause, &self.record.peer_failure) {
             (Cause::NoHolder | Cause::PeerReleased, Some(failure)) => {
                 Cause::PeerFailedAndReleased(failure.clone())
             }
@@ -478,27 +487,27 @@ impl Core {
         if let Some(blocker) = self.lease_blocker() {
             return Some(blocker);
         }
-        if let Some((target, why)) = self.not_probed.first() {
+        if let Some((target, why)) = self.probes.not_probed.first() {
             return Some(Blocker::CannotJudge {
                 target: *target,
                 why: why.clone(),
             });
         }
         if !self.nic_ok() {
-            return Some(Blocker::NicDown(reason(&self.nic)));
+            return Some(Blocker::NicDown(reason(&self.probes.nic)));
         }
         if !self.data_ok() {
-            return Some(Blocker::NoData(reason(&self.data)));
+            return Some(Blocker::NoData(reason(&self.probes.data)));
         }
         None
     }
 
     pub(super) fn decide_passive(&mut self, now: Instant) {
         let available = self.peer_available(now);
-        if self.vip_held && available {
+        if self.vip.held && available {
             // A VIP found on our NIC at start: keep it only if the peer
             // does not hold one (and we may hold it).
-            if self.peer().holding() || self.disabled || self.in_maintenance() {
+            if self.peer().holding() || self.admin.disabled || self.in_maintenance() {
                 self.release(now, Cause::StaleVip, Ending::Passive, true);
             } else {
                 self.claim(now, Cause::Resume);
@@ -577,7 +586,7 @@ impl Core {
         // Asked by any heard peer that holds nothing (a pair: the peer),
         // whether or not the watched one is heard (a silent holder).
         let asked = !holding && self.peers.asking(now, self.settings.silence());
-        let stand_by = self.disabled || self.in_maintenance();
+        let stand_by = self.admin.disabled || self.in_maintenance();
         // The preferred node lets an asking peer claim (a pair: the
         // primary); so does one that could not serve now (its NIC, data
         // service or the witness), whatever its rank: beyond a pair, a
@@ -601,11 +610,11 @@ impl Core {
 
     /// Why [`Self::plan`] has no takeover to count down to.
     fn why_no_takeover(&self) -> Cancelled {
-        if self.disabled {
+        if self.admin.disabled {
             Cancelled::Disabled
         } else if self.in_maintenance() {
             Cancelled::Maintenance
-        } else if self.flaps.since().is_some() && self.peer().holding() {
+        } else if self.record.flaps.since().is_some() && self.peer().holding() {
             Cancelled::Flapping
         } else if self.peer().state() == Some(WireState::Claiming) {
             Cancelled::PeerClaims
@@ -677,7 +686,7 @@ impl Core {
     }
 
     fn decide_active(&mut self, now: Instant) {
-        if std::mem::take(&mut self.reannounce_pending) {
+        if std::mem::take(&mut self.vip.reannounce_pending) {
             MoveNote::PeerLetGo.log();
             self.with_serve(|s| s.last_reannounce = Some(now));
             self.actions.push_back(super::Action::Announce);
@@ -695,7 +704,12 @@ impl Core {
         if self.mode.recovery().failed() && peer_ready {
             // Our application failed and is being restarted (or was given
             // up): a peer that can serve is better at once.
-            let why = self.local.last_error().unwrap_or("failed").to_owned();
+            let why = self
+                .probes
+                .local
+                .last_error()
+                .unwrap_or("failed")
+                .to_owned();
             self.hand_over(now, Cause::LocalAppFailed(AppFailure::ForGrace(why)));
             return;
         }
@@ -704,7 +718,12 @@ impl Core {
             return;
         }
         if peer_ready && self.data_lost_for_grace(now) {
-            let why = self.data.last_error().unwrap_or("unreachable").to_owned();
+            let why = self
+                .probes
+                .data
+                .last_error()
+                .unwrap_or("unreachable")
+                .to_owned();
             self.hand_over(now, Cause::DataLost(why));
             return;
         }
@@ -724,23 +743,27 @@ impl Core {
         let due = last.is_none_or(|t| now >= later(t, self.settings.heartbeat_interval));
         if due {
             let cause = Cause::BothHold {
-                ours: self.term,
+                ours: self.teller.term,
                 theirs,
             };
             self.notify(super::EventKind::SplitBrain, cause, None);
         }
-        let ours = rank(self.term, self.settings.preference, &self.settings.name);
+        let ours = rank(
+            self.teller.term,
+            self.settings.preference,
+            &self.settings.name,
+        );
         let preference = self.peers.watched().info.preference;
         let peers = rank(theirs, preference, self.peer_name());
         if !outranks(ours, peers) {
             let cause = Cause::SplitBrain {
-                ours: self.term,
+                ours: self.teller.term,
                 theirs,
             };
             self.release(now, cause, Ending::HeldDown, true);
         } else if due {
             MoveNote::SplitBrainWon {
-                ours: self.term,
+                ours: self.teller.term,
                 theirs,
             }
             .log();
@@ -753,6 +776,7 @@ impl Core {
     /// peer still reaches it)? Wakes up when it will have.
     fn data_lost_for_grace(&mut self, now: Instant) -> bool {
         let Some(since) = self
+            .probes
             .data
             .failing_since()
             .filter(|_| self.settings.watch_data)
@@ -776,11 +800,12 @@ impl Core {
         let ready = later(since, hold);
         // A voluntary move waits for the dwell time after the last one.
         let due = self
+            .record
             .last_move
             .map_or(ready, |m| ready.max(later(m, self.settings.dwell)));
         if due > ready && now >= ready && serve.dwell_counted != Some(due) {
             serve.dwell_counted = Some(due);
-            self.counters.dwell_delays += 1;
+            self.record.counters.dwell_delays += 1;
             MoveNote::FailbackHeldBack {
                 wait: due.saturating_duration_since(now),
             }

@@ -61,7 +61,7 @@ impl Core {
             Some((Some(mac), _)) => Cause::Conflict(mac),
             _ => Cause::VipFree,
         };
-        if self.shutdown {
+        if self.admin.shutdown {
             self.change_state(now, State::Stopped, Cause::Shutdown);
             return;
         }
@@ -83,6 +83,7 @@ impl Core {
             }
             Err(why) => {
                 let failed = self
+                    .record
                     .flaps
                     .claim_failed(now, &format!("the fence command failed: {why}"));
                 let (count, wait) = (failed.count, failed.wait);

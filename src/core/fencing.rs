@@ -57,7 +57,7 @@ impl Core {
     /// VIP that may be on the NIC (one found at start, or kept by a
     /// restart)? The edge disarms the watchdog then.
     pub fn done_with_vip(&self) -> bool {
-        !self.may_hold_vip() && !self.vip_held
+        !self.may_hold_vip() && !self.vip.held
     }
 
     /// Until when the watchdog may be fed, as of `now`; `None` while this

@@ -15,14 +15,14 @@ use crate::proto::heartbeat::{self, Heartbeat, WireState};
 
 impl Core {
     pub(super) fn on_started(&mut self, now: Instant, vip_present: bool) {
-        self.vip_held = vip_present;
+        self.vip.held = vip_present;
         if self.settings.watch_data {
             self.timers.set(Timer::ProbeData, now);
         }
         if self.settings.watch_nic {
             self.timers.set(Timer::ProbeNic, now);
         }
-        let stand_by = self.disabled || self.in_maintenance();
+        let stand_by = self.admin.disabled || self.in_maintenance();
         let witness = self.settings.witness.is_some();
         if vip_present && witness && self.settings.adopt.is_none() && !stand_by {
             // A VIP left by an earlier run may stay only if its lease is
@@ -32,8 +32,8 @@ impl Core {
             return;
         }
         if let Some(term) = self.settings.adopt {
-            self.term = term;
-            if vip_present && !self.disabled && !self.in_maintenance() {
+            self.teller.term = term;
+            if vip_present && !self.admin.disabled && !self.in_maintenance() {
                 // Our previous process held the VIP and told the peer it
                 // restarts: take it back at once, without the start-up
                 // window (the peer still counts us as holding).
@@ -57,12 +57,12 @@ impl Core {
         if self.state != State::Starting {
             return;
         }
-        let stand_by = self.disabled || self.in_maintenance();
-        if self.vip_held && stand_by {
+        let stand_by = self.admin.disabled || self.in_maintenance();
+        if self.vip.held && stand_by {
             self.release(now, Cause::StaleVip, Ending::Passive, true);
         } else if stand_by {
             self.change_state(now, State::Passive, Cause::PeerSilent);
-        } else if self.vip_held || self.settings.role == Role::Primary {
+        } else if self.vip.held || self.settings.role == Role::Primary {
             self.look(now, None, Cause::PeerSilent);
         } else {
             self.change_state(now, State::Passive, Cause::PeerSilent);
@@ -80,18 +80,18 @@ impl Core {
             self.actions.push_back(Action::Announce);
             return;
         }
-        self.vip_held = true;
+        self.vip.held = true;
         if outcome.is_ok() {
-            let failed = self.flaps.claim_succeeded();
+            let failed = self.record.flaps.claim_succeeded();
             if failed > 0 {
                 MoveNote::ClaimWentThrough { failed }.log();
             }
         }
         match outcome {
-            Ok(()) if self.shutdown => self.stop_mid_claim(now),
+            Ok(()) if self.admin.shutdown => self.stop_mid_claim(now),
             Ok(()) => self.change_state(now, State::Announcing, Cause::StepDone),
             Err(why) => {
-                let failed = self.flaps.claim_failed(now, &why);
+                let failed = self.record.flaps.claim_failed(now, &why);
                 MoveNote::ClaimBackingOff {
                     failed: failed.count,
                     wait: failed.wait,
@@ -120,8 +120,8 @@ impl Core {
         if let Err(why) = &outcome {
             MoveNote::RemoveFailed { why }.log();
         }
-        self.vip_held = outcome.is_err();
-        if self.settings.witness.is_some() && !self.vip_held {
+        self.vip.held = outcome.is_err();
+        if self.settings.witness.is_some() && !self.vip.held {
             self.give_back_lease();
         }
         if let Some(release) = self.mode.release_mut().filter(|r| r.stop_app_after) {
@@ -161,7 +161,7 @@ impl Core {
     /// longer ready.
     pub(super) fn on_drained(&mut self, now: Instant, remaining: usize) {
         MoveNote::Drained { remaining }.log();
-        if self.shutdown {
+        if self.admin.shutdown {
             self.release(now, Cause::Shutdown, Ending::Exit, true);
         } else if self.peer_ready_to_take_over(now) {
             self.hand_over(now, Cause::Failback);
@@ -172,9 +172,9 @@ impl Core {
     }
 
     pub(super) fn on_shutdown(&mut self, now: Instant) {
-        self.shutdown = true;
+        self.admin.shutdown = true;
         match self.state {
-            State::Init | State::Starting | State::Acquiring | State::Passive if self.vip_held => {
+            State::Init | State::Starting | State::Acquiring | State::Passive if self.vip.held => {
                 self.release(now, Cause::Shutdown, Ending::Exit, true)
             }
             State::Init | State::Starting | State::Acquiring | State::Passive => {
@@ -199,11 +199,16 @@ impl Core {
     /// This node could not run a probe: nothing is learnt of the target,
     /// and the node cannot judge until that probe runs again.
     pub(super) fn on_probe_not_run(&mut self, target: Target, why: String) {
-        match self.not_probed.iter_mut().find(|(t, _)| *t == target) {
+        match self
+            .probes
+            .not_probed
+            .iter_mut()
+            .find(|(t, _)| *t == target)
+        {
             Some((_, old)) => *old = why,
             None => {
                 ProbeNote::ProbeCannotRun { target, why: &why }.log();
-                self.not_probed.push((target, why));
+                self.probes.not_probed.push((target, why));
             }
         }
     }
@@ -216,19 +221,24 @@ impl Core {
         outcome: Outcome,
         refused: bool,
     ) {
-        if let Some(i) = self.not_probed.iter().position(|(t, _)| *t == target) {
+        if let Some(i) = self
+            .probes
+            .not_probed
+            .iter()
+            .position(|(t, _)| *t == target)
+        {
             ProbeNote::ProbeRunsAgain { target }.log();
-            self.not_probed.remove(i);
+            self.probes.not_probed.remove(i);
         }
         let since = |s: Option<Instant>| s.is_some_and(|s| started >= s);
         let peer_watch = since(self.mode.watch().and_then(|w| w.since));
         let local_watch =
             self.state == State::Active && since(self.mode.serve().and_then(|s| s.local_since));
         let (health, watching) = match target {
-            Target::Peer => (&mut self.peer_app, peer_watch),
-            Target::Local => (&mut self.local, local_watch),
-            Target::Data => (&mut self.data, self.state != State::Stopped),
-            Target::Nic => (&mut self.nic, self.state != State::Stopped),
+            Target::Peer => (&mut self.probes.peer_app, peer_watch),
+            Target::Local => (&mut self.probes.local, local_watch),
+            Target::Data => (&mut self.probes.data, self.state != State::Stopped),
+            Target::Nic => (&mut self.probes.nic, self.state != State::Stopped),
         };
         if !watching {
             ProbeNote::StaleProbe { target }.log();
@@ -329,7 +339,7 @@ impl Core {
             heartbeat::WireState::Claiming | heartbeat::WireState::Active
         );
         if we_hold && was_holding && !hb.state.holding() {
-            self.reannounce_pending = true;
+            self.vip.reannounce_pending = true;
         }
         if let Some(peer) = self.peers.by_id_mut(hb.node_id) {
             peer.view.last_seen = Some(now);
@@ -371,7 +381,7 @@ impl Core {
     /// end too.
     fn note_checksum(&mut self, peer: &str, theirs: u64) {
         let ours = self.settings.config_checksum;
-        if theirs != ours && !self.config_mismatch {
+        if theirs != ours && !self.peers.config_mismatch {
             PeerNote::ConfigDiffers { peer, ours, theirs }.log();
             let cause = Cause::ConfigDrift {
                 peer: peer.to_owned(),
@@ -380,16 +390,16 @@ impl Core {
             };
             self.notify(EventKind::ConfigDrift, cause, None);
         }
-        if theirs == ours && self.config_mismatch {
+        if theirs == ours && self.peers.config_mismatch {
             PeerNote::ConfigAgrees { peer }.log();
         }
-        self.config_mismatch = theirs != ours;
+        self.peers.config_mismatch = theirs != ours;
     }
 
     /// What the watched peer's heartbeat says of its own failure.
     fn note_watched_report(&mut self, now: Instant, hb: Heartbeat, before: Option<WireState>) {
         let down = reported_down(hb);
-        self.peer_reported_down = match (self.peer_reported_down, down) {
+        self.peers.reported_down = match (self.peers.reported_down, down) {
             (Some((since, old)), Some(cause)) if old == cause => Some((since, cause)),
             (_, Some(cause)) => Some((now, cause)),
             (_, None) => None,
@@ -400,7 +410,7 @@ impl Core {
         {
             // The peer just finished claiming: judge its application from
             // now on, not by failures seen while it was starting.
-            self.peer_app = Health::new(self.settings.rise, self.settings.fall);
+            self.probes.peer_app = Health::new(self.settings.rise, self.settings.fall);
             self.with_watch(|w| w.since = Some(now));
         }
     }

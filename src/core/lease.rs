@@ -219,16 +219,16 @@ impl Core {
                 self.give_back_lease();
             }
             // Disabled or put in maintenance while it asked.
-            State::Acquiring if self.disabled || self.in_maintenance() => {
+            State::Acquiring if self.admin.disabled || self.in_maintenance() => {
                 self.change_state(now, State::Passive, Cause::NoLongerDue);
                 self.give_back_lease();
             }
             State::Acquiring => {
-                self.term = term;
+                self.teller.term = term;
                 let cause = self.w().acquiring.clone().map(|(_, c)| c);
                 self.change_state(now, State::Claiming, cause.unwrap_or(Cause::NoHolder));
             }
-            _ if self.may_hold_vip() => self.term = term,
+            _ if self.may_hold_vip() => self.teller.term = term,
             // No longer wanted (a shutdown, the peer came back).
             _ => self.give_back_lease(),
         }
@@ -412,7 +412,7 @@ impl Core {
             self.ask_lease(now, LeaseAsk::Acquire);
         }
         if self.state == State::Acquiring
-            && self.vip_held
+            && self.vip.held
             && self.peer_available(now)
             && self.peer().holding()
         {
@@ -427,7 +427,7 @@ impl Core {
                 self.give_back_lease();
             }
             // A VIP found on our NIC at start may stay only with the lease.
-            if self.vip_held && self.lease_blocker().is_some() && self.state == State::Passive {
+            if self.vip.held && self.lease_blocker().is_some() && self.state == State::Passive {
                 self.release(now, Cause::StaleVip, Ending::Passive, true);
                 return;
             }
@@ -443,7 +443,8 @@ impl Core {
     /// our application refuses counts us gone at once, without its peer
     /// timeout (the simulation found this with packet loss).
     fn may_keep_unleased(&self, now: Instant) -> bool {
-        let app_serves = self.local.failing_since().is_none() && !self.mode.recovery().failed();
+        let app_serves =
+            self.probes.local.failing_since().is_none() && !self.mode.recovery().failed();
         self.peer_available(now) && app_serves && self.keep_until().is_some_and(|until| now < until)
     }
 

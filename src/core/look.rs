@@ -24,10 +24,10 @@ impl Core {
     /// and its application has failed for the grace period. `None` while
     /// its application answers, or while this node stands by.
     pub(super) fn check_due(&self, now: Instant) -> Option<Instant> {
-        if self.disabled || self.in_maintenance() {
+        if self.admin.disabled || self.in_maintenance() {
             return None;
         }
-        let since = match self.peer_app.failing_since() {
+        let since = match self.probes.peer_app.failing_since() {
             Some(since) => since,
             None => self.silent_non_holder_since(now)?,
         };
@@ -41,6 +41,7 @@ impl Core {
         // After a failed claim, the look (and the claim after it) waits
         // for the back-off too.
         let due = self
+            .record
             .flaps
             .claim_backoff(now)
             .map_or(due, |until| due.max(until));
@@ -140,8 +141,8 @@ impl Core {
         holder: Option<String>,
         via_vip: Outcome,
     ) {
-        if self.shutdown {
-            if self.vip_held {
+        if self.admin.shutdown {
+            if self.vip.held {
                 self.release(now, Cause::Shutdown, Ending::Exit, true);
             } else {
                 self.change_state(now, State::Stopped, Cause::Shutdown);
@@ -221,7 +222,7 @@ impl Core {
         }
         // With the VIP on our own NIC, a GET through it reaches ourselves,
         // so only the ARP answer of another host tells anything.
-        match (holder, via_vip, self.vip_held) {
+        match (holder, via_vip, self.vip.held) {
             (Some(mac), _, true) => {
                 self.release(now, Cause::OtherHolder(mac), Ending::Passive, true)
             }

@@ -14,7 +14,11 @@ impl Core {
     /// Starts a release: stop the application (when one may run), then
     /// remove the VIP, then go where `ending` says.
     pub(super) fn release(&mut self, now: Instant, cause: Cause, ending: Ending, stop_app: bool) {
-        let ending = if self.shutdown { Ending::Exit } else { ending };
+        let ending = if self.admin.shutdown {
+            Ending::Exit
+        } else {
+            ending
+        };
         let holddown = matches!(ending, Ending::HeldDown | Ending::HandOver);
         let release = Release {
             started: now,
@@ -61,7 +65,7 @@ impl Core {
             from,
             to,
             cause: &cause,
-            term: self.term,
+            term: self.teller.term,
         }
         .log();
         if from == State::Active {
@@ -93,7 +97,7 @@ impl Core {
             // may have failed to start and be restarted in place).
             Mode::Claim(claim) if to == Phase::Serve && claim.adopting => MoveNote::Adopted {
                 took: now.saturating_duration_since(claim.started),
-                term: self.term,
+                term: self.teller.term,
             }
             .log(),
             Mode::Claim(claim) if to == Phase::Serve => {
@@ -160,7 +164,7 @@ impl Core {
         if let Mode::Watch(_) = mode {
             // A fresh watch of the peer's application: a failure seen
             // while we held the VIP must not count towards a takeover.
-            self.peer_app = Health::new(self.settings.rise, self.settings.fall);
+            self.probes.peer_app = Health::new(self.settings.rise, self.settings.fall);
             self.timers.set(Timer::ProbePeer, now);
         }
         mode
@@ -168,15 +172,19 @@ impl Core {
 
     /// A release finished: count it, and tell it.
     pub(super) fn released(&mut self, now: Instant, release: Release) {
-        self.counters.releases += 1;
-        self.last_move = Some(now);
+        self.record.counters.releases += 1;
+        self.record.last_move = Some(now);
         let took = now.saturating_duration_since(release.started);
         MoveNote::Released { took }.log();
         if release.cause.is_automatic_move() {
             self.record_move(now);
         }
         let retried = matches!(release.cause, Cause::ClaimFailed(_))
-            && self.flaps.failed_claims().is_some_and(|f| f.count > 1);
+            && self
+                .record
+                .flaps
+                .failed_claims()
+                .is_some_and(|f| f.count > 1);
         if retried {
             // One notification for a streak of failed claims, at its start.
             return;
@@ -214,9 +222,10 @@ impl Core {
                 // witness, the lease's term is ours already.
                 // A retry after a failed claim keeps that claim's term while
                 // nobody has claimed with a higher one since.
-                let retry = self.flaps.failed_claims().is_some() && self.term > self.peer().term();
+                let retry = self.record.flaps.failed_claims().is_some()
+                    && self.teller.term > self.peer().term();
                 if !self.mode.adopting() && self.settings.witness.is_none() && !retry {
-                    self.term = self.term.max(self.peer().term()) + 1;
+                    self.teller.term = self.teller.term.max(self.peer().term()) + 1;
                 }
                 self.actions.push_back(Action::AddVip);
             }
@@ -224,8 +233,8 @@ impl Core {
             State::StartingApp if self.mode.adopting() => self.actions.push_back(Action::AdoptApp),
             State::StartingApp => self.actions.push_back(Action::StartApp),
             State::Active => {
-                self.peer_failure = None;
-                self.local = Health::new(self.settings.rise, self.settings.fall);
+                self.record.peer_failure = None;
+                self.probes.local = Health::new(self.settings.rise, self.settings.fall);
                 if let Some(serve) = self.mode.serve_mut() {
                     serve.local_since = Some(now);
                     serve.yield_to = None;
@@ -251,17 +260,17 @@ impl Core {
 
     /// A claim ended: count and tell the takeover.
     pub(super) fn took_over(&mut self, now: Instant, claim: Claim, app_failed: bool) {
-        self.last_move = Some(now);
+        self.record.last_move = Some(now);
         let took = now.saturating_duration_since(claim.started);
         MoveNote::Claimed {
             took,
-            term: self.term,
+            term: self.teller.term,
             app_failed,
         }
         .log();
-        self.counters.takeovers += 1;
+        self.record.counters.takeovers += 1;
         self.notify(EventKind::Takeover, claim.cause.clone(), Some(took));
-        self.last_takeover = Some(Takeover {
+        self.record.last_takeover = Some(Takeover {
             at: now,
             cause: claim.cause,
             duration: took,
@@ -274,9 +283,9 @@ impl Core {
     /// Counts an automatic move of the VIP towards the flap limit.
     pub(super) fn record_move(&mut self, now: Instant) {
         let (limit, window) = (self.settings.flap_limit, self.settings.flap_window);
-        if self.flaps.record(now, limit, window) == FlapChange::Started {
+        if self.record.flaps.record(now, limit, window) == FlapChange::Started {
             let cause = Cause::Flapping {
-                moves: self.flaps.count(),
+                moves: self.record.flaps.count(),
                 window,
             };
             MoveNote::FlappingStarted { cause: &cause }.log();

@@ -30,13 +30,16 @@ mod mode;
 mod note;
 mod own_app;
 mod peer;
+mod probes;
 mod reconfigure;
+mod record;
 mod recovery;
 mod settings;
 mod state;
 mod status;
 mod tell;
 mod timer;
+mod vip;
 
 #[cfg(test)]
 mod cluster_tests;
@@ -49,6 +52,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 pub use action::Action;
+use admin::Asked;
 pub use admin::{AdminCommand, AdminReply, Done, Refusal};
 pub use event::{Event, EventKind};
 pub use fencing::{longest_timeout, safety_margin};
@@ -60,14 +64,17 @@ pub use note::{
     AppNote, Cancelled, FenceNote, InputNote, LeaseNote, MoveNote, PeerNote, ProbeNote,
 };
 pub use peer::{FailureCause, Peer, PeerView, Peers};
+use probes::Probes;
+use record::Record;
 pub use recovery::AppRecovery;
 pub use settings::{Failback, PeerInfo, Role, Settings};
 pub use state::{AppFailure, Because, Blocker, Cause, Failure, GoneSignal, State, StatusWord};
 pub use status::{Counters, Holder, PeerStatus, Status, Takeover};
+use tell::Teller;
 use timer::{later, Timer, Timers};
+use vip::VipView;
 
-use crate::proto::heartbeat::{self, Flags};
-
+/// The core: a few parts, each owning its data (see each part's module).
 pub struct Core {
     settings: Settings,
     state: State,
@@ -75,70 +82,28 @@ pub struct Core {
     mode: Mode,
     timers: Timers,
     actions: VecDeque<Action>,
-    /// The peer's application, probed by URL while we are not Active.
-    peer_app: Health,
-    /// Our own application, watched while Active.
-    local: Health,
-    /// The data service as seen from here.
-    data: Health,
-    /// Our own NIC (admin up and carrier).
-    nic: Health,
-    /// Targets this node could not even probe, and why (out of file
-    /// descriptors or memory). While any is listed the node cannot judge,
-    /// so it neither takes over nor asks for the VIP.
-    not_probed: Vec<(Target, String)>,
-    /// Every other node, and the one watched (see [`peer::Peers`]).
+    /// What the probes say: the peer's application, our own, the data
+    /// service, our NIC, and what could not be probed.
+    probes: Probes,
+    /// Every other node, the one watched, and what was heard of them.
     peers: Peers,
-    /// Since when the holding peer has reported its application or data
-    /// service down, and which.
-    peer_reported_down: Option<(Instant, FailureCause)>,
-    /// Our term: raised above every term we know at each claim.
-    term: u64,
-    seq: u64,
-    /// What our last heartbeat said; a new one goes out when this changes.
-    told: Option<(heartbeat::WireState, Flags, u64)>,
-    /// When the next periodic heartbeat is due: the schedule advances by
-    /// whole intervals from here, so that a timer that fires a little late
-    /// does not stretch every interval after it.
-    heartbeat_due: Option<Instant>,
-    /// The peer let go of the VIP while we held it (a split brain ended):
-    /// announce again once Active, so that clients that the peer's kernel
-    /// answered come back to us.
-    reannounce_pending: bool,
-    peer_was_available: bool,
-    config_mismatch: bool,
-    /// The kernel may hold the VIP on our NIC (we added it, or found it).
-    vip_held: bool,
-    /// SIGTERM arrived: finish the step in flight, then release and exit.
-    shutdown: bool,
-    /// `understudy restart` was accepted: the process is about to re-exec;
-    /// nothing more is decided.
-    restarting: bool,
-    /// Administrator settings (kept across restarts by the runtime).
-    disabled: bool,
-    maintenance: bool,
-    /// Who holds the VIP as this node sees it, and since when.
-    holder: Option<(Holder, Instant)>,
+    /// What this node tells the others: term, sequence, last heartbeat.
+    teller: Teller,
+    /// What the administrator and the process asked: disabled,
+    /// maintenance, shutdown, restart.
+    admin: Asked,
+    /// The common IP as this node knows it: on our NIC, who holds it.
+    vip: VipView,
     /// The witness's lease as this node knows it (see [`lease`]).
     lease: lease::Lease,
-    last_takeover: Option<Takeover>,
-    last_failure: Option<FailureCause>,
-    /// The peer's failure in words, kept until a takeover that it caused
-    /// (the claim itself may be made on the peer's word that it released).
-    peer_failure: Option<Failure>,
-    /// When the VIP last moved to or from this node.
-    last_move: Option<Instant>,
-    /// When the VIP last moved automatically to or from this node, within
-    /// the flap window, and since when that has been too often.
-    flaps: flap::Flaps,
-    counters: Counters,
+    /// What happened: the last takeover and failure, moves, counters.
+    record: Record,
 }
 
 impl Core {
     pub fn new(settings: Settings) -> Self {
-        let (rise, fall) = (settings.rise, settings.fall);
-        let (data_rise, data_fall) = (settings.data_rise, settings.data_fall);
-        let (disabled, maintenance) = (settings.disabled, settings.maintenance);
+        let probes = Probes::new(&settings);
+        let admin = Asked::new(settings.disabled, settings.maintenance);
         let peers = Peers::new(&settings.peers);
         Core {
             settings,
@@ -146,33 +111,13 @@ impl Core {
             mode: Mode::Idle,
             timers: Timers::default(),
             actions: VecDeque::new(),
-            peer_app: Health::new(rise, fall),
-            local: Health::new(rise, fall),
-            data: Health::new(data_rise, data_fall),
-            nic: Health::new(1, 1),
-            not_probed: Vec::new(),
+            probes,
             peers,
-            peer_reported_down: None,
-            term: 0,
-            seq: 0,
-            told: None,
-            heartbeat_due: None,
-            reannounce_pending: false,
-            peer_was_available: false,
-            config_mismatch: false,
-            vip_held: false,
-            shutdown: false,
-            restarting: false,
-            disabled,
-            maintenance,
-            holder: None,
+            teller: Teller::default(),
+            admin,
+            vip: VipView::default(),
             lease: lease::Lease::default(),
-            last_takeover: None,
-            last_failure: None,
-            peer_failure: None,
-            last_move: None,
-            flaps: flap::Flaps::default(),
-            counters: Counters::default(),
+            record: Record::default(),
         }
     }
 
@@ -192,7 +137,7 @@ impl Core {
 
     /// Our term (with a witness, the lease's while we hold it).
     pub fn term(&self) -> u64 {
-        self.term
+        self.teller.term
     }
 
     #[must_use]
@@ -218,7 +163,7 @@ impl Core {
                 if let Err(why) = outcome {
                     MoveNote::GarpFailed { why: &why }.log();
                 }
-                if self.shutdown {
+                if self.admin.shutdown {
                     self.stop_mid_claim(now);
                 } else {
                     self.change_state(now, State::StartingApp, Cause::StepDone);
@@ -231,7 +176,7 @@ impl Core {
                 if let Err(why) = outcome {
                     MoveNote::StopFailed { why: &why }.log();
                 }
-                if self.vip_held {
+                if self.vip.held {
                     self.change_state(now, State::Releasing, Cause::StepDone);
                 } else {
                     // Fenced: the VIP went first.
@@ -295,7 +240,12 @@ impl Core {
                 (Timer::SelfRelease, State::Active) => {
                     // While a restart is scheduled, its outcome decides.
                     if self.timers.get(Timer::RestartApp).is_none() {
-                        let why = self.local.last_error().unwrap_or("unhealthy").to_owned();
+                        let why = self
+                            .probes
+                            .local
+                            .last_error()
+                            .unwrap_or("unhealthy")
+                            .to_owned();
                         self.on_own_app_failed(now, AppFailure::ForGrace(why));
                     }
                 }
@@ -351,22 +301,23 @@ impl Core {
 
     /// In maintenance by the administrator's word or the application's.
     pub(super) fn in_maintenance(&self) -> bool {
-        self.maintenance || self.maintenance_signal()
+        self.admin.maintenance || self.maintenance_signal()
     }
 
     pub(super) fn data_ok(&self) -> bool {
-        !self.settings.watch_data || self.data.verdict() == Verdict::Healthy
+        !self.settings.watch_data || self.probes.data.verdict() == Verdict::Healthy
     }
 
     pub(super) fn nic_ok(&self) -> bool {
-        !self.settings.watch_nic || self.nic.verdict() == Verdict::Healthy
+        !self.settings.watch_nic || self.probes.nic.verdict() == Verdict::Healthy
     }
 
     /// Have our NIC and data service been judged (or are they not
     /// watched)? Until then our heartbeats could only say "not usable".
     pub(super) fn own_checks_known(&self) -> bool {
         let known = |watched: bool, h: &Health| !watched || h.verdict() != Verdict::Unknown;
-        known(self.settings.watch_nic, &self.nic) && known(self.settings.watch_data, &self.data)
+        known(self.settings.watch_nic, &self.probes.nic)
+            && known(self.settings.watch_data, &self.probes.data)
     }
 
     /// Queues an event for the notifier.
@@ -379,7 +330,7 @@ impl Core {
         self.actions.push_back(Action::Notify(Event {
             kind,
             cause: cause.into(),
-            term: self.term,
+            term: self.teller.term,
             duration,
         }));
     }

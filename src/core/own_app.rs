@@ -12,7 +12,7 @@ impl Core {
     /// The application's start (in a claim) or restart (in place) ended.
     pub(super) fn on_app_started(&mut self, now: Instant, outcome: Outcome) {
         match outcome {
-            _ if self.shutdown => self.release(now, Cause::Shutdown, Ending::Exit, true),
+            _ if self.admin.shutdown => self.release(now, Cause::Shutdown, Ending::Exit, true),
             _ if self.yield_to().is_some() => {
                 let cause = self.yield_to().unwrap_or(Cause::PeerAsked);
                 self.hand_over(now, cause);
@@ -67,7 +67,7 @@ impl Core {
     /// Could the peer take the VIP from us now, and may it (the flap limit
     /// stops automatic moves)?
     pub(super) fn peer_can_take_over(&self, now: Instant) -> bool {
-        self.peer_ready_to_take_over(now) && self.flaps.since().is_none()
+        self.peer_ready_to_take_over(now) && self.record.flaps.since().is_none()
     }
 
     /// Our own application has failed while we hold the VIP. A peer that

@@ -26,6 +26,13 @@ pub struct Peer {
 pub struct Peers {
     list: Vec<Peer>,
     watched: usize,
+    /// Since when the holding peer has reported its application or data
+    /// service down, and which.
+    pub(super) reported_down: Option<(std::time::Instant, FailureCause)>,
+    /// Was the watched peer available at the last decision?
+    pub(super) was_available: bool,
+    /// The watched peer announces a different configuration.
+    pub(super) config_mismatch: bool,
 }
 
 impl Peers {
@@ -41,7 +48,13 @@ impl Peers {
         let watched = (0..list.len())
             .min_by_key(|&i| list[i].info.preference)
             .unwrap_or(0);
-        Peers { list, watched }
+        Peers {
+            list,
+            watched,
+            reported_down: None,
+            was_available: false,
+            config_mismatch: false,
+        }
     }
 
     /// The watched peer. (A configuration always has at least one peer;

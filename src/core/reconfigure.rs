@@ -23,19 +23,23 @@ impl Core {
             peers: kept.peers.clone(),
             cluster_id: kept.cluster_id,
             epoch: kept.epoch,
-            disabled: self.disabled,
-            maintenance: self.maintenance,
+            disabled: self.admin.disabled,
+            maintenance: self.admin.maintenance,
             adopt: kept.adopt,
             ..new
         };
-        self.peer_app.set_counts(settings.rise, settings.fall);
-        self.local.set_counts(settings.rise, settings.fall);
-        self.data.set_counts(settings.data_rise, settings.data_fall);
+        self.probes
+            .peer_app
+            .set_counts(settings.rise, settings.fall);
+        self.probes.local.set_counts(settings.rise, settings.fall);
+        self.probes
+            .data
+            .set_counts(settings.data_rise, settings.data_fall);
         match (self.settings.watch_data, settings.watch_data) {
             (false, true) => self.timers.set(Timer::ProbeData, now),
             (true, false) => {
                 self.timers.stop(Timer::ProbeData);
-                self.data = Health::new(settings.data_rise, settings.data_fall);
+                self.probes.data = Health::new(settings.data_rise, settings.data_fall);
             }
             _ => {}
         }

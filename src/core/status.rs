@@ -1,5 +1,7 @@
-//! What the core shows: its status snapshot (state, peer, holder,
-//! countdown, counters) for logs, the status table, metrics and the console.
+//! What the core shows: its status snapshot (its own state, every other
+//! node in one list, the holder, counters) for logs, the status table,
+//! metrics, mail and the console. Nothing here is "the peer": a pair is a
+//! list of one other node, and the node this one watches is marked in it.
 
 use std::time::{Duration, Instant};
 
@@ -13,14 +15,6 @@ use crate::proto::heartbeat::{self, Heartbeat};
 pub struct Status {
     pub state: State,
     pub term: u64,
-    /// Is a valid heartbeat from the peer recent?
-    pub peer_available: bool,
-    pub peer_state: Option<heartbeat::WireState>,
-    pub peer_last_seen: Option<Instant>,
-    /// Why the peer counts as failing, while it does.
-    pub failure: Option<FailureCause>,
-    /// Time left before a takeover, while counting down.
-    pub takeover_in: Option<Duration>,
     /// The takeover is due but held back, and why (this node's NIC is down,
     /// or it cannot reach the data service).
     pub takeover_blocked: Option<Blocker>,
@@ -31,8 +25,6 @@ pub struct Status {
     pub maintenance: bool,
     /// Maintenance by the application's own signal.
     pub maintenance_signal: bool,
-    /// The last heartbeat's term and flags from the peer, if any.
-    pub peer_heartbeat: Option<Heartbeat>,
     /// Who holds the VIP as far as this node knows, and since when.
     pub holder: Holder,
     pub holder_since: Option<Instant>,
@@ -51,21 +43,30 @@ pub struct Status {
     pub recovery: AppRecovery,
     /// The witness's lease, with a `[witness]`.
     pub lease: Option<super::LeaseStatus>,
-    /// Every peer as this node hears it, in the configuration's order
-    /// (the `peer_*` fields above are the watched one's).
+    /// Every other node as this node hears it, in the configuration's
+    /// order.
     pub peers: Vec<PeerStatus>,
 }
 
-/// One peer as this node hears it.
+/// One other node as this node hears it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerStatus {
     pub id: u16,
     pub name: String,
+    /// Is a valid heartbeat from it recent (and it not found gone)?
     pub available: bool,
     pub last_seen: Option<Instant>,
+    /// Its last heartbeat (state, term, flags), if any.
     pub heartbeat: Option<Heartbeat>,
-    /// The peer this node watches (see [`super::Peers::choose`]).
+    /// The node this one watches (see [`super::Peers::choose`]): the
+    /// holder, or the one it would take over from.
     pub watched: bool,
+    /// Why it counts as failing, while it does (only the watched node is
+    /// judged).
+    pub failing: Option<FailureCause>,
+    /// Time left before this node takes over from it, while counting
+    /// down.
+    pub takeover_in: Option<Duration>,
 }
 
 impl PeerStatus {
@@ -103,9 +104,20 @@ impl Status {
         }
     }
 
-    /// The watched peer's status, from its last heartbeat.
-    pub fn peer_word(&self) -> StatusWord {
-        word_of(self.peer_heartbeat.filter(|_| self.peer_available))
+    /// The node this one watches (there is one while the cluster has
+    /// another node).
+    pub fn watched(&self) -> Option<&PeerStatus> {
+        self.peers.iter().find(|p| p.watched)
+    }
+
+    /// Why the watched node counts as failing, while it does.
+    pub fn failure(&self) -> Option<FailureCause> {
+        self.peers.iter().find_map(|p| p.failing)
+    }
+
+    /// Time left before this node takes over, while counting down.
+    pub fn takeover_in(&self) -> Option<Duration> {
+        self.peers.iter().find_map(|p| p.takeover_in)
     }
 
     /// The name of the node holding the VIP (`local` is this node's).
@@ -172,14 +184,12 @@ impl Core {
             State::Checking => self.w().look.as_ref().map(|l| l.decided()),
             _ => None,
         };
+        let failing = watching.then(|| self.failure_cause(now)).flatten();
+        let takeover_in = due.map(|at| at.saturating_duration_since(now));
+        let watched = self.peers.watched().info.id;
         Status {
             state: self.state,
-            term: self.term,
-            peer_available: self.peer_available(now),
-            peer_state: self.peer().state(),
-            peer_last_seen: self.peer().last_seen,
-            failure: watching.then(|| self.failure_cause(now)).flatten(),
-            takeover_in: due.map(|at| at.saturating_duration_since(now)),
+            term: self.teller.term,
             // A node that cannot run its probes says so at once, not only
             // when a takeover falls due.
             takeover_blocked: self
@@ -187,29 +197,28 @@ impl Core {
                 .watch()
                 .and_then(|w| w.takeover_blocked.clone())
                 .or_else(|| {
-                    (!self.not_probed.is_empty())
+                    (!self.probes.not_probed.is_empty())
                         .then(|| self.takeover_blocker())
                         .flatten()
                 })
                 .or_else(|| watching.then(|| self.lease_blocker()).flatten()),
-            config_mismatch: self.config_mismatch,
-            disabled: self.disabled,
-            maintenance: self.maintenance,
+            config_mismatch: self.peers.config_mismatch,
+            disabled: self.admin.disabled,
+            maintenance: self.admin.maintenance,
             maintenance_signal: self.maintenance_signal(),
-            peer_heartbeat: self.peer().last,
-            holder: self.holder.map_or(Holder::Nobody, |(h, _)| h),
-            holder_since: self.holder.map(|(_, since)| since),
-            last_takeover: self.last_takeover.clone(),
-            counters: self.counters.clone(),
+            holder: self.vip.holder.map_or(Holder::Nobody, |(h, _)| h),
+            holder_since: self.vip.holder.map(|(_, since)| since),
+            last_takeover: self.record.last_takeover.clone(),
+            counters: self.record.counters.clone(),
             probes: vec![
-                (Target::Peer, self.peer_app.verdict()),
-                (Target::Local, self.local.verdict()),
-                (Target::Data, self.data.verdict()),
-                (Target::Nic, self.nic.verdict()),
+                (Target::Peer, self.probes.peer_app.verdict()),
+                (Target::Local, self.probes.local.verdict()),
+                (Target::Data, self.probes.data.verdict()),
+                (Target::Nic, self.probes.nic.verdict()),
             ],
-            flapping_since: self.flaps.since(),
-            failed_claims: self.flaps.failed_claims().cloned(),
-            recent_moves: self.flaps.count(),
+            flapping_since: self.record.flaps.since(),
+            failed_claims: self.record.flaps.failed_claims().cloned(),
+            recent_moves: self.record.flaps.count(),
             recovery: self.mode.recovery(),
             lease: self.lease_status(now),
             peers: self
@@ -221,7 +230,9 @@ impl Core {
                     available: p.view.available(now, self.settings.silence()),
                     last_seen: p.view.last_seen,
                     heartbeat: p.view.last,
-                    watched: p.info.id == self.peers.watched().info.id,
+                    watched: p.info.id == watched,
+                    failing: failing.filter(|_| p.info.id == watched),
+                    takeover_in: takeover_in.filter(|_| p.info.id == watched),
                 })
                 .collect(),
         }

@@ -175,8 +175,8 @@ fn no_takeover_one_nanosecond_before_grace() {
     assert!(!drain(&mut core).contains(&LOOK));
     assert_eq!(core.state(), State::Passive);
     let status = core.status(almost);
-    assert_eq!(status.takeover_in, Some(Duration::from_nanos(1)));
-    assert_eq!(status.failure, Some(FailureCause::HostOrNetwork));
+    assert_eq!(status.takeover_in(), Some(Duration::from_nanos(1)));
+    assert_eq!(status.failure(), Some(FailureCause::HostOrNetwork));
 }
 
 #[test]
@@ -196,7 +196,7 @@ fn recovery_per_rise_cancels_the_countdown() {
     for i in 1..=2 {
         probe(&mut core, Target::Peer, t0 + INTERVAL * i, Ok(()));
     }
-    assert_eq!(core.status(t0).takeover_in, None);
+    assert_eq!(core.status(t0).takeover_in(), None);
     core.handle_timeout(t0 + GRACE * 2);
     assert_eq!(core.state(), State::Passive);
 }
@@ -338,7 +338,7 @@ fn failed_application_start_releases_the_vip_to_a_peer_that_can_serve() {
     assert_eq!(done, [Action::StopApp, Action::RemoveVip]);
     assert_eq!(core.state(), State::Passive);
     assert!(
-        core.status(t0 + GRACE).takeover_in >= Some(GRACE * 2),
+        core.status(t0 + GRACE).takeover_in() >= Some(GRACE * 2),
         "held down after its own failure, so that the peer gets its turn"
     );
 }
@@ -451,7 +451,7 @@ fn stale_probe_results_do_not_start_a_countdown() {
             refused: false,
         },
     );
-    assert_eq!(core.status(t0).takeover_in, None);
+    assert_eq!(core.status(t0).takeover_in(), None);
 }
 
 #[test]
@@ -508,7 +508,7 @@ fn a_live_holding_peer_is_asked_to_release_never_claimed_over() {
         sent.last().unwrap().flags.release_request,
         "asks for the VIP"
     );
-    assert_eq!(core.status(t).failure, Some(FailureCause::WebService));
+    assert_eq!(core.status(t).failure(), Some(FailureCause::WebService));
     core.handle_input(t, Input::Heartbeat(hb(WireState::Releasing, 1, seq)));
     assert_eq!(
         core.state(),
@@ -539,16 +539,16 @@ fn causes_from_the_peers_own_report() {
     let mut down = hb(WireState::Active, 1, 2);
     down.flags.app_ok = false;
     core.handle_input(t0, Input::Heartbeat(down));
-    assert_eq!(core.status(t0).failure, Some(FailureCause::WebService));
+    assert_eq!(core.status(t0).failure(), Some(FailureCause::WebService));
     let mut data = hb(WireState::Active, 1, 3);
     data.flags.data_ok = false;
     core.handle_input(t0, Input::Heartbeat(data));
-    assert_eq!(core.status(t0).failure, Some(FailureCause::DataService));
-    assert_eq!(core.status(t0).takeover_in, Some(GRACE));
+    assert_eq!(core.status(t0).failure(), Some(FailureCause::DataService));
+    assert_eq!(core.status(t0).takeover_in(), Some(GRACE));
     let mut maint = hb(WireState::Active, 1, 4);
     maint.flags.maintenance = true;
     core.handle_input(t0, Input::Heartbeat(maint));
-    assert_eq!(core.status(t0).failure, Some(FailureCause::Maintenance));
+    assert_eq!(core.status(t0).failure(), Some(FailureCause::Maintenance));
     assert!(
         drain_heartbeats(&mut core)
             .last()
@@ -743,12 +743,15 @@ fn a_removed_vip_is_restored_and_announced() {
 fn the_peer_becomes_unavailable_after_the_timeout() {
     let t0 = Instant::now();
     let core = secondary_watching_active_primary(t0);
-    assert!(
-        core.status(t0 + PEER_TIMEOUT - Duration::from_nanos(1))
-            .peer_available
-    );
+    assert!(core
+        .status(t0 + PEER_TIMEOUT - Duration::from_nanos(1))
+        .watched()
+        .is_some_and(|p| p.available));
     assert!(core.poll_timeout().unwrap() <= t0 + PEER_TIMEOUT);
-    assert!(!core.status(t0 + PEER_TIMEOUT).peer_available);
+    assert!(!core
+        .status(t0 + PEER_TIMEOUT)
+        .watched()
+        .is_some_and(|p| p.available));
 }
 
 #[test]
@@ -806,7 +809,7 @@ fn a_disabled_secondary_never_takes_over() {
     assert_eq!(core.state(), State::Passive);
     let status = core.status(t0 + GRACE * 3);
     assert_eq!(status.word(), StatusWord::Disabled);
-    assert_eq!(status.takeover_in, None);
+    assert_eq!(status.takeover_in(), None);
     assert!(core
         .handle_admin(t0 + GRACE * 3, AdminCommand::Enable, false)
         .is_ok());
@@ -1114,10 +1117,11 @@ fn a_probe_this_node_cannot_run_is_not_a_peer_failure() {
     }
     let status = core.status(at);
     assert_eq!(
-        status.failure, None,
+        status.failure(),
+        None,
         "no failure cause from probes that did not run"
     );
-    assert_eq!(status.takeover_in, None);
+    assert_eq!(status.takeover_in(), None);
     assert!(core.takeover_blocker().is_some_and(|b| matches!(
         b,
         Blocker::CannotJudge {
@@ -1654,14 +1658,14 @@ fn a_refused_heartbeat_makes_the_peer_gone_without_waiting_for_its_timeout() {
     let mut core = primary_going_silent(t0, last);
     // A refusal of a heartbeat sent before the peer last spoke is stale.
     core.handle_input(last, Input::HeartbeatRefused { node: 0 });
-    assert!(core.status(last).peer_available);
+    assert!(core.status(last).watched().is_some_and(|p| p.available));
     // Its kernel answers our next heartbeat with port unreachable.
     let sent = last + Duration::from_millis(50);
     core.handle_timeout(sent);
     assert!(drain_heartbeats(&mut core).len() == 1);
     let refused = sent + Duration::from_millis(1);
     core.handle_input(refused, Input::HeartbeatRefused { node: 0 });
-    assert!(!core.status(refused).peer_available);
+    assert!(!core.status(refused).watched().is_some_and(|p| p.available));
     // The grace (100 ms from the failed probe at `last`) has passed: the
     // look starts now, the configured window.
     core.handle_timeout(last + GRACE.min(INTERVAL));
@@ -1670,9 +1674,12 @@ fn a_refused_heartbeat_makes_the_peer_gone_without_waiting_for_its_timeout() {
     let mut core = primary_going_silent(t0, last);
     core.handle_timeout(sent);
     core.handle_input(refused, Input::HeartbeatRefused { node: 0 });
-    assert!(!core.status(refused).peer_available);
+    assert!(!core.status(refused).watched().is_some_and(|p| p.available));
     core.handle_input(refused + HB, Input::Heartbeat(hb(WireState::Active, 1, 60)));
-    assert!(core.status(refused + HB).peer_available);
+    assert!(core
+        .status(refused + HB)
+        .watched()
+        .is_some_and(|p| p.available));
 }
 
 #[test]
@@ -1690,12 +1697,15 @@ fn missed_heartbeats_and_a_refusing_application_make_the_peer_gone_early() {
         },
     );
     let two_missed = last + 2 * HB;
-    assert!(
-        core.status(two_missed - Duration::from_nanos(1))
-            .peer_available
-    );
+    assert!(core
+        .status(two_missed - Duration::from_nanos(1))
+        .watched()
+        .is_some_and(|p| p.available));
     core.handle_timeout(two_missed);
-    assert!(!core.status(two_missed).peer_available);
+    assert!(!core
+        .status(two_missed)
+        .watched()
+        .is_some_and(|p| p.available));
     // The look ran ahead (from 150 ms) until then: the claim follows.
     answer(&mut core, two_missed, None, Err("x".into()));
     assert_eq!(core.state(), State::Claiming);

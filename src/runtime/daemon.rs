@@ -30,7 +30,7 @@ use crate::control::history::{self, SharedHistory};
 use crate::control::metrics::Metrics;
 use crate::control::server::{self as control_server, ControlRequest};
 use crate::control::{http, report, state_file, Request, Response};
-use crate::core::{Action, Core, Input, Settings};
+use crate::core::{Action, Core, Input, PeerStatus, Settings};
 use crate::io::claim::Claim;
 use crate::io::nic::Links;
 use crate::io::probe::Prober;
@@ -80,16 +80,16 @@ pub struct Daemon {
     watchdog: Option<Watchdog>,
 }
 
-/// What a timeline sample depends on: a new sample is taken when it changes.
-type SampleKey = (
-    crate::core::State,
-    Option<crate::proto::heartbeat::WireState>,
-    bool,
-    bool,
-    bool,
-    crate::core::Holder,
-    bool,
-);
+/// What a timeline sample depends on: a new sample is taken when it
+/// changes. Every node's word is in it, not only the watched one's: in a
+/// cluster of three, a backup that goes away is a change of the timeline.
+#[derive(PartialEq, Eq)]
+struct SampleKey {
+    word: crate::core::StatusWord,
+    holder: crate::core::Holder,
+    failing: Option<crate::core::FailureCause>,
+    peers: Vec<crate::core::StatusWord>,
+}
 
 /// How long the exit waits for the witness task's last hand-back.
 const WITNESS_DRAIN: Duration = Duration::from_secs(3);
@@ -376,16 +376,13 @@ impl Daemon {
 impl Daemon {
     /// A timeline sample for the console when what it shows changed.
     fn sample(&mut self, status: &crate::core::Status) {
-        let key = (
-            status.state,
-            status.peer_state,
-            status.peer_available,
-            status.disabled,
-            status.maintenance || status.maintenance_signal,
-            status.holder,
-            status.failure.is_some(),
-        );
-        if self.sampled == Some(key) {
+        let key = SampleKey {
+            word: status.word(),
+            holder: status.holder,
+            failing: status.failure(),
+            peers: status.peers.iter().map(PeerStatus::word).collect(),
+        };
+        if self.sampled.as_ref() == Some(&key) {
             return;
         }
         self.sampled = Some(key);
