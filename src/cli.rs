@@ -479,14 +479,14 @@ async fn config_push(path: &std::path::Path, node: Option<String>) -> anyhow::Re
     // stop the others, but fails the command.
     let mut all_ok = true;
     for peer in config.peers_of(me) {
-        let push = understudy::io::push::Push {
+        let push = understudy::control::push_client::Push {
             to: std::net::SocketAddr::new(peer.address, config.heartbeat.port),
             from: &config.nodes[me].name,
             cluster_id: understudy::proto::heartbeat::cluster_id(&config.cluster.name),
             key: &keys.sending().secret,
             text: &text,
         };
-        match understudy::io::push::send(push).await {
+        match understudy::control::push_client::send(push).await {
             Ok(answer) if answer.ok => println!("{}: {}", peer.name, harmless(&answer.message)),
             Ok(answer) => {
                 println!("refused by {}: {}", peer.name, harmless(&answer.message));

@@ -7,7 +7,9 @@
 //! - [`clock`]: instants computed without panicking.
 //! - [`config`]: the TOML file, raw → validated, with located problems.
 //! - [`core`]: the sans-IO state machine that decides; time is passed in,
-//!   effects come out as [`core::Action`]s.
+//!   effects come out as [`core::Action`]s. `Core` holds a few parts, each
+//!   in its module: the state and its phase's data, timers, actions,
+//!   probes, peers, teller, admin, vip, lease and record.
 //! - [`proto`]: pure wire formats (ARP frames).
 //! - [`io`]: the effects: the claim seam ([`io::claim::Claim`], through
 //!   which the common addresses are placed, announced, looked for and

@@ -1,4 +1,5 @@
-//! The CLI's side of the control socket: one request, one answer.
+//! The CLI's side of the control socket: one request, one answer (the
+//! other client, `config push` to a peer, is [`super::push_client`]).
 
 use std::path::Path;
 

@@ -8,6 +8,7 @@ pub mod history;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod push_client;
 pub mod report;
 pub mod server;
 pub mod state_file;

@@ -128,12 +128,7 @@ impl Core {
         }
         let asks = self.peer().last.is_some_and(|h| h.flags.release_request);
         let cause = if self.state == State::RestartingApp {
-            let why = self
-                .probes
-                .local
-                .last_error()
-                .unwrap_or("failed")
-                .to_owned();
+            let why = self.probes.local_failure();
             Cause::LocalAppFailed(AppFailure::Restart(why))
         } else if asks {
             Cause::PeerAsked
@@ -704,12 +699,7 @@ impl Core {
         if self.mode.recovery().failed() && peer_ready {
             // Our application failed and is being restarted (or was given
             // up): a peer that can serve is better at once.
-            let why = self
-                .probes
-                .local
-                .last_error()
-                .unwrap_or("failed")
-                .to_owned();
+            let why = self.probes.local_failure();
             self.hand_over(now, Cause::LocalAppFailed(AppFailure::ForGrace(why)));
             return;
         }

@@ -32,4 +32,9 @@ impl Probes {
             not_probed: Vec::new(),
         }
     }
+
+    /// Why our own application last failed, in its probe's words.
+    pub fn local_failure(&self) -> String {
+        self.local.last_error().unwrap_or("failed").to_owned()
+    }
 }

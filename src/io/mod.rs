@@ -10,7 +10,6 @@ pub mod iflist;
 pub mod netlink;
 pub mod nic;
 pub mod probe;
-pub mod push;
 pub mod shell;
 pub mod watchdog;
 pub mod witness;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
-use crate::control::Response;
+use super::Response;
 use crate::proto::push;
 
 /// How long the whole exchange may take (the peer reloads before it answers).
