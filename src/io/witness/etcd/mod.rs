@@ -15,12 +15,17 @@
 //! Each node's row is the key `/understudy/<cluster>/node/<name>`; etcd
 //! keeps no time, so a row's age is how long ago this node saw it change.
 //! Endpoints are tried in order; a failed one sends the next call to the
-//! next.
+//! next. Every answer is read into the types of [`answers`]: one without
+//! what it must have is an error, never a 0 or an empty name.
+
+mod answers;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use answers::{Done, Grant, KeepAlive, KeyValue, Range, Row, Token, Txn};
 use base64::Engine as _;
+use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use super::{NodeRecord, NodeSeen, Seen};
@@ -80,20 +85,18 @@ fn b64(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text)
 }
 
-fn unb64(value: &Value) -> String {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(value.as_str().unwrap_or_default())
-        .unwrap_or_default();
-    String::from_utf8_lossy(&bytes).into_owned()
+/// An answer read as the type it must be.
+fn decode<T: DeserializeOwned>(path: &str, answer: Value) -> Result<T, String> {
+    serde_json::from_value(answer).map_err(|e| format!("etcd: {path}: a malformed answer: {e}"))
 }
 
-/// A 64-bit number as the gateway writes it (a string), or 0.
-fn number(value: &Value) -> u64 {
-    value
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .or_else(|| value.as_u64())
-        .unwrap_or(0)
+/// The holder a lease key names: never empty (an empty value would read
+/// as a holder nobody is).
+fn holder_of(kv: &KeyValue) -> Result<String, String> {
+    match kv.value.0.as_str() {
+        "" => Err("etcd: the lease key names nobody (an empty value)".to_owned()),
+        holder => Ok(holder.to_owned()),
+    }
 }
 
 /// The key just after every key that starts with `prefix` (etcd's
@@ -145,7 +148,12 @@ impl Etcd {
     /// (its member is down, its host up) is passed over at once for the
     /// next; any other failure is an error, and the next call tries the
     /// next endpoint.
-    async fn call(&mut self, path: &str, body: Value) -> Result<Value, String> {
+    async fn call<T: DeserializeOwned>(&mut self, path: &str, body: Value) -> Result<T, String> {
+        let answer = self.call_raw(path, body).await?;
+        decode(path, answer)
+    }
+
+    async fn call_raw(&mut self, path: &str, body: Value) -> Result<Value, String> {
         if self.user.is_some() && self.token.is_none() {
             self.authenticate().await?;
         }
@@ -169,17 +177,14 @@ impl Etcd {
         };
         let password = super::access::read_secret(&file)?;
         let body = json!({ "name": user, "password": password });
-        let answer = self
-            .call_any("auth/authenticate", &body)
-            .await
-            .map_err(|(why, _)| why)?;
-        match answer["token"].as_str() {
-            Some(token) if !token.is_empty() => {
-                self.token = Some(token.to_owned());
-                Ok(())
-            }
-            _ => Err(format!("etcd authenticated {user} but gave no token")),
+        let path = "auth/authenticate";
+        let answer = self.call_any(path, &body).await.map_err(|(why, _)| why)?;
+        let Token { token } = decode(path, answer)?;
+        if token.is_empty() {
+            return Err(format!("etcd authenticated {user} but gave no token"));
         }
+        self.token = Some(token);
+        Ok(())
     }
 
     /// Tries each endpoint in turn while connections fail; an error says
@@ -246,31 +251,38 @@ impl Etcd {
     }
 
     pub async fn acquire(&mut self) -> Result<LeaseReply, String> {
-        let grant = self.call("lease/grant", json!({ "TTL": self.ttl })).await?;
-        let id = grant["ID"].as_str().unwrap_or_default().to_owned();
-        if id.is_empty() {
-            return Err("etcd granted no lease".to_owned());
+        let grant: Grant = self.call("lease/grant", json!({ "TTL": self.ttl })).await?;
+        if grant.id.0 == 0 {
+            return Err("etcd granted no lease (ID 0)".to_owned());
         }
+        let id = grant.id.0.to_string();
         let key = b64(&self.lease_key);
         let txn = json!({
             "compare": [{"key": key, "target": "CREATE", "create_revision": "0", "result": "EQUAL"}],
             "success": [{"request_put": {"key": key, "value": b64(&self.node), "lease": id}}],
             "failure": [{"request_range": {"key": key}}],
         });
-        let answer = self.call("kv/txn", txn).await?;
-        if answer["succeeded"].as_bool() == Some(true) {
-            let term = number(&answer["header"]["revision"]);
+        let answer: Txn = self.call("kv/txn", txn).await?;
+        if answer.succeeded {
+            let term = answer.header.revision.0;
             self.held = Some((id, term));
             return Ok(LeaseReply::Granted { term });
         }
         // Not created: someone holds it. Our new lease is not needed.
-        let _ = self.call("lease/revoke", json!({ "ID": id })).await;
-        let kv = &answer["responses"][0]["response_range"]["kvs"][0];
-        let (holder, term) = (unb64(&kv["value"]), number(&kv["create_revision"]));
+        let _ = self.call_raw("lease/revoke", json!({ "ID": id })).await;
+        let kv = answer
+            .responses
+            .into_iter()
+            .find_map(|r| r.response_range)
+            .and_then(|range| range.kvs.into_iter().next())
+            .ok_or("etcd: the lease key exists but the answer does not show it")?;
+        let (holder, term) = (holder_of(&kv)?, kv.create_revision.0);
         if holder == self.node {
             // Ours from before a restart: keep its lease alive.
-            let theirs = kv["lease"].as_str().unwrap_or_default().to_owned();
-            self.held = Some((theirs, term));
+            if kv.lease.0 == 0 {
+                return Err("etcd: the lease key names this node but no etcd lease".to_owned());
+            }
+            self.held = Some((kv.lease.0.to_string(), term));
             return self.renew(term).await;
         }
         Ok(LeaseReply::HeldBy { holder, term })
@@ -280,9 +292,8 @@ impl Etcd {
         let Some((id, _)) = self.held.clone().filter(|(_, t)| *t == term) else {
             return self.holder_now().await;
         };
-        let alive = self.call("lease/keepalive", json!({ "ID": id })).await?;
-        let ttl = number(&alive["result"]["TTL"]);
-        if ttl == 0 {
+        let alive: KeepAlive = self.call("lease/keepalive", json!({ "ID": id })).await?;
+        if alive.result.ttl.0 == 0 {
             self.held = None;
             return self.holder_now().await;
         }
@@ -299,19 +310,19 @@ impl Etcd {
 
     /// Who the lease key names now (as a refusal; checked by the caller).
     async fn holder_now(&mut self) -> Result<LeaseReply, String> {
-        let range = self
+        let range: Range = self
             .call("kv/range", json!({ "key": b64(&self.lease_key) }))
             .await?;
-        let kv = &range["kvs"][0];
-        if kv.is_null() {
+        let Some(kv) = range.kvs.first() else {
+            // The one place term 0 is said: no key, so nobody holds it.
             return Ok(LeaseReply::HeldBy {
                 holder: "nobody (it ran out)".to_owned(),
                 term: 0,
             });
-        }
+        };
         Ok(LeaseReply::HeldBy {
-            holder: unb64(&kv["value"]),
-            term: number(&kv["create_revision"]),
+            holder: holder_of(kv)?,
+            term: kv.create_revision.0,
         })
     }
 
@@ -319,7 +330,7 @@ impl Etcd {
         let node = self.node.clone();
         self.end(&node, term).await?;
         if let Some((id, _)) = self.held.take() {
-            self.call("lease/revoke", json!({ "ID": id })).await?;
+            self.call_raw("lease/revoke", json!({ "ID": id })).await?;
         }
         Ok(())
     }
@@ -341,8 +352,8 @@ impl Etcd {
             ],
             "success": [{"request_delete_range": {"key": key}}],
         });
-        let answer = self.call("kv/txn", txn).await?;
-        Ok(answer["succeeded"].as_bool() == Some(true))
+        let answer: Txn = self.call("kv/txn", txn).await?;
+        Ok(answer.succeeded)
     }
 
     pub async fn record_and_read(&mut self, record: &NodeRecord) -> Result<Seen, String> {
@@ -352,12 +363,13 @@ impl Etcd {
             "checksum": record.checksum,
         });
         let key = format!("{}{}", self.node_prefix, record.node);
-        self.call(
-            "kv/put",
-            json!({ "key": b64(&key), "value": b64(&value.to_string()) }),
-        )
-        .await?;
-        let rows = self
+        let _: Done = self
+            .call(
+                "kv/put",
+                json!({ "key": b64(&key), "value": b64(&value.to_string()) }),
+            )
+            .await?;
+        let rows: Range = self
             .call(
                 "kv/range",
                 json!({
@@ -376,15 +388,19 @@ impl Etcd {
     }
 
     /// The node rows of a range answer, each aged by when it last changed.
-    fn rows(&mut self, range: &Value) -> Vec<NodeSeen> {
+    /// A row that cannot be read is shown as such (its state says why),
+    /// not as a row with empty fields.
+    fn rows(&mut self, range: &Range) -> Vec<NodeSeen> {
         let now = Instant::now();
-        let kvs = range["kvs"].as_array().cloned().unwrap_or_default();
         let mut nodes = Vec::new();
-        for kv in kvs {
-            let key = unb64(&kv["key"]);
-            let node = key.trim_start_matches(&self.node_prefix).to_owned();
-            let value: Value = serde_json::from_str(&unb64(&kv["value"])).unwrap_or(Value::Null);
-            let revision = number(&kv["mod_revision"]);
+        for kv in &range.kvs {
+            let node = kv.key.0.trim_start_matches(&self.node_prefix).to_owned();
+            let row = serde_json::from_str::<Row>(&kv.value.0).unwrap_or_else(|e| Row {
+                state: format!("unreadable ({e})"),
+                term: 0,
+                checksum: String::new(),
+            });
+            let revision = kv.mod_revision.0;
             let seen = self.changes.entry(node.clone()).or_insert((revision, None));
             if seen.0 != revision {
                 *seen = (revision, Some(now));
@@ -392,9 +408,9 @@ impl Etcd {
             nodes.push(NodeSeen {
                 record: NodeRecord {
                     node: node.clone(),
-                    state: value["state"].as_str().unwrap_or("?").to_owned(),
-                    term: value["term"].as_u64().unwrap_or(0),
-                    checksum: value["checksum"].as_str().unwrap_or("").to_owned(),
+                    state: row.state,
+                    term: row.term,
+                    checksum: row.checksum,
                 },
                 age: seen.1.map(|t| now.saturating_duration_since(t)),
             });
@@ -413,10 +429,10 @@ mod tests {
     }
 
     #[test]
-    fn gateway_numbers_are_strings_and_values_base64() {
-        assert_eq!(number(&json!("42")), 42);
-        assert_eq!(number(&json!(7)), 7);
-        assert_eq!(number(&Value::Null), 0);
-        assert_eq!(unb64(&json!(b64("m1"))), "m1");
+    fn a_lease_key_with_an_empty_value_names_nobody_and_is_an_error() {
+        let kv: KeyValue =
+            serde_json::from_str(r#"{"key":"Zm9v","create_revision":"2","mod_revision":"2"}"#)
+                .unwrap();
+        assert!(holder_of(&kv).unwrap_err().contains("names nobody"));
     }
 }
