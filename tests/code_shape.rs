@@ -1,13 +1,15 @@
-//! The shape the core, the configuration, the runtime and the words keep, so that a
-//! newcomer can change one decision without reading two thousand lines: no
-//! function longer than 90 lines there, and the core's state held in a
-//! few parts (per-phase data lives in `core/mode.rs`), and the runtime
-//! claiming the common addresses only through the claim seam. Run with
-//! `-- --nocapture` to see the figures.
+//! The shape the core, the configuration, the runtime and the words keep,
+//! so that a newcomer can change one decision without reading two thousand
+//! lines: no function longer than 70 lines in the core or 90 in the
+//! others, the core's state held in a few parts (per-phase data lives in
+//! `core/mode.rs`), and the runtime claiming the common addresses only
+//! through the claim seam. Run with `-- --nocapture` to see the figures.
 
 use std::path::{Path, PathBuf};
 
 const LIMIT: usize = 90;
+/// The core's functions are held shorter: each rule should read at once.
+const CORE_LIMIT: usize = 70;
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).expect("a source folder") {
@@ -76,7 +78,7 @@ fn functions(text: &str) -> Vec<(String, usize, usize)> {
 }
 
 #[test]
-fn no_function_in_core_config_runtime_or_words_is_longer_than_90_lines() {
+fn no_function_in_the_core_is_longer_than_70_lines_nor_in_config_runtime_or_words_than_90() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut longest = Vec::new();
     for part in ["core", "config", "runtime", "words"] {
@@ -98,9 +100,13 @@ fn no_function_in_core_config_runtime_or_words_is_longer_than_90_lines() {
             "src/{part}: longest function {} lines ({})",
             all[0].0, all[0].1
         );
-        longest.extend(all.into_iter().filter(|(len, _)| *len > LIMIT));
+        let limit = if part == "core" { CORE_LIMIT } else { LIMIT };
+        longest.extend(all.into_iter().filter(|(len, _)| *len > limit));
     }
-    assert!(longest.is_empty(), "longer than {LIMIT} lines: {longest:?}");
+    assert!(
+        longest.is_empty(),
+        "longer than {CORE_LIMIT} lines in the core or {LIMIT} elsewhere: {longest:?}"
+    );
 }
 
 #[test]

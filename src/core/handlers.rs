@@ -199,18 +199,7 @@ impl Core {
     /// This node could not run a probe: nothing is learnt of the target,
     /// and the node cannot judge until that probe runs again.
     pub(super) fn on_probe_not_run(&mut self, target: Target, why: String) {
-        match self
-            .probes
-            .not_probed
-            .iter_mut()
-            .find(|(t, _)| *t == target)
-        {
-            Some((_, old)) => *old = why,
-            None => {
-                ProbeNote::ProbeCannotRun { target, why: &why }.log();
-                self.probes.not_probed.push((target, why));
-            }
-        }
+        self.probes.not_run(target, why);
     }
 
     pub(super) fn on_probe(
@@ -221,15 +210,7 @@ impl Core {
         outcome: Outcome,
         refused: bool,
     ) {
-        if let Some(i) = self
-            .probes
-            .not_probed
-            .iter()
-            .position(|(t, _)| *t == target)
-        {
-            ProbeNote::ProbeRunsAgain { target }.log();
-            self.probes.not_probed.remove(i);
-        }
+        self.probes.ran(target);
         let since = |s: Option<Instant>| s.is_some_and(|s| started >= s);
         let peer_watch = since(self.mode.watch().and_then(|w| w.since));
         let local_watch =

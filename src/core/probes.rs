@@ -3,7 +3,7 @@
 //! application (while Active), the data service, our NIC, and the targets
 //! this node could not even probe.
 
-use super::{Health, Settings, Target};
+use super::{Health, ProbeNote, Settings, Target};
 
 pub(super) struct Probes {
     /// The peer's application, probed by URL while we are not Active.
@@ -36,5 +36,25 @@ impl Probes {
     /// Why our own application last failed, in its probe's words.
     pub fn local_failure(&self) -> String {
         self.local.last_error().unwrap_or("failed").to_owned()
+    }
+
+    /// `target` could not be probed at all, and why (logged the first
+    /// time): nothing is learnt of it until it runs again.
+    pub fn not_run(&mut self, target: Target, why: String) {
+        match self.not_probed.iter_mut().find(|(t, _)| *t == target) {
+            Some((_, old)) => *old = why,
+            None => {
+                ProbeNote::ProbeCannotRun { target, why: &why }.log();
+                self.not_probed.push((target, why));
+            }
+        }
+    }
+
+    /// `target` was probed: if it could not be before, it can again.
+    pub fn ran(&mut self, target: Target) {
+        if let Some(i) = self.not_probed.iter().position(|(t, _)| *t == target) {
+            ProbeNote::ProbeRunsAgain { target }.log();
+            self.not_probed.remove(i);
+        }
     }
 }
