@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::{Action, Blocker, Cause, Core, Ending, InputNote, State, Target};
+use super::{Action, Blocker, Cause, Core, Ending, InputNote, Promotion, State, Target};
 use crate::proto::heartbeat::WireState;
 
 /// What the administrator and the process asked of the core, as one part
@@ -247,7 +247,12 @@ impl Core {
         }
         self.admin.disabled = false;
         self.admin.maintenance = false;
-        self.with_watch(|w| w.promote = Some(force));
+        let promotion = if force {
+            Promotion::Forced
+        } else {
+            Promotion::Asked
+        };
+        self.with_watch(|w| w.promote = Some(promotion));
         Ok(Done::Promoting)
     }
 

@@ -12,7 +12,7 @@ use super::timer::{later, Timer};
 use super::Failback;
 use super::{
     AppFailure, Blocker, Cancelled, Cause, Core, Ending, Failure, GoneSignal, Health, Holder, Mode,
-    MoveNote, PeerNote, State,
+    MoveNote, PeerNote, Promotion, State,
 };
 use crate::proto::heartbeat::WireState;
 
@@ -348,7 +348,8 @@ impl Core {
             return None;
         }
         let w = self.w();
-        if let Some(forced) = w.promote {
+        if let Some(promotion) = w.promote {
+            let forced = promotion == Promotion::Forced;
             let want = match (
                 self.peer_available(now),
                 self.peer().holding(),
@@ -563,7 +564,7 @@ impl Core {
     /// forced promotion overrides that)? The reason is logged once per
     /// blocker and kept for status.
     fn held_back(&mut self) -> bool {
-        let forced = self.w().promote == Some(true);
+        let forced = self.w().promote == Some(Promotion::Forced);
         let Some(blocker) = self.takeover_blocker().filter(|_| !forced) else {
             return false;
         };

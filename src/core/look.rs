@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use super::mode::{Ending, Look};
 use super::timer::later;
-use super::{Cause, Core, EventKind, Outcome, PeerNote, State};
+use super::{Cause, Core, EventKind, Outcome, PeerNote, Promotion, State};
 use crate::proto::heartbeat::WireState;
 
 impl Core {
@@ -189,7 +189,7 @@ impl Core {
             self.wake(due);
             return;
         }
-        if self.takeover_blocker().is_some() && self.w().promote != Some(true) {
+        if self.takeover_blocker().is_some() && self.w().promote != Some(Promotion::Forced) {
             self.back_to_passive(now, Cause::NoLongerDue);
             return;
         }

@@ -59,7 +59,7 @@ pub use fencing::{longest_timeout, safety_margin};
 pub use health::{Change, Health, Verdict};
 pub use input::{Input, Outcome, Target};
 pub use lease::{LeaseAsk, LeaseRefusal, LeaseReply, LeaseSettings, LeaseStatus, OnLoss};
-use mode::{Ending, Mode, Serve, Watch};
+use mode::{Ending, Mode, Promotion, Serve, Watch};
 pub use note::{
     AppNote, Cancelled, FenceNote, InputNote, LeaseNote, MoveNote, PeerNote, ProbeNote,
 };

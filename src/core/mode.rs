@@ -79,8 +79,8 @@ pub struct Watch {
     /// We handed the VIP over on purpose; tell the peer to claim at once
     /// until it holds it.
     pub handover_pending: bool,
-    /// An administrator's promotion is under way (`Some(force)`).
-    pub promote: Option<bool>,
+    /// An administrator's promotion is under way, and how.
+    pub promote: Option<Promotion>,
     /// After a release for our own failure (or on request), wait before
     /// claiming again so that the peer gets its turn.
     pub holddown_until: Option<Instant>,
@@ -97,6 +97,16 @@ pub struct Watch {
     /// Since when we ask the witness for the lease, to claim for this
     /// cause once it is granted (state Acquiring).
     pub acquiring: Option<(Instant, Cause)>,
+}
+
+/// An administrator's `promote`, while it is under way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Promotion {
+    /// Take the VIP over as a takeover would: only if this node can serve.
+    Asked,
+    /// `--force`: also from a silent peer, and whatever holds this node
+    /// back.
+    Forced,
 }
 
 /// A look at the VIP before a claim without the peer's word: an ARP probe
