@@ -1,6 +1,6 @@
 //! Golden scenarios: each folder of `tests/golden/` holds `input.txt` (a
 //! header saying what it shows, the settings, timestamped inputs; the
-//! format is in `src/replay.rs`) and what the core must do with it:
+//! format is in `src/replay/`) and what the core must do with it:
 //! `expect_actions.txt` (every action with its instant; heartbeats only
 //! when what they say changes, probes left out) and `expect_status.txt`
 //! (the status at each `status` step and at the end), and `expect_log.txt`
