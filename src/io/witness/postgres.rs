@@ -246,7 +246,7 @@ impl Postgres {
                 .await?;
             if let Some(row) = rows.first() {
                 return Ok(LeaseReply::Granted {
-                    term: term(cell(row, 0)?),
+                    term: term(cell(row, 0)?)?,
                 });
             }
             let held = self.held_by().await?;
@@ -266,7 +266,7 @@ impl Postgres {
             .await?;
         match rows.first() {
             Some(row) => Ok(LeaseReply::Granted {
-                term: term(cell(row, 0)?),
+                term: term(cell(row, 0)?)?,
             }),
             None => self.held_by().await,
         }
@@ -279,7 +279,7 @@ impl Postgres {
         Ok(match rows.first() {
             Some(row) => LeaseReply::HeldBy {
                 holder: cell(row, 0)?,
-                term: term(cell(row, 1)?),
+                term: term(cell(row, 1)?)?,
             },
             None => LeaseReply::HeldBy {
                 holder: "nobody (it changed hands)".to_owned(),
@@ -335,7 +335,7 @@ impl Postgres {
                     record: NodeRecord {
                         node: cell(row, 0)?,
                         state: cell(row, 1)?,
-                        term: term(cell(row, 2)?),
+                        term: term(cell(row, 2)?)?,
                         checksum: cell(row, 3)?,
                     },
                     age: Duration::try_from_secs_f64(cell::<f64>(row, 4)?.max(0.0)).ok(),
@@ -344,15 +344,17 @@ impl Postgres {
             .collect::<Result<Vec<_>, String>>()?;
         let holder = self.query("read the lease", HOLDER, &[&cluster]).await?;
         let holder = match holder.first() {
-            Some(r) => Some((cell(r, 0)?, term(cell(r, 1)?))),
+            Some(r) => Some((cell(r, 0)?, term(cell(r, 1)?)?)),
             None => None,
         };
         Ok(Seen { holder, nodes })
     }
 }
 
-fn term(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
+/// A term as stored: never negative (a negative one read as 0 would say
+/// "nobody holds the lease"; it is an error instead).
+fn term(value: i64) -> Result<u64, String> {
+    u64::try_from(value).map_err(|_| format!("a negative term ({value}) in the witness's tables"))
 }
 
 /// Column `at` of `row`, or an error naming it: a table altered by hand
@@ -398,6 +400,12 @@ fn schema_problem(found: &[(String, String, String)]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_negative_term_is_an_error_not_nobody() {
+        assert_eq!(term(7), Ok(7));
+        assert!(term(-1).unwrap_err().contains("negative term (-1)"));
+    }
 
     fn as_created() -> Vec<(String, String, String)> {
         COLUMNS
