@@ -8,6 +8,7 @@
 //! checks that m1 holds the lease, and that a takeover goes through it.
 
 mod common;
+mod pki;
 mod witness;
 
 use std::os::unix::fs::PermissionsExt;
@@ -16,116 +17,31 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{wait_for, Topology};
-use witness::{config_with_witness_url, ok, WITNESS_ADDR};
+use pki::Pki;
+use witness::{config_with_witness_url, WITNESS_ADDR};
 
-/// A CA, a server certificate for the witness's address (for client use
-/// too: etcd's JSON gateway connects to its own gRPC port with it) and a
-/// client certificate without a CN (etcd refuses, through the gateway,
-/// every request whose client certificate carries one).
-struct Pki {
-    dir: PathBuf,
-}
-
-impl Pki {
-    fn make(dir: &Path) -> Pki {
-        std::fs::create_dir_all(dir).expect("the PKI directory");
-        let p = |f: &str| dir.join(f).display().to_string();
-        ok(
-            "the CA",
-            Command::new("openssl").args([
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=understudy test CA",
-                "-keyout",
-                &p("ca.key"),
-                "-out",
-                &p("ca.crt"),
-            ]),
-        );
-        for (name, ext) in [
-            (
-                "server",
-                format!("subjectAltName=IP:{WITNESS_ADDR}\nextendedKeyUsage=serverAuth,clientAuth"),
-            ),
-            ("client", "extendedKeyUsage=clientAuth".to_owned()),
-        ] {
-            std::fs::write(dir.join(format!("{name}.ext")), ext).expect("the extensions");
-            // No CN for the client: through the JSON gateway etcd refuses
-            // every request whose certificate has one.
-            let subject = if name == "client" {
-                "/O=understudy".to_owned()
-            } else {
-                format!("/CN={name}")
-            };
-            ok(
-                "a key and request",
-                Command::new("openssl").args([
-                    "req",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-subj",
-                    &subject,
-                    "-keyout",
-                    &p(&format!("{name}.key")),
-                    "-out",
-                    &p(&format!("{name}.csr")),
-                ]),
-            );
-            ok(
-                "a certificate",
-                Command::new("openssl").args([
-                    "x509",
-                    "-req",
-                    "-days",
-                    "2",
-                    "-in",
-                    &p(&format!("{name}.csr")),
-                    "-CA",
-                    &p("ca.crt"),
-                    "-CAkey",
-                    &p("ca.key"),
-                    "-CAcreateserial",
-                    "-out",
-                    &p(&format!("{name}.crt")),
-                    "-extfile",
-                    &p(&format!("{name}.ext")),
-                ]),
-            );
-        }
-        ok(
-            "the JWT signing key",
-            Command::new("openssl").args(["genrsa", "-out", &p("jwt.key"), "2048"]),
-        );
-        ok(
-            "the JWT public key",
-            Command::new("openssl").args([
-                "rsa",
-                "-in",
-                &p("jwt.key"),
-                "-pubout",
-                "-out",
-                &p("jwt.pub"),
-            ]),
-        );
-        for key in ["client.key", "server.key", "jwt.key"] {
-            std::fs::set_permissions(dir.join(key), std::fs::Permissions::from_mode(0o600))
-                .expect("chmod 600");
-        }
-        Pki {
-            dir: dir.to_owned(),
-        }
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.dir.join(file)
-    }
+/// The test's CA and certificates (see [`pki`]), and the key pair etcd
+/// signs its JWT tokens with.
+fn make_pki(dir: &Path) -> Pki {
+    let pki = Pki::make(dir, WITNESS_ADDR);
+    let p = |f: &str| pki.shown(f);
+    pki::openssl(
+        "the JWT signing key",
+        &["genrsa", "-out", &p("jwt.key"), "2048"],
+    );
+    pki::openssl(
+        "the JWT public key",
+        &[
+            "rsa",
+            "-in",
+            &p("jwt.key"),
+            "-pubout",
+            "-out",
+            &p("jwt.pub"),
+        ],
+    );
+    pki.private("jwt.key");
+    pki
 }
 
 /// A secret file of mode 0600.
@@ -155,7 +71,7 @@ impl SecuredEtcd {
         std::fs::create_dir_all(&dir).expect("etcd's directory");
         let url = format!("https://{WITNESS_ADDR}:2379");
         let peer = format!("http://{WITNESS_ADDR}:2380");
-        let p = |f: &str| pki.path(f).display().to_string();
+        let p = |f: &str| pki.shown(f);
         let jwt = format!(
             "jwt,pub-key={},priv-key={},sign-method=RS256,ttl=1s",
             p("jwt.pub"),
@@ -211,7 +127,7 @@ impl SecuredEtcd {
 
     /// One request through the JSON gateway, with the client certificate.
     fn curl(&self, t: &Topology, pki: &Pki, path: &str, body: Option<&str>) -> String {
-        let p = |f: &str| pki.path(f).display().to_string();
+        let p = |f: &str| pki.shown(f);
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &t.ns("w"), "curl", "-s", "--max-time", "2"])
             .args([
@@ -344,7 +260,7 @@ fn serves_and_fails_over(t: &mut Topology) {
 #[test]
 fn etcd_over_tls_with_client_certificates_and_auth() {
     let mut t = Topology::up("wsecetcd");
-    let pki = Pki::make(&t.dir.join("pki"));
+    let pki = make_pki(&t.dir.join("pki"));
     let etcd = SecuredEtcd::start(&t, &pki);
     let password = secret(&t.dir.join("etcd-password"), "s3cret\n");
     let extra = format!(
@@ -405,7 +321,7 @@ fn a_password_file_others_can_read_is_refused() {
 #[test]
 fn postgres_with_verify_full_and_a_password_file() {
     let mut t = Topology::up("wsecpg");
-    let pki = Pki::make(&t.dir.join("pki"));
+    let pki = make_pki(&t.dir.join("pki"));
     let server = witness::Server::start_secured_postgres(
         &t,
         &pki.path("server.crt"),

@@ -2,6 +2,8 @@
 //! that demands a client certificate: the configured CA file is trusted and
 //! the client certificate presented; without them the probe fails.
 
+mod pki;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -9,87 +11,17 @@ use std::time::{Duration, Instant};
 use understudy::config::{Expect, Url};
 use understudy::io::probe::{Check, Prober};
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use pki::Pki;
 
-/// A CA, a server certificate for 127.0.0.1 and a client certificate.
-fn certificates(dir: &Path) {
-    // Extensions make version 3 certificates, the only ones rustls takes.
-    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    std::fs::write(dir.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=test-ca",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-        ],
-    );
-    for (name, ext) in [("server", "san.ext"), ("client", "client.ext")] {
-        let (key, csr, crt) = (
-            format!("{name}.key"),
-            format!("{name}.csr"),
-            format!("{name}.crt"),
-        );
-        openssl(
-            dir,
-            &[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-subj",
-                &format!("/CN={name}"),
-                "-keyout",
-                &key,
-                "-out",
-                &csr,
-            ],
-        );
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-days",
-                "1",
-                "-out",
-                &crt,
-                "-extfile",
-                ext,
-            ],
-        );
-    }
-    let pem = std::fs::read_to_string(dir.join("client.crt")).unwrap()
-        + &std::fs::read_to_string(dir.join("client.key")).unwrap();
-    std::fs::write(dir.join("client.pem"), pem).unwrap();
+/// The test CA's certificates (see [`pki`]), with the client's
+/// certificate and key in one file, as the probe's `client_cert` takes
+/// them.
+fn certificates(dir: &Path) -> Pki {
+    let pki = Pki::make(dir, "127.0.0.1");
+    let pem = std::fs::read_to_string(pki.path("client.crt")).unwrap()
+        + &std::fs::read_to_string(pki.path("client.key")).unwrap();
+    std::fs::write(pki.path("client.pem"), pem).unwrap();
+    pki
 }
 
 struct Server(Child);
@@ -107,7 +39,7 @@ async fn https_probe_with_ca_file_and_client_certificate() {
         Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("tls-probe-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    certificates(&dir);
+    let pki = certificates(&dir);
     let port = 56000 + (std::process::id() % 1000) as u16;
     let server = Command::new("openssl")
         .current_dir(&dir)
@@ -138,8 +70,8 @@ async fn https_probe_with_ca_file_and_client_certificate() {
     let url = Url::parse(&format!("https://127.0.0.1:{port}/")).unwrap();
     let check = Check::App(url);
     let timeout = Duration::from_secs(3);
-    let ca = dir.join("ca.crt");
-    let client = dir.join("client.pem");
+    let ca = pki.path("ca.crt");
+    let client = pki.path("client.pem");
 
     let full = Prober::with_identity(timeout, Some(&ca), Some(&client), Expect::default()).unwrap();
     assert_eq!(full.check(&check).await, Ok(()));
