@@ -8,8 +8,12 @@
 //! - [`config`]: the TOML file, raw → validated, with located problems.
 //! - [`core`]: the sans-IO state machine that decides; time is passed in,
 //!   effects come out as [`core::Action`]s. `Core` holds a few parts, each
-//!   in its module: the state and its phase's data, timers, actions,
-//!   probes, peers, teller, admin, vip, lease and record.
+//!   in its module: the machine (the state and its phase's data, which only
+//!   the state machine moves), timers, actions, probes, peers, teller,
+//!   admin, vip, lease and record. Types and the rules that use them live
+//!   apart (`lease/` and `admin/` hold their types in `mod.rs` and their
+//!   rules in `rules.rs`), so the core's files import each other without a
+//!   circle.
 //! - [`proto`]: pure wire formats (ARP frames).
 //! - [`io`]: the effects: the claim seam ([`io::claim::Claim`], through
 //!   which the common addresses are placed, announced, looked for and

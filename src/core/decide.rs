@@ -7,11 +7,12 @@
 use std::time::{Duration, Instant};
 
 use super::flap::FlapChange;
+use super::mode::Yielding;
 use super::peer::{outranks, rank, reported_down, FailureCause};
 use super::timer::{later, Timer};
 use super::Failback;
 use super::{
-    AppFailure, Blocker, Cancelled, Cause, Core, Ending, Failure, GoneSignal, Health, Holder, Mode,
+    AppFailure, Blocker, Cancelled, Cause, Core, Ending, Failure, GoneSignal, Health, Holder,
     MoveNote, PeerNote, Promotion, State,
 };
 use crate::proto::heartbeat::WireState;
@@ -42,7 +43,7 @@ impl Core {
         self.note_peer_availability(now);
         self.note_flapping(now);
         self.decide_lease(now);
-        match self.state {
+        match self.state() {
             State::Passive => self.decide_passive(now),
             State::Checking => self.decide_checking(now),
             State::Active => self.decide_active(now),
@@ -61,7 +62,7 @@ impl Core {
     /// streaks by cause (for metrics).
     fn note_holder(&mut self, now: Instant) {
         // Claiming to releasing, the VIP may be on our NIC.
-        let holder = if self.state.wire().holding() {
+        let holder = if self.state().wire().holding() {
             Holder::Local
         } else if self.peer_available(now) && self.peer().holding() {
             Holder::Peer(self.peers.watched().info.id)
@@ -74,7 +75,7 @@ impl Core {
         // In our start-up window a silent peer has not failed: it may be
         // starting a moment after us (a cold start), and a claim once it
         // is heard is not a takeover for its failure.
-        let listening = self.state == State::Starting;
+        let listening = self.state() == State::Starting;
         let failure = self.failure_cause(now).filter(|_| !listening);
         if let Some(cause) = failure.filter(|c| Some(*c) != self.record.last_failure) {
             self.record.counters.count_failure(cause);
@@ -127,7 +128,7 @@ impl Core {
             return;
         }
         let asks = self.peer().last.is_some_and(|h| h.flags.release_request);
-        let cause = if self.state == State::RestartingApp {
+        let cause = if self.state() == State::RestartingApp {
             let why = self.probes.local_failure();
             Cause::LocalAppFailed(AppFailure::Restart(why))
         } else if asks {
@@ -136,14 +137,12 @@ impl Core {
             return;
         };
         MoveNote::YieldingToReadyPeer {
-            state: self.state,
+            state: self.state(),
             cause: &cause,
         }
         .log();
-        match &mut self.mode {
-            Mode::Claim(c) => c.yield_to = Some(cause),
-            Mode::Serve(s) => s.yield_to = Some(cause),
-            _ => return,
+        if !self.machine.set_yield_to(cause) {
+            return;
         }
         self.actions.push_back(super::Action::Interrupt);
     }
@@ -200,7 +199,7 @@ impl Core {
     /// connections: with its heartbeats missing, a second signal that it
     /// failed. (A Passive peer's application does not run at all.)
     fn two_signals(&self) -> bool {
-        self.mode.watch().is_some()
+        self.machine.mode().watch().is_some()
             && self.peer().holding()
             && self.probes.peer_app.refusing()
             && !self.peer().restarting()
@@ -253,7 +252,7 @@ impl Core {
     /// its application is judged afresh (probes of the one watched before
     /// are stale), and the runtime probes its URL from now on.
     pub(super) fn refocus(&mut self, now: Instant) {
-        let we_hold = self.state.wire().holding();
+        let we_hold = self.state().wire().holding();
         let id = self.peers.choose(now, self.settings.silence(), we_hold);
         if id == self.peers.watched().info.id {
             return;
@@ -289,7 +288,9 @@ impl Core {
             // out of reach was the network as much as the application (a
             // healed partition): watch it afresh, as its heartbeats now
             // speak for it.
-            if self.mode.watch().is_some() && self.probes.peer_app.failing_since().is_some() {
+            if self.machine.mode().watch().is_some()
+                && self.probes.peer_app.failing_since().is_some()
+            {
                 self.probes.peer_app = Health::new(self.settings.rise, self.settings.fall);
                 self.with_watch(|w| w.since = Some(now));
             }
@@ -333,7 +334,7 @@ impl Core {
     /// will be; `None` while nothing is failing.
     fn plan(&self, now: Instant) -> Option<(Instant, Want)> {
         let (due, want) = self.plan_moves(now)?;
-        if self.w().promote.is_some() {
+        if self.promotion().is_some() {
             // The administrator's promote does not wait for a back-off.
             return Some((due, want));
         }
@@ -347,8 +348,7 @@ impl Core {
         if self.admin.disabled || self.in_maintenance() {
             return None;
         }
-        let w = self.w();
-        if let Some(promotion) = w.promote {
+        if let Some(promotion) = self.promotion() {
             let forced = promotion == Promotion::Forced;
             let want = match (
                 self.peer_available(now),
@@ -400,7 +400,7 @@ impl Core {
         // ready to take the VIP (more than two nodes): the hold-down holds
         // even if the watched peer hands over, so that the two that failed
         // do not pass the VIP back and forth.
-        let held_down = self.w().holddown_until.filter(|&t| now < t);
+        let held_down = self.holddown_until().filter(|&t| now < t);
         let others = self.peers.outranking(u8::MAX, now, self.settings.silence());
         let due = match held_down {
             Some(until) if others > 0 => due.max(until),
@@ -412,19 +412,19 @@ impl Core {
     /// Between this node and the watched peer: the preferred one claims at
     /// once, the other asks it first.
     fn plan_no_holder_with_watched(&self, now: Instant) -> Option<(Instant, Want)> {
-        let (w, grace) = (self.w(), self.settings.grace);
-        let nobody = w.no_holder_since?;
+        let grace = self.settings.grace;
+        let nobody = self.watch()?.no_holder_since?;
         if self.peer().state() == Some(WireState::Stopped) {
             // It left for good: nobody to race with.
             return Some((nobody, Want::Claim(Cause::NoHolder)));
         }
-        let held_down = w.holddown_until.filter(|&t| now < t);
+        let held_down = self.holddown_until().filter(|&t| now < t);
         match self.preferred_over_watched() {
             // The preferred node claims at once, unless it was just
             // held down, or the other asks (then it defers).
             true => {
                 let asked = self.peers.asking(now, self.settings.silence());
-                let cause = if w.requesting_release {
+                let cause = if self.asking() {
                     Cause::PeerReleased
                 } else {
                     Cause::NoHolder
@@ -443,7 +443,7 @@ impl Core {
             // unless it already asked the holder to release.
             false => {
                 let peer_defers = self.peer().last.is_some_and(|h| h.flags.deferring);
-                let due = if w.requesting_release || peer_defers {
+                let due = if self.asking() || peer_defers {
                     nobody
                 } else {
                     let since = self
@@ -458,6 +458,11 @@ impl Core {
         }
     }
 
+    /// Until when our own claims are held back after a release.
+    fn holddown_until(&self) -> Option<Instant> {
+        self.watch().and_then(|w| w.holddown_until)
+    }
+
     pub(super) fn takeover_due_at(&self, now: Instant) -> Option<Instant> {
         self.plan(now).map(|(due, _)| due)
     }
@@ -465,7 +470,7 @@ impl Core {
     /// A claim on the peer's word after it failed is a takeover for that
     /// failure; say so (in logs, status and notifications).
     fn because_peer_failed(&self, cause: Cause) -> Cause {
-        if self.w().promote.is_some() {
+        if self.promotion().is_some() {
             // The peer released because the administrator asked for it.
             return Cause::Promoted;
         }
@@ -517,8 +522,7 @@ impl Core {
         let Some((due, want)) = self.plan(now) else {
             // A peer that is releasing (or still claiming) is not healthy
             // again; only an Active peer that no longer fails is.
-            let healthy_again =
-                self.w().requesting_release && self.peer().state() == Some(WireState::Active);
+            let healthy_again = self.asking() && self.peer().state() == Some(WireState::Active);
             if healthy_again {
                 PeerNote::PeerHealthyAgain.log();
             }
@@ -526,13 +530,13 @@ impl Core {
             // takeover going ahead, not a cancelled one; a withdrawn request
             // says so itself (PeerHealthyAgain).
             let releasing = self.peer().state() == Some(WireState::Releasing);
-            let cancelled = !releasing && !self.w().requesting_release;
+            let cancelled = !releasing && !self.asking();
             // A node claiming answers our request: the holder we asked let
             // go, or nobody held and another node takes the VIP. Asking on
             // would make the claimer, still starting its application, hand
             // the VIP to us, even if we cannot take it (the witness).
             let answered = self.peer().state() == Some(WireState::Claiming);
-            if self.w().countdown_logged.is_some() && cancelled {
+            if self.watch().is_some_and(|w| w.countdown_logged.is_some()) && cancelled {
                 PeerNote::CountdownCancelled {
                     peer: self.peer_name(),
                     why: self.why_no_takeover(),
@@ -544,7 +548,7 @@ impl Core {
                     w.countdown_logged = None;
                 }
                 w.takeover_blocked = None;
-                w.requesting_release &= !(healthy_again || answered);
+                w.asking &= !(healthy_again || answered);
             });
             return;
         };
@@ -553,7 +557,7 @@ impl Core {
             return;
         }
         if self.held_back() {
-            self.with_watch(|w| w.requesting_release = false);
+            self.with_watch(|w| w.asking = false);
             return;
         }
         self.with_watch(|w| w.takeover_blocked = None);
@@ -564,11 +568,11 @@ impl Core {
     /// forced promotion overrides that)? The reason is logged once per
     /// blocker and kept for status.
     fn held_back(&mut self) -> bool {
-        let forced = self.w().promote == Some(Promotion::Forced);
+        let forced = self.promotion() == Some(Promotion::Forced);
         let Some(blocker) = self.takeover_blocker().filter(|_| !forced) else {
             return false;
         };
-        if self.w().takeover_blocked.as_ref() != Some(&blocker) {
+        if self.watch().and_then(|w| w.takeover_blocked.as_ref()) != Some(&blocker) {
             PeerNote::TakeoverHeldBack { blocker: &blocker }.log();
         }
         self.with_watch(|w| w.takeover_blocked = Some(blocker));
@@ -588,7 +592,7 @@ impl Core {
         // service or the witness), whatever its rank: beyond a pair, a
         // less preferred peer may be waiting for its word.
         let primary = self.preferred_over_watched() || self.takeover_blocker().is_some();
-        let was_deferring = self.w().deferring;
+        let was_deferring = self.yielding().defers();
         self.with_watch(|w| {
             if available && !holding {
                 w.no_holder_since.get_or_insert(now);
@@ -596,10 +600,13 @@ impl Core {
                 w.no_holder_since = None;
             }
             // The peer holds it now: our handover is done.
-            w.handover_pending &= !holding;
-            w.deferring = (primary && asked) || w.handover_pending || stand_by;
+            w.yielding = match w.yielding {
+                Yielding::HandingOver if !holding => Yielding::HandingOver,
+                _ if (primary && asked) || stand_by => Yielding::ToOthers,
+                _ => Yielding::No,
+            };
         });
-        if self.w().deferring && !was_deferring && asked {
+        if self.yielding().defers() && !was_deferring && asked {
             PeerNote::PeerAsksToClaim.log();
         }
     }
@@ -623,7 +630,7 @@ impl Core {
     /// end in a takeover is logged as held back instead) and wakes up at
     /// the due instant.
     fn count_down(&mut self, now: Instant, due: Instant, want: &Want) {
-        if !self.held_back() && self.w().countdown_logged.is_none() {
+        if !self.held_back() && self.watch().is_some_and(|w| w.countdown_logged.is_none()) {
             self.with_watch(|w| w.countdown_logged = Some(due));
             let reason = match want {
                 Want::Claim(_) | Want::AskToClaim => "nobody holds the common IP".to_owned(),
@@ -652,12 +659,12 @@ impl Core {
     /// The takeover is due (at `due`) and nothing holds it back.
     fn act_on(&mut self, now: Instant, due: Instant, want: Want) {
         let why = || self.peer_failure_now(now);
-        let asking = self.w().requesting_release;
+        let asking = self.asking();
         match want {
             Want::RequestRelease => {
                 if !asking {
                     PeerNote::AskingRelease { failure: &why() }.log();
-                    self.with_watch(|w| w.requesting_release = true);
+                    self.with_watch(|w| w.asking = true);
                 }
             }
             Want::Claim(cause) => {
@@ -667,7 +674,7 @@ impl Core {
             Want::AskToClaim => {
                 if !asking {
                     PeerNote::AskingToClaim.log();
-                    self.with_watch(|w| w.requesting_release = true);
+                    self.with_watch(|w| w.asking = true);
                 }
                 if self.peer().last.is_some_and(|h| h.flags.deferring) {
                     let cause = self.because_peer_failed(Cause::NoHolder);
@@ -697,7 +704,7 @@ impl Core {
             return;
         }
         let peer_ready = self.peer_can_take_over(now);
-        if self.mode.recovery().failed() && peer_ready {
+        if self.machine.mode().recovery().failed() && peer_ready {
             // Our application failed and is being restarted (or was given
             // up): a peer that can serve is better at once.
             let why = self.probes.local_failure();
@@ -730,7 +737,7 @@ impl Core {
     /// Both hold the VIP: the lower rank releases, the higher announces
     /// again (at most once per heartbeat interval) so that clients follow.
     fn settle_split_brain(&mut self, now: Instant, theirs: u64) {
-        let last = self.mode.serve().and_then(|s| s.last_reannounce);
+        let last = self.machine.mode().serve().and_then(|s| s.last_reannounce);
         let due = last.is_none_or(|t| now >= later(t, self.settings.heartbeat_interval));
         if due {
             let cause = Cause::BothHold {
@@ -784,7 +791,7 @@ impl Core {
     /// Automatic failback: once the primary has been ready for `hold` (and
     /// the dwell time since the last move has passed), drain, then hand back.
     fn fail_back_when_due(&mut self, now: Instant, hold: std::time::Duration) {
-        let Some(serve) = self.mode.serve_mut() else {
+        let Some(serve) = self.machine.serve_mut() else {
             return;
         };
         let since = *serve.primary_ready_since.get_or_insert(now);

@@ -45,8 +45,11 @@ impl Core {
 
     /// The fence command ended.
     pub(super) fn on_fenced(&mut self, now: Instant, outcome: Outcome) {
-        let look = self.w().look.clone().filter(|l| l.fencing);
-        let Some(look) = look.filter(|_| self.state == State::Checking) else {
+        let look = self
+            .watch()
+            .and_then(|w| w.look.clone())
+            .filter(|l| l.fencing);
+        let Some(look) = look.filter(|_| self.state() == State::Checking) else {
             FenceNote::Unasked.log();
             return;
         };

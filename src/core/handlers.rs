@@ -54,7 +54,7 @@ impl Core {
     /// NIC is kept only if no other host answers for it; otherwise the
     /// primary looks at the VIP and claims, and the secondary watches.
     pub(super) fn end_startup(&mut self, now: Instant) {
-        if self.state != State::Starting {
+        if self.state() != State::Starting {
             return;
         }
         let stand_by = self.admin.disabled || self.in_maintenance();
@@ -71,7 +71,7 @@ impl Core {
 
     /// The VIP is on the NIC (a claim's first step, or a restoration).
     pub(super) fn on_vip_added(&mut self, now: Instant, outcome: Outcome) {
-        if self.state == State::Restoring {
+        if self.state() == State::Restoring {
             match &outcome {
                 Err(why) => MoveNote::RestoreFailed { why }.log(),
                 Ok(()) => self.notify(EventKind::VipRestored, Cause::VipRemoved, None),
@@ -111,7 +111,7 @@ impl Core {
     /// re-executed daemon was taking back what its predecessor held
     /// (`understudy restart`); a fresh claim has not started it yet.
     pub(super) fn stop_mid_claim(&mut self, now: Instant) {
-        let stop_app = self.mode.adopting();
+        let stop_app = self.machine.mode().adopting();
         self.release(now, Cause::Shutdown, Ending::Exit, stop_app);
     }
 
@@ -124,7 +124,7 @@ impl Core {
         if self.settings.witness.is_some() && !self.vip.held {
             self.give_back_lease();
         }
-        if let Some(release) = self.mode.release_mut().filter(|r| r.stop_app_after) {
+        if let Some(release) = self.machine.release_mut().filter(|r| r.stop_app_after) {
             // Fenced: the VIP went first; now the application stops.
             release.stop_app_after = false;
             self.change_state(now, State::StoppingApp, Cause::StepDone);
@@ -136,7 +136,12 @@ impl Core {
     /// Where the release goes once the VIP is off and the application
     /// stopped: decided when it began.
     pub(super) fn end_release(&mut self, now: Instant) {
-        let next = match self.mode.release().map_or(After::Passive, |r| r.after) {
+        let next = match self
+            .machine
+            .mode()
+            .release()
+            .map_or(After::Passive, |r| r.after)
+        {
             After::Passive => State::Passive,
             After::Exit => State::Stopped,
         };
@@ -146,13 +151,13 @@ impl Core {
     /// Only the node that holds the VIP probes its own application, so the
     /// signal is known (and acted on) there alone.
     pub(super) fn on_maintenance_signal(&mut self, now: Instant, on: bool) {
-        if let Some(serve) = self.mode.serve_mut() {
+        if let Some(serve) = self.machine.serve_mut() {
             if on != serve.maintenance_signal {
                 AppNote::MaintenanceSignalChanged { on }.log();
             }
             serve.maintenance_signal = on;
         }
-        if on && self.state == State::Active {
+        if on && self.state() == State::Active {
             self.hand_over(now, Cause::MaintenanceSignal);
         }
     }
@@ -173,7 +178,7 @@ impl Core {
 
     pub(super) fn on_shutdown(&mut self, now: Instant) {
         self.admin.shutdown = true;
-        match self.state {
+        match self.state() {
             State::Init | State::Starting | State::Acquiring | State::Passive if self.vip.held => {
                 self.release(now, Cause::Shutdown, Ending::Exit, true)
             }
@@ -212,14 +217,15 @@ impl Core {
     ) {
         self.probes.ran(target);
         let since = |s: Option<Instant>| s.is_some_and(|s| started >= s);
-        let peer_watch = since(self.mode.watch().and_then(|w| w.since));
-        let local_watch =
-            self.state == State::Active && since(self.mode.serve().and_then(|s| s.local_since));
+        let peer_watch = since(self.watch().and_then(|w| w.since));
+        let state = self.state();
+        let local_watch = state == State::Active
+            && since(self.machine.mode().serve().and_then(|s| s.local_since));
         let (health, watching) = match target {
             Target::Peer => (&mut self.probes.peer_app, peer_watch),
             Target::Local => (&mut self.probes.local, local_watch),
-            Target::Data => (&mut self.probes.data, self.state != State::Stopped),
-            Target::Nic => (&mut self.probes.nic, self.state != State::Stopped),
+            Target::Data => (&mut self.probes.data, state != State::Stopped),
+            Target::Nic => (&mut self.probes.nic, state != State::Stopped),
         };
         if !watching {
             ProbeNote::StaleProbe { target }.log();
@@ -259,7 +265,7 @@ impl Core {
             (Target::Nic, Change::StartedFailing(_)) => {
                 ProbeNote::NicUnusable { why: &why }.log();
                 // A VIP on a dead link serves nobody: hand it over at once.
-                if self.state == State::Active {
+                if self.state() == State::Active {
                     self.release(now, Cause::NicDown(why), Ending::HeldDown, true);
                 }
             }
@@ -279,7 +285,7 @@ impl Core {
         }
         self.timers.stop(Timer::SelfRelease);
         let restarting = self.timers.get(Timer::RestartApp).is_some();
-        if let Some(serve) = self.mode.serve_mut().filter(|s| s.recovery.failed()) {
+        if let Some(serve) = self.machine.serve_mut().filter(|s| s.recovery.failed()) {
             if !restarting {
                 AppNote::AppServesAgain.log();
                 serve.recovery = AppRecovery::Serving;
@@ -316,7 +322,7 @@ impl Core {
         }
         self.note_checksum(&name, hb.config_checksum);
         let we_hold = matches!(
-            self.state.wire(),
+            self.state().wire(),
             heartbeat::WireState::Claiming | heartbeat::WireState::Active
         );
         if we_hold && was_holding && !hb.state.holding() {
@@ -344,7 +350,7 @@ impl Core {
     /// are still out says "starting", not "Passive, NIC down", so that the
     /// others wait for it rather than claim past it.
     pub(super) fn end_startup_early(&mut self, now: Instant) {
-        if self.state != State::Starting || !self.own_checks_known() {
+        if self.state() != State::Starting || !self.own_checks_known() {
             return;
         }
         let (ours, silence) = (self.settings.preference, self.settings.silence());
@@ -387,7 +393,7 @@ impl Core {
         };
         if hb.state == heartbeat::WireState::Active
             && before != Some(hb.state)
-            && self.w().since.is_some()
+            && self.watch().is_some_and(|w| w.since.is_some())
         {
             // The peer just finished claiming: judge its application from
             // now on, not by failures seen while it was starting.

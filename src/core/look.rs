@@ -13,7 +13,7 @@
 
 use std::time::Instant;
 
-use super::mode::{Ending, Look};
+use super::mode::{Ending, Look, Yielding};
 use super::timer::later;
 use super::{Cause, Core, EventKind, Outcome, PeerNote, Promotion, State};
 use crate::proto::heartbeat::WireState;
@@ -31,8 +31,8 @@ impl Core {
             Some(since) => since,
             None => self.silent_non_holder_since(now)?,
         };
-        let w = self.w();
-        let due = later(since, self.settings.grace).max(w.vip_check_not_before.unwrap_or(since));
+        let not_before = self.watch().and_then(|w| w.vip_check_not_before);
+        let due = later(since, self.settings.grace).max(not_before.unwrap_or(since));
         let due = if self.peer_available(now) {
             due.max(self.peer_gone_at()?)
         } else {
@@ -60,7 +60,7 @@ impl Core {
         let held_nothing = peer.last.is_some_and(|h| !serving(h.state));
         // A node that handed the VIP over on purpose (demote) waits for
         // the peer it handed it to, as before.
-        if self.peer_available(now) || !held_nothing || self.w().handover_pending {
+        if self.peer_available(now) || !held_nothing || self.yielding() == Yielding::HandingOver {
             return None;
         }
         peer.expires(self.settings.silence())
@@ -102,7 +102,7 @@ impl Core {
     /// the takeover falls due within one look window. Wakes up when that
     /// will be. Returns whether it started one.
     pub(super) fn look_ahead(&mut self, now: Instant) -> bool {
-        let standing_by = self.w().promote.is_some() || self.takeover_blocker().is_some();
+        let standing_by = self.promotion().is_some() || self.takeover_blocker().is_some();
         let (Some(due), Some(seen)) = (self.check_due(now), self.peer().last_seen) else {
             return false;
         };
@@ -160,7 +160,7 @@ impl Core {
     /// (or not) on the answer; go back to Passive if the takeover is no
     /// longer wanted.
     pub(super) fn decide_checking(&mut self, now: Instant) {
-        let Some(look) = self.w().look.clone() else {
+        let Some(look) = self.watch().and_then(|w| w.look.clone()) else {
             return;
         };
         let Some((holder, via_vip)) = look.answer.filter(|_| !look.fencing) else {
@@ -189,7 +189,7 @@ impl Core {
             self.wake(due);
             return;
         }
-        if self.takeover_blocker().is_some() && self.w().promote != Some(Promotion::Forced) {
+        if self.takeover_blocker().is_some() && self.promotion() != Some(Promotion::Forced) {
             self.back_to_passive(now, Cause::NoLongerDue);
             return;
         }

@@ -2,13 +2,65 @@
 //! (`change_state`), with each state's entry and exit actions, the hand-over
 //! of data between phases (see [`super::mode`]), and what a finished claim
 //! or release leaves behind (counters, events, the flap count).
+//!
+//! [`Machine`] is the part of the core that holds the state and its
+//! phase's data. Its fields are private to this module: the rest of the
+//! core reads the state and changes the current phase's data in place, but
+//! only [`Core::enter`] moves either.
 
 use std::time::Instant;
 
 use super::flap::FlapChange;
-use super::mode::{After, Claim, Ending, Mode, Phase, Release, Serve, Watch};
+use super::mode::{After, Claim, Ending, Mode, Release, Serve, Watch};
 use super::timer::{later, Timer};
-use super::{Action, Because, Cause, Core, EventKind, Health, MoveNote, State, Takeover};
+use super::{Action, Cause, Core, EventKind, Health, MoveNote, State, Takeover};
+
+/// The state and the data of the phase it belongs to.
+#[derive(Debug)]
+pub(super) struct Machine {
+    state: State,
+    mode: Mode,
+}
+
+impl Machine {
+    pub fn new() -> Machine {
+        Machine {
+            state: State::Init,
+            mode: Mode::Idle,
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The current phase's data, to read.
+    pub fn mode(&self) -> &Mode {
+        &self.mode
+    }
+
+    /// The watch's data; `None` outside the Watch phase.
+    pub fn watch(&self) -> Option<&Watch> {
+        self.mode.watch()
+    }
+
+    pub fn watch_mut(&mut self) -> Option<&mut Watch> {
+        self.mode.watch_mut()
+    }
+
+    pub fn serve_mut(&mut self) -> Option<&mut Serve> {
+        self.mode.serve_mut()
+    }
+
+    pub fn release_mut(&mut self) -> Option<&mut Release> {
+        self.mode.release_mut()
+    }
+
+    /// See [`Mode::set_yield_to`].
+    pub fn set_yield_to(&mut self, cause: Cause) -> bool {
+        self.mode.set_yield_to(cause)
+    }
+}
 
 impl Core {
     /// Starts a release: stop the application (when one may run), then
@@ -60,7 +112,7 @@ impl Core {
     /// phase's made (`next` when the caller made it), then `to`'s entry
     /// actions.
     pub(super) fn enter(&mut self, now: Instant, to: State, cause: Cause, next: Option<Mode>) {
-        let from = self.state;
+        let from = self.machine.state;
         MoveNote::StateChange {
             from,
             to,
@@ -72,35 +124,40 @@ impl Core {
             self.timers.stop(Timer::ProbeLocal);
             self.timers.stop(Timer::SelfRelease);
             self.timers.stop(Timer::Refresh);
-            if let Some(serve) = self.mode.serve_mut() {
+            if let Some(serve) = self.machine.mode.serve_mut() {
                 // Only the Active node probes its own application, so what
                 // it saw of it is not known any longer.
                 serve.local_since = None;
                 serve.maintenance_signal = false;
             }
         }
-        if Phase::of(to) != self.mode.phase() || next.is_some() {
-            let old = std::mem::replace(&mut self.mode, Mode::Idle);
-            let mode = next.unwrap_or_else(|| self.next_phase(now, &old, to, &cause));
-            self.leave_phase(now, old, Phase::of(to), &cause);
-            self.mode = mode;
+        let made = next.is_some();
+        let mode = next.unwrap_or_else(|| Mode::begin(&self.machine.mode, to, now, &cause));
+        if made || !mode.same_phase(&self.machine.mode) {
+            let old = std::mem::replace(&mut self.machine.mode, mode);
+            let serving = matches!(self.machine.mode, Mode::Serve(_));
+            self.leave_phase(now, old, serving, &cause);
+            if let Mode::Watch(_) = self.machine.mode {
+                self.begin_watch(now);
+            }
         }
-        self.state = to;
+        self.machine.state = to;
         self.entry(now, to);
     }
 
-    /// Consumes the data of a phase that ends, on the way to phase `to`.
-    pub(super) fn leave_phase(&mut self, now: Instant, old: Mode, to: Phase, cause: &Cause) {
+    /// Consumes the data of a phase that ends (`serving`: on the way to
+    /// holding the VIP).
+    fn leave_phase(&mut self, now: Instant, old: Mode, serving: bool, cause: &Cause) {
         match old {
             Mode::Watch(_) => self.timers.stop(Timer::ProbePeer),
             // A claim that reaches Active is a takeover (its application
             // may have failed to start and be restarted in place).
-            Mode::Claim(claim) if to == Phase::Serve && claim.adopting => MoveNote::Adopted {
+            Mode::Claim(claim) if serving && claim.adopting => MoveNote::Adopted {
                 took: now.saturating_duration_since(claim.started),
                 term: self.teller.term,
             }
             .log(),
-            Mode::Claim(claim) if to == Phase::Serve => {
+            Mode::Claim(claim) if serving => {
                 self.took_over(now, claim, matches!(cause, Cause::AppStartFailed(_)))
             }
             Mode::Serve(_) => self.timers.stop(Timer::RestartApp),
@@ -109,65 +166,11 @@ impl Core {
         }
     }
 
-    /// The data of the phase `to` begins, made from what the old phase
-    /// hands over.
-    pub(super) fn next_phase(
-        &mut self,
-        now: Instant,
-        old: &Mode,
-        to: State,
-        cause: &Cause,
-    ) -> Mode {
-        let mode = match (old, Phase::of(to)) {
-            (_, Phase::Idle) => Mode::Idle,
-            (Mode::Release(r), Phase::Watch) => Mode::Watch(Watch {
-                since: Some(now),
-                holddown_until: r.holddown_until,
-                handover_pending: r.handover,
-                ..Watch::default()
-            }),
-            (_, Phase::Watch) => Mode::Watch(Watch {
-                since: Some(now),
-                ..Watch::default()
-            }),
-            (Mode::Watch(w), Phase::Claim) => Mode::Claim(Claim {
-                // The look, or else the lease's ask, began the claim.
-                started: w.look.as_ref().map_or_else(
-                    || w.acquiring.as_ref().map_or(now, |(since, _)| *since),
-                    |l| l.decided(),
-                ),
-                cause: match &w.look {
-                    Some(look) => Because(vec![look.cause.clone(), cause.clone()]),
-                    None => cause.clone().into(),
-                },
-                promoted: w.promote.is_some(),
-                yield_to: None,
-                adopting: matches!(cause, Cause::Adopted),
-            }),
-            (_, Phase::Claim) => Mode::Claim(Claim {
-                started: now,
-                cause: cause.clone().into(),
-                promoted: false,
-                yield_to: None,
-                adopting: matches!(cause, Cause::Adopted),
-            }),
-            (_, Phase::Serve) => Mode::Serve(Serve::default()),
-            (_, Phase::Release) => Mode::Release(Release {
-                started: now,
-                cause: cause.clone(),
-                after: After::Passive,
-                handover: false,
-                holddown_until: None,
-                stop_app_after: false,
-            }),
-        };
-        if let Mode::Watch(_) = mode {
-            // A fresh watch of the peer's application: a failure seen
-            // while we held the VIP must not count towards a takeover.
-            self.probes.peer_app = Health::new(self.settings.rise, self.settings.fall);
-            self.timers.set(Timer::ProbePeer, now);
-        }
-        mode
+    /// A fresh watch of the peer's application: a failure seen while we
+    /// held the VIP must not count towards a takeover.
+    fn begin_watch(&mut self, now: Instant) {
+        self.probes.peer_app = Health::new(self.settings.rise, self.settings.fall);
+        self.timers.set(Timer::ProbePeer, now);
     }
 
     /// A release finished: count it, and tell it.
@@ -210,7 +213,7 @@ impl Core {
             State::Checking => {
                 // Ahead of a takeover, the look lasts until it falls due;
                 // otherwise the configured window.
-                let due = self.w().look.as_ref().and_then(|l| l.due);
+                let due = self.watch().and_then(|w| w.look.as_ref()?.due);
                 let window = match due {
                     Some(due) if due > now => due - now,
                     _ => self.settings.look_window,
@@ -224,18 +227,20 @@ impl Core {
                 // nobody has claimed with a higher one since.
                 let retry = self.record.flaps.failed_claims().is_some()
                     && self.teller.term > self.peer().term();
-                if !self.mode.adopting() && self.settings.witness.is_none() && !retry {
+                if !self.machine.mode.adopting() && self.settings.witness.is_none() && !retry {
                     self.teller.term = self.teller.term.max(self.peer().term()) + 1;
                 }
                 self.actions.push_back(Action::AddVip);
             }
             State::Announcing => self.actions.push_back(Action::Announce),
-            State::StartingApp if self.mode.adopting() => self.actions.push_back(Action::AdoptApp),
+            State::StartingApp if self.machine.mode.adopting() => {
+                self.actions.push_back(Action::AdoptApp)
+            }
             State::StartingApp => self.actions.push_back(Action::StartApp),
             State::Active => {
                 self.record.peer_failure = None;
                 self.probes.local = Health::new(self.settings.rise, self.settings.fall);
-                if let Some(serve) = self.mode.serve_mut() {
+                if let Some(serve) = self.machine.mode.serve_mut() {
                     serve.local_since = Some(now);
                     serve.yield_to = None;
                 }

@@ -59,16 +59,17 @@ pub use fencing::{longest_timeout, safety_margin};
 pub use health::{Change, Health, Verdict};
 pub use input::{Input, Outcome, Target};
 pub use lease::{LeaseAsk, LeaseRefusal, LeaseReply, LeaseSettings, LeaseStatus, OnLoss};
-use mode::{Ending, Mode, Promotion, Serve, Watch};
+use machine::Machine;
+use mode::{Ending, Promotion, Serve, Watch, Yielding};
 pub use note::{
     AppNote, Cancelled, FenceNote, InputNote, LeaseNote, MoveNote, PeerNote, ProbeNote,
 };
-pub use peer::{FailureCause, Peer, PeerView, Peers};
+pub use peer::{FailureCause, GoneSignal, Peer, PeerInfo, PeerView, Peers};
 use probes::Probes;
 use record::Record;
 pub use recovery::AppRecovery;
-pub use settings::{Failback, PeerInfo, Role, Settings};
-pub use state::{AppFailure, Because, Blocker, Cause, Failure, GoneSignal, State, StatusWord};
+pub use settings::{Failback, Role, Settings};
+pub use state::{AppFailure, Because, Blocker, Cause, Failure, State, StatusWord};
 pub use status::{Counters, Holder, PeerStatus, Status, Takeover};
 use tell::Teller;
 use timer::{later, Timer, Timers};
@@ -77,9 +78,8 @@ use vip::VipView;
 /// The core: a few parts, each owning its data (see each part's module).
 pub struct Core {
     settings: Settings,
-    state: State,
-    /// The data of the current phase (see [`mode`]); dropped with it.
-    mode: Mode,
+    /// The state and its phase's data (see [`machine`] and [`mode`]).
+    machine: Machine,
     timers: Timers,
     actions: VecDeque<Action>,
     /// What the probes say: the peer's application, our own, the data
@@ -107,8 +107,7 @@ impl Core {
         let peers = Peers::new(&settings.peers);
         Core {
             settings,
-            state: State::Init,
-            mode: Mode::Idle,
+            machine: Machine::new(),
             timers: Timers::default(),
             actions: VecDeque::new(),
             probes,
@@ -122,7 +121,7 @@ impl Core {
     }
 
     pub fn state(&self) -> State {
-        self.state
+        self.machine.state()
     }
 
     /// The watched peer's view (see [`Peers::choose`]).
@@ -151,7 +150,7 @@ impl Core {
     }
 
     pub fn handle_input(&mut self, now: Instant, input: Input) {
-        match (self.state, input) {
+        match (self.state(), input) {
             (State::Init, Input::Started { vip_present }) => self.on_started(now, vip_present),
             (State::Checking, Input::VipChecked { holder, via_vip }) => {
                 self.on_vip_checked(now, holder, via_vip)
@@ -218,10 +217,10 @@ impl Core {
     pub fn handle_timeout(&mut self, now: Instant) {
         for timer in self.timers.take_expired(now) {
             let watching = matches!(
-                self.state,
+                self.state(),
                 State::Starting | State::Checking | State::Acquiring | State::Passive
             );
-            match (timer, self.state) {
+            match (timer, self.state()) {
                 (_, State::Stopped) => {}
                 (Timer::ProbePeer, _) if watching => {
                     self.probe_and_rearm(now, Target::Peer, Timer::ProbePeer)
@@ -250,7 +249,8 @@ impl Core {
                     }
                 }
                 (Timer::RestartApp, State::Active) => {
-                    if let AppRecovery::Restarting { attempt, .. } = self.mode.recovery() {
+                    if let AppRecovery::Restarting { attempt, .. } = self.machine.mode().recovery()
+                    {
                         self.change_state(now, State::RestartingApp, Cause::RestartApp { attempt });
                     }
                 }
@@ -275,28 +275,46 @@ impl Core {
         self.timers.set(timer, later(now, self.settings.interval));
     }
 
-    /// The watch's data (an empty one outside the Watch phase).
-    pub(super) fn w(&self) -> &Watch {
-        self.mode.watch().unwrap_or(&mode::NO_WATCH)
+    /// The watch's data; `None` outside the Watch phase.
+    pub(super) fn watch(&self) -> Option<&Watch> {
+        self.machine.watch()
+    }
+
+    /// The administrator's promotion under way, if any.
+    pub(super) fn promotion(&self) -> Option<Promotion> {
+        self.watch().and_then(|w| w.promote)
+    }
+
+    /// Do we ask for the VIP (see [`Watch::asking`])?
+    pub(super) fn asking(&self) -> bool {
+        self.watch().is_some_and(|w| w.asking)
+    }
+
+    /// Do we let the others claim (see [`Yielding`])?
+    pub(super) fn yielding(&self) -> Yielding {
+        self.watch().map_or(Yielding::No, |w| w.yielding)
     }
 
     /// Changes the watch's data; nothing outside the Watch phase.
     pub(super) fn with_watch(&mut self, change: impl FnOnce(&mut Watch)) {
-        if let Some(w) = self.mode.watch_mut() {
+        if let Some(w) = self.machine.watch_mut() {
             change(w);
         }
     }
 
     /// Changes the serving data; nothing outside the Serve phase.
     pub(super) fn with_serve(&mut self, change: impl FnOnce(&mut Serve)) {
-        if let Some(s) = self.mode.serve_mut() {
+        if let Some(s) = self.machine.serve_mut() {
             change(s);
         }
     }
 
     /// The application's maintenance signal, as the holder last saw it.
     pub(super) fn maintenance_signal(&self) -> bool {
-        self.mode.serve().is_some_and(|s| s.maintenance_signal)
+        self.machine
+            .mode()
+            .serve()
+            .is_some_and(|s| s.maintenance_signal)
     }
 
     /// In maintenance by the administrator's word or the application's.

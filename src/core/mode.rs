@@ -1,9 +1,11 @@
 //! The data each phase of a node's life needs, held in the phase's variant
 //! so that leaving the phase drops it: nothing is reset by hand. A phase
 //! groups the states that share data (the claim's start instant and cause
-//! flow from Claiming through Announcing to StartingApp); what must cross
-//! from one phase to the next (a hold-down after a release, a handover the
-//! peer must finish) is handed over explicitly in `Core::change_state`.
+//! flow from Claiming through Announcing to StartingApp); which states share
+//! a phase is said once, in [`Mode::begin`]. What must cross from one phase
+//! to the next (a hold-down after a release, a handover the peer must
+//! finish) is handed over there too. Only the state machine
+//! ([`super::machine`]) moves from one phase to the next.
 
 use std::time::Instant;
 
@@ -48,37 +50,17 @@ pub(super) enum Mode {
     Release(Release),
 }
 
-/// An empty watch, read outside the Watch phase.
-pub(super) static NO_WATCH: Watch = Watch {
-    since: None,
-    requesting_release: false,
-    deferring: false,
-    handover_pending: false,
-    promote: None,
-    holddown_until: None,
-    no_holder_since: None,
-    countdown_logged: None,
-    takeover_blocked: None,
-    vip_check_not_before: None,
-    look: None,
-    acquiring: None,
-};
-
 /// Standby: what the node has asked, granted and decided.
 #[derive(Debug, Default)]
 pub struct Watch {
     /// Since when this watch of the peer's application runs: probe results
     /// launched earlier are about an earlier watch and are dropped.
     pub since: Option<Instant>,
-    /// We ask for the VIP (flag in our heartbeats): the holding peer should
-    /// release, or the idle primary should let us claim.
-    pub requesting_release: bool,
-    /// We hold nothing and let the peer claim (it asked, we handed over,
-    /// or we are Disabled or in maintenance).
-    pub deferring: bool,
-    /// We handed the VIP over on purpose; tell the peer to claim at once
-    /// until it holds it.
-    pub handover_pending: bool,
+    /// We ask for the VIP (the release-request flag in our heartbeats): the
+    /// holding peer should release, or the idle preferred one let us claim.
+    pub asking: bool,
+    /// Whether we let the others claim (the deferring flag).
+    pub yielding: Yielding,
     /// An administrator's promotion is under way, and how.
     pub promote: Option<Promotion>,
     /// After a release for our own failure (or on request), wait before
@@ -97,6 +79,31 @@ pub struct Watch {
     /// Since when we ask the witness for the lease, to claim for this
     /// cause once it is granted (state Acquiring).
     pub acquiring: Option<(Instant, Cause)>,
+}
+
+/// Whether a standby lets the others claim the VIP when nobody holds it
+/// (our heartbeats' deferring flag). It may ask for the VIP at the same
+/// time: a node that cannot serve yet lets an asking peer claim, and still
+/// asks a failing holder to let go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Yielding {
+    /// We claim when our turn comes.
+    #[default]
+    No,
+    /// A peer asked and we are preferred over it or cannot serve, or we
+    /// stand by (disabled, maintenance): it may claim.
+    ToOthers,
+    /// We handed the VIP over on purpose: the peer is told to claim at once
+    /// until it holds it (then this becomes [`Yielding::No`] or
+    /// [`Yielding::ToOthers`]).
+    HandingOver,
+}
+
+impl Yielding {
+    /// Do our heartbeats say "claim, I will not"?
+    pub fn defers(self) -> bool {
+        self != Yielding::No
+    }
 }
 
 /// An administrator's `promote`, while it is under way.
@@ -155,6 +162,36 @@ pub(super) struct Claim {
     pub adopting: bool,
 }
 
+impl Claim {
+    /// A claim begins: from a watch, the look (or else the lease's ask)
+    /// began it and gave its first cause.
+    fn begin(old: &Mode, now: Instant, cause: &Cause) -> Claim {
+        let adopting = matches!(cause, Cause::Adopted);
+        let Mode::Watch(w) = old else {
+            return Claim {
+                started: now,
+                cause: cause.clone().into(),
+                promoted: false,
+                yield_to: None,
+                adopting,
+            };
+        };
+        Claim {
+            started: w.look.as_ref().map_or_else(
+                || w.acquiring.as_ref().map_or(now, |(since, _)| *since),
+                |l| l.decided(),
+            ),
+            cause: match &w.look {
+                Some(look) => Because(vec![look.cause.clone(), cause.clone()]),
+                None => cause.clone().into(),
+            },
+            promoted: w.promote.is_some(),
+            yield_to: None,
+            adopting,
+        }
+    }
+}
+
 /// Holding the VIP.
 #[derive(Debug, Default)]
 pub struct Serve {
@@ -190,39 +227,52 @@ pub(super) struct Release {
     pub stop_app_after: bool,
 }
 
-/// The phase a state belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Phase {
-    Idle,
-    Watch,
-    Claim,
-    Serve,
-    Release,
-}
-
-impl Phase {
-    pub fn of(state: State) -> Phase {
-        match state {
-            State::Init | State::Stopped => Phase::Idle,
-            State::Starting | State::Checking | State::Acquiring | State::Passive => Phase::Watch,
-            State::Claiming | State::Announcing | State::StartingApp => Phase::Claim,
-            State::Active | State::Draining | State::Restoring | State::RestartingApp => {
-                Phase::Serve
+impl Mode {
+    /// The data of the phase state `to` belongs to, made from what the
+    /// phase it comes from (`old`) hands over; the one place that says
+    /// which states share a phase. The caller keeps the current data when
+    /// `to` is in the same phase (the variant does not change).
+    pub fn begin(old: &Mode, to: State, now: Instant, cause: &Cause) -> Mode {
+        match to {
+            State::Init | State::Stopped => Mode::Idle,
+            State::Starting | State::Checking | State::Acquiring | State::Passive => {
+                Mode::Watch(match old {
+                    Mode::Release(r) => Watch {
+                        since: Some(now),
+                        holddown_until: r.holddown_until,
+                        yielding: if r.handover {
+                            Yielding::HandingOver
+                        } else {
+                            Yielding::No
+                        },
+                        ..Watch::default()
+                    },
+                    _ => Watch {
+                        since: Some(now),
+                        ..Watch::default()
+                    },
+                })
             }
-            State::StoppingApp | State::Releasing => Phase::Release,
+            State::Claiming | State::Announcing | State::StartingApp => {
+                Mode::Claim(Claim::begin(old, now, cause))
+            }
+            State::Active | State::Draining | State::Restoring | State::RestartingApp => {
+                Mode::Serve(Serve::default())
+            }
+            State::StoppingApp | State::Releasing => Mode::Release(Release {
+                started: now,
+                cause: cause.clone(),
+                after: After::Passive,
+                handover: false,
+                holddown_until: None,
+                stop_app_after: false,
+            }),
         }
     }
-}
 
-impl Mode {
-    pub fn phase(&self) -> Phase {
-        match self {
-            Mode::Idle => Phase::Idle,
-            Mode::Watch(_) => Phase::Watch,
-            Mode::Claim(_) => Phase::Claim,
-            Mode::Serve(_) => Phase::Serve,
-            Mode::Release(_) => Phase::Release,
-        }
+    /// Is `other` data of the same phase as this?
+    pub fn same_phase(&self, other: &Mode) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
     }
 
     pub fn watch(&self) -> Option<&Watch> {
@@ -270,6 +320,32 @@ impl Mode {
     /// Is this claim a re-executed daemon adopting what it held?
     pub fn adopting(&self) -> bool {
         matches!(self, Mode::Claim(c) if c.adopting)
+    }
+
+    /// The cause to hand over with once the (re)start in flight ends, if a
+    /// peer that can serve is waiting for it.
+    pub fn yield_to(&self) -> Option<Cause> {
+        match self {
+            Mode::Claim(c) => c.yield_to.clone(),
+            Mode::Serve(s) => s.yield_to.clone(),
+            _ => None,
+        }
+    }
+
+    /// Hands over with `cause` once the (re)start in flight ends; `false`
+    /// when nothing is starting (nothing to wait for).
+    pub fn set_yield_to(&mut self, cause: Cause) -> bool {
+        match self {
+            Mode::Claim(c) => c.yield_to = Some(cause),
+            Mode::Serve(s) => s.yield_to = Some(cause),
+            _ => return false,
+        }
+        true
+    }
+
+    /// Is the VIP (about to be) on our NIC: from a claim to a release?
+    pub fn may_hold_vip(&self) -> bool {
+        matches!(self, Mode::Claim(_) | Mode::Serve(_) | Mode::Release(_))
     }
 
     /// Our application's recovery (serving when we hold nothing).

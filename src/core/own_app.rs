@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::mode::{Ending, Mode};
+use super::mode::Ending;
 use super::timer::{later, Timer};
 use super::{AppFailure, AppNote, AppRecovery, Cause, Core, EventKind, Outcome, State};
 
@@ -18,12 +18,12 @@ impl Core {
                 self.hand_over(now, cause);
             }
             Ok(()) => {
-                if self.state == State::RestartingApp {
+                if self.state() == State::RestartingApp {
                     AppNote::AppRestarted.log();
                 }
                 self.change_state(now, State::Active, Cause::StepDone);
             }
-            Err(why) if self.state == State::StartingApp && self.peer_can_take_over(now) => {
+            Err(why) if self.state() == State::StartingApp && self.peer_can_take_over(now) => {
                 AppNote::StartFailedHandingOver { why: &why }.log();
                 let failure = AppFailure::Start(why.clone());
                 self.notify(
@@ -37,7 +37,7 @@ impl Core {
             Err(why) => {
                 // No peer can serve: releasing would leave nobody serving
                 // and re-claiming would churn. Keep the VIP, restart here.
-                let first = self.state == State::StartingApp;
+                let first = self.state() == State::StartingApp;
                 let cause = if first {
                     Cause::AppStartFailed(why.clone())
                 } else {
@@ -57,11 +57,7 @@ impl Core {
     /// The cause to hand over with once the (re)start in flight ends, if a
     /// peer that can serve is waiting for it.
     pub(super) fn yield_to(&self) -> Option<Cause> {
-        match &self.mode {
-            Mode::Claim(c) => c.yield_to.clone(),
-            Mode::Serve(s) => s.yield_to.clone(),
-            _ => None,
-        }
+        self.machine.mode().yield_to()
     }
 
     /// Could the peer take the VIP from us now, and may it (the flap limit
@@ -81,7 +77,7 @@ impl Core {
             self.hand_over(now, cause);
             return;
         }
-        let Some(serve) = self.mode.serve_mut() else {
+        let Some(serve) = self.machine.serve_mut() else {
             return;
         };
         serve.recovery = serve.recovery.next(self.settings.restart_attempts);

@@ -5,10 +5,31 @@
 use std::cmp::{Ordering, Reverse};
 use std::time::{Duration, Instant};
 
-use super::settings::PeerInfo;
 use super::timer::later;
-use super::GoneSignal;
 use crate::proto::heartbeat::{Heartbeat, WireState};
+
+/// Who another node is, as the configuration says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub name: String,
+    /// Its heartbeat id (its index in the configuration).
+    pub id: u16,
+    /// Its place in the order of preference (0: the primary).
+    pub preference: u8,
+}
+
+/// How this node learnt that the peer's daemon is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GoneSignal {
+    /// No valid heartbeat for the peer timeout.
+    Silent(std::time::Duration),
+    /// Its host refused our heartbeat (ICMP port unreachable): nothing
+    /// listens on the heartbeat port, the daemon is not running.
+    Refused,
+    /// `missed` heartbeats missed in a row, and its application refuses
+    /// connections: two independent signals.
+    MissedAndAppRefuses { missed: u32 },
+}
 
 /// One other node: who it is and what we know of it.
 #[derive(Debug, Clone)]

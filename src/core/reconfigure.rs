@@ -43,14 +43,14 @@ impl Core {
             }
             _ => {}
         }
-        if self.state == State::Active && settings.refresh != self.settings.refresh {
+        if self.state() == State::Active && settings.refresh != self.settings.refresh {
             match settings.refresh {
                 Some(every) => self.timers.set(Timer::Refresh, super::later(now, every)),
                 None => self.timers.stop(Timer::Refresh),
             }
         }
         self.settings = settings;
-        if self.state == State::Init {
+        if self.state() == State::Init {
             return;
         }
         self.decide(now);

@@ -6,6 +6,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use super::peer::PeerInfo;
+
 /// The part of the configuration the core decides with.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -74,16 +76,6 @@ pub struct Settings {
     /// A fence command is configured: a claim from a silent peer waits
     /// for it to succeed (see [`super::fence`]).
     pub fence: bool,
-}
-
-/// Who another node is, as the configuration says.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerInfo {
-    pub name: String,
-    /// Its heartbeat id (its index in the configuration).
-    pub id: u16,
-    /// Its place in the order of preference (0: the primary).
-    pub preference: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

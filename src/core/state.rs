@@ -147,19 +147,6 @@ impl From<Cause> for Because {
     }
 }
 
-/// How this node learnt that the peer's daemon is gone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GoneSignal {
-    /// No valid heartbeat for the peer timeout.
-    Silent(std::time::Duration),
-    /// Its host refused our heartbeat (ICMP port unreachable): nothing
-    /// listens on the heartbeat port, the daemon is not running.
-    Refused,
-    /// `missed` heartbeats missed in a row, and its application refuses
-    /// connections: two independent signals.
-    MissedAndAppRefuses { missed: u32 },
-}
-
 /// Why a state changed, or an event happened; the words are in
 /// [`crate::words`].
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -175,25 +175,27 @@ impl Counters {
 impl Core {
     pub fn status(&self, now: Instant) -> Status {
         let watching = matches!(
-            self.state,
+            self.state(),
             State::Passive | State::Starting | State::Checking | State::Acquiring
         );
-        let due = match self.state {
+        let due = match self.state() {
             State::Passive | State::Starting => self.takeover_due_at(now),
             // Looking at the VIP until the takeover falls due.
-            State::Checking => self.w().look.as_ref().map(|l| l.decided()),
+            State::Checking => self
+                .watch()
+                .and_then(|w| w.look.as_ref())
+                .map(|l| l.decided()),
             _ => None,
         };
         let failing = watching.then(|| self.failure_cause(now)).flatten();
         let takeover_in = due.map(|at| at.saturating_duration_since(now));
         let watched = self.peers.watched().info.id;
         Status {
-            state: self.state,
+            state: self.state(),
             term: self.teller.term,
             // A node that cannot run its probes says so at once, not only
             // when a takeover falls due.
             takeover_blocked: self
-                .mode
                 .watch()
                 .and_then(|w| w.takeover_blocked.clone())
                 .or_else(|| {
@@ -219,7 +221,7 @@ impl Core {
             flapping_since: self.record.flaps.since(),
             failed_claims: self.record.flaps.failed_claims().cloned(),
             recent_moves: self.record.flaps.count(),
-            recovery: self.mode.recovery(),
+            recovery: self.machine.mode().recovery(),
             lease: self.lease_status(now),
             peers: self
                 .peers

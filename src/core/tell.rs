@@ -29,7 +29,7 @@ impl Core {
         // A node that found the VIP on its NIC at start says it is claiming
         // until it has decided, so that the peer does not claim over an
         // address that is still in use.
-        let state = match self.state {
+        let state = match self.state() {
             State::Starting | State::Checking | State::Acquiring | State::Passive
                 if self.vip.held =>
             {
@@ -37,17 +37,17 @@ impl Core {
             }
             state => state.wire(),
         };
-        let watch = self.mode.watch();
+        let watch = self.watch();
         let flags = Flags {
             // A holder restarting a failed application does not serve.
             app_ok: state == heartbeat::WireState::Active
                 && self.probes.local.failing_since().is_none()
-                && !self.mode.recovery().failed(),
+                && !self.machine.mode().recovery().failed(),
             data_ok: self.data_ok(),
             nic_ok: self.nic_ok(),
             maintenance: self.in_maintenance(),
-            release_request: watch.is_some_and(|w| w.requesting_release),
-            deferring: watch.is_some_and(|w| w.deferring),
+            release_request: watch.is_some_and(|w| w.asking),
+            deferring: watch.is_some_and(|w| w.yielding.defers()),
             disabled: self.admin.disabled,
             restarting: self.admin.restarting,
         };
@@ -57,7 +57,7 @@ impl Core {
     /// Tells the peer at once when what we would tell it changed: it must
     /// not learn of a claim, a release or a request one interval late.
     pub(super) fn tell_peer(&mut self, now: Instant) {
-        if self.state != State::Init && self.teller.told != Some(self.wire_view()) {
+        if self.state() != State::Init && self.teller.told != Some(self.wire_view()) {
             self.send_heartbeat(now);
         }
     }
@@ -81,7 +81,7 @@ impl Core {
         for peer in self.peers.iter_mut() {
             peer.view.last_sent = Some(now);
         }
-        if self.state != State::Stopped {
+        if self.state() != State::Stopped {
             let interval = self.settings.heartbeat_interval;
             // On schedule (or a little late): the next one an interval
             // after this one was due. Early (the view changed) or very

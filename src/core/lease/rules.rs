@@ -1,144 +1,16 @@
-//! The witness's lease (only with a `[witness]`): only the node that holds
-//! it may hold the VIP.
-//!
-//! The core asks ([`LeaseAsk`]) and the edge answers each acquire or renew
-//! with one [`LeaseReply`]; a release is not answered. One ask is in
-//! flight at a time, and the instant it was *asked* is what the lease is
-//! measured from: the witness started its own count later than that, so a
-//! holder that stops at `asked + lease − margin` on its own monotonic clock
-//! always stops before the lease can run out at the witness, however slow
-//! the reply was.
-//!
-//! - A claim starts in `Acquiring`; the VIP is touched only once the lease
-//!   is granted. A refusal (another holder, or no witness) sends the node
-//!   back to Passive and holds takeovers back until the next try.
-//! - The holder renews every quarter of the lease. When the lease runs out
-//!   unrenewed, `on_loss` decides: `release` fences at once (the VIP goes
-//!   first, then the application stops); `keep` keeps serving while the
-//!   peer is still heard, and fences as soon as it is not.
-//! - A release hands the lease back once the VIP is off the NIC, so that a
-//!   planned handover does not wait for the lease to run out.
-//! - The lease's term is the fencing token: while it holds the lease, the
-//!   node's term (heartbeats, status, events) is the lease's term.
+//! The lease's rules: when the core asks the witness, what a reply or a
+//! lapse does to the state, and what status shows (the types are in
+//! [`super`]).
 
-use std::fmt;
 use std::time::{Duration, Instant};
 
-use super::mode::Ending;
-use super::timer::{later, Timer};
-use super::{Action, Blocker, Cause, Core, LeaseNote, Mode, Peer, State};
+use super::super::mode::Ending;
+use super::super::timer::{later, Timer};
+use super::super::{Action, Blocker, Cause, Core, LeaseNote, Peer, State};
+use super::{LeaseAsk, LeaseRefusal, LeaseReply, LeaseSettings, LeaseStatus, OnLoss};
 
 /// The first wait before asking again while the peer hands the lease back.
 const HANDBACK_RETRY: Duration = Duration::from_millis(10);
-
-/// What the holder does when it cannot renew its lease.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnLoss {
-    /// Stop serving before the lease can run out anywhere (the default).
-    Release,
-    /// Keep serving while the peer is heard (it would ask before it took
-    /// over); stop as soon as it is not.
-    Keep,
-}
-
-impl fmt::Display for OnLoss {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            OnLoss::Release => "release",
-            OnLoss::Keep => "keep",
-        })
-    }
-}
-
-/// The lease's timing, from `witness.lease`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LeaseSettings {
-    pub length: Duration,
-    pub on_loss: OnLoss,
-}
-
-impl LeaseSettings {
-    /// How often the holder renews, and a refused node asks again.
-    pub fn renew_every(&self) -> Duration {
-        self.length / 4
-    }
-
-    /// How long before the lease could run out at the witness the holder
-    /// stops: clock rate differences and the release itself fit in it.
-    pub fn margin(&self) -> Duration {
-        self.length / 4
-    }
-
-    /// How long after it was asked a granted lease counts as held here.
-    pub fn held_for(&self) -> Duration {
-        self.length.saturating_sub(self.margin())
-    }
-}
-
-/// What the core asks of the witness.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LeaseAsk {
-    /// Take the lease if nobody holds it (or we already do) →
-    /// [`LeaseReply`].
-    Acquire,
-    /// Extend the lease we hold with `term` → [`LeaseReply`].
-    Renew { term: u64 },
-    /// Give back the lease held with `term`, if it is still ours; no reply.
-    Release { term: u64 },
-    /// End the lease `holder` holds with `term`, if it still does: the
-    /// holder was fenced (its host is off), so the claim need not wait for
-    /// the lease to run out. No reply.
-    Break { holder: String, term: u64 },
-}
-
-/// The witness's answer to an acquire or a renew.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LeaseReply {
-    /// The lease is ours, with this term (granted or extended).
-    Granted { term: u64 },
-    /// Another node holds it.
-    HeldBy { holder: String, term: u64 },
-    /// The witness could not be asked, or failed to answer.
-    Failed(String),
-}
-
-/// Why the witness did not give us the lease.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LeaseRefusal {
-    HeldBy { holder: String, term: u64 },
-    Unreachable(String),
-}
-
-/// The lease as this node knows it.
-#[derive(Debug, Default)]
-pub struct Lease {
-    /// Held with this term until this instant (asked + lease − margin).
-    held: Option<(u64, Instant)>,
-    /// The acquire or renew in flight, and when it was asked.
-    asked: Option<Instant>,
-    /// The last refusal, and when to ask again (`None` once due).
-    refused: Option<(LeaseRefusal, Option<Instant>)>,
-    /// The term of the last lease held, to hand back after a release.
-    last_term: Option<u64>,
-    /// The lease ran out while the VIP may be on our NIC: stop serving.
-    lapsed: bool,
-    /// Ran out, but kept (`on_loss = "keep"`, the peer is heard).
-    kept: bool,
-    /// A wait in flight was cut short for the fence.
-    interrupted: bool,
-    /// Asks in a row refused while the peer hands the lease back.
-    handback_asks: u32,
-}
-
-/// What status shows of the lease.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeaseStatus {
-    pub term: Option<u64>,
-    /// How much longer it counts as held here.
-    pub held_for: Option<Duration>,
-    pub refused: Option<LeaseRefusal>,
-    pub kept: bool,
-}
 
 impl Core {
     fn witness(&self) -> Option<LeaseSettings> {
@@ -147,7 +19,7 @@ impl Core {
 
     /// Claims: at once without a witness or with a lease held; otherwise
     /// asks for the lease first (state Acquiring).
-    pub(super) fn claim(&mut self, now: Instant, cause: Cause) {
+    pub(in crate::core) fn claim(&mut self, now: Instant, cause: Cause) {
         if self.witness().is_none() || self.lease_held(now) {
             self.change_state(now, State::Claiming, cause);
             return;
@@ -170,7 +42,7 @@ impl Core {
     }
 
     /// The witness answered our acquire or renew.
-    pub(super) fn on_lease(&mut self, now: Instant, reply: LeaseReply) {
+    pub(in crate::core) fn on_lease(&mut self, now: Instant, reply: LeaseReply) {
         let (Some(settings), Some(asked)) = (self.witness(), self.lease.asked.take()) else {
             LeaseNote::Unasked { reply: &reply }.log();
             return;
@@ -211,7 +83,7 @@ impl Core {
 
     /// A granted lease: claim with it, serve on with it, or hand it back.
     fn on_granted(&mut self, now: Instant, term: u64) {
-        match self.state {
+        match self.state() {
             // The peer holds the VIP again (it came back while we asked):
             // never claim over a live holder.
             State::Acquiring if self.peer_available(now) && self.peer().holding() => {
@@ -225,7 +97,10 @@ impl Core {
             }
             State::Acquiring => {
                 self.teller.term = term;
-                let cause = self.w().acquiring.clone().map(|(_, c)| c);
+                let cause = self
+                    .watch()
+                    .and_then(|w| w.acquiring.clone())
+                    .map(|(_, c)| c);
                 self.change_state(now, State::Claiming, cause.unwrap_or(Cause::NoHolder));
             }
             _ if self.may_hold_vip() => self.teller.term = term,
@@ -235,22 +110,19 @@ impl Core {
     }
 
     /// When the lease we hold was last asked for (acquired or renewed).
-    pub(super) fn lease_asked_at(&self) -> Option<Instant> {
+    pub(in crate::core) fn lease_asked_at(&self) -> Option<Instant> {
         let (settings, (_, until)) = (self.witness()?, self.lease.held?);
         until.checked_sub(settings.held_for())
     }
 
     /// Serving on after the lease ran out (`on_loss = "keep"`).
-    pub(super) fn lease_kept(&self) -> bool {
+    pub(in crate::core) fn lease_kept(&self) -> bool {
         self.lease.kept
     }
 
     /// Is the VIP (about to be) on our NIC: from a claim to a release?
-    pub(super) fn may_hold_vip(&self) -> bool {
-        matches!(
-            self.mode,
-            Mode::Claim(_) | Mode::Serve(_) | Mode::Release(_)
-        )
+    pub(in crate::core) fn may_hold_vip(&self) -> bool {
+        self.machine.mode().may_hold_vip()
     }
 
     /// Held by a peer gone silent (its host died): the most preferred
@@ -288,7 +160,11 @@ impl Core {
     /// renewal period more (the witness may take that long to let go of
     /// an expired lease: etcd sweeps every 500 ms). `None` while it is heard,
     /// or without a witness.
-    pub(super) fn silent_holder_lease_end(&self, peer: &Peer, now: Instant) -> Option<Instant> {
+    pub(in crate::core) fn silent_holder_lease_end(
+        &self,
+        peer: &Peer,
+        now: Instant,
+    ) -> Option<Instant> {
         let settings = self.settings.witness?;
         let silent = !peer.view.available(now, self.settings.silence());
         let slack = self.settings.heartbeat_interval + settings.renew_every();
@@ -324,7 +200,7 @@ impl Core {
         self.lease.refused = Some((refusal.clone(), Some(retry)));
         self.wake(retry);
         let ours = self.lease.held.is_some() || self.lease.kept;
-        match (self.state, refusal) {
+        match (self.state(), refusal) {
             (State::Acquiring, _) => self.change_state(now, State::Passive, Cause::LeaseRefused),
             // Someone else holds what we thought ours: it ran out at the
             // witness. Stop serving now.
@@ -355,12 +231,12 @@ impl Core {
             self.lease.kept = true;
         } else {
             self.lease.lapsed = true;
-            self.notify(super::EventKind::LeaseLost, Cause::LeaseLost, None);
+            self.notify(super::super::EventKind::LeaseLost, Cause::LeaseLost, None);
         }
     }
 
     /// The lease's timers: renew it, or see it run out.
-    pub(super) fn on_lease_timer(&mut self, now: Instant, timer: Timer) {
+    pub(in crate::core) fn on_lease_timer(&mut self, now: Instant, timer: Timer) {
         let Some((term, until)) = self.lease.held else {
             return;
         };
@@ -386,7 +262,7 @@ impl Core {
 
     /// After every input: retry when due, give back a lease no claim
     /// needs, and fence while the lease is lost.
-    pub(super) fn decide_lease(&mut self, now: Instant) {
+    pub(in crate::core) fn decide_lease(&mut self, now: Instant) {
         if self.witness().is_none() {
             return;
         }
@@ -411,7 +287,7 @@ impl Core {
         if self.lease.kept && self.lease.refused.as_ref().is_none_or(|(_, r)| r.is_none()) {
             self.ask_lease(now, LeaseAsk::Acquire);
         }
-        if self.state == State::Acquiring
+        if self.state() == State::Acquiring
             && self.vip.held
             && self.peer_available(now)
             && self.peer().holding()
@@ -421,13 +297,13 @@ impl Core {
             self.release(now, Cause::StaleVip, Ending::Passive, true);
             return;
         }
-        let watching = matches!(self.mode, Mode::Watch(_) | Mode::Idle);
-        if watching && self.state != State::Acquiring {
+        let watching = !self.machine.mode().may_hold_vip();
+        if watching && self.state() != State::Acquiring {
             if self.lease.held.is_some() {
                 self.give_back_lease();
             }
             // A VIP found on our NIC at start may stay only with the lease.
-            if self.vip.held && self.lease_blocker().is_some() && self.state == State::Passive {
+            if self.vip.held && self.lease_blocker().is_some() && self.state() == State::Passive {
                 self.release(now, Cause::StaleVip, Ending::Passive, true);
                 return;
             }
@@ -444,7 +320,7 @@ impl Core {
     /// timeout (the simulation found this with packet loss).
     fn may_keep_unleased(&self, now: Instant) -> bool {
         let app_serves =
-            self.probes.local.failing_since().is_none() && !self.mode.recovery().failed();
+            self.probes.local.failing_since().is_none() && !self.machine.mode().recovery().failed();
         self.peer_available(now) && app_serves && self.keep_until().is_some_and(|until| now < until)
     }
 
@@ -468,7 +344,7 @@ impl Core {
     /// VIP first, see [`Core::release`]), or the wait in flight cut short
     /// so that its completion leads to one.
     fn fence(&mut self, now: Instant) {
-        match self.state {
+        match self.state() {
             State::Active => {
                 let ending = if self.peer_available(now) {
                     Ending::HandOver
@@ -481,11 +357,7 @@ impl Core {
                 if !self.lease.interrupted =>
             {
                 self.lease.interrupted = true;
-                match &mut self.mode {
-                    Mode::Claim(c) => c.yield_to = Some(Cause::LeaseLost),
-                    Mode::Serve(s) => s.yield_to = Some(Cause::LeaseLost),
-                    _ => {}
-                }
+                self.machine.set_yield_to(Cause::LeaseLost);
                 self.actions.push_back(Action::Interrupt);
             }
             // A step in flight; its completion comes back here.
@@ -495,13 +367,13 @@ impl Core {
 
     /// Is the lease lost while we may hold the VIP (a release then takes
     /// the VIP off first)?
-    pub(super) fn lease_lapsed(&self) -> bool {
+    pub(in crate::core) fn lease_lapsed(&self) -> bool {
         self.lease.lapsed
     }
 
     /// The VIP is off our NIC: hand the lease back (if it is still ours at
     /// the witness, the peer gets it at once).
-    pub(super) fn give_back_lease(&mut self) {
+    pub(in crate::core) fn give_back_lease(&mut self) {
         self.lease.held = None;
         self.lease.lapsed = false;
         self.lease.kept = false;
@@ -515,14 +387,14 @@ impl Core {
     }
 
     /// Why a takeover waits for the witness, until the next ask.
-    pub(super) fn lease_blocker(&self) -> Option<Blocker> {
+    pub(in crate::core) fn lease_blocker(&self) -> Option<Blocker> {
         match &self.lease.refused {
             Some((refusal, Some(_))) => Some(Blocker::Lease(refusal.clone())),
             _ => None,
         }
     }
 
-    pub(super) fn lease_status(&self, now: Instant) -> Option<LeaseStatus> {
+    pub(in crate::core) fn lease_status(&self, now: Instant) -> Option<LeaseStatus> {
         self.witness()?;
         Some(LeaseStatus {
             term: self
