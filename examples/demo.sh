@@ -13,7 +13,7 @@
 # (probes and heartbeats every 100 ms, grace 1 s; the defaults are 10 s,
 # 1 s and 3 minutes), injects the fault, prints the timeline in words and
 # removes everything it made. Nothing outside those namespaces is touched.
-# The addresses are those of config/pair.toml, which tests/readme.rs runs
+# The addresses are those of config/pair.toml, which tests/netns/readme.rs runs
 # as shipped in this topology.
 set -euo pipefail
 

@@ -184,13 +184,25 @@ pub fn events(
     }))
 }
 
+/// Why a NIC cannot carry traffic.
+#[derive(Debug, thiserror::Error)]
+pub enum NicProblem {
+    #[error("NIC {0} is down")]
+    Down(String),
+    #[error("NIC {0} has no carrier")]
+    NoCarrier(String),
+    /// The kernel could not be asked about it.
+    #[error(transparent)]
+    Kernel(#[from] NetlinkError),
+}
+
 /// Whether a NIC can carry traffic, with the reason when it cannot: up
 /// administratively, with carrier.
-pub fn nic_usable(nic: &str, admin_up: bool, carrier: bool) -> Result<(), String> {
+pub fn nic_usable(nic: &str, admin_up: bool, carrier: bool) -> Result<(), NicProblem> {
     match (admin_up, carrier) {
         (true, true) => Ok(()),
-        (false, _) => Err(format!("NIC {nic} is down")),
-        (true, false) => Err(format!("NIC {nic} has no carrier")),
+        (false, _) => Err(NicProblem::Down(nic.to_owned())),
+        (true, false) => Err(NicProblem::NoCarrier(nic.to_owned())),
     }
 }
 

@@ -9,7 +9,7 @@ use netlink_packet_route::link::{LinkAttribute, LinkFlags};
 use netlink_packet_route::RouteNetlinkMessage;
 use rtnetlink::constants::RTMGRP_LINK;
 
-use super::netlink::{Netlink, NetlinkError};
+use super::netlink::{Netlink, NetlinkError, NicProblem};
 
 /// Why the machine's links cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -45,8 +45,8 @@ impl Links {
     }
 
     /// Is `nic` administratively up with carrier? The reason if not.
-    pub async fn usable(&self, nic: &str) -> Result<(), String> {
-        let link = self.netlink.link(nic).await.map_err(|e| e.to_string())?;
+    pub async fn usable(&self, nic: &str) -> Result<(), NicProblem> {
+        let link = self.netlink.link(nic).await?;
         super::netlink::nic_usable(nic, link.admin_up, link.carrier)
     }
 }
@@ -56,7 +56,7 @@ impl Links {
 /// Returns the reason if the kernel's events cannot be read at all.
 pub async fn watch(
     nic: &str,
-    mut changed: impl FnMut(Result<(), String>) -> bool,
+    mut changed: impl FnMut(Result<(), NicProblem>) -> bool,
 ) -> Result<(), NetlinkError> {
     let events = super::netlink::events(RTMGRP_LINK)?;
     futures::pin_mut!(events);

@@ -13,59 +13,121 @@ use std::sync::Arc;
 
 use crate::config::{DataService, Expect, Url};
 
-/// Why a probe did not pass.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProbeFailure {
-    pub reason: String,
+/// Why a probe did not pass, with the error underneath as its source. The
+/// words are what status, logs and mail show; [`ProbeError::is_local`] and
+/// [`ProbeError::refused`] are the distinctions the core acts on.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// The HTTP request did not get an answer; the chain's root cause is
+    /// what an administrator needs ("Connection refused", "timed out").
+    #[error("{kind}: {root}")]
+    Request {
+        kind: &'static str,
+        root: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    /// A data service URL answered with an error status.
+    #[error("HTTP status {0}")]
+    Status(reqwest::StatusCode),
+    /// The application answered outside the expected statuses.
+    #[error("HTTP status {status}, expected {}-{}", expected.0, expected.1)]
+    UnexpectedStatus { status: u16, expected: (u16, u16) },
+    #[error("no {0} header")]
+    NoHeader(String),
+    #[error("header {name}: {found:?}, expected {want:?}")]
+    WrongHeader {
+        name: String,
+        found: String,
+        want: String,
+    },
+    /// The body could not be read whole (too long, or the connection broke).
+    #[error(transparent)]
+    Body(crate::io::bounded::BodyError),
+    #[error("body does not contain {0:?}")]
+    BodyLacks(String),
+    #[error("body does not match /{0}/")]
+    BodyMismatch(regex::Regex),
+    /// The GET through the common IP (the look before a claim) got no
+    /// answer in its window.
+    #[error("no answer through the common IP within {0:?}")]
+    ViaVipTimedOut(Duration),
+    /// This node's NIC cannot carry traffic (down, no carrier), or the
+    /// kernel could not say.
+    #[error(transparent)]
+    Nic(#[from] crate::io::netlink::NicProblem),
+    /// The application says it is in maintenance (the configured signal).
+    #[error("maintenance signal: {0}")]
+    Maintenance(String),
+    /// The command could not be started: this node's failure.
+    #[error("cannot run {cmd:?}: {source}")]
+    CannotRun {
+        cmd: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Waiting for the command failed: this node's failure.
+    #[error("{cmd:?}: {source}")]
+    CannotWait {
+        cmd: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{cmd:?} failed: {status}")]
+    CommandFailed {
+        cmd: String,
+        status: std::process::ExitStatus,
+    },
+    #[error("{cmd:?} timed out after {after:?}")]
+    CommandTimedOut { cmd: String, after: Duration },
+    #[error("connect to {addr}: {source}")]
+    Connect {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("connect to {addr}: timed out after {after:?}")]
+    ConnectTimedOut { addr: String, after: Duration },
+    /// `shown` is the connection string without its password.
+    #[error("cannot connect to {shown}: {source}")]
+    PostgresConnect {
+        shown: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("{query:?} on {shown}: {source}")]
+    PostgresQuery {
+        query: String,
+        shown: String,
+        #[source]
+        source: tokio_postgres::Error,
+    },
+    #[error("{shown}: no answer within {after:?}")]
+    PostgresTimedOut { shown: String, after: Duration },
+}
+
+impl ProbeError {
     /// This node could not run the probe at all (out of file descriptors
     /// or memory, a command that cannot start): it says nothing about the
     /// target, only that this node cannot judge it now.
-    pub local: bool,
+    pub fn is_local(&self) -> bool {
+        match self {
+            ProbeError::CannotRun { .. } | ProbeError::CannotWait { .. } => true,
+            other => is_local_resource_error(other),
+        }
+    }
+
     /// The target's host refused the connection (nothing listens there):
     /// the host is up and the service is not, a sure sign.
-    pub refused: bool,
-}
-
-impl ProbeFailure {
-    fn local(reason: String) -> Self {
-        ProbeFailure {
-            reason,
-            local: true,
-            refused: false,
-        }
-    }
-
-    /// A failure whose cause is `error`: local when the error chain holds
-    /// one of this node's own resource errors.
-    fn from_error(reason: String, error: &(dyn std::error::Error + 'static)) -> Self {
-        ProbeFailure {
-            reason,
-            local: is_local_resource_error(error),
-            refused: chain_has_io_error(error, &|io| {
-                io.kind() == std::io::ErrorKind::ConnectionRefused
-            }),
-        }
-    }
-}
-
-impl From<String> for ProbeFailure {
-    fn from(reason: String) -> Self {
-        ProbeFailure {
-            reason,
-            local: false,
-            refused: false,
-        }
-    }
-}
-
-impl std::fmt::Display for ProbeFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.reason)
+    pub fn refused(&self) -> bool {
+        chain_has_io_error(self, &|io| {
+            io.kind() == std::io::ErrorKind::ConnectionRefused
+        })
     }
 }
 
 /// A probe's result.
-pub type ProbeResult = Result<(), ProbeFailure>;
+pub type ProbeResult = Result<(), ProbeError>;
 
 /// Does this error chain hold an exhausted resource of this node: no file
 /// descriptor (EMFILE, ENFILE), no memory or buffer (ENOMEM, ENOBUFS), no
@@ -320,18 +382,28 @@ impl Prober {
     async fn postgres(&self, conn: &str, query: &str) -> ProbeResult {
         let shown = crate::config::redact_password(conn);
         let attempt = async {
-            let client = self.connect_postgres(conn).await.map_err(|e| {
-                ProbeFailure::from_error(format!("cannot connect to {shown}: {e}"), &e)
+            let client = self.connect_postgres(conn).await.map_err(|source| {
+                ProbeError::PostgresConnect {
+                    shown: shown.clone(),
+                    source,
+                }
             })?;
             client
                 .simple_query(query)
                 .await
                 .map(|_| ())
-                .map_err(|e| ProbeFailure::from_error(format!("{query:?} on {shown}: {e}"), &e))
+                .map_err(|source| ProbeError::PostgresQuery {
+                    query: query.to_owned(),
+                    shown: shown.clone(),
+                    source,
+                })
         };
         match tokio::time::timeout(self.timeout, attempt).await {
             Ok(result) => result,
-            Err(_) => Err(format!("{shown}: no answer within {:?}", self.timeout).into()),
+            Err(_) => Err(ProbeError::PostgresTimedOut {
+                shown: shown.clone(),
+                after: self.timeout,
+            }),
         }
     }
 
@@ -346,7 +418,7 @@ impl Prober {
         if status.as_u16() < 400 {
             Ok(())
         } else {
-            Err(format!("HTTP status {status}").into())
+            Err(ProbeError::Status(status))
         }
     }
 
@@ -360,14 +432,12 @@ impl Prober {
     pub async fn app_with_signal(&self, url: &Url) -> (ProbeResult, bool) {
         match self.app_answer(url).await {
             Ok(Answer::Healthy) => (Ok(()), false),
-            Ok(Answer::Maintenance(why)) => {
-                (Err(format!("maintenance signal: {why}").into()), true)
-            }
+            Ok(Answer::Maintenance(why)) => (Err(ProbeError::Maintenance(why)), true),
             Err(why) => (Err(why), false),
         }
     }
 
-    async fn app_answer(&self, url: &Url) -> Result<Answer, ProbeFailure> {
+    async fn app_answer(&self, url: &Url) -> Result<Answer, ProbeError> {
         let e = &self.expect;
         let response = self
             .client
@@ -386,21 +456,20 @@ impl Prober {
             }
         }
         if status < e.status.0 || status > e.status.1 {
-            return Err(format!(
-                "HTTP status {status}, expected {}-{}",
-                e.status.0, e.status.1
-            )
-            .into());
+            return Err(ProbeError::UnexpectedStatus {
+                status,
+                expected: e.status,
+            });
         }
         if let Some((name, want)) = &e.header {
             match (response.headers().get(name.as_str()), want) {
-                (None, _) => return Err(format!("no {name} header").into()),
+                (None, _) => return Err(ProbeError::NoHeader(name.clone())),
                 (Some(v), Some(want)) if v.to_str().ok().map(str::trim) != Some(want.as_str()) => {
-                    return Err(format!(
-                        "header {name}: {:?}, expected {want:?}",
-                        v.to_str().unwrap_or("?")
-                    )
-                    .into());
+                    return Err(ProbeError::WrongHeader {
+                        name: name.clone(),
+                        found: v.to_str().unwrap_or("?").to_owned(),
+                        want: want.clone(),
+                    });
                 }
                 _ => {}
             }
@@ -412,19 +481,19 @@ impl Prober {
         let body = match crate::io::bounded::body(response, crate::io::bounded::PROBED_PAGE).await {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(crate::io::bounded::BodyError::Http(e)) => return Err(describe(e)),
-            Err(too_long) => return Err(too_long.to_string().into()),
+            Err(too_long) => return Err(ProbeError::Body(too_long)),
         };
         if let Some(text) = signal_body.filter(|t| body.contains(t.as_str())) {
             return Ok(Answer::Maintenance(format!("body says {text:?}")));
         }
         if let Some(want) = &e.body {
             if !body.contains(want.as_str()) {
-                return Err(format!("body does not contain {want:?}").into());
+                return Err(ProbeError::BodyLacks(want.clone()));
             }
         }
         if let Some(re) = &e.body_regex {
             if !re.is_match(&body) {
-                return Err(format!("body does not match /{re}/").into());
+                return Err(ProbeError::BodyMismatch(re.clone()));
             }
         }
         Ok(Answer::Healthy)
@@ -442,30 +511,43 @@ impl Prober {
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
-            .map_err(|e| ProbeFailure::local(format!("cannot run {cmd:?}: {e}")))?;
+            .map_err(|source| ProbeError::CannotRun {
+                cmd: cmd.to_owned(),
+                source,
+            })?;
+        let cmd = cmd.to_owned();
         match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
-            Err(_) => Err(format!("{cmd:?} timed out after {:?}", self.timeout).into()),
-            Ok(Err(e)) => Err(ProbeFailure::local(format!("{cmd:?}: {e}"))),
+            Err(_) => Err(ProbeError::CommandTimedOut {
+                cmd,
+                after: self.timeout,
+            }),
+            Ok(Err(source)) => Err(ProbeError::CannotWait { cmd, source }),
             Ok(Ok(out)) if out.status.success() => Ok(()),
-            Ok(Ok(out)) => Err(format!("{cmd:?} failed: {}", out.status).into()),
+            Ok(Ok(out)) => Err(ProbeError::CommandFailed {
+                cmd,
+                status: out.status,
+            }),
         }
     }
 
     async fn tcp(&self, addr: &str) -> ProbeResult {
         match tokio::time::timeout(self.timeout, tokio::net::TcpStream::connect(addr)).await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(ProbeFailure::from_error(
-                format!("connect to {addr}: {e}"),
-                &e,
-            )),
-            Err(_) => Err(format!("connect to {addr}: timed out after {:?}", self.timeout).into()),
+            Ok(Err(source)) => Err(ProbeError::Connect {
+                addr: addr.to_owned(),
+                source,
+            }),
+            Err(_) => Err(ProbeError::ConnectTimedOut {
+                addr: addr.to_owned(),
+                after: self.timeout,
+            }),
         }
     }
 }
 
 /// A short, readable reason from a reqwest error chain (the root cause is
 /// what an administrator needs: "Connection refused", "timed out").
-fn describe(e: reqwest::Error) -> ProbeFailure {
+fn describe(e: reqwest::Error) -> ProbeError {
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
@@ -477,7 +559,12 @@ fn describe(e: reqwest::Error) -> ProbeFailure {
     while let Some(next) = root.source() {
         root = next;
     }
-    ProbeFailure::from_error(format!("{kind}: {root}"), &e)
+    let root = root.to_string();
+    ProbeError::Request {
+        kind,
+        root,
+        source: e,
+    }
 }
 
 #[cfg(test)]
@@ -513,12 +600,10 @@ mod tests {
     #[tokio::test]
     async fn status_body_and_header_expectations() {
         let url = serve_once(OK).await;
-        assert_eq!(
-            prober(Expect::default())
-                .check(&Check::App(url.clone()))
-                .await,
-            Ok(())
-        );
+        let healthy = prober(Expect::default())
+            .check(&Check::App(url.clone()))
+            .await;
+        assert!(healthy.is_ok(), "{healthy:?}");
         let strict = Expect {
             status: (200, 200),
             body: Some("good".into()),
@@ -526,7 +611,8 @@ mod tests {
             header: Some(("x-health".into(), Some("ok".into()))),
             maintenance: None,
         };
-        assert_eq!(prober(strict).check(&Check::App(url.clone())).await, Ok(()));
+        let strict = prober(strict).check(&Check::App(url.clone())).await;
+        assert!(strict.is_ok(), "{strict:?}");
         let wrong_body = Expect {
             body: Some("bad".into()),
             ..Expect::default()
@@ -535,7 +621,7 @@ mod tests {
             .check(&Check::App(url.clone()))
             .await
             .unwrap_err()
-            .reason;
+            .to_string();
         assert!(err.contains("does not contain"), "{err}");
         let wrong_header = Expect {
             header: Some(("x-health".into(), Some("degraded".into()))),
@@ -545,14 +631,14 @@ mod tests {
             .check(&Check::App(url))
             .await
             .unwrap_err()
-            .reason;
+            .to_string();
         assert!(err.contains("expected \"degraded\""), "{err}");
         let url = serve_once(MAINT).await;
         let err = prober(Expect::default())
             .check(&Check::App(url))
             .await
             .unwrap_err()
-            .reason;
+            .to_string();
         assert!(err.contains("503"), "{err}");
     }
 
@@ -566,37 +652,38 @@ mod tests {
         let p = prober(Expect::default());
         let url = Url::parse(&format!("http://{addr}/")).unwrap();
         let refused = p.check(&Check::App(url)).await.unwrap_err();
-        assert!(refused.refused, "{}", refused.reason);
+        assert!(refused.refused(), "{refused}");
         let tcp = p.check(&Check::Tcp(addr.to_string())).await;
-        assert!(tcp.is_err_and(|f| f.refused));
+        assert!(tcp.is_err_and(|f| f.refused()));
         let hung = p
             .check(&Check::Command("sleep 5".into()))
             .await
             .unwrap_err();
-        assert!(!hung.refused);
+        assert!(!hung.refused());
     }
 
     #[tokio::test]
     async fn commands_healthy_failing_hung_and_missing() {
         let p = prober(Expect::default());
-        assert_eq!(p.check(&Check::Command("true".into())).await, Ok(()));
+        let ok = p.check(&Check::Command("true".into())).await;
+        assert!(ok.is_ok(), "{ok:?}");
         assert!(p
             .check(&Check::Command("exit 3".into()))
             .await
             .unwrap_err()
-            .reason
+            .to_string()
             .contains("exit status: 3"));
         assert!(p
             .check(&Check::Command("sleep 5".into()))
             .await
             .unwrap_err()
-            .reason
+            .to_string()
             .contains("timed out"));
         let missing = p
             .check(&Check::Command("/nonexistent/check-db".into()))
             .await;
         assert!(
-            missing.is_err_and(|f| !f.local),
+            missing.is_err_and(|f| !f.is_local()),
             "a command that runs and fails says the data service failed"
         );
     }

@@ -19,7 +19,7 @@ use crate::config::{Config, Failback, FenceCommand, Node, Url};
 use crate::core::{millis, Action, Input};
 use crate::io::app::Supervisor;
 use crate::io::claim::{Announcement, Claim};
-use crate::io::probe::{Check, Prober};
+use crate::io::probe::{Check, ProbeError, Prober};
 
 use super::watchdog::Watchdog;
 
@@ -349,7 +349,7 @@ impl Effects {
             match tokio::time::timeout(window.max(MIN_GET), self.prober.check(&self.via_vip)).await
             {
                 Ok(answer) => answer,
-                Err(_) => Err(format!("no answer through the common IP within {window:?}").into()),
+                Err(_) => Err(ProbeError::ViaVipTimedOut(window)),
             }
         };
         let deadline = crate::clock::later(began.into_std(), window);
@@ -384,7 +384,7 @@ impl Effects {
                 None
             }
         };
-        let via_vip = via.map_err(|f| f.reason);
+        let via_vip = via.map_err(|f| f.to_string());
         info!(
             ms = millis(began.elapsed()),
             holder = holder.as_deref().unwrap_or("none"),

@@ -73,7 +73,7 @@ pub enum RuntimeError {
     #[error("notifications: {0}")]
     Notify(String),
     #[error("witness: {0}")]
-    Witness(String),
+    Witness(#[source] crate::io::witness::WitnessError),
     #[error("a task panicked; the application was stopped and the common IP released")]
     Panicked,
     #[error("{0}")]

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::control::metrics::Metrics;
 use crate::core::{Input, Target};
 use crate::io::nic::Links;
-use crate::io::probe::{Check, ProbeResult, ProbeSetupError, Prober};
+use crate::io::probe::{Check, ProbeError, ProbeResult, ProbeSetupError, Prober};
 
 /// What each probe target means for this node.
 pub struct Checks {
@@ -99,7 +99,7 @@ impl Checks {
             let started = super::now();
             let mut outcome: ProbeResult = Ok(());
             if nic_first {
-                outcome = links.usable(&nic).await.map_err(Into::into);
+                outcome = links.usable(&nic).await.map_err(ProbeError::Nic);
             }
             if let (Ok(()), Some(check)) = (&outcome, check) {
                 outcome = match (target, &check) {
@@ -134,16 +134,16 @@ pub fn prober(config: &Config, timeout: std::time::Duration) -> Result<Prober, P
 /// read as "the target failed".
 fn into_input(target: Target, started: std::time::Instant, outcome: ProbeResult) -> Input {
     match outcome {
-        Err(failure) if failure.local => Input::ProbeNotRun {
+        Err(failure) if failure.is_local() => Input::ProbeNotRun {
             target,
             started,
-            why: failure.reason,
+            why: failure.to_string(),
         },
         outcome => Input::Probed {
             target,
             started,
-            refused: outcome.as_ref().is_err_and(|f| f.refused),
-            outcome: outcome.map_err(|f| f.reason),
+            refused: outcome.as_ref().is_err_and(ProbeError::refused),
+            outcome: outcome.map_err(|f| f.to_string()),
         },
     }
 }

@@ -38,7 +38,7 @@ async fn nic(nic: String, inputs: mpsc::UnboundedSender<Input>) {
         let input = Input::Probed {
             target: Target::Nic,
             started: super::now(),
-            outcome,
+            outcome: outcome.map_err(|e| e.to_string()),
             refused: false,
         };
         inputs.send(input).is_ok()

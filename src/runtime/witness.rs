@@ -17,7 +17,7 @@ use super::RuntimeError;
 use crate::config::Config;
 use crate::core::{Input, LeaseAsk, LeaseReply, StatusWord};
 use crate::io::probe::Prober;
-use crate::io::witness::{NodeRecord, SharedView, Witness, WitnessView};
+use crate::io::witness::{NodeRecord, SharedView, Witness, WitnessError, WitnessView};
 
 /// The loop's side of the task.
 pub struct WitnessLink {
@@ -133,7 +133,7 @@ impl Task {
     /// One ask, within the round; acquires and renewals are answered.
     async fn carry_out(&mut self, ask: LeaseAsk) {
         let limit = self.round;
-        let late = || format!("the witness did not answer within {limit:?}");
+        let late = || WitnessError::TimedOut(limit);
         match ask {
             LeaseAsk::Acquire | LeaseAsk::Renew { .. } => {
                 let call = async {
@@ -144,7 +144,7 @@ impl Task {
                 };
                 let reply = tokio::time::timeout(limit, call)
                     .await
-                    .unwrap_or_else(|_| LeaseReply::Failed(late()));
+                    .unwrap_or_else(|_| LeaseReply::Failed(late().to_string()));
                 if matches!(reply, LeaseReply::Failed(_)) {
                     self.witness.reset();
                 }
@@ -188,7 +188,8 @@ impl Task {
         let limit = self.round;
         let result = tokio::time::timeout(limit, self.witness.record_and_read(mine))
             .await
-            .unwrap_or_else(|_| Err(format!("the witness did not answer within {limit:?}")));
+            .unwrap_or_else(|_| Err(WitnessError::TimedOut(limit)))
+            .map_err(|e| e.to_string());
         let mut view = self.view.lock().unwrap_or_else(|p| p.into_inner());
         match result {
             Ok(seen) => {

@@ -1,5 +1,5 @@
 #!/bin/sh
-# A stand-in for systemctl, for tests/readme.rs only: the test machines are
+# A stand-in for systemctl, for tests/netns/readme.rs only: the test machines are
 # network namespaces without systemd as PID 1, so the README's systemctl
 # lines run through this. It does what systemd would do with the installed
 # unit file, and nothing else: it reads ExecStartPre/ExecStart/ExecReload,

@@ -107,7 +107,7 @@ fn backend(ck: &mut Checker, url: &str) -> Option<WitnessBackend> {
         return match parsed {
             Ok(_) => Some(WitnessBackend::Postgres(url.to_owned())),
             Err(e) => {
-                ck.report(&key("url"), e);
+                ck.report(&key("url"), e.to_string());
                 None
             }
         };

@@ -30,7 +30,7 @@ pub(in crate::config) fn access(
             );
         } else if let Some(meta) = std::fs::metadata(&p).ok().filter(|_| secret) {
             if let Err(why) = crate::io::witness::access::private(&p, meta.permissions().mode()) {
-                ck.report(&key(name), why);
+                ck.report(&key(name), why.to_string());
             }
         }
         Some(p)

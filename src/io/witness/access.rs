@@ -8,27 +8,28 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::str::FromStr;
 
+use super::WitnessError;
 use crate::config::WitnessAccess;
 
 /// The contents of a secret file, trimmed, if only its owner may read it.
-pub fn read_secret(path: &Path) -> Result<String, String> {
-    let meta =
-        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+pub fn read_secret(path: &Path) -> Result<String, WitnessError> {
+    let unreadable = |source| WitnessError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(unreadable)?;
     private(path, meta.permissions().mode())?;
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(unreadable)?;
     Ok(text.trim_end_matches(['\n', '\r']).to_owned())
 }
 
 /// `Err` if `mode` lets the group or others read or write the file.
-pub fn private(path: &Path, mode: u32) -> Result<(), String> {
+pub fn private(path: &Path, mode: u32) -> Result<(), WitnessError> {
     if mode & 0o077 != 0 {
-        return Err(format!(
-            "{} can be read by others (mode {:o}): chmod 600 {}",
-            path.display(),
-            mode & 0o777,
-            path.display()
-        ));
+        return Err(WitnessError::Exposed {
+            path: path.to_owned(),
+            mode: mode & 0o777,
+        });
     }
     Ok(())
 }
@@ -40,11 +41,10 @@ pub fn private(path: &Path, mode: u32) -> Result<(), String> {
 pub fn postgres_config(
     url: &str,
     access: &WitnessAccess,
-) -> Result<(tokio_postgres::Config, bool), String> {
+) -> Result<(tokio_postgres::Config, bool), WitnessError> {
     let mut verify = false;
     let cleaned = strip_verify(url, &mut verify);
-    let mut config = tokio_postgres::Config::from_str(&cleaned)
-        .map_err(|e| format!("not a PostgreSQL URL: {e}"))?;
+    let mut config = tokio_postgres::Config::from_str(&cleaned).map_err(WitnessError::Url)?;
     let required = config.get_ssl_mode() == tokio_postgres::config::SslMode::Require;
     let tls = verify || required || access.ca_file.is_some();
     if tls {
@@ -84,33 +84,42 @@ fn strip_verify(url: &str, verify: &mut bool) -> String {
 pub fn etcd_client(
     timeout: std::time::Duration,
     access: &WitnessAccess,
-) -> Result<reqwest::Client, String> {
+) -> Result<reqwest::Client, WitnessError> {
     let mut builder = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
         .no_proxy();
     if let Some(path) = &access.ca_file {
-        let pem =
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        for cert in reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("{}: {e}", path.display()))?
+        let pem = std::fs::read(path).map_err(|source| WitnessError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        for cert in
+            reqwest::Certificate::from_pem_bundle(&pem).map_err(|source| WitnessError::Pem {
+                path: path.clone(),
+                source,
+            })?
         {
             builder = builder.add_root_certificate(cert);
         }
     }
     if let (Some(cert), Some(key)) = (&access.cert_file, &access.key_file) {
-        let mut pem =
-            std::fs::read(cert).map_err(|e| format!("cannot read {}: {e}", cert.display()))?;
+        let mut pem = std::fs::read(cert).map_err(|source| WitnessError::Read {
+            path: cert.clone(),
+            source,
+        })?;
         pem.push(b'\n');
         pem.extend(read_secret(key)?.into_bytes());
         pem.push(b'\n');
-        let identity = reqwest::Identity::from_pem(&pem)
-            .map_err(|e| format!("{} and {}: {e}", cert.display(), key.display()))?;
+        let identity =
+            reqwest::Identity::from_pem(&pem).map_err(|source| WitnessError::Identity {
+                cert: cert.clone(),
+                key: key.clone(),
+                source,
+            })?;
         builder = builder.identity(identity);
     }
-    builder
-        .build()
-        .map_err(|e| format!("cannot make an HTTP client for etcd: {e}"))
+    builder.build().map_err(WitnessError::Client)
 }
 
 #[cfg(test)]
@@ -122,7 +131,9 @@ mod tests {
         let path = Path::new("/etc/understudy/witness-password");
         assert!(private(path, 0o100600).is_ok());
         assert!(private(path, 0o100400).is_ok());
-        let err = private(path, 0o100644).expect_err("group and others read it");
+        let err = private(path, 0o100644)
+            .expect_err("group and others read it")
+            .to_string();
         assert!(err.contains("mode 644"), "{err}");
         assert!(
             err.contains("chmod 600 /etc/understudy/witness-password"),

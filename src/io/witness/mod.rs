@@ -1,11 +1,14 @@
 //! The witness at the edge: the lease and each node's heartbeat record in
 //! PostgreSQL ([`postgres`]) or etcd ([`etcd`]). Each call is one round
-//! trip or a few, returns errors as text, and never panics; the caller
+//! trip or a few, returns a typed [`WitnessError`], and never panics; the caller
 //! bounds it in time ([`crate::runtime::witness`]).
 
 pub mod access;
+mod error;
 pub mod etcd;
 pub mod postgres;
+
+pub use error::{Answer, WitnessError};
 
 use std::time::Duration;
 
@@ -72,7 +75,7 @@ impl Witness {
         prober: Prober,
         timeout: Duration,
         access: &WitnessAccess,
-    ) -> Result<Witness, String> {
+    ) -> Result<Witness, WitnessError> {
         Ok(match backend {
             WitnessBackend::Postgres(url) => Witness::Postgres(postgres::Postgres::new(
                 url,
@@ -92,7 +95,7 @@ impl Witness {
             Witness::Postgres(p) => p.acquire().await,
             Witness::Etcd(e) => e.acquire().await,
         };
-        reply.unwrap_or_else(LeaseReply::Failed)
+        reply.unwrap_or_else(|e| LeaseReply::Failed(e.to_string()))
     }
 
     pub async fn renew(&mut self, term: u64) -> LeaseReply {
@@ -100,10 +103,10 @@ impl Witness {
             Witness::Postgres(p) => p.renew(term).await,
             Witness::Etcd(e) => e.renew(term).await,
         };
-        reply.unwrap_or_else(LeaseReply::Failed)
+        reply.unwrap_or_else(|e| LeaseReply::Failed(e.to_string()))
     }
 
-    pub async fn release(&mut self, term: u64) -> Result<(), String> {
+    pub async fn release(&mut self, term: u64) -> Result<(), WitnessError> {
         match self {
             Witness::Postgres(p) => p.release(term).await,
             Witness::Etcd(e) => e.release(term).await,
@@ -111,7 +114,7 @@ impl Witness {
     }
 
     /// Ends a fenced holder's lease; `Ok(false)`: it was not theirs.
-    pub async fn break_lease(&mut self, holder: &str, term: u64) -> Result<bool, String> {
+    pub async fn break_lease(&mut self, holder: &str, term: u64) -> Result<bool, WitnessError> {
         match self {
             Witness::Postgres(p) => p.break_lease(holder, term).await,
             Witness::Etcd(e) => e.break_lease(holder, term).await,
@@ -119,7 +122,7 @@ impl Witness {
     }
 
     /// Writes our row, then reads the lease and every row.
-    pub async fn record_and_read(&mut self, record: &NodeRecord) -> Result<Seen, String> {
+    pub async fn record_and_read(&mut self, record: &NodeRecord) -> Result<Seen, WitnessError> {
         match self {
             Witness::Postgres(p) => p.record_and_read(record).await,
             Witness::Etcd(e) => e.record_and_read(record).await,

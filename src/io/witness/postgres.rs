@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use tokio_postgres::Client;
 
-use super::{NodeRecord, NodeSeen, Seen};
+use super::{NodeRecord, NodeSeen, Seen, WitnessError};
 use crate::config::WitnessAccess;
 use crate::core::LeaseReply;
 use crate::io::probe::Prober;
@@ -140,8 +140,11 @@ impl Postgres {
     /// Connects with TLS that verifies the server (its CA, its name) when
     /// the URL says `sslmode=verify-full` or a `ca_file` is given, and the
     /// password from its file; as the probes do otherwise.
-    async fn connect(&self) -> Result<Client, String> {
-        let failed = |e: &dyn std::fmt::Display| format!("cannot connect to {}: {e}", self.shown);
+    async fn connect(&self) -> Result<Client, WitnessError> {
+        let failed = |source| WitnessError::Connect {
+            shown: self.shown.clone(),
+            source,
+        };
         let (config, tls) = super::access::postgres_config(&self.url, &self.access)?;
         let secured = self.access.password_file.is_some() || self.access.ca_file.is_some();
         if !tls && !secured {
@@ -149,16 +152,21 @@ impl Postgres {
                 .prober
                 .connect_postgres(&self.url)
                 .await
-                .map_err(|e| failed(&e));
+                .map_err(failed);
         }
         let connected = if tls {
             let connector =
-                crate::io::probe::pg_tls(self.access.ca_file.as_deref()).map_err(|e| failed(&e))?;
+                crate::io::probe::pg_tls(self.access.ca_file.as_deref()).map_err(|source| {
+                    WitnessError::Tls {
+                        shown: self.shown.clone(),
+                        source,
+                    }
+                })?;
             crate::io::probe::pg_connect_config(&config, connector).await
         } else {
             crate::io::probe::pg_connect_config(&config, tokio_postgres::NoTls).await
         };
-        connected.map_err(|e| failed(&e))
+        connected.map_err(failed)
     }
 
     pub fn reset(&mut self) {
@@ -166,59 +174,72 @@ impl Postgres {
     }
 
     /// The connection, made (and the tables created) if there is none.
-    async fn client(&mut self) -> Result<&Client, String> {
-        if self.client.is_none() && self.prepared {
-            self.client = Some(self.connect().await?);
-        }
-        if self.client.is_none() {
-            let client = self.connect().await?;
-            // Two nodes creating the tables at once may collide; the
-            // second try finds them.
-            if client.batch_execute(SCHEMA).await.is_err() {
+    async fn client(&mut self) -> Result<&Client, WitnessError> {
+        let client = match self.client.take() {
+            Some(client) => client,
+            None if self.prepared => self.connect().await?,
+            None => {
+                let client = self.connect().await?;
+                self.prepare(&client).await?;
+                self.prepared = true;
                 client
-                    .batch_execute(SCHEMA)
-                    .await
-                    .map_err(|e| self.failed("create the tables", &e))?;
             }
-            let found = client
-                .query(TYPES, &[])
-                .await
-                .map_err(|e| self.failed("read the tables' columns", &e))?;
-            let found = found
-                .iter()
-                .map(|row| Ok((cell(row, 0)?, cell(row, 1)?, cell(row, 2)?)))
-                .collect::<Result<Vec<(String, String, String)>, String>>()
-                .map_err(|why| format!("{}: {why}", self.shown))?;
-            schema_problem(&found).map_or(Ok(()), |why| Err(format!("{}: {why}", self.shown)))?;
-            client
-                .execute(
-                    "INSERT INTO understudy_lease (cluster) VALUES ($1) ON CONFLICT DO NOTHING",
-                    &[&self.cluster],
-                )
-                .await
-                .map_err(|e| self.failed("create the lease row", &e))?;
-            self.client = Some(client);
-            self.prepared = true;
-        }
-        self.client
-            .as_ref()
-            .ok_or_else(|| "no connection".to_owned())
+        };
+        Ok(self.client.insert(client))
     }
 
-    fn failed(&self, what: &str, e: &tokio_postgres::Error) -> String {
-        format!("{}: cannot {what}: {e}", self.shown)
+    /// Creates the tables if they are missing, checks their columns, and
+    /// makes the cluster's lease row.
+    async fn prepare(&self, client: &Client) -> Result<(), WitnessError> {
+        // Two nodes creating the tables at once may collide; the second
+        // try finds them.
+        if client.batch_execute(SCHEMA).await.is_err() {
+            client
+                .batch_execute(SCHEMA)
+                .await
+                .map_err(|e| self.failed("create the tables", e))?;
+        }
+        let found = client
+            .query(TYPES, &[])
+            .await
+            .map_err(|e| self.failed("read the tables' columns", e))?;
+        let found = found
+            .iter()
+            .map(|row| Ok((cell(row, 0)?, cell(row, 1)?, cell(row, 2)?)))
+            .collect::<Result<Vec<(String, String, String)>, WitnessError>>()?;
+        if let Some(problem) = schema_problem(&found) {
+            return Err(WitnessError::Tables {
+                shown: self.shown.clone(),
+                problem,
+            });
+        }
+        client
+            .execute(
+                "INSERT INTO understudy_lease (cluster) VALUES ($1) ON CONFLICT DO NOTHING",
+                &[&self.cluster],
+            )
+            .await
+            .map_err(|e| self.failed("create the lease row", e))?;
+        Ok(())
+    }
+
+    fn failed(&self, what: &'static str, source: tokio_postgres::Error) -> WitnessError {
+        WitnessError::Statement {
+            shown: self.shown.clone(),
+            what,
+            source,
+        }
     }
 
     /// Runs one statement; a failure drops the connection.
     async fn query(
         &mut self,
-        what: &str,
+        what: &'static str,
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> Result<Vec<tokio_postgres::Row>, String> {
+    ) -> Result<Vec<tokio_postgres::Row>, WitnessError> {
         let result = self.client().await?.query(sql, params).await;
         result.map_err(|e| {
-            let message = self.failed(what, &e);
             self.client = None;
             // Tables dropped or altered behind us: make and check them
             // again on the next connection.
@@ -231,14 +252,14 @@ impl Postgres {
             if e.code().is_some_and(|c| schema.contains(c)) {
                 self.prepared = false;
             }
-            message
+            self.failed(what, e)
         })
     }
 
     /// Takes the lease if it is free. The update saw the row as it was
     /// when it began: a release that committed meanwhile makes the read
     /// after it find nobody, and then the update is tried once more.
-    pub async fn acquire(&mut self) -> Result<LeaseReply, String> {
+    pub async fn acquire(&mut self) -> Result<LeaseReply, WitnessError> {
         let (cluster, node, secs) = (self.cluster.clone(), self.node.clone(), self.lease_secs);
         for _ in 0..2 {
             let rows = self
@@ -258,7 +279,7 @@ impl Postgres {
         self.held_by().await
     }
 
-    pub async fn renew(&mut self, term_held: u64) -> Result<LeaseReply, String> {
+    pub async fn renew(&mut self, term_held: u64) -> Result<LeaseReply, WitnessError> {
         let (cluster, node, secs) = (self.cluster.clone(), self.node.clone(), self.lease_secs);
         let ours = i64::try_from(term_held).unwrap_or(i64::MAX);
         let rows = self
@@ -273,7 +294,7 @@ impl Postgres {
     }
 
     /// Who holds the lease we did not get (or nobody, just expired).
-    async fn held_by(&mut self) -> Result<LeaseReply, String> {
+    async fn held_by(&mut self) -> Result<LeaseReply, WitnessError> {
         let cluster = self.cluster.clone();
         let rows = self.query("read the lease", HOLDER, &[&cluster]).await?;
         Ok(match rows.first() {
@@ -288,7 +309,7 @@ impl Postgres {
         })
     }
 
-    pub async fn release(&mut self, term_held: u64) -> Result<(), String> {
+    pub async fn release(&mut self, term_held: u64) -> Result<(), WitnessError> {
         let (cluster, node) = (self.cluster.clone(), self.node.clone());
         let ours = i64::try_from(term_held).unwrap_or(i64::MAX);
         self.query("release the lease", RELEASE, &[&cluster, &node, &ours])
@@ -298,7 +319,7 @@ impl Postgres {
 
     /// Ends the lease `holder` holds with `term` (a fenced holder's).
     /// `Ok(false)` if it had another holder or term (nothing was ended).
-    pub async fn break_lease(&mut self, holder: &str, term: u64) -> Result<bool, String> {
+    pub async fn break_lease(&mut self, holder: &str, term: u64) -> Result<bool, WitnessError> {
         let cluster = self.cluster.clone();
         let theirs = i64::try_from(term).unwrap_or(i64::MAX);
         let holder = holder.to_owned();
@@ -312,7 +333,7 @@ impl Postgres {
         .map(|rows| !rows.is_empty())
     }
 
-    pub async fn record_and_read(&mut self, record: &NodeRecord) -> Result<Seen, String> {
+    pub async fn record_and_read(&mut self, record: &NodeRecord) -> Result<Seen, WitnessError> {
         let cluster = self.cluster.clone();
         let record_term = i64::try_from(record.term).unwrap_or(i64::MAX);
         self.query(
@@ -341,7 +362,7 @@ impl Postgres {
                     age: Duration::try_from_secs_f64(cell::<f64>(row, 4)?.max(0.0)).ok(),
                 })
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, WitnessError>>()?;
         let holder = self.query("read the lease", HOLDER, &[&cluster]).await?;
         let holder = match holder.first() {
             Some(r) => Some((cell(r, 0)?, term(cell(r, 1)?)?)),
@@ -353,8 +374,8 @@ impl Postgres {
 
 /// A term as stored: never negative (a negative one read as 0 would say
 /// "nobody holds the lease"; it is an error instead).
-fn term(value: i64) -> Result<u64, String> {
-    u64::try_from(value).map_err(|_| format!("a negative term ({value}) in the witness's tables"))
+fn term(value: i64) -> Result<u64, WitnessError> {
+    u64::try_from(value).map_err(|_| WitnessError::NegativeTerm(value))
 }
 
 /// Column `at` of `row`, or an error naming it: a table altered by hand
@@ -362,10 +383,10 @@ fn term(value: i64) -> Result<u64, String> {
 fn cell<'a, T: tokio_postgres::types::FromSql<'a>>(
     row: &'a tokio_postgres::Row,
     at: usize,
-) -> Result<T, String> {
-    row.try_get(at).map_err(|e| {
-        let name = row.columns().get(at).map_or("?", |c| c.name());
-        format!("unexpected value in column {name}: {e}")
+) -> Result<T, WitnessError> {
+    row.try_get(at).map_err(|source| WitnessError::Column {
+        column: row.columns().get(at).map_or("?", |c| c.name()).to_owned(),
+        source,
     })
 }
 
@@ -403,8 +424,13 @@ mod tests {
 
     #[test]
     fn a_negative_term_is_an_error_not_nobody() {
-        assert_eq!(term(7), Ok(7));
-        assert!(term(-1).unwrap_err().contains("negative term (-1)"));
+        assert!(matches!(term(7), Ok(7)));
+        let err = term(-1).unwrap_err();
+        assert!(
+            matches!(err, WitnessError::NegativeTerm(-1))
+                && err.to_string().contains("negative term (-1)"),
+            "{err}"
+        );
     }
 
     fn as_created() -> Vec<(String, String, String)> {

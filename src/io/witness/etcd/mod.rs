@@ -28,7 +28,8 @@ use base64::Engine as _;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
-use super::{NodeRecord, NodeSeen, Seen};
+use super::error::Answer;
+use super::{NodeRecord, NodeSeen, Seen, WitnessError};
 use crate::config::WitnessAccess;
 use crate::core::LeaseReply;
 use crate::io::bounded::{self, BodyError};
@@ -36,29 +37,6 @@ use crate::io::bounded::{self, BodyError};
 /// etcd's gRPC code for a request whose auth token is invalid or expired
 /// (`Unauthenticated`): authenticate again and retry.
 const UNAUTHENTICATED: i64 = 16;
-
-/// Why a gateway's answer could not be read.
-#[derive(Debug, thiserror::Error)]
-enum Answer {
-    #[error(transparent)]
-    Body(#[from] BodyError),
-    #[error("the answer is not JSON: {0}")]
-    Json(serde_json::Error),
-}
-
-impl From<reqwest::Error> for Answer {
-    fn from(e: reqwest::Error) -> Self {
-        Answer::Body(BodyError::Http(e))
-    }
-}
-
-/// A call that failed: why, whether the connection itself failed (the
-/// next endpoint is tried), and etcd's gRPC code if it answered one.
-struct Failed {
-    why: String,
-    connect: bool,
-    code: Option<i64>,
-}
 
 pub struct Etcd {
     endpoints: Vec<String>,
@@ -86,15 +64,17 @@ fn b64(text: &str) -> String {
 }
 
 /// An answer read as the type it must be.
-fn decode<T: DeserializeOwned>(path: &str, answer: Value) -> Result<T, String> {
-    serde_json::from_value(answer).map_err(|e| format!("etcd: {path}: a malformed answer: {e}"))
+fn decode<T: DeserializeOwned>(path: &'static str, answer: Value) -> Result<T, WitnessError> {
+    serde_json::from_value(answer).map_err(|source| WitnessError::Malformed { path, source })
 }
 
 /// The holder a lease key names: never empty (an empty value would read
 /// as a holder nobody is).
-fn holder_of(kv: &KeyValue) -> Result<String, String> {
+fn holder_of(kv: &KeyValue) -> Result<String, WitnessError> {
     match kv.value.0.as_str() {
-        "" => Err("etcd: the lease key names nobody (an empty value)".to_owned()),
+        "" => Err(WitnessError::Incomplete(
+            "the lease key names nobody (an empty value)",
+        )),
         holder => Ok(holder.to_owned()),
     }
 }
@@ -117,7 +97,7 @@ impl Etcd {
         lease: Duration,
         timeout: Duration,
         access: &WitnessAccess,
-    ) -> Result<Etcd, String> {
+    ) -> Result<Etcd, WitnessError> {
         let http = super::access::etcd_client(timeout, access)?;
         Ok(Etcd {
             endpoints: endpoints.to_vec(),
@@ -148,29 +128,33 @@ impl Etcd {
     /// (its member is down, its host up) is passed over at once for the
     /// next; any other failure is an error, and the next call tries the
     /// next endpoint.
-    async fn call<T: DeserializeOwned>(&mut self, path: &str, body: Value) -> Result<T, String> {
+    async fn call<T: DeserializeOwned>(
+        &mut self,
+        path: &'static str,
+        body: Value,
+    ) -> Result<T, WitnessError> {
         let answer = self.call_raw(path, body).await?;
         decode(path, answer)
     }
 
-    async fn call_raw(&mut self, path: &str, body: Value) -> Result<Value, String> {
+    async fn call_raw(&mut self, path: &'static str, body: Value) -> Result<Value, WitnessError> {
         if self.user.is_some() && self.token.is_none() {
             self.authenticate().await?;
         }
         match self.call_any(path, &body).await {
             // The token ran out (`--auth-token-ttl`): once more, anew.
-            Err((_, Some(UNAUTHENTICATED))) if self.user.is_some() => {
+            Err(e) if e.etcd_code() == Some(UNAUTHENTICATED) && self.user.is_some() => {
                 tracing::info!("etcd's auth token ran out; authenticating again");
                 self.authenticate().await?;
-                self.call_any(path, &body).await.map_err(|(why, _)| why)
+                self.call_any(path, &body).await
             }
-            other => other.map_err(|(why, _)| why),
+            other => other,
         }
     }
 
     /// Asks for a token as the configured user (the password read from
     /// its file each time, so that a changed password is taken).
-    async fn authenticate(&mut self) -> Result<(), String> {
+    async fn authenticate(&mut self) -> Result<(), WitnessError> {
         self.token = None;
         let Some((user, file)) = self.user.clone() else {
             return Ok(());
@@ -178,10 +162,10 @@ impl Etcd {
         let password = super::access::read_secret(&file)?;
         let body = json!({ "name": user, "password": password });
         let path = "auth/authenticate";
-        let answer = self.call_any(path, &body).await.map_err(|(why, _)| why)?;
+        let answer = self.call_any(path, &body).await?;
         let Token { token } = decode(path, answer)?;
         if token.is_empty() {
-            return Err(format!("etcd authenticated {user} but gave no token"));
+            return Err(WitnessError::NoToken(user));
         }
         self.token = Some(token);
         Ok(())
@@ -189,23 +173,20 @@ impl Etcd {
 
     /// Tries each endpoint in turn while connections fail; an error says
     /// etcd's gRPC code when it gave one.
-    async fn call_any(&mut self, path: &str, body: &Value) -> Result<Value, (String, Option<i64>)> {
+    async fn call_any(&mut self, path: &'static str, body: &Value) -> Result<Value, WitnessError> {
         let mut refused = Vec::new();
         for _ in 0..self.endpoints.len().max(1) {
             match self.call_one(path, body).await {
-                Err(Failed {
-                    why, connect: true, ..
-                }) => refused.push(why),
-                Err(Failed { why, code, .. }) => return Err((why, code)),
-                Ok(value) => return Ok(value),
+                Err(e) if e.connect_failed() => refused.push(e),
+                other => return other,
             }
         }
-        Err((refused.join("; "), None))
+        Err(WitnessError::Unreachable(refused))
     }
 
     /// One call to the current endpoint; an error says whether the
     /// connection itself failed.
-    async fn call_one(&mut self, path: &str, body: &Value) -> Result<Value, Failed> {
+    async fn call_one(&mut self, path: &'static str, body: &Value) -> Result<Value, WitnessError> {
         let endpoint = self.endpoints[self.current % self.endpoints.len()].clone();
         let url = format!("{}://{endpoint}/v3/{path}", self.scheme);
         let result = async {
@@ -231,29 +212,32 @@ impl Etcd {
                 if code != Some(UNAUTHENTICATED) {
                     self.reset();
                 }
-                let why = value["message"].as_str().unwrap_or("no message").to_owned();
-                Err(Failed {
-                    why: format!("etcd {endpoint}: {path}: {status}: {why}"),
-                    connect: false,
+                let message = value["message"].as_str().unwrap_or("no message").to_owned();
+                Err(WitnessError::Refused {
+                    endpoint,
+                    path,
+                    status,
+                    message,
                     code,
                 })
             }
-            Err(e) => {
+            Err(source) => {
                 self.reset();
-                let connect = matches!(&e, Answer::Body(BodyError::Http(e)) if e.is_connect());
-                Err(Failed {
-                    why: format!("etcd {endpoint}: {path}: {e}"),
+                let connect = matches!(&source, Answer::Body(BodyError::Http(e)) if e.is_connect());
+                Err(WitnessError::Gateway {
+                    endpoint,
+                    path,
                     connect,
-                    code: None,
+                    source,
                 })
             }
         }
     }
 
-    pub async fn acquire(&mut self) -> Result<LeaseReply, String> {
+    pub async fn acquire(&mut self) -> Result<LeaseReply, WitnessError> {
         let grant: Grant = self.call("lease/grant", json!({ "TTL": self.ttl })).await?;
         if grant.id.0 == 0 {
-            return Err("etcd granted no lease (ID 0)".to_owned());
+            return Err(WitnessError::Incomplete("granted no lease (ID 0)"));
         }
         let id = grant.id.0.to_string();
         let key = b64(&self.lease_key);
@@ -275,12 +259,16 @@ impl Etcd {
             .into_iter()
             .find_map(|r| r.response_range)
             .and_then(|range| range.kvs.into_iter().next())
-            .ok_or("etcd: the lease key exists but the answer does not show it")?;
+            .ok_or(WitnessError::Incomplete(
+                "the lease key exists but the answer does not show it",
+            ))?;
         let (holder, term) = (holder_of(&kv)?, kv.create_revision.0);
         if holder == self.node {
             // Ours from before a restart: keep its lease alive.
             if kv.lease.0 == 0 {
-                return Err("etcd: the lease key names this node but no etcd lease".to_owned());
+                return Err(WitnessError::Incomplete(
+                    "the lease key names this node but no etcd lease",
+                ));
             }
             self.held = Some((kv.lease.0.to_string(), term));
             return self.renew(term).await;
@@ -288,7 +276,7 @@ impl Etcd {
         Ok(LeaseReply::HeldBy { holder, term })
     }
 
-    pub async fn renew(&mut self, term: u64) -> Result<LeaseReply, String> {
+    pub async fn renew(&mut self, term: u64) -> Result<LeaseReply, WitnessError> {
         let Some((id, _)) = self.held.clone().filter(|(_, t)| *t == term) else {
             return self.holder_now().await;
         };
@@ -309,7 +297,7 @@ impl Etcd {
     }
 
     /// Who the lease key names now (as a refusal; checked by the caller).
-    async fn holder_now(&mut self) -> Result<LeaseReply, String> {
+    async fn holder_now(&mut self) -> Result<LeaseReply, WitnessError> {
         let range: Range = self
             .call("kv/range", json!({ "key": b64(&self.lease_key) }))
             .await?;
@@ -326,7 +314,7 @@ impl Etcd {
         })
     }
 
-    pub async fn release(&mut self, term: u64) -> Result<(), String> {
+    pub async fn release(&mut self, term: u64) -> Result<(), WitnessError> {
         let node = self.node.clone();
         self.end(&node, term).await?;
         if let Some((id, _)) = self.held.take() {
@@ -338,12 +326,12 @@ impl Etcd {
     /// Ends the lease `holder` holds with `term` (a fenced holder's): the
     /// key goes, whatever etcd lease it was attached to. `Ok(false)` if
     /// the key had another holder or term (nothing was ended).
-    pub async fn break_lease(&mut self, holder: &str, term: u64) -> Result<bool, String> {
+    pub async fn break_lease(&mut self, holder: &str, term: u64) -> Result<bool, WitnessError> {
         self.end(holder, term).await
     }
 
     /// Deletes the lease key if `holder` holds it with `term`.
-    async fn end(&mut self, holder: &str, term: u64) -> Result<bool, String> {
+    async fn end(&mut self, holder: &str, term: u64) -> Result<bool, WitnessError> {
         let key = b64(&self.lease_key);
         let txn = json!({
             "compare": [
@@ -356,7 +344,7 @@ impl Etcd {
         Ok(answer.succeeded)
     }
 
-    pub async fn record_and_read(&mut self, record: &NodeRecord) -> Result<Seen, String> {
+    pub async fn record_and_read(&mut self, record: &NodeRecord) -> Result<Seen, WitnessError> {
         let value = json!({
             "state": record.state,
             "term": record.term,
@@ -433,6 +421,10 @@ mod tests {
         let kv: KeyValue =
             serde_json::from_str(r#"{"key":"Zm9v","create_revision":"2","mod_revision":"2"}"#)
                 .unwrap();
-        assert!(holder_of(&kv).unwrap_err().contains("names nobody"));
+        let err = holder_of(&kv).unwrap_err();
+        assert!(
+            matches!(err, WitnessError::Incomplete(_)) && err.to_string().contains("names nobody"),
+            "{err}"
+        );
     }
 }

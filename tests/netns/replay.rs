@@ -8,12 +8,10 @@
 //! (m1's host is gone) nor make it claim (m1 is healthy and says nothing
 //! but what the recording said: "stopped").
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{address, holds_for, support, wait_for, ChildGuard, Topology, HEARTBEAT_PORT};
+use crate::common::{address, holds_for, support, wait_for, ChildGuard, Topology, HEARTBEAT_PORT};
 
 /// Captures m1's heartbeats to m2 for `seconds`, in m2's namespace.
 fn capture(t: &Topology, seconds: f64, file: &std::path::Path) -> ChildGuard {
@@ -89,7 +87,7 @@ fn recordings_do_not_hold_back_a_restarted_secondary() {
     stop(&mut t, "m2");
     let out = t.exec("m1", &["ip", "link", "set", "eth0", "down"]);
     assert!(out.status.success());
-    let gap = common::HEARTBEAT_MS as f64 / 1000.0;
+    let gap = crate::common::HEARTBEAT_MS as f64 / 1000.0;
     let mut spoofed = replay(&t, &file, address("m1"), 12.0, gap);
     let mut stranger = replay(&t, &file, address("cl"), 12.0, gap);
     let started = Instant::now();

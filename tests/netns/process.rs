@@ -4,12 +4,10 @@
 //! locked; and a system that refuses the priority stops the start with the
 //! reason, before anything touches the network.
 
-mod common;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::Topology;
+use crate::common::Topology;
 
 /// The pair's configuration with a `[process]` section added.
 fn with_process(t: &Topology, process: &str) -> PathBuf {

@@ -7,29 +7,25 @@
 //! openssl. Each case brings the pair up through the secured witness,
 //! checks that m1 holds the lease, and that a takeover goes through it.
 
-mod common;
-mod pki;
-mod witness;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{wait_for, Topology};
-use pki::Pki;
-use witness::{config_with_witness_url, WITNESS_ADDR};
+use crate::common::{wait_for, Topology};
+use crate::pki::Pki;
+use crate::witness::{config_with_witness_url, WITNESS_ADDR};
 
 /// The test's CA and certificates (see [`pki`]), and the key pair etcd
 /// signs its JWT tokens with.
 fn make_pki(dir: &Path) -> Pki {
     let pki = Pki::make(dir, WITNESS_ADDR);
     let p = |f: &str| pki.shown(f);
-    pki::openssl(
+    crate::pki::openssl(
         "the JWT signing key",
         &["genrsa", "-out", &p("jwt.key"), "2048"],
     );
-    pki::openssl(
+    crate::pki::openssl(
         "the JWT public key",
         &[
             "rsa",
@@ -322,7 +318,7 @@ fn a_password_file_others_can_read_is_refused() {
 fn postgres_with_verify_full_and_a_password_file() {
     let mut t = Topology::up("wsecpg");
     let pki = make_pki(&t.dir.join("pki"));
-    let server = witness::Server::start_secured_postgres(
+    let server = crate::witness::Server::start_secured_postgres(
         &t,
         &pki.path("server.crt"),
         &pki.path("server.key"),

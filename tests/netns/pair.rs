@@ -2,14 +2,12 @@
 //! see tests/common): partitions and heals, crashed daemons with and
 //! without their application, wrong keys, forged and replayed heartbeats,
 //! and a VIP removed under the Active node. Measured figures are printed
-//! (`cargo test --test netns_pair -- --nocapture`).
-
-mod common;
+//! (`cargo test --test netns pair:: -- --nocapture`).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{holds_for, wait_for, Topology, GRACE, HEARTBEAT_PORT, PEER_TIMEOUT, VIP};
+use crate::common::{holds_for, wait_for, Topology, GRACE, HEARTBEAT_PORT, PEER_TIMEOUT, VIP};
 use understudy::proto::heartbeat::{self, Flags, Heartbeat, WireState};
 
 /// Takeover without the peer's word: it must time out, then fail for grace.
@@ -121,7 +119,7 @@ fn j_a_crashed_host_leaving_its_vip_is_taken_over_and_cleaned_up() {
     let app = t.app_pid("m1").expect("m1's application");
     let fault = Instant::now();
     t.daemon("m1").signal("KILL");
-    common::run(Command::new("kill").args(["-9", &app.to_string()]));
+    crate::common::run(Command::new("kill").args(["-9", &app.to_string()]));
     let took = t.wait_answer("m2", fault, SILENT_TAKEOVER_LIMIT);
     assert_eq!(t.client_neighbour(), Some(t.mac("m2")));
     assert_eq!(

@@ -3,14 +3,12 @@
 //! a token, a shutdown while the application is starting, a panic inside
 //! the daemon.
 
-mod common;
-
 use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{holds_for, wait_for, Topology, API_PORT, API_TOKEN, GRACE};
+use crate::common::{holds_for, wait_for, Topology, API_PORT, API_TOKEN, GRACE};
 
 /// A value from /proc/PID/status, in kB (VmRSS, VmHWM).
 fn proc_kb(pid: u32, field: &str) -> u64 {
@@ -51,7 +49,7 @@ fn strangers_holding_every_api_connection_do_not_lock_the_operator_out() {
     let sources: Vec<String> = (200..208).map(|i| format!("192.0.2.{i}")).collect();
     t.add_client_addresses(&sources);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/slow_hold.py");
-    let mut hold = common::ChildGuard(
+    let mut hold = crate::common::ChildGuard(
         Command::new("ip")
             .args(["netns", "exec", &t.ns("cl"), "python3"])
             .arg(&script)
@@ -104,7 +102,7 @@ fn an_api_flood_without_a_token_moves_nothing() {
     let rss_before = pids.map(|p| proc_kb(p, "VmRSS:"));
     let sources: Vec<String> = (200..216).map(|i| format!("192.0.2.{i}")).collect();
     t.add_client_addresses(&sources);
-    let mut floods: Vec<common::ChildGuard> = ["192.0.2.11", "192.0.2.12"]
+    let mut floods: Vec<crate::common::ChildGuard> = ["192.0.2.11", "192.0.2.12"]
         .iter()
         .map(|target| {
             Command::new("ip")
@@ -114,7 +112,7 @@ fn an_api_flood_without_a_token_moves_nothing() {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
-                .map(common::ChildGuard)
+                .map(crate::common::ChildGuard)
                 .expect("start the flood")
         })
         .collect();
@@ -242,7 +240,7 @@ fn sigterm_while_the_application_starts_ends_at_once() {
     );
     assert!(took < Duration::from_secs(10), "took {took:?}");
     assert!(
-        !t.addresses("m1").contains(&common::VIP.to_owned()),
+        !t.addresses("m1").contains(&crate::common::VIP.to_owned()),
         "the VIP is gone from m1"
     );
     assert!(t.stop_count("m1") >= 1, "the stop command ran");
@@ -333,7 +331,7 @@ fn a_panic_brings_the_daemon_down_the_safe_way() {
     assert!(m1.contains("failpoint effects hit"), "{m1}");
     assert!(m1.contains("emergency release: common IP removed"), "{m1}");
     assert!(
-        !t.addresses("m1").contains(&common::VIP.to_owned()),
+        !t.addresses("m1").contains(&crate::common::VIP.to_owned()),
         "the VIP is gone from m1"
     );
     assert!(t.stop_count("m1") >= 1, "the stop command ran");

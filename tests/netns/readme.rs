@@ -18,14 +18,12 @@
 //! must show the pair, the reload must apply the edited grace on both, and
 //! the upgrade must keep the daemon's PID and the VIP.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
-use common::{wait_for, Topology};
+use crate::common::{wait_for, Topology};
 
 /// One tested block: where it runs and its lines.
 #[derive(Debug)]

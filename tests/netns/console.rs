@@ -9,13 +9,11 @@
 //! are checked on the wire. A screenshot after the takeover goes to
 //! target/console.png.
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
-use common::{wait_for, Topology, API_PORT, API_TOKEN};
+use crate::common::{wait_for, Topology, API_PORT, API_TOKEN};
 
 const VIEWER_TOKEN: &str = "viewer-token-0123456789abcdef";
 
@@ -321,7 +319,7 @@ fn what_ten_open_consoles_cost_the_daemon() {
             "a console got too few updates: {frames:?}"
         );
         assert!(
-            oldest < 2 * common::HEARTBEAT_MS,
+            oldest < 2 * crate::common::HEARTBEAT_MS,
             "m1's heartbeats slowed: {oldest} ms"
         );
     }

@@ -6,15 +6,12 @@
 //! the VIP at once, and which node took over (run with `-- --nocapture`
 //! for the figures).
 
-mod common;
-mod witness;
-
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{address, wait_for, Topology, PEER_TIMEOUT};
-use witness::{Sampler, Timeline, LEASE};
+use crate::common::{address, wait_for, Topology, PEER_TIMEOUT};
+use crate::witness::{Sampler, Timeline, LEASE};
 
 /// The etcd members: host, address.
 const MEMBERS: [(&str, &str); 3] = [
@@ -175,8 +172,8 @@ impl Cluster {
         let mut t = Topology::up_cluster(name);
         let etcd = Etcd::start(&t);
         let config = cluster_config(&t, n, lease);
-        let check = common::run(
-            Command::new(common::bin())
+        let check = crate::common::run(
+            Command::new(crate::common::bin())
                 .args(["check-config", "--node", "m1"])
                 .arg(&config),
         );
@@ -238,7 +235,7 @@ impl Cluster {
             self.t
                 .addresses(node)
                 .iter()
-                .any(|a| a == common::VIP)
+                .any(|a| a == crate::common::VIP)
                 .then_some(())
         });
     }
@@ -298,7 +295,7 @@ impl Cluster {
     /// Kills `node`'s application (kill -9).
     fn kill_app(&self, node: &str) {
         let pid = self.t.app_pid(node).expect("the application's PID");
-        common::run(Command::new("kill").args(["-9", &pid.to_string()]));
+        crate::common::run(Command::new("kill").args(["-9", &pid.to_string()]));
     }
 
     /// Kills `node`'s host: its daemon and application, its NIC down.
@@ -306,7 +303,7 @@ impl Cluster {
         let app = self.t.app_pid(node);
         let daemon = self.t.daemons.iter().find(|(n, _)| n == node);
         for pid in [app, daemon.map(|(_, d)| d.pid())].into_iter().flatten() {
-            common::run(Command::new("kill").args(["-9", &pid.to_string()]));
+            crate::common::run(Command::new("kill").args(["-9", &pid.to_string()]));
         }
         let out = self.t.exec(node, &["ip", "link", "set", "eth0", "down"]);
         assert!(out.status.success());
@@ -318,7 +315,7 @@ impl Cluster {
     /// see the service through it and wants to claim.
     fn isolate(&self, node: &str, on: bool) {
         let verb = if on { "add" } else { "del" };
-        let vip = format!("{}/32", common::VIP);
+        let vip = format!("{}/32", crate::common::VIP);
         let out = self.t.exec(node, &["ip", "route", verb, "blackhole", &vip]);
         assert!(out.status.success(), "{out:?}");
         let others = self.nodes.iter().map(String::as_str).filter(|n| *n != node);
@@ -453,8 +450,8 @@ fn three_nodes_a_disabled_backup_is_passed_over() {
 fn three_nodes_a_change_at_an_unwatched_node_reaches_the_timeline_and_metrics() {
     let c = Cluster::steady("c3tl", 3);
     let api = |path: &str| {
-        let url = format!("http://{}:{}{path}", address("m2"), common::API_PORT);
-        let (code, body) = c.t.api("GET", &url, Some(common::API_TOKEN), &[]);
+        let url = format!("http://{}:{}{path}", address("m2"), crate::common::API_PORT);
+        let (code, body) = c.t.api("GET", &url, Some(crate::common::API_TOKEN), &[]);
         assert_eq!(code, 200, "GET {path} on m2: {body}");
         body
     };

@@ -2,11 +2,9 @@
 //! namespaces (needs root; see tests/common): tokens, actions, TLS, and a
 //! real Prometheus text parse after a takeover.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{holds_for, wait_for, Topology, API_PORT, API_TOKEN, GRACE};
+use crate::common::{holds_for, wait_for, Topology, API_PORT, API_TOKEN, GRACE};
 
 fn url(node: &str, path: &str) -> String {
     let addr = if node == "m1" {
@@ -63,7 +61,7 @@ fn s_metrics_after_a_takeover_parse_as_prometheus_text() {
     t.steady_pair();
     let pid = t.app_pid("m1").unwrap();
     let fault = Instant::now();
-    common::run(std::process::Command::new("kill").arg(pid.to_string()));
+    crate::common::run(std::process::Command::new("kill").arg(pid.to_string()));
     t.wait_answer("m2", fault, Duration::from_secs(3));
     t.wait_log("m2", "claimed the common IP", Duration::from_secs(3));
     // Its own application's first probe comes one interval after the claim.
@@ -133,7 +131,7 @@ fn s_metrics_after_a_takeover_parse_as_prometheus_text() {
 fn t_the_api_over_tls() {
     let mut t = Topology::up("apitls");
     let (cert, key) = (t.dir.join("api.crt"), t.dir.join("api.key"));
-    let out = common::run(std::process::Command::new("openssl").args([
+    let out = crate::common::run(std::process::Command::new("openssl").args([
         "req",
         "-x509",
         "-newkey",

@@ -6,15 +6,14 @@
 //! once and prints the time to a single holder after the change (run with
 //! `-- --nocapture` to see the figures).
 
-mod common;
-mod witness;
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{wait_for, Topology};
-use witness::{config_with_witness, cut_witness, partition, Backend, Sampler, Server, LEASE};
+use crate::common::{wait_for, Topology};
+use crate::witness::{
+    config_with_witness, cut_witness, partition, Backend, Sampler, Server, LEASE,
+};
 
 /// A pair serving through a witness. The server is dropped before the
 /// topology, whose teardown ends whatever is left in the namespaces.
@@ -57,8 +56,8 @@ impl Case {
             .as_array()
             .and_then(|n| n.iter().find(|r| r["name"] == "m1"));
         assert_eq!(row.map(|r| r["term"].clone()), Some(term.into()));
-        let url = format!("http://192.0.2.11:{}/metrics", common::API_PORT);
-        let (code, metrics) = self.t.api("GET", &url, Some(common::API_TOKEN), &[]);
+        let url = format!("http://192.0.2.11:{}/metrics", crate::common::API_PORT);
+        let (code, metrics) = self.t.api("GET", &url, Some(crate::common::API_TOKEN), &[]);
         assert_eq!(code, 200, "{metrics}");
         let held = metrics
             .lines()
@@ -95,7 +94,7 @@ impl Case {
     /// each change from the sample that saw it (a handover between two
     /// samples shows there as up to one sampling period). The timeline
     /// and the logs for the case's own checks.
-    fn never_doubled(&self, sampler: Sampler) -> (witness::Timeline, String) {
+    fn never_doubled(&self, sampler: Sampler) -> (crate::witness::Timeline, String) {
         let timeline = sampler.stop();
         let logs = self.logs();
         assert_eq!(timeline.max_double(), Duration::ZERO, "two holders\n{logs}");
@@ -111,7 +110,7 @@ impl Case {
 }
 
 /// m1 held the VIP from `since` to the end, and m2 never did.
-fn m1_kept_it(timeline: &witness::Timeline, since: Instant, logs: &str) {
+fn m1_kept_it(timeline: &crate::witness::Timeline, since: Instant, logs: &str) {
     assert_eq!(
         timeline.first_let_go_by("m1", since),
         None,
@@ -306,7 +305,7 @@ fn holders_application_dies(backend: Option<Backend>) {
     let sampler = Sampler::start(&c.t, &["m1", "m2"]);
     let pid = c.t.app_pid("m1").expect("m1's application");
     let killed = Instant::now();
-    common::run(Command::new("kill").args(["-9", &pid.to_string()]));
+    crate::common::run(Command::new("kill").args(["-9", &pid.to_string()]));
     c.wait_for_holder("m2", Duration::from_secs(8));
     let answered = c.t.wait_answer("m2", killed, Duration::from_secs(5));
     std::thread::sleep(Duration::from_millis(500));
@@ -337,7 +336,7 @@ fn holders_host_dies(backend: Option<Backend>) {
             .map(|(_, d)| d.pid());
     let died = Instant::now();
     for pid in [Some(app), daemon].into_iter().flatten() {
-        common::run(Command::new("kill").args(["-9", &pid.to_string()]));
+        crate::common::run(Command::new("kill").args(["-9", &pid.to_string()]));
     }
     let out = c.t.exec("m1", &["ip", "link", "set", "eth0", "down"]);
     assert!(out.status.success());
@@ -345,7 +344,7 @@ fn holders_host_dies(backend: Option<Backend>) {
     wait_for("m2 to hold the VIP", Duration::from_secs(8), || {
         c.t.addresses("m2")
             .iter()
-            .any(|a| a == common::VIP)
+            .any(|a| a == crate::common::VIP)
             .then_some(())
     });
     std::thread::sleep(Duration::from_millis(500));
@@ -420,7 +419,7 @@ fn a_lease_table_of_another_shape_is_reported_not_a_panic() {
             &["understudy_lease.term is integer, not bigint", fix],
         );
     }
-    common::holds_for(
+    crate::common::holds_for(
         "both daemons running, nobody holding",
         Duration::from_secs(3),
         || {
@@ -482,7 +481,7 @@ fn resident_kib(pid: u32) -> u64 {
 #[test]
 fn an_endless_witness_answer_is_cut_at_its_bound() {
     let mut t = Topology::up("wit-endless");
-    let _server = common::ChildGuard(
+    let _server = crate::common::ChildGuard(
         Command::new("ip")
             .args(["netns", "exec", &t.ns("w"), "python3", "-c", ENDLESS])
             .spawn()
@@ -490,14 +489,15 @@ fn an_endless_witness_answer_is_cut_at_its_bound() {
     );
     let config = t.dir.join("endless.toml");
     std::fs::copy(&t.config, &config).expect("copy the configuration");
-    let config = witness::config_with_witness_url(&config, "etcd://192.0.2.30:2379", "release");
+    let config =
+        crate::witness::config_with_witness_url(&config, "etcd://192.0.2.30:2379", "release");
     t.start_with("m1", &config);
     t.start_with("m2", &config);
     for node in ["m1", "m2"] {
         wait_witness_error(&t, node, &["longer than 1048576 bytes"]);
     }
     let mut most = 0;
-    common::holds_for(
+    crate::common::holds_for(
         "both daemons small, running, nobody holding",
         Duration::from_secs(5),
         || {
@@ -569,7 +569,7 @@ fn escape_sequences_in_a_witness_row_reach_no_terminal() {
             },
         );
     }
-    let out = Command::new(common::bin())
+    let out = Command::new(crate::common::bin())
         .args(["status", "--socket"])
         .arg(t.socket("m1"))
         .output()

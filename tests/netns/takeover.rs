@@ -5,11 +5,9 @@
 //! grace 1 s. Each takeover case prints its measured time from fault to the
 //! first answer from m2 at the client.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{holds_for, wait_for, Topology, GRACE, VIP};
+use crate::common::{holds_for, wait_for, Topology, GRACE, VIP};
 
 /// A takeover must be complete within grace + 1 s of the fault.
 const TAKEOVER_LIMIT: Duration = Duration::from_millis(GRACE.as_millis() as u64 + 1000);
@@ -53,7 +51,7 @@ fn b_primary_application_stops_secondary_takes_over() {
     t.steady_pair();
     let pid = t.app_pid("m1").expect("m1's application runs");
     let fault = Instant::now();
-    common::run(std::process::Command::new("kill").arg(pid.to_string()));
+    crate::common::run(std::process::Command::new("kill").arg(pid.to_string()));
     assert_taken_over_by_m2(&t, fault, "application stopped");
     // m1 releases for its own failure or at m2's request, whichever
     // comes first; both are the same moment give or take a heartbeat.
@@ -133,7 +131,7 @@ fn g_primary_keeps_out_while_another_host_serves_the_vip() {
 #[test]
 fn e_iflist_in_a_namespace() {
     let t = Topology::up("iflist");
-    let out = t.exec("m1", &[common::bin(), "iflist", "--json"]);
+    let out = t.exec("m1", &[crate::common::bin(), "iflist", "--json"]);
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let names: Vec<&str> = v["interfaces"]
@@ -156,13 +154,19 @@ fn e_iflist_in_a_namespace() {
         .collect();
     assert_eq!(v4, ["192.0.2.11/24"]);
 
-    let out = t.exec("m1", &[common::bin(), "iflist", "--json", "--for", VIP]);
+    let out = t.exec(
+        "m1",
+        &[crate::common::bin(), "iflist", "--json", "--for", VIP],
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(v["for"]["nic"], "eth0");
     assert_eq!(v["interfaces"][1]["holds_for"], true);
     assert_eq!(v["interfaces"][0]["holds_for"], false);
 
-    let out = t.exec("m1", &[common::bin(), "iflist", "--for", "203.0.113.5"]);
+    let out = t.exec(
+        "m1",
+        &[crate::common::bin(), "iflist", "--for", "203.0.113.5"],
+    );
     assert!(!out.status.success(), "no NIC holds it: non-zero exit");
     assert!(String::from_utf8_lossy(&out.stdout)
         .contains("no interface has a subnet that holds 203.0.113.5"));

@@ -8,15 +8,13 @@
 //! and comes back Passive. A new binary
 //! that refuses the configuration stops the restart before anything moves.
 
-mod common;
-
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{wait_for, Topology, VIP};
+use crate::common::{wait_for, Topology, VIP};
 
 /// What the client saw: every answer's body (None: the GET failed) and
 /// every sample of who held the VIP.
@@ -76,7 +74,7 @@ fn restart_on_the_active_node_moves_nothing() {
 /// by default) instead of taking over.
 #[test]
 fn restart_under_load_moves_nothing() {
-    let load = common::ChildGuard(
+    let load = crate::common::ChildGuard(
         Command::new("stress-ng")
             .args(["--cpu", "4", "--timeout", "300s", "--quiet"])
             .spawn()
@@ -87,7 +85,7 @@ fn restart_under_load_moves_nothing() {
 
 /// Five restarts of the Active node, then one of the Passive node, with a
 /// client asking through the VIP all along; `_load` runs beside it.
-fn restarts_move_nothing(case: &str, _load: Option<common::ChildGuard>) {
+fn restarts_move_nothing(case: &str, _load: Option<crate::common::ChildGuard>) {
     let mut t = Topology::up(case);
     t.steady_pair();
     let pid = t.daemon("m1").pid();
@@ -171,7 +169,7 @@ fn restarts_move_nothing(case: &str, _load: Option<common::ChildGuard>) {
     );
     assert_eq!(failed, 0, "GETs through the VIP failed\n{logs}");
     assert!(others.is_empty(), "answers not from m1: {others:?}\n{logs}");
-    common::assert_m1_held_throughout(&seen.holders, "restart", &logs);
+    crate::common::assert_m1_held_throughout(&seen.holders, "restart", &logs);
     assert_eq!(
         t.app_pid("m1"),
         Some(app),
@@ -299,8 +297,8 @@ fn signals_during_a_restart_reach_the_new_process() {
     });
     // Its answer may never come (the new process stops instead of
     // answering; the command gives up after 30 s): what follows counts.
-    let _restart = common::ChildGuard(
-        Command::new(common::bin())
+    let _restart = crate::common::ChildGuard(
+        Command::new(crate::common::bin())
             .args(["restart", "--socket"])
             .arg(t.socket("m1"))
             .stdout(std::process::Stdio::null())

@@ -3,11 +3,9 @@
 //! disable, promote, demote, maintenance, and settings kept across a
 //! restart.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{holds_for, wait_for, Topology, GRACE, PEER_TIMEOUT};
+use crate::common::{holds_for, wait_for, Topology, GRACE, PEER_TIMEOUT};
 
 fn node_status(status: &serde_json::Value, name: &str) -> String {
     status["nodes"]
@@ -63,7 +61,7 @@ fn o_a_disabled_secondary_does_not_take_over_and_stays_disabled_after_restart() 
         (node_status(&t.status("m1"), "m2") == "Disabled").then_some(())
     });
     let pid = t.app_pid("m1").unwrap();
-    common::run(std::process::Command::new("kill").arg(pid.to_string()));
+    crate::common::run(std::process::Command::new("kill").arg(pid.to_string()));
     holds_for(
         "no takeover by the disabled m2",
         GRACE * 2 + PEER_TIMEOUT,
@@ -141,7 +139,7 @@ fn q_maintenance_hands_over_and_keeps_out() {
     let pid = wait_for("m2's application", Duration::from_secs(3), || {
         t.app_pid("m2")
     });
-    common::run(std::process::Command::new("kill").arg(pid.to_string()));
+    crate::common::run(std::process::Command::new("kill").arg(pid.to_string()));
     holds_for("m1 keeps out", GRACE * 2 + PEER_TIMEOUT, || {
         !t.vip_holders().contains(&"m1".to_owned())
     });
@@ -208,7 +206,7 @@ fn x_automatic_failback_drains_connections_then_hands_back_with_one_holder() {
     t.wait_log("m2", "peer available", Duration::from_secs(10));
     let pid = t.app_pid("m1").unwrap();
     let fault = Instant::now();
-    common::run(std::process::Command::new("kill").arg(pid.to_string()));
+    crate::common::run(std::process::Command::new("kill").arg(pid.to_string()));
     t.wait_answer("m2", fault, Duration::from_secs(3));
     // A user keeps a connection open on m2 for 2 s.
     let script = "import socket,time; s=socket.create_connection(('192.0.2.10',80)); time.sleep(2.0); s.close()";
@@ -216,7 +214,7 @@ fn x_automatic_failback_drains_connections_then_hands_back_with_one_holder() {
         .args(["netns", "exec", &t.ns("cl"), "python3", "-c", script])
         .spawn()
         .expect("the user's connection");
-    let _user = common::ChildGuard(user);
+    let _user = crate::common::ChildGuard(user);
     let opened = Instant::now();
     // From now until m1 serves again, there is never more than one holder.
     let mut gap_started: Option<Instant> = None;

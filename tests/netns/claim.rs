@@ -6,11 +6,9 @@
 //! JSON and metrics, and keep its log short; before, it claimed every
 //! 1.1 s with a new term each time and 8 lines a claim.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{wait_for, Topology};
+use crate::common::{wait_for, Topology};
 
 /// How long the failure is watched.
 const WATCH: Duration = Duration::from_secs(40);
@@ -74,8 +72,8 @@ fn a_claim_the_kernel_keeps_refusing_backs_off() {
         .filter_map(|l| l.rsplit("term=").next())
         .collect();
     assert_eq!(terms.len(), 1, "terms: {terms:?}");
-    let url = format!("http://192.0.2.12:{}/metrics", common::API_PORT);
-    let (code, metrics) = t.api("GET", &url, Some(common::API_TOKEN), &[]);
+    let url = format!("http://192.0.2.12:{}/metrics", crate::common::API_PORT);
+    let (code, metrics) = t.api("GET", &url, Some(crate::common::API_TOKEN), &[]);
     assert_eq!(code, 200, "{metrics}");
     let gauge = metrics
         .lines()

@@ -11,15 +11,12 @@
 //! moves the VIP asserts that no two nodes were ever seen holding it, and
 //! prints the times (`-- --nocapture`).
 
-mod common;
-mod witness;
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{support, wait_for, ChildGuard, Topology};
-use witness::{config_with_witness, Backend, Sampler, Server};
+use crate::common::{support, wait_for, ChildGuard, Topology};
+use crate::witness::{config_with_witness, Backend, Sampler, Server};
 
 /// The watchdog timeout a 2 s lease allows (¾ lease − 0.2 s, whole
 /// seconds), which the stand-in is given too.
@@ -229,8 +226,8 @@ fn a_clean_stop_disarms_and_nothing_resets() {
     );
     assert_eq!(status["watchdog"]["timeout_s"].as_u64(), Some(1));
     assert_eq!(c.t.status("m2")["watchdog"]["armed"].as_bool(), Some(false));
-    let url = format!("http://192.0.2.11:{}/metrics", common::API_PORT);
-    let (code, metrics) = c.t.api("GET", &url, Some(common::API_TOKEN), &[]);
+    let url = format!("http://192.0.2.11:{}/metrics", crate::common::API_PORT);
+    let (code, metrics) = c.t.api("GET", &url, Some(crate::common::API_TOKEN), &[]);
     assert_eq!(code, 200, "{metrics}");
     for name in ["understudy_watchdog_armed{", "understudy_watchdog_fed{"] {
         let line = metrics.lines().find(|l| l.starts_with(name));

@@ -2,16 +2,14 @@
 //! started by the test from Debian's postgresql package (needs root, to run
 //! the server as the postgres user; CI installs the package).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use understudy::config::Expect;
-use understudy::io::probe::{Check, Prober};
+use understudy::io::probe::{Check, ProbeError, Prober};
 
-use common::pg_bin;
+use crate::common::pg_bin;
 
 fn as_postgres(args: &[&str]) -> std::process::Output {
     Command::new("runuser")
@@ -117,13 +115,22 @@ async fn postgres_probe_runs_the_query_and_reports_failures() {
         conn: conn.clone(),
         query: query.into(),
     };
-    assert_eq!(prober.check(&check("SELECT 1")).await, Ok(()));
+    let healthy = prober.check(&check("SELECT 1")).await;
+    assert!(healthy.is_ok(), "{healthy:?}");
     let err = prober
         .check(&check("SELECT * FROM no_such_table"))
         .await
         .unwrap_err();
-    assert!(err.reason.contains("no_such_table"), "{err}");
+    assert!(
+        matches!(err, ProbeError::PostgresQuery { .. })
+            && err.to_string().contains("no_such_table"),
+        "{err}"
+    );
     server.stop();
     let err = prober.check(&check("SELECT 1")).await.unwrap_err();
-    assert!(err.reason.contains("cannot connect"), "{err}");
+    assert!(
+        matches!(err, ProbeError::PostgresConnect { .. })
+            && err.to_string().contains("cannot connect"),
+        "{err}"
+    );
 }

@@ -5,12 +5,10 @@
 //! `WATCHDOG_USEC`, `RELOADING=1` then `READY=1` again around `understudy
 //! restart` and around `understudy reload`, and `STOPPING=1` on SIGTERM.
 
-mod common;
-
 use std::os::unix::net::UnixDatagram;
 use std::time::{Duration, Instant};
 
-use common::Topology;
+use crate::common::Topology;
 
 /// Every datagram that arrives within `period`, one string each.
 fn received(socket: &UnixDatagram, period: Duration) -> Vec<String> {

@@ -7,12 +7,10 @@
 //! added with IFA_F_NODAD). The client polls both addresses every 20 ms
 //! and the test prints when each first answered from m2.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{wait_for, Topology, VIP, VIP6};
+use crate::common::{wait_for, Topology, VIP, VIP6};
 
 /// A claim, a look and an application start, with room for a slow machine.
 const LIMIT: Duration = Duration::from_secs(15);
@@ -88,7 +86,7 @@ fn a_dual_stack_group_moves_whole_after_an_application_fault() {
     let t = steady_dual_stack("dual-app");
     let app = t.app_pid("m1").expect("m1's application");
     let fault = Instant::now();
-    common::run(Command::new("kill").arg(app.to_string()));
+    crate::common::run(Command::new("kill").arg(app.to_string()));
     let answers = first_answers_from_m2(&t, fault);
     assert_group_on_m2(&t, "application stopped", answers);
     let status = t.status("m2");
@@ -225,7 +223,7 @@ fn a_claim_that_cannot_add_one_address_removes_the_others() {
     let with_missing = format!("vip = [\"{VIP}/24\", \"{VIP6}/64\", \"198.51.100.10/24@eth9\"]");
     std::fs::write(&partial, text.replace(&group, &with_missing)).unwrap();
     // check-config on the node says so first, with the line.
-    let bin = common::bin();
+    let bin = crate::common::bin();
     let checked = t.exec(
         "m1",
         &[
@@ -340,7 +338,7 @@ fn a_pair_heartbeats_over_ipv6() {
     assert!(row["last_heartbeat"]["age_ms"].as_u64().is_some(), "{row}");
     let app = t.app_pid("m1").expect("m1's application");
     let fault = Instant::now();
-    common::run(Command::new("kill").arg(app.to_string()));
+    crate::common::run(Command::new("kill").arg(app.to_string()));
     let answers = first_answers_from_m2(&t, fault);
     assert_group_on_m2(&t, "heartbeats over IPv6", answers);
 }

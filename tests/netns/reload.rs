@@ -8,8 +8,6 @@
 //! that the application was neither stopped nor started again and that
 //! both daemons keep their PIDs.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +15,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use common::{bin, wait_for, Topology, API_PORT, API_TOKEN, HEARTBEAT_MS, VIP};
+use crate::common::{bin, wait_for, Topology, API_PORT, API_TOKEN, HEARTBEAT_MS, VIP};
 
 /// The oldest peer heartbeat either node showed, and every holder sample.
 struct Sampled {
@@ -103,7 +101,7 @@ fn assert_nothing_moved(t: &Topology, seen: &Sampled, what: &str) {
         seen.samples, seen.oldest_heartbeat_ms
     );
     assert!(seen.samples >= 10, "too few samples: {}", seen.samples);
-    common::assert_m1_held_throughout(&seen.holders, what, &logs);
+    crate::common::assert_m1_held_throughout(&seen.holders, what, &logs);
     assert!(
         seen.oldest_heartbeat_ms < 2 * HEARTBEAT_MS,
         "{what}: a heartbeat was missed (a peer heartbeat {} ms old)\n{logs}",

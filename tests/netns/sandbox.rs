@@ -8,12 +8,10 @@
 //! sandbox settings need systemd as PID 1, which this machine does not
 //! have; tests/deb.rs verifies and scores the units.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::Topology;
+use crate::common::Topology;
 
 /// The capabilities the strict unit keeps, as setpriv names them.
 fn strict_capabilities() -> Vec<String> {
@@ -80,7 +78,7 @@ fn the_strict_units_capabilities_are_enough_for_a_takeover() {
     }
     let app = t.app_pid("m1").expect("m1's application");
     let fault = Instant::now();
-    common::run(Command::new("kill").args(["-9", &app.to_string()]));
+    crate::common::run(Command::new("kill").args(["-9", &app.to_string()]));
     let took = t.wait_answer("m2", fault, Duration::from_secs(10));
     assert_eq!(t.vip_holders(), ["m2"], "{}", t.dump_logs());
     assert_eq!(t.client_neighbour(), Some(t.mac("m2")));

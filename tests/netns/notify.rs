@@ -3,13 +3,11 @@
 //! mail, one webhook call and one hook run per event, and a mail server
 //! that never answers does not slow the takeover down.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{wait_for, ChildGuard, Topology, API_PORT, API_TOKEN};
+use crate::common::{wait_for, ChildGuard, Topology, API_PORT, API_TOKEN};
 
 const WEBHOOK_SECRET: &str = "webhook-secret-0123456789";
 const SMTP_PORT: u16 = 2525;
@@ -102,7 +100,7 @@ fn start_pair_with(t: &mut Topology, config: &Path) {
 fn kill_m1_app(t: &Topology) -> Instant {
     let pid = t.app_pid("m1").expect("m1's application");
     let fault = Instant::now();
-    common::run(Command::new("kill").arg(pid.to_string()));
+    crate::common::run(Command::new("kill").arg(pid.to_string()));
     fault
 }
 
