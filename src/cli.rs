@@ -134,6 +134,12 @@ pub enum Command {
     /// packaging).
     #[command(hide = true)]
     Manual { dir: PathBuf },
+    /// The application's files that follow the common IP: `setup NODE`
+    /// (a first full copy), `now [NAME]`, `status`.
+    Mirror {
+        #[command(subcommand)]
+        action: crate::mirror_cli::MirrorCommand,
+    },
     /// Drop a departed node's record from the status table.
     Forget {
         /// The departed node's name.
@@ -208,7 +214,7 @@ pub struct Target {
 }
 
 impl Target {
-    fn socket(&self) -> anyhow::Result<PathBuf> {
+    pub fn socket(&self) -> anyhow::Result<PathBuf> {
         if let Some(s) = &self.socket {
             return Ok(s.clone());
         }
@@ -271,6 +277,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Forget { node, to, force } => control(&to, R::Forget { node, force }, false).await,
+        Command::Mirror { action } => crate::mirror_cli::run(action).await,
         Command::CheckConfig { file, node } => check_config(file, node).await,
         Command::Iflist { json, for_ip } => iflist_cmd(json, for_ip).await,
         Command::Keygen {
@@ -359,7 +366,7 @@ fn rotate(path: &std::path::Path, activate: Option<u32>) -> anyhow::Result<ExitC
 
 /// Sends one request to the daemon and prints its answer: the message and
 /// the status table (or the whole answer as JSON).
-async fn control(
+pub async fn control(
     to: &Target,
     request: understudy::control::Request,
     json: bool,
@@ -564,11 +571,15 @@ async fn check_config(path: PathBuf, node: Option<String>) -> anyhow::Result<Exi
             ),
         ));
     }
+    problems
+        .list
+        .extend(crate::mirror_cli::host_problems(&config, me, &text));
     if !problems.list.is_empty() {
         eprintln!("{problems}");
         eprintln!("{} problem(s) found", problems.list.len());
         return Ok(ExitCode::FAILURE);
     }
+    crate::mirror_cli::print_commands(&config, me);
     println!(
         "{}: OK (cluster {:?}, common IP {}; this machine is {} ({}) with NIC {})",
         path.display(),

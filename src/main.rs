@@ -3,6 +3,7 @@
 
 mod cli;
 mod manual;
+mod mirror_cli;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

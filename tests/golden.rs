@@ -96,7 +96,8 @@ impl Recorder {
                 | Action::StopApp
                 | Action::RemoveVip
                 | Action::Drain
-                | Action::Fence { .. } => self.pending.push_back(action.clone()),
+                | Action::Fence { .. }
+                | Action::MirrorPass { .. } => self.pending.push_back(action.clone()),
                 Action::Notify(_)
                 | Action::Interrupt
                 | Action::Exit
@@ -125,6 +126,7 @@ fn settle_pending(pending: &mut VecDeque<Action>, input: &Input) {
                 | (Action::StopApp, Input::AppStopped(_))
                 | (Action::RemoveVip, Input::VipRemoved(_))
                 | (Action::Drain, Input::Drained { .. })
+                | (Action::MirrorPass { .. }, Input::MirrorPassed(_))
         )
     };
     if let Some(i) = pending.iter().position(answers) {

@@ -46,9 +46,40 @@ pub struct Config {
     pub watchdog: Option<Watchdog>,
     /// The command that fences a silent peer before a claim from it.
     pub fence: Option<FenceCommand>,
+    /// The application's files the holder copies to the others.
+    pub mirrors: Vec<Mirror>,
     /// Checksum of the file's text, announced to the peer so that a node
     /// running a different configuration is noticed.
     pub checksum: u64,
+}
+
+/// One `[[mirror]]`: files the holder copies to every other node that is
+/// up, with rsync over SSH (see [`crate::io::mirror`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirror {
+    pub name: String,
+    /// Absolute paths, each copied to the same path on the receiver.
+    pub paths: Vec<std::path::PathBuf>,
+    /// rsync patterns left out.
+    pub exclude: Vec<String>,
+    pub every: Duration,
+    /// Files deleted on the holder are deleted on the receiver too.
+    pub delete: bool,
+    /// The SSH private key the holder logs in with.
+    pub key: std::path::PathBuf,
+    /// The receivers' host keys, pinned (no key is ever accepted unseen).
+    pub known_hosts: std::path::PathBuf,
+    /// The user the holder logs in as on the receiver.
+    pub user: String,
+    /// On the receiver: where a run that may overwrite its own writes keeps
+    /// what it replaces or deletes, in a dated folder per run.
+    pub backup_dir: std::path::PathBuf,
+    /// One run's limit.
+    pub timeout: Duration,
+    /// The final pass of a planned move's limit.
+    pub final_timeout: Duration,
+    /// Failing this long is told once (and then the recovery).
+    pub alert_after: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -486,6 +517,7 @@ impl Config {
             }),
             watchdog: config.watchdog.as_ref().map(|w| w.timeout),
             fence: config.fence.is_some(),
+            mirrors: !config.mirrors.is_empty(),
         }
     }
 }
@@ -566,8 +598,13 @@ impl Config {
     }
 
     pub fn locate_node_key(text: &str, index: usize, key: &str) -> Option<usize> {
+        Config::locate_in_array(text, "node", index, key)
+    }
+
+    /// The line of `key` in the `index`-th `[[array]]` table.
+    pub fn locate_in_array(text: &str, array: &str, index: usize, key: &str) -> Option<usize> {
         locate::Locator::new(text).line(&[
-            locate::Seg::Key("node"),
+            locate::Seg::Key(array),
             locate::Seg::Index(index),
             locate::Seg::Key(key),
         ])

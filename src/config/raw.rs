@@ -20,6 +20,7 @@ pub struct RawConfig {
     pub notify: Option<RawNotify>,
     pub witness: Option<RawWitness>,
     pub fencing: Option<RawFencing>,
+    pub mirror: Option<Vec<RawMirror>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -212,6 +213,24 @@ pub struct RawWitness {
     pub key_file: Option<String>,
     pub user: Option<String>,
     pub password_file: Option<String>,
+}
+
+/// `[[mirror]]`: files the holder copies to the others (rsync over SSH).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMirror {
+    pub name: Option<String>,
+    pub paths: Option<Vec<String>>,
+    pub exclude: Option<Vec<String>>,
+    pub every: Option<String>,
+    pub delete: Option<bool>,
+    pub key: Option<String>,
+    pub known_hosts: Option<String>,
+    pub user: Option<String>,
+    pub backup_dir: Option<String>,
+    pub timeout: Option<String>,
+    pub final_timeout: Option<String>,
+    pub alert_after: Option<String>,
 }
 
 /// `[fencing]`: what stops a holder that cannot be reached.

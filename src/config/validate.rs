@@ -44,6 +44,7 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
     let (watchdog, fence) = raw.fencing.map_or((None, None), |f| {
         sections::fencing(&mut ck, f, witness.as_ref())
     });
+    let mirrors = sections::mirrors(&mut ck, raw.mirror.as_deref().unwrap_or(&[]));
     if !ck.problems.is_empty() {
         // A value of the wrong type was left out to read the rest: it is
         // not also "required".
@@ -74,6 +75,7 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
         witness,
         watchdog,
         fence,
+        mirrors,
         checksum: shared_checksum(text),
     })
 }

@@ -82,6 +82,11 @@ pub struct Metrics {
     failed_claims: Gauge,
     watchdog_armed: Gauge,
     watchdog_fed: Gauge,
+    /// By mirror and receiving node: 1 while its last run succeeded, the
+    /// time of the last success, and what the last success moved.
+    mirror_ok: Family<Labels, Gauge>,
+    mirror_last_success: Family<Labels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    mirror_bytes: Family<Labels, Gauge>,
 }
 
 impl Metrics {
@@ -130,6 +135,9 @@ impl Metrics {
             failed_claims: Gauge::default(),
             watchdog_armed: Gauge::default(),
             watchdog_fed: Gauge::default(),
+            mirror_ok: Family::default(),
+            mirror_last_success: Family::default(),
+            mirror_bytes: Family::default(),
         };
         m.register();
         m
@@ -140,6 +148,7 @@ impl Metrics {
     fn register(&mut self) {
         self.register_node();
         self.register_peer();
+        self.register_mirrors();
         self.register_moves();
         self.register_traffic();
     }
@@ -279,6 +288,49 @@ impl Metrics {
             "Automatic failbacks held back by the dwell time (flapping)",
             self.dwell_delays.clone(),
         );
+    }
+
+    fn register_mirrors(&mut self) {
+        let r = &mut self.registry;
+        r.register(
+            "mirror_ok",
+            "1 while the last run of a mirror to a node succeeded, by mirror and peer",
+            self.mirror_ok.clone(),
+        );
+        r.register(
+            "mirror_last_success_timestamp_seconds",
+            "When a mirror last reached a node (Unix time), by mirror and peer",
+            self.mirror_last_success.clone(),
+        );
+        r.register(
+            "mirror_last_bytes",
+            "What the last successful run of a mirror to a node moved, in bytes",
+            self.mirror_bytes.clone(),
+        );
+    }
+
+    /// Each mirror towards each node, as the mirror task last saw it.
+    pub fn mirrors(&self, state: &[crate::runtime::mirror::Towards]) {
+        for t in state {
+            let labels = vec![
+                ("mirror".to_owned(), t.mirror.clone()),
+                ("peer".to_owned(), t.node.clone()),
+            ];
+            self.mirror_ok
+                .get_or_create(&labels)
+                .set(i64::from(t.error.is_none() && t.last_success.is_some()));
+            if let Some(at) = t.last_success {
+                let unix = at.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                self.mirror_last_success
+                    .get_or_create(&labels)
+                    .set(unix.as_secs_f64());
+            }
+            if let Some(last) = t.last {
+                self.mirror_bytes
+                    .get_or_create(&labels)
+                    .set(i64::try_from(last.bytes).unwrap_or(i64::MAX));
+            }
+        }
     }
 
     /// The watchdog's state (armed, fed), with `[fencing]`.

@@ -8,6 +8,7 @@ pub mod history;
 pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod mirror_report;
 pub mod push_client;
 pub mod report;
 pub mod server;
@@ -58,6 +59,12 @@ pub enum Request {
         #[serde(default)]
         force: bool,
     },
+    /// Run the `[[mirror]]` named (every one without a name) now rather
+    /// than on schedule; only the holder sends.
+    MirrorNow {
+        #[serde(default)]
+        name: Option<String>,
+    },
 }
 
 impl Request {
@@ -66,7 +73,7 @@ impl Request {
         Some(match self {
             // A reload never reaches the loop as a request: the control
             // server hands it to the reloader.
-            Request::Status | Request::Reload => return None,
+            Request::Status | Request::Reload | Request::MirrorNow { .. } => return None,
             Request::Enable => (AdminCommand::Enable, false),
             Request::Disable { force } => (AdminCommand::Disable, *force),
             Request::Promote { force } => (AdminCommand::Promote, *force),

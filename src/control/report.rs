@@ -58,6 +58,9 @@ pub struct StatusReport {
     /// The watchdog, with `[fencing]`.
     #[serde(default)]
     pub watchdog: Option<WatchdogReport>,
+    /// Each `[[mirror]]` towards each node this node has sent to.
+    #[serde(default)]
+    pub mirrors: Vec<super::mirror_report::MirrorReport>,
 }
 
 /// The watchdog of `[fencing]` as status shows it.
@@ -291,6 +294,7 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
             .then(|| status.recovery.to_string()),
         witness: None,
         watchdog: None,
+        mirrors: Vec::new(),
     }
 }
 
@@ -403,6 +407,9 @@ pub fn render(r: &StatusReport) -> String {
         out.push_str(&wrap(&line, WIDTH));
     }
     for line in r.watchdog.iter().map(watchdog_line) {
+        out.push_str(&wrap(&line, WIDTH));
+    }
+    for line in r.mirrors.iter().map(super::mirror_report::line) {
         out.push_str(&wrap(&line, WIDTH));
     }
     // Names, states and errors may come from a witness or a server.
@@ -634,6 +641,7 @@ mod tests {
             application_recovery: None,
             witness: None,
             watchdog: None,
+            mirrors: Vec::new(),
         }
     }
 

@@ -64,6 +64,10 @@ pub enum Action {
     /// beside the other actions, never queued behind them. Acquire and
     /// renew are answered by [`super::Input::Lease`].
     Lease(super::lease::LeaseAsk),
+    /// Copy every `[[mirror]]` to the other nodes now, once, within its
+    /// limit (`last`: the final pass, the application stopped) →
+    /// `MirrorPassed`.
+    MirrorPass { last: bool },
     /// Run the fence command against peer `peer` (its last known term:
     /// `term`) before claiming from it while it is silent; answered by
     /// [`super::Input::Fenced`].

@@ -124,7 +124,11 @@ impl Core {
     /// a restart, as soon as it is ready; during a first claim, when it asks
     /// (a healthy slow start must not bounce the VIP).
     fn decide_starting(&mut self, now: Instant) {
-        if self.yield_to().is_some() || self.admin.shutdown || !self.peer_can_take_over(now) {
+        let resuming = self.machine.mode().serve().is_some_and(|s| s.resuming);
+        if resuming || self.yield_to().is_some() || self.admin.shutdown {
+            return;
+        }
+        if !self.peer_can_take_over(now) {
             return;
         }
         let asks = self.peer().last.is_some_and(|h| h.flags.release_request);

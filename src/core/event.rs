@@ -38,10 +38,18 @@ pub enum EventKind {
     Flapping,
     /// The holder could not renew the witness's lease in time.
     LeaseLost,
+    /// A `[[mirror]]` has failed to reach a node for its `alert_after`.
+    MirrorFailing,
+    /// That mirror reaches the node again.
+    MirrorRecovered,
+    /// A mirror run replaced or deleted files on a node that may have
+    /// written them itself (the first run after a move): they are kept in
+    /// a dated backup folder there.
+    MirrorBackup,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 17] = [
         EventKind::PeerDown,
         EventKind::Takeover,
         EventKind::Release,
@@ -56,6 +64,9 @@ impl EventKind {
         EventKind::VipRestored,
         EventKind::Flapping,
         EventKind::LeaseLost,
+        EventKind::MirrorFailing,
+        EventKind::MirrorRecovered,
+        EventKind::MirrorBackup,
     ];
 
     pub fn name(self) -> &'static str {
@@ -74,6 +85,9 @@ impl EventKind {
             EventKind::VipRestored => "vip_restored",
             EventKind::Flapping => "flapping",
             EventKind::LeaseLost => "lease_lost",
+            EventKind::MirrorFailing => "mirror_failing",
+            EventKind::MirrorRecovered => "mirror_recovered",
+            EventKind::MirrorBackup => "mirror_backup",
         }
     }
 
@@ -93,11 +107,14 @@ impl EventKind {
             EventKind::Release
             | EventKind::Conflict
             | EventKind::ConfigDrift
-            | EventKind::ProbeFailing => "warning",
+            | EventKind::ProbeFailing
+            | EventKind::MirrorFailing
+            | EventKind::MirrorBackup => "warning",
             EventKind::Failback
             | EventKind::Handover
             | EventKind::ProbeRecovered
-            | EventKind::VipRestored => "info",
+            | EventKind::VipRestored
+            | EventKind::MirrorRecovered => "info",
         }
     }
 

@@ -115,6 +115,23 @@ impl Core {
         self.release(now, Cause::Shutdown, Ending::Exit, stop_app);
     }
 
+    /// The application stopped in a release: the VIP goes next, after the
+    /// final mirror pass of a planned handover.
+    pub(super) fn on_app_stopped(&mut self, now: Instant, outcome: Outcome) {
+        if let Err(why) = outcome {
+            MoveNote::StopFailed { why: &why }.log();
+        }
+        let passes = self.machine.mode().release().and_then(|r| r.mirror);
+        if passes.is_some() && self.vip.held {
+            self.change_state(now, State::FinalSync, Cause::StepDone);
+        } else if self.vip.held {
+            self.change_state(now, State::Releasing, Cause::StepDone);
+        } else {
+            // Fenced: the VIP went first.
+            self.end_release(now);
+        }
+    }
+
     /// The release's last step: where it ends was decided when it began.
     pub(super) fn on_vip_removed(&mut self, now: Instant, outcome: Outcome) {
         if let Err(why) = &outcome {
@@ -158,7 +175,7 @@ impl Core {
             serve.maintenance_signal = on;
         }
         if on && self.state() == State::Active {
-            self.hand_over(now, Cause::MaintenanceSignal);
+            self.hand_over_planned(now, Cause::MaintenanceSignal, false);
         }
     }
 
@@ -169,7 +186,7 @@ impl Core {
         if self.admin.shutdown {
             self.release(now, Cause::Shutdown, Ending::Exit, true);
         } else if self.peer_ready_to_take_over(now) {
-            self.hand_over(now, Cause::Failback);
+            self.hand_over_planned(now, Cause::Failback, false);
         } else {
             MoveNote::PrimaryNoLongerReady.log();
             self.change_state(now, State::Active, Cause::StepDone);
@@ -195,7 +212,9 @@ impl Core {
             State::Claiming
             | State::Announcing
             | State::Restoring
+            | State::Syncing
             | State::StoppingApp
+            | State::FinalSync
             | State::Releasing
             | State::Stopped => {}
         }

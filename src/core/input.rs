@@ -96,4 +96,6 @@ pub enum Input {
     Lease(super::lease::LeaseReply),
     /// The fence command ran (`Ok`: the peer is fenced).
     Fenced(Outcome),
+    /// A mirror pass of a planned handover ended.
+    MirrorPassed(Outcome),
 }

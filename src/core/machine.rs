@@ -11,7 +11,7 @@
 use std::time::Instant;
 
 use super::flap::FlapChange;
-use super::mode::{After, Claim, Ending, Mode, Release, Serve, Watch};
+use super::mode::{After, Claim, Ending, MirrorPasses, Mode, Release, Serve, Watch};
 use super::timer::{later, Timer};
 use super::{Action, Cause, Core, EventKind, Health, MoveNote, State, Takeover};
 
@@ -66,6 +66,19 @@ impl Core {
     /// Starts a release: stop the application (when one may run), then
     /// remove the VIP, then go where `ending` says.
     pub(super) fn release(&mut self, now: Instant, cause: Cause, ending: Ending, stop_app: bool) {
+        self.release_with(now, cause, ending, stop_app, None);
+    }
+
+    /// [`Core::release`], with the mirror passes of a planned handover
+    /// (see [`super::mirror_pass`]).
+    pub(super) fn release_with(
+        &mut self,
+        now: Instant,
+        cause: Cause,
+        ending: Ending,
+        stop_app: bool,
+        mirror: Option<MirrorPasses>,
+    ) {
         let ending = if self.admin.shutdown {
             Ending::Exit
         } else {
@@ -83,11 +96,12 @@ impl Core {
             handover: ending == Ending::HandOver,
             holddown_until: holddown.then(|| later(now, self.holddown())),
             stop_app_after: stop_app && self.lease_lapsed(),
+            mirror,
         };
-        let first = if stop_app && !release.stop_app_after {
-            State::StoppingApp
-        } else {
-            State::Releasing
+        let first = match (stop_app && !release.stop_app_after, release.mirror) {
+            (true, Some(_)) => State::Syncing,
+            (true, None) => State::StoppingApp,
+            (false, _) => State::Releasing,
         };
         self.enter(now, first, cause, Some(Mode::Release(release)));
     }
@@ -161,6 +175,9 @@ impl Core {
                 self.took_over(now, claim, matches!(cause, Cause::AppStartFailed(_)))
             }
             Mode::Serve(_) => self.timers.stop(Timer::RestartApp),
+            // Back to serving: the release was called off (a failed mirror
+            // pass), nothing was released.
+            Mode::Release(_) if serving => {}
             Mode::Release(release) => self.released(now, release),
             Mode::Idle | Mode::Claim(_) => {}
         }
@@ -243,6 +260,7 @@ impl Core {
                 if let Some(serve) = self.machine.mode.serve_mut() {
                     serve.local_since = Some(now);
                     serve.yield_to = None;
+                    serve.resuming = false;
                 }
                 self.timers
                     .set(Timer::ProbeLocal, later(now, self.settings.interval));
@@ -253,7 +271,9 @@ impl Core {
             State::Restoring => self.actions.push_back(Action::AddVip),
             State::Draining => self.actions.push_back(Action::Drain),
             State::RestartingApp => self.actions.push_back(Action::RestartApp),
+            State::Syncing => self.actions.push_back(Action::MirrorPass { last: false }),
             State::StoppingApp => self.actions.push_back(Action::StopApp),
+            State::FinalSync => self.actions.push_back(Action::MirrorPass { last: true }),
             State::Releasing => self.actions.push_back(Action::RemoveVip),
             State::Stopped => {
                 self.send_heartbeat(now);

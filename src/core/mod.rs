@@ -26,6 +26,7 @@ mod input;
 mod lease;
 mod look;
 mod machine;
+mod mirror_pass;
 mod mode;
 mod note;
 mod own_app;
@@ -171,16 +172,9 @@ impl Core {
             (State::StartingApp | State::RestartingApp, Input::AppStarted(outcome)) => {
                 self.on_app_started(now, outcome)
             }
-            (State::StoppingApp, Input::AppStopped(outcome)) => {
-                if let Err(why) = outcome {
-                    MoveNote::StopFailed { why: &why }.log();
-                }
-                if self.vip.held {
-                    self.change_state(now, State::Releasing, Cause::StepDone);
-                } else {
-                    // Fenced: the VIP went first.
-                    self.end_release(now);
-                }
+            (State::StoppingApp, Input::AppStopped(outcome)) => self.on_app_stopped(now, outcome),
+            (State::Syncing | State::FinalSync, Input::MirrorPassed(outcome)) => {
+                self.on_mirror_passed(now, outcome)
             }
             (State::Releasing, Input::VipRemoved(outcome)) => self.on_vip_removed(now, outcome),
             (_, Input::MaintenanceSignal(on)) => self.on_maintenance_signal(now, on),

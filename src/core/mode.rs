@@ -210,6 +210,10 @@ pub struct Serve {
     /// A peer that can serve is ready while our application restarts:
     /// release with this cause as soon as the restart ends.
     pub yield_to: Option<Cause>,
+    /// The application starts again after a planned handover was called
+    /// off (its final mirror pass failed): no peer takes the VIP meanwhile,
+    /// or it would serve without the last changes.
+    pub resuming: bool,
 }
 
 /// A release under way.
@@ -225,6 +229,17 @@ pub(super) struct Release {
     /// The VIP goes first, then the application stops (the lease was
     /// lost: clients must stop reaching us before it runs out).
     pub stop_app_after: bool,
+    /// A planned handover with `[[mirror]]`: a pass while the application
+    /// serves, then a final one once it stopped, before the VIP goes.
+    pub mirror: Option<MirrorPasses>,
+}
+
+/// The mirror passes of a planned handover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct MirrorPasses {
+    /// The administrator forced the move: a failed pass does not call it
+    /// off.
+    pub forced: bool,
 }
 
 impl Mode {
@@ -259,14 +274,17 @@ impl Mode {
             State::Active | State::Draining | State::Restoring | State::RestartingApp => {
                 Mode::Serve(Serve::default())
             }
-            State::StoppingApp | State::Releasing => Mode::Release(Release {
-                started: now,
-                cause: cause.clone(),
-                after: After::Passive,
-                handover: false,
-                holddown_until: None,
-                stop_app_after: false,
-            }),
+            State::Syncing | State::StoppingApp | State::FinalSync | State::Releasing => {
+                Mode::Release(Release {
+                    started: now,
+                    cause: cause.clone(),
+                    after: After::Passive,
+                    handover: false,
+                    holddown_until: None,
+                    stop_app_after: false,
+                    mirror: None,
+                })
+            }
         }
     }
 

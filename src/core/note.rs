@@ -111,6 +111,21 @@ pub enum MoveNote<'a> {
     StopFailed {
         why: &'a str,
     },
+    /// A mirror pass of a planned handover went through (`last`: the
+    /// final one, the application stopped).
+    MirrorPassDone {
+        last: bool,
+    },
+    /// It failed, and the move goes on (forced, or a shutdown).
+    MirrorPassFailedGoingOn {
+        last: bool,
+        why: &'a str,
+    },
+    /// It failed, and the handover is called off.
+    MirrorPassFailedCalledOff {
+        last: bool,
+        why: &'a str,
+    },
     RestoreFailed {
         why: &'a str,
     },

@@ -76,6 +76,9 @@ pub struct Settings {
     /// A fence command is configured: a claim from a silent peer waits
     /// for it to succeed (see [`super::fence`]).
     pub fence: bool,
+    /// `[[mirror]]` sections are configured: a planned handover copies the
+    /// files first (see [`super::mirror_pass`]).
+    pub mirrors: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

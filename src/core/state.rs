@@ -37,8 +37,14 @@ pub enum State {
     /// Active, restarting our failed application in place (no peer could
     /// take over).
     RestartingApp,
+    /// Active, copying the application's files to the others before a
+    /// planned handover (`[[mirror]]`), the application still serving.
+    Syncing,
     /// The application is being stopped (first step of a release).
     StoppingApp,
+    /// The application stopped: the last changes are copied to the others
+    /// before the VIP goes (`[[mirror]]`).
+    FinalSync,
     /// The VIP is being removed.
     Releasing,
     /// Released everything; the daemon exits.
@@ -53,10 +59,10 @@ impl State {
                 StatusWord::Passive
             }
             State::Claiming | State::Announcing | State::StartingApp => StatusWord::Claiming,
-            State::Active | State::Restoring => StatusWord::Active,
+            State::Active | State::Restoring | State::Syncing => StatusWord::Active,
             State::Draining => StatusWord::Draining,
             State::RestartingApp => StatusWord::Restarting,
-            State::StoppingApp | State::Releasing => StatusWord::Releasing,
+            State::StoppingApp | State::FinalSync | State::Releasing => StatusWord::Releasing,
             State::Stopped => StatusWord::Stopped,
         }
     }
@@ -67,10 +73,12 @@ impl State {
             State::Init | State::Starting => WireState::Starting,
             State::Checking | State::Acquiring | State::Passive => WireState::Passive,
             State::Claiming | State::Announcing | State::StartingApp => WireState::Claiming,
-            State::Active | State::Restoring | State::Draining | State::RestartingApp => {
-                WireState::Active
-            }
-            State::StoppingApp | State::Releasing => WireState::Releasing,
+            State::Active
+            | State::Restoring
+            | State::Draining
+            | State::RestartingApp
+            | State::Syncing => WireState::Active,
+            State::StoppingApp | State::FinalSync | State::Releasing => WireState::Releasing,
             State::Stopped => WireState::Stopped,
         }
     }
@@ -255,6 +263,9 @@ pub enum Cause {
     /// The witness did not grant the lease (another holds it, or it could
     /// not be asked).
     LeaseRefused,
+    /// A mirror pass before a planned handover failed (or ran out of
+    /// time): the handover is called off and this node serves on.
+    MirrorPassFailed(String),
 }
 
 impl Cause {

@@ -7,6 +7,7 @@ pub mod bounded;
 pub mod claim;
 pub mod fence;
 pub mod iflist;
+pub mod mirror;
 pub mod netlink;
 pub mod nic;
 pub mod probe;

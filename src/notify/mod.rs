@@ -25,7 +25,7 @@ use tracing::{debug, warn};
 use crate::config::Notify;
 use crate::control::metrics::Metrics;
 use crate::control::StatusReport;
-use crate::core::{Event, EventKind};
+use crate::core::EventKind;
 
 /// An event with everything a person needs to read it at 3 a.m. This is
 /// also the webhook's JSON body.
@@ -51,26 +51,29 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    /// `kind` for `cause` (in words), at `term`, taking `took`; from
+    /// `node`, whose watched peer is `peer`; with the status as a report
+    /// and as its table.
     pub fn new(
-        event: &Event,
-        node: &str,
-        peer: &str,
-        status: StatusReport,
-        table: String,
+        kind: EventKind,
+        cause: &str,
+        (term, took): (u64, Option<std::time::Duration>),
+        (node, peer): (&str, &str),
+        (status, table): (StatusReport, String),
     ) -> Envelope {
         Envelope {
-            event: event.kind.name(),
-            severity: event.kind.severity(),
+            event: kind.name(),
+            severity: kind.severity(),
             cluster: status.cluster.clone(),
             node: node.to_owned(),
             peer: peer.to_owned(),
             vip: status.vip.clone(),
             alias: status.alias.clone(),
-            cause: event.cause.to_string(),
-            term: event.term,
+            cause: cause.to_owned(),
+            term,
             time: humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
-            duration_ms: event.duration.map(crate::core::millis),
-            action: what_we_did(event.kind),
+            duration_ms: took.map(crate::core::millis),
+            action: what_we_did(kind),
             status_table: table,
             status,
         }
@@ -106,6 +109,13 @@ fn what_we_did(kind: EventKind) -> &'static str {
         }
         EventKind::Flapping => {
             "stopped automatic moves: the common IP stays where it is; run `understudy reset-flapping` once the cause is fixed"
+        }
+        EventKind::MirrorFailing => {
+            "nothing: the mirror is tried again at every run; the receiver keeps its last complete copy"
+        }
+        EventKind::MirrorRecovered => "nothing: the mirror runs on schedule again",
+        EventKind::MirrorBackup => {
+            "kept every file the run replaced or deleted on the receiver, in the backup folder named"
         }
     }
 }

@@ -24,6 +24,7 @@ pub fn success(action: &Action) -> Option<Input> {
         Action::RemoveVip => Input::VipRemoved(Ok(())),
         Action::Drain => Input::Drained { remaining: 0 },
         Action::Fence { .. } => Input::Fenced(Ok(())),
+        Action::MirrorPass { .. } => Input::MirrorPassed(Ok(())),
         Action::Probe(_)
         | Action::WatchPeer(_)
         | Action::SendHeartbeat(_)
@@ -66,6 +67,7 @@ pub fn format_action(action: &Action) -> String {
             format!("lease break holder={holder} term={term}")
         }
         Action::Fence { peer, term } => format!("fence node={peer} term={term}"),
+        Action::MirrorPass { last } => format!("mirror_pass last={last}"),
     }
 }
 

@@ -46,6 +46,7 @@ pub fn default_settings() -> Settings {
         witness: None,
         watchdog: None,
         fence: false,
+        mirrors: false,
     }
 }
 
@@ -145,6 +146,7 @@ fn set(s: &mut Settings, key: &str, value: &str) -> Result<(), String> {
         "data" => s.watch_data = flag(value)?,
         "nic" => s.watch_nic = flag(value)?,
         "fence" => s.fence = flag(value)?,
+        "mirrors" => s.mirrors = flag(value)?,
         "disabled" => s.disabled = flag(value)?,
         "maintenance" => s.maintenance = flag(value)?,
         "adopt" => {
@@ -210,6 +212,7 @@ pub fn format_settings(s: &Settings) -> String {
         s.maintenance,
         s.adopt.map_or("-".to_owned(), |t| t.to_string()),
     ) + if s.fence { " fence=true" } else { "" }
+        + if s.mirrors { " mirrors=true" } else { "" }
         + &cluster_settings(s)
 }
 

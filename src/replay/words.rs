@@ -125,6 +125,7 @@ pub fn format_input(input: &Input, origin: Instant) -> String {
         ),
         Input::VipAdded(o) => format!("vip_added {}", format_outcome(o)),
         Input::Fenced(o) => format!("fenced {}", format_outcome(o)),
+        Input::MirrorPassed(o) => format!("mirror_passed {}", format_outcome(o)),
         Input::Announced(o) => format!("announced {}", format_outcome(o)),
         Input::AppStarted(o) => format!("app_started {}", format_outcome(o)),
         Input::AppStopped(o) => format!("app_stopped {}", format_outcome(o)),
@@ -276,6 +277,7 @@ pub fn parse_step(
         }
         "vip_added" => Input::VipAdded(parse_outcome(rest)?),
         "fenced" => Input::Fenced(parse_outcome(rest)?),
+        "mirror_passed" => Input::MirrorPassed(parse_outcome(rest)?),
         "announced" => Input::Announced(parse_outcome(rest)?),
         "app_started" => Input::AppStarted(parse_outcome(rest)?),
         "app_stopped" => Input::AppStopped(parse_outcome(rest)?),

@@ -22,15 +22,15 @@ use super::role_file::RoleFile;
 use super::systemd::Systemd;
 use super::watchdog::Watchdog;
 use super::{
-    boot_epoch, failpoint, now, reload, restart, watch as watches, wire, witness, Overrides,
-    RuntimeError,
+    boot_epoch, failpoint, mirror, now, reload, restart, watch as watches, wire, witness,
+    Overrides, RuntimeError,
 };
 use crate::config::{read_keys, Config, Node};
 use crate::control::history::{self, SharedHistory};
 use crate::control::metrics::Metrics;
 use crate::control::server::{self as control_server, ControlRequest};
 use crate::control::{http, report, state_file, Request, Response};
-use crate::core::{Action, Core, Input, PeerStatus, Settings};
+use crate::core::{Action, Core, EventKind, Input, PeerStatus, Settings, StatusWord};
 use crate::io::claim::Claim;
 use crate::io::nic::Links;
 use crate::io::probe::Prober;
@@ -78,6 +78,10 @@ pub struct Daemon {
     witness: Option<witness::WitnessLink>,
     /// The watchdog of `[fencing]`, fed while the core allows it.
     watchdog: Option<Watchdog>,
+    /// The mirror task's side, with `[[mirror]]` sections, and what it
+    /// asks the notifier to tell.
+    mirror: Option<mirror::MirrorLink>,
+    mirror_notes: mpsc::UnboundedReceiver<mirror::MirrorNote>,
 }
 
 /// What a timeline sample depends on: a new sample is taken when it
@@ -89,6 +93,25 @@ struct SampleKey {
     holder: crate::core::Holder,
     failing: Option<crate::core::FailureCause>,
     peers: Vec<crate::core::StatusWord>,
+}
+
+/// The mirror task, with `[[mirror]]` sections, and what it asks the loop
+/// to tell people.
+fn start_mirror(
+    config: &Config,
+    me: usize,
+    inputs: &mpsc::UnboundedSender<Input>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> (
+    Option<mirror::MirrorLink>,
+    mpsc::UnboundedReceiver<mirror::MirrorNote>,
+) {
+    let (notes, notes_rx) = mpsc::unbounded_channel();
+    let link = mirror::start(config, me, notes, inputs).map(|(link, task)| {
+        tasks.push(task);
+        link
+    });
+    (link, notes_rx)
 }
 
 /// How long the exit waits for the witness task's last hand-back.
@@ -156,6 +179,7 @@ impl Daemon {
             watchdog: watchdog.clone(),
         };
         let (witness, witness_task) = witness::start(&config, me, &r.prober, &input_tx)?;
+        let (mirror, mirror_notes) = start_mirror(&config, me, &input_tx, &mut others);
         let checks = Checks::new(&config, me, r.links.clone(), r.prober)?;
         let origin = now();
         let core = start_core(settings, r.vip_present, origin);
@@ -187,6 +211,8 @@ impl Daemon {
             sampled: None,
             witness,
             watchdog,
+            mirror,
+            mirror_notes,
         };
         let background = Background {
             worker,
@@ -245,6 +271,20 @@ impl Daemon {
             if let Some(witness) = &self.witness {
                 witness.set_record(status.word(), status.term, self.config.checksum);
             }
+            if let Some(mirror) = &self.mirror {
+                self.metrics
+                    .mirrors(&mirror.state.lock().unwrap_or_else(|p| p.into_inner()));
+                mirror.set_view(mirror::View {
+                    holding: matches!(status.word(), StatusWord::Active | StatusWord::Draining),
+                    term: status.term,
+                    up: status
+                        .peers
+                        .iter()
+                        .filter(|p| p.available)
+                        .map(|p| p.name.clone())
+                        .collect(),
+                });
+            }
             if let Some(watchdog) = &self.watchdog {
                 watchdog.allow_until(self.core.watchdog_feed_until(now()));
                 if self.core.done_with_vip() {
@@ -269,6 +309,10 @@ impl Daemon {
                 }
                 Some((prepared, reply)) = self.reloads.recv() => {
                     let _ = reply.send(self.reload(*prepared));
+                }
+                Some(note) = self.mirror_notes.recv() => {
+                    let term = self.core.term();
+                    self.tell(note.kind, note.cause, term, None);
                 }
                 () = sleep_until(deadline) => self.core.handle_timeout(now()),
                 _ = tick(&mut watchdog) => Systemd::watchdog(),
@@ -314,6 +358,13 @@ impl Daemon {
                     witness.ask(ask);
                 }
             }
+            Action::MirrorPass { last } => match &self.mirror {
+                Some(mirror) => mirror.pass(last),
+                None => {
+                    let why = "no [[mirror]] is configured".to_owned();
+                    let _ = self.input_tx.send(Input::MirrorPassed(Err(why)));
+                }
+            },
             other => {
                 // The worker lives as long as `effect_tx`; a send can only
                 // fail if it panicked, and then the panic hook acts.
@@ -324,12 +375,22 @@ impl Daemon {
     }
 
     fn notify(&mut self, event: &crate::core::Event) {
-        let cause = event.cause.to_string();
+        self.tell(
+            event.kind,
+            event.cause.to_string(),
+            event.term,
+            event.duration,
+        );
+    }
+
+    /// Records an event in the console's history and hands it to the
+    /// notifier, with the status at this moment.
+    fn tell(&mut self, kind: EventKind, cause: String, term: u64, took: Option<Duration>) {
         self.history
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .event(event.kind.name(), cause, event.term, event.duration);
-        if !self.notifier.wants(event.kind) {
+            .event(kind.name(), cause.clone(), term, took);
+        if !self.notifier.wants(kind) {
             return;
         }
         let at = now();
@@ -338,15 +399,24 @@ impl Daemon {
         let table = report::render(&report);
         let watched = status.peers.iter().find(|p| p.watched);
         let peer = watched.map_or("", |p| p.name.as_str());
-        let envelope = crate::notify::Envelope::new(event, &self.node.name, peer, report, table);
-        self.notifier
-            .send(event.kind, &event.cause.to_string(), envelope);
+        let envelope = crate::notify::Envelope::new(
+            kind,
+            &cause,
+            (term, took),
+            (&self.node.name, peer),
+            (report, table),
+        );
+        self.notifier.send(kind, &cause, envelope);
     }
 
     /// Answers a control request from the core itself; an admin command is
     /// an input to the core, and a change to Disabled or maintenance is saved.
     fn answer(&mut self, request: Request, who: &str) -> Response {
         let at = now();
+        if let Request::MirrorNow { name } = request {
+            let (ok, message) = self.mirror_now(name, who);
+            return self.reply(ok, message);
+        }
         let (ok, mut message) = match request.admin() {
             None => (true, String::new()),
             Some((cmd, force)) => {
@@ -374,6 +444,47 @@ impl Daemon {
 }
 
 impl Daemon {
+    /// `understudy mirror now [NAME]`: only the holder sends.
+    fn mirror_now(&mut self, name: Option<String>, who: &str) -> (bool, String) {
+        let Some(mirror) = &self.mirror else {
+            return (false, "no [[mirror]] in the configuration".to_owned());
+        };
+        if let Some(name) = name.as_deref() {
+            if !self.config.mirrors.iter().any(|m| m.name == name) {
+                let known: Vec<&str> = self
+                    .config
+                    .mirrors
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect();
+                return (
+                    false,
+                    format!(
+                        "no mirror named {name:?} (the configuration has: {})",
+                        known.join(", ")
+                    ),
+                );
+            }
+        }
+        let word = self.core.status(now()).word();
+        if !matches!(word, StatusWord::Active | StatusWord::Draining) {
+            return (
+                false,
+                "this node does not hold the common IP; only the holder sends: run it there"
+                    .to_owned(),
+            );
+        }
+        info!(%who, mirror = name.as_deref().unwrap_or("all"), "mirror run asked");
+        mirror.run_now(name.clone());
+        (
+            true,
+            format!(
+                "mirror {} runs now",
+                name.as_deref().unwrap_or("(every one)")
+            ),
+        )
+    }
+
     /// A timeline sample for the console when what it shows changed.
     fn sample(&mut self, status: &crate::core::Status) {
         let key = SampleKey {
@@ -475,6 +586,10 @@ impl Daemon {
             report::add_witness(&mut r, status, &view, at);
         }
         r.watchdog = self.watchdog.as_ref().map(|w| w.report(at));
+        if let Some(mirror) = &self.mirror {
+            let state = mirror.state.lock().unwrap_or_else(|p| p.into_inner());
+            r.mirrors = crate::control::mirror_report::reports(&state);
+        }
         r
     }
 }

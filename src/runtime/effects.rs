@@ -329,7 +329,8 @@ impl Effects {
             | Action::Interrupt
             | Action::Exit
             | Action::Exec { .. }
-            | Action::Lease(_) => return None,
+            | Action::Lease(_)
+            | Action::MirrorPass { .. } => return None,
         };
         Some(input)
     }

@@ -10,6 +10,7 @@
 mod daemon;
 mod effects;
 mod failpoint;
+pub mod mirror;
 mod panic;
 mod probes;
 mod process;

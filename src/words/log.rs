@@ -119,6 +119,26 @@ impl MoveNote<'_> {
             Self::StopFailed { why } => {
                 warn!(target: CORE, %why, "stop command failed; removing the common IP anyway")
             }
+            Self::MirrorPassDone { last: false } => info!(
+                target: CORE,
+                "mirror pass done while the application serves; stopping it for the final pass"
+            ),
+            Self::MirrorPassDone { last: true } => info!(
+                target: CORE,
+                "final mirror pass done; the others have the last write"
+            ),
+            Self::MirrorPassFailedGoingOn { last, why } => warn!(
+                target: CORE,
+                last,
+                %why,
+                "mirror pass failed; handing over anyway (forced): the others may lack the latest files"
+            ),
+            Self::MirrorPassFailedCalledOff { last, why } => warn!(
+                target: CORE,
+                last,
+                %why,
+                "mirror pass failed; the handover is called off and this node serves on (force it to hand over anyway)"
+            ),
             Self::RestoreFailed { why } => {
                 error!(target: CORE, %why, "could not restore the common IP")
             }

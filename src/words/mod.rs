@@ -48,7 +48,9 @@ impl fmt::Display for State {
             State::Draining => "draining connections",
             State::Restoring => "restoring the common IP",
             State::RestartingApp => "restarting the application",
+            State::Syncing => "copying the files before the handover",
             State::StoppingApp => "stopping the application",
+            State::FinalSync => "copying the last changes before the handover",
             State::Releasing => "removing the common IP",
             State::Stopped => "Stopped",
         })
@@ -243,21 +245,7 @@ impl fmt::Display for Cause {
                 attempt,
                 fast,
                 wait,
-            } => {
-                if attempt <= fast {
-                    write!(
-                        f,
-                        "the application {failure}; no peer can take over: restarting it here in {} (attempt {attempt} of {fast})",
-                        humanize(*wait)
-                    )
-                } else {
-                    write!(
-                        f,
-                        "the application {failure}; {fast} restarts did not help: retrying every {} while the common IP stays, until it serves or a peer can",
-                        humanize(*wait)
-                    )
-                }
-            }
+            } => restarting_in_place(f, failure, (*attempt, *fast), *wait),
             Cause::NicDown(why) => write!(f, "this node's NIC failed: {why}"),
             Cause::DataLost(why) => write!(f, "this node lost the data service for the grace period ({why}); the peer reaches it"),
             Cause::ClaimFailed(why) => write!(f, "could not add the common IP: {why}"),
@@ -296,7 +284,32 @@ impl fmt::Display for Cause {
                 "the witness's lease could not be renewed in time: stopping before it runs out",
             ),
             Cause::LeaseRefused => f.write_str("the witness did not grant the lease"),
+            Cause::MirrorPassFailed(why) => {
+                write!(f, "the mirror pass before the handover failed: {why}")
+            }
         }
+    }
+}
+
+/// [`Cause::RestartingInPlace`]: the fast attempts, then the slow retries.
+fn restarting_in_place(
+    f: &mut fmt::Formatter<'_>,
+    failure: &AppFailure,
+    (attempt, fast): (u32, u32),
+    wait: std::time::Duration,
+) -> fmt::Result {
+    if attempt <= fast {
+        write!(
+            f,
+            "the application {failure}; no peer can take over: restarting it here in {} (attempt {attempt} of {fast})",
+            humanize(wait)
+        )
+    } else {
+        write!(
+            f,
+            "the application {failure}; {fast} restarts did not help: retrying every {} while the common IP stays, until it serves or a peer can",
+            humanize(wait)
+        )
     }
 }
 

@@ -20,6 +20,7 @@ mod console;
 mod fencing;
 mod hardening;
 mod ipv6;
+mod mirror;
 mod notify;
 mod pair;
 mod process;

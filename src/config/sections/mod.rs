@@ -4,6 +4,7 @@
 //! or not an earlier section had problems. `validate` assembles them.
 
 mod fencing;
+mod mirror;
 mod monitor;
 mod nodes;
 mod notify;
@@ -25,6 +26,7 @@ use super::{
     DEFAULT_SOCKET, DEFAULT_STATE_FILE,
 };
 pub(super) use fencing::fencing;
+pub(super) use mirror::mirrors;
 pub(super) use monitor::monitor;
 pub(super) use nodes::nodes;
 pub(super) use notify::notify;

@@ -64,7 +64,7 @@ impl Core {
                 if !force {
                     self.peer_can_serve(now)?;
                 }
-                self.hand_over(now, Cause::Demoted);
+                self.hand_over_planned(now, Cause::Demoted, force);
                 Ok(Done::Demoting)
             }
             AdminCommand::MaintenanceOn => {
@@ -73,7 +73,7 @@ impl Core {
                 }
                 self.admin.maintenance = true;
                 if holding {
-                    self.hand_over(now, Cause::Maintenance);
+                    self.hand_over_planned(now, Cause::Maintenance, force);
                 }
                 Ok(Done::MaintenanceOn)
             }
