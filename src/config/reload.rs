@@ -113,6 +113,12 @@ pub fn compare(old: &Config, new: &Config) -> Result<Vec<&'static str>, Vec<Stri
         format!("{:?}", new.process),
         RESTART,
     );
+    fixed(
+        "[[mirror]]",
+        format!("{:?}", old.mirrors),
+        format!("{:?}", new.mirrors),
+        RESTART,
+    );
     let listener = |c: &Config| match &c.api {
         None => "no API".to_owned(),
         Some(api) => format!("{} tls={:?}", api.listen, api.tls),

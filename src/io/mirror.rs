@@ -122,12 +122,7 @@ pub async fn run(args: &[String], limit: Duration) -> Result<Transfer, MirrorErr
     let code = output.status.code();
     if !output.status.success() && code != Some(24) {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let message = stderr
-            .lines()
-            .map(str::trim)
-            .rfind(|l| !l.is_empty())
-            .unwrap_or("no message")
-            .to_owned();
+        let message = reason(&stderr);
         return Err(MirrorError::Failed {
             code: code.map_or_else(|| output.status.to_string(), |c| format!("exit {c}")),
             message,
@@ -136,6 +131,25 @@ pub async fn run(args: &[String], limit: Duration) -> Result<Transfer, MirrorErr
     let mut transfer = parse(&stdout);
     transfer.took = started.elapsed();
     Ok(transfer)
+}
+
+/// The line of rsync's stderr that says why: ssh's own ("Connection
+/// refused", "Host key verification failed", "Permission denied") rather
+/// than rsync's generic last words about the connection it lost.
+fn reason(stderr: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let generic = |l: &&str| {
+        l.starts_with("rsync error:") || l.starts_with("rsync: connection unexpectedly closed")
+    };
+    lines
+        .iter()
+        .find(|l| !generic(l))
+        .or(lines.last())
+        .map_or_else(|| "no message".to_owned(), |l| (*l).to_owned())
 }
 
 /// Reads rsync's itemized changes and statistics.
@@ -156,8 +170,10 @@ pub fn parse(out: &str) -> Transfer {
             t.files = number(line);
         } else if line.starts_with("Total transferred file size:") {
             t.bytes = number(line);
-        } else if line.starts_with("*deleting ") {
-            t.replaced += 1;
+        } else if line.starts_with("Number of deleted files:") {
+            // The statistics count every deletion; the itemized lines of
+            // a remote receiver's deletions may not all reach us.
+            t.replaced += number(line);
         } else if let Some(flags) = line.strip_prefix(">f") {
             // `>f+++++++++` is a new file; any other `>f` line changed one.
             if !flags.starts_with("+++") {
@@ -211,9 +227,23 @@ mod tests {
 
     #[test]
     fn stats_and_itemized_changes_are_counted() {
-        let out = ">f+++++++++ srv/app/data/new.txt\n>f.st...... srv/app/data/changed.txt\n*deleting   srv/app/data/old.txt\n\nNumber of files: 12 (reg: 10, dir: 2)\nNumber of regular files transferred: 2\nTotal file size: 1,234,567 bytes\nTotal transferred file size: 12,345 bytes\n";
+        let out = ">f+++++++++ srv/app/data/new.txt\n>f.st...... srv/app/data/changed.txt\n*deleting   srv/app/data/old.txt\n\nNumber of files: 12 (reg: 10, dir: 2)\nNumber of deleted files: 1 (reg: 1)\nNumber of regular files transferred: 2\nTotal file size: 1,234,567 bytes\nTotal transferred file size: 12,345 bytes\n";
         let t = parse(out);
         assert_eq!((t.files, t.bytes, t.replaced), (2, 12_345, 2));
+    }
+
+    #[test]
+    fn the_reason_is_ssh_s_own_line_not_rsync_s_generic_one() {
+        let stderr = "ssh: connect to host 192.0.2.12 port 22: Connection refused\r\nrsync: connection unexpectedly closed (0 bytes received so far) [sender]\nrsync error: unexplained error (code 255) at io.c(232) [sender=3.2.7]\n";
+        assert_eq!(
+            reason(stderr),
+            "ssh: connect to host 192.0.2.12 port 22: Connection refused"
+        );
+        assert_eq!(
+            reason("rsync error: some error\n"),
+            "rsync error: some error"
+        );
+        assert_eq!(reason(""), "no message");
     }
 
     #[test]

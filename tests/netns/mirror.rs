@@ -204,9 +204,10 @@ fn the_holders_files_reach_the_standby_and_turn_with_the_holder() {
     );
     assert!(m.mirror_status("m2").as_array().is_none_or(Vec::is_empty));
 
-    // A receiver that cannot be reached is reported, and keeps its copy.
+    // A receiver that cannot be reached is reported, and keeps its copy
+    // (a run already connected when sshd stops may still finish: the
+    // change comes once the failure is reported).
     m.stop_sshd("m2");
-    m.write("m1", "orders.txt", "order 1\norder 2\norder 3\n");
     wait_for(
         "m1 to report the mirror failing",
         Duration::from_secs(10),
@@ -216,11 +217,12 @@ fn the_holders_files_reach_the_standby_and_turn_with_the_holder() {
                 .map(str::to_owned)
         },
     );
+    m.write("m1", "orders.txt", "order 1\norder 2\norder 3\n");
+    m.t.wait_log("m1", "mirror_failing", Duration::from_secs(10));
     assert_eq!(
         m.read("m2", "orders.txt").as_deref(),
         Some("order 1\norder 2\n")
     );
-    m.t.wait_log("m1", "mirror_failing", Duration::from_secs(10));
     m.start_sshd("m2");
     m.wait_file(
         "m2",
@@ -265,9 +267,59 @@ fn the_holders_files_reach_the_standby_and_turn_with_the_holder() {
         kept.iter().any(|(name, _)| name == "m1-only.txt"),
         "{kept:?}"
     );
-    let status = m.mirror_status("m2");
-    assert!(status[0]["backup"].is_string(), "{status}");
+    // The run ends (and status says so) just after its last rename.
+    wait_for(
+        "m2's status to name the backup",
+        Duration::from_secs(5),
+        || {
+            m.mirror_status("m2")[0]["backup"]
+                .as_str()
+                .map(str::to_owned)
+        },
+    );
     m.t.wait_log("m2", "mirror_backup", Duration::from_secs(5));
+
+    // A demote carries a file written just before it: the final pass runs
+    // with the application stopped, before the common IP goes.
+    m.t.wait_log("m1", "peer application healthy", Duration::from_secs(10));
+    m.write("m2", "last-write.txt", "written just before the demote\n");
+    let (ok, text) = m.t.ctl("m2", &["demote"]);
+    assert!(ok, "demote: {text}");
+    m.t.wait_answer("m1", std::time::Instant::now(), Duration::from_secs(15));
+    assert_eq!(
+        m.read("m1", "last-write.txt").as_deref(),
+        Some("written just before the demote\n"),
+        "the new holder has the last write when it claims"
+    );
+    m.t.wait_log("m2", "final mirror pass done", Duration::from_secs(1));
+}
+
+/// check-config on a node shows the command each mirror runs, and finds
+/// a missing host key.
+#[test]
+fn check_config_shows_the_mirror_command() {
+    let m = Mirrored::up("mirror-check");
+    let config = m.config.display().to_string();
+    let out =
+        m.t.exec("m1", &[crate::common::bin(), "check-config", &config]);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("mirror data to m2: rsync --archive --relative --delay-updates")
+            && text.contains("StrictHostKeyChecking=yes")
+            && text.contains("root@192.0.2.12:/"),
+        "{text}"
+    );
+    std::fs::write(m.t.dir.join("known_hosts"), "").unwrap();
+    let out =
+        m.t.exec("m1", &[crate::common::bin(), "check-config", &config]);
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("has no host key for m2 (192.0.2.12)"),
+        "{text}"
+    );
 }
 
 /// Every file under the dated folders of `backups`, by its name, with its
