@@ -89,6 +89,9 @@ pub struct Cluster {
     pub vips: Vec<Vip>,
     /// The URL users reach; shown in logs, never probed.
     pub alias: Option<String>,
+    /// Every accepted reload pushes the file to the other nodes, and a
+    /// change that needs a restart is written on every node all the same.
+    pub sync_config: bool,
 }
 
 /// One common address and the prefix it is added with.

@@ -30,6 +30,7 @@ pub struct RawCluster {
     pub vip: Option<RawVip>,
     pub netmask: Option<RawNetmask>,
     pub alias: Option<String>,
+    pub sync_config: Option<bool>,
 }
 
 /// `vip = "192.0.2.10"` or `vip = ["192.0.2.10/24", "2001:db8::10/64"]`.

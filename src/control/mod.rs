@@ -97,4 +97,8 @@ pub struct Response {
     pub ok: bool,
     pub message: String,
     pub status: Option<StatusReport>,
+    /// A pushed file was written but not applied: it needs a restart
+    /// (`cluster.sync_config`).
+    #[serde(default)]
+    pub not_applied: bool,
 }

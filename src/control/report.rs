@@ -61,6 +61,17 @@ pub struct StatusReport {
     /// Each `[[mirror]]` towards each node this node has sent to.
     #[serde(default)]
     pub mirrors: Vec<super::mirror_report::MirrorReport>,
+    /// A configuration written on this node but not applied: it needs a
+    /// restart (`cluster.sync_config`).
+    #[serde(default)]
+    pub restart_to_apply: Option<RestartToApply>,
+}
+
+/// A file written but not applied, and the nodes known to hold it so.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestartToApply {
+    pub reasons: Vec<String>,
+    pub nodes: Vec<String>,
 }
 
 /// The watchdog of `[fencing]` as status shows it.
@@ -295,6 +306,7 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
         witness: None,
         watchdog: None,
         mirrors: Vec::new(),
+        restart_to_apply: None,
     }
 }
 
@@ -410,6 +422,14 @@ pub fn render(r: &StatusReport) -> String {
         out.push_str(&wrap(&line, WIDTH));
     }
     for line in r.mirrors.iter().map(super::mirror_report::line) {
+        out.push_str(&wrap(&line, WIDTH));
+    }
+    if let Some(p) = &r.restart_to_apply {
+        let line = format!(
+            "Configuration written but not applied: restart {} to apply it ({})",
+            p.nodes.join(", "),
+            p.reasons.join("; ")
+        );
         out.push_str(&wrap(&line, WIDTH));
     }
     // Names, states and errors may come from a witness or a server.
@@ -642,6 +662,7 @@ mod tests {
             witness: None,
             watchdog: None,
             mirrors: Vec::new(),
+            restart_to_apply: None,
         }
     }
 

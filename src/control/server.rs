@@ -186,6 +186,7 @@ pub fn refuse(message: &str) -> Response {
         ok: false,
         message: message.to_owned(),
         status: None,
+        not_applied: false,
     }
 }
 

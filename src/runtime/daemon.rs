@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info};
 
+use super::config_sync::SharedPending;
 use super::effects::{self, Effects, Queued};
 use super::panic::Emergency;
 use super::probes::Checks;
@@ -82,6 +83,8 @@ pub struct Daemon {
     /// asks the notifier to tell.
     mirror: Option<mirror::MirrorLink>,
     mirror_notes: mpsc::UnboundedReceiver<mirror::MirrorNote>,
+    /// A file written but not applied (`cluster.sync_config`), for status.
+    pending: SharedPending,
 }
 
 /// What a timeline sample depends on: a new sample is taken when it
@@ -213,6 +216,7 @@ impl Daemon {
             watchdog,
             mirror,
             mirror_notes,
+            pending: outside.pending,
         };
         let background = Background {
             worker,
@@ -575,6 +579,7 @@ impl Daemon {
             ok,
             message,
             status: Some(self.report(&self.core.status(at), at)),
+            not_applied: false,
         }
     }
 
@@ -590,6 +595,11 @@ impl Daemon {
             let state = mirror.state.lock().unwrap_or_else(|p| p.into_inner());
             r.mirrors = crate::control::mirror_report::reports(&state);
         }
+        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        r.restart_to_apply = pending.as_ref().map(|p| report::RestartToApply {
+            reasons: p.reasons.clone(),
+            nodes: p.nodes.clone(),
+        });
         r
     }
 }
@@ -665,6 +675,8 @@ struct Outside {
     control_rx: mpsc::Receiver<ControlRequest>,
     reloads: mpsc::Receiver<reload::Ask>,
     tokens: Option<http::SharedTokens>,
+    /// A file written but not applied (`cluster.sync_config`).
+    pending: SharedPending,
 }
 
 impl Outside {
@@ -680,6 +692,7 @@ impl Outside {
         let node = &config.nodes[me];
         let (control_tx, control_rx) = mpsc::channel::<ControlRequest>(16);
         let (reload_tx, reloads) = mpsc::channel::<reload::Ask>(1);
+        let pending = SharedPending::default();
         let reloader = Arc::new(reload::Reloader {
             path: l.config_file.clone(),
             node: node.name.clone(),
@@ -687,6 +700,8 @@ impl Outside {
             metrics: metrics.clone(),
             to_loop: reload_tx,
             running: tokio::sync::Mutex::new(config.clone()),
+            keys: keys.clone(),
+            pending: pending.clone(),
         });
         let hooks = control_server::Hooks {
             restart: restart_check(l.exe, l.config_file, node.name.clone()),
@@ -722,6 +737,7 @@ impl Outside {
             control_rx,
             reloads,
             tokens,
+            pending,
         })
     }
 }

@@ -7,6 +7,7 @@
 //! stop → release) holds on the machine. [`restart`] re-executes the
 //! daemon in place (`understudy restart`) without moving the VIP.
 
+mod config_sync;
 mod daemon;
 mod effects;
 mod failpoint;

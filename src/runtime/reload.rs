@@ -15,6 +15,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
+use super::config_sync::SharedPending;
 use super::probes::{self, Checks};
 use crate::config::{read_keys, Config};
 use crate::control::http::Tokens;
@@ -55,6 +56,18 @@ pub struct Reloader {
     /// The configuration the loop runs, which only a reload changes; the
     /// lock makes reloads one at a time, so this copy is always exact.
     pub running: tokio::sync::Mutex<Config>,
+    /// With `cluster.sync_config`: the keys that sign a push to the
+    /// others, and a file written here but not applied.
+    pub keys: super::wire::SharedKeys,
+    pub pending: SharedPending,
+}
+
+/// Why a file was not applied.
+enum NotApplied {
+    /// It cannot apply while the daemon runs: each reason says how.
+    NeedsRestart(Config, Vec<String>),
+    /// It is not a usable configuration (or a file cannot be read).
+    Problems(Vec<String>),
 }
 
 impl Reloader {
@@ -83,11 +96,17 @@ impl Reloader {
     async fn submit(self: Arc<Self>, who: String, pushed: Option<String>) -> Response {
         let mut running = self.running.lock().await;
         let (reloader, current, asked) = (self.clone(), running.clone(), who.clone());
+        let text = pushed.clone();
         let prepared =
-            tokio::task::spawn_blocking(move || reloader.prepare(&current, asked, pushed)).await;
+            tokio::task::spawn_blocking(move || reloader.prepare(&current, asked, text)).await;
         let prepared = match prepared {
             Ok(Ok(prepared)) => prepared,
-            Ok(Err(problems)) => return refusal(&who, &problems),
+            Ok(Err(NotApplied::NeedsRestart(new, reasons))) if new.cluster.sync_config => {
+                return self.write_unapplied(&running, &who, pushed, reasons).await;
+            }
+            Ok(Err(NotApplied::NeedsRestart(_, problems) | NotApplied::Problems(problems))) => {
+                return refusal(&who, &problems)
+            }
             Err(e) => return refuse(&format!("reload refused: its check did not finish: {e}")),
         };
         let applied = prepared.config.clone();
@@ -100,13 +119,76 @@ impl Reloader {
         {
             return refuse("the daemon is shutting down");
         }
-        let answer = answer
+        let mut answer = answer
             .await
             .unwrap_or_else(|_| refuse("the daemon is shutting down"));
         if answer.ok {
+            *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = None;
+            if pushed.is_none() && applied.cluster.sync_config {
+                // Ours was read from the file: the others get it too.
+                answer.message.push_str(&self.sync(&applied).await);
+            }
             *running = applied;
         }
         answer
+    }
+
+    /// Pushes the file as applied here to the others; their answers.
+    async fn sync(&self, config: &Config) -> String {
+        let Ok(text) = std::fs::read_to_string(&self.path) else {
+            return "; not synced: the file could not be read again".to_owned();
+        };
+        let me = config.nodes.iter().position(|n| n.name == self.node);
+        let Some(me) = me else {
+            return String::new();
+        };
+        let pushed = super::config_sync::push_to_peers(config, me, &self.keys, &text).await;
+        format!("; synced: {}", pushed.answers.join("; "))
+    }
+
+    /// A change that needs a restart, with `sync_config`: written (a
+    /// pushed one), and pushed on to the others (one read here), but not
+    /// applied; status says who must restart.
+    async fn write_unapplied(
+        &self,
+        running: &Config,
+        who: &str,
+        pushed: Option<String>,
+        reasons: Vec<String>,
+    ) -> Response {
+        for why in &reasons {
+            warn!(%who, %why, "configuration written but not applied: a restart applies it");
+        }
+        let (others, said) = match pushed {
+            Some(text) => {
+                if let Err(e) = replace_keeping_backup(&self.path, &text) {
+                    return refuse(&format!("cannot write {}: {e}", self.path.display()));
+                }
+                (Vec::new(), String::new())
+            }
+            None => {
+                let text = std::fs::read_to_string(&self.path).unwrap_or_default();
+                let me = running.nodes.iter().position(|n| n.name == self.node);
+                match me {
+                    Some(me) => {
+                        let p =
+                            super::config_sync::push_to_peers(running, me, &self.keys, &text).await;
+                        (p.unapplied, format!("; synced: {}", p.answers.join("; ")))
+                    }
+                    None => (Vec::new(), String::new()),
+                }
+            }
+        };
+        super::config_sync::mark(&self.pending, &self.node, reasons.clone(), others);
+        Response {
+            ok: true,
+            message: format!(
+                "written, not applied: restart to apply it ({}){said}",
+                reasons.join("; ")
+            ),
+            status: None,
+            not_applied: true,
+        }
     }
 
     /// Everything that can fail, each problem worded with its place.
@@ -115,16 +197,31 @@ impl Reloader {
         running: &Config,
         who: String,
         pushed: Option<String>,
-    ) -> Result<Prepared, Vec<String>> {
+    ) -> Result<Prepared, NotApplied> {
         let lines = |problems: crate::config::Problems| {
             let text = problems.to_string();
-            text.lines().map(str::to_owned).collect::<Vec<_>>()
+            NotApplied::Problems(text.lines().map(str::to_owned).collect::<Vec<_>>())
         };
         let config = match &pushed {
             None => Config::load(&self.path).map_err(lines)?,
             Some(text) => Config::parse(&self.path, text).map_err(lines)?,
         };
-        let changed = crate::config::reload::compare(running, &config)?;
+        let changed = match crate::config::reload::compare(running, &config) {
+            Ok(changed) => changed,
+            Err(reasons) => return Err(NotApplied::NeedsRestart(config, reasons)),
+        };
+        self.prepare_applied(config, changed, who, pushed)
+            .map_err(NotApplied::Problems)
+    }
+
+    /// What an applicable file needs built before it reaches the loop.
+    fn prepare_applied(
+        &self,
+        config: Config,
+        changed: Vec<&'static str>,
+        who: String,
+        pushed: Option<String>,
+    ) -> Result<Prepared, Vec<String>> {
         let me = config
             .nodes
             .iter()

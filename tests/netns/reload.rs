@@ -366,3 +366,52 @@ fn a_pushed_file_is_checked_written_and_applied_by_the_peer() {
     let seen = sampler.join().expect("the sampler");
     assert_nothing_moved(&t, &seen, "PUSH");
 }
+
+/// `cluster.sync_config = true`: a reload on m1 pushes its file to m2,
+/// which applies it; a change that needs a restart is written on both all
+/// the same, and each node's status says it must restart to apply it.
+#[test]
+fn a_reload_with_sync_config_reaches_the_peer() {
+    let mut t = Topology::up("sync-config");
+    let text = std::fs::read_to_string(&t.config).unwrap().replacen(
+        "[cluster]\n",
+        "[cluster]\nsync_config = true\n",
+        1,
+    );
+    let (m1, m2) = (t.dir.join("m1.toml"), t.dir.join("m2.toml"));
+    std::fs::write(&m1, &text).unwrap();
+    std::fs::write(&m2, &text).unwrap();
+    t.steady_pair_with(&m1, &m2);
+
+    // A live change: m2 gets the file and applies it.
+    let live = text.replacen("rise = 2\n", "rise = 3\n", 1);
+    assert_ne!(live, text, "the test configuration sets rise = 2");
+    std::fs::write(&m1, &live).unwrap();
+    let (ok, answer) = t.ctl("m1", &["reload"]);
+    assert!(ok, "{answer}");
+    assert!(answer.contains("synced: m2:"), "{answer}");
+    assert_eq!(std::fs::read_to_string(&m2).unwrap(), live, "m2's file");
+    t.wait_log("m2", "push from m1", Duration::from_secs(5));
+
+    // A change that needs a restart: written on both, applied on neither.
+    let restart = live.clone() + "\n[process]\nrt_priority = 10\n";
+    std::fs::write(&m1, &restart).unwrap();
+    let (ok, answer) = t.ctl("m1", &["reload"]);
+    assert!(ok, "{answer}");
+    assert!(answer.contains("written, not applied"), "{answer}");
+    assert_eq!(std::fs::read_to_string(&m2).unwrap(), restart, "m2's file");
+    let backup = t.dir.join("m2.toml.bak");
+    assert_eq!(
+        std::fs::read_to_string(backup).unwrap(),
+        live,
+        "m2's previous file"
+    );
+    let pending = |node: &str| t.status(node)["restart_to_apply"].clone();
+    assert_eq!(pending("m1")["nodes"], serde_json::json!(["m1", "m2"]));
+    assert_eq!(pending("m2")["nodes"], serde_json::json!(["m2"]));
+    let (_, table) = t.ctl("m1", &["status"]);
+    assert!(
+        table.contains("Configuration written but not applied: restart m1, m2"),
+        "{table}"
+    );
+}

@@ -71,6 +71,7 @@ pub(super) fn cluster(
             name,
             vips: vips.clone(),
             alias: raw.alias,
+            sync_config: raw.sync_config.unwrap_or(false),
         }),
         _ => None,
     };
