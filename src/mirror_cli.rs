@@ -96,7 +96,11 @@ async fn setup(node: &str, path: &Path, force: bool) -> anyhow::Result<ExitCode>
     for m in &config.mirrors {
         let folder = mirror::backup_folder(m, std::time::SystemTime::now());
         let args = mirror::command(m, &target.address.to_string(), Some(&folder));
-        println!("mirror {} to {node}: {}", m.name, harmless(&args.join(" ")));
+        println!(
+            "mirror {} to {node}: {}",
+            m.name,
+            harmless(&mirror::shown(&args))
+        );
         match mirror::run(&args, m.timeout).await {
             Ok(t) => {
                 println!(
@@ -221,7 +225,7 @@ pub fn print_commands(config: &Config, me: usize) {
                 "mirror {} to {}: {}",
                 m.name,
                 peer.name,
-                harmless(&args.join(" "))
+                harmless(&mirror::shown(&args))
             );
         }
     }

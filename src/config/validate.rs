@@ -683,4 +683,64 @@ secret_file = "/etc/understudy/secret"
             assert!(validate(text).is_err());
         }
     }
+
+    #[test]
+    fn mirrors_are_read_with_their_defaults_and_bad_ones_are_named_with_their_line() {
+        let mirror = "\n[[mirror]]\nname = \"data\"\npaths = [\"/srv/app/data\"]\nkey = \"/etc/u/mirror_key\"\nknown_hosts = \"/etc/u/known_hosts\"\n";
+        let c = validate(&format!("{GOOD}{mirror}")).expect("a mirror");
+        let m = &c.mirrors[0];
+        assert_eq!(m.name, "data");
+        assert_eq!(m.every, Duration::from_secs(60));
+        assert!(!m.delete);
+        assert_eq!(m.user, "root");
+        assert_eq!(
+            m.backup_dir,
+            std::path::PathBuf::from("/var/lib/understudy/mirror-backups")
+        );
+        assert!(c.core_settings(0, 1).mirrors);
+        let twice = format!("{GOOD}{mirror}{mirror}");
+        let p = problems(&twice);
+        assert_eq!(p[0].key, "mirror #2.name", "{p:?}");
+        assert!(p[0].message.contains("names another"), "{p:?}");
+        for (bad, key, says) in [
+            (
+                "paths = [\"/srv/app/data\"]",
+                "mirror #1.paths",
+                "is required",
+            ),
+            (
+                "paths = [\"/srv/app/data\"]\nexclude = [\"\"]",
+                "mirror #1.exclude",
+                "empty pattern",
+            ),
+            (
+                "paths = [\"srv/data\"]",
+                "mirror #1.paths",
+                "not an absolute path",
+            ),
+            ("paths = [\"/\"]", "mirror #1.paths", "whole file system"),
+            ("paths = [\"/srv/../etc\"]", "mirror #1.paths", "'..'"),
+            (
+                "paths = [\"/srv/app\"]\nevery = \"10ms\"",
+                "mirror #1.every",
+                "at least 1s",
+            ),
+            (
+                "paths = [\"/srv/app\"]\nuser = \"a b\"",
+                "mirror #1.user",
+                "not a user name",
+            ),
+        ] {
+            let with_bad = if says == "is required" {
+                mirror.replace(bad, "")
+            } else {
+                mirror.replace("paths = [\"/srv/app/data\"]", bad)
+            };
+            let text = format!("{GOOD}{with_bad}");
+            let p = problems(&text);
+            assert_eq!(p[0].key, key, "{bad}: {p:?}");
+            assert!(p[0].message.contains(says), "{bad}: {p:?}");
+            assert!(p[0].line.is_some(), "{bad}: {p:?}");
+        }
+    }
 }

@@ -94,7 +94,7 @@ impl Core {
                 After::Passive
             },
             handover: ending == Ending::HandOver,
-            holddown_until: holddown.then(|| later(now, self.holddown())),
+            holddown: holddown.then(|| self.holddown()),
             stop_app_after: stop_app && self.lease_lapsed(),
             mirror,
         };

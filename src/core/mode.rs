@@ -224,8 +224,11 @@ pub(super) struct Release {
     pub after: After,
     /// Tell the peer to claim at once (a handover on purpose).
     pub handover: bool,
-    /// Hold back our own claims until then (given to the next watch).
-    pub holddown_until: Option<Instant>,
+    /// Hold back our own claims this long once the release ends (given to
+    /// the next watch): counted from the end, so that a release that took
+    /// long (a planned handover's mirror passes) still leaves the peer its
+    /// turn.
+    pub holddown: Option<std::time::Duration>,
     /// The VIP goes first, then the application stops (the lease was
     /// lost: clients must stop reaching us before it runs out).
     pub stop_app_after: bool,
@@ -254,7 +257,7 @@ impl Mode {
                 Mode::Watch(match old {
                     Mode::Release(r) => Watch {
                         since: Some(now),
-                        holddown_until: r.holddown_until,
+                        holddown_until: r.holddown.map(|d| super::timer::later(now, d)),
                         yielding: if r.handover {
                             Yielding::HandingOver
                         } else {
@@ -280,7 +283,7 @@ impl Mode {
                     cause: cause.clone(),
                     after: After::Passive,
                     handover: false,
-                    holddown_until: None,
+                    holddown: None,
                     stop_app_after: false,
                     mirror: None,
                 })

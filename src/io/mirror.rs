@@ -91,6 +91,22 @@ pub fn command(mirror: &Mirror, address: &str, backup: Option<&Path>) -> Vec<Str
     args
 }
 
+/// The argument list as a shell line an administrator can paste: each
+/// argument with a space or a shell character in single quotes.
+pub fn shown(args: &[String]) -> String {
+    let quote = |a: &String| {
+        let plain = a
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@[],+%".contains(c));
+        if plain && !a.is_empty() {
+            a.clone()
+        } else {
+            format!("'{}'", a.replace('\'', "'\\''"))
+        }
+    };
+    args.iter().map(quote).collect::<Vec<_>>().join(" ")
+}
+
 /// The dated folder a run with backups uses on the receiver.
 pub fn backup_folder(mirror: &Mirror, at: std::time::SystemTime) -> std::path::PathBuf {
     let stamp = humantime::format_rfc3339_seconds(at)
@@ -223,6 +239,17 @@ mod tests {
         assert!(backed.contains(&"--backup".to_owned()));
         assert!(backed.contains(&format!("--backup-dir={}", folder.display())));
         assert_eq!(backed.last().unwrap(), "root@[2001:db8::12]:/");
+    }
+
+    #[test]
+    fn the_shown_command_can_be_pasted_into_a_shell() {
+        let args: Vec<String> = ["rsync", "-e", "ssh -i /k", "--exclude=*.tmp", "it's"]
+            .map(str::to_owned)
+            .to_vec();
+        assert_eq!(
+            shown(&args),
+            "rsync -e 'ssh -i /k' '--exclude=*.tmp' 'it'\\''s'"
+        );
     }
 
     #[test]

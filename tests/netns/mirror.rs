@@ -203,6 +203,16 @@ fn the_holders_files_reach_the_standby_and_turn_with_the_holder() {
         "{status}"
     );
     assert!(m.mirror_status("m2").as_array().is_none_or(Vec::is_empty));
+    let (ok, text) = m.t.ctl("m1", &["mirror", "status"]);
+    assert!(ok && text.contains("Mirror data to m2: ok"), "{text}");
+    let (ok, text) = m.t.ctl("m2", &["mirror", "now"]);
+    assert!(!ok && text.contains("only the holder sends"), "{text}");
+    let (ok, text) = m.t.ctl("m1", &["mirror", "now", "nosuch"]);
+    assert!(!ok && text.contains("no mirror named"), "{text}");
+    m.write("m1", "now.txt", "sent now\n");
+    let (ok, text) = m.t.ctl("m1", &["mirror", "now", "data"]);
+    assert!(ok, "{text}");
+    m.wait_file("m2", "now.txt", "sent now\n", Duration::from_secs(5));
 
     // A receiver that cannot be reached is reported, and keeps its copy
     // (a run already connected when sshd stops may still finish: the

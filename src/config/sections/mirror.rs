@@ -167,5 +167,16 @@ fn absolute(ck: &mut Checker, path: &[Seg], value: Option<&str>, file: bool) -> 
         );
         return None;
     }
+    // It goes into ssh's command line, which rsync splits at spaces.
+    if file && text.contains(|c: char| c.is_whitespace() || "'\"\\".contains(c)) {
+        ck.report(
+            path,
+            format!(
+                "{} holds a space or a quote; use a path without them",
+                p.display()
+            ),
+        );
+        return None;
+    }
     Some(p)
 }

@@ -69,7 +69,27 @@ function render(report) {
     (held ? " held by " + held + (report.holder.since ? " since " + when(report.holder.since) : "") : " held by nobody"));
   const t = report.last_takeover;
   text($("last-takeover"), t ? "Last takeover: " + t.node + " at " + when(t.at) + ", " + Math.round(t.duration_ms) + " ms: " + t.cause : "No takeover by this node yet.");
+  renderMirrors(report);
   drawTimeline();
+}
+
+// Each [[mirror]] towards each node, as this node last ran it.
+function renderMirrors(report) {
+  const list = $("mirrors");
+  list.replaceChildren();
+  for (const m of report.mirrors || []) {
+    const item = document.createElement("li");
+    item.dataset.mirror = m.mirror + " " + m.node;
+    let line = "Mirror " + m.mirror + " to " + m.node + ": ";
+    if (m.error) line += "failing for " + m.failing_for_s + " s: " + m.error;
+    else if (m.last_success) line += "ok at " + m.last_success + " (" + m.files + " files, " + m.bytes + " bytes in " + m.duration_ms + " ms)";
+    else line += "not run yet";
+    if (m.backup) line += "; " + m.backed_up_files + " replaced file(s) kept in " + m.backup + " there";
+    item.className = m.error ? "failing" : "";
+    list.append(text(item, line));
+  }
+  const p = report.restart_to_apply;
+  text($("restart-to-apply"), p ? "Configuration written but not applied: restart " + p.nodes.join(", ") + " to apply it (" + p.reasons.join("; ") + ")" : "");
 }
 
 function renderEvents() {
