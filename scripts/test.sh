@@ -29,8 +29,10 @@ if [[ "${UNDERSTUDY_TEST_NO_INSTALL:-}" != 1 ]]; then
     # test drives headless chromium through chromedriver. The witness tests
     # start PostgreSQL (above) and etcd (etcd-server) as the lease authority;
     # the cluster tests start three etcd members of their own. stress-ng:
-    # the restart test loads the CPUs while the daemon re-executes.
-    apt-get install -y -qq --no-install-recommends iproute2 curl python3 python3-pip procps util-linux openssl postgresql nftables iputils-arping systemd man-db chromium chromium-driver etcd-server stress-ng >/dev/null
+    # the restart test loads the CPUs while the daemon re-executes. The
+    # mirror tests start an OpenSSH server in each node's namespace
+    # (openssh-server) and copy with rsync over ssh (openssh-client).
+    apt-get install -y -qq --no-install-recommends iproute2 curl python3 python3-pip procps util-linux openssl postgresql nftables iputils-arping systemd man-db chromium chromium-driver etcd-server stress-ng rsync openssh-client openssh-server >/dev/null
 
     # cargo-deb builds the Debian package (tests/deb.rs, packaging/build-deb.sh).
     export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"

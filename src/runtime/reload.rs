@@ -64,8 +64,9 @@ pub struct Reloader {
 
 /// Why a file was not applied.
 enum NotApplied {
-    /// It cannot apply while the daemon runs: each reason says how.
-    NeedsRestart(Config, Vec<String>),
+    /// It cannot apply while the daemon runs: each reason says how;
+    /// `sync`: the new file has `cluster.sync_config`.
+    NeedsRestart { sync: bool, reasons: Vec<String> },
     /// It is not a usable configuration (or a file cannot be read).
     Problems(Vec<String>),
 }
@@ -101,12 +102,18 @@ impl Reloader {
             tokio::task::spawn_blocking(move || reloader.prepare(&current, asked, text)).await;
         let prepared = match prepared {
             Ok(Ok(prepared)) => prepared,
-            Ok(Err(NotApplied::NeedsRestart(new, reasons))) if new.cluster.sync_config => {
+            Ok(Err(NotApplied::NeedsRestart {
+                sync: true,
+                reasons,
+            })) => {
                 return self.write_unapplied(&running, &who, pushed, reasons).await;
             }
-            Ok(Err(NotApplied::NeedsRestart(_, problems) | NotApplied::Problems(problems))) => {
-                return refusal(&who, &problems)
-            }
+            Ok(Err(
+                NotApplied::NeedsRestart {
+                    reasons: problems, ..
+                }
+                | NotApplied::Problems(problems),
+            )) => return refusal(&who, &problems),
             Err(e) => return refuse(&format!("reload refused: its check did not finish: {e}")),
         };
         let applied = prepared.config.clone();
@@ -208,7 +215,10 @@ impl Reloader {
         };
         let changed = match crate::config::reload::compare(running, &config) {
             Ok(changed) => changed,
-            Err(reasons) => return Err(NotApplied::NeedsRestart(config, reasons)),
+            Err(reasons) => {
+                let sync = config.cluster.sync_config;
+                return Err(NotApplied::NeedsRestart { sync, reasons });
+            }
         };
         self.prepare_applied(config, changed, who, pushed)
             .map_err(NotApplied::Problems)
