@@ -203,6 +203,21 @@ fn the_holders_files_reach_the_standby_and_turn_with_the_holder() {
         "{status}"
     );
     assert!(m.mirror_status("m2").as_array().is_none_or(Vec::is_empty));
+    let url = format!("http://192.0.2.11:{}/metrics", crate::common::API_PORT);
+    let (code, metrics) = m.t.api("GET", &url, Some(crate::common::API_TOKEN), &[]);
+    assert_eq!(code, 200, "{metrics}");
+    let ok_line = metrics
+        .lines()
+        .find(|l| l.starts_with("understudy_mirror_ok{") && l.contains("mirror=\"data\""))
+        .unwrap_or_default();
+    assert!(
+        ok_line.contains("peer=\"m2\"") && ok_line.ends_with(" 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("understudy_mirror_last_success_timestamp_seconds{"),
+        "{metrics}"
+    );
     let (ok, text) = m.t.ctl("m1", &["mirror", "status"]);
     assert!(ok && text.contains("Mirror data to m2: ok"), "{text}");
     let (ok, text) = m.t.ctl("m2", &["mirror", "now"]);
