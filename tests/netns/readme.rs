@@ -1,13 +1,15 @@
-//! The README's "Install and deploy", "Changing the configuration" and
-//! "Upgrading" sections, run as a new
+//! The README's "Install and deploy", "Changing the configuration",
+//! "Upgrading" and "Mirroring the application's files" sections, run as a new
 //! administrator would run them (needs root; see tests/common). Every shell
 //! block marked `<!-- tested: HOSTS -->` is read out of README.md and run,
 //! in order, on the hosts it names: `host` is this machine in the
 //! repository (the build), `m1` and `m2` are fresh hosts in network
 //! namespaces, each with a root shell of its own whose /etc and /usr/local
-//! are overlays and /run and /var/lib empty tmpfs (so that installing
+//! are overlays and /run, /var/lib and /root empty tmpfs (so that installing
 //! there touches nothing outside the test). The shipped config/pair.toml is
-//! installed as it is.
+//! installed as it is. The mirroring section starts OpenSSH's own unit on
+//! both, pins the host keys, adds a `[[mirror]]` and restarts, and its
+//! first copy must reach m2's own /var/lib.
 //!
 //! Systemd is not PID 1 here, so `systemctl` is tests/support/
 //! systemctl-standin.sh, which runs the installed unit file's own
@@ -116,6 +118,7 @@ impl Shell {
              mount -t overlay overlay -o lowerdir=/usr/local,upperdir={d}/local,workdir={d}/local.work /usr/local\n\
              mount -t tmpfs tmpfs /run\n\
              mount -t tmpfs tmpfs /var/lib\n\
+             mount -t tmpfs -o mode=0700 tmpfs /root\n\
              mkdir -p /etc/systemd/system /usr/local/sbin\n\
              install -m 0755 {standin} /usr/local/sbin/systemctl\n\
              nft add table inet filter\n\
@@ -223,7 +226,9 @@ fn the_readme_deploys_and_upgrades_a_pair() {
     let mut transcript = String::new();
     let upgrade = blocks
         .iter()
-        .rposition(|b| b.script.contains("understudy restart"))
+        .position(|b| {
+            b.script.contains("understudy restart") && b.script.contains("install -m 0755")
+        })
         .expect("an upgrade block");
     let reload = blocks
         .iter()
@@ -265,6 +270,23 @@ fn the_readme_deploys_and_upgrades_a_pair() {
                 key.display()
             ));
             assert!(ok, "copying the key to m2: {out}");
+        }
+        // The mirror's key and pinned host keys are made on m1; the README
+        // copies them with scp.
+        if block.script.contains("ssh-keyscan") {
+            for file in ["mirror_key", "mirror_key.pub", "mirror_known_hosts"] {
+                let from = dir.join("m1/etc/understudy").join(file);
+                let (ok, out) = m2.run(&format!(
+                    "install -m 0600 {} /etc/understudy/{file}",
+                    from.display()
+                ));
+                assert!(ok, "copying {file} to m2: {out}");
+            }
+        }
+        // The seed's first copy reached m2's own folder.
+        if block.script.contains("understudy mirror setup m2") {
+            let (_, copied) = m2.run("cat /var/lib/helpdesk/tickets.txt");
+            assert!(copied.contains("ticket 1"), "m2's copy: {copied}");
         }
         // Both reloaded the edited file: each applied it, and they agree.
         if i == reload {

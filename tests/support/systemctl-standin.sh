@@ -4,8 +4,10 @@
 # lines run through this. It does what systemd would do with the installed
 # unit file, and nothing else: it reads ExecStartPre/ExecStart/ExecReload,
 # RuntimeDirectory and StateDirectory from /etc/systemd/system/UNIT.service
-# and runs those very commands. The application's own unit ("helpdesk" in
-# config/pair.toml) is the test application on port 8080.
+# (or, for a unit a package installed, /lib/systemd/system: the OpenSSH
+# server of the mirroring section) and runs those very commands. The
+# application's own unit ("helpdesk" in config/pair.toml) is the test
+# application on port 8080.
 #
 #   systemctl daemon-reload | enable [--now] U | disable [--now] U
 #   systemctl start U | stop U | reload U | is-active U
@@ -22,6 +24,7 @@ if [ "${1:-}" = "--now" ]; then now=1; shift; fi
 unit=${1:-}
 unit=${unit%.service}
 file=/etc/systemd/system/$unit.service
+[ -f "$file" ] || [ ! -f "/lib/systemd/system/$unit.service" ] || file=/lib/systemd/system/$unit.service
 
 # The value(s) of KEY= in the unit file, one per line.
 field() { sed -n "s/^$1=//p" "$file"; }
@@ -30,7 +33,7 @@ running() { [ -f "$state/$unit.pid" ] && kill -0 "$(cat "$state/$unit.pid")" 2>/
 
 start() {
     running && return 0
-    if [ "$unit" != understudy ]; then
+    if [ "$unit" != understudy ] && [ "$unit" != ssh ]; then
         # The application: started by understudy's own start command.
         python3 "$STANDIN_APP" "${UNDERSTUDY_NODE:-$STANDIN_NODE}" 8080 "$state/$unit.pid" >/dev/null 2>&1 &
         return 0
@@ -44,6 +47,13 @@ start() {
     cmd=$(field ExecStart)
     setsid sh -c "exec $cmd" >>"$state/$unit.log" 2>&1 </dev/null &
     echo $! >"$state/$unit.pid"
+    # ssh.service is Type=notify: systemd returns once sshd listens.
+    if [ "$unit" = ssh ]; then
+        for _ in $(seq 50); do
+            ss -Htln 'sport = :22' | grep -q . && break
+            sleep 0.1
+        done
+    fi
 }
 
 stop() {
