@@ -310,7 +310,7 @@ impl Metrics {
     }
 
     /// Each mirror towards each node, as the mirror task last saw it.
-    pub fn mirrors(&self, state: &[crate::runtime::mirror::Towards]) {
+    pub fn mirrors(&self, state: &[crate::io::mirror::Towards]) {
         for t in state {
             let labels = vec![
                 ("mirror".to_owned(), t.mirror.clone()),

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::mirror::Towards;
+use crate::io::mirror::Towards;
 
 /// One mirror towards one node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -36,6 +36,23 @@ pub struct Transfer {
     pub took: Duration,
 }
 
+/// One mirror towards one node, as status shows it.
+#[derive(Debug, Clone, Default)]
+pub struct Towards {
+    pub mirror: String,
+    pub node: String,
+    pub last_success: Option<std::time::SystemTime>,
+    /// The last successful run's figures.
+    pub last: Option<Transfer>,
+    /// Since when the runs to this node fail, and the last error.
+    pub failing_since: Option<std::time::SystemTime>,
+    pub error: Option<String>,
+    /// The last run with a backup folder that kept files, and how many.
+    pub backup: Option<(std::path::PathBuf, u64)>,
+    /// The failure was told (`mirror_failing`); its end will be too.
+    pub told: bool,
+}
+
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]
 pub enum MirrorError {

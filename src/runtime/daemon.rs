@@ -103,14 +103,14 @@ struct SampleKey {
 fn start_mirror(
     config: &Config,
     me: usize,
-    inputs: &mpsc::UnboundedSender<Input>,
+    (inputs, metrics): (&mpsc::UnboundedSender<Input>, &Arc<Metrics>),
     tasks: &mut Vec<JoinHandle<()>>,
 ) -> (
     Option<mirror::MirrorLink>,
     mpsc::UnboundedReceiver<mirror::MirrorNote>,
 ) {
     let (notes, notes_rx) = mpsc::unbounded_channel();
-    let link = mirror::start(config, me, notes, inputs).map(|(link, task)| {
+    let link = mirror::start(config, me, notes, inputs, metrics).map(|(link, task)| {
         tasks.push(task);
         link
     });
@@ -182,7 +182,7 @@ impl Daemon {
             watchdog: watchdog.clone(),
         };
         let (witness, witness_task) = witness::start(&config, me, &r.prober, &input_tx)?;
-        let (mirror, mirror_notes) = start_mirror(&config, me, &input_tx, &mut others);
+        let (mirror, mirror_notes) = start_mirror(&config, me, (&input_tx, &metrics), &mut others);
         let checks = Checks::new(&config, me, r.links.clone(), r.prober)?;
         let origin = now();
         let core = start_core(settings, r.vip_present, origin);
@@ -276,8 +276,6 @@ impl Daemon {
                 witness.set_record(status.word(), status.term, self.config.checksum);
             }
             if let Some(mirror) = &self.mirror {
-                self.metrics
-                    .mirrors(&mirror.state.lock().unwrap_or_else(|p| p.into_inner()));
                 mirror.set_view(mirror::View {
                     holding: matches!(status.word(), StatusWord::Active | StatusWord::Draining),
                     term: status.term,
@@ -470,8 +468,7 @@ impl Daemon {
                 );
             }
         }
-        let word = self.core.status(now()).word();
-        if !matches!(word, StatusWord::Active | StatusWord::Draining) {
+        if !mirror.holding() {
             return (
                 false,
                 "this node does not hold the common IP; only the holder sends: run it there"

@@ -21,8 +21,9 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::config::{Config, Mirror};
+use crate::control::metrics::Metrics;
 use crate::core::{EventKind, Input};
-use crate::io::mirror::{self as run, Transfer};
+use crate::io::mirror::{self as run, Towards, Transfer};
 
 /// What the loop tells the task after every step.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,23 +34,6 @@ pub struct View {
     pub term: u64,
     /// The other nodes heard now, by name.
     pub up: Vec<String>,
-}
-
-/// One mirror towards one node, as status shows it.
-#[derive(Debug, Clone, Default)]
-pub struct Towards {
-    pub mirror: String,
-    pub node: String,
-    pub last_success: Option<SystemTime>,
-    /// The last successful run's figures.
-    pub last: Option<Transfer>,
-    /// Since when the runs to this node fail, and the last error.
-    pub failing_since: Option<SystemTime>,
-    pub error: Option<String>,
-    /// The last run with a backup folder that kept files, and how many.
-    pub backup: Option<(PathBuf, u64)>,
-    /// The failure was told (`mirror_failing`); its end will be too.
-    pub told: bool,
 }
 
 pub type SharedMirrors = Arc<Mutex<Vec<Towards>>>;
@@ -87,6 +71,11 @@ impl MirrorLink {
         });
     }
 
+    /// Does this node send now (it holds and serves, as the loop last saw)?
+    pub fn holding(&self) -> bool {
+        self.view.borrow().holding
+    }
+
     /// `understudy mirror now [NAME]`: run now rather than on schedule.
     pub fn run_now(&self, name: Option<String>) {
         let _ = self.asks.send(Ask::Now(name));
@@ -104,6 +93,7 @@ pub fn start(
     me: usize,
     notes: mpsc::UnboundedSender<MirrorNote>,
     inputs: &mpsc::UnboundedSender<Input>,
+    metrics: &Arc<Metrics>,
 ) -> Option<(MirrorLink, JoinHandle<()>)> {
     if config.mirrors.is_empty() {
         return None;
@@ -124,6 +114,7 @@ pub fn start(
         state: state.clone(),
         notes,
         inputs: inputs.clone(),
+        metrics: metrics.clone(),
         due: HashMap::new(),
         backup_due: HashMap::new(),
     };
@@ -138,6 +129,8 @@ struct Task {
     state: SharedMirrors,
     notes: mpsc::UnboundedSender<MirrorNote>,
     inputs: mpsc::UnboundedSender<Input>,
+    /// Updated after every run (the state changes only then).
+    metrics: Arc<Metrics>,
     /// When each mirror runs next.
     due: HashMap<String, Instant>,
     /// (mirror, node) pairs whose next run keeps what it replaces.
@@ -265,7 +258,7 @@ impl Task {
             .unwrap_or(true)
             .then(|| run::backup_folder(m, SystemTime::now()));
         let args = run::command(m, address, backup.as_deref());
-        match run::run(&args, limit).await {
+        let outcome = match run::run(&args, limit).await {
             Ok(transfer) => {
                 self.backup_due.insert(key, false);
                 info!(mirror = %m.name, %node, files = transfer.files, bytes = transfer.bytes, replaced = transfer.replaced, ms = crate::core::millis(transfer.took), "mirror run done");
@@ -277,7 +270,10 @@ impl Task {
                 self.failed(m, node, e.to_string());
                 Err(e)
             }
-        }
+        };
+        self.metrics
+            .mirrors(&self.state.lock().unwrap_or_else(|p| p.into_inner()));
+        outcome
     }
 
     fn succeeded(&mut self, m: &Mirror, node: &str, t: Transfer, backup: Option<PathBuf>) {
