@@ -12,16 +12,11 @@ use tracing::{info, warn};
 use super::wire::SharedKeys;
 use crate::config::Config;
 use crate::control::push_client::{self, Push};
+use crate::control::report::RestartToApply;
 
-/// A file written but not applied: why a restart is needed, and the nodes
-/// known to hold it unapplied (this one first).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PendingRestart {
-    pub reasons: Vec<String>,
-    pub nodes: Vec<String>,
-}
-
-pub type SharedPending = Arc<Mutex<Option<PendingRestart>>>;
+/// A file written but not applied, as status shows it: why a restart is
+/// needed, and the nodes known to hold it unapplied (this one first).
+pub type SharedPending = Arc<Mutex<Option<RestartToApply>>>;
 
 /// What each peer answered to a push, in words, and the peers that wrote
 /// the file without applying it (it needs their restart).
@@ -79,5 +74,5 @@ pub async fn push_to_peers(config: &Config, me: usize, keys: &SharedKeys, text: 
 pub fn mark(pending: &SharedPending, me: &str, reasons: Vec<String>, others: Vec<String>) {
     let mut nodes = vec![me.to_owned()];
     nodes.extend(others);
-    *pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(PendingRestart { reasons, nodes });
+    *pending.lock().unwrap_or_else(|p| p.into_inner()) = Some(RestartToApply { reasons, nodes });
 }

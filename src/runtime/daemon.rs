@@ -592,11 +592,11 @@ impl Daemon {
             let state = mirror.state.lock().unwrap_or_else(|p| p.into_inner());
             r.mirrors = crate::control::mirror_report::reports(&state);
         }
-        let pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        r.restart_to_apply = pending.as_ref().map(|p| report::RestartToApply {
-            reasons: p.reasons.clone(),
-            nodes: p.nodes.clone(),
-        });
+        r.restart_to_apply = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         r
     }
 }
