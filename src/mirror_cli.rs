@@ -157,15 +157,13 @@ pub fn host_problems(config: &Config, me: usize, text: &str) -> Vec<understudy::
                     m.key.display()
                 ),
             ),
-            Ok(meta) if meta.permissions().mode() & 0o077 != 0 => report(
-                "key",
-                format!(
-                    "{} can be read by others: chmod 600 {}",
-                    m.key.display(),
-                    m.key.display()
-                ),
-            ),
-            Ok(_) => {}
+            // The same rule as the witness's secrets, as ssh refuses such a key.
+            Ok(meta) => {
+                let mode = meta.permissions().mode();
+                if let Err(e) = understudy::io::witness::access::private(&m.key, mode) {
+                    report("key", e.to_string());
+                }
+            }
         }
         match std::fs::read_to_string(&m.known_hosts) {
             Err(e) => report(
