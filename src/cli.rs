@@ -485,23 +485,18 @@ async fn config_push(path: &std::path::Path, node: Option<String>) -> anyhow::Re
     // Every peer in turn; one that cannot be reached or refuses does not
     // stop the others, but fails the command.
     let mut all_ok = true;
-    for peer in config.peers_of(me) {
-        let push = understudy::control::push_client::Push {
-            to: std::net::SocketAddr::new(peer.address, config.heartbeat.port),
-            from: &config.nodes[me].name,
-            cluster_id: understudy::proto::heartbeat::cluster_id(&config.cluster.name),
-            key: &keys.sending().secret,
-            text: &text,
-        };
-        match understudy::control::push_client::send(push).await {
-            Ok(answer) if answer.ok => println!("{}: {}", peer.name, harmless(&answer.message)),
+    let key = &keys.sending().secret;
+    for (peer, answer) in understudy::control::push_client::to_peers(&config, me, key, &text).await
+    {
+        match answer {
+            Ok(answer) if answer.ok => println!("{peer}: {}", harmless(&answer.message)),
             Ok(answer) => {
-                println!("refused by {}: {}", peer.name, harmless(&answer.message));
+                println!("refused by {peer}: {}", harmless(&answer.message));
                 all_ok = false;
             }
             Err(why) if config.nodes.len() == 2 => return Err(anyhow::Error::msg(why)),
             Err(why) => {
-                println!("not pushed to {}: {}", peer.name, harmless(&why));
+                println!("not pushed to {peer}: {}", harmless(&why));
                 all_ok = false;
             }
         }

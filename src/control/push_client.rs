@@ -24,6 +24,30 @@ pub struct Push<'a> {
     pub text: &'a str,
 }
 
+/// Pushes `text` to every other node of `config` in turn, as node `me`
+/// signing with `key`: each peer's name and its answer, or why the
+/// exchange failed (one that fails does not stop the others).
+pub async fn to_peers(
+    config: &crate::config::Config,
+    me: usize,
+    key: &[u8],
+    text: &str,
+) -> Vec<(String, Result<Response, String>)> {
+    let cluster_id = crate::proto::heartbeat::cluster_id(&config.cluster.name);
+    let mut answers = Vec::new();
+    for peer in config.peers_of(me) {
+        let push = Push {
+            to: SocketAddr::new(peer.address, config.heartbeat.port),
+            from: &config.nodes[me].name,
+            cluster_id,
+            key,
+            text,
+        };
+        answers.push((peer.name.clone(), send(push).await));
+    }
+    answers
+}
+
 /// Sends the file; `Err` when the exchange itself failed (the peer's
 /// refusal is an `Ok` answer with `ok: false`).
 pub async fn send(p: Push<'_>) -> Result<Response, String> {

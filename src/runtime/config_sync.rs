@@ -11,7 +11,7 @@ use tracing::{info, warn};
 
 use super::wire::SharedKeys;
 use crate::config::Config;
-use crate::control::push_client::{self, Push};
+use crate::control::push_client;
 use crate::control::report::RestartToApply;
 
 /// A file written but not applied, as status shows it: why a restart is
@@ -34,38 +34,29 @@ pub async fn push_to_peers(config: &Config, me: usize, keys: &SharedKeys, text: 
         .sending()
         .secret
         .clone();
-    let from = config.nodes[me].name.clone();
-    let cluster_id = crate::proto::heartbeat::cluster_id(&config.cluster.name);
     let mut pushed = Pushed {
         answers: Vec::new(),
         unapplied: Vec::new(),
     };
-    for peer in config.peers_of(me) {
-        let push = Push {
-            to: std::net::SocketAddr::new(peer.address, config.heartbeat.port),
-            from: &from,
-            cluster_id,
-            key: &key,
-            text,
-        };
-        let answer = match push_client::send(push).await {
+    for (peer, answer) in push_client::to_peers(config, me, &key, text).await {
+        let said = match answer {
             Ok(answer) if answer.ok => {
                 if answer.not_applied {
-                    pushed.unapplied.push(peer.name.clone());
+                    pushed.unapplied.push(peer.clone());
                 }
-                info!(peer = %peer.name, answer = %answer.message, "configuration synced");
-                format!("{}: {}", peer.name, answer.message)
+                info!(%peer, answer = %answer.message, "configuration synced");
+                format!("{peer}: {}", answer.message)
             }
             Ok(answer) => {
-                warn!(peer = %peer.name, answer = %answer.message, "configuration sync refused");
-                format!("{}: refused: {}", peer.name, answer.message)
+                warn!(%peer, answer = %answer.message, "configuration sync refused");
+                format!("{peer}: refused: {}", answer.message)
             }
             Err(why) => {
-                warn!(peer = %peer.name, %why, "configuration sync failed");
-                format!("{}: not reached: {why}", peer.name)
+                warn!(%peer, %why, "configuration sync failed");
+                format!("{peer}: not reached: {why}")
             }
         };
-        pushed.answers.push(answer);
+        pushed.answers.push(said);
     }
     pushed
 }
