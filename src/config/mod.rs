@@ -528,11 +528,17 @@ impl Config {
 impl Config {
     /// Reads and validates `path`.
     pub fn load(path: &Path) -> Result<Config, Problems> {
+        Config::load_with_text(path).map(|(config, _)| config)
+    }
+
+    /// [`Config::load`], with the text that was checked (to pass on the
+    /// very file that was read, not whatever the file holds later).
+    pub fn load_with_text(path: &Path) -> Result<(Config, String), Problems> {
         let text = std::fs::read_to_string(path).map_err(|e| Problems {
             file: path.to_owned(),
             list: vec![Problem::new(None, "", format!("cannot read the file: {e}"))],
         })?;
-        Config::parse(path, &text)
+        Ok((Config::parse(path, &text)?, text))
     }
 
     /// Validates `text`, read from `path` (used in messages only).

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
-use super::config_sync::SharedPending;
+use super::config_sync::{Pushed, SharedPending};
 use super::probes::{self, Checks};
 use crate::config::{read_keys, Config};
 use crate::control::http::Tokens;
@@ -65,8 +65,12 @@ pub struct Reloader {
 /// Why a file was not applied.
 enum NotApplied {
     /// It cannot apply while the daemon runs: each reason says how;
-    /// `sync`: the new file has `cluster.sync_config`.
-    NeedsRestart { sync: bool, reasons: Vec<String> },
+    /// `sync`: the new file (`text`) has `cluster.sync_config`.
+    NeedsRestart {
+        sync: bool,
+        reasons: Vec<String>,
+        text: String,
+    },
     /// It is not a usable configuration (or a file cannot be read).
     Problems(Vec<String>),
 }
@@ -97,16 +101,19 @@ impl Reloader {
     async fn submit(self: Arc<Self>, who: String, pushed: Option<String>) -> Response {
         let mut running = self.running.lock().await;
         let (reloader, current, asked) = (self.clone(), running.clone(), who.clone());
-        let text = pushed.clone();
+        let was_pushed = pushed.is_some();
         let prepared =
-            tokio::task::spawn_blocking(move || reloader.prepare(&current, asked, text)).await;
-        let prepared = match prepared {
+            tokio::task::spawn_blocking(move || reloader.prepare(&current, asked, pushed)).await;
+        let (prepared, text) = match prepared {
             Ok(Ok(prepared)) => prepared,
             Ok(Err(NotApplied::NeedsRestart {
                 sync: true,
                 reasons,
+                text,
             })) => {
-                return self.write_unapplied(&running, &who, pushed, reasons).await;
+                return self
+                    .write_unapplied(&running, &who, (&text, was_pushed), reasons)
+                    .await;
             }
             Ok(Err(
                 NotApplied::NeedsRestart {
@@ -131,9 +138,9 @@ impl Reloader {
             .unwrap_or_else(|_| refuse("the daemon is shutting down"));
         if answer.ok {
             *self.pending.lock().unwrap_or_else(|p| p.into_inner()) = None;
-            if pushed.is_none() && applied.cluster.sync_config {
+            if !was_pushed && applied.cluster.sync_config {
                 // Ours was read from the file: the others get it too.
-                answer.message.push_str(&self.sync(&applied).await);
+                answer.message.push_str(&self.sync(&applied, &text).await);
             }
             *running = applied;
         }
@@ -141,16 +148,19 @@ impl Reloader {
     }
 
     /// Pushes the file as applied here to the others; their answers.
-    async fn sync(&self, config: &Config) -> String {
-        let Ok(text) = std::fs::read_to_string(&self.path) else {
-            return "; not synced: the file could not be read again".to_owned();
-        };
-        let me = config.nodes.iter().position(|n| n.name == self.node);
-        let Some(me) = me else {
-            return String::new();
-        };
-        let pushed = super::config_sync::push_to_peers(config, me, &self.keys, &text).await;
-        format!("; synced: {}", pushed.answers.join("; "))
+    async fn sync(&self, config: &Config, text: &str) -> String {
+        self.push_on(config, text)
+            .await
+            .map_or_else(String::new, |p| {
+                format!("; synced: {}", p.answers.join("; "))
+            })
+    }
+
+    /// Pushes `text` to the other nodes of `config`, as this node (none
+    /// when it is not in `config`).
+    async fn push_on(&self, config: &Config, text: &str) -> Option<Pushed> {
+        let me = config.nodes.iter().position(|n| n.name == self.node)?;
+        Some(super::config_sync::push_to_peers(config, me, &self.keys, text).await)
     }
 
     /// A change that needs a restart, with `sync_config`: written (a
@@ -160,30 +170,21 @@ impl Reloader {
         &self,
         running: &Config,
         who: &str,
-        pushed: Option<String>,
+        (text, was_pushed): (&str, bool),
         reasons: Vec<String>,
     ) -> Response {
         for why in &reasons {
             warn!(%who, %why, "configuration written but not applied: a restart applies it");
         }
-        let (others, said) = match pushed {
-            Some(text) => {
-                if let Err(e) = replace_keeping_backup(&self.path, &text) {
-                    return refuse(&format!("cannot write {}: {e}", self.path.display()));
-                }
-                (Vec::new(), String::new())
+        let (others, said) = if was_pushed {
+            if let Err(e) = replace_keeping_backup(&self.path, text) {
+                return refuse(&format!("cannot write {}: {e}", self.path.display()));
             }
-            None => {
-                let text = std::fs::read_to_string(&self.path).unwrap_or_default();
-                let me = running.nodes.iter().position(|n| n.name == self.node);
-                match me {
-                    Some(me) => {
-                        let p =
-                            super::config_sync::push_to_peers(running, me, &self.keys, &text).await;
-                        (p.unapplied, format!("; synced: {}", p.answers.join("; ")))
-                    }
-                    None => (Vec::new(), String::new()),
-                }
+            (Vec::new(), String::new())
+        } else {
+            match self.push_on(running, text).await {
+                Some(p) => (p.unapplied, format!("; synced: {}", p.answers.join("; "))),
+                None => (Vec::new(), String::new()),
             }
         };
         super::config_sync::mark(&self.pending, &self.node, reasons.clone(), others);
@@ -204,24 +205,31 @@ impl Reloader {
         running: &Config,
         who: String,
         pushed: Option<String>,
-    ) -> Result<Prepared, NotApplied> {
+    ) -> Result<(Prepared, String), NotApplied> {
         let lines = |problems: crate::config::Problems| {
             let text = problems.to_string();
             NotApplied::Problems(text.lines().map(str::to_owned).collect::<Vec<_>>())
         };
-        let config = match &pushed {
-            None => Config::load(&self.path).map_err(lines)?,
-            Some(text) => Config::parse(&self.path, text).map_err(lines)?,
+        let was_pushed = pushed.is_some();
+        let (config, text) = match pushed {
+            None => Config::load_with_text(&self.path).map_err(lines)?,
+            Some(text) => (Config::parse(&self.path, &text).map_err(lines)?, text),
         };
         let changed = match crate::config::reload::compare(running, &config) {
             Ok(changed) => changed,
             Err(reasons) => {
                 let sync = config.cluster.sync_config;
-                return Err(NotApplied::NeedsRestart { sync, reasons });
+                return Err(NotApplied::NeedsRestart {
+                    sync,
+                    reasons,
+                    text,
+                });
             }
         };
-        self.prepare_applied(config, changed, who, pushed)
-            .map_err(NotApplied::Problems)
+        let prepared = self
+            .prepare_applied(config, changed, who, was_pushed.then_some(text.as_str()))
+            .map_err(NotApplied::Problems)?;
+        Ok((prepared, text))
     }
 
     /// What an applicable file needs built before it reaches the loop.
@@ -230,7 +238,7 @@ impl Reloader {
         config: Config,
         changed: Vec<&'static str>,
         who: String,
-        pushed: Option<String>,
+        pushed: Option<&str>,
     ) -> Result<Prepared, Vec<String>> {
         let me = config
             .nodes
@@ -265,7 +273,7 @@ impl Reloader {
             None
         };
         // Last, once nothing else can refuse it.
-        if let Some(text) = &pushed {
+        if let Some(text) = pushed {
             replace_keeping_backup(&self.path, text)
                 .map_err(|e| vec![format!("cannot write {}: {e}", self.path.display())])?;
         }
