@@ -209,13 +209,7 @@ impl Task {
         let mut errors = Vec::new();
         for m in &self.mirrors.clone() {
             let limit = if last { m.final_timeout } else { m.timeout };
-            for (node, address) in self.addresses.clone() {
-                if view.up.contains(&node) {
-                    if let Err(e) = self.run_one(m, &node, &address, limit).await {
-                        errors.push(format!("{} to {node}: {e}", m.name));
-                    }
-                }
-            }
+            errors.extend(self.run_to_all(m, view, limit).await);
         }
         if errors.is_empty() {
             Ok(())
@@ -234,12 +228,22 @@ impl Task {
             }
             let next = crate::clock::later(at.into_std(), m.every);
             self.due.insert(m.name.clone(), Instant::from_std(next));
-            for (node, address) in self.addresses.clone() {
-                if view.up.contains(&node) {
-                    let _ = self.run_one(m, &node, &address, m.timeout).await;
+            // Failures are in status and the log; the schedule goes on.
+            let _ = self.run_to_all(m, view, m.timeout).await;
+        }
+    }
+
+    /// One run of `m` to every node up, each within `limit`; what failed.
+    async fn run_to_all(&mut self, m: &Mirror, view: &View, limit: Duration) -> Vec<String> {
+        let mut errors = Vec::new();
+        for (node, address) in self.addresses.clone() {
+            if view.up.contains(&node) {
+                if let Err(e) = self.run_one(m, &node, &address, limit).await {
+                    errors.push(format!("{} to {node}: {e}", m.name));
                 }
             }
         }
+        errors
     }
 
     /// One run of `m` to `node`, and what status and people are told.
