@@ -233,7 +233,7 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
         failing: None,
         takeover_in: status.takeover_in().map(|left| Countdown {
             seconds: left.as_secs_f64(),
-            text: countdown::takeover_in(left),
+            text: countdown_words(status, left),
         }),
         blocked: status.takeover_blocked.as_ref().map(ToString::to_string),
         term: Some(status.term),
@@ -389,12 +389,22 @@ pub fn one_line(config: &Config, me: usize, status: &Status) -> String {
         Holder::Nobody => format!("{}: nobody holds {vip}", status.word()),
     };
     if let Some(left) = status.takeover_in() {
-        line.push_str(&format!("; {}", countdown::takeover_in(left)));
+        line.push_str(&format!("; {}", countdown_words(status, left)));
     }
     if let Some(blocked) = &status.takeover_blocked {
         line.push_str(&format!("; takeover held back: {blocked}"));
     }
     line
+}
+
+/// The local node's countdown in words: a takeover's, or, after it
+/// handed the VIP over on purpose, the fallback of claiming it back.
+fn countdown_words(status: &Status, left: Duration) -> String {
+    if status.handing_over {
+        format!("handed over, {}", countdown::claim_back_in(left))
+    } else {
+        countdown::takeover_in(left)
+    }
 }
 
 fn age(ms: u64) -> String {

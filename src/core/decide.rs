@@ -13,7 +13,7 @@ use super::timer::{later, Timer};
 use super::Failback;
 use super::{
     AppFailure, Blocker, Cancelled, Cause, Core, Ending, Failure, GoneSignal, Health, Holder,
-    MoveNote, PeerNote, Promotion, State,
+    LetGo, MoveNote, PeerNote, Promotion, State,
 };
 use crate::proto::heartbeat::WireState;
 
@@ -478,10 +478,19 @@ impl Core {
             // The peer released because the administrator asked for it.
             return Cause::Promoted;
         }
-        match (&cause, &self.record.peer_failure) {
-            (Cause::NoHolder | Cause::PeerReleased, Some(failure)) => {
+        let let_go = self.watch().and_then(|w| w.peer_let_go);
+        match (&cause, &self.record.peer_failure, let_go) {
+            // Maintenance is one of the four causes a peer "fails" for, but
+            // the move is planned: say so.
+            (Cause::NoHolder | Cause::PeerReleased, Some(failure), _)
+                if failure.cause == FailureCause::Maintenance =>
+            {
+                Cause::PeerHandedOver(LetGo::Maintenance)
+            }
+            (Cause::NoHolder | Cause::PeerReleased, Some(failure), _) => {
                 Cause::PeerFailedAndReleased(failure.clone())
             }
+            (Cause::NoHolder | Cause::PeerReleased, None, Some(why)) => Cause::PeerHandedOver(why),
             _ => cause,
         }
     }
@@ -636,18 +645,21 @@ impl Core {
     fn count_down(&mut self, now: Instant, due: Instant, want: &Want) {
         if !self.held_back() && self.watch().is_some_and(|w| w.countdown_logged.is_none()) {
             self.with_watch(|w| w.countdown_logged = Some(due));
-            let reason = match want {
-                Want::Claim(_) | Want::AskToClaim => "nobody holds the common IP".to_owned(),
-                _ => self
-                    .failure_cause(now)
-                    .map_or("failing".to_owned(), |c| c.to_string()),
-            };
-            PeerNote::Countdown {
-                peer: self.peer_name(),
-                reason,
-                left: due.saturating_duration_since(now),
+            let (peer, left) = (self.peer_name(), due.saturating_duration_since(now));
+            let no_holder = matches!(want, Want::Claim(_) | Want::AskToClaim);
+            if no_holder && self.yielding() == Yielding::HandingOver {
+                // Let go on purpose: the claim is only a fallback, not a
+                // takeover for anybody's failure.
+                PeerNote::HandedOverWaiting { peer, left }.log();
+            } else {
+                let reason = match no_holder {
+                    true => "nobody holds the common IP".to_owned(),
+                    false => self
+                        .failure_cause(now)
+                        .map_or("failing".to_owned(), |c| c.to_string()),
+                };
+                PeerNote::Countdown { peer, reason, left }.log();
             }
-            .log();
         }
         self.wake(due);
     }
@@ -667,7 +679,12 @@ impl Core {
         match want {
             Want::RequestRelease => {
                 if !asking {
-                    PeerNote::AskingRelease { failure: &why() }.log();
+                    PeerNote::AskingRelease {
+                        peer: self.peer_name(),
+                        failure: &why(),
+                        promoted: self.promotion().is_some(),
+                    }
+                    .log();
                     self.with_watch(|w| w.asking = true);
                 }
             }
@@ -676,11 +693,16 @@ impl Core {
                 self.claim(now, cause)
             }
             Want::AskToClaim => {
+                let defers = self.peer().last.is_some_and(|h| h.flags.deferring);
                 if !asking {
-                    PeerNote::AskingToClaim.log();
+                    // A peer that defers already lets us claim: nothing to
+                    // ask (it may have just handed the VIP over to us).
+                    if !defers {
+                        PeerNote::AskingToClaim.log();
+                    }
                     self.with_watch(|w| w.asking = true);
                 }
-                if self.peer().last.is_some_and(|h| h.flags.deferring) {
+                if defers {
                     let cause = self.because_peer_failed(Cause::NoHolder);
                     self.claim(now, cause);
                 }

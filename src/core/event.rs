@@ -130,6 +130,22 @@ impl fmt::Display for EventKind {
     }
 }
 
+impl Event {
+    /// The kind's severity, but a planned move (an administrator's
+    /// command, maintenance, failback) is news, not an alarm: a takeover
+    /// or a "peer down" it caused is "info".
+    pub fn severity(&self) -> &'static str {
+        let planned = self.cause.0.iter().any(|c| match c {
+            super::Cause::PeerFailing(failure) => failure.cause == super::FailureCause::Maintenance,
+            other => other.is_planned(),
+        });
+        match self.kind {
+            EventKind::Takeover | EventKind::PeerDown if planned => "info",
+            kind => kind.severity(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub kind: EventKind,

@@ -8,8 +8,8 @@ use super::mode::{After, Ending};
 use super::peer::reported_down;
 use super::timer::{later, Timer};
 use super::{
-    Action, AppNote, AppRecovery, Cause, Core, EventKind, Health, InputNote, MoveNote, Outcome,
-    PeerNote, ProbeNote, Role, State, Target,
+    Action, AppNote, AppRecovery, Cause, Core, EventKind, Failback, Health, InputNote, LetGo,
+    MoveNote, Outcome, PeerNote, ProbeNote, Role, State, Target,
 };
 use crate::proto::heartbeat::{self, Heartbeat, WireState};
 
@@ -404,6 +404,7 @@ impl Core {
 
     /// What the watched peer's heartbeat says of its own failure.
     fn note_watched_report(&mut self, now: Instant, hb: Heartbeat, before: Option<WireState>) {
+        self.note_let_go(hb, before);
         let down = reported_down(hb);
         self.peers.reported_down = match (self.peers.reported_down, down) {
             (Some((since, old)), Some(cause)) if old == cause => Some((since, cause)),
@@ -419,5 +420,25 @@ impl Core {
             self.probes.peer_app = Health::new(self.settings.rise, self.settings.fall);
             self.with_watch(|w| w.since = Some(now));
         }
+    }
+
+    /// Remembers why the watched peer let go of the VIP, when it stops
+    /// holding it while heard (a planned move, told as one when this node
+    /// claims); forgotten once it holds again. A peer failing by our
+    /// judgement is not planned: that is told by its failure.
+    fn note_let_go(&mut self, hb: Heartbeat, before: Option<WireState>) {
+        let was_holding = before.is_some_and(WireState::holding);
+        let let_go = match (was_holding, hb.state.holding()) {
+            (_, true) => None,
+            (true, false) if hb.flags.maintenance => Some(LetGo::Maintenance),
+            (true, false) if hb.flags.disabled => Some(LetGo::Disabled),
+            (true, false) if !hb.flags.data_ok || !hb.flags.nic_ok => None,
+            (true, false) => Some(match self.settings.failback {
+                Failback::Automatic { .. } if self.preferred_over_watched() => LetGo::Failback,
+                _ => LetGo::Demoted,
+            }),
+            (false, false) => return,
+        };
+        self.with_watch(|w| w.peer_let_go = let_go);
     }
 }

@@ -70,7 +70,7 @@ use probes::Probes;
 use record::Record;
 pub use recovery::AppRecovery;
 pub use settings::{Failback, Role, Settings};
-pub use state::{AppFailure, Because, Blocker, Cause, Failure, State, StatusWord};
+pub use state::{AppFailure, Because, Blocker, Cause, Failure, LetGo, State, StatusWord};
 pub use status::{Counters, Holder, PeerStatus, Status, Takeover};
 use tell::Teller;
 use timer::{later, Timer, Timers};

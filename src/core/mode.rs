@@ -68,6 +68,9 @@ pub struct Watch {
     pub holddown_until: Option<Instant>,
     /// Since when the peer has reported that nobody holds the VIP.
     pub no_holder_since: Option<Instant>,
+    /// The watched peer let go of the VIP on purpose (its heartbeats said
+    /// so when it stopped holding): a claim now is a planned move.
+    pub peer_let_go: Option<super::LetGo>,
     /// The takeover instant last announced in the log.
     pub countdown_logged: Option<Instant>,
     /// The takeover is due but held back by this reason.

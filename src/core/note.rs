@@ -176,14 +176,25 @@ pub enum PeerNote<'a> {
     },
     PeerHealthyAgain,
     PeerAsksToClaim,
+    /// Asking the holder to let go: the administrator promoted this node
+    /// (`promoted`), or the holder failed for the grace period (or is in
+    /// maintenance), as `failure` says.
     AskingRelease {
+        peer: &'a str,
         failure: &'a Failure,
+        promoted: bool,
     },
     AskingToClaim,
     /// A countdown to a takeover starts (logged once per countdown).
     Countdown {
         peer: &'a str,
         reason: String,
+        left: Duration,
+    },
+    /// This node handed the VIP over on purpose and waits for the peer to
+    /// claim it; it claims it back only if nobody has in `left`.
+    HandedOverWaiting {
+        peer: &'a str,
         left: Duration,
     },
     /// A countdown that was logged ended without a takeover.

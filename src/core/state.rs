@@ -195,6 +195,9 @@ pub enum Cause {
     NoHolder,
     /// The peer released at our request.
     PeerReleased,
+    /// The peer handed the VIP over on purpose, as its heartbeats told it
+    /// (not for a failure of its own).
+    PeerHandedOver(LetGo),
     /// Our own application failed.
     LocalAppFailed(AppFailure),
     /// Our application failed and no peer can take over: it is restarted
@@ -268,7 +271,36 @@ pub enum Cause {
     MirrorPassFailed(String),
 }
 
+/// Why a peer let go of the VIP on purpose, as this node tells it from
+/// the peer's heartbeats (they carry its maintenance and disabled flags;
+/// a failback is the less preferred holder handing back to us; what is
+/// left is its administrator's `demote`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LetGo {
+    Demoted,
+    Maintenance,
+    Disabled,
+    Failback,
+}
+
 impl Cause {
+    /// Is a move for this cause one somebody planned (an administrator's
+    /// command, maintenance, failback, a peer's request)? Planned moves
+    /// are told as such: no failure words, no critical mail.
+    pub fn is_planned(&self) -> bool {
+        matches!(
+            self,
+            Cause::Demoted
+                | Cause::Promoted
+                | Cause::Maintenance
+                | Cause::MaintenanceSignal
+                | Cause::Disabled
+                | Cause::Failback
+                | Cause::PeerAsked
+                | Cause::PeerHandedOver(_)
+        )
+    }
+
     /// Does a release for this cause count towards the flap limit? The
     /// administrator's moves, shutdowns and releases of an address that
     /// was never served do not.

@@ -18,6 +18,9 @@ pub struct Status {
     /// The takeover is due but held back, and why (this node's NIC is down,
     /// or it cannot reach the data service).
     pub takeover_blocked: Option<Blocker>,
+    /// This node handed the VIP over on purpose and waits for the peer to
+    /// claim it: the countdown is only its fallback (claiming it back).
+    pub handing_over: bool,
     /// The peer announced a different configuration checksum.
     pub config_mismatch: bool,
     pub disabled: bool,
@@ -204,6 +207,7 @@ impl Core {
                         .flatten()
                 })
                 .or_else(|| watching.then(|| self.lease_blocker()).flatten()),
+            handing_over: self.yielding() == super::mode::Yielding::HandingOver,
             config_mismatch: self.peers.config_mismatch,
             disabled: self.admin.disabled,
             maintenance: self.admin.maintenance,

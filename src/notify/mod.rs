@@ -51,11 +51,12 @@ pub struct Envelope {
 }
 
 impl Envelope {
-    /// `kind` for `cause` (in words), at `term`, taking `took`; from
+    /// `kind` at `severity` (see [`crate::core::Event::severity`]) for
+    /// `cause` (in words), at `term`, taking `took`; from
     /// `node`, whose watched peer is `peer`; with the status as a report
     /// and as its table.
     pub fn new(
-        kind: EventKind,
+        (kind, severity): (EventKind, &'static str),
         cause: &str,
         (term, took): (u64, Option<std::time::Duration>),
         (node, peer): (&str, &str),
@@ -63,7 +64,7 @@ impl Envelope {
     ) -> Envelope {
         Envelope {
             event: kind.name(),
-            severity: kind.severity(),
+            severity,
             cluster: status.cluster.clone(),
             node: node.to_owned(),
             peer: peer.to_owned(),

@@ -314,7 +314,7 @@ impl Daemon {
                 }
                 Some(note) = self.mirror_notes.recv() => {
                     let term = self.core.term();
-                    self.tell(note.kind, note.cause, term, None);
+                    self.tell((note.kind, note.kind.severity()), note.cause, term, None);
                 }
                 () = sleep_until(deadline) => self.core.handle_timeout(now()),
                 _ = tick(&mut watchdog) => Systemd::watchdog(),
@@ -378,7 +378,7 @@ impl Daemon {
 
     fn notify(&mut self, event: &crate::core::Event) {
         self.tell(
-            event.kind,
+            (event.kind, event.severity()),
             event.cause.to_string(),
             event.term,
             event.duration,
@@ -387,7 +387,13 @@ impl Daemon {
 
     /// Records an event in the console's history and hands it to the
     /// notifier, with the status at this moment.
-    fn tell(&mut self, kind: EventKind, cause: String, term: u64, took: Option<Duration>) {
+    fn tell(
+        &mut self,
+        (kind, severity): (EventKind, &'static str),
+        cause: String,
+        term: u64,
+        took: Option<Duration>,
+    ) {
         self.history
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -402,7 +408,7 @@ impl Daemon {
         let watched = status.peers.iter().find(|p| p.watched);
         let peer = watched.map_or("", |p| p.name.as_str());
         let envelope = crate::notify::Envelope::new(
-            kind,
+            (kind, severity),
             &cause,
             (term, took),
             (&self.node.name, peer),

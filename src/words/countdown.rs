@@ -17,6 +17,12 @@ pub fn takeover_in(left: Duration) -> String {
     format!("takeover in {}", humanize(left))
 }
 
+/// What a node that handed the VIP over on purpose will do if nobody
+/// claims it: "claimed back in 2 seconds if nobody holds it".
+pub fn claim_back_in(left: Duration) -> String {
+    format!("claimed back in {} if nobody holds it", humanize(left))
+}
+
 /// A time left, rounded up: "40 seconds", "2 minutes 40 seconds",
 /// "1 hour 5 minutes"; under one second, "less than a second".
 pub fn humanize(left: Duration) -> String {

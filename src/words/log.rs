@@ -8,8 +8,8 @@ use tracing::{debug, error, info, warn};
 
 use super::countdown::{self, humanize};
 use crate::core::{
-    millis, AppNote, Cancelled, Cause, FenceNote, InputNote, LeaseNote, MoveNote, PeerNote,
-    ProbeNote, Target,
+    millis, AppNote, Cancelled, Cause, FailureCause, FenceNote, InputNote, LeaseNote, MoveNote,
+    PeerNote, ProbeNote, Target,
 };
 use crate::proto::heartbeat::WireState;
 
@@ -215,17 +215,36 @@ impl PeerNote<'_> {
             Self::PeerAsksToClaim => {
                 info!(target: CORE, "the peer asks for the common IP; letting it claim")
             }
-            Self::AskingRelease { failure } => info!(
-                target: CORE,
-                why = %failure,
-                "peer failed for the grace period; asking it to release the common IP"
-            ),
+            Self::AskingRelease {
+                peer,
+                failure,
+                promoted,
+            } => match (promoted, failure.cause) {
+                (true, _) => info!(
+                    target: CORE,
+                    "promoted by the administrator; asking {peer} to hand the common IP over"
+                ),
+                (false, FailureCause::Maintenance) => info!(
+                    target: CORE,
+                    "{peer} is in maintenance; asking it to hand the common IP over"
+                ),
+                (false, _) => info!(
+                    target: CORE,
+                    why = %failure,
+                    "{peer} failed for the grace period; asking it to release the common IP"
+                ),
+            },
             Self::AskingToClaim => {
                 info!(target: CORE, "nobody holds the common IP; asking the primary to let us claim it")
             }
             Self::Countdown { peer, reason, left } => {
                 warn!(target: CORE, %peer, cause = %reason, "{}", countdown::takeover_in(*left))
             }
+            Self::HandedOverWaiting { peer, left } => info!(
+                target: CORE,
+                "handed the common IP over; waiting for {peer} to claim it ({})",
+                countdown::claim_back_in(*left)
+            ),
             Self::CountdownCancelled { peer, why } => match why {
                 Cancelled::PeerAnswers | Cancelled::PeerClaims => {
                     info!(target: CORE, "takeover cancelled: {peer} {why}")

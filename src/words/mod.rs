@@ -11,7 +11,7 @@ mod log;
 
 use crate::core::{
     AdminCommand, AppFailure, AppRecovery, Because, Blocker, Cancelled, Cause, Done, Failure,
-    FailureCause, GoneSignal, Refusal, State, StatusWord, Target,
+    FailureCause, GoneSignal, LetGo, Refusal, State, StatusWord, Target,
 };
 use countdown::humanize;
 
@@ -239,6 +239,12 @@ impl fmt::Display for Cause {
             Cause::PeerFailing(failure) => write!(f, "{failure}"),
             Cause::NoHolder => f.write_str("nobody holds the common IP"),
             Cause::PeerReleased => f.write_str("the peer released the common IP at our request"),
+            Cause::PeerHandedOver(why) => f.write_str(match why {
+                LetGo::Demoted => "the peer handed the common IP over on purpose: demoted by its administrator",
+                LetGo::Maintenance => "the peer handed the common IP over on purpose: maintenance mode on the peer",
+                LetGo::Disabled => "the peer handed the common IP over on purpose: disabled by its administrator",
+                LetGo::Failback => "automatic failback: the peer handed the common IP back to this node",
+            }),
             Cause::LocalAppFailed(failure) => write!(f, "this node's application {failure}"),
             Cause::RestartingInPlace {
                 failure,
