@@ -22,9 +22,9 @@ fn witness(c: &Config) -> String {
     match &c.witness {
         None => "none".to_owned(),
         Some(w) => format!(
-            "{} lease={:?} on_loss={}",
+            "{} lease={} on_loss={}",
             w.backend.shown(),
-            w.lease,
+            humantime::format_duration(w.lease),
             w.on_loss
         ),
     }
@@ -35,15 +35,19 @@ fn fencing(c: &Config) -> String {
     let watchdog = match &c.watchdog {
         None => "watchdog off".to_owned(),
         Some(w) => format!(
-            "watchdog {} mode={} timeout={:?}",
+            "watchdog {} mode={} timeout={}",
             w.device.display(),
             w.mode,
-            w.timeout
+            humantime::format_duration(w.timeout)
         ),
     };
     match &c.fence {
         None => watchdog,
-        Some(f) => format!("{watchdog} fence={:?} timeout={:?}", f.command, f.timeout),
+        Some(f) => format!(
+            "{watchdog} fence={:?} timeout={}",
+            f.command,
+            humantime::format_duration(f.timeout)
+        ),
     }
 }
 
@@ -107,21 +111,19 @@ pub fn compare(old: &Config, new: &Config) -> Result<Vec<&'static str>, Vec<Stri
         shown(&new.control.state_file),
         RESTART,
     );
-    fixed(
-        "[process]",
-        format!("{:?}", old.process),
-        format!("{:?}", new.process),
-        RESTART,
-    );
-    fixed(
-        "[[mirror]]",
-        format!("{:?}", old.mirrors),
-        format!("{:?}", new.mirrors),
-        RESTART,
-    );
+    // Sections too large to show in a line: compared whole, told as edited.
+    let edited = |before: String, after: String| match before == after {
+        true => ("as running".to_owned(), "as running".to_owned()),
+        false => ("as running".to_owned(), "edited".to_owned()),
+    };
+    let (before, after) = edited(format!("{:?}", old.process), format!("{:?}", new.process));
+    fixed("[process]", before, after, RESTART);
+    let (before, after) = edited(format!("{:?}", old.mirrors), format!("{:?}", new.mirrors));
+    fixed("[[mirror]]", before, after, RESTART);
     let listener = |c: &Config| match &c.api {
         None => "no API".to_owned(),
-        Some(api) => format!("{} tls={:?}", api.listen, api.tls),
+        Some(api) if api.tls.is_some() => format!("{} with TLS", api.listen),
+        Some(api) => format!("{} without TLS", api.listen),
     };
     fixed(
         "api.listen and api.tls",

@@ -390,8 +390,7 @@ pub fn one_line(config: &Config, me: usize, status: &Status) -> String {
     };
     if let Some(left) = status.takeover_in() {
         line.push_str(&format!("; {}", countdown_words(status, left)));
-    }
-    if let Some(blocked) = &status.takeover_blocked {
+    } else if let Some(blocked) = &status.takeover_blocked {
         line.push_str(&format!("; takeover held back: {blocked}"));
     }
     line
@@ -400,7 +399,10 @@ pub fn one_line(config: &Config, me: usize, status: &Status) -> String {
 /// The local node's countdown in words: a takeover's, or, after it
 /// handed the VIP over on purpose, the fallback of claiming it back.
 fn countdown_words(status: &Status, left: Duration) -> String {
-    if status.handing_over {
+    if let Some(blocked) = &status.takeover_blocked {
+        // No time: it would be a promise the hold-back does not keep.
+        format!("takeover held back: {blocked}")
+    } else if status.handing_over {
         format!("handed over, {}", countdown::claim_back_in(left))
     } else {
         countdown::takeover_in(left)
@@ -568,7 +570,7 @@ fn judgements(r: &StatusReport) -> Vec<String> {
             ))
         })
         .collect();
-    if let Some(countdown) = &me.takeover_in {
+    if let Some(countdown) = me.takeover_in.as_ref().filter(|_| me.blocked.is_none()) {
         lines.push(format!("{} (this node): {}", me.name, countdown.text));
     }
     if let Some(blocked) = &me.blocked {
@@ -689,7 +691,7 @@ mod tests {
             "this node cannot reach the data service: {}",
             "x ".repeat(80)
         ));
-        let shown = render(&report(peer, me));
+        let shown = render(&report(peer.clone(), me.clone()));
         for line in shown.lines() {
             assert!(
                 line.chars().count() <= WIDTH,
@@ -701,13 +703,17 @@ mod tests {
             shown.contains("m2 (this node) sees m1 failing: network or host failure\n"),
             "{shown}"
         );
-        assert!(
-            shown.contains("m2 (this node): takeover in 2 minutes 20 seconds\n"),
-            "{shown}"
-        );
+        // Held back: no time is promised, only the reason.
+        assert!(!shown.contains("takeover in 2 minutes"), "{shown}");
         assert!(
             shown.contains("m2 (this node): takeover due but held back: this node cannot reach"),
             "{shown}"
+        );
+        me.blocked = None;
+        let free = render(&report(peer.clone(), me));
+        assert!(
+            free.contains("m2 (this node): takeover in 2 minutes 20 seconds\n"),
+            "{free}"
         );
         let m1_row = shown
             .lines()

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use super::flap::FlapChange;
-use super::mode::Yielding;
+use super::mode::{HeldBack, Yielding};
 use super::peer::{outranks, rank, reported_down, FailureCause};
 use super::timer::{later, Timer};
 use super::Failback;
@@ -20,6 +20,9 @@ use crate::proto::heartbeat::WireState;
 /// Heartbeats missed in a row that, with the peer's application refusing
 /// connections, make the peer gone before its timeout.
 const MISSED: u32 = 2;
+
+/// How often a lasting hold-back is said again in the log.
+const HELD_BACK_EVERY: Duration = Duration::from_secs(60);
 
 /// What a Passive node will do once the takeover is due.
 enum Want {
@@ -549,6 +552,7 @@ impl Core {
             // would make the claimer, still starting its application, hand
             // the VIP to us, even if we cannot take it (the witness).
             let answered = self.peer().state() == Some(WireState::Claiming);
+            self.end_held_back(now);
             if self.watch().is_some_and(|w| w.countdown_logged.is_some()) && cancelled {
                 PeerNote::CountdownCancelled {
                     peer: self.peer_name(),
@@ -569,7 +573,7 @@ impl Core {
             self.count_down(now, due, &want);
             return;
         }
-        if self.held_back() {
+        if self.held_back(now) {
             self.with_watch(|w| w.asking = false);
             return;
         }
@@ -578,18 +582,69 @@ impl Core {
     }
 
     /// Would a takeover be held back now (this node could not serve, and no
-    /// forced promotion overrides that)? The reason is logged once per
-    /// blocker and kept for status.
-    fn held_back(&mut self) -> bool {
+    /// forced promotion overrides that)? The reason is kept for status and
+    /// logged when it starts, once a minute while it lasts, and when it
+    /// ends ([`Self::end_held_back`]).
+    fn held_back(&mut self, now: Instant) -> bool {
         let forced = self.promotion() == Some(Promotion::Forced);
         let Some(blocker) = self.takeover_blocker().filter(|_| !forced) else {
+            // A refused lease is asked again (the look, the ask) with the
+            // refusal lifted meanwhile: the answer or the claim ends it.
+            let asking_again = self
+                .watch()
+                .and_then(|w| w.held_back.as_ref())
+                .is_some_and(|h| matches!(h.blocker, Blocker::Lease(_)));
+            if !asking_again {
+                self.end_held_back(now);
+            }
             return false;
         };
-        if self.watch().and_then(|w| w.takeover_blocked.as_ref()) != Some(&blocker) {
-            PeerNote::TakeoverHeldBack { blocker: &blocker }.log();
-        }
-        self.with_watch(|w| w.takeover_blocked = Some(blocker));
+        let held = self.watch().and_then(|w| w.held_back.clone());
+        let next = match held {
+            Some(mut held) if held.blocker.same_as(&blocker) => {
+                if now.saturating_duration_since(held.said) >= HELD_BACK_EVERY {
+                    PeerNote::StillHeldBack {
+                        blocker: &blocker,
+                        since: now.saturating_duration_since(held.since),
+                    }
+                    .log();
+                    held.said = now;
+                }
+                held
+            }
+            _ => {
+                PeerNote::TakeoverHeldBack { blocker: &blocker }.log();
+                HeldBack {
+                    blocker: blocker.clone(),
+                    since: now,
+                    said: now,
+                }
+            }
+        };
+        self.with_watch(|w| {
+            w.takeover_blocked = Some(blocker);
+            w.held_back = Some(next);
+        });
         true
+    }
+
+    /// A hold-back that was said ends (the claim goes ahead, or is no
+    /// longer due): say so once.
+    pub(super) fn end_held_back(&mut self, now: Instant) {
+        let Some(held) = self.machine.watch_mut().and_then(|w| w.held_back.take()) else {
+            return;
+        };
+        PeerNote::NoLongerHeldBack {
+            blocker: &held.blocker,
+            after: now.saturating_duration_since(held.since),
+        }
+        .log();
+    }
+
+    /// Are the steps of a held-back takeover's retries (the look, the ask)
+    /// repeats that the log has said already?
+    pub(super) fn retrying_held_back(&self) -> bool {
+        self.watch().is_some_and(|w| w.held_back.is_some())
     }
 
     /// Who may claim when nobody holds the VIP: since when nobody has, and
@@ -643,7 +698,7 @@ impl Core {
     /// end in a takeover is logged as held back instead) and wakes up at
     /// the due instant.
     fn count_down(&mut self, now: Instant, due: Instant, want: &Want) {
-        if !self.held_back() && self.watch().is_some_and(|w| w.countdown_logged.is_none()) {
+        if !self.held_back(now) && self.watch().is_some_and(|w| w.countdown_logged.is_none()) {
             self.with_watch(|w| w.countdown_logged = Some(due));
             let (peer, left) = (self.peer_name(), due.saturating_duration_since(now));
             let no_holder = matches!(want, Want::Claim(_) | Want::AskToClaim);

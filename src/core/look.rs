@@ -237,6 +237,8 @@ impl Core {
                 PeerNote::ConflictClaiming {
                     mac: &mac,
                     why: &why,
+                    witness: self.settings.witness.is_some(),
+                    quiet: self.retrying_held_back(),
                 }
                 .log();
                 self.notify(EventKind::Conflict, Cause::Conflict(mac.clone()), None);

@@ -127,11 +127,17 @@ impl Core {
     /// actions.
     pub(super) fn enter(&mut self, now: Instant, to: State, cause: Cause, next: Option<Mode>) {
         let from = self.machine.state;
+        let watching = |s: State| matches!(s, State::Passive | State::Checking | State::Acquiring);
+        if !watching(to) {
+            self.end_held_back(now);
+        }
         MoveNote::StateChange {
             from,
             to,
             cause: &cause,
             term: self.teller.term,
+            // A held-back takeover's retry: its steps were said once.
+            quiet: watching(from) && watching(to) && self.retrying_held_back(),
         }
         .log();
         if from == State::Active {

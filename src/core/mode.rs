@@ -75,6 +75,10 @@ pub struct Watch {
     pub countdown_logged: Option<Instant>,
     /// The takeover is due but held back by this reason.
     pub takeover_blocked: Option<Blocker>,
+    /// A hold-back that lasts across retries (the look and the witness's
+    /// refusal, again and again): said when it starts, once a minute while
+    /// it lasts, and when it ends; the retries' steps log at debug.
+    pub held_back: Option<HeldBack>,
     /// Pace of the VIP check while the service answers through the VIP.
     pub vip_check_not_before: Option<Instant>,
     /// The look at the VIP under way or just made (state Checking).
@@ -82,6 +86,15 @@ pub struct Watch {
     /// Since when we ask the witness for the lease, to claim for this
     /// cause once it is granted (state Acquiring).
     pub acquiring: Option<(Instant, Cause)>,
+}
+
+/// A takeover held back for one reason across retries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldBack {
+    pub blocker: Blocker,
+    pub since: Instant,
+    /// When it was last said in the log.
+    pub said: Instant,
 }
 
 /// Whether a standby lets the others claim the VIP when nobody holds it

@@ -61,6 +61,8 @@ pub enum MoveNote<'a> {
         to: State,
         cause: &'a Cause,
         term: u64,
+        /// A step of a retry already said (logged at debug).
+        quiet: bool,
     },
     Claimed {
         took: Duration,
@@ -202,6 +204,16 @@ pub enum PeerNote<'a> {
         peer: &'a str,
         why: Cancelled,
     },
+    /// A hold-back still lasts (said once a minute).
+    StillHeldBack {
+        blocker: &'a Blocker,
+        since: Duration,
+    },
+    /// A hold-back that was said is over.
+    NoLongerHeldBack {
+        blocker: &'a Blocker,
+        after: Duration,
+    },
     TakeoverHeldBack {
         blocker: &'a Blocker,
     },
@@ -212,6 +224,10 @@ pub enum PeerNote<'a> {
     ConflictClaiming {
         mac: &'a str,
         why: &'a str,
+        /// The claim asks the witness first (it may refuse).
+        witness: bool,
+        /// A held-back takeover's retry: said once already.
+        quiet: bool,
     },
 }
 

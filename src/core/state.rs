@@ -142,6 +142,18 @@ impl Blocker {
     pub fn waits_for_first_probe(&self) -> bool {
         matches!(self, Blocker::NicDown(None) | Blocker::NoData(None))
     }
+
+    /// The same hold-back, for the log: the same kind for the same reason,
+    /// whatever detail each retry's error text carries (a witness that
+    /// cannot be asked fails with a slightly different message each time).
+    pub fn same_as(&self, other: &Blocker) -> bool {
+        match (self, other) {
+            (Blocker::Lease(a), Blocker::Lease(b)) => a.same_as(b),
+            (Blocker::NicDown(Some(_)), Blocker::NicDown(Some(_)))
+            | (Blocker::NoData(Some(_)), Blocker::NoData(Some(_))) => true,
+            (a, b) => a == b,
+        }
+    }
 }
 
 /// Several causes in a row ("the peer failed; no other host holds the

@@ -58,7 +58,7 @@ pub struct Towards {
 pub enum MirrorError {
     #[error("cannot run rsync: {0}")]
     Spawn(#[source] std::io::Error),
-    #[error("no end within {0:?} (the receiver keeps its previous copy)")]
+    #[error("no end within {} (the receiver keeps its previous copy)", humantime::format_duration(*.0))]
     TimedOut(Duration),
     /// rsync's exit code and the last line it wrote to stderr.
     #[error("rsync failed ({code}): {message}")]

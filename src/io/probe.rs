@@ -50,7 +50,7 @@ pub enum ProbeError {
     BodyMismatch(regex::Regex),
     /// The GET through the common IP (the look before a claim) got no
     /// answer in its window.
-    #[error("no answer through the common IP within {0:?}")]
+    #[error("no answer through the common IP within {} ms", .0.as_millis())]
     ViaVipTimedOut(Duration),
     /// This node's NIC cannot carry traffic (down, no carrier), or the
     /// kernel could not say.

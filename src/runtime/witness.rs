@@ -82,7 +82,7 @@ pub fn start(
         backend: w.backend.shown(),
         ..WitnessView::default()
     }));
-    info!(witness = %w.backend.shown(), lease = ?w.lease, on_loss = %w.on_loss, "witness configured");
+    info!(witness = %w.backend.shown(), lease = %humantime::format_duration(w.lease), on_loss = %w.on_loss, "witness configured");
     let task = Task {
         witness,
         round,

@@ -43,7 +43,9 @@ impl MoveNote<'_> {
                 to,
                 cause,
                 term,
+                quiet,
             } => match cause {
+                _ if *quiet => debug!(target: CORE, %cause, term, "state change: {from} -> {to}"),
                 // Steps within a claim or release, and the start (the
                 // runtime's "understudy starting" line says it).
                 Cause::StepDone | Cause::Startup => {
@@ -237,6 +239,21 @@ impl PeerNote<'_> {
             Self::AskingToClaim => {
                 info!(target: CORE, "nobody holds the common IP; asking the primary to let us claim it")
             }
+            Self::Countdown { .. }
+            | Self::HandedOverWaiting { .. }
+            | Self::CountdownCancelled { .. }
+            | Self::StillHeldBack { .. }
+            | Self::NoLongerHeldBack { .. }
+            | Self::TakeoverHeldBack { .. } => self.log_countdown(),
+            Self::PeerReportedDuringLook { .. }
+            | Self::ServiceUpViaVip
+            | Self::ConflictClaiming { .. } => self.log_look(),
+        }
+    }
+
+    /// The notes of a countdown to a takeover, and of what holds it back.
+    fn log_countdown(&self) {
+        match self {
             Self::Countdown { peer, reason, left } => {
                 warn!(target: CORE, %peer, cause = %reason, "{}", countdown::takeover_in(*left))
             }
@@ -251,6 +268,18 @@ impl PeerNote<'_> {
                 }
                 _ => info!(target: CORE, %peer, "takeover cancelled: {why}"),
             },
+            Self::StillHeldBack { blocker, since } => info!(
+                target: CORE,
+                why = %blocker,
+                "takeover still held back after {}",
+                countdown::ago(*since)
+            ),
+            Self::NoLongerHeldBack { blocker, after } => info!(
+                target: CORE,
+                was = %blocker,
+                "takeover no longer held back after {}",
+                countdown::ago(*after)
+            ),
             Self::TakeoverHeldBack { blocker } => {
                 if blocker.waits_for_first_probe() {
                     info!(target: CORE, why = %blocker, "no takeover until this node's first probe")
@@ -258,6 +287,14 @@ impl PeerNote<'_> {
                     warn!(target: CORE, why = %blocker, "takeover held back")
                 }
             }
+            // Logged by `log` and `log_look`.
+            _ => {}
+        }
+    }
+
+    /// The notes of the look at the common IP before a claim.
+    fn log_look(&self) {
+        match self {
             Self::PeerReportedDuringLook { peer_state } => info!(
                 target: CORE,
                 peer_state = %or_unknown(*peer_state),
@@ -266,13 +303,26 @@ impl PeerNote<'_> {
             Self::ServiceUpViaVip => {
                 warn!(target: CORE, "the application answers through the common IP; not claiming, watching on")
             }
-            Self::ConflictClaiming { mac, why } => warn!(
-                target: CORE,
-                %mac,
-                %why,
-                "another host answers for the common IP but the application does not; claiming it"
-            ),
+            Self::ConflictClaiming { quiet: true, .. } => {
+                debug!(target: CORE, "{}", conflict_words(self))
+            }
+            Self::ConflictClaiming { mac, why, .. } => {
+                warn!(target: CORE, %mac, %why, "{}", conflict_words(self))
+            }
+            // Logged by `log` and `log_countdown`.
+            _ => {}
         }
+    }
+}
+
+/// The words of [`PeerNote::ConflictClaiming`]: with a witness the claim
+/// only asks for the lease, and says so.
+fn conflict_words(note: &PeerNote<'_>) -> &'static str {
+    match note {
+        PeerNote::ConflictClaiming { witness: true, .. } => {
+            "another host answers for the common IP but the application does not; claiming it if the witness grants the lease"
+        }
+        _ => "another host answers for the common IP but the application does not; claiming it",
     }
 }
 

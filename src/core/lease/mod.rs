@@ -104,6 +104,17 @@ pub enum LeaseRefusal {
     Unreachable(String),
 }
 
+impl LeaseRefusal {
+    /// The same refusal, for the log: held by the same holder and term, or
+    /// unreachable for whatever error.
+    pub fn same_as(&self, other: &LeaseRefusal) -> bool {
+        match (self, other) {
+            (LeaseRefusal::Unreachable(_), LeaseRefusal::Unreachable(_)) => true,
+            (a, b) => a == b,
+        }
+    }
+}
+
 /// The lease as this node knows it.
 #[derive(Debug, Default)]
 pub struct Lease {

@@ -176,7 +176,12 @@ impl Core {
     }
 
     fn on_refused(&mut self, now: Instant, refusal: LeaseRefusal, settings: LeaseSettings) {
-        if self.lease.refused.as_ref().map(|(r, _)| r) != Some(&refusal) {
+        if !self
+            .lease
+            .refused
+            .as_ref()
+            .is_some_and(|(r, _)| r.same_as(&refusal))
+        {
             LeaseNote::Refused { refusal: &refusal }.log();
         }
         // A peer that says it holds nothing is handing the lease back (its

@@ -111,7 +111,7 @@ pub enum WitnessError {
     #[error("etcd authenticated {0} but gave no token")]
     NoToken(String),
     /// No answer within the round (the caller's bound).
-    #[error("the witness did not answer within {0:?}")]
+    #[error("the witness did not answer within {} ms", .0.as_millis())]
     TimedOut(std::time::Duration),
 }
 
