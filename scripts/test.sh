@@ -32,7 +32,7 @@ if [[ "${UNDERSTUDY_TEST_NO_INSTALL:-}" != 1 ]]; then
     # the restart test loads the CPUs while the daemon re-executes. The
     # mirror tests start an OpenSSH server in each node's namespace
     # (openssh-server) and copy with rsync over ssh (openssh-client).
-    apt-get install -y -qq --no-install-recommends iproute2 curl python3 python3-pip procps util-linux openssl postgresql nftables iputils-arping systemd man-db chromium chromium-driver etcd-server stress-ng rsync openssh-client openssh-server >/dev/null
+    apt-get install -y -qq --no-install-recommends iproute2 curl python3 python3-pip procps util-linux openssl postgresql nftables iputils-arping systemd man-db chromium chromium-driver etcd-server stress-ng rsync openssh-client openssh-server mandoc >/dev/null
 
     # cargo-deb builds the Debian package (tests/deb.rs, packaging/build-deb.sh).
     export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"

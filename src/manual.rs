@@ -44,12 +44,19 @@ fn command_page(w: &mut dyn Write) -> std::io::Result<()> {
     cli.build();
     let man = Man::new(cli.clone())
         .section("8")
+        .date(MANUAL_DATE)
         .manual("System Administration");
     man.render_title(w)?;
     man.render_name_section(w)?;
     man.render_synopsis_section(w)?;
-    man.render_description_section(w)?;
     let mut roff = Roff::new();
+    roff.control("SH", ["DESCRIPTION"]);
+    for (i, paragraph) in DESCRIPTION.iter().enumerate() {
+        if i > 0 {
+            roff.control("PP", []);
+        }
+        roff.text([roman(*paragraph)]);
+    }
     roff.control("SH", ["COMMANDS"]);
     for sub in cli
         .get_subcommands()
@@ -71,21 +78,116 @@ fn command_page(w: &mut dyn Write) -> std::io::Result<()> {
             "/var/lib/understudy/state.json",
             "Disabled and maintenance, kept across restarts",
         ),
+        (
+            "/etc/understudy/secret",
+            "the heartbeats' HMAC key (heartbeat.secret_file, written by understudy keygen), the same on every node, mode 0600",
+        ),
+        (
+            "/lib/systemd/system/understudy.service",
+            "the systemd unit (Type=notify, WatchdogSec)",
+        ),
     ] {
         roff.control("TP", [])
             .text([bold(path)])
             .text([roman(what)]);
+    }
+    tagged(&mut roff, "SIGNALS", SIGNALS);
+    tagged(&mut roff, "EXIT STATUS", EXIT_STATUS);
+    tagged(&mut roff, "ENVIRONMENT", ENVIRONMENT);
+    roff.control("SH", ["EXAMPLES"]);
+    for (i, (what, example)) in EXAMPLES.iter().enumerate() {
+        if i > 0 {
+            roff.control("PP", []);
+        }
+        roff.text([roman(*what)]);
+        roff.control("PP", []).control("RS", ["4"]);
+        roff.text([bold(*example)]).control("RE", []);
     }
     roff.control("SH", ["SEE ALSO"]);
     roff.text([
         bold("understudy.toml"),
         roman("(5), "),
         bold("systemctl"),
-        roman("(1)"),
+        roman("(1), "),
+        bold("journalctl"),
+        roman("(1), "),
+        bold("keepalived"),
+        roman("(8). The README (/usr/share/doc/understudy/README.md) explains each part with examples."),
     ]);
     w.write_all(roff.render().as_bytes())?;
     man.render_version_section(w)
 }
+
+/// The date the pages carry (mandoc wants one it can read).
+const MANUAL_DATE: &str = "2026-12-08";
+
+/// understudy(8)'s description: what the daemon does, not its one-line name.
+const DESCRIPTION: &[&str] = &[
+    "understudy runs on every node of a cluster (two or more machines that can serve the same application). One node, the Active one, holds the common IP (the address clients use) and runs the application; the others watch it: its heartbeats, its application's URL and its data service.",
+    "When the Active node has failed for the grace period (no heartbeat and no answer, its application down, its data service unreachable, or maintenance), the next node claims the common IP on its NIC through rtnetlink, sends gratuitous ARP (and IPv6 neighbour advertisements), starts the application and tells the administrators. With a witness (etcd or PostgreSQL) only the holder of its lease may claim, so a partition never leaves two holders.",
+    "The commands below talk to the running daemon through its control socket; run starts it, check-config checks a file before it is used, iflist lists the NICs a node could use.",
+];
+
+/// A section of tagged paragraphs: each name in bold, then its meaning.
+fn tagged(roff: &mut Roff, title: &str, entries: &[(&str, &str)]) {
+    roff.control("SH", [title]);
+    for (name, meaning) in entries {
+        roff.control("TP", [])
+            .text([bold(*name)])
+            .text([roman(*meaning)]);
+    }
+}
+
+const SIGNALS: &[(&str, &str)] = &[
+    ("SIGHUP", "Reload the configuration file (as understudy reload): what may change live is applied at once; a file that changes anything else is refused whole, and nothing moves."),
+    ("SIGTERM, SIGINT", "Stop: a wait in flight is cut short, the stop command runs, the common IP is removed, a last heartbeat says \"stopped\" (a peer takes over at once), queued notifications are sent (within 5 s), and the daemon exits 0."),
+    ("SIGKILL", "Leaves the common IP on the NIC (nothing can remove it); the next start releases an address it may not hold. With [fencing] watchdog the armed watchdog resets the host."),
+];
+
+const EXIT_STATUS: &[(&str, &str)] = &[
+    ("0", "Success: the daemon stopped on a signal, or the command did what it was asked."),
+    ("1", "Failure: the command was refused or could not reach the daemon, check-config found problems, or the daemon stopped on an error (it says which)."),
+    ("2", "run: the configuration file could not be used (the problems are printed, each with its line)."),
+];
+
+const ENVIRONMENT: &[(&str, &str)] = &[
+    ("UNDERSTUDY_LOG", "The log filter (tracing's EnvFilter syntax), for example understudy=debug; the default is info."),
+    ("NOTIFY_SOCKET", "Set by systemd (Type=notify): the daemon reports READY=1, STATUS=, WATCHDOG=1, RELOADING=1 and STOPPING=1 there."),
+    ("UNDERSTUDY_CLUSTER, UNDERSTUDY_NODE", "Given to the application's start and stop commands, the notification hooks and the fence command."),
+    ("UNDERSTUDY_ROLE", "Given to the start and stop commands: this node's role (primary or secondary)."),
+    ("UNDERSTUDY_VIP", "Given to the start and stop commands and the notification hooks: the common IP."),
+    ("UNDERSTUDY_STATE", "Given to the start command (active) and the stop command (passive)."),
+    ("UNDERSTUDY_TERM", "The node's term (with a witness, the lease's), given to the start and stop commands, the hooks and the fence command, so that the application can fence its own writes with it."),
+    ("UNDERSTUDY_EVENT, UNDERSTUDY_SEVERITY, UNDERSTUDY_CAUSE, UNDERSTUDY_PEER, UNDERSTUDY_ALIAS, UNDERSTUDY_TIME, UNDERSTUDY_DURATION_MS, UNDERSTUDY_ACTION", "Given to a notification hook: the event's name, severity and cause, the watched peer, the alias URL, the time, how long the move took and what understudy did."),
+    ("UNDERSTUDY_PEER, UNDERSTUDY_PEER_ADDRESS", "Given to the fence command: the silent peer to turn off."),
+];
+
+const EXAMPLES: &[(&str, &str)] = &[
+    (
+        "Check the file on each node before starting the daemon:",
+        "understudy check-config -c /etc/understudy/understudy.toml",
+    ),
+    (
+        "Start the daemon under systemd and watch it:",
+        "systemctl enable --now understudy; understudy status",
+    ),
+    (
+        "Move the common IP to the other node on purpose (the application starts there first):",
+        "understudy demote",
+    ),
+    (
+        "Keep a node out of the way while it is worked on, then bring it back:",
+        "understudy maintenance on; understudy maintenance off",
+    ),
+    (
+        "Apply an edited file without moving the common IP:",
+        "understudy reload",
+    ),
+    (
+        "Upgrade the binary in place (same PID, the common IP kept):",
+        "understudy restart",
+    ),
+];
 
 /// One command's heading, description and options; its own subcommands
 /// follow it.
@@ -152,7 +254,7 @@ fn config_page() -> Roff {
         [
             "UNDERSTUDY.TOML",
             "5",
-            "",
+            MANUAL_DATE,
             &format!("understudy {}", env!("CARGO_PKG_VERSION")),
             "File Formats",
         ],
@@ -165,6 +267,7 @@ fn config_page() -> Roff {
     roff.text([bold("/etc/understudy/understudy.toml")]);
     roff.control("SH", ["DESCRIPTION"]);
     let mut keys = false;
+    let mut fresh = true;
     for paragraph in section
         .split("\n\n")
         .map(str::trim)
@@ -188,12 +291,18 @@ fn config_page() -> Roff {
                 }
             }
             keys = true;
+            fresh = true;
             roff.control("SH", ["NOTES"]);
             continue;
         }
         if keys || !paragraph.starts_with('|') {
-            roff.control("PP", [])
-                .text(inline(&paragraph.replace('\n', " ")));
+            // A paragraph right after a heading needs no .PP (mandoc warns).
+            if std::mem::take(&mut fresh) {
+                roff.text(inline(&paragraph.replace('\n', " ")));
+            } else {
+                roff.control("PP", [])
+                    .text(inline(&paragraph.replace('\n', " ")));
+            }
         }
     }
     roff.control("SH", ["SEE ALSO"]);
