@@ -2,8 +2,7 @@
 //! modules (see tests/netns/main.rs for why): check-config and the
 //! configuration fuzzer, the shell completions, the manual pages, the
 //! code's shape, and the PostgreSQL and TLS probes against real servers on
-//! loopback. One file's
-//! cases: `cargo test --test host code_shape::`.
+//! loopback. One file's cases: `cargo test --test host code_shape::`.
 
 #[path = "../common/mod.rs"]
 mod common;
