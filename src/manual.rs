@@ -165,7 +165,7 @@ const ENVIRONMENT: &[(&str, &str)] = &[
 const EXAMPLES: &[(&str, &str)] = &[
     (
         "Check the file on each node before starting the daemon:",
-        "understudy check-config -c /etc/understudy/understudy.toml",
+        "understudy check-config /etc/understudy/understudy.toml",
     ),
     (
         "Start the daemon under systemd and watch it:",

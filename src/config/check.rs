@@ -52,11 +52,13 @@ impl Checker {
                 default
             }
             Ok(d) => d,
-            Err(e) => {
+            // humantime's own message lists months and years, which are
+            // never accepted here: name only what is.
+            Err(_) => {
                 self.report(
                     path,
                     format!(
-                        "{text:?} is not a duration ({e}); write e.g. \"200ms\", \"10s\", \"3m\""
+                        "{text:?} is not a duration; write a number and a unit (ms, s, m, h or d), e.g. \"200ms\", \"10s\", \"3m\", at most 7 days"
                     ),
                 );
                 default

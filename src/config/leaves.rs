@@ -35,20 +35,26 @@ pub fn deserialize<T: DeserializeOwned>(
     let mut leaves = Vec::new();
     collect(&Value::Table(table), &mut Vec::new(), &mut leaves);
     for (path, value) in leaves {
-        let alone = build(&path, value);
+        let alone = build(&path, value.clone());
         if let Err(e) = T::deserialize(Value::Table(alone)) {
-            let segs: Vec<Seg> = path
+            let message = explained(e.message().trim(), &path, &value);
+            let mut segs: Vec<Seg> = path
                 .iter()
                 .map(|p| match p {
                     Part::Key(k) => Seg::Key(k),
                     Part::Index(i) => Seg::Index(*i),
                 })
                 .collect();
-            problems.push(Problem::new(
-                locator.line(&segs),
-                key_name(&segs),
-                e.message().trim().to_owned(),
-            ));
+            if message.starts_with("unknown section") {
+                // Said once, at the section, for all of its keys.
+                segs.truncate(1);
+                let key = key_name(&segs);
+                if problems.iter().any(|p: &Problem| p.key == key) {
+                    remove(&mut pruned, &path);
+                    continue;
+                }
+            }
+            problems.push(Problem::new(locator.line(&segs), key_name(&segs), message));
             remove(&mut pruned, &path);
         }
     }
@@ -102,34 +108,129 @@ fn build(path: &[Part], value: Value) -> Table {
     }
 }
 
-/// Removes the leaf at `path` from `table`.
-fn remove(root: &mut Table, path: &[Part]) {
-    let Some((Part::Key(last), parents)) = path.split_last() else {
-        return;
-    };
-    let mut cursor: &mut Table = root;
-    let mut i = 0;
-    while i < parents.len() {
-        let (next, step) = match (&parents[i], parents.get(i + 1)) {
-            // An array of tables: its key, then the element's index.
-            (Part::Key(k), Some(Part::Index(n))) => (
-                cursor
-                    .get_mut(k)
-                    .and_then(Value::as_array_mut)
-                    .and_then(|a| a.get_mut(*n))
-                    .and_then(Value::as_table_mut),
-                2,
-            ),
-            (Part::Key(k), _) => (cursor.get_mut(k).and_then(Value::as_table_mut), 1),
-            (Part::Index(_), _) => (None, 1),
-        };
-        let Some(next) = next else {
-            return;
-        };
-        cursor = next;
-        i += step;
+/// Removes the leaf at `path` from `table`, and the tables it leaves
+/// empty (an unknown section goes whole, so that the rest still reads).
+fn remove(table: &mut Table, path: &[Part]) {
+    match path {
+        [Part::Key(k)] => {
+            table.remove(k);
+        }
+        [Part::Key(k), Part::Index(n), rest @ ..] => {
+            let element = table
+                .get_mut(k)
+                .and_then(Value::as_array_mut)
+                .and_then(|a| a.get_mut(*n))
+                .and_then(Value::as_table_mut);
+            if let Some(element) = element {
+                remove(element, rest);
+            }
+        }
+        [Part::Key(k), rest @ ..] => {
+            let emptied = table
+                .get_mut(k)
+                .and_then(Value::as_table_mut)
+                .is_some_and(|inner| {
+                    remove(inner, rest);
+                    inner.is_empty()
+                });
+            if emptied {
+                table.remove(k);
+            }
+        }
+        _ => {}
     }
-    cursor.remove(last);
+}
+
+/// serde's message, with what a person needs to fix it: an unknown
+/// section or key named as such with the nearest known one, and an
+/// integer where a duration goes written the way it must be.
+fn explained(message: &str, path: &[Part], value: &Value) -> String {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (name, known) = rest.split_once('`').unwrap_or((rest, ""));
+        let known: Vec<&str> = known.split('`').skip(1).step_by(2).collect();
+        // A table at the top whose name is unknown: a section ([x], [[x]]).
+        let top = path.len() > 1 && matches!(path.first(), Some(Part::Key(k)) if k == name);
+        let hint = nearest(name, &known)
+            .map(|n| {
+                if top {
+                    format!("; did you mean [{n}]?")
+                } else {
+                    format!("; did you mean `{n}`?")
+                }
+            })
+            .unwrap_or_default();
+        return match top {
+            true => format!("unknown section [{name}]{hint}"),
+            false => format!("unknown key `{name}`{hint}"),
+        };
+    }
+    let last = path.iter().rev().find_map(|p| match p {
+        Part::Key(k) => Some(k.as_str()),
+        Part::Index(_) => None,
+    });
+    match (value, last) {
+        (Value::Integer(n), Some(key)) if DURATION_KEYS.contains(&key) => {
+            format!("{message}: a duration is written in quotes with its unit, as {key} = \"{n}s\"")
+        }
+        _ => message.to_owned(),
+    }
+}
+
+/// The keys that take a duration (`"10s"`, `"3m"`), in any section.
+const DURATION_KEYS: [&str; 23] = [
+    "interval",
+    "timeout",
+    "grace",
+    "data_interval",
+    "data_timeout",
+    "dwell",
+    "flap_window",
+    "peer_timeout",
+    "startup",
+    "restart_allowance",
+    "hold",
+    "drain_timeout",
+    "probe",
+    "refresh",
+    "ready_timeout",
+    "restart_backoff",
+    "every",
+    "final_timeout",
+    "alert_after",
+    "dedup_window",
+    "lease",
+    "fence_timeout",
+    "watchdog_timeout",
+];
+
+/// The known name closest to a misspelt `name` (at most a third of its
+/// letters off), if any.
+fn nearest<'k>(name: &str, known: &[&'k str]) -> Option<&'k str> {
+    let limit = name.chars().count().div_ceil(3);
+    known
+        .iter()
+        .map(|k| (edit_distance(name, k), *k))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance between two short names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 #[cfg(test)]

@@ -55,6 +55,9 @@ pub fn validate(text: &str) -> Result<Config, Vec<Problem>> {
                 .filter(|p| !typed.iter().any(|t| t.key == p.key))
                 .cloned(),
         );
+        // In the file's order, as an editor walks it; those without a line
+        // (about the file as a whole) last.
+        problems.sort_by_key(|p| p.line.unwrap_or(usize::MAX));
         return Err(problems);
     }
     let (Some(cluster), Some(nodes)) = (cluster, nodes) else {
@@ -382,12 +385,16 @@ secret_file = "/etc/understudy/secret"
             "nic = \"eth0\"\naddress = \"192.0.2.12\"",
             "nic = \"eth0\"\nadress = \"192.0.2.12\"",
         ));
-        // The misspelt key, by name, and the key it leaves missing.
+        // The misspelt key, by name with the one meant, and the key it
+        // leaves missing (at the node's header, so first: line order).
         assert_eq!(p.len(), 2, "{p:?}");
-        assert_eq!(p[0].line, Some(17));
-        assert_eq!(p[0].key, "node #2.adress");
-        assert!(p[0].message.contains("unknown field"), "{p:?}");
-        assert_eq!(p[1].key, "node #2.address", "{p:?}");
+        assert_eq!(p[0].key, "node #2.address", "{p:?}");
+        assert_eq!(p[1].line, Some(17));
+        assert_eq!(p[1].key, "node #2.adress");
+        assert_eq!(
+            p[1].message, "unknown key `adress`; did you mean `address`?",
+            "{p:?}"
+        );
         // A wrong type names its key, and the other sections are still read.
         let p = problems(&format!(
             "{GOOD}[announce]\ncount = \"five\"\n[failback]\nmode = \"sometimes\"\n"

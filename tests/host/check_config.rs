@@ -104,7 +104,7 @@ fn unknown_keys_and_wrong_types_are_located() {
     let (code, _, stderr) = check(&path);
     assert_eq!(code, 1);
     assert!(
-        stderr.contains(":3:") && stderr.contains("unknown field `vipp`"),
+        stderr.contains(":3: cluster.vipp: unknown key `vipp`; did you mean `vip`?"),
         "{stderr}"
     );
 
@@ -113,6 +113,49 @@ fn unknown_keys_and_wrong_types_are_located() {
     assert_eq!(code, 1);
     assert!(
         stderr.contains(":2:") && stderr.contains("invalid type"),
+        "{stderr}"
+    );
+}
+
+/// A misspelt section hides nothing: it is named at its header with the
+/// section meant, every other problem is still found, all in line order,
+/// and a number where a duration goes says how to write it.
+#[test]
+fn a_misspelt_section_and_two_typos_are_all_reported_in_line_order() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/pair.toml"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("grace = "))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .replacen("[heartbeat]", "[heartbeet]", 1)
+        .replacen("[monitor]", "[monitor]\ngrace = 180\ndwel = \"1s\"", 1);
+    let path = write("three.toml", &text);
+    let (code, _, stderr) = check(&path);
+    assert_eq!(code, 1, "{stderr}");
+    let line_of = |needle: &str| {
+        1 + text
+            .lines()
+            .position(|l| l.starts_with(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in the file"))
+    };
+    let file = path.display();
+    let expected = [
+        format!("{file}:{}: monitor.grace: invalid type: integer `180`, expected a string: a duration is written in quotes with its unit, as grace = \"180s\"", line_of("grace = 180")),
+        format!("{file}:{}: monitor.dwel: unknown key `dwel`; did you mean `dwell`?", line_of("dwel =")),
+        format!("{file}:{}: heartbeet: unknown section [heartbeet]; did you mean [heartbeat]?", line_of("[heartbeet]")),
+    ];
+    let mut at = 0;
+    for line in &expected {
+        let found = stderr[at..]
+            .find(line.as_str())
+            .unwrap_or_else(|| panic!("missing, or out of line order: {line:?} in:\n{stderr}"));
+        at += found + line.len();
+    }
+    // The section it hides is missing, and said so (the file has no line
+    // for it, so last).
+    assert!(
+        stderr.contains(&format!("{file}: heartbeat.secret_file: is required")),
         "{stderr}"
     );
 }
