@@ -197,7 +197,9 @@ done
 sleep 0.3
 
 say "timeline (ms after the fault)"
-python3 "$root/examples/timeline.py" "$fault_ms" "$work"
+family=ipv4
+[[ $dual == 1 ]] && family=dual
+python3 "$root/examples/timeline.py" "$fault_ms" "$work" "$family"
 
 say "after the takeover"
 show_addresses

@@ -2,8 +2,13 @@
 """The demo's timeline in words: what each node did and what the client saw,
 in ms after the fault, from the daemons' logs and the client's record.
 
-usage: timeline.py FAULT_MS WORKDIR   (WORKDIR holds m1.log, m2.log and
-client.events, as examples/demo.sh writes them)
+usage: timeline.py FAULT_MS WORKDIR [dual]   (WORKDIR holds m1.log, m2.log
+and client.events, as examples/demo.sh writes them; "dual" when the common
+IP has an IPv6 address too, so that its announcement is named)
+
+Every line of the logs that matters is put in words; a line no pattern
+knows is shown as its message without its error fields, so that no raw
+error text (an OS error number) reaches the demo's output.
 """
 import datetime
 import re
@@ -14,21 +19,31 @@ PEER = {"m1": "m2", "m2": "m1"}
 # (pattern on the log message, words; {node}, {peer} and the pattern's
 # groups are filled in). The first match wins; None leaves the line out.
 WORDS = [
+    (r"takeover in (.+?) peer=\S+ cause=nobody holds the common IP",
+     "{node}: nobody holds the common IP; {node} claims it in {1} unless another node does"),
     (r"takeover in (.+?) peer=\S+ cause=(.*)",
      "{node} sees {peer} failing ({2}): takeover in {1} unless it recovers"),
     (r"this node is failing; release in (.+?) probe=\"local\" why=(.*)",
      "{node}'s own application stopped answering ({2}); it hands over in {1} unless it recovers"),
     (r"peer application not answering probe=\"peer\" why=(.*)",
      "{node} cannot reach {peer}'s application ({1})"),
-    (r"peer failed for the grace period; asking it to release the common IP why=(.*)",
+    (r"\S+ failed for the grace period; asking it to release the common IP why=(.*)",
      "{node}: {peer} failed for the whole grace period ({1}); {node} asks it to hand the common IP over"),
+    (r"promoted by the administrator; asking",
+     "{node} was promoted by the administrator; it asks {peer} to hand the common IP over"),
+    (r"\S+ is in maintenance; asking it to hand the common IP over",
+     "{node}: {peer} is in maintenance; {node} asks it to hand the common IP over"),
+    (r"handed the common IP over; waiting for \S+ to claim it",
+     "{node} handed the common IP over and waits for {peer} to claim it"),
     (r"state change: (.+?) -> (.+?) cause=(.*) term=\d+$", "{node}: {1} -> {2}, because {3}"),
     (r"state change: (.+?) -> (.+)$", "{node}: {1} -> {2}"),
     (r"application stop ms=(\S+) ok=true", "{node} stopped its application ({1} ms)"),
     (r"common IP removed ms=(\S+) ok=true", "{node} removed the common IP from its NIC ({1} ms)"),
     (r"common IP added ms=(\S+) ok=true", "{node} added the common IP to its NIC ({1} ms)"),
     (r"first announcement sent ms=(\S+) ok=true",
-     "{node} announced the common IP (gratuitous ARP, IPv6 neighbour advertisement): clients now send to its MAC"),
+     "{node} announced the common IP ({announcement}): clients now send to its MAC"),
+    (r"announcement repeat failed",
+     "{node} cannot send its repeated announcements: its NIC cannot send"),
     (r"application start ms=(\S+) ok=true", "{node} started its application, which answers ({1} ms)"),
     (r"claimed the common IP; application healthy ms=(\S+) term=(\d+)",
      "{node} is Active: {1} ms from the decision to a healthy application (term {2})"),
@@ -53,14 +68,21 @@ WORDS = [
 LINE = re.compile(r"(\S+Z)\s+(\w+)\s+\S+: (.*)")
 
 
-def words(node, message):
+# Set from the command line: how the common IP is announced.
+ANNOUNCEMENT = {"ipv4": "gratuitous ARP", "dual": "gratuitous ARP, IPv6 neighbour advertisement"}
+
+
+def words(node, message, family):
     for pattern, text in WORDS:
         m = re.match(pattern, message)
         if m:
             if text is None:
                 return None
-            return text.format(None, *m.groups(), node=node, peer=PEER[node])
-    return f"{node}: {message}"
+            return text.format(None, *m.groups(), node=node, peer=PEER[node],
+                               announcement=ANNOUNCEMENT[family])
+    # Unknown: the message, without its fields (error=..., why=...).
+    bare = re.sub(r" \w+=.*$", "", message)
+    return f"{node}: {bare}"
 
 
 def micros(stamp):
@@ -70,6 +92,7 @@ def micros(stamp):
 
 def main():
     fault, work = int(sys.argv[1]), sys.argv[2]
+    family = "dual" if sys.argv[3:] == ["dual"] else "ipv4"
     events = []
     for node in ("m1", "m2"):
         for line in open(f"{work}/{node}.log"):
@@ -82,7 +105,7 @@ def main():
                 continue
             if level == "TRACE":
                 continue
-            text = words(node, message)
+            text = words(node, message, family)
             if text:
                 events.append((micros(m[1]), text))
     for line in open(f"{work}/client.events"):
