@@ -1,14 +1,18 @@
 //! What the console shows of the past: the last hour of each node's status
 //! and of who held the common IP (a sample whenever one of them changes),
-//! and the last events (the same as the notifications, whether or not a
-//! channel sends them). Kept by the event loop, read by the HTTP API; both
-//! are small rings, so a node that runs for months holds no more than this.
+//! the last events (the same as the notifications, whether or not a
+//! channel sends them), and the last takeover in the cluster (this node's,
+//! or a peer's seen from here). Kept by the event loop, read by the HTTP
+//! API and status; the rings are small, so a node that runs for months
+//! holds no more than this. It is saved to a file beside the state file
+//! (see [`History::load`]) so that `understudy restart` and a restart of
+//! the daemon keep it.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How far back the timeline goes.
 pub const WINDOW: Duration = Duration::from_secs(3600);
@@ -19,7 +23,7 @@ const MAX_EVENTS: usize = 100;
 
 /// One moment of the pair: each node's status word, the holder, and what
 /// the local node judges failing.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sample {
     /// Milliseconds since the Unix epoch.
     pub at_ms: u64,
@@ -31,7 +35,7 @@ pub struct Sample {
 }
 
 /// One event, numbered so that a stream sends each once.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Entry {
     pub id: u64,
     pub at_ms: u64,
@@ -41,11 +45,26 @@ pub struct Entry {
     pub duration_ms: Option<f64>,
 }
 
-#[derive(Debug, Default)]
+/// The last takeover in the cluster as this node knows it: its own, with
+/// its cause and duration, or a peer's, seen as the holder with a higher
+/// term (its cause is in that node's own status).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LastTakeover {
+    pub node: String,
+    pub at_ms: u64,
+    pub cause: String,
+    /// Decision to application healthy; known for this node's own only.
+    pub duration_ms: Option<f64>,
+    pub term: u64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct History {
     samples: VecDeque<Sample>,
     events: VecDeque<Entry>,
     next_id: u64,
+    #[serde(default)]
+    last_takeover: Option<LastTakeover>,
 }
 
 pub type SharedHistory = Arc<Mutex<History>>;
@@ -93,6 +112,45 @@ impl History {
         });
     }
 
+    /// A takeover, this node's or a peer's: kept unless an older term.
+    pub fn took_over(&mut self, takeover: LastTakeover) {
+        if self
+            .last_takeover
+            .as_ref()
+            .is_none_or(|last| takeover.term >= last.term)
+        {
+            self.last_takeover = Some(takeover);
+        }
+    }
+
+    pub fn last_takeover(&self) -> Option<&LastTakeover> {
+        self.last_takeover.as_ref()
+    }
+
+    /// The history saved at `path` by an earlier run (the same daemon
+    /// before `understudy restart`, or before it was stopped); an empty
+    /// one when there is none or it cannot be read (said in the log: the
+    /// past is lost, nothing else).
+    pub fn load(path: &std::path::Path) -> History {
+        let text = match std::fs::read(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return History::default(),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot read the saved history; starting without it");
+                return History::default();
+            }
+        };
+        serde_json::from_slice(&text).unwrap_or_else(|e| {
+            tracing::warn!(path = %path.display(), error = %e, "the saved history is not readable; starting without it");
+            History::default()
+        })
+    }
+
+    /// This history as the bytes [`History::load`] reads.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
     pub fn samples(&self) -> Vec<Sample> {
         self.samples_after(0)
     }
@@ -121,6 +179,57 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn takeover(node: &str, term: u64) -> LastTakeover {
+        LastTakeover {
+            node: node.into(),
+            at_ms: 1_000 * term,
+            cause: format!("cause {term}"),
+            duration_ms: Some(12.0),
+            term,
+        }
+    }
+
+    #[test]
+    fn the_history_survives_a_save_and_a_load() {
+        let mut history = History::default();
+        history.sample(at(1, "m1"));
+        history.event("takeover", "why".into(), 2, None);
+        history.took_over(takeover("m1", 2));
+        let path =
+            std::env::temp_dir().join(format!("understudy-history-{}.json", std::process::id()));
+        crate::atomic_file::replace(&path, &history.to_bytes(), 0o600).unwrap();
+        let mut loaded = History::load(&path);
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(loaded.samples(), history.samples());
+        assert_eq!(loaded.events_after(0).len(), 1);
+        assert_eq!(loaded.last_takeover(), Some(&takeover("m1", 2)));
+        // Numbering goes on where it stopped: a stream sends nothing twice.
+        loaded.event("release", "why".into(), 2, None);
+        assert_eq!(loaded.events_after(1).len(), 1);
+    }
+
+    #[test]
+    fn a_missing_or_unreadable_file_is_an_empty_history() {
+        let missing = std::env::temp_dir().join("understudy-no-such-history.json");
+        assert!(History::load(&missing).last_takeover().is_none());
+        let garbage =
+            std::env::temp_dir().join(format!("understudy-garbage-{}.json", std::process::id()));
+        std::fs::write(&garbage, b"{not json").unwrap();
+        let loaded = History::load(&garbage);
+        std::fs::remove_file(&garbage).unwrap();
+        assert!(loaded.samples().is_empty() && loaded.last_takeover().is_none());
+    }
+
+    #[test]
+    fn the_last_takeover_is_the_highest_term() {
+        let mut history = History::default();
+        history.took_over(takeover("m1", 3));
+        history.took_over(takeover("m2", 2));
+        assert_eq!(history.last_takeover().map(|t| t.node.as_str()), Some("m1"));
+        history.took_over(takeover("m2", 4));
+        assert_eq!(history.last_takeover().map(|t| t.node.as_str()), Some("m2"));
+    }
 
     fn at(ms: u64, holder: &str) -> Sample {
         Sample {

@@ -52,6 +52,10 @@ pub struct StatusReport {
     /// holds the VIP ("restarting it: attempt 2 of 3"); null when it serves.
     #[serde(default)]
     pub application_recovery: Option<String>,
+    /// Why this node's own application fails its probe while it does (its
+    /// URL, or through one of the common addresses); null otherwise.
+    #[serde(default)]
+    pub application_failing: Option<String>,
     /// The witness's lease and view, with a `[witness]`.
     #[serde(default)]
     pub witness: Option<WitnessReport>,
@@ -197,8 +201,25 @@ pub struct TakeoverView {
     pub node: String,
     pub at: Seen,
     pub cause: String,
-    /// Decision to application confirmed healthy.
-    pub duration_ms: f64,
+    /// Decision to application confirmed healthy (null for a peer's
+    /// takeover seen from here: that node's own status has it).
+    pub duration_ms: Option<f64>,
+}
+
+/// The last takeover in the cluster, as the history keeps it (across
+/// restarts, and a peer's seen from here).
+pub fn takeover_view(t: &crate::control::history::LastTakeover) -> TakeoverView {
+    let now_ms = crate::control::history::now_ms();
+    let at = SystemTime::UNIX_EPOCH + Duration::from_millis(t.at_ms);
+    TakeoverView {
+        node: t.node.clone(),
+        at: Seen {
+            at: humantime::format_rfc3339_millis(at).to_string(),
+            age_ms: now_ms.saturating_sub(t.at_ms),
+        },
+        cause: t.cause.clone(),
+        duration_ms: t.duration_ms,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -279,7 +300,7 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
             node: config.nodes[me].name.clone(),
             at: seen(t.at, now, wall),
             cause: t.cause.to_string(),
-            duration_ms: crate::core::millis(t.duration),
+            duration_ms: Some(crate::core::millis(t.duration)),
         }),
         counters: CountersView {
             takeovers: status.counters.takeovers,
@@ -303,6 +324,7 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
             .recovery
             .failed()
             .then(|| status.recovery.to_string()),
+        application_failing: status.local_failing.clone(),
         witness: None,
         watchdog: None,
         mirrors: Vec::new(),
@@ -516,14 +538,15 @@ fn summary(r: &StatusReport, out: &mut String) {
     }
     let last = match &r.last_takeover {
         Some(t) => format!(
-            "Last takeover: {} at {} ({} ago), {:.0} ms: {}",
+            "Last takeover: {} at {} ({} ago){}: {}",
             t.node,
             t.at.at,
             age(t.at.age_ms),
-            t.duration_ms,
+            t.duration_ms
+                .map_or(String::new(), |ms| format!(", {ms:.0} ms")),
             t.cause
         ),
-        None => "Last takeover: none since this daemon started".to_owned(),
+        None => "Last takeover: none known to this node".to_owned(),
     };
     out.push_str(&wrap(&last, WIDTH));
     if let Some(since) = &r.flapping_since {
@@ -550,6 +573,11 @@ fn summary(r: &StatusReport, out: &mut String) {
     }
     if let Some(words) = &r.application_recovery {
         out.push_str(&wrap(&format!("Application: {words}"), WIDTH));
+    } else if let Some(why) = &r.application_failing {
+        out.push_str(&wrap(
+            &format!("Application: failing its probe: {why}"),
+            WIDTH,
+        ));
     }
 }
 
@@ -671,6 +699,7 @@ mod tests {
             failed_claims: None,
             recent_moves: 0,
             application_recovery: None,
+            application_failing: None,
             witness: None,
             watchdog: None,
             mirrors: Vec::new(),

@@ -35,6 +35,9 @@ pub struct Status {
     pub counters: Counters,
     /// Each probe target's current verdict.
     pub probes: Vec<(Target, Verdict)>,
+    /// Why this node's own application fails its probe (its URL, or one
+    /// of the common addresses), while it does.
+    pub local_failing: Option<String>,
     /// Since when the flap limit has stopped automatic moves.
     pub flapping_since: Option<Instant>,
     /// The claims that failed in a row, when the last one did (the next
@@ -222,6 +225,9 @@ impl Core {
                 (Target::Data, self.probes.data.verdict()),
                 (Target::Nic, self.probes.nic.verdict()),
             ],
+            local_failing: (self.probes.local.verdict() == Verdict::Failing)
+                .then(|| self.probes.local.last_error().map(str::to_owned))
+                .flatten(),
             flapping_since: self.record.flaps.since(),
             failed_claims: self.record.flaps.failed_claims().cloned(),
             recent_moves: self.record.flaps.count(),

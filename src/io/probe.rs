@@ -48,6 +48,13 @@ pub enum ProbeError {
     BodyLacks(String),
     #[error("body does not match /{0}/")]
     BodyMismatch(regex::Regex),
+    /// Our application answers its URL but not through this common
+    /// address (it listens on one family, or on the node's address only).
+    #[error("the application does not answer on the common address {address}: {source}")]
+    NotOnAddress {
+        address: std::net::IpAddr,
+        source: Box<ProbeError>,
+    },
     /// The GET through the common IP (the look before a claim) got no
     /// answer in its window.
     #[error("no answer through the common IP within {} ms", .0.as_millis())]

@@ -17,6 +17,7 @@ use tracing::{debug, info};
 
 use super::config_sync::SharedPending;
 use super::effects::{self, Effects, Queued};
+use super::history_file::HistoryFile;
 use super::panic::Emergency;
 use super::probes::Checks;
 use super::role_file::RoleFile;
@@ -74,6 +75,8 @@ pub struct Daemon {
     links: Links,
     /// The console's timeline and events, and the last sample's key.
     history: SharedHistory,
+    /// Where the history is kept across restarts.
+    history_file: HistoryFile,
     sampled: Option<SampleKey>,
     /// The witness task's side, with a `[witness]`.
     witness: Option<witness::WitnessLink>,
@@ -152,7 +155,7 @@ impl Daemon {
         let metrics = Arc::new(Metrics::new(&node.name, &config.cluster.name, addresses));
         let keys = r.keys.clone();
         let (input_tx, inputs) = mpsc::unbounded_channel::<Input>();
-        let history = SharedHistory::default();
+        let (history, history_file) = HistoryFile::open(&r.state_path);
         let (wire, receiver) = heartbeats(&config, me, r.heartbeat, &r.keys, &settings)?;
         let listening = Listening {
             control: r.control_listener,
@@ -211,6 +214,7 @@ impl Daemon {
             reloads: outside.reloads,
             links: r.links,
             history,
+            history_file,
             sampled: None,
             witness,
             watchdog,
@@ -251,6 +255,7 @@ impl Daemon {
         loop {
             while let Some(action) = self.core.poll_action() {
                 if action == Action::Exit {
+                    self.save_history_now();
                     info!("released everything; exiting");
                     if let Some(watchdog) = &self.watchdog {
                         watchdog.disarm();
@@ -258,6 +263,7 @@ impl Daemon {
                     return (self.notifier, None);
                 }
                 if let Action::Exec { term, holding } = action {
+                    self.save_history_now();
                     restart::hold_signals(|| self.unread_signals());
                     let watchdog_fd = self.watchdog.as_ref().and_then(Watchdog::keep_across_exec);
                     let handover = restart::Handover {
@@ -394,10 +400,20 @@ impl Daemon {
         term: u64,
         took: Option<Duration>,
     ) {
-        self.history
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .event(kind.name(), cause.clone(), term, took);
+        {
+            let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+            history.event(kind.name(), cause.clone(), term, took);
+            if kind == EventKind::Takeover {
+                history.took_over(history::LastTakeover {
+                    node: self.node.name.clone(),
+                    at_ms: history::now_ms(),
+                    cause: cause.clone(),
+                    duration_ms: took.map(crate::core::millis),
+                    term,
+                });
+            }
+            self.history_file.save_later(&history);
+        }
         if !self.notifier.wants(kind) {
             return;
         }
@@ -492,6 +508,12 @@ impl Daemon {
         )
     }
 
+    /// Writes the history before the process ends or re-executes.
+    fn save_history_now(&self) {
+        let history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        self.history_file.save_now(&history);
+    }
+
     /// A timeline sample for the console when what it shows changed.
     fn sample(&mut self, status: &crate::core::Status) {
         let key = SampleKey {
@@ -503,6 +525,8 @@ impl Daemon {
         if self.sampled.as_ref() == Some(&key) {
             return;
         }
+        // Who held before, as this run saw it (none at the first sample).
+        let held_before = self.sampled.as_ref().map(|k| k.holder);
         self.sampled = Some(key);
         let at = now();
         let report = report::build(&self.config, self.me, status, at);
@@ -516,10 +540,36 @@ impl Daemon {
             holder: report.holder.node.clone(),
             failing: report.nodes.iter().find_map(|n| n.failing.clone()),
         };
-        self.history
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .sample(sample);
+        let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        history.sample(sample);
+        // A peer holding with a term above the last takeover's took over
+        // since: the last takeover in the cluster is its (its cause is in
+        // its own status).
+        let holder = status
+            .peers
+            .iter()
+            .find(|p| crate::core::Holder::Peer(p.id) == status.holder);
+        // A change this run saw, or a term above the last takeover known
+        // (kept from before a restart); a peer that held already when this
+        // node started with no history did not take over now.
+        let seen_change = held_before.is_some_and(|h| h != status.holder);
+        if let Some((peer, hb)) = holder.and_then(|p| Some((p, p.heartbeat?))) {
+            let known = history.last_takeover().map(|last| last.term);
+            let newer = known.is_none_or(|term| hb.term > term);
+            if newer && (seen_change || known.is_some()) {
+                history.took_over(history::LastTakeover {
+                    node: peer.name.clone(),
+                    at_ms: history::now_ms(),
+                    cause: format!(
+                        "seen from {}: {} holds the common IP with term {} (its own status says why)",
+                        self.node.name, peer.name, hb.term
+                    ),
+                    duration_ms: None,
+                    term: hb.term,
+                });
+            }
+        }
+        self.history_file.save_later(&history);
     }
 
     /// Applies a prepared reload whole (checked off the loop, see
@@ -589,6 +639,9 @@ impl Daemon {
     /// The status report, with the witness's view when there is one.
     fn report(&self, status: &crate::core::Status, at: std::time::Instant) -> report::StatusReport {
         let mut r = report::build(&self.config, self.me, status, at);
+        let history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        r.last_takeover = history.last_takeover().map(report::takeover_view);
+        drop(history);
         if let Some(witness) = &self.witness {
             let view = witness.view.lock().unwrap_or_else(|p| p.into_inner());
             report::add_witness(&mut r, status, &view, at);

@@ -11,6 +11,7 @@ mod config_sync;
 mod daemon;
 mod effects;
 mod failpoint;
+mod history_file;
 pub mod mirror;
 mod panic;
 mod probes;

@@ -3,6 +3,7 @@
 //! [`Input::Probed`], or as [`Input::ProbeNotRun`] when this node could not
 //! run it at all.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -12,6 +13,7 @@ use crate::control::metrics::Metrics;
 use crate::core::{Input, Target};
 use crate::io::nic::Links;
 use crate::io::probe::{Check, ProbeError, ProbeResult, ProbeSetupError, Prober};
+use crate::runtime::effects::url_via;
 
 /// What each probe target means for this node.
 pub struct Checks {
@@ -20,6 +22,10 @@ pub struct Checks {
     peers: Vec<(u16, Check)>,
     watched: u16,
     local: Check,
+    /// Our application through each common address (its URL with the
+    /// address as host): healthy means it answers on every one of them,
+    /// an IPv6 address through an IPv6 URL.
+    local_vias: Vec<(IpAddr, Check)>,
     data: Option<Check>,
     /// Our NIC, checked before our own application: an Active node whose
     /// NIC is down or has lost carrier serves nobody, even if its
@@ -50,6 +56,12 @@ impl Checks {
                 .collect(),
             watched: config.id_of(config.first_peer(me)),
             local: Check::App(node.url.clone()),
+            local_vias: config
+                .cluster
+                .vips
+                .iter()
+                .map(|v| (v.address, Check::App(url_via(&node.url, v.address))))
+                .collect(),
             data: config.monitor.data.as_ref().map(Check::from),
             nic: node.nic.clone(),
             links,
@@ -93,6 +105,10 @@ impl Checks {
         } else {
             self.prober.clone()
         };
+        let vias = match target {
+            Target::Local => self.local_vias.clone(),
+            _ => Vec::new(),
+        };
         let (links, nic, tx) = (self.links.clone(), self.nic.clone(), tx.clone());
         let metrics = metrics.clone();
         self.work.spawn(async move {
@@ -112,11 +128,34 @@ impl Checks {
                     _ => prober.check(&check).await,
                 };
             }
+            if outcome.is_ok() {
+                outcome = on_every_address(&prober, &vias).await;
+            }
             metrics.probe_took(target, super::now().saturating_duration_since(started));
             tracing::trace!(?target, ?outcome, "probe done");
             let _ = tx.send(into_input(target, started, outcome));
         });
     }
+}
+
+/// Our application through each common address, all at once: the first
+/// address it does not answer on (in the group's order) is the failure.
+async fn on_every_address(prober: &Prober, vias: &[(IpAddr, Check)]) -> ProbeResult {
+    let answers =
+        futures::future::join_all(vias.iter().map(|(_, check)| prober.check(check))).await;
+    for ((address, _), answer) in vias.iter().zip(answers) {
+        if let Err(source) = answer {
+            if source.is_local() {
+                // This node could not run it: not the application's fault.
+                return Err(source);
+            }
+            return Err(ProbeError::NotOnAddress {
+                address: *address,
+                source: Box::new(source),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// A prober with the configured CA, client certificate and expectations,

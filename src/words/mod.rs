@@ -267,9 +267,10 @@ impl fmt::Display for Cause {
             Cause::BothHold { ours, theirs } => {
                 write!(f, "both nodes hold the common IP (terms {ours} and {theirs})")
             }
-            Cause::ConfigDrift { peer, theirs, ours } => write!(
+            // The checksums are in the log line's fields; here, words.
+            Cause::ConfigDrift { peer, .. } => write!(
                 f,
-                "{peer} announces configuration {theirs:016x}, this node runs {ours:016x}"
+                "{peer} runs a different configuration file than this node (run `understudy config push` from the node whose file is right)"
             ),
             Cause::Flapping { moves, window } => write!(
                 f,
@@ -563,7 +564,7 @@ mod tests {
                     theirs: 0xab,
                     ours: 0xcd,
                 },
-                "m1 announces configuration 00000000000000ab, this node runs 00000000000000cd",
+                "m1 runs a different configuration file than this node (run `understudy config push` from the node whose file is right)",
             ),
             (
                 Cause::Flapping {

@@ -97,6 +97,41 @@ fn a_dual_stack_group_moves_whole_after_an_application_fault() {
     assert_eq!(status["vip"], format!("{VIP}/24, {VIP6}/64"));
 }
 
+/// An application that listens on IPv4 only, with an IPv6 address in the
+/// group: it answers its node's IPv4 URL, but nothing answers on the IPv6
+/// common address, so it is not "healthy": the probe through that address
+/// fails and status and the log say so in words.
+#[test]
+fn an_ipv4_only_application_is_not_healthy_on_a_dual_stack_group() {
+    let mut t = Topology::up("dual-v4-app");
+    let dual = t.dual_stack_config();
+    let text = std::fs::read_to_string(&dual).unwrap();
+    let v4_only = text.replace("start = \"python3", "start = \"NODEAPP_IPV4_ONLY=1 python3");
+    assert_ne!(
+        text, v4_only,
+        "the test configuration's start command changed"
+    );
+    std::fs::write(&dual, v4_only).unwrap();
+    t.start_with("m1", &dual);
+    t.wait_log("m1", "claimed the common IP", LIMIT);
+    // IPv4 answers, IPv6 is refused: what a client sees.
+    assert_eq!(t.get_vip().as_deref(), Some("m1"));
+    assert_eq!(
+        t.get_vip6(),
+        None,
+        "the IPv4-only application answered on IPv6"
+    );
+    let words = format!("the application does not answer on the common address {VIP6}");
+    t.wait_log("m1", &words, LIMIT);
+    let (ok, status) = t.ctl("m1", &["status"]);
+    assert!(ok, "{status}");
+    eprintln!("IPV4-ONLY APPLICATION, m1's status:\n{status}");
+    assert!(
+        status.contains(&words) && !status.contains("application healthy"),
+        "status:\n{status}"
+    );
+}
+
 #[test]
 fn a_dual_stack_group_moves_whole_after_a_link_down() {
     let t = steady_dual_stack("dual-link");

@@ -338,3 +338,72 @@ fn signals_during_a_restart_reach_the_new_process() {
         || (t.vip_holders() == ["m2"]).then_some(()),
     );
 }
+
+/// What a person reads of the past (the last takeover, the console's
+/// events) is kept across `understudy restart` and across a stop and a
+/// start of the daemon; and a node that comes back after its peer took
+/// over names that takeover as the last, not its own older one.
+#[test]
+fn the_history_survives_restarts_and_names_the_peers_takeover() {
+    let mut t = Topology::up("history");
+    t.steady_pair();
+    let events = |t: &Topology| {
+        let url = format!("http://192.0.2.11:{}/history", crate::common::API_PORT);
+        let (code, body) = t.api("GET", &url, Some(crate::common::API_TOKEN), &[]);
+        assert_eq!(code, 200, "GET /history on m1: {body}");
+        let history: serde_json::Value = serde_json::from_str(&body).expect("history JSON");
+        history["events"].as_array().cloned().unwrap_or_default()
+    };
+    let before = t.status("m1")["last_takeover"].clone();
+    assert_eq!(before["node"], "m1", "{before}");
+    let first_events = events(&t);
+    assert!(
+        first_events.iter().any(|e| e["kind"] == "takeover"),
+        "{first_events:?}"
+    );
+
+    let (ok, text) = t.ctl("m1", &["restart"]);
+    assert!(ok, "restart: {text}");
+    t.wait_log(
+        "m1",
+        "restarted without a failover: the common IP and the application are held again",
+        Duration::from_secs(10),
+    );
+    let after = t.status("m1")["last_takeover"].clone();
+    assert_eq!(after, before.clone().with_age(&after), "after restart");
+    assert_eq!(events(&t).len(), first_events.len(), "events after restart");
+
+    // A stop: m2 takes over at once (m1's last heartbeat said "stopped").
+    t.daemon("m1").signal("TERM");
+    t.daemon("m1").wait_exit(Duration::from_secs(10));
+    t.wait_answer("m2", Instant::now(), Duration::from_secs(10));
+    t.start("m1");
+    wait_for(
+        "m1 to name m2's takeover as the last",
+        Duration::from_secs(10),
+        || {
+            // The daemon answers once its socket is up.
+            let (ok, text) = t.ctl("m1", &["status", "--json"]);
+            let status: serde_json::Value = serde_json::from_str(&text).ok().filter(|_| ok)?;
+            (status["last_takeover"]["node"] == "m2").then_some(())
+        },
+    );
+    let kept = events(&t);
+    assert!(
+        kept.len() >= first_events.len()
+            && kept.iter().any(|e| e["id"] == first_events[0]["id"] && e["at_ms"] == first_events[0]["at_ms"]),
+        "m1's events before the stop are gone: {kept:?}"
+    );
+}
+
+/// A status's last takeover with another's age (the age grows).
+trait WithAge {
+    fn with_age(self, other: &serde_json::Value) -> serde_json::Value;
+}
+
+impl WithAge for serde_json::Value {
+    fn with_age(mut self, other: &serde_json::Value) -> serde_json::Value {
+        self["at"]["age_ms"] = other["at"]["age_ms"].clone();
+        self
+    }
+}

@@ -5,6 +5,8 @@ on every IPv4 and IPv6 address (one dual-stack socket).
 usage: nodeapp.py NAME PORT PIDFILE [MAINTFILE]
 Writes its PID to PIDFILE, serves until SIGTERM, then removes PIDFILE.
 While MAINTFILE exists it answers 503 (its maintenance signal).
+With NODEAPP_IPV4_ONLY=1 in its environment it listens on 0.0.0.0 only,
+as an application that was never told about IPv6.
 """
 import http.server
 import os
@@ -47,7 +49,10 @@ class DualStack(http.server.ThreadingHTTPServer):
 
 
 signal.signal(signal.SIGTERM, stop)
-server = DualStack(("::", port), Handler)
+if os.environ.get("NODEAPP_IPV4_ONLY") == "1":
+    server = http.server.ThreadingHTTPServer(("0.0.0.0", port), Handler)
+else:
+    server = DualStack(("::", port), Handler)
 with open(pidfile + ".tmp", "w") as f:
     f.write(str(os.getpid()))
 os.rename(pidfile + ".tmp", pidfile)

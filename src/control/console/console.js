@@ -32,10 +32,19 @@ function cell(row, value, cls) {
   return td;
 }
 
+// An age as the CLI's status shows it: "<1s", "42s", "3m 5s", "2h 10m".
+function ago(ms) {
+  const s = Math.floor(ms / 1000);
+  if (s < 1) return "<1s";
+  if (s < 60) return s + "s";
+  if (s < 3600) return Math.floor(s / 60) + "m " + (s % 60) + "s";
+  return Math.floor(s / 3600) + "h " + Math.floor((s % 3600) / 60) + "m";
+}
+
 function when(seen) {
   if (!seen) return "-";
   const t = new Date(seen.at);
-  const age = seen.age_ms < 1000 ? "<1s" : Math.round(seen.age_ms / 1000) + "s";
+  const age = ago(seen.age_ms);
   return t.toLocaleTimeString() + " (" + age + " ago)";
 }
 
@@ -68,7 +77,7 @@ function render(report) {
   text($("holder"), (report.vips && report.vips.length ? report.vips.join(", ") : report.vip) +
     (held ? " held by " + held + (report.holder.since ? " since " + when(report.holder.since) : "") : " held by nobody"));
   const t = report.last_takeover;
-  text($("last-takeover"), t ? "Last takeover: " + t.node + " at " + when(t.at) + ", " + Math.round(t.duration_ms) + " ms: " + t.cause : "No takeover by this node yet.");
+  text($("last-takeover"), t ? "Last takeover: " + t.node + " at " + when(t.at) + (t.duration_ms != null ? ", " + Math.round(t.duration_ms) + " ms" : "") + ": " + t.cause : "No takeover known to this node.");
   renderMirrors(report);
   drawTimeline();
 }
