@@ -14,6 +14,10 @@ pub const NOTIFY: &str = "notify";
 
 /// What a stop and start of both daemons is needed for.
 const BOTH: &str = "stop both daemons and start them with the new file (the common IP moves)";
+/// How a witness is added, changed or removed: a restart of each node, the
+/// standby first, so that the holder's new process asks the (new) witness
+/// for the lease while it keeps the VIP.
+const ROLLING: &str = "run `understudy restart` on each node, the standby first (the holder keeps the common IP and asks the witness for the lease)";
 /// What `understudy restart` (a re-exec that keeps the VIP) applies.
 const RESTART: &str = "run `understudy restart`, which reads the file anew and keeps the common IP";
 
@@ -94,7 +98,7 @@ pub fn compare(old: &Config, new: &Config) -> Result<Vec<&'static str>, Vec<Stri
             BOTH,
         );
     }
-    fixed("[witness]", witness(old), witness(new), BOTH);
+    fixed("[witness]", witness(old), witness(new), ROLLING);
     fixed("[fencing]", fencing(old), fencing(new), FENCING);
     let port = |c: &Config| c.heartbeat.port.to_string();
     fixed("heartbeat.port", port(old), port(new), BOTH);

@@ -142,7 +142,10 @@ impl Shell {
             host = self.host,
             app = repo().join("tests/support/nodeapp.py").display()
         );
-        let wrapped = format!("( {env}\nset -ex\n{script}\n) 2>&1; echo \"{DONE} $?\"\n");
+        // The end marker on a line of its own, even after output without
+        // a final newline (curl's).
+        let wrapped =
+            format!("( {env}\nset -ex\n{script}\n) 2>&1; printf '\\n{DONE} %s\\n' \"$?\"\n");
         self.stdin
             .write_all(wrapped.as_bytes())
             .expect("the shell reads");

@@ -407,3 +407,47 @@ impl WithAge for serde_json::Value {
         self
     }
 }
+
+/// Adding a `[witness]` to a running pair the way the README says:
+/// `understudy restart` on each node, the standby first. Nothing moves, no
+/// GET through the common IP fails, and the holder ends holding the
+/// witness's lease (real etcd).
+#[test]
+fn a_witness_is_added_with_restarts_and_nothing_moves() {
+    let mut t = Topology::up("add-witness");
+    t.steady_pair();
+    let server = crate::witness::Server::start(&t, crate::witness::Backend::Etcd);
+    // The very file both daemons read (the same on both), as an
+    // administrator edits it in place.
+    crate::witness::config_with_witness_url(&t.config, &server.url(), "release");
+    let stop = Arc::new(AtomicBool::new(false));
+    let client = watch_client(&t, stop.clone());
+    thread::sleep(Duration::from_millis(300));
+    for node in ["m2", "m1"] {
+        let (ok, text) = t.ctl(node, &["restart"]);
+        assert!(ok, "restart on {node}: {text}\n{}", t.dump_logs());
+    }
+    wait_for(
+        "m1 to hold the witness's lease",
+        Duration::from_secs(15),
+        || {
+            let witness = t.status("m1")["witness"].clone();
+            (witness["holder"] == "m1" && witness["held_for_ms"].as_u64().is_some()).then_some(())
+        },
+    );
+    wait_for("m2 Passive behind m1", Duration::from_secs(10), || {
+        t.passive_behind("m2", "m1")
+    });
+    thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::SeqCst);
+    let seen = client.join().expect("the client thread");
+    let logs = t.dump_logs();
+    let failed = seen.answers.iter().filter(|a| a.is_none()).count();
+    eprintln!(
+        "ADD WITNESS: {} GETs through the common IP, {failed} failed",
+        seen.answers.len()
+    );
+    assert_eq!(failed, 0, "GETs failed while the witness was added\n{logs}");
+    crate::common::assert_m1_held_throughout(&seen.holders, "add-witness", &logs);
+    assert_eq!(t.stop_count("m1"), 0, "the application was stopped\n{logs}");
+}
