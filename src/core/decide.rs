@@ -698,23 +698,35 @@ impl Core {
     /// end in a takeover is logged as held back instead) and wakes up at
     /// the due instant.
     fn count_down(&mut self, now: Instant, due: Instant, want: &Want) {
-        if !self.held_back(now) && self.watch().is_some_and(|w| w.countdown_logged.is_none()) {
-            self.with_watch(|w| w.countdown_logged = Some(due));
-            let (peer, left) = (self.peer_name(), due.saturating_duration_since(now));
-            let no_holder = matches!(want, Want::Claim(_) | Want::AskToClaim);
-            if no_holder && self.yielding() == Yielding::HandingOver {
-                // Let go on purpose: the claim is only a fallback, not a
-                // takeover for anybody's failure.
-                PeerNote::HandedOverWaiting { peer, left }.log();
-            } else {
-                let reason = match no_holder {
-                    true => "nobody holds the common IP".to_owned(),
-                    false => self
-                        .failure_cause(now)
-                        .map_or("failing".to_owned(), |c| c.to_string()),
-                };
-                PeerNote::Countdown { peer, reason, left }.log();
+        let left = due.saturating_duration_since(now);
+        let no_holder = matches!(want, Want::Claim(_) | Want::AskToClaim);
+        if no_holder && self.yielding() == Yielding::HandingOver {
+            // Let go on purpose: the claim is only a fallback, not a
+            // takeover for anybody's failure (nor cancelled when the peer
+            // claims: that is the plan).
+            if self.watch().is_some_and(|w| !w.handover_wait_logged) {
+                PeerNote::HandedOverWaiting {
+                    peer: self.peer_name(),
+                    left,
+                }
+                .log();
+                self.with_watch(|w| w.handover_wait_logged = true);
             }
+        } else if !self.held_back(now) && self.watch().is_some_and(|w| w.countdown_logged.is_none())
+        {
+            self.with_watch(|w| w.countdown_logged = Some(due));
+            let reason = match no_holder {
+                true => "nobody holds the common IP".to_owned(),
+                false => self
+                    .failure_cause(now)
+                    .map_or("failing".to_owned(), |c| c.to_string()),
+            };
+            PeerNote::Countdown {
+                peer: self.peer_name(),
+                reason,
+                left,
+            }
+            .log();
         }
         self.wake(due);
     }

@@ -73,6 +73,9 @@ pub struct Watch {
     pub peer_let_go: Option<super::LetGo>,
     /// The takeover instant last announced in the log.
     pub countdown_logged: Option<Instant>,
+    /// After handing the VIP over on purpose, the wait for the peer's
+    /// claim was said.
+    pub handover_wait_logged: bool,
     /// The takeover is due but held back by this reason.
     pub takeover_blocked: Option<Blocker>,
     /// A hold-back that lasts across retries (the look and the witness's

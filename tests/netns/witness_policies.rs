@@ -283,7 +283,7 @@ fn both_lose_the_witness(backend: Option<Backend>) {
 /// A planned handover (demote) hands the lease over explicitly: m2 holds
 /// the VIP without waiting for the lease to run out.
 fn demote_hands_the_lease_over(backend: Option<Backend>) {
-    let c = Case::steady("wdemote", backend, "release");
+    let mut c = Case::steady("wdemote", backend, "release");
     let sampler = Sampler::start(&c.t, &["m1", "m2"]);
     let asked = Instant::now();
     c.t.ctl_until_ok("m1", &["demote"]);
@@ -296,6 +296,38 @@ fn demote_hands_the_lease_over(backend: Option<Backend>) {
         "m2 waited for the lease to run out ({took:?})\n{logs}"
     );
     report("demote", backend, "m2 holds", Some(took));
+    // The words: a planned move on both sides, no countdown on m1.
+    let cause = c.t.status("m2")["last_takeover"]["cause"].clone();
+    assert_eq!(
+        cause, "the peer handed the common IP over on purpose: demoted by its administrator",
+        "m2's last takeover\n{logs}"
+    );
+    let m1 = c.t.daemon("m1").log_text();
+    let after = &m1[m1.find("cmd=demote").expect("m1 logged the demote")..];
+    assert!(
+        !after.contains("takeover in") && !after.contains("takeover cancelled"),
+        "m1 counted down after its demote:\n{after}"
+    );
+    assert!(
+        after.contains("handed the common IP over; waiting for m2 to claim it"),
+        "{after}"
+    );
+    let said = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("understudy::core") && !l.contains("DEBUG"))
+            .map(|l| {
+                l.split_once("understudy::core: ")
+                    .map_or(l, |(_, m)| m)
+                    .to_owned()
+            })
+            .collect::<Vec<_>>()
+            .join("\n    ")
+    };
+    eprintln!(
+        "DEMOTE WORDS ({backend:?}) m1:\n    {}\nm2:\n    {}",
+        said(after),
+        said(&c.t.daemon("m2").log_text())
+    );
 }
 
 /// m1's application dies: m2 takes over after the grace period, with the
