@@ -73,6 +73,8 @@ ANNOUNCEMENT = {"ipv4": "gratuitous ARP", "dual": "gratuitous ARP, IPv6 neighbou
 
 
 def words(node, message, family):
+    # An OS error's number is for the log, not for a person reading this.
+    message = re.sub(r" \(os error \d+\)", "", message)
     for pattern, text in WORDS:
         m = re.match(pattern, message)
         if m:
