@@ -102,8 +102,9 @@ def main():
             if not m or micros(m[1]) < (fault - 5) * 1000:
                 continue
             level, message = m[2], m[3]
-            # Debug lines: only the steps of a claim or a release.
-            if level == "DEBUG" and not message.startswith("state change:"):
+            # Debug lines: only the steps of a claim or a release, and the
+            # look at the common IP before a claim.
+            if level == "DEBUG" and not message.startswith(("state change:", "looked at the common IP")):
                 continue
             if level == "TRACE":
                 continue

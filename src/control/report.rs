@@ -528,11 +528,21 @@ fn summary(r: &StatusReport, out: &mut String) {
     let since = r.holder.since.as_ref().map_or(String::new(), |s| {
         format!(" since {} ({} ago)", s.at, age(s.age_ms))
     });
-    let holder = r.holder.node.as_deref().unwrap_or("nobody");
-    out.push_str(&wrap(
-        &format!("VIP {} held by {holder}{since}", r.vip),
-        WIDTH,
-    ));
+    // Not heard from any holder, but the witness's lease says who may
+    // hold it: one answer, not "nobody" above a lease held by m1.
+    let leased = r
+        .witness
+        .as_ref()
+        .and_then(|w| Some((w.holder.as_deref()?, w.term?)));
+    let line = match (r.holder.node.as_deref(), leased) {
+        (Some(holder), _) => format!("VIP {} held by {holder}{since}", r.vip),
+        (None, Some((holder, term))) if holder != r.local => format!(
+            "VIP {}: no holder heard{since}; the witness's lease is held by {holder} (term {term}), so {holder} may still hold it",
+            r.vip
+        ),
+        (None, _) => format!("VIP {} held by nobody{since}", r.vip),
+    };
+    out.push_str(&wrap(&line, WIDTH));
     if let Some(alias) = &r.alias {
         let _ = writeln!(out, "Alias {alias}");
     }

@@ -552,7 +552,7 @@ impl Core {
             // would make the claimer, still starting its application, hand
             // the VIP to us, even if we cannot take it (the witness).
             let answered = self.peer().state() == Some(WireState::Claiming);
-            self.end_held_back(now);
+            self.end_held_back_unless_asking_again(now);
             if self.watch().is_some_and(|w| w.countdown_logged.is_some()) && cancelled {
                 PeerNote::CountdownCancelled {
                     peer: self.peer_name(),
@@ -588,15 +588,7 @@ impl Core {
     fn held_back(&mut self, now: Instant) -> bool {
         let forced = self.promotion() == Some(Promotion::Forced);
         let Some(blocker) = self.takeover_blocker().filter(|_| !forced) else {
-            // A refused lease is asked again (the look, the ask) with the
-            // refusal lifted meanwhile: the answer or the claim ends it.
-            let asking_again = self
-                .watch()
-                .and_then(|w| w.held_back.as_ref())
-                .is_some_and(|h| matches!(h.blocker, Blocker::Lease(_)));
-            if !asking_again {
-                self.end_held_back(now);
-            }
+            self.end_held_back_unless_asking_again(now);
             return false;
         };
         let held = self.watch().and_then(|w| w.held_back.clone());
@@ -626,6 +618,21 @@ impl Core {
             w.held_back = Some(next);
         });
         true
+    }
+
+    /// A hold-back's blocker is gone for now: it ends, unless it is the
+    /// witness's refusal while nobody holds the VIP. A refused lease is
+    /// asked again (the look, the ask) with the refusal lifted meanwhile,
+    /// and the plan may waver between asks: the answer, the claim, or a
+    /// holder ends it.
+    pub(super) fn end_held_back_unless_asking_again(&mut self, now: Instant) {
+        let asking_again = self
+            .watch()
+            .and_then(|w| w.held_back.as_ref())
+            .is_some_and(|h| matches!(h.blocker, Blocker::Lease(_)));
+        if !asking_again || (self.peer_available(now) && self.peer().holding()) {
+            self.end_held_back(now);
+        }
     }
 
     /// A hold-back that was said ends (the claim goes ahead, or is no

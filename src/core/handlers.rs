@@ -435,6 +435,8 @@ impl Core {
             (true, false) if !hb.flags.data_ok || !hb.flags.nic_ok => None,
             (true, false) => Some(match self.settings.failback {
                 Failback::Automatic { .. } if self.preferred_over_watched() => LetGo::Failback,
+                // A witness lease that could not be renewed looks the same.
+                _ if self.settings.witness.is_some() => LetGo::DemotedOrLeaseLost,
                 _ => LetGo::Demoted,
             }),
             (false, false) => return,

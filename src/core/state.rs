@@ -290,6 +290,10 @@ pub enum Cause {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LetGo {
     Demoted,
+    /// With a witness, a healthy holder that lets go without a flag may
+    /// have been demoted or may have failed to renew its lease: the
+    /// heartbeats do not tell the two apart, so neither is claimed.
+    DemotedOrLeaseLost,
     Maintenance,
     Disabled,
     Failback,
@@ -309,7 +313,9 @@ impl Cause {
                 | Cause::Disabled
                 | Cause::Failback
                 | Cause::PeerAsked
-                | Cause::PeerHandedOver(_)
+                | Cause::PeerHandedOver(
+                    LetGo::Demoted | LetGo::Maintenance | LetGo::Disabled | LetGo::Failback
+                )
         )
     }
 

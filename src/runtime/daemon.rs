@@ -549,10 +549,12 @@ impl Daemon {
             .peers
             .iter()
             .find(|p| crate::core::Holder::Peer(p.id) == status.holder);
-        // A change this run saw, or a term above the last takeover known
-        // (kept from before a restart); a peer that held already when this
-        // node started with no history did not take over now.
-        let seen_change = held_before.is_some_and(|h| h != status.holder);
+        // A term above the last takeover known (kept from before a
+        // restart), or a move from another holder this run saw; a peer
+        // that held already when this node started (nobody, then it, as
+        // the first heartbeats come) did not take over now.
+        let seen_change =
+            held_before.is_some_and(|h| h != status.holder && h != crate::core::Holder::Nobody);
         if let Some((peer, hb)) = holder.and_then(|p| Some((p, p.heartbeat?))) {
             let known = history.last_takeover().map(|last| last.term);
             let newer = known.is_none_or(|term| hb.term > term);

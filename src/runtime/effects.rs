@@ -386,7 +386,10 @@ impl Effects {
             }
         };
         let via_vip = via.map_err(|f| f.to_string());
-        info!(
+        // At debug: the core tells what the look decided (a claim, a
+        // conflict, a hold-back), once; a node held back looks again and
+        // again, and each look is not news.
+        debug!(
             ms = millis(began.elapsed()),
             holder = holder.as_deref().unwrap_or("none"),
             via_vip = via_vip.as_ref().err().map_or("answers", String::as_str),

@@ -241,6 +241,7 @@ impl fmt::Display for Cause {
             Cause::PeerReleased => f.write_str("the peer released the common IP at our request"),
             Cause::PeerHandedOver(why) => f.write_str(match why {
                 LetGo::Demoted => "the peer handed the common IP over on purpose: demoted by its administrator",
+                LetGo::DemotedOrLeaseLost => "the peer handed the common IP over: demoted by its administrator, or it could not renew the witness's lease",
                 LetGo::Maintenance => "the peer handed the common IP over on purpose: maintenance mode on the peer",
                 LetGo::Disabled => "the peer handed the common IP over on purpose: disabled by its administrator",
                 LetGo::Failback => "automatic failback: the peer handed the common IP back to this node",
