@@ -49,7 +49,8 @@ pub fn run(cmd: &mut Command) -> Output {
     out
 }
 
-fn run_ok(cmd: &mut Command) -> String {
+/// Runs `cmd`, which must succeed; its standard output.
+pub fn run_ok(cmd: &mut Command) -> String {
     let out = run(cmd);
     assert!(
         out.status.success(),

@@ -5,20 +5,13 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use crate::common::{bin, run_ok};
+
 /// Writes the pages into a folder of this test's own (`name`).
 fn write_pages(name: &str) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("manual-{name}-{}", std::process::id()));
-    let out = Command::new(env!("CARGO_BIN_EXE_understudy"))
-        .arg("manual")
-        .arg(&dir)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(Command::new(bin()).arg("manual").arg(&dir));
     dir
 }
 
