@@ -296,12 +296,10 @@ pub fn build(config: &Config, me: usize, status: &Status, now: Instant) -> Statu
                 .map(str::to_owned),
             since: status.holder_since.map(|t| seen(t, now, wall)),
         },
-        last_takeover: status.last_takeover.as_ref().map(|t| TakeoverView {
-            node: config.nodes[me].name.clone(),
-            at: seen(t.at, now, wall),
-            cause: t.cause.to_string(),
-            duration_ms: Some(crate::core::millis(t.duration)),
-        }),
+        // The cluster's last takeover is the history's (kept across
+        // restarts, a peer's too): the daemon adds it, see
+        // [`takeover_view`].
+        last_takeover: None,
         counters: CountersView {
             takeovers: status.counters.takeovers,
             releases: status.counters.releases,

@@ -412,7 +412,7 @@ impl Daemon {
                     term,
                 });
             }
-            self.history_file.save_later(&history);
+            self.history_file.save_later();
         }
         if !self.notifier.wants(kind) {
             return;
@@ -571,7 +571,7 @@ impl Daemon {
                 });
             }
         }
-        self.history_file.save_later(&history);
+        self.history_file.save_later();
     }
 
     /// Applies a prepared reload whole (checked off the loop, see

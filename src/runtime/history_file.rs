@@ -1,28 +1,37 @@
 //! The console's history (timeline, events, last takeover) saved to a file
 //! beside the state file, so that `understudy restart` and a restart of
-//! the daemon keep it. The loop hands over a snapshot after each change and
-//! a task writes the newest one off the loop (a slow disk never delays a
-//! heartbeat); before an exec or an exit the loop writes it itself, so
-//! that the next process finds the last word. Writes take turns, and an
-//! older snapshot never replaces a newer one already written.
+//! the daemon keep it. The loop only marks the history changed; a task
+//! takes the snapshot and writes it off the loop (serialising up to an
+//! hour of samples, or a slow disk, never delays a heartbeat), once for
+//! any number of marks that came meanwhile. Before an exec or an exit the
+//! loop writes it itself, so that the next process finds the last word.
+//! Writes take turns, and an older snapshot never replaces a newer one
+//! already written.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 use crate::control::history::{History, SharedHistory};
 
 /// One snapshot of the history, numbered in the order it was taken.
 type Snapshot = (u64, Vec<u8>);
 
-pub struct HistoryFile {
+/// What the loop and the writer task share.
+struct Shared {
     path: PathBuf,
-    newest: watch::Sender<Option<Snapshot>>,
+    history: SharedHistory,
+    /// Snapshots taken so far (each one's number).
     taken: AtomicU64,
     /// The number of the snapshot last written; held while writing.
-    written: Arc<Mutex<u64>>,
+    written: Mutex<u64>,
+}
+
+pub struct HistoryFile {
+    shared: Arc<Shared>,
+    changed: Arc<Notify>,
 }
 
 impl HistoryFile {
@@ -37,61 +46,60 @@ impl HistoryFile {
     pub fn open(state_path: &Path) -> (SharedHistory, HistoryFile) {
         let path = HistoryFile::path_for(state_path);
         let history = Arc::new(Mutex::new(History::load(&path)));
-        (history, HistoryFile::start(path))
-    }
-
-    /// Starts the writer task (on the current runtime).
-    fn start(path: PathBuf) -> HistoryFile {
-        let (newest, mut changed) = watch::channel(None::<Snapshot>);
-        let written = Arc::new(Mutex::new(0));
-        let (at, turn) = (path.clone(), written.clone());
+        let shared = Arc::new(Shared {
+            path,
+            history: history.clone(),
+            taken: AtomicU64::new(0),
+            written: Mutex::new(0),
+        });
+        let changed = Arc::new(Notify::new());
+        let (task, woken) = (shared.clone(), changed.clone());
         tokio::spawn(async move {
-            while changed.changed().await.is_ok() {
-                let Some(snapshot) = changed.borrow_and_update().clone() else {
-                    continue;
-                };
-                let (at, turn) = (at.clone(), turn.clone());
-                let _ = tokio::task::spawn_blocking(move || write(&at, &turn, snapshot)).await;
+            loop {
+                woken.notified().await;
+                let shared = task.clone();
+                let _ = tokio::task::spawn_blocking(move || shared.write(shared.snapshot())).await;
             }
         });
-        HistoryFile {
-            path,
-            newest,
-            taken: AtomicU64::new(0),
-            written,
-        }
+        (history, HistoryFile { shared, changed })
     }
 
-    fn snapshot(&self, history: &History) -> Snapshot {
-        (
-            self.taken.fetch_add(1, Ordering::SeqCst) + 1,
-            history.to_bytes(),
-        )
+    /// The history changed: it is saved soon, off the loop.
+    pub fn save_later(&self) {
+        self.changed.notify_one();
     }
 
-    /// Saves `history` soon, off the loop (only the newest snapshot is
-    /// written when several come quickly).
-    pub fn save_later(&self, history: &History) {
-        self.newest.send_replace(Some(self.snapshot(history)));
-    }
-
-    /// Saves `history` now (before an exec or an exit), after a write
-    /// under way.
+    /// Saves `history` (the shared one, locked by the caller) now, before
+    /// an exec or an exit, after a write under way.
     pub fn save_now(&self, history: &History) {
-        write(&self.path, &self.written, self.snapshot(history));
+        let snapshot = (self.shared.next_number(), history.to_bytes());
+        self.shared.write(snapshot);
     }
 }
 
-/// Writes `snapshot` unless a newer one is on disk already.
-fn write(path: &Path, written: &Mutex<u64>, (number, bytes): Snapshot) {
-    let mut last = written.lock().unwrap_or_else(|p| p.into_inner());
-    if number <= *last {
-        return;
+impl Shared {
+    /// Numbers are taken under the history's lock, so that a higher one
+    /// is always the newer content.
+    fn next_number(&self) -> u64 {
+        self.taken.fetch_add(1, Ordering::SeqCst) + 1
     }
-    match crate::atomic_file::replace(path, &bytes, 0o600) {
-        Ok(()) => *last = number,
-        Err(e) => {
-            tracing::warn!(path = %path.display(), error = %e, "cannot save the history")
+
+    fn snapshot(&self) -> Snapshot {
+        let history = self.history.lock().unwrap_or_else(|p| p.into_inner());
+        (self.next_number(), history.to_bytes())
+    }
+
+    /// Writes `snapshot` unless a newer one is on disk already.
+    fn write(&self, (number, bytes): Snapshot) {
+        let mut last = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        if number <= *last {
+            return;
+        }
+        match crate::atomic_file::replace(&self.path, &bytes, 0o600) {
+            Ok(()) => *last = number,
+            Err(e) => {
+                tracing::warn!(path = %self.path.display(), error = %e, "cannot save the history")
+            }
         }
     }
 }
