@@ -37,7 +37,7 @@ pub fn deserialize<T: DeserializeOwned>(
     for (path, value) in leaves {
         let alone = build(&path, value.clone());
         if let Err(e) = T::deserialize(Value::Table(alone)) {
-            let message = explained(e.message().trim(), &path, &value);
+            let (message, section) = explained(e.message().trim(), &path, &value);
             let mut segs: Vec<Seg> = path
                 .iter()
                 .map(|p| match p {
@@ -45,7 +45,7 @@ pub fn deserialize<T: DeserializeOwned>(
                     Part::Index(i) => Seg::Index(*i),
                 })
                 .collect();
-            if message.starts_with("unknown section") {
+            if section {
                 // Said once, at the section, for all of its keys.
                 segs.truncate(1);
                 let key = key_name(&segs);
@@ -143,8 +143,9 @@ fn remove(table: &mut Table, path: &[Part]) {
 
 /// serde's message, with what a person needs to fix it: an unknown
 /// section or key named as such with the nearest known one, and an
-/// integer where a duration goes written the way it must be.
-fn explained(message: &str, path: &[Part], value: &Value) -> String {
+/// integer where a duration goes written the way it must be; and whether
+/// the problem is a whole unknown section (said once for all its keys).
+fn explained(message: &str, path: &[Part], value: &Value) -> (String, bool) {
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let (name, known) = rest.split_once('`').unwrap_or((rest, ""));
         let known: Vec<&str> = known.split('`').skip(1).step_by(2).collect();
@@ -159,21 +160,23 @@ fn explained(message: &str, path: &[Part], value: &Value) -> String {
                 }
             })
             .unwrap_or_default();
-        return match top {
+        let words = match top {
             true => format!("unknown section [{name}]{hint}"),
             false => format!("unknown key `{name}`{hint}"),
         };
+        return (words, top);
     }
     let last = path.iter().rev().find_map(|p| match p {
         Part::Key(k) => Some(k.as_str()),
         Part::Index(_) => None,
     });
-    match (value, last) {
+    let words = match (value, last) {
         (Value::Integer(n), Some(key)) if DURATION_KEYS.contains(&key) => {
             format!("{message}: a duration is written in quotes with its unit, as {key} = \"{n}s\"")
         }
         _ => message.to_owned(),
-    }
+    };
+    (words, false)
 }
 
 /// The keys that take a duration (`"10s"`, `"3m"`), in any section.
@@ -266,6 +269,41 @@ mod tests {
         );
         assert_eq!(raw.node.unwrap()[1].name.as_deref(), Some("m2"));
         assert_eq!(raw.monitor.unwrap().grace.as_deref(), Some("3m"));
+    }
+
+    /// Every key the README's key table gives a duration default (`1s`,
+    /// `3m`) is one the hint knows: the list cannot fall behind the keys.
+    #[test]
+    fn every_duration_key_of_the_readme_gets_the_hint() {
+        let readme = include_str!("../../README.md");
+        let mut checked = 0;
+        for row in readme.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = row.split(" | ").collect();
+            let (Some(key), Some(default)) = (cells.first(), cells.get(1)) else {
+                continue;
+            };
+            let default = default.split('`').nth(1).unwrap_or("");
+            let is_duration = default.ends_with(['s', 'm', 'h', 'd'])
+                && default.starts_with(|c: char| c.is_ascii_digit())
+                && humantime::parse_duration(default).is_ok();
+            if !is_duration {
+                continue;
+            }
+            let last = key
+                .trim_matches(['|', ' ', '`'])
+                .rsplit('.')
+                .next()
+                .unwrap_or("");
+            assert!(
+                DURATION_KEYS.contains(&last),
+                "{key} is a duration but not in DURATION_KEYS"
+            );
+            checked += 1;
+        }
+        assert!(
+            checked >= 15,
+            "only {checked} duration keys found in the README"
+        );
     }
 
     #[test]
