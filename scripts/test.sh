@@ -32,6 +32,8 @@ if [[ "${UNDERSTUDY_TEST_NO_INSTALL:-}" != 1 ]]; then
     # the restart test loads the CPUs while the daemon re-executes. The
     # mirror tests start an OpenSSH server in each node's namespace
     # (openssh-server) and copy with rsync over ssh (openssh-client).
+    # mandoc: the manual test lints the generated pages (mandoc -Tlint); the
+    # README test's API block makes its token with openssl rand.
     apt-get install -y -qq --no-install-recommends iproute2 curl python3 python3-pip procps util-linux openssl postgresql nftables iputils-arping systemd man-db chromium chromium-driver etcd-server stress-ng rsync openssh-client openssh-server mandoc >/dev/null
 
     # cargo-deb builds the Debian package (tests/deb.rs, packaging/build-deb.sh).
